@@ -1,0 +1,35 @@
+/* sp_buf.h: a growable byte buffer with a hard maximum set at creation
+ * (request bodies, captured output, JSON, SSE frames). */
+#ifndef SP_BUF_H
+#define SP_BUF_H
+
+#include <stddef.h>
+
+typedef struct sp_buf {
+    char *data;  /* always NUL-terminated when non-NULL; owned by the buf */
+    size_t len;
+    size_t cap;
+    size_t max;  /* len never exceeds max */
+} sp_buf;
+
+/* Start an empty buffer that will never hold more than max bytes. */
+void buf_init(sp_buf *b, size_t max);
+
+/* Append n bytes. Returns 0, or -1 (nothing appended) if the result would
+ * exceed the maximum or memory ran out. */
+int buf_append(sp_buf *b, const void *p, size_t n);
+
+/* Append a NUL-terminated string; as buf_append. */
+int buf_puts(sp_buf *b, const char *s);
+
+/* printf into the buffer; as buf_append. */
+int buf_printf(sp_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Forget the contents, keep the allocation. */
+void buf_reset(sp_buf *b);
+
+/* Free the storage; the buf may be reused after buf_init. NULL-safe. */
+void buf_free(sp_buf *b);
+
+#endif

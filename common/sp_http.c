@@ -1,0 +1,477 @@
+/* sp_http.c: FastCGI request handling shared by every handler (sp_http.h). */
+#include "sp_http.h"
+#include "sp_auth.h"
+#include "sp_config.h"
+#include "sp_log.h"
+#include "sp_redis.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The HTTP statuses counted for /metrics; anything else counts as 500. */
+static const int http_counted[] = {200, 201, 202, 204, 400, 401, 404,
+                                   405, 409, 413, 415, 429, 500, 503};
+#define HTTP_NCOUNTED (sizeof http_counted / sizeof http_counted[0])
+
+static atomic_ulong http_counts[HTTP_NCOUNTED];
+static const char *http_family = "unknown";
+static const http_route *http_routes;
+static size_t http_nroutes;
+static int http_listen_fd = -1;
+
+void http_count(int status)
+{
+    size_t i;
+    for (i = 0; i < HTTP_NCOUNTED; i++) {
+        if (http_counted[i] == status)
+            break;
+    }
+    if (i == HTTP_NCOUNTED)
+        i = HTTP_NCOUNTED - 2; /* 500 */
+    atomic_fetch_add(&http_counts[i], 1);
+}
+
+const char *http_header(http_req *r, const char *name)
+{
+    char env[128] = "HTTP_";
+    size_t i, n = strlen(name);
+
+    if (n + 6 > sizeof env)
+        return NULL;
+    for (i = 0; i < n; i++)
+        env[5 + i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    env[5 + n] = '\0';
+    if (strcmp(name, "Content-Type") == 0)
+        return FCGX_GetParam("CONTENT_TYPE", r->fcgi.envp);
+    return FCGX_GetParam(env, r->fcgi.envp);
+}
+
+static int http_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* URL-decode s[0..n) into out; -1 if it does not fit or decodes a NUL. */
+static int http_urldecode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < n) {
+            int hi = http_hexval(s[i + 1]), lo = http_hexval(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                c = hi * 16 + lo;
+                i += 2;
+            }
+        }
+        if (c == 0 || o + 1 >= outlen)
+            return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int http_query(const http_req *r, const char *name, char *out, size_t outlen)
+{
+    const char *p = r->query;
+    size_t nlen = strlen(name);
+
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        const char *end = amp ? amp : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        const char *kend = eq ? eq : end;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : end;
+            return http_urldecode(v, (size_t)(end - v), out, outlen) == 0
+                       ? 1
+                       : -1;
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return 0;
+}
+
+sp_status http_read_body(http_req *r, size_t max)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgi.envp);
+    char chunk[16384];
+    int n;
+
+    if (r->body_read)
+        return SP_OK;
+    if (cl != NULL && *cl != '\0') {
+        char *end;
+        unsigned long long len;
+        errno = 0;
+        len = strtoull(cl, &end, 10);
+        if (*end != '\0' || errno != 0 || len > max)
+            return SP_E_PAYLOAD_TOO_LARGE;
+    }
+    buf_init(&r->body, max);
+    buf_append(&r->body, "", 0);
+    while ((n = FCGX_GetStr(chunk, sizeof chunk, r->fcgi.in)) > 0) {
+        if (buf_append(&r->body, chunk, (size_t)n) != 0)
+            return SP_E_PAYLOAD_TOO_LARGE;
+    }
+    r->body_read = 1;
+    return SP_OK;
+}
+
+static int http_is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+    if (ct == NULL)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+cJSON *http_json_body(http_req *r, int allow_empty)
+{
+    sp_status st = http_read_body(r, (size_t)cfg_int(CFG_SP_BODY_MAX));
+    const char *end = NULL;
+    cJSON *root;
+
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "request body is larger than %lld bytes",
+                        cfg_int(CFG_SP_BODY_MAX));
+        return NULL;
+    }
+    if (r->body.len == 0) {
+        if (allow_empty)
+            return cJSON_CreateObject();
+        http_send_error(r, SP_E_INVALID_JSON, NULL, "request body is empty");
+        return NULL;
+    }
+    if (!http_is_json_type(http_header(r, "Content-Type"))) {
+        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
+                        "Content-Type must be application/json");
+        return NULL;
+    }
+    if (memchr(r->body.data, '\0', r->body.len) != NULL) {
+        http_send_error(r, SP_E_INVALID_JSON, NULL, "body contains NUL");
+        return NULL;
+    }
+    root = cJSON_ParseWithOpts(r->body.data, &end, 1);
+    if (root == NULL) {
+        http_send_error(r, SP_E_INVALID_JSON, NULL, "body is not valid JSON");
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        http_send_error(r, SP_E_INVALID_JSON, NULL,
+                        "body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+void http_add_header(http_req *r, const char *fmt, ...)
+{
+    size_t used = strlen(r->extra);
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(r->extra + used, sizeof r->extra - used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || used + (size_t)n + 2 >= sizeof r->extra) {
+        r->extra[used] = '\0'; /* drop a header that does not fit */
+        return;
+    }
+    memcpy(r->extra + used + n, "\r\n", 3);
+}
+
+void http_send_raw(http_req *r, int status, const char *ctype,
+                   const void *data, size_t len)
+{
+    if (r->status != 0)
+        return; /* one response per request */
+    r->status = status;
+    http_count(status);
+    /* libfcgi's own FCGX_FPrintF knows no %zu: format here. */
+    char head[HTTP_EXTRA_HEADERS + 256];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "%s\r\n",
+                     status, sp_http_reason(status), ctype, len, r->extra);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return;
+    FCGX_PutStr(head, n, r->fcgi.out);
+    if (len > 0)
+        FCGX_PutStr(data, (int)len, r->fcgi.out);
+}
+
+void http_send_json(http_req *r, int status, const cJSON *obj)
+{
+    char *s = cJSON_PrintUnformatted(obj);
+    if (s == NULL) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    http_send_raw(r, status, "application/json; charset=utf-8", s, strlen(s));
+    free(s);
+}
+
+void http_send_error(http_req *r, sp_status st, const char *field,
+                     const char *fmt, ...)
+{
+    char msg[512];
+    cJSON *root, *err;
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (st == SP_E_RATE_LIMITED || st == SP_E_UNAVAILABLE)
+        http_add_header(r, "Retry-After: %d", st == SP_E_UNAVAILABLE ? 2 : 1);
+    root = cJSON_CreateObject();
+    err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", sp_status_code(st));
+    cJSON_AddStringToObject(err, "message", msg);
+    if (field != NULL)
+        cJSON_AddStringToObject(err, "field", field);
+    s = cJSON_PrintUnformatted(root);
+    if (s != NULL) {
+        http_send_raw(r, sp_status_http(st),
+                      "application/json; charset=utf-8", s, strlen(s));
+    } else {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        http_send_raw(r, 500, "application/json; charset=utf-8", oom,
+                      sizeof oom - 1);
+    }
+    free(s);
+    cJSON_Delete(root);
+}
+
+/* Split the path into segments; empty segments ("//") are dropped. */
+static int http_split_path(http_req *r)
+{
+    const char *p = FCGX_GetParam("SP_PATH", r->fcgi.envp);
+    char *save = NULL, *tok;
+
+    if (p == NULL)
+        p = FCGX_GetParam("DOCUMENT_URI", r->fcgi.envp);
+    if (p == NULL || strlen(p) >= sizeof r->path)
+        return -1;
+    strcpy(r->path, p);
+    r->nsegs = 0;
+    for (tok = strtok_r(r->path, "/", &save); tok != NULL;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (r->nsegs == HTTP_MAX_SEGS)
+            return -1;
+        r->segs[r->nsegs++] = tok;
+    }
+    return 0;
+}
+
+/* 1 if the request path matches pattern, filling r->params. */
+static int http_match(http_req *r, const char *pattern)
+{
+    char pat[256];
+    char *save = NULL, *tok;
+    int i = 0, np = 0;
+
+    snprintf(pat, sizeof pat, "%s", pattern);
+    for (tok = strtok_r(pat, "/", &save); tok != NULL;
+         tok = strtok_r(NULL, "/", &save), i++) {
+        if (i >= r->nsegs)
+            return 0;
+        if (strcmp(tok, "*") == 0) {
+            if (np < HTTP_MAX_PARAMS)
+                r->params[np++] = r->segs[i];
+        } else if (strcmp(tok, r->segs[i]) != 0) {
+            return 0;
+        }
+    }
+    return i == r->nsegs;
+}
+
+void http_dispatch(http_req *r, const http_route *routes, size_t n)
+{
+    char allow[128] = "";
+    int path_matched = 0;
+
+    if (http_split_path(r) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "no such route");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!http_match(r, routes[i].pattern))
+            continue;
+        path_matched = 1;
+        if (strcmp(routes[i].method, r->method) != 0) {
+            if (strstr(allow, routes[i].method) == NULL &&
+                strlen(allow) + strlen(routes[i].method) + 3 < sizeof allow) {
+                if (allow[0] != '\0')
+                    strcat(allow, ", ");
+                strcat(allow, routes[i].method);
+            }
+            continue;
+        }
+        if (routes[i].auth) {
+            sp_status st = auth_check(r, routes[i].auth, &r->auth);
+            if (st != SP_OK) {
+                if (st == SP_E_UNAUTHENTICATED)
+                    http_add_header(r, "WWW-Authenticate: Bearer");
+                http_send_error(r, st, NULL, "%s",
+                                st == SP_E_UNAUTHENTICATED
+                                    ? "missing or invalid credentials"
+                                    : "authentication backend unavailable");
+                return;
+            }
+        }
+        routes[i].fn(r);
+        if (r->status == 0)
+            http_send_error(r, SP_E_INTERNAL, NULL, "no response");
+        return;
+    }
+    if (path_matched) {
+        http_add_header(r, "Allow: %s", allow);
+        http_send_error(r, SP_E_METHOD_NOT_ALLOWED, NULL,
+                        "method %s is not allowed here", r->method);
+        return;
+    }
+    http_send_error(r, SP_E_NOT_FOUND, NULL, "no such route");
+}
+
+static void http_handle(http_req *r)
+{
+    r->method = FCGX_GetParam("REQUEST_METHOD", r->fcgi.envp);
+    r->query = FCGX_GetParam("QUERY_STRING", r->fcgi.envp);
+    if (r->method == NULL)
+        r->method = "GET";
+    if (r->query == NULL)
+        r->query = "";
+    r->status = 0;
+    r->extra[0] = '\0';
+    r->body_read = 0;
+    buf_init(&r->body, 0);
+    memset(&r->auth, 0, sizeof r->auth);
+    memset(r->params, 0, sizeof r->params);
+    http_dispatch(r, http_routes, http_nroutes);
+    buf_free(&r->body);
+}
+
+static pthread_mutex_t http_accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *http_worker(void *arg)
+{
+    http_req *r = calloc(1, sizeof *r);
+    (void)arg;
+    if (r == NULL || FCGX_InitRequest(&r->fcgi, http_listen_fd, 0) != 0) {
+        log_error("FCGX_InitRequest failed");
+        free(r);
+        return NULL;
+    }
+    for (;;) {
+        int rc;
+        pthread_mutex_lock(&http_accept_lock);
+        rc = FCGX_Accept_r(&r->fcgi);
+        pthread_mutex_unlock(&http_accept_lock);
+        if (rc < 0) {
+            log_warn("FCGX_Accept_r failed: %d", rc);
+            continue;
+        }
+        http_handle(r);
+        FCGX_Finish_r(&r->fcgi);
+    }
+    return NULL;
+}
+
+/* Once a second, move this process's counters into Redis. A failed flush
+ * puts the counts back so nothing is lost while Redis is down. */
+static void *http_flusher(void *arg)
+{
+    char key[RDS_KEY_MAX];
+    (void)arg;
+    rds_key_fixed(key, sizeof key, "metrics:requests");
+    for (;;) {
+        sleep(1);
+        for (size_t i = 0; i < HTTP_NCOUNTED; i++) {
+            unsigned long n = atomic_exchange(&http_counts[i], 0);
+            redisReply *rep;
+            char field[96];
+            if (n == 0)
+                continue;
+            snprintf(field, sizeof field, "%s %d", http_family,
+                     http_counted[i]);
+            rep = rds_cmd("HINCRBY %s %s %lu", key, field, n);
+            if (rep == NULL)
+                atomic_fetch_add(&http_counts[i], n);
+            freeReplyObject(rep);
+        }
+    }
+    return NULL;
+}
+
+int http_main(const char *family, const http_route *routes, size_t n,
+              int (*init)(void))
+{
+    static const cfg_id required[] = {CFG_JWT_SECRET, CFG_SP_SOCKET,
+                                      CFG_REDIS_URL, CFG_COUNT};
+    char err[512];
+    pthread_t tid;
+    long nthreads;
+
+    log_set_program(family);
+    /* A client that goes away must never kill a handler. */
+    signal(SIGPIPE, SIG_IGN);
+    if (cfg_load(required, err, sizeof err) != 0 ||
+        rds_init(err, sizeof err) != 0 || auth_init(err, sizeof err) != 0) {
+        log_error("configuration refused: %s", err);
+        return 2;
+    }
+    http_family = family;
+    http_routes = routes;
+    http_nroutes = n;
+    if (init != NULL && init() != 0)
+        return 1;
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    unlink(cfg_str(CFG_SP_SOCKET));
+    http_listen_fd = FCGX_OpenSocket(cfg_str(CFG_SP_SOCKET), 1024);
+    if (http_listen_fd < 0) {
+        log_error("FCGX_OpenSocket(\"%s\") failed", cfg_str(CFG_SP_SOCKET));
+        return 1;
+    }
+    /* nginx workers run as the same unprivileged user; nobody else. */
+    chmod(cfg_str(CFG_SP_SOCKET), 0660);
+    nthreads = cfg_int(CFG_SP_THREADS);
+    for (long i = 0; i < nthreads; i++) {
+        if (pthread_create(&tid, NULL, http_worker, NULL) != 0) {
+            log_error("pthread_create failed");
+            return 1;
+        }
+        pthread_detach(tid);
+    }
+    log_info("listening on %s with %ld threads", cfg_str(CFG_SP_SOCKET),
+             nthreads);
+    http_flusher(NULL);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* sp_id.h: server-made ids ("sbx_" + 22 base64url chars = 132 random bits)
+ * and the validation every id passes before it reaches a Redis key. */
+#ifndef SP_ID_H
+#define SP_ID_H
+
+#include <stddef.h>
+
+#define ID_MAX_LEN 64
+#define ID_RANDOM_CHARS 22 /* 22 * 6 = 132 bits >= 122 */
+
+/* 1 if s matches [A-Za-z0-9_-]{1,64}, else 0. NULL is invalid. */
+int id_valid(const char *s);
+
+/* 1 if s is valid and starts with prefix (e.g. "sbx_"), else 0. */
+int id_valid_typed(const char *s, const char *prefix);
+
+/* Write prefix + 22 random base64url chars into out (size >= outlen).
+ * Returns 0, or -1 if the kernel's random source failed or out is small. */
+int id_generate(const char *prefix, char *out, size_t outlen);
+
+/* Fill out with n random bytes from getrandom(); 0 or -1. */
+int id_random_bytes(void *out, size_t n);
+
+/* base64url (no padding) of n bytes into out; returns chars written or -1
+ * if out (including the NUL) is too small. */
+int id_b64url(const unsigned char *in, size_t n, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,208 @@
+/* sp_redis.c: per-thread Redis connections (sp_redis.h). */
+#include "sp_redis.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char rds_host[256];
+static int rds_port;
+static char rds_unix[108];
+static char rds_prefix[33];
+static struct timeval rds_timeout;
+static pthread_key_t rds_tls;
+static pthread_once_t rds_once = PTHREAD_ONCE_INIT;
+
+static void rds_tls_free(void *p)
+{
+    redisFree(p);
+}
+
+static void rds_tls_init(void)
+{
+    pthread_key_create(&rds_tls, rds_tls_free);
+}
+
+static int rds_prefix_ok(const char *p)
+{
+    for (; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == ':' || *p == '_' ||
+              *p == '-' || *p == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+int rds_init(char *err, size_t errlen)
+{
+    const char *url = cfg_str(CFG_REDIS_URL);
+    long long ms = cfg_int(CFG_SP_REDIS_TIMEOUT_MS);
+
+    pthread_once(&rds_once, rds_tls_init);
+    rds_timeout.tv_sec = ms / 1000;
+    rds_timeout.tv_usec = (ms % 1000) * 1000;
+    if (!rds_prefix_ok(cfg_str(CFG_SP_PREFIX))) {
+        snprintf(err, errlen, "SP_PREFIX: only letters, digits and :_-.");
+        return -1;
+    }
+    snprintf(rds_prefix, sizeof rds_prefix, "%s", cfg_str(CFG_SP_PREFIX));
+    rds_unix[0] = rds_host[0] = '\0';
+    if (strncmp(url, "unix://", 7) == 0) {
+        if (strlen(url + 7) == 0 || strlen(url + 7) >= sizeof rds_unix) {
+            snprintf(err, errlen, "REDIS_URL: bad unix socket path");
+            return -1;
+        }
+        snprintf(rds_unix, sizeof rds_unix, "%s", url + 7);
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) == 0) {
+        const char *hp = url + 8, *colon = strrchr(hp, ':');
+        char *end;
+        long port = 6379;
+        size_t hlen = colon ? (size_t)(colon - hp) : strlen(hp);
+        if (strchr(hp, '@') != NULL || strchr(hp, '/') != NULL) {
+            snprintf(err, errlen,
+                     "REDIS_URL: credentials and paths are not supported");
+            return -1;
+        }
+        if (colon != NULL) {
+            port = strtol(colon + 1, &end, 10);
+            if (*end != '\0' || port < 1 || port > 65535) {
+                snprintf(err, errlen, "REDIS_URL: bad port");
+                return -1;
+            }
+        }
+        if (hlen == 0 || hlen >= sizeof rds_host) {
+            snprintf(err, errlen, "REDIS_URL: bad host");
+            return -1;
+        }
+        memcpy(rds_host, hp, hlen);
+        rds_host[hlen] = '\0';
+        rds_port = (int)port;
+        return 0;
+    }
+    snprintf(err, errlen, "REDIS_URL: must start with redis:// or unix://");
+    return -1;
+}
+
+static redisContext *rds_conn(void)
+{
+    redisContext *c = pthread_getspecific(rds_tls);
+
+    if (c != NULL)
+        return c;
+    if (rds_unix[0] != '\0')
+        c = redisConnectUnixWithTimeout(rds_unix, rds_timeout);
+    else
+        c = redisConnectWithTimeout(rds_host, rds_port, rds_timeout);
+    if (c == NULL || c->err) {
+        log_warn("redis connect failed: %s", c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    if (redisSetTimeout(c, rds_timeout) != REDIS_OK) {
+        redisFree(c);
+        return NULL;
+    }
+    pthread_setspecific(rds_tls, c);
+    return c;
+}
+
+void rds_close(void)
+{
+    redisContext *c = pthread_getspecific(rds_tls);
+    if (c != NULL) {
+        pthread_setspecific(rds_tls, NULL);
+        redisFree(c);
+    }
+}
+
+/* A NULL reply means the connection is broken (I/O error, timeout, or a
+ * protocol error): drop it so that the next command reconnects. */
+static redisReply *rds_checked(redisReply *r, redisContext *c)
+{
+    if (r == NULL) {
+        log_warn("redis command failed: %s", c->errstr);
+        rds_close();
+    }
+    return r;
+}
+
+redisReply *rds_cmd(const char *fmt, ...)
+{
+    redisContext *c = rds_conn();
+    redisReply *r;
+    va_list ap;
+
+    if (c == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    return rds_checked(r, c);
+}
+
+redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens)
+{
+    redisContext *c = rds_conn();
+    if (c == NULL)
+        return NULL;
+    return rds_checked(redisCommandArgv(c, argc, argv, lens), c);
+}
+
+int rds_pipeline(int n, const char *const *argvs[], const int *argcs,
+                 redisReply **replies)
+{
+    redisContext *c = rds_conn();
+    int got = 0;
+
+    if (c == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(c, argcs[i], (const char **)argvs[i],
+                                   NULL) != REDIS_OK)
+            goto fail;
+    }
+    for (; got < n; got++) {
+        void *r = NULL;
+        if (redisGetReply(c, &r) != REDIS_OK || r == NULL)
+            goto fail;
+        replies[got] = r;
+    }
+    return 0;
+fail:
+    while (got > 0)
+        freeReplyObject(replies[--got]);
+    log_warn("redis pipeline failed: %s", c->errstr);
+    rds_close();
+    return -1;
+}
+
+int rds_key(char *out, size_t outlen, const char *kind, const char *id)
+{
+    int n;
+    if (!id_valid(id))
+        return -1;
+    n = snprintf(out, outlen, "%s%s:%s", rds_prefix, kind, id);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+int rds_key_fixed(char *out, size_t outlen, const char *name)
+{
+    int n = snprintf(out, outlen, "%s%s", rds_prefix, name);
+    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+int rds_ping(void)
+{
+    redisReply *r = rds_cmd("PING");
+    int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
+}

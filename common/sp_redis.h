@@ -1,0 +1,47 @@
+/* sp_redis.h: Redis access for every program: one connection per thread,
+ * made on first use and remade after any I/O error, with connect and
+ * command timeouts so that a dead Redis gives a fast error, not a hang.
+ * Every key carries the configured prefix, and ids are validated before
+ * they become part of a key. */
+#ifndef SP_REDIS_H
+#define SP_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#define RDS_KEY_MAX 256
+
+/* Parse REDIS_URL, SP_PREFIX and SP_REDIS_TIMEOUT_MS (after cfg_load).
+ * Returns 0, or -1 with a reason in err. */
+int rds_init(char *err, size_t errlen);
+
+/* Run a command on this thread's connection (hiredis format). Returns the
+ * reply, which the caller frees with freeReplyObject(), or NULL if Redis
+ * cannot be reached (the connection is dropped and remade next time). An
+ * error reply (REDIS_REPLY_ERROR) is returned as a reply. */
+redisReply *rds_cmd(const char *fmt, ...);
+
+/* As rds_cmd, with an argument vector (binary safe). */
+redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens);
+
+/* Send n commands in one round trip (pipelining): command i is the
+ * argument vector argvs[i] of argcs[i] NUL-terminated strings. replies[]
+ * receives n replies (caller frees each); returns 0, or -1 if Redis failed
+ * (then no reply is returned). */
+int rds_pipeline(int n, const char *const *argvs[], const int *argcs,
+                 redisReply **replies);
+
+/* Build "<prefix><kind>:<id>" into out. Returns 0, or -1 if id is not a
+ * valid id (see id_valid) or out is too small. */
+int rds_key(char *out, size_t outlen, const char *kind, const char *id);
+
+/* Build "<prefix><name>" for fixed keys (no id). Returns 0 or -1. */
+int rds_key_fixed(char *out, size_t outlen, const char *name);
+
+/* 1 if this thread's connection answers PING, else 0. */
+int rds_ping(void);
+
+/* Close this thread's connection (also done at thread exit). */
+void rds_close(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* sp_status.c: the table behind sp_status (see sp_status.h). */
+#include "sp_status.h"
+
+#include <stddef.h>
+
+static const struct {
+    int http;
+    const char *code;
+} sp_status_table[SP_STATUS_COUNT] = {
+    [SP_OK] = {200, "ok"},
+    [SP_E_INVALID_JSON] = {400, "invalid_json"},
+    [SP_E_INVALID_ARGUMENT] = {400, "invalid_argument"},
+    [SP_E_UNAUTHENTICATED] = {401, "unauthenticated"},
+    [SP_E_NOT_FOUND] = {404, "not_found"},
+    [SP_E_METHOD_NOT_ALLOWED] = {405, "method_not_allowed"},
+    [SP_E_CONFLICT] = {409, "conflict"},
+    [SP_E_PAYLOAD_TOO_LARGE] = {413, "payload_too_large"},
+    [SP_E_UNSUPPORTED_MEDIA_TYPE] = {415, "unsupported_media_type"},
+    [SP_E_RATE_LIMITED] = {429, "rate_limited"},
+    [SP_E_INTERNAL] = {500, "internal"},
+    [SP_E_UNAVAILABLE] = {503, "unavailable"},
+};
+
+int sp_status_http(sp_status st)
+{
+    if ((unsigned)st >= SP_STATUS_COUNT)
+        return 500;
+    return sp_status_table[st].http;
+}
+
+const char *sp_status_code(sp_status st)
+{
+    if ((unsigned)st >= SP_STATUS_COUNT)
+        return "internal";
+    return sp_status_table[st].code;
+}
+
+const char *sp_http_reason(int http_status)
+{
+    switch (http_status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}

@@ -1,0 +1,125 @@
+/* handlers/health.c: the health family: /ping, /health (Redis and helper
+ * checks; 503 when Redis is down) and /metrics (Prometheus text). */
+#include "config.h"
+#include "sp_buf.h"
+#include "sp_http.h"
+#include "sp_json.h"
+#include "sp_redis.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEALTH_HELPER_FRESH 10 /* seconds since a helper's last heartbeat */
+#define HEALTH_METRICS_MAX (1024 * 1024)
+
+static time_t health_started;
+
+static void health_ping(http_req *r)
+{
+    http_send_raw(r, 200, "text/plain; charset=utf-8", "pong\n", 5);
+}
+
+/* Number of helpers whose heartbeat is fresh, or -1 if Redis failed. The
+ * helpers write their heartbeat as a score in the "helpers" sorted set. */
+static long long health_live_helpers(void)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    long long n = -1;
+
+    rds_key_fixed(k, sizeof k, "helpers");
+    rep = rds_cmd("ZCOUNT %s %lld +inf", k,
+                  (long long)time(NULL) - HEALTH_HELPER_FRESH);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+        n = rep->integer;
+    freeReplyObject(rep);
+    return n;
+}
+
+static void health_health(http_req *r)
+{
+    time_t now = time(NULL);
+    int redis_ok = rds_ping();
+    long long helpers = redis_ok ? health_live_helpers() : -1;
+    cJSON *root = cJSON_CreateObject(), *checks, *h;
+    char ts[32];
+
+    json_time(now, ts, sizeof ts);
+    cJSON_AddStringToObject(root, "status", redis_ok ? "ok" : "unavailable");
+    cJSON_AddStringToObject(root, "timestamp", ts);
+    cJSON_AddNumberToObject(root, "uptime", (double)(now - health_started));
+    cJSON_AddStringToObject(root, "version", PACKAGE_VERSION);
+    checks = cJSON_AddObjectToObject(root, "checks");
+    h = cJSON_AddObjectToObject(checks, "redis");
+    cJSON_AddStringToObject(h, "status", redis_ok ? "ok" : "down");
+    h = cJSON_AddObjectToObject(checks, "helpers");
+    cJSON_AddStringToObject(h, "status", helpers > 0 ? "ok" : "down");
+    cJSON_AddNumberToObject(h, "live", helpers < 0 ? 0 : (double)helpers);
+    if (!redis_ok)
+        http_add_header(r, "Retry-After: 2");
+    http_send_json(r, redis_ok ? 200 : 503, root);
+    cJSON_Delete(root);
+}
+
+static void health_metrics(http_req *r)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    sp_buf b;
+
+    buf_init(&b, HEALTH_METRICS_MAX);
+    rds_key_fixed(k, sizeof k, "metrics:requests");
+    rep = rds_cmd("HGETALL %s", k);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(rep);
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return;
+    }
+    buf_puts(&b, "# HELP sandpipe_requests_total Requests answered, by "
+                 "endpoint family and HTTP status.\n"
+                 "# TYPE sandpipe_requests_total counter\n");
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        char family[64];
+        int status;
+        /* Fields are "<family> <status>", written by http_count. */
+        if (sscanf(rep->element[i]->str, "%63s %d", family, &status) != 2)
+            continue;
+        buf_printf(&b,
+                   "sandpipe_requests_total{family=\"%s\",status=\"%d\"} "
+                   "%s\n",
+                   family, status, rep->element[i + 1]->str);
+    }
+    freeReplyObject(rep);
+    buf_printf(&b,
+               "# HELP sandpipe_helpers_live Sandbox helpers with a fresh "
+               "heartbeat.\n# TYPE sandpipe_helpers_live gauge\n"
+               "sandpipe_helpers_live %lld\n"
+               "# HELP sandpipe_uptime_seconds Seconds since the health "
+               "program started.\n# TYPE sandpipe_uptime_seconds gauge\n"
+               "sandpipe_uptime_seconds %lld\n",
+               health_live_helpers() < 0 ? 0 : health_live_helpers(),
+               (long long)(time(NULL) - health_started));
+    http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                  b.data, b.len);
+    buf_free(&b);
+}
+
+static const http_route health_routes[] = {
+    {"GET", "/ping", health_ping, 0},
+    {"GET", "/health", health_health, 0},
+    {"GET", "/metrics", health_metrics, 0},
+};
+
+static int health_init(void)
+{
+    health_started = time(NULL);
+    return 0;
+}
+
+int main(void)
+{
+    return http_main("health", health_routes,
+                     sizeof health_routes / sizeof health_routes[0],
+                     health_init);
+}

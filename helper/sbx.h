@@ -1,0 +1,140 @@
+/*
+ * sbx.h — host-side sandbox library used by the sandbox helper daemon.
+ *
+ * A sandbox is a bubblewrap process tree (user, PID, mount, IPC, UTS and
+ * network namespaces) whose PID 1 is sp-init, plus a tmpfs workspace and a
+ * set of cgroups holding the limits. The daemon creates sandboxes, starts
+ * processes in them through sp-init, polls each sandbox's control fd for
+ * exit events and destroys the sandbox when it is done. See sbx.c for the
+ * theory of operation.
+ *
+ * Return convention: 0 on success, -1 on error with a human message naming
+ * the failed call in err (when err is not NULL). Not thread-safe: one thread
+ * drives a given sandbox; sbx_global_init runs once before anything else.
+ */
+#ifndef SBX_H
+#define SBX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SBX_ID_MAX 64           /* ids are [A-Za-z0-9_-]{1,64} */
+#define SBX_SPAWN_MAX_BYTES (120 * 1024) /* argv + env + cwd of one spawn */
+#define SBX_MAX_EXECS 1024      /* live executions per sandbox */
+
+typedef struct sbx_config {
+    const char *state_dir;   /* sandboxes live in <state_dir>/sandboxes/<id> */
+    const char *init_path;   /* host path of the sp-init binary */
+    const char *cgroup_name; /* directory under each cgroup mount, "sandpipe" */
+} sbx_config;
+
+typedef struct sbx_limits {
+    uint64_t memory_mb; /* 0: no limit */
+    uint64_t disk_mb;   /* workspace tmpfs size, must be > 0 */
+    uint64_t tmp_mb;    /* /tmp tmpfs size, must be > 0 */
+    uint32_t pids;      /* 0: no limit */
+    double cpus;        /* 0: no limit */
+} sbx_limits;
+
+typedef struct sbx_sandbox sbx_sandbox; /* opaque */
+
+typedef struct sbx_exit_event {
+    uint32_t req_id;
+    int wait_status; /* as from waitpid() inside the sandbox */
+} sbx_exit_event;
+
+typedef struct sbx_spawn_req {
+    char *const *argv;  /* argv[0] is looked up in the PATH of envp */
+    char *const *envp;  /* may be NULL; PATH, HOME, LANG are added if absent */
+    const char *cwd;    /* NULL: /workspace */
+    int pty;            /* run on a fresh pseudo-terminal */
+    unsigned short cols, rows;
+} sbx_spawn_req;
+
+typedef struct sbx_proc {
+    uint32_t req_id;
+    pid_t host_pid;
+    int stdin_fd;  /* pty: the master, also in stdout_fd */
+    int stdout_fd;
+    int stderr_fd; /* pty: -1 */
+} sbx_proc;
+
+/*
+ * Detect the cgroup layout, check bwrap and its options, build the seccomp
+ * filter. Call once at start-up, as root. cfg strings are copied.
+ */
+int sbx_global_init(const sbx_config *cfg, char *err, size_t errlen);
+
+/* Release what sbx_global_init allocated. */
+void sbx_global_cleanup(void);
+
+/*
+ * Build and start a sandbox. id must be [A-Za-z0-9_-]{1,64} and unused.
+ * host_uid/host_gid: the unprivileged host identity the sandbox runs as.
+ * network: 1 for a private network reached through slirp4netns.
+ * On success *out is owned by the caller and freed by sbx_destroy.
+ * The caller must not reap children it did not start (no waitpid(-1)):
+ * the sandbox's bwrap process is the caller's child. The bwrap process
+ * dies with the thread that called sbx_create (PR_SET_PDEATHSIG).
+ */
+int sbx_create(const char *id, const sbx_limits *lim, int network,
+               uid_t host_uid, gid_t host_gid, sbx_sandbox **out,
+               char *err, size_t errlen);
+
+/* The fd to poll for POLLIN; readable => call sbx_handle_control. */
+int sbx_control_fd(const sbx_sandbox *s);
+
+/*
+ * Read what sp-init reported; store up to max exit events of spawned
+ * processes in events and their number in *n. Returns 0, or -1 when the
+ * sandbox died or misbehaved (it must then be destroyed).
+ */
+int sbx_handle_control(sbx_sandbox *s, sbx_exit_event *events, size_t max,
+                       size_t *n);
+
+/*
+ * Start a process in the sandbox and wait until it has exec'd. On success
+ * out holds the host ends of its stdio (O_NONBLOCK|O_CLOEXEC, owned by the
+ * caller). An exec failure is an error with a message naming execve.
+ */
+int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
+              char *err, size_t errlen);
+
+/*
+ * SIGKILL every process that execution started, orphans included, and wait
+ * (bounded) until they are gone. Unknown req_id: 0. Returns -1 if some
+ * process survived.
+ */
+int sbx_kill_exec(sbx_sandbox *s, uint32_t req_id);
+
+/* Current usage of the whole sandbox: memory, CPU time, tasks. */
+int sbx_usage(sbx_sandbox *s, uint64_t *mem_bytes, uint64_t *cpu_ns,
+              uint32_t *nprocs);
+
+/* How many processes the OOM killer has killed in this sandbox. */
+int sbx_oom_count(sbx_sandbox *s, uint64_t *count);
+
+/* Set the window size of a pty master returned by sbx_spawn. */
+int sbx_pty_resize(int master_fd, unsigned short cols, unsigned short rows);
+
+/*
+ * Kill everything, unmount, remove cgroups and the sandbox directory, free.
+ * Accepts NULL.
+ */
+void sbx_destroy(sbx_sandbox *s);
+
+/*
+ * At daemon start: kill and remove every cgroup, mount and directory under
+ * the configured roots left by an earlier run. Returns the number of
+ * sandboxes removed, or -1 if something could not be removed.
+ */
+int sbx_reap_leftovers(void);
+
+/* Host path of the workspace root (owned by s). */
+const char *sbx_workspace_path(const sbx_sandbox *s);
+
+/* The sandbox's id (owned by s). */
+const char *sbx_id(const sbx_sandbox *s);
+
+#endif

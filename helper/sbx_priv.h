@@ -1,0 +1,107 @@
+/*
+ * sbx_priv.h — what the files of the sandbox library share with each other
+ * and nobody else: the sandbox record, the launcher of unprivileged
+ * children, the file system and network helpers.
+ */
+#ifndef SBX_PRIV_H
+#define SBX_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sbx.h"
+#include "sbx_cgroup.h"
+
+#define SBX_BWRAP_PATH "/usr/bin/bwrap"
+#define SBX_SLIRP_PATH "/usr/bin/slirp4netns"
+#define SBX_SANDBOX_UID 1000 /* the uid and gid code sees inside */
+#define SBX_REPLY_TIMEOUT_MS 5000
+
+enum sbx_exec_state { SBX_EXEC_FREE = 0, SBX_EXEC_SPAWNING, SBX_EXEC_RUNNING,
+                      SBX_EXEC_EXITED };
+
+typedef struct sbx_exec {
+    uint32_t req_id;
+    enum sbx_exec_state state;
+} sbx_exec;
+
+struct sbx_sandbox {
+    char id[SBX_ID_MAX + 1];
+    char *dir;        /* <state_dir>/sandboxes/<id> */
+    char *workspace;  /* <dir>/workspace, a tmpfs */
+    int dir_made;     /* dir is ours to remove */
+    sbx_cg *cg;
+    int sock;         /* host end of the sp-init socket */
+    int bwrap_err;    /* read end of bwrap's stderr */
+    pid_t bwrap_pid;
+    pid_t init_pid;   /* host pid of sp-init */
+    dev_t pidns_dev;  /* sp-init's PID namespace */
+    ino_t pidns_ino;
+    pid_t slirp_pid;
+    int slirp_exit;   /* closing it stops slirp4netns */
+    int dead;
+    uint32_t next_req;
+    sbx_exec execs[SBX_MAX_EXECS];
+    sbx_exit_event queue[SBX_MAX_EXECS]; /* exits read during a spawn */
+    size_t queued;
+};
+
+/* A child to start as an unprivileged user in the sandbox's cgroups. */
+typedef struct sbx_launch {
+    const char *path;
+    char *const *argv;
+    const int *keep;     /* fds passed on (their numbers are in argv) */
+    size_t nkeep;
+    const int *join;     /* cgroup.procs fds to write "0" to */
+    size_t njoin;
+    uid_t uid;
+    gid_t gid;
+    int stdio[3];        /* -1: /dev/null */
+} sbx_launch;
+
+/* Global settings from sbx_global_init (sbx.c). */
+const char *sbx_state_dir(void);
+
+/*
+ * Fork and exec l->path as l->uid/l->gid with no_new_privs, in its own
+ * session, dying with the calling thread, only l->keep and stdio open.
+ * Returns the pid once the exec succeeded, or -1 with err set (the child
+ * is then reaped).
+ */
+pid_t sbx_launch_child(const sbx_launch *l, char *err, size_t errlen);
+
+/* 1 if id is [A-Za-z0-9_-]{1,SBX_ID_MAX}. */
+int sbx_fs_valid_id(const char *id);
+
+/*
+ * Create dir (0700) and dir/workspace, mount the workspace tmpfs of
+ * disk_mb owned by uid:gid, and return an O_PATH fd on it (O_CLOEXEC) in
+ * *ws_fd. Returns 0, or -1 with err set.
+ */
+int sbx_fs_prepare(const char *dir, const char *workspace, uint64_t disk_mb,
+                   uid_t uid, gid_t gid, int *ws_fd, char *err, size_t errlen);
+
+/* Unmount dir/workspace and remove dir without following links. */
+int sbx_fs_remove(const char *dir);
+
+/* sbx_fs_remove every entry of <state_dir>/sandboxes. Count, or -1. */
+int sbx_fs_reap(const char *state_dir);
+
+/* A sealed-off memfd (O_CLOEXEC) holding data, offset 0; -1 on error. */
+int sbx_fs_memfd(const char *name, const void *data, size_t len);
+
+/*
+ * Start slirp4netns for the network namespace of init_pid (host pid),
+ * as uid:gid inside the sandbox's user namespace, and wait until the
+ * interface is configured. *exit_fd: closing it stops slirp4netns.
+ */
+int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
+                  size_t njoin, pid_t *pid, int *exit_fd, char *err,
+                  size_t errlen);
+
+/* Handle one message from sp-init (sbx_exec.c). -1: protocol violation. */
+int sbx_exec_dispatch(sbx_sandbox *s, const void *msg, size_t len,
+                      uint32_t want_type, uint32_t want_req, void *reply);
+
+#endif
