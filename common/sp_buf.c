@@ -20,16 +20,20 @@ static int buf_reserve(sp_buf *b, size_t extra)
     size_t need, cap;
     char *p;
 
-    if (extra > b->max || b->len > b->max - extra)
+    /* need = len + extra + 1 must neither pass max + 1 nor wrap. */
+    if (extra > b->max || b->len > b->max - extra ||
+        b->len + extra == SIZE_MAX)
         return -1;
-    need = b->len + extra + 1; /* +1 for the terminating NUL */
+    need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
     cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
+    if (cap - 1 > b->max)
+        cap = b->max == SIZE_MAX ? need : b->max + 1;
+    if (cap < need)
+        cap = need;
     p = realloc(b->data, cap);
     if (p == NULL)
         return -1;

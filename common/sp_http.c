@@ -277,6 +277,11 @@ static int http_split_path(http_req *r)
         p = FCGX_GetParam("DOCUMENT_URI", r->fcgi.envp);
     if (p == NULL || strlen(p) >= sizeof r->path)
         return -1;
+    /* Routes are matched strictly: "/a//b" and "/a/b/" are not "/a/b", so
+     * no spelling reaches a handler past a location-based nginx limit. */
+    if (strstr(p, "//") != NULL ||
+        (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
+        return -1;
     strcpy(r->path, p);
     r->nsegs = 0;
     for (tok = strtok_r(r->path, "/", &save); tok != NULL;

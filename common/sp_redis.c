@@ -4,6 +4,7 @@
 #include "sp_id.h"
 #include "sp_log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,10 +92,12 @@ int rds_init(char *err, size_t errlen)
     return -1;
 }
 
-static redisContext *rds_conn(void)
+/* This thread's connection, made if needed; *fresh says it was made now. */
+static redisContext *rds_conn_fresh(int *fresh)
 {
     redisContext *c = pthread_getspecific(rds_tls);
 
+    *fresh = 0;
     if (c != NULL)
         return c;
     if (rds_unix[0] != '\0')
@@ -111,7 +114,24 @@ static redisContext *rds_conn(void)
         return NULL;
     }
     pthread_setspecific(rds_tls, c);
+    *fresh = 1;
     return c;
+}
+
+static redisContext *rds_conn(void)
+{
+    int fresh;
+    return rds_conn_fresh(&fresh);
+}
+
+/* A kept connection whose server went away (a Redis restart) fails on
+ * first use with EOF or EPIPE, before the command could run: such a
+ * command is safe to send once more on a new connection. */
+static int rds_stale(const redisContext *c)
+{
+    return c->err == REDIS_ERR_EOF ||
+           (c->err == REDIS_ERR_IO &&
+            (errno == EPIPE || errno == ECONNRESET));
 }
 
 void rds_close(void)
@@ -136,7 +156,8 @@ static redisReply *rds_checked(redisReply *r, redisContext *c)
 
 redisReply *rds_cmd(const char *fmt, ...)
 {
-    redisContext *c = rds_conn();
+    int fresh;
+    redisContext *c = rds_conn_fresh(&fresh);
     redisReply *r;
     va_list ap;
 
@@ -145,15 +166,57 @@ redisReply *rds_cmd(const char *fmt, ...)
     va_start(ap, fmt);
     r = redisvCommand(c, fmt, ap);
     va_end(ap);
+    if (r == NULL && !fresh && rds_stale(c)) {
+        rds_close();
+        c = rds_conn_fresh(&fresh);
+        if (c == NULL)
+            return NULL;
+        va_start(ap, fmt);
+        r = redisvCommand(c, fmt, ap);
+        va_end(ap);
+    }
     return rds_checked(r, c);
+}
+
+redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)
+{
+    redisContext *c = rds_conn();
+    struct timeval tv;
+    redisReply *r;
+    va_list ap;
+
+    if (c == NULL)
+        return NULL;
+    wait_ms += rds_timeout.tv_sec * 1000 + rds_timeout.tv_usec / 1000;
+    tv.tv_sec = wait_ms / 1000;
+    tv.tv_usec = (wait_ms % 1000) * 1000;
+    redisSetTimeout(c, tv);
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        return rds_checked(r, c);
+    redisSetTimeout(c, rds_timeout);
+    return r;
 }
 
 redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens)
 {
-    redisContext *c = rds_conn();
+    int fresh;
+    redisContext *c = rds_conn_fresh(&fresh);
+    redisReply *r;
+
     if (c == NULL)
         return NULL;
-    return rds_checked(redisCommandArgv(c, argc, argv, lens), c);
+    r = redisCommandArgv(c, argc, argv, lens);
+    if (r == NULL && !fresh && rds_stale(c)) {
+        rds_close();
+        c = rds_conn_fresh(&fresh);
+        if (c == NULL)
+            return NULL;
+        r = redisCommandArgv(c, argc, argv, lens);
+    }
+    return rds_checked(r, c);
 }
 
 int rds_pipeline(int n, const char *const *argvs[], const int *argcs,

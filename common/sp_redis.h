@@ -21,6 +21,10 @@ int rds_init(char *err, size_t errlen);
  * error reply (REDIS_REPLY_ERROR) is returned as a reply. */
 redisReply *rds_cmd(const char *fmt, ...);
 
+/* As rds_cmd, but the reply may take up to wait_ms (for blocking commands
+ * such as BLPOP); the normal timeout is restored afterwards. */
+redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...);
+
 /* As rds_cmd, with an argument vector (binary safe). */
 redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens);
 

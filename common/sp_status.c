@@ -2,6 +2,7 @@
 #include "sp_status.h"
 
 #include <stddef.h>
+#include <string.h>
 
 static const struct {
     int http;
@@ -33,6 +34,15 @@ const char *sp_status_code(sp_status st)
     if ((unsigned)st >= SP_STATUS_COUNT)
         return "internal";
     return sp_status_table[st].code;
+}
+
+sp_status sp_status_from_code(const char *code)
+{
+    for (int i = 0; i < SP_STATUS_COUNT; i++) {
+        if (code != NULL && strcmp(sp_status_table[i].code, code) == 0)
+            return (sp_status)i;
+    }
+    return SP_E_INTERNAL;
 }
 
 const char *sp_http_reason(int http_status)

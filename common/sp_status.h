@@ -25,6 +25,9 @@ int sp_status_http(sp_status st);
 /* Stable string code for st, e.g. "invalid_argument"; static storage. */
 const char *sp_status_code(sp_status st);
 
+/* The status whose string code is code; SP_E_INTERNAL if unknown. */
+sp_status sp_status_from_code(const char *code);
+
 /* Reason phrase for an HTTP status code; static storage. */
 const char *sp_http_reason(int http_status);
 

@@ -19,9 +19,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SBX_ID_MAX 64           /* ids are [A-Za-z0-9_-]{1,64} */
+#define SBX_ID_MAX          64           /* ids are [A-Za-z0-9_-]{1,64} */
 #define SBX_SPAWN_MAX_BYTES (120 * 1024) /* argv + env + cwd of one spawn */
-#define SBX_MAX_EXECS 1024      /* live executions per sandbox */
+#define SBX_MAX_EXECS       1024         /* live executions per sandbox */
 
 typedef struct sbx_config {
     const char *state_dir;   /* sandboxes live in <state_dir>/sandboxes/<id> */
@@ -45,17 +45,17 @@ typedef struct sbx_exit_event {
 } sbx_exit_event;
 
 typedef struct sbx_spawn_req {
-    char *const *argv;  /* argv[0] is looked up in the PATH of envp */
-    char *const *envp;  /* may be NULL; PATH, HOME, LANG are added if absent */
-    const char *cwd;    /* NULL: /workspace */
-    int pty;            /* run on a fresh pseudo-terminal */
+    char *const *argv; /* argv[0] is looked up in the PATH of envp */
+    char *const *envp; /* may be NULL; PATH, HOME, LANG are added if absent */
+    const char *cwd;   /* NULL: /workspace */
+    int pty;           /* run on a fresh pseudo-terminal */
     unsigned short cols, rows;
 } sbx_spawn_req;
 
 typedef struct sbx_proc {
     uint32_t req_id;
     pid_t host_pid;
-    int stdin_fd;  /* pty: the master, also in stdout_fd */
+    int stdin_fd; /* pty: the master, also in stdout_fd */
     int stdout_fd;
     int stderr_fd; /* pty: -1 */
 } sbx_proc;
@@ -79,8 +79,8 @@ void sbx_global_cleanup(void);
  * dies with the thread that called sbx_create (PR_SET_PDEATHSIG).
  */
 int sbx_create(const char *id, const sbx_limits *lim, int network,
-               uid_t host_uid, gid_t host_gid, sbx_sandbox **out,
-               char *err, size_t errlen);
+               uid_t host_uid, gid_t host_gid, sbx_sandbox **out, char *err,
+               size_t errlen);
 
 /* The fd to poll for POLLIN; readable => call sbx_handle_control. */
 int sbx_control_fd(const sbx_sandbox *s);

@@ -25,131 +25,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sbx_cgroup.h"
+#include "sbx_cgroup_int.h"
 
-#define ROLE_MEM 0x1u
-#define ROLE_PIDS 0x2u
-#define ROLE_CPU 0x4u
-#define ROLE_CPUACCT 0x8u
-#define ROLE_TRACK 0x10u
-#define CG_PATH_MAX 512
-#define KILL_WAIT_MS 3000
-#define CPU_PERIOD_US 100000
+sbx_cg_layout sbx_cg_g = {.track = -1};
 
-typedef struct hier {
-    char *mount;
-    int v2;
-    unsigned roles;
-} hier;
-
-struct sbx_cg {
-    char *dir[SBX_CG_MAX_HIER];
-    int procs_fd[SBX_CG_MAX_HIER];
-};
-
-static struct {
-    hier h[SBX_CG_MAX_HIER];
-    size_t n;
-    char *name;
-    int track;   /* index of the tracking hierarchy */
-    char desc[256];
-} G = {.track = -1};
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int write_file(const char *path, const char *val, char *err,
-                      size_t errlen)
-{
-    size_t len = strlen(val);
-    int fd, result = -1;
-
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "open(\"%s\") failed: %s", path, strerror(errno));
-        return -1;
-    }
-    if (write(fd, val, len) != (ssize_t)len) {
-        snprintf(err, errlen, "write(\"%s\", \"%s\") failed: %s", path, val,
-                 strerror(errno));
-        goto out;
-    }
-    result = 0;
-out:
-    close(fd);
-    return result;
-}
-
-/* Read a small file into buf (NUL-terminated). */
-static int read_small(const char *path, char *buf, size_t len)
-{
-    ssize_t n;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    n = read(fd, buf, len - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return 0;
-}
-
-/* The value after "key " in a flat-keyed file (cpu.stat, memory.events). */
-static int read_key(const char *path, const char *key, uint64_t *val)
-{
-    char buf[4096], *p;
-    size_t klen = strlen(key);
-
-    if (read_small(path, buf, sizeof(buf)) < 0)
-        return -1;
-    for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-            *val = strtoull(p + klen + 1, NULL, 10);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int read_u64(const char *path, uint64_t *val)
-{
-    char buf[64], *end;
-
-    if (read_small(path, buf, sizeof(buf)) < 0)
-        return -1;
-    errno = 0;
-    *val = strtoull(buf, &end, 10);
-    return errno || end == buf ? -1 : 0;
-}
-
-static int read_pids(const char *path, pid_t *pids, size_t max, size_t *n)
-{
-    FILE *f = fopen(path, "re");
-    long v;
-
-    *n = 0;
-    if (!f)
-        return -1;
-    while (fscanf(f, "%ld", &v) == 1)
-        if (*n < max && v > 0)
-            pids[(*n)++] = (pid_t)v;
-    fclose(f);
-    return 0;
-}
-
-static int has_role(unsigned role)
+int sbx_cg_has_role(unsigned role)
 {
     size_t i;
 
-    for (i = 0; i < G.n; i++)
-        if (G.h[i].roles & role)
+    for (i = 0; i < sbx_cg_g.n; i++)
+        if (sbx_cg_g.h[i].roles & role)
             return (int)i;
     return -1;
 }
@@ -158,29 +43,29 @@ static int add_hier(const char *mount, int v2, unsigned roles)
 {
     size_t i;
 
-    for (i = 0; i < G.n; i++) {
-        if (strcmp(G.h[i].mount, mount) == 0) {
-            G.h[i].roles |= roles;
+    for (i = 0; i < sbx_cg_g.n; i++) {
+        if (strcmp(sbx_cg_g.h[i].mount, mount) == 0) {
+            sbx_cg_g.h[i].roles |= roles;
             return 0;
         }
     }
-    if (G.n == SBX_CG_MAX_HIER)
+    if (sbx_cg_g.n == SBX_CG_MAX_HIER)
         return -1;
-    G.h[G.n].mount = strdup(mount);
-    if (!G.h[G.n].mount)
+    sbx_cg_g.h[sbx_cg_g.n].mount = strdup(mount);
+    if (!sbx_cg_g.h[sbx_cg_g.n].mount)
         return -1;
-    G.h[G.n].v2 = v2;
-    G.h[G.n].roles = roles;
-    G.n++;
+    sbx_cg_g.h[sbx_cg_g.n].v2 = v2;
+    sbx_cg_g.h[sbx_cg_g.n].roles = roles;
+    sbx_cg_g.n++;
     return 0;
 }
 
 /* cgroup mounts from mountinfo: the first cgroup2, v1 mount per controller. */
-static int scan_mounts(char *v2, size_t v2len, char v1[5][CG_PATH_MAX])
+static int scan_mounts(char *v2, size_t v2len, char v1[5][CG_MOUNT_MAX])
 {
     static const char *const ctl[5] = {"memory", "pids", "cpu", "cpuacct",
                                        "freezer"};
-    char line[4096], mnt[CG_PATH_MAX], fstype[64], opts[1024];
+    char line[4096], mnt[CG_MOUNT_MAX], fstype[64], opts[1024];
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char *sep, *tok, *save;
     int i;
@@ -189,7 +74,7 @@ static int scan_mounts(char *v2, size_t v2len, char v1[5][CG_PATH_MAX])
         return -1;
     while (fgets(line, sizeof(line), f)) {
         sep = strstr(line, " - ");
-        if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 ||
+        if (!sep || sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 ||
             sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) != 2 ||
             strchr(mnt, '\\'))
             continue;
@@ -200,7 +85,7 @@ static int scan_mounts(char *v2, size_t v2len, char v1[5][CG_PATH_MAX])
                  tok = strtok_r(NULL, ",", &save))
                 for (i = 0; i < 5; i++)
                     if (strcmp(tok, ctl[i]) == 0 && !v1[i][0])
-                        snprintf(v1[i], CG_PATH_MAX, "%s", mnt);
+                        snprintf(v1[i], CG_MOUNT_MAX, "%s", mnt);
         }
     }
     fclose(f);
@@ -210,14 +95,15 @@ static int scan_mounts(char *v2, size_t v2len, char v1[5][CG_PATH_MAX])
 static int mkdir_ok(const char *path, char *err, size_t errlen)
 {
     if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "mkdir(\"%s\") failed: %s", path, strerror(errno));
+        snprintf(err, errlen, "mkdir(\"%s\") failed: %s", path,
+                 strerror(errno));
         return -1;
     }
     return 0;
 }
 
 /* Decide the roles of each hierarchy and create <mount>/<name>. */
-static int choose_layout(const char *v2, char v1[5][CG_PATH_MAX], char *err,
+static int choose_layout(const char *v2, char v1[5][CG_MOUNT_MAX], char *err,
                          size_t errlen)
 {
     char path[CG_PATH_MAX], ctl[256] = "";
@@ -225,57 +111,64 @@ static int choose_layout(const char *v2, char v1[5][CG_PATH_MAX], char *err,
 
     if (v2[0]) {
         snprintf(path, sizeof(path), "%s/cgroup.controllers", v2);
-        read_small(path, ctl, sizeof(ctl));
+        sbx_cg_read_small(path, ctl, sizeof(ctl));
     }
     if (v2[0] && strstr(ctl, "memory") && strstr(ctl, "pids")) {
         /* Pure v2: limits need the controllers enabled down to <name>. */
         if (add_hier(v2, 1, ROLE_MEM | ROLE_PIDS | ROLE_CPU | ROLE_TRACK) < 0)
             goto nomem;
         snprintf(path, sizeof(path), "%s/cgroup.subtree_control", v2);
-        if (write_file(path, "+memory +pids", err, errlen) < 0)
+        if (sbx_cg_write_file(path, "+memory +pids", err, errlen) < 0)
             return -1;
-        if (!strstr(ctl, "cpu") || write_file(path, "+cpu", err, errlen) < 0)
-            G.h[0].roles &= ~ROLE_CPU;
+        if (!strstr(ctl, "cpu") ||
+            sbx_cg_write_file(path, "+cpu", err, errlen) < 0)
+            sbx_cg_g.h[0].roles &= ~ROLE_CPU;
     } else {
         if (!v1[0][0] || !v1[1][0]) {
-            snprintf(err, errlen, "cgroups: no memory and pids controllers "
-                                  "(v1 or v2) are mounted");
+            snprintf(err, errlen,
+                     "cgroups: no memory and pids controllers "
+                     "(v1 or v2) are mounted");
             return -1;
         }
-        if (add_hier(v1[0], 0, ROLE_MEM) < 0 || add_hier(v1[1], 0, ROLE_PIDS) < 0 ||
+        if (add_hier(v1[0], 0, ROLE_MEM) < 0 ||
+            add_hier(v1[1], 0, ROLE_PIDS) < 0 ||
             (v1[2][0] && add_hier(v1[2], 0, ROLE_CPU) < 0) ||
             (v1[3][0] && add_hier(v1[3], 0, ROLE_CPUACCT) < 0))
             goto nomem;
         /* Track with the controller-less cgroup2 if it can kill a tree. */
         if (v2[0]) {
-            snprintf(path, sizeof(path), "%s/%s", v2, G.name);
+            snprintf(path, sizeof(path), "%s/%s", v2, sbx_cg_g.name);
             if (mkdir_ok(path, err, errlen) < 0)
                 return -1;
-            snprintf(path, sizeof(path), "%s/%s/cgroup.kill", v2, G.name);
+            snprintf(path, sizeof(path), "%s/%s/cgroup.kill", v2,
+                     sbx_cg_g.name);
             if (access(path, W_OK) == 0 && add_hier(v2, 1, ROLE_TRACK) < 0)
                 goto nomem;
         }
-        if (has_role(ROLE_TRACK) < 0 && v1[4][0] &&
+        if (sbx_cg_has_role(ROLE_TRACK) < 0 && v1[4][0] &&
             add_hier(v1[4], 0, ROLE_TRACK) < 0)
             goto nomem;
     }
-    G.track = has_role(ROLE_TRACK);
-    if (G.track < 0) {
-        snprintf(err, errlen, "cgroups: neither cgroup.kill (cgroup2) nor "
-                              "the v1 freezer is available");
+    sbx_cg_g.track = sbx_cg_has_role(ROLE_TRACK);
+    if (sbx_cg_g.track < 0) {
+        snprintf(err, errlen,
+                 "cgroups: neither cgroup.kill (cgroup2) nor "
+                 "the v1 freezer is available");
         return -1;
     }
-    for (i = 0; i < G.n; i++) {
-        snprintf(path, sizeof(path), "%s/%s", G.h[i].mount, G.name);
+    for (i = 0; i < sbx_cg_g.n; i++) {
+        snprintf(path, sizeof(path), "%s/%s", sbx_cg_g.h[i].mount,
+                 sbx_cg_g.name);
         if (mkdir_ok(path, err, errlen) < 0)
             return -1;
-        if (G.h[i].v2 && (G.h[i].roles & ROLE_MEM)) {
+        if (sbx_cg_g.h[i].v2 && (sbx_cg_g.h[i].roles & ROLE_MEM)) {
             snprintf(path, sizeof(path), "%s/%s/cgroup.subtree_control",
-                     G.h[i].mount, G.name);
-            if (write_file(path, (G.h[i].roles & ROLE_CPU)
-                                     ? "+memory +pids +cpu"
-                                     : "+memory +pids",
-                           err, errlen) < 0)
+                     sbx_cg_g.h[i].mount, sbx_cg_g.name);
+            if (sbx_cg_write_file(path,
+                                  (sbx_cg_g.h[i].roles & ROLE_CPU)
+                                      ? "+memory +pids +cpu"
+                                      : "+memory +pids",
+                                  err, errlen) < 0)
                 return -1;
         }
     }
@@ -287,14 +180,14 @@ nomem:
 
 int sbx_cg_global_init(const char *name, char *err, size_t errlen)
 {
-    char v2[CG_PATH_MAX] = "", v1[5][CG_PATH_MAX];
+    char v2[CG_MOUNT_MAX] = "", v1[5][CG_MOUNT_MAX];
     int result = -1, len = 0;
     size_t i;
 
     memset(v1, 0, sizeof(v1));
     sbx_cg_global_cleanup();
-    G.name = strdup(name);
-    if (!G.name) {
+    sbx_cg_g.name = strdup(name);
+    if (!sbx_cg_g.name) {
         snprintf(err, errlen, "strdup() failed");
         goto out;
     }
@@ -305,14 +198,16 @@ int sbx_cg_global_init(const char *name, char *err, size_t errlen)
     }
     if (choose_layout(v2, v1, err, errlen) < 0)
         goto out;
-    for (i = 0; i < G.n && len >= 0 && (size_t)len < sizeof(G.desc); i++)
-        len += snprintf(G.desc + len, sizeof(G.desc) - (size_t)len,
-                        "%s%s(%s%s%s%s%s)", i ? " " : "", G.h[i].mount,
-                        G.h[i].v2 ? "v2" : "v1",
-                        G.h[i].roles & ROLE_MEM ? ",memory" : "",
-                        G.h[i].roles & ROLE_PIDS ? ",pids" : "",
-                        G.h[i].roles & (ROLE_CPU | ROLE_CPUACCT) ? ",cpu" : "",
-                        G.h[i].roles & ROLE_TRACK ? ",track" : "");
+    for (i = 0;
+         i < sbx_cg_g.n && len >= 0 && (size_t)len < sizeof(sbx_cg_g.desc); i++)
+        len += snprintf(
+            sbx_cg_g.desc + len, sizeof(sbx_cg_g.desc) - (size_t)len,
+            "%s%s(%s%s%s%s%s)", i ? " " : "", sbx_cg_g.h[i].mount,
+            sbx_cg_g.h[i].v2 ? "v2" : "v1",
+            sbx_cg_g.h[i].roles & ROLE_MEM ? ",memory" : "",
+            sbx_cg_g.h[i].roles & ROLE_PIDS ? ",pids" : "",
+            sbx_cg_g.h[i].roles & (ROLE_CPU | ROLE_CPUACCT) ? ",cpu" : "",
+            sbx_cg_g.h[i].roles & ROLE_TRACK ? ",track" : "");
     result = 0;
 out:
     if (result < 0)
@@ -324,16 +219,16 @@ void sbx_cg_global_cleanup(void)
 {
     size_t i;
 
-    for (i = 0; i < G.n; i++)
-        free(G.h[i].mount);
-    free(G.name);
-    memset(&G, 0, sizeof(G));
-    G.track = -1;
+    for (i = 0; i < sbx_cg_g.n; i++)
+        free(sbx_cg_g.h[i].mount);
+    free(sbx_cg_g.name);
+    memset(&sbx_cg_g, 0, sizeof(sbx_cg_g));
+    sbx_cg_g.track = -1;
 }
 
 const char *sbx_cg_describe(void)
 {
-    return G.desc;
+    return sbx_cg_g.desc;
 }
 
 /* Write the limits of hierarchy i into dir. */
@@ -341,25 +236,25 @@ static int apply_limits(size_t i, const char *dir, const sbx_limits *lim,
                         char *err, size_t errlen)
 {
     char path[CG_PATH_MAX], val[64];
-    const hier *h = &G.h[i];
+    const sbx_cg_hier *h = &sbx_cg_g.h[i];
 
     if ((h->roles & ROLE_MEM) && lim->memory_mb) {
         snprintf(val, sizeof(val), "%" PRIu64, lim->memory_mb * 1024 * 1024);
         snprintf(path, sizeof(path), "%s/%s", dir,
                  h->v2 ? "memory.max" : "memory.limit_in_bytes");
-        if (write_file(path, val, err, errlen) < 0)
+        if (sbx_cg_write_file(path, val, err, errlen) < 0)
             return -1;
         /* No swap: the memory limit must be the real footprint. */
         snprintf(path, sizeof(path), "%s/%s", dir,
                  h->v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes");
         if (access(path, F_OK) == 0 &&
-            write_file(path, h->v2 ? "0" : val, err, errlen) < 0)
+            sbx_cg_write_file(path, h->v2 ? "0" : val, err, errlen) < 0)
             return -1;
     }
     if ((h->roles & ROLE_PIDS) && lim->pids) {
         snprintf(val, sizeof(val), "%" PRIu32, lim->pids);
         snprintf(path, sizeof(path), "%s/pids.max", dir);
-        if (write_file(path, val, err, errlen) < 0)
+        if (sbx_cg_write_file(path, val, err, errlen) < 0)
             return -1;
     }
     if ((h->roles & ROLE_CPU) && lim->cpus > 0) {
@@ -370,15 +265,15 @@ static int apply_limits(size_t i, const char *dir, const sbx_limits *lim,
         if (h->v2) {
             snprintf(val, sizeof(val), "%ld %d", quota, CPU_PERIOD_US);
             snprintf(path, sizeof(path), "%s/cpu.max", dir);
-            return write_file(path, val, err, errlen);
+            return sbx_cg_write_file(path, val, err, errlen);
         }
         snprintf(path, sizeof(path), "%s/cpu.cfs_period_us", dir);
         snprintf(val, sizeof(val), "%d", CPU_PERIOD_US);
-        if (write_file(path, val, err, errlen) < 0)
+        if (sbx_cg_write_file(path, val, err, errlen) < 0)
             return -1;
         snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
         snprintf(val, sizeof(val), "%ld", quota);
-        return write_file(path, val, err, errlen);
+        return sbx_cg_write_file(path, val, err, errlen);
     }
     return 0;
 }
@@ -398,8 +293,9 @@ int sbx_cg_create(const char *id, const sbx_limits *lim, sbx_cg **out,
     }
     for (i = 0; i < SBX_CG_MAX_HIER; i++)
         cg->procs_fd[i] = -1;
-    for (i = 0; i < G.n; i++) {
-        if (asprintf(&cg->dir[i], "%s/%s/%s", G.h[i].mount, G.name, id) < 0) {
+    for (i = 0; i < sbx_cg_g.n; i++) {
+        if (asprintf(&cg->dir[i], "%s/%s/%s", sbx_cg_g.h[i].mount,
+                     sbx_cg_g.name, id) < 0) {
             cg->dir[i] = NULL;
             snprintf(err, errlen, "asprintf() failed");
             goto out;
@@ -433,7 +329,7 @@ size_t sbx_cg_join_fds(const sbx_cg *cg, int *fds, size_t max)
 {
     size_t i, n = 0;
 
-    for (i = 0; i < G.n && n < max; i++)
+    for (i = 0; i < sbx_cg_g.n && n < max; i++)
         if (cg->procs_fd[i] >= 0)
             fds[n++] = cg->procs_fd[i];
     return n;
@@ -443,20 +339,20 @@ int sbx_cg_sandbox_pids(const sbx_cg *cg, pid_t *pids, size_t max, size_t *n)
 {
     char path[CG_PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/cgroup.procs", cg->dir[G.track]);
-    return read_pids(path, pids, max, n);
+    snprintf(path, sizeof(path), "%s/cgroup.procs", cg->dir[sbx_cg_g.track]);
+    return sbx_cg_read_pids(path, pids, max, n);
 }
 
-static void exec_dir(const sbx_cg *cg, uint32_t req_id, char *buf, size_t len)
+void sbx_cg_exec_dir(const sbx_cg *cg, uint32_t req_id, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/exe_%" PRIu32, cg->dir[G.track], req_id);
+    snprintf(buf, len, "%s/exe_%" PRIu32, cg->dir[sbx_cg_g.track], req_id);
 }
 
 int sbx_cg_exec_create(sbx_cg *cg, uint32_t req_id, char *err, size_t errlen)
 {
     char dir[CG_PATH_MAX];
 
-    exec_dir(cg, req_id, dir, sizeof(dir));
+    sbx_cg_exec_dir(cg, req_id, dir, sizeof(dir));
     if (mkdir(dir, 0755) < 0) {
         snprintf(err, errlen, "mkdir(\"%s\") failed: %s", dir, strerror(errno));
         return -1;
@@ -469,136 +365,10 @@ int sbx_cg_exec_move(sbx_cg *cg, uint32_t req_id, pid_t pid, char *err,
 {
     char path[CG_PATH_MAX], val[32];
 
-    exec_dir(cg, req_id, path, sizeof(path));
+    sbx_cg_exec_dir(cg, req_id, path, sizeof(path));
     strncat(path, "/cgroup.procs", sizeof(path) - strlen(path) - 1);
     snprintf(val, sizeof(val), "%d", (int)pid);
-    return write_file(path, val, err, errlen);
-}
-
-/* SIGKILL each pid listed in dir/file; returns how many were listed. */
-static size_t kill_listed(const char *dir, const char *file)
-{
-    char path[CG_PATH_MAX];
-    pid_t pids[4096];
-    size_t n = 0, i;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    if (read_pids(path, pids, sizeof(pids) / sizeof(pids[0]), &n) < 0)
-        return 0;
-    for (i = 0; i < n; i++)
-        kill(pids[i], SIGKILL);
-    return n;
-}
-
-/* Kill a whole v1 subtree: its tasks and those of its child cgroups. */
-static size_t kill_tree_v1(const char *dir)
-{
-    char sub[CG_PATH_MAX];
-    struct dirent *de;
-    size_t n = kill_listed(dir, "tasks");
-    DIR *d = opendir(dir);
-
-    if (!d)
-        return n;
-    while ((de = readdir(d))) {
-        if (de->d_type != DT_DIR || de->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-        n += kill_tree_v1(sub);
-    }
-    closedir(d);
-    return n;
-}
-
-static int populated(const char *dir)
-{
-    uint64_t v = 1;
-    char path[CG_PATH_MAX];
-
-    snprintf(path, sizeof(path), "%s/cgroup.events", dir);
-    if (read_key(path, "populated", &v) < 0)
-        return access(dir, F_OK) == 0; /* gone: not populated */
-    return v != 0;
-}
-
-/*
- * Kill every process in the tracking cgroup dir and below; wait (bounded)
- * until none is left. Returns 0 when empty.
- */
-static int kill_cgroup(const char *dir)
-{
-    char path[CG_PATH_MAX], state[32];
-    long waited = 0, step = 1;
-    int i;
-
-    if (G.h[G.track].v2) {
-        /* cgroup.kill: one atomic SIGKILL of the subtree, forks included. */
-        snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
-        if (write_file(path, "1", NULL, 0) < 0)
-            return access(dir, F_OK) == 0 ? -1 : 0;
-        while (populated(dir)) {
-            if (waited >= KILL_WAIT_MS)
-                return -1;
-            sleep_ms(step);
-            waited += step;
-            step = step < 16 ? step * 2 : step;
-        }
-        return 0;
-    }
-    /*
-     * v1 freezer: freeze so nothing can fork while we read the task list,
-     * kill what is listed, thaw so the SIGKILLs are delivered, repeat.
-     */
-    snprintf(path, sizeof(path), "%s/freezer.state", dir);
-    for (i = 0; i < 200; i++) {
-        size_t n;
-        int w;
-
-        write_file(path, "FROZEN", NULL, 0);
-        for (w = 0; w < 100; w++) {
-            if (read_small(path, state, sizeof(state)) < 0 ||
-                strncmp(state, "FROZEN", 6) == 0)
-                break;
-            sleep_ms(1);
-        }
-        n = kill_tree_v1(dir);
-        write_file(path, "THAWED", NULL, 0);
-        if (n == 0)
-            return 0;
-        sleep_ms(i < 5 ? 1 : 10);
-    }
-    return -1;
-}
-
-int sbx_cg_exec_kill(sbx_cg *cg, uint32_t req_id)
-{
-    char dir[CG_PATH_MAX];
-
-    exec_dir(cg, req_id, dir, sizeof(dir));
-    return kill_cgroup(dir);
-}
-
-/* rmdir, retrying while the kernel finishes tearing processes down. */
-static int rmdir_retry(const char *dir, int tries)
-{
-    int i;
-
-    for (i = 0; i < tries; i++) {
-        if (rmdir(dir) == 0 || errno == ENOENT)
-            return 0;
-        if (errno != EBUSY)
-            return -1;
-        sleep_ms(i < 5 ? 1 : 10);
-    }
-    return -1;
-}
-
-int sbx_cg_exec_remove(sbx_cg *cg, uint32_t req_id)
-{
-    char dir[CG_PATH_MAX];
-
-    exec_dir(cg, req_id, dir, sizeof(dir));
-    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+    return sbx_cg_write_file(path, val, err, errlen);
 }
 
 int sbx_cg_usage(const sbx_cg *cg, uint64_t *mem, uint64_t *cpu_ns,
@@ -611,26 +381,26 @@ int sbx_cg_usage(const sbx_cg *cg, uint64_t *mem, uint64_t *cpu_ns,
 
     *mem = *cpu_ns = 0;
     *tasks = 0;
-    i = has_role(ROLE_MEM);
+    i = sbx_cg_has_role(ROLE_MEM);
     snprintf(path, sizeof(path), "%s/%s", cg->dir[i],
-             G.h[i].v2 ? "memory.current" : "memory.usage_in_bytes");
-    if (read_u64(path, mem) < 0)
+             sbx_cg_g.h[i].v2 ? "memory.current" : "memory.usage_in_bytes");
+    if (sbx_cg_read_u64(path, mem) < 0)
         return -1;
-    i = has_role(ROLE_PIDS);
+    i = sbx_cg_has_role(ROLE_PIDS);
     snprintf(path, sizeof(path), "%s/pids.current", cg->dir[i]);
-    if (read_u64(path, &v) < 0)
+    if (sbx_cg_read_u64(path, &v) < 0)
         return -1;
     *tasks = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-    i = has_role(ROLE_CPUACCT);
+    i = sbx_cg_has_role(ROLE_CPUACCT);
     if (i >= 0) {
         snprintf(path, sizeof(path), "%s/cpuacct.usage", cg->dir[i]);
-        return read_u64(path, cpu_ns);
+        return sbx_cg_read_u64(path, cpu_ns);
     }
-    for (j = 0; j < G.n; j++) {
-        if (!G.h[j].v2)
+    for (j = 0; j < sbx_cg_g.n; j++) {
+        if (!sbx_cg_g.h[j].v2)
             continue;
         snprintf(path, sizeof(path), "%s/cpu.stat", cg->dir[j]);
-        if (read_key(path, "usage_usec", &v) < 0)
+        if (sbx_cg_read_key(path, "usage_usec", &v) < 0)
             return -1;
         *cpu_ns = v * 1000;
         return 0;
@@ -641,96 +411,9 @@ int sbx_cg_usage(const sbx_cg *cg, uint64_t *mem, uint64_t *cpu_ns,
 int sbx_cg_oom_count(const sbx_cg *cg, uint64_t *count)
 {
     char path[CG_PATH_MAX];
-    int i = has_role(ROLE_MEM);
+    int i = sbx_cg_has_role(ROLE_MEM);
 
     snprintf(path, sizeof(path), "%s/%s", cg->dir[i],
-             G.h[i].v2 ? "memory.events" : "memory.oom_control");
-    return read_key(path, "oom_kill", count);
-}
-
-/*
- * Kill everything in a sandbox cgroup (found by its path in the tracking
- * hierarchy) and remove its tree in every hierarchy. Returns 0 or -1.
- */
-static int remove_sandbox(const char *id_dirs[SBX_CG_MAX_HIER])
-{
-    char sub[CG_PATH_MAX];
-    struct dirent *de;
-    int result = 0, i;
-    size_t h;
-    DIR *d;
-
-    if (id_dirs[G.track] && kill_cgroup(id_dirs[G.track]) < 0)
-        result = -1;
-    for (h = 0; h < G.n; h++) {
-        if (!id_dirs[h])
-            continue;
-        d = opendir(id_dirs[h]);
-        while (d && (de = readdir(d))) {
-            if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", id_dirs[h], de->d_name);
-            if (rmdir_retry(sub, 50) < 0)
-                result = -1;
-        }
-        if (d)
-            closedir(d);
-        /* A v1 hierarchy may still list a process the tracker missed. */
-        for (i = 0; i < 20 && !G.h[h].v2 && kill_listed(id_dirs[h], "tasks");
-             i++)
-            sleep_ms(5);
-        if (rmdir_retry(id_dirs[h], 100) < 0)
-            result = -1;
-    }
-    return result;
-}
-
-void sbx_cg_destroy(sbx_cg *cg)
-{
-    const char *dirs[SBX_CG_MAX_HIER] = {0};
-    size_t i;
-
-    if (!cg)
-        return;
-    for (i = 0; i < G.n; i++)
-        dirs[i] = cg->dir[i];
-    remove_sandbox(dirs);
-    for (i = 0; i < SBX_CG_MAX_HIER; i++) {
-        if (cg->procs_fd[i] >= 0)
-            close(cg->procs_fd[i]);
-        free(cg->dir[i]);
-    }
-    free(cg);
-}
-
-int sbx_cg_reap_leftovers(void)
-{
-    char root[CG_PATH_MAX], dirs_buf[SBX_CG_MAX_HIER][CG_PATH_MAX];
-    const char *dirs[SBX_CG_MAX_HIER];
-    struct dirent *de;
-    int count = 0, failed = 0;
-    size_t h, k;
-    DIR *d;
-
-    /* Walk every hierarchy, so a sandbox half-created in one is found. */
-    for (h = 0; h < G.n; h++) {
-        snprintf(root, sizeof(root), "%s/%s", G.h[h].mount, G.name);
-        d = opendir(root);
-        while (d && (de = readdir(d))) {
-            if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                continue;
-            for (k = 0; k < G.n; k++) {
-                snprintf(dirs_buf[k], CG_PATH_MAX, "%s/%s/%s", G.h[k].mount,
-                         G.name, de->d_name);
-                dirs[k] = access(dirs_buf[k], F_OK) == 0 ? dirs_buf[k] : NULL;
-            }
-            if (remove_sandbox(dirs) < 0)
-                failed = 1;
-            else
-                count++;
-        }
-        if (d)
-            closedir(d);
-    }
-    return failed ? -1 : count;
+             sbx_cg_g.h[i].v2 ? "memory.events" : "memory.oom_control");
+    return sbx_cg_read_key(path, "oom_kill", count);
 }

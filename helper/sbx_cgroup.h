@@ -43,12 +43,10 @@ int sbx_cg_create(const char *id, const sbx_limits *lim, sbx_cg **out,
 size_t sbx_cg_join_fds(const sbx_cg *cg, int *fds, size_t max);
 
 /* The pids in the sandbox cgroup itself (not its executions). */
-int sbx_cg_sandbox_pids(const sbx_cg *cg, pid_t *pids, size_t max,
-                        size_t *n);
+int sbx_cg_sandbox_pids(const sbx_cg *cg, pid_t *pids, size_t max, size_t *n);
 
 /* Create the cgroup of execution req_id (in the tracking hierarchy). */
-int sbx_cg_exec_create(sbx_cg *cg, uint32_t req_id, char *err,
-                       size_t errlen);
+int sbx_cg_exec_create(sbx_cg *cg, uint32_t req_id, char *err, size_t errlen);
 
 /* Move pid into the cgroup of execution req_id. */
 int sbx_cg_exec_move(sbx_cg *cg, uint32_t req_id, pid_t pid, char *err,

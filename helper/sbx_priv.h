@@ -13,13 +13,17 @@
 #include "sbx.h"
 #include "sbx_cgroup.h"
 
-#define SBX_BWRAP_PATH "/usr/bin/bwrap"
-#define SBX_SLIRP_PATH "/usr/bin/slirp4netns"
-#define SBX_SANDBOX_UID 1000 /* the uid and gid code sees inside */
+#define SBX_BWRAP_PATH       "/usr/bin/bwrap"
+#define SBX_SLIRP_PATH       "/usr/bin/slirp4netns"
+#define SBX_SANDBOX_UID      1000 /* the uid and gid code sees inside */
 #define SBX_REPLY_TIMEOUT_MS 5000
 
-enum sbx_exec_state { SBX_EXEC_FREE = 0, SBX_EXEC_SPAWNING, SBX_EXEC_RUNNING,
-                      SBX_EXEC_EXITED };
+enum sbx_exec_state {
+    SBX_EXEC_FREE = 0,
+    SBX_EXEC_SPAWNING,
+    SBX_EXEC_RUNNING,
+    SBX_EXEC_EXITED
+};
 
 typedef struct sbx_exec {
     uint32_t req_id;
@@ -28,18 +32,18 @@ typedef struct sbx_exec {
 
 struct sbx_sandbox {
     char id[SBX_ID_MAX + 1];
-    char *dir;        /* <state_dir>/sandboxes/<id> */
-    char *workspace;  /* <dir>/workspace, a tmpfs */
-    int dir_made;     /* dir is ours to remove */
+    char *dir;       /* <state_dir>/sandboxes/<id> */
+    char *workspace; /* <dir>/workspace, a tmpfs */
+    int dir_made;    /* dir is ours to remove */
     sbx_cg *cg;
-    int sock;         /* host end of the sp-init socket */
-    int bwrap_err;    /* read end of bwrap's stderr */
+    int sock;      /* host end of the sp-init socket */
+    int bwrap_err; /* read end of bwrap's stderr */
     pid_t bwrap_pid;
-    pid_t init_pid;   /* host pid of sp-init */
-    dev_t pidns_dev;  /* sp-init's PID namespace */
+    pid_t init_pid;  /* host pid of sp-init */
+    dev_t pidns_dev; /* sp-init's PID namespace */
     ino_t pidns_ino;
     pid_t slirp_pid;
-    int slirp_exit;   /* closing it stops slirp4netns */
+    int slirp_exit; /* closing it stops slirp4netns */
     int dead;
     uint32_t next_req;
     sbx_exec execs[SBX_MAX_EXECS];
@@ -51,17 +55,34 @@ struct sbx_sandbox {
 typedef struct sbx_launch {
     const char *path;
     char *const *argv;
-    const int *keep;     /* fds passed on (their numbers are in argv) */
+    const int *keep; /* fds passed on (their numbers are in argv) */
     size_t nkeep;
-    const int *join;     /* cgroup.procs fds to write "0" to */
+    const int *join; /* cgroup.procs fds to write "0" to */
     size_t njoin;
     uid_t uid;
     gid_t gid;
-    int stdio[3];        /* -1: /dev/null */
+    int stdio[3]; /* -1: /dev/null */
 } sbx_launch;
 
-/* Global settings from sbx_global_init (sbx.c). */
-const char *sbx_state_dir(void);
+/* Global settings, set by sbx_global_init (sbx.c), read-only after. */
+typedef struct sbx_globals {
+    char *state_dir;
+    char *init_path;
+    unsigned char *seccomp; /* BPF program for bwrap --seccomp */
+    size_t seccomp_len;
+    int disable_userns; /* bwrap knows --disable-userns */
+    int have_slirp;
+    int ready;
+} sbx_globals;
+
+extern sbx_globals sbx_g;
+
+/*
+ * Start bwrap for s (sbx_bwrap.c): sets s->sock (host end of the sp-init
+ * socket), s->bwrap_err and s->bwrap_pid. Returns 0, or -1 with err set.
+ */
+int sbx_bwrap_start(sbx_sandbox *s, const sbx_limits *lim, int network,
+                    uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /*
  * Fork and exec l->path as l->uid/l->gid with no_new_privs, in its own
@@ -75,12 +96,11 @@ pid_t sbx_launch_child(const sbx_launch *l, char *err, size_t errlen);
 int sbx_fs_valid_id(const char *id);
 
 /*
- * Create dir (0700) and dir/workspace, mount the workspace tmpfs of
- * disk_mb owned by uid:gid, and return an O_PATH fd on it (O_CLOEXEC) in
- * *ws_fd. Returns 0, or -1 with err set.
+ * Create dir (0711) and dir/workspace and mount the workspace tmpfs of
+ * disk_mb owned by uid:gid on it. Returns 0, or -1 with err set.
  */
 int sbx_fs_prepare(const char *dir, const char *workspace, uint64_t disk_mb,
-                   uid_t uid, gid_t gid, int *ws_fd, char *err, size_t errlen);
+                   uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /* Unmount dir/workspace and remove dir without following links. */
 int sbx_fs_remove(const char *dir);

@@ -28,9 +28,9 @@
 
 #include <stdint.h>
 
-#define SBX_PROTO_VERSION 1
-#define SBX_PROTO_MAX_MSG (128 * 1024)
-#define SBX_PROTO_MAX_ARGS 4096  /* argc and envc each */
+#define SBX_PROTO_VERSION      1
+#define SBX_PROTO_MAX_MSG      (128 * 1024)
+#define SBX_PROTO_MAX_ARGS     4096 /* argc and envc each */
 #define SBX_PROTO_MAX_CHILDREN 1024
 
 enum sbx_msg_type {

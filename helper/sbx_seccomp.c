@@ -33,37 +33,40 @@ typedef struct deny_rule {
 
 /* Refused outright with EPERM. */
 static const deny_rule deny_list[] = {
-    {"mount", 1},             /* no changes to the sandbox's file system view */
-    {"umount2", 1},           /* could uncover what bwrap mounted over */
-    {"pivot_root", 1},        /* no new root file system */
-    {"fsopen", 0},            /* new mount API: same as mount */
-    {"fsconfig", 0},          /* new mount API: same as mount */
-    {"fsmount", 0},           /* new mount API: same as mount */
-    {"fspick", 0},            /* new mount API: same as mount */
-    {"move_mount", 0},        /* new mount API: same as mount */
-    {"open_tree", 0},         /* new mount API: same as mount */
-    {"mount_setattr", 0},     /* new mount API: could make mounts writable */
-    {"swapon", 1},            /* host swap configuration */
-    {"swapoff", 1},           /* host swap configuration */
-    {"reboot", 1},            /* host power state */
-    {"kexec_load", 1},        /* replacing the host kernel */
-    {"kexec_file_load", 1},   /* replacing the host kernel */
-    {"init_module", 1},       /* loading kernel code */
-    {"finit_module", 1},      /* loading kernel code */
-    {"delete_module", 1},     /* unloading kernel code */
-    {"keyctl", 1},            /* kernel keyrings are not namespaced */
-    {"add_key", 1},           /* kernel keyrings are not namespaced */
-    {"request_key", 1},       /* kernel keyrings are not namespaced */
-    {"bpf", 1},               /* eBPF: large kernel attack surface */
-    {"userfaultfd", 1},       /* stalls kernel accesses, a classic exploit aid */
-    {"perf_event_open", 1},   /* host-wide observation, exploit aid */
-    {"ptrace", 1},            /* no tracing of other processes (or sp-init) */
-    {"process_vm_readv", 1},  /* reading other processes' memory */
+    {"mount", 1},            /* no changes to the sandbox's file system view */
+    {"umount2", 1},          /* could uncover what bwrap mounted over */
+    {"pivot_root", 1},       /* no new root file system */
+    {"fsopen", 0},           /* new mount API: same as mount */
+    {"fsconfig", 0},         /* new mount API: same as mount */
+    {"fsmount", 0},          /* new mount API: same as mount */
+    {"fspick", 0},           /* new mount API: same as mount */
+    {"move_mount", 0},       /* new mount API: same as mount */
+    {"open_tree", 0},        /* new mount API: same as mount */
+    {"mount_setattr", 0},    /* new mount API: could make mounts writable */
+    {"swapon", 1},           /* host swap configuration */
+    {"swapoff", 1},          /* host swap configuration */
+    {"reboot", 1},           /* host power state */
+    {"kexec_load", 1},       /* replacing the host kernel */
+    {"kexec_file_load", 1},  /* replacing the host kernel */
+    {"init_module", 1},      /* loading kernel code */
+    {"finit_module", 1},     /* loading kernel code */
+    {"delete_module", 1},    /* unloading kernel code */
+    {"keyctl", 1},           /* kernel keyrings are not namespaced */
+    {"add_key", 1},          /* kernel keyrings are not namespaced */
+    {"request_key", 1},      /* kernel keyrings are not namespaced */
+    {"bpf", 1},              /* eBPF: large kernel attack surface */
+    {"userfaultfd", 1},      /* stalls kernel accesses, a classic exploit aid */
+    {"perf_event_open", 1},  /* host-wide observation, exploit aid */
+    {"ptrace", 1},           /* no tracing of other processes (or sp-init) */
+    {"process_vm_readv", 1}, /* reading other processes' memory */
     {"process_vm_writev", 1}, /* writing other processes' memory */
     {"pidfd_getfd", 0},       /* stealing other processes' fds */
-    {"io_uring_setup", 1},    /* io_uring: large attack surface, bypasses filters */
-    {"io_uring_enter", 1},    /* io_uring: large attack surface, bypasses filters */
-    {"io_uring_register", 1}, /* io_uring: large attack surface, bypasses filters */
+    {"io_uring_setup",
+     1}, /* io_uring: large attack surface, bypasses filters */
+    {"io_uring_enter",
+     1}, /* io_uring: large attack surface, bypasses filters */
+    {"io_uring_register",
+     1}, /* io_uring: large attack surface, bypasses filters */
     {"open_by_handle_at", 1}, /* can open files outside the mounts (shocker) */
     {"name_to_handle_at", 1}, /* companion of open_by_handle_at */
     {"setns", 1},             /* joining other namespaces */
@@ -87,8 +90,8 @@ static const deny_rule deny_list[] = {
 
 /* Namespace flags that clone() must not carry: no nested namespaces. */
 static const uint64_t clone_ns_flags[] = {
-    CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-    CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
 
 static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
@@ -119,8 +122,7 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name,
  * rule, so "neither all zeros nor all ones" is spelt as "bit 0 differs
  * from bit j" for each j, one masked compare per rule.
  */
-static int add_personality_rules(scmp_filter_ctx ctx, char *err,
-                                 size_t errlen)
+static int add_personality_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
 {
     struct scmp_arg_cmp cmp;
     unsigned j;
@@ -129,12 +131,12 @@ static int add_personality_rules(scmp_filter_ctx ctx, char *err,
         uint64_t mask = 1u | (1ull << j);
 
         cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, mask, 1u);
-        if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "personality", 1, 1, &cmp,
-                     err, errlen) < 0)
+        if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "personality", 1, 1, &cmp, err,
+                     errlen) < 0)
             return -1;
         cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, mask, 1ull << j);
-        if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "personality", 1, 1, &cmp,
-                     err, errlen) < 0)
+        if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "personality", 1, 1, &cmp, err,
+                     errlen) < 0)
             return -1;
     }
     return 0;
@@ -169,12 +171,12 @@ static int add_rules(scmp_filter_ctx ctx, char *err, size_t errlen)
      * command to 32 bits, so compare only those.
      */
     cmp = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
-    if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 1, &cmp, err,
-                 errlen) < 0)
+    if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 1, &cmp, err, errlen) <
+        0)
         return -1;
     cmp = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX);
-    if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 1, &cmp, err,
-                 errlen) < 0)
+    if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, 1, &cmp, err, errlen) <
+        0)
         return -1;
     return add_personality_rules(ctx, err, errlen);
 }
@@ -244,7 +246,8 @@ int sbx_seccomp_build(unsigned char **prog, size_t *len, char *err,
     /* bwrap sets no_new_privs itself; the filter must not depend on it. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
     if (rc < 0) {
-        snprintf(err, errlen, "seccomp_attr_set(NNP) failed: %s", strerror(-rc));
+        snprintf(err, errlen, "seccomp_attr_set(NNP) failed: %s",
+                 strerror(-rc));
         goto out;
     }
     if (add_rules(ctx, err, errlen) < 0)

@@ -178,8 +178,8 @@ static int parse_spawn(const sbx_msg_spawn *m, size_t len, char **cwd,
     uint32_t i, total;
 
     if (len < sizeof(*m) || m->strings_len != len - sizeof(*m) ||
-        m->strings_len == 0 || m->argc == 0 ||
-        m->argc > SBX_PROTO_MAX_ARGS || m->envc > SBX_PROTO_MAX_ARGS)
+        m->strings_len == 0 || m->argc == 0 || m->argc > SBX_PROTO_MAX_ARGS ||
+        m->envc > SBX_PROTO_MAX_ARGS)
         return -1;
     end = p + m->strings_len;
     if (end[-1] != '\0')

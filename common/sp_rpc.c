@@ -1,0 +1,146 @@
+/* sp_rpc.c: handler-side job submission (sp_rpc.h). */
+#include "sp_rpc.h"
+#include "sp_id.h"
+#include "sp_log.h"
+#include "sp_redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static long long rpc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long rpc_live_helpers(void)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    long long n = -1;
+
+    rds_key_fixed(k, sizeof k, "helpers");
+    rep = rds_cmd("ZCOUNT %s %lld +inf", k,
+                  (long long)time(NULL) - RPC_HELPER_FRESH_S);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+        n = rep->integer;
+    freeReplyObject(rep);
+    return n;
+}
+
+void rpc_reply_free(rpc_reply *r)
+{
+    if (r == NULL)
+        return;
+    cJSON_Delete(r->json);
+    free(r->data);
+    r->json = NULL;
+    r->data = NULL;
+    r->len = 0;
+}
+
+sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
+                   const void *data, size_t len, long long wait_ms,
+                   rpc_reply *out, char *msg, size_t msglen)
+{
+    char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40], deadline[32],
+        maxlen[24];
+    const char *argv[16];
+    size_t lens[16];
+    int argc = 0;
+    char *js = NULL;
+    redisReply *rep = NULL;
+    sp_status st = SP_E_UNAVAILABLE;
+    const cJSON *ok;
+
+    memset(out, 0, sizeof *out);
+    snprintf(msg, msglen, "sandbox helper unavailable");
+    if (helper != NULL ? rds_key(stream, sizeof stream, "hjobs", helper)
+                       : rds_key_fixed(stream, sizeof stream, "jobs")) {
+        snprintf(msg, msglen, "sandbox is on an unknown helper");
+        return SP_E_INTERNAL;
+    }
+    if (id_generate("rid_", rid, sizeof rid) != 0 ||
+        rds_key(rkey, sizeof rkey, "reply", rid) != 0 ||
+        (js = cJSON_PrintUnformatted(args)) == NULL) {
+        snprintf(msg, msglen, "out of resources");
+        return SP_E_INTERNAL;
+    }
+    snprintf(deadline, sizeof deadline, "%lld", rpc_now_ms() + wait_ms);
+    snprintf(maxlen, sizeof maxlen, "%d", RPC_STREAM_MAXLEN);
+#define RPC_ARG(s, n) (argv[argc] = (s), lens[argc++] = (n))
+    RPC_ARG("XADD", 4);
+    RPC_ARG(stream, strlen(stream));
+    RPC_ARG("MAXLEN", 6);
+    RPC_ARG("~", 1);
+    RPC_ARG(maxlen, strlen(maxlen));
+    RPC_ARG("*", 1);
+    RPC_ARG("op", 2);
+    RPC_ARG(op, strlen(op));
+    RPC_ARG("rid", 3);
+    RPC_ARG(rid, strlen(rid));
+    RPC_ARG("deadline", 8);
+    RPC_ARG(deadline, strlen(deadline));
+    RPC_ARG("args", 4);
+    RPC_ARG(js, strlen(js));
+    if (data != NULL) {
+        RPC_ARG("data", 4);
+        RPC_ARG(data, len);
+    }
+#undef RPC_ARG
+    rep = rds_cmdv(argc, argv, lens);
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING)
+        goto out;
+    freeReplyObject(rep);
+    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey,
+                       (wait_ms + 999) / 1000);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        snprintf(msg, msglen, "sandbox helper did not answer in time");
+        goto out;
+    }
+    {
+        redisReply *v = rep->element[1];
+        char *nl = memchr(v->str, '\n', v->len);
+        size_t jlen = nl ? (size_t)(nl - v->str) : v->len;
+        char *jcopy = strndup(v->str, jlen);
+        out->json = jcopy ? cJSON_Parse(jcopy) : NULL;
+        free(jcopy);
+        if (!cJSON_IsObject(out->json)) {
+            snprintf(msg, msglen, "malformed helper reply");
+            st = SP_E_INTERNAL;
+            goto out;
+        }
+        if (nl != NULL && v->len > jlen + 1) {
+            out->len = v->len - jlen - 1;
+            out->data = malloc(out->len);
+            if (out->data == NULL) {
+                st = SP_E_INTERNAL;
+                goto out;
+            }
+            memcpy(out->data, nl + 1, out->len);
+        }
+    }
+    ok = cJSON_GetObjectItemCaseSensitive(out->json, "ok");
+    if (cJSON_IsTrue(ok)) {
+        st = SP_OK;
+    } else {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(out->json, "code");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(out->json, "message");
+        st = sp_status_from_code(cJSON_IsString(code) ? code->valuestring
+                                                      : NULL);
+        if (st == SP_OK)
+            st = SP_E_INTERNAL; /* "ok":false must never pass as success */
+        snprintf(msg, msglen, "%s",
+                 cJSON_IsString(m) ? m->valuestring : "helper error");
+    }
+out:
+    if (st != SP_OK)
+        rpc_reply_free(out);
+    freeReplyObject(rep);
+    free(js);
+    return st;
+}

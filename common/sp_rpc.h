@@ -1,0 +1,46 @@
+/* sp_rpc.h: requests from handlers to sandbox helpers through Redis.
+ *
+ * A job is an entry of a Redis Stream: fields op, rid (reply id),
+ * deadline (Unix ms after which the helper drops it), args (JSON object)
+ * and optionally data (raw bytes). Jobs that any helper may take (creating
+ * a sandbox) go to "<prefix>jobs"; jobs for an existing sandbox go to the
+ * stream of the helper that owns it, "<prefix>hjobs:<helper id>". Both are
+ * read through the consumer group "helpers".
+ *
+ * The helper answers by LPUSH to "<prefix>reply:<rid>" of one string: a
+ * JSON object, a newline, then optional raw bytes. The JSON is
+ * {"ok":true,...} or {"ok":false,"code":"<sp_status code>","message":..}. */
+#ifndef SP_RPC_H
+#define SP_RPC_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "sp_buf.h"
+#include "sp_status.h"
+
+#define RPC_STREAM_MAXLEN 100000
+#define RPC_HELPER_FRESH_S 10
+
+typedef struct rpc_reply {
+    cJSON *json;  /* the reply object; owned, freed by rpc_reply_free */
+    char *data;   /* raw bytes after the JSON (may be NULL); owned */
+    size_t len;
+} rpc_reply;
+
+/* Send job op with args (not consumed) and optional data to helper (NULL:
+ * the shared stream) and wait up to wait_ms for the reply. On SP_OK *out
+ * holds the reply (ok true). Otherwise the status is the helper's code, or
+ * SP_E_UNAVAILABLE when Redis or the helper did not answer in time;
+ * msg (>= 256 bytes) receives a message for the client. */
+sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
+                   const void *data, size_t len, long long wait_ms,
+                   rpc_reply *out, char *msg, size_t msglen);
+
+/* Free what rpc_call returned in r; NULL-safe. */
+void rpc_reply_free(rpc_reply *r);
+
+/* Number of helpers with a fresh heartbeat, or -1 if Redis failed. */
+long long rpc_live_helpers(void);
+
+#endif

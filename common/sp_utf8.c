@@ -1,0 +1,101 @@
+/* sp_utf8.c: UTF-8 cutting and sanitizing (sp_utf8.h). */
+#include "sp_utf8.h"
+
+/* Length of the valid sequence starting at s[0..n), 0 if invalid, or -1 if
+ * valid so far but cut off by the end of the buffer. */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    int len;
+    unsigned min;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    unsigned cp = c & (0x7f >> len);
+    for (int i = 1; i < len; i++) {
+        if ((size_t)i >= n)
+            return -1;
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+size_t utf8_cut(const unsigned char *s, size_t n)
+{
+    /* Only the last 3 bytes can start an incomplete sequence. */
+    size_t start = n > 3 ? n - 3 : 0;
+    for (size_t i = start; i < n; i++) {
+        if ((s[i] & 0xc0) == 0x80)
+            continue;
+        if (utf8_seq(s + i, n - i) == -1)
+            return i;
+    }
+    return n;
+}
+
+int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out)
+{
+    static const char repl[] = "\xef\xbf\xbd";
+    size_t i = 0, run = 0;
+
+    while (i < n) {
+        int len = utf8_seq(s + i, n - i);
+        if (len > 0) {
+            i += (size_t)len;
+            run += (size_t)len;
+            continue;
+        }
+        if (run > 0 && buf_append(out, s + i - run, run) != 0)
+            return -1;
+        run = 0;
+        if (buf_append(out, repl, 3) != 0)
+            return -1;
+        i++;
+    }
+    if (run > 0 && buf_append(out, s + n - run, run) != 0)
+        return -1;
+    return 0;
+}
+
+int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
+{
+    size_t i = 0;
+
+    if (buf_append(out, "\"", 1) != 0)
+        return -1;
+    while (i < n) {
+        int len = utf8_seq(s + i, n - i);
+        int rc;
+        if (len <= 0) {
+            rc = buf_append(out, "\\ufffd", 6);
+            len = 1;
+        } else if (s[i] == '"' || s[i] == '\\') {
+            char esc[2] = {'\\', (char)s[i]};
+            rc = buf_append(out, esc, 2);
+        } else if (s[i] < 0x20 || s[i] == 0x7f) {
+            rc = buf_printf(out, "\\u%04x", s[i]);
+        } else {
+            rc = buf_append(out, s + i, (size_t)len);
+        }
+        if (rc != 0)
+            return -1;
+        i += (size_t)len;
+    }
+    return buf_append(out, "\"", 1);
+}

@@ -1,0 +1,24 @@
+/* sp_utf8.h: UTF-8 helpers for program output: where a chunk may be cut
+ * without splitting a character, and making arbitrary bytes valid UTF-8
+ * (each invalid byte becomes U+FFFD) before they go into JSON. */
+#ifndef SP_UTF8_H
+#define SP_UTF8_H
+
+#include <stddef.h>
+
+#include "sp_buf.h"
+
+/* Length of the longest prefix of s[0..n) that does not end inside an
+ * incomplete (but so far valid) multi-byte sequence. The rest (at most 3
+ * bytes) should be carried over to the next chunk. */
+size_t utf8_cut(const unsigned char *s, size_t n);
+
+/* Append s[0..n) to out with every byte that is not part of a valid UTF-8
+ * sequence replaced by U+FFFD. Returns 0, or -1 if out is full. */
+int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out);
+
+/* Append s[0..n) as a quoted JSON string: invalid bytes become U+FFFD,
+ * control characters (NUL included) \u00XX escapes. 0, or -1 if full. */
+int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out);
+
+#endif

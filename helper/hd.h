@@ -1,0 +1,91 @@
+/* hd.h: what the files of the sandbox helper daemon (sp-helperd) share:
+ * the sandbox and execution records, jobs, and replies. See helperd.c for
+ * the theory of operation. */
+#ifndef HD_H
+#define HD_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sbx.h"
+#include "sp_buf.h"
+#include "sp_status.h"
+
+#define HD_MAX_SLOTS 4096 /* sandboxes per helper (one host uid each) */
+#define HD_STDIN_MAX (1024 * 1024)
+
+typedef struct hd_job {
+    char op[32];
+    char rid[65];
+    char entry[64];      /* stream entry id, acknowledged when handled */
+    int shared;          /* from the shared stream (else our own) */
+    long long deadline_ms;
+    cJSON *args;
+    char *data;          /* raw bytes, may be NULL */
+    size_t len;
+    struct hd_job *next;
+} hd_job;
+
+struct hd_sandbox;
+
+typedef struct hd_exec {
+    char id[65];
+    uint32_t req_id;
+    struct hd_sandbox *sbx;
+    int fds[2];          /* stdout, stderr read ends (-1 when closed) */
+    int in_fd;           /* stdin write end (-1 when closed) */
+    int pidfd;           /* of the main process, for signals */
+    sp_buf pending_in;   /* stdin not yet written */
+    int close_in;        /* close stdin once pending_in is written */
+    int pty, background;
+    char rid[65];        /* sync command: reply here at the end */
+    long long started_ms, deadline_ms;
+    size_t out_bytes, out_max;
+    int truncated, timed_out, killed, over_limit, oom;
+    int exited, wait_status;
+    sp_buf cap[2];       /* captured stdout/stderr for sync replies */
+    unsigned char carry[2][4];
+    size_t carry_len[2];
+    uint64_t oom_before;
+    struct hd_exec *next;
+} hd_exec;
+
+typedef struct hd_sandbox {
+    char id[65];
+    char owner[65];
+    sbx_sandbox *sbx;
+    int slot;
+    uid_t uid;
+    long long created, expires_at;
+    int network;
+    cJSON *env;          /* object of strings given at create */
+    hd_exec *execs;
+    struct hd_sandbox *next;
+} hd_sandbox;
+
+/* helperd.c */
+extern char hd_helper_id[65];
+hd_sandbox *hd_find(const char *id);
+void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
+void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+long long hd_now_ms(void);
+
+/* hd_exec.c */
+void hd_exec_start(hd_sandbox *s, hd_job *job);
+void hd_exec_job(hd_sandbox *s, hd_job *job); /* stdin, signal, resize */
+void hd_exec_read(hd_exec *e, int which);
+void hd_exec_write_stdin(hd_exec *e);
+void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);
+void hd_exec_tick(hd_sandbox *s, long long now_ms);
+void hd_exec_kill_all(hd_sandbox *s, const char *why);
+long long hd_exec_next_deadline(const hd_sandbox *s);
+void hd_exec_lost(const char *exe_id, const char *message);
+
+/* hd_files.c */
+pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
+void hd_files_job(hd_sandbox *s, hd_job *job);
+
+#endif

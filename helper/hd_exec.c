@@ -1,0 +1,543 @@
+/* hd_exec.c: executions inside a sandbox: start a process, pump its output
+ * into the execution's event stream (in order, never splitting a UTF-8
+ * character), feed its stdin, enforce its deadline and output cap, and
+ * record its result.
+ *
+ * Redis keys of an execution <id>:
+ *   exec:<id>        hash: owner, sandbox, status, exit_code, signal, ...
+ *   events:<id>      stream of {type, data}: status, stdout, stderr, result
+ *   sbx:<sandbox>:running  set of executions still running (for a restart)
+ * Both expire SP_EVENT_TTL seconds after the execution ends.
+ *
+ * An execution ends when its main process has exited and both output pipes
+ * are closed. When the main process exits, everything the execution
+ * started is killed (its own cgroup), so nothing it started outlives it. */
+#include "hd.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_log.h"
+#include "sp_redis.h"
+#include "sp_utf8.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HD_READ_CHUNK 65536
+#define HD_READS_PER_WAKE 4
+#define HD_DRAIN_GRACE_MS 2000
+#define HD_ENV_MAX 256
+#define HD_ARGV_MAX 256
+
+static const char *hd_stream_names[2] = {"stdout", "stderr"};
+
+static void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n)
+{
+    rds_key(ek, n, "exec", e->id);
+    rds_key(vk, n, "events", e->id);
+}
+
+/* Append one event; data is raw bytes (binary safe). */
+static void hd_event(const hd_exec *e, const char *type, const void *data,
+                     size_t len)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[24];
+    hd_exec_keys(e, ek, vk, sizeof ek);
+    snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
+    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk,
+                            maxlen, type, data, len));
+}
+
+static hd_exec *hd_exec_find(hd_sandbox *s, const char *id, uint32_t req)
+{
+    for (hd_exec *e = s->execs; e != NULL; e = e->next) {
+        if (id != NULL ? strcmp(e->id, id) == 0 : e->req_id == req)
+            return e;
+    }
+    return NULL;
+}
+
+static void hd_exec_kill(hd_exec *e)
+{
+    if (sbx_kill_exec(e->sbx->sbx, e->req_id) != 0)
+        log_warn("execution %s: some processes survived SIGKILL", e->id);
+}
+
+/* Emit bytes of stream which (0 stdout, 1 stderr), respecting the output
+ * cap; at_eof flushes the carried partial character. */
+static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
+                    int at_eof)
+{
+    unsigned char buf[HD_READ_CHUNK + 4];
+    size_t len = e->carry_len[which], cut, room;
+
+    if (n > HD_READ_CHUNK)
+        n = HD_READ_CHUNK;
+    memcpy(buf, e->carry[which], len);
+    memcpy(buf + len, p, n);
+    len += n;
+    cut = at_eof ? len : utf8_cut(buf, len);
+    e->carry_len[which] = len - cut;
+    memcpy(e->carry[which], buf + cut, len - cut);
+    if (e->over_limit || cut == 0)
+        return;
+    room = e->out_max - e->out_bytes;
+    if (cut > room) {
+        cut = utf8_cut(buf, room);
+        e->truncated = e->over_limit = 1;
+        hd_exec_kill(e);
+    }
+    if (cut == 0)
+        return;
+    e->out_bytes += cut;
+    hd_event(e, hd_stream_names[which], buf, cut);
+    if (e->rid[0] != '\0')
+        buf_append(&e->cap[which], buf, cut); /* bounded by out_max */
+}
+
+static void hd_close_out(hd_exec *e, int which)
+{
+    if (e->fds[which] < 0)
+        return;
+    hd_emit(e, which, (const unsigned char *)"", 0, 1);
+    close(e->fds[which]);
+    e->fds[which] = -1;
+}
+
+void hd_exec_read(hd_exec *e, int which)
+{
+    unsigned char buf[HD_READ_CHUNK];
+
+    for (int i = 0; i < HD_READS_PER_WAKE && e->fds[which] >= 0; i++) {
+        ssize_t r = read(e->fds[which], buf, sizeof buf);
+        if (r > 0) {
+            hd_emit(e, which, buf, (size_t)r, 0);
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        /* EOF, or EIO from a PTY master whose slave side is gone. */
+        hd_close_out(e, which);
+    }
+}
+
+void hd_exec_write_stdin(hd_exec *e)
+{
+    while (e->in_fd >= 0 && e->pending_in.len > 0) {
+        ssize_t w = write(e->in_fd, e->pending_in.data, e->pending_in.len);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            buf_reset(&e->pending_in); /* reader gone: drop what is left */
+            break;
+        }
+        memmove(e->pending_in.data, e->pending_in.data + w,
+                e->pending_in.len - (size_t)w);
+        e->pending_in.len -= (size_t)w;
+    }
+    if (e->in_fd >= 0 && e->pending_in.len == 0 && e->close_in) {
+        close(e->in_fd);
+        e->in_fd = -1;
+    }
+}
+
+/* Build a NULL-terminated "K=V" array from the sandbox's and the job's env
+ * objects (the job wins). Returns 0 or -1 (bad name or too many). */
+static int hd_env(const cJSON *base, const cJSON *extra, char **envp,
+                  size_t max)
+{
+    size_t n = 0;
+    const cJSON *srcs[2] = {base, extra};
+
+    for (int s = 0; s < 2; s++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, srcs[s])
+        {
+            char *kv;
+            if (!cJSON_IsString(it) || it->string[0] == '\0' ||
+                strchr(it->string, '=') != NULL || n + 1 >= max)
+                return -1;
+            if (asprintf(&kv, "%s=%s", it->string, it->valuestring) < 0)
+                return -1;
+            /* A later definition replaces an earlier one. */
+            for (size_t i = 0; i < n; i++) {
+                size_t kl = strlen(it->string);
+                if (strncmp(envp[i], kv, kl + 1) == 0) {
+                    free(envp[i]);
+                    envp[i] = envp[--n];
+                    break;
+                }
+            }
+            envp[n++] = kv;
+        }
+    }
+    envp[n] = NULL;
+    return 0;
+}
+
+static void hd_strv_free(char **v)
+{
+    for (size_t i = 0; v[i] != NULL; i++)
+        free(v[i]);
+}
+
+static void hd_exec_free(hd_exec *e)
+{
+    for (int w = 0; w < 2; w++) {
+        if (e->fds[w] >= 0)
+            close(e->fds[w]);
+        buf_free(&e->cap[w]);
+    }
+    if (e->in_fd >= 0)
+        close(e->in_fd);
+    if (e->pidfd >= 0)
+        close(e->pidfd);
+    buf_free(&e->pending_in);
+    free(e);
+}
+
+static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
+                             long long *duration)
+{
+    cJSON *res = cJSON_CreateObject();
+    const char *status;
+    int code = -1, sig = 0;
+
+    if (WIFEXITED(e->wait_status))
+        code = WEXITSTATUS(e->wait_status);
+    else if (WIFSIGNALED(e->wait_status)) {
+        sig = WTERMSIG(e->wait_status);
+        code = 128 + sig;
+    }
+    if (e->timed_out)
+        status = "timeout";
+    else if (e->killed)
+        status = "killed";
+    else if (e->oom)
+        status = "oom";
+    else if (e->over_limit)
+        status = "output_limit";
+    else
+        status = code == 0 ? "ok" : "error";
+    *duration = hd_now_ms() - e->started_ms;
+    cJSON_AddNumberToObject(res, "exitCode", code);
+    cJSON_AddStringToObject(res, "status", status);
+    cJSON_AddBoolToObject(res, "truncated", e->truncated);
+    if (sig != 0)
+        cJSON_AddStringToObject(res, "signal", strsignal(sig));
+    *status_out = status;
+    return res;
+}
+
+/* Record the result, emit the result event, answer a waiting caller. */
+static void hd_exec_finish(hd_exec *e)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    const char *status;
+    long long duration;
+    cJSON *res = hd_result_json(e, &status, &duration), *ev;
+    char *js;
+    long long ttl = cfg_int(CFG_SP_EVENT_TTL);
+
+    hd_exec_keys(e, ek, vk, sizeof ek);
+    rds_key(sk, sizeof sk, "sbx", e->sbx->id);
+    ev = cJSON_CreateObject();
+    cJSON_AddItemToObject(ev, "data", cJSON_Duplicate(res, 1));
+    cJSON_AddNumberToObject(ev, "duration", (double)duration);
+    js = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    if (js != NULL)
+        hd_event(e, "result", js, strlen(js));
+    free(js);
+    freeReplyObject(rds_cmd(
+        "HSET %s status %s exit_code %d duration_ms %lld truncated %d "
+        "ended %lld",
+        ek, status, (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble,
+        duration, e->truncated, hd_now_ms()));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+    freeReplyObject(rds_cmd("SREM %s:running %s", sk, e->id));
+    if (e->rid[0] != '\0') {
+        sp_buf b;
+        buf_init(&b, 2 * e->out_max * 6 + 64);
+        cJSON_AddStringToObject(res, "execution_id", e->id);
+        cJSON_AddNumberToObject(res, "duration_ms", (double)duration);
+        /* Output may hold any bytes: encode it ourselves (cJSON strings
+         * stop at NUL) and splice it in raw. */
+        for (int w = 0; w < 2; w++) {
+            buf_reset(&b);
+            if (utf8_json_string((const unsigned char *)e->cap[w].data,
+                                 e->cap[w].len, &b) == 0)
+                cJSON_AddRawToObject(res, hd_stream_names[w],
+                                     b.data ? b.data : "\"\"");
+        }
+        buf_free(&b);
+        hd_reply(e->rid, res, NULL, 0);
+    } else {
+        cJSON_Delete(res);
+    }
+}
+
+void hd_exec_start(hd_sandbox *s, hd_job *job)
+{
+    const cJSON *a = job->args, *it;
+    const cJSON *jargv = cJSON_GetObjectItemCaseSensitive(a, "argv");
+    const cJSON *jenv = cJSON_GetObjectItemCaseSensitive(a, "env");
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(a, "id");
+    const cJSON *jin = cJSON_GetObjectItemCaseSensitive(a, "stdin");
+    const cJSON *jcwd = cJSON_GetObjectItemCaseSensitive(a, "cwd");
+    char *argv[HD_ARGV_MAX + 1] = {0}, *envp[HD_ENV_MAX + 1] = {0};
+    char err[512], ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    size_t argc = 0;
+    sbx_spawn_req req = {0};
+    sbx_proc proc;
+    hd_exec *e = NULL;
+    long long timeout;
+
+    if (!cJSON_IsString(jid) || !id_valid_typed(jid->valuestring, "exe_") ||
+        !cJSON_IsArray(jargv)) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad exec job");
+        return;
+    }
+    cJSON_ArrayForEach(it, jargv)
+    {
+        if (!cJSON_IsString(it) || argc >= HD_ARGV_MAX) {
+            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad argv");
+            goto out;
+        }
+        argv[argc++] = it->valuestring;
+    }
+    if (argc == 0 || hd_env(s->env, jenv, envp, HD_ENV_MAX) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad argv or env");
+        goto out;
+    }
+    e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        hd_reply_err(job->rid, SP_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    snprintf(e->id, sizeof e->id, "%s", jid->valuestring);
+    e->sbx = s;
+    e->fds[0] = e->fds[1] = e->in_fd = e->pidfd = -1;
+    e->pty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "pty"));
+    e->background =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "background"));
+    e->out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
+    buf_init(&e->cap[0], e->out_max);
+    buf_init(&e->cap[1], e->out_max);
+    buf_init(&e->pending_in, HD_STDIN_MAX);
+    e->close_in =
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
+    if (cJSON_IsString(jin) &&
+        buf_puts(&e->pending_in, jin->valuestring) != 0) {
+        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE, "stdin is too large");
+        goto out;
+    }
+    req.argv = argv;
+    req.envp = envp;
+    req.cwd = cJSON_IsString(jcwd) ? jcwd->valuestring : NULL;
+    req.pty = e->pty;
+    req.cols = (unsigned short)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a, "cols"));
+    req.rows = (unsigned short)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a, "rows"));
+    if (req.cols == 0 || req.rows == 0)
+        req.cols = 80, req.rows = 24;
+    sbx_oom_count(s->sbx, &e->oom_before);
+    e->started_ms = hd_now_ms();
+    if (sbx_spawn(s->sbx, &req, &proc, err, sizeof err) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s", err);
+        goto out;
+    }
+    e->req_id = proc.req_id;
+    e->fds[0] = proc.stdout_fd;
+    e->fds[1] = proc.stderr_fd;
+    e->in_fd = e->pty ? fcntl(proc.stdin_fd, F_DUPFD_CLOEXEC, 0)
+                      : proc.stdin_fd;
+    e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
+    timeout = (long long)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a, "timeout"));
+    if (timeout > 0)
+        e->deadline_ms = e->started_ms + timeout * 1000;
+    e->next = s->execs;
+    s->execs = e;
+    hd_exec_keys(e, ek, vk, sizeof ek);
+    rds_key(sk, sizeof sk, "sbx", s->id);
+    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s status running "
+                            "started %lld",
+                            ek, s->owner, s->id, e->started_ms));
+    freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
+    hd_event(e, "status", "{\"status\":\"running\"}", 20);
+    hd_exec_write_stdin(e);
+    if (e->background ||
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
+        cJSON *rep = cJSON_CreateObject();
+        cJSON_AddStringToObject(rep, "execution_id", e->id);
+        hd_reply(job->rid, rep, NULL, 0);
+    } else {
+        snprintf(e->rid, sizeof e->rid, "%s", job->rid);
+    }
+    e = NULL;
+out:
+    if (e != NULL)
+        hd_exec_free(e);
+    hd_strv_free(envp);
+}
+
+void hd_exec_job(hd_sandbox *s, hd_job *job)
+{
+    const cJSON *a = job->args;
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(a, "exe");
+    hd_exec *e = cJSON_IsString(jid) ? hd_exec_find(s, jid->valuestring, 0)
+                                     : NULL;
+
+    if (e == NULL || e->exited) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
+        return;
+    }
+    if (strcmp(job->op, "stdin") == 0) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(a, "data");
+        if (e->in_fd < 0) {
+            hd_reply_err(job->rid, SP_E_CONFLICT, "stdin is closed");
+            return;
+        }
+        if (cJSON_IsString(d) && buf_puts(&e->pending_in, d->valuestring)) {
+            hd_reply_err(job->rid, SP_E_RATE_LIMITED,
+                         "stdin buffer is full; retry later");
+            return;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "eof")))
+            e->close_in = 1;
+        hd_exec_write_stdin(e);
+    } else if (strcmp(job->op, "signal") == 0) {
+        int sig = (int)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(a, "signal"));
+        if (sig == SIGKILL) {
+            e->killed = 1;
+            hd_exec_kill(e);
+        } else if (e->pidfd < 0 ||
+                   syscall(SYS_pidfd_send_signal, e->pidfd, sig, NULL, 0) !=
+                       0) {
+            /* The pidfd, not the pid, so a reused pid is never hit. */
+            hd_reply_err(job->rid, SP_E_CONFLICT, "could not signal: %s",
+                         strerror(errno));
+            return;
+        }
+    } else if (strcmp(job->op, "resize") == 0) {
+        int cols = (int)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(a, "cols"));
+        int rows = (int)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(a, "rows"));
+        if (!e->pty || sbx_pty_resize(e->fds[0], (unsigned short)cols,
+                                      (unsigned short)rows) != 0) {
+            hd_reply_err(job->rid, SP_E_CONFLICT, "not a terminal");
+            return;
+        }
+    }
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+}
+
+void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status)
+{
+    hd_exec *e = hd_exec_find(s, NULL, req_id);
+    if (e == NULL || e->exited)
+        return;
+    e->exited = 1;
+    e->wait_status = wait_status;
+    /* Nothing the execution started outlives it; this also closes the
+     * last writers of its pipes. */
+    hd_exec_kill(e);
+    if (e->deadline_ms == 0 || e->deadline_ms > hd_now_ms() +
+                                                    HD_DRAIN_GRACE_MS)
+        e->deadline_ms = hd_now_ms() + HD_DRAIN_GRACE_MS;
+}
+
+long long hd_exec_next_deadline(const hd_sandbox *s)
+{
+    long long next = 0;
+    for (const hd_exec *e = s->execs; e != NULL; e = e->next) {
+        if (e->deadline_ms > 0 && (next == 0 || e->deadline_ms < next))
+            next = e->deadline_ms;
+    }
+    return next;
+}
+
+void hd_exec_tick(hd_sandbox *s, long long now_ms)
+{
+    uint64_t oom = 0;
+    int oom_read = sbx_oom_count(s->sbx, &oom) == 0;
+
+    for (hd_exec **pp = &s->execs; *pp != NULL;) {
+        hd_exec *e = *pp;
+        if (!e->exited && oom_read && oom > e->oom_before && !e->oom) {
+            /* The OOM killer struck: the whole execution ends. */
+            e->oom = 1;
+            hd_exec_kill(e);
+        }
+        if (e->deadline_ms > 0 && now_ms >= e->deadline_ms) {
+            if (!e->exited) {
+                e->timed_out = 1;
+                hd_exec_kill(e);
+                e->deadline_ms = now_ms + HD_DRAIN_GRACE_MS;
+            } else {
+                /* Output still open after the grace period: something
+                 * holds the pipe; stop waiting for it. */
+                hd_close_out(e, 0);
+                hd_close_out(e, 1);
+            }
+        }
+        if (e->exited && e->fds[0] < 0 && e->fds[1] < 0) {
+            *pp = e->next;
+            hd_exec_finish(e);
+            hd_exec_free(e);
+            continue;
+        }
+        pp = &e->next;
+    }
+}
+
+void hd_exec_kill_all(hd_sandbox *s, const char *why)
+{
+    while (s->execs != NULL) {
+        hd_exec *e = s->execs;
+        s->execs = e->next;
+        if (!e->exited) {
+            e->killed = 1;
+            hd_exec_kill(e);
+            e->wait_status = SIGKILL; /* as if killed by the signal */
+        }
+        for (int w = 0; w < 2; w++) {
+            if (e->fds[w] >= 0) {
+                hd_exec_read(e, w);
+                hd_close_out(e, w);
+            }
+        }
+        (void)why;
+        hd_exec_finish(e);
+        hd_exec_free(e);
+    }
+}
+
+void hd_exec_lost(const char *exe_id, const char *message)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], data[512];
+    long long ttl = cfg_int(CFG_SP_EVENT_TTL);
+
+    if (rds_key(ek, sizeof ek, "exec", exe_id) != 0 ||
+        rds_key(vk, sizeof vk, "events", exe_id) != 0)
+        return;
+    snprintf(data, sizeof data,
+             "{\"data\":{\"exitCode\":-1,\"status\":\"error\",\"truncated\":"
+             "false,\"error\":\"%s\"},\"duration\":0}",
+             message);
+    freeReplyObject(rds_cmd("XADD %s * type result data %s", vk, data));
+    freeReplyObject(rds_cmd("HSET %s status error error %s", ek, message));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+}

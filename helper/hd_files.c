@@ -1,0 +1,488 @@
+/* hd_files.c: the files API inside a sandbox (read, write, list, tree,
+ * mkdir, delete), done by the helper as root and therefore built so that
+ * nothing the code inside has made can lead it outside the sandbox.
+ *
+ * A path is normalised lexically, then must lie in one of the sandbox's
+ * writable roots: /workspace (the workspace tmpfs), /uploaded_files (a
+ * directory of the workspace, linked at /uploaded_files inside) or /tmp
+ * (the sandbox's private /tmp, reached through its PID 1's root). The rest
+ * is resolved by openat2() with that root as the root directory
+ * (RESOLVE_IN_ROOT: ".." and absolute symlinks stay inside it),
+ * RESOLVE_NO_XDEV (no other mount is ever entered, so no symlink reaches
+ * /proc, /dev or the host) and RESOLVE_NO_MAGICLINKS. Files are first
+ * opened O_PATH and checked with fstat(): only regular files are read or
+ * written and directories listed, so FIFOs, sockets and devices are never
+ * opened for I/O and nothing blocks. New files and directories belong to
+ * the sandbox's uid. */
+#include "hd.h"
+#include "sbx_priv.h"
+#include "sp_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define HD_PATH_MAX 4096
+#define HD_TREE_MAX_ENTRIES 10000
+#define HD_TREE_MAX_DEPTH 16
+#define HD_FILE_MAX ((size_t)64 * 1024 * 1024)
+#define HD_RESOLVE (RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS)
+
+typedef struct hd_path {
+    char norm[HD_PATH_MAX]; /* normalised absolute path inside the sandbox */
+    const char *rel;        /* part below the root, "." for the root */
+    int root;               /* O_PATH fd of the root directory */
+} hd_path;
+
+static int hd_openat2(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {.flags = (unsigned long long)flags | O_CLOEXEC,
+                           .resolve = HD_RESOLVE};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* Lexical normalisation: "a/./b/../c" → "/workspace/a/c"; ".." never goes
+ * above "/". Returns 0, or -1 if the path is empty or too long. */
+static int hd_normalise(const char *in, char *out, size_t outlen)
+{
+    char tmp[HD_PATH_MAX];
+    size_t o = 0;
+    char *save = NULL, *tok;
+
+    if (in == NULL || *in == '\0' || strlen(in) >= sizeof tmp - 12)
+        return -1;
+    snprintf(tmp, sizeof tmp, "%s%s", in[0] == '/' ? "" : "/workspace/", in);
+    out[0] = '\0';
+    for (tok = strtok_r(tmp, "/", &save); tok != NULL;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (strcmp(tok, ".") == 0)
+            continue;
+        if (strcmp(tok, "..") == 0) {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+            out[o] = '\0';
+            continue;
+        }
+        if (o + strlen(tok) + 2 >= outlen)
+            return -1;
+        out[o++] = '/';
+        strcpy(out + o, tok);
+        o += strlen(tok);
+    }
+    if (o == 0)
+        strcpy(out, "/");
+    return 0;
+}
+
+/* Map a client path to a root fd and a relative path. Returns 0, or -1
+ * after having replied with the error. */
+static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
+                        hd_path *p)
+{
+    static const struct {
+        const char *prefix;
+        int kind;
+    } roots[] = {{"/workspace", 0}, {"/uploaded_files", 1}, {"/tmp", 2}};
+    char where[HD_PATH_MAX + 64];
+    size_t n = 0;
+    int kind = -1;
+
+    p->root = -1;
+    if (hd_normalise(path, p->norm, sizeof p->norm) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad path");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        n = strlen(roots[i].prefix);
+        if (strncmp(p->norm, roots[i].prefix, n) == 0 &&
+            (p->norm[n] == '\0' || p->norm[n] == '/')) {
+            kind = roots[i].kind;
+            break;
+        }
+    }
+    if (kind < 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
+                     "path must be inside /workspace, /uploaded_files or "
+                     "/tmp");
+        return -1;
+    }
+    p->rel = p->norm[n] == '\0' ? "." : p->norm + n + 1;
+    if (kind == 0)
+        snprintf(where, sizeof where, "%s", sbx_workspace_path(s->sbx));
+    else if (kind == 1) {
+        int ws = open(sbx_workspace_path(s->sbx),
+                      O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* Made on first use, owned by the sandbox user. */
+        if (ws >= 0 && mkdirat(ws, "uploaded_files", 0755) == 0)
+            fchownat(ws, "uploaded_files", s->uid, s->uid,
+                     AT_SYMLINK_NOFOLLOW);
+        if (ws >= 0)
+            close(ws);
+        snprintf(where, sizeof where, "%s/uploaded_files",
+                 sbx_workspace_path(s->sbx));
+    } else
+        snprintf(where, sizeof where, "/proc/%d/root/tmp",
+                 (int)hd_init_pid(s->sbx));
+    /* O_NOFOLLOW: the workspace's uploaded_files may be a symlink made by
+     * the code inside; it must be a real directory. */
+    p->root = open(where, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (p->root < 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such directory");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *hd_type_name(mode_t m)
+{
+    if (S_ISREG(m))
+        return "file";
+    if (S_ISDIR(m))
+        return "directory";
+    if (S_ISLNK(m))
+        return "symlink";
+    return "other";
+}
+
+static cJSON *hd_entry(const char *dir, const char *name, const struct stat *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    char full[HD_PATH_MAX * 2];
+    snprintf(full, sizeof full, "%s%s%s", dir,
+             strcmp(dir, "/") == 0 ? "" : "/", name);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "path", full);
+    cJSON_AddStringToObject(o, "type", hd_type_name(st->st_mode));
+    cJSON_AddNumberToObject(o, "size", (double)st->st_size);
+    cJSON_AddNumberToObject(o, "modified", (double)st->st_mtime);
+    return o;
+}
+
+/* List dirfd (consumed) into arr; recurse into subdirectories (never
+ * through symlinks) while depth > 1. *count bounds the total. */
+static void hd_list(int dirfd, const char *path, int depth, cJSON *arr,
+                    int *count)
+{
+    DIR *d = fdopendir(dirfd);
+    struct dirent *de;
+
+    if (d == NULL) {
+        close(dirfd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL && *count < HD_TREE_MAX_ENTRIES) {
+        struct stat st;
+        cJSON *e;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        e = hd_entry(path, de->d_name, &st);
+        (*count)++;
+        if (S_ISDIR(st.st_mode) && depth > 1) {
+            int sub = openat(dirfd, de->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                hd_list(sub, cJSON_GetObjectItem(e, "path")->valuestring,
+                        depth - 1,
+                        cJSON_AddArrayToObject(e, "children"), count);
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    closedir(d);
+}
+
+static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
+{
+    char self[64];
+    struct stat st;
+    int fd = hd_openat2(p->root, p->rel, O_PATH), rfd = -1;
+    char *data = NULL;
+    size_t max = HD_FILE_MAX, got = 0;
+    cJSON *rep;
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such file or directory");
+        goto out;
+    }
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (S_ISDIR(st.st_mode)) {
+        int count = 0;
+        rfd = open(self, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rep = cJSON_CreateObject();
+        cJSON_AddStringToObject(rep, "path", p->norm);
+        cJSON_AddStringToObject(rep, "type", "directory");
+        if (rfd >= 0)
+            hd_list(rfd, p->norm, depth,
+                    cJSON_AddArrayToObject(rep, "entries"), &count);
+        rfd = -1;
+        cJSON_AddBoolToObject(rep, "truncated",
+                              count >= HD_TREE_MAX_ENTRIES);
+        hd_reply(job->rid, rep, NULL, 0);
+        goto out;
+    }
+    if (depth > 0 && strcmp(job->op, "file_tree") == 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "not a directory");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
+                     "not a regular file or directory");
+        goto out;
+    }
+    if ((size_t)st.st_size > max) {
+        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE,
+                     "file is larger than %zu bytes", max);
+        goto out;
+    }
+    rfd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    data = malloc((size_t)st.st_size + 1);
+    if (rfd < 0 || data == NULL) {
+        hd_reply_err(job->rid, SP_E_INTERNAL, "could not read the file");
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(rfd, data + got, (size_t)st.st_size - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "type", "file");
+    cJSON_AddNumberToObject(rep, "size", (double)got);
+    hd_reply(job->rid, rep, data, got);
+out:
+    free(data);
+    if (fd >= 0)
+        close(fd);
+    if (rfd >= 0)
+        close(rfd);
+    (void)s;
+}
+
+/* Split p->rel into its parent (opened O_PATH) and last name. Creates
+ * missing parents when mkparents. Returns the parent fd or -1 (replied). */
+static int hd_parent(hd_sandbox *s, hd_job *job, hd_path *p, int mkparents,
+                     const char **name)
+{
+    char dir[HD_PATH_MAX];
+    char *slash;
+    int fd;
+
+    if (strcmp(p->rel, ".") == 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
+                     "not allowed on a root directory");
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", p->rel);
+    slash = strrchr(dir, '/');
+    *name = slash ? p->rel + (slash - dir) + 1 : p->rel;
+    if (slash == NULL)
+        return fcntl(p->root, F_DUPFD_CLOEXEC, 0);
+    *slash = '\0';
+    if (mkparents) {
+        /* mkdir -p, one component at a time, each resolved in the root. */
+        char *q = dir;
+        for (;;) {
+            char *next = strchr(q, '/');
+            int d;
+            if (next)
+                *next = '\0';
+            d = hd_openat2(p->root, dir, O_PATH | O_DIRECTORY);
+            if (d < 0) {
+                char *cut = strrchr(dir, '/');
+                int parent = cut ? (*cut = '\0',
+                                    hd_openat2(p->root, dir,
+                                               O_PATH | O_DIRECTORY))
+                                 : fcntl(p->root, F_DUPFD_CLOEXEC, 0);
+                const char *leaf = cut ? cut + 1 : dir;
+                if (parent >= 0 && mkdirat(parent, leaf, 0755) == 0)
+                    fchownat(parent, leaf, s->uid, s->uid,
+                             AT_SYMLINK_NOFOLLOW);
+                if (parent >= 0)
+                    close(parent);
+                if (cut)
+                    *cut = '/';
+            } else {
+                close(d);
+            }
+            if (!next)
+                break;
+            *next = '/';
+            q = next + 1;
+        }
+    }
+    fd = hd_openat2(p->root, dir, O_PATH | O_DIRECTORY);
+    if (fd < 0)
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "parent directory not found");
+    return fd;
+}
+
+static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
+{
+    const char *name;
+    int dir = hd_parent(s, job, p, 1, &name), fd = -1;
+    size_t off = 0;
+    struct stat st;
+    cJSON *rep;
+
+    if (dir < 0)
+        return;
+    fd = openat(dir, name,
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
+                    O_NOCTTY | O_CLOEXEC,
+                0644);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        hd_reply_err(job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
+                                               : SP_E_CONFLICT,
+                     "cannot write here: %s",
+                     fd < 0 ? strerror(errno) : "not a regular file");
+        goto out;
+    }
+    fchown(fd, s->uid, s->uid);
+    while (off < job->len) {
+        ssize_t w = write(fd, job->data + off, job->len - off);
+        if (w < 0) {
+            hd_reply_err(job->rid,
+                         errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
+                                         : SP_E_INTERNAL,
+                         "write failed: %s", errno == ENOSPC
+                                                 ? "the workspace is full"
+                                                 : strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "path", p->norm);
+    cJSON_AddNumberToObject(rep, "size", (double)off);
+    hd_reply(job->rid, rep, NULL, 0);
+out:
+    if (fd >= 0)
+        close(fd);
+    close(dir);
+}
+
+static void hd_file_mkdir(hd_sandbox *s, hd_job *job, hd_path *p)
+{
+    const char *name;
+    int dir = hd_parent(s, job, p, 1, &name);
+    cJSON *rep;
+
+    if (dir < 0)
+        return;
+    if (mkdirat(dir, name, 0755) != 0 && errno != EEXIST) {
+        hd_reply_err(job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
+                                               : SP_E_CONFLICT,
+                     "mkdir failed: %s", strerror(errno));
+    } else {
+        fchownat(dir, name, s->uid, s->uid, AT_SYMLINK_NOFOLLOW);
+        rep = cJSON_CreateObject();
+        cJSON_AddStringToObject(rep, "path", p->norm);
+        hd_reply(job->rid, rep, NULL, 0);
+    }
+    close(dir);
+}
+
+/* Remove name in dirfd, recursing into real directories only. */
+static int hd_remove(int dirfd, const char *name, int depth)
+{
+    struct stat st;
+    int sub;
+    DIR *d;
+    struct dirent *de;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dirfd, name, 0);
+    if (depth > 64)
+        return -1;
+    sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0 || (d = fdopendir(sub)) == NULL) {
+        if (sub >= 0)
+            close(sub);
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            hd_remove(sub, de->d_name, depth + 1);
+    }
+    closedir(d);
+    return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+static void hd_file_delete(hd_sandbox *s, hd_job *job, hd_path *p)
+{
+    const char *name;
+    int dir = hd_parent(s, job, p, 0, &name), rc;
+    int recursive = cJSON_IsTrue(
+        cJSON_GetObjectItemCaseSensitive(job->args, "recursive"));
+    struct stat st;
+
+    if (dir < 0)
+        return;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such file or directory");
+    } else {
+        if (S_ISDIR(st.st_mode))
+            rc = recursive ? hd_remove(dir, name, 0)
+                           : unlinkat(dir, name, AT_REMOVEDIR);
+        else
+            rc = unlinkat(dir, name, 0);
+        if (rc != 0)
+            hd_reply_err(job->rid, SP_E_CONFLICT, "delete failed: %s",
+                         errno == ENOTEMPTY
+                             ? "directory is not empty (use recursive)"
+                             : strerror(errno));
+        else
+            hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+    }
+    close(dir);
+}
+
+pid_t hd_init_pid(const sbx_sandbox *sbx)
+{
+    return sbx->init_pid;
+}
+
+void hd_files_job(hd_sandbox *s, hd_job *job)
+{
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(job->args, "path");
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(job->args, "depth");
+    hd_path p;
+    int depth = cJSON_IsNumber(jd) ? (int)jd->valuedouble : 1;
+
+    if (depth < 1)
+        depth = 1;
+    if (depth > HD_TREE_MAX_DEPTH)
+        depth = HD_TREE_MAX_DEPTH;
+    if (!cJSON_IsString(jp) ||
+        hd_path_open(s, job, jp->valuestring, &p) != 0) {
+        if (!cJSON_IsString(jp))
+            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "path is required");
+        return;
+    }
+    if (strcmp(job->op, "file_read") == 0)
+        hd_file_read(s, job, &p, 1);
+    else if (strcmp(job->op, "file_tree") == 0)
+        hd_file_read(s, job, &p, depth);
+    else if (strcmp(job->op, "file_write") == 0)
+        hd_file_write(s, job, &p);
+    else if (strcmp(job->op, "file_mkdir") == 0)
+        hd_file_mkdir(s, job, &p);
+    else if (strcmp(job->op, "file_delete") == 0)
+        hd_file_delete(s, job, &p);
+    else
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
+    close(p.root);
+}

@@ -1,0 +1,719 @@
+/* helperd.c: sp-helperd, the sandbox helper daemon (DESIGN.md §1, §5).
+ *
+ * Theory of operation
+ * -------------------
+ * One sp-helperd runs as root on each sandbox host and owns every sandbox
+ * there. It has two threads:
+ *
+ *   intake thread   XREADGROUP on "<prefix>jobs" (shared by all helpers,
+ *                   consumer group "helpers") and "<prefix>hjobs:<id>" (jobs
+ *                   for sandboxes this helper owns); parsed jobs go into a
+ *                   queue and one byte into the wake pipe.
+ *   main thread     one poll() loop over: the wake pipe, each sandbox's
+ *                   control socket (sp-init's exit reports), and the stdout/
+ *                   stderr pipes (or PTY master) and stdin of every running
+ *                   execution. It runs every job, appends output chunks in
+ *                   order to "<prefix>events:<exe id>" (a capped stream),
+ *                   writes results to "<prefix>exec:<exe id>", answers jobs
+ *                   on "<prefix>reply:<rid>", heartbeats into the
+ *                   "<prefix>helpers" sorted set every 2 s, ends executions
+ *                   past their deadline and sandboxes past their timeout.
+ *
+ * Sandboxes are made only by the main thread: their bwrap processes die
+ * with the thread that made them (PDEATHSIG), and with them every process
+ * of the sandbox; so a SIGKILLed helper leaves no sandbox process behind.
+ *
+ * Processes: helperd → bwrap → sp-init (PID 1 inside) → programs (see
+ * sbx.c). Each sandbox runs as its own host uid, SP_HELPER_UID + slot.
+ *
+ * At start it reconciles: sandboxes, cgroups, mounts and directories of an
+ * earlier run are removed (sbx_reap_leftovers); Redis records of sandboxes
+ * it owned are deleted and executions that were running are finished as
+ * "error: helper restarted"; jobs delivered to it but not acknowledged are
+ * read again (those past their deadline are dropped: nobody waits for
+ * them). */
+#include "hd.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_log.h"
+#include "sp_redis.h"
+#include "sp_rpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HD_HEARTBEAT_MS 2000
+#define HD_TICK_MS 250
+#define HD_POLL_MAX 8192
+#define HD_REPLY_TTL 60
+
+char hd_helper_id[65];
+static hd_sandbox *hd_sandboxes;
+static unsigned char hd_slots[HD_MAX_SLOTS];
+static int hd_wake[2];
+static pthread_mutex_t hd_qlock = PTHREAD_MUTEX_INITIALIZER;
+static hd_job *hd_qhead, *hd_qtail;
+static char hd_k_jobs[RDS_KEY_MAX], hd_k_hjobs[RDS_KEY_MAX];
+static volatile sig_atomic_t hd_stop;
+
+long long hd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+hd_sandbox *hd_find(const char *id)
+{
+    for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
+        if (strcmp(s->id, id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len)
+{
+    char k[RDS_KEY_MAX];
+    char *js;
+    sp_buf b;
+
+    cJSON_AddBoolToObject(obj, "ok", 1);
+    js = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (js == NULL || rds_key(k, sizeof k, "reply", rid) != 0) {
+        free(js);
+        return;
+    }
+    buf_init(&b, (size_t)1 << 31);
+    if (buf_puts(&b, js) == 0 && buf_append(&b, "\n", 1) == 0 &&
+        (data == NULL || buf_append(&b, data, len) == 0)) {
+        freeReplyObject(rds_cmd("LPUSH %s %b", k, b.data, b.len));
+        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
+    }
+    buf_free(&b);
+    free(js);
+}
+
+void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
+{
+    char k[RDS_KEY_MAX], msg[512];
+    cJSON *obj = cJSON_CreateObject();
+    char *js;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON_AddBoolToObject(obj, "ok", 0);
+    cJSON_AddStringToObject(obj, "code", sp_status_code(st));
+    cJSON_AddStringToObject(obj, "message", msg);
+    js = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (js != NULL && rds_key(k, sizeof k, "reply", rid) == 0) {
+        freeReplyObject(rds_cmd("LPUSH %s %s", k, js));
+        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
+    }
+    free(js);
+}
+
+static void hd_job_free(hd_job *j)
+{
+    if (j == NULL)
+        return;
+    cJSON_Delete(j->args);
+    free(j->data);
+    free(j);
+}
+
+/* ---- intake thread ---------------------------------------------------- */
+
+/* Parse one stream entry [id, [field, value, ...]] into a job. */
+static hd_job *hd_job_parse(redisReply *e, int shared)
+{
+    hd_job *j;
+    redisReply *f;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return NULL;
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    snprintf(j->entry, sizeof j->entry, "%s", e->element[0]->str);
+    j->shared = shared;
+    f = e->element[1];
+    for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
+         i += 2) {
+        const char *name = f->element[i]->str;
+        redisReply *v = f->element[i + 1];
+        if (v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(name, "op") == 0)
+            snprintf(j->op, sizeof j->op, "%s", v->str);
+        else if (strcmp(name, "rid") == 0 && id_valid(v->str))
+            snprintf(j->rid, sizeof j->rid, "%s", v->str);
+        else if (strcmp(name, "deadline") == 0)
+            j->deadline_ms = atoll(v->str);
+        else if (strcmp(name, "args") == 0)
+            j->args = cJSON_Parse(v->str);
+        else if (strcmp(name, "data") == 0 && j->data == NULL &&
+                 (j->data = malloc(v->len + 1)) != NULL) {
+            memcpy(j->data, v->str, v->len);
+            j->data[v->len] = '\0';
+            j->len = v->len;
+        }
+    }
+    return j;
+}
+
+static void hd_enqueue(hd_job *j)
+{
+    char one = 1;
+    pthread_mutex_lock(&hd_qlock);
+    if (hd_qtail != NULL)
+        hd_qtail->next = j;
+    else
+        hd_qhead = j;
+    hd_qtail = j;
+    pthread_mutex_unlock(&hd_qlock);
+    if (write(hd_wake[1], &one, 1) < 0 && errno != EAGAIN)
+        log_warn("write(wake pipe) failed: %s", strerror(errno));
+}
+
+/* Queue every entry of an XREADGROUP reply. */
+static void hd_take(redisReply *r)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t s = 0; s < r->elements; s++) {
+        redisReply *st = r->element[s];
+        int shared;
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+            continue;
+        shared = strcmp(st->element[0]->str, hd_k_jobs) == 0;
+        for (size_t i = 0; i < st->element[1]->elements; i++) {
+            hd_job *j = hd_job_parse(st->element[1]->element[i], shared);
+            if (j != NULL)
+                hd_enqueue(j);
+        }
+    }
+}
+
+static void hd_ensure_groups(void)
+{
+    freeReplyObject(rds_cmd("XGROUP CREATE %s helpers $ MKSTREAM", hd_k_jobs));
+    freeReplyObject(rds_cmd("XGROUP CREATE %s helpers $ MKSTREAM", hd_k_hjobs));
+}
+
+static void *hd_intake(void *arg)
+{
+    int first = 1;
+    long long last_claim = 0;
+    (void)arg;
+    while (!hd_stop) {
+        redisReply *r;
+        if (first) {
+            /* Our own pending entries: delivered before a restart, never
+             * acknowledged. */
+            hd_ensure_groups();
+            r = rds_cmd("XREADGROUP GROUP helpers %s COUNT 1000 STREAMS %s %s "
+                        "0 0",
+                        hd_helper_id, hd_k_jobs, hd_k_hjobs);
+            if (r == NULL) {
+                sleep(1);
+                continue;
+            }
+            hd_take(r);
+            freeReplyObject(r);
+            first = 0;
+        }
+        if (hd_now_ms() - last_claim > 10000) {
+            /* Shared jobs stuck with a helper that died go to us. */
+            last_claim = hd_now_ms();
+            r = rds_cmd("XAUTOCLAIM %s helpers %s 30000 0-0 COUNT 100",
+                        hd_k_jobs, hd_helper_id);
+            if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+                redisReply *entries = r->element[1];
+                for (size_t i = 0; i < entries->elements; i++) {
+                    hd_job *j = hd_job_parse(entries->element[i], 1);
+                    if (j != NULL)
+                        hd_enqueue(j);
+                }
+            }
+            freeReplyObject(r);
+        }
+        r = rds_cmd_wait(1000,
+                         "XREADGROUP GROUP helpers %s COUNT 64 BLOCK 1000 "
+                         "STREAMS %s %s > >",
+                         hd_helper_id, hd_k_jobs, hd_k_hjobs);
+        if (r == NULL) {
+            sleep(1);
+            first = 1;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOGROUP"))
+            hd_ensure_groups();
+        hd_take(r);
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+/* ---- sandboxes -------------------------------------------------------- */
+
+static int hd_slot_take(void)
+{
+    for (int i = 0; i < HD_MAX_SLOTS; i++) {
+        if (!hd_slots[i]) {
+            hd_slots[i] = 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
+                      const cJSON *args)
+{
+    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[24], expires[24], mem[24],
+        cpus[24], pids[24], disk[24];
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(args, "metadata");
+    char *mds = md ? cJSON_PrintUnformatted(md) : strdup("{}");
+
+    rds_key(k, sizeof k, "sbx", s->id);
+    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    snprintf(created, sizeof created, "%lld", s->created);
+    snprintf(expires, sizeof expires, "%lld", s->expires_at);
+    snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim->memory_mb);
+    snprintf(cpus, sizeof cpus, "%.3f", lim->cpus);
+    snprintf(pids, sizeof pids, "%u", lim->pids);
+    snprintf(disk, sizeof disk, "%llu", (unsigned long long)lim->disk_mb);
+    freeReplyObject(rds_cmd(
+        "HSET %s owner %s helper %s status running created %s expires_at %s "
+        "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
+        k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
+        s->network ? "1" : "0", mds ? mds : "{}"));
+    freeReplyObject(rds_cmd("SADD %s:sbxs %s", hk, s->id));
+    free(mds);
+}
+
+static long long hd_arg_int(const cJSON *o, const char *name, long long def)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(it) ? (long long)it->valuedouble : def;
+}
+
+static const char *hd_arg_str(const cJSON *o, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static void hd_op_create(hd_job *job)
+{
+    const char *id = hd_arg_str(job->args, "id");
+    const char *owner = hd_arg_str(job->args, "owner");
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(job->args, "env");
+    sbx_limits lim = {0};
+    hd_sandbox *s;
+    char err[512];
+    cJSON *rep;
+
+    if (!id_valid_typed(id, "sbx_") || !id_valid(owner)) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad id or owner");
+        return;
+    }
+    if (hd_find(id) != NULL) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "sandbox exists");
+        return;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL || (s->slot = hd_slot_take()) < 0) {
+        free(s);
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "helper is full");
+        return;
+    }
+    snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->owner, sizeof s->owner, "%s", owner);
+    s->uid = (uid_t)(cfg_int(CFG_SP_HELPER_UID) + s->slot);
+    s->network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args,
+                                                               "network"));
+    s->env = cJSON_IsObject(env) ? cJSON_Duplicate(env, 1)
+                                 : cJSON_CreateObject();
+    lim.memory_mb = (uint64_t)hd_arg_int(job->args, "memory_mb", 512);
+    lim.disk_mb = (uint64_t)hd_arg_int(job->args, "disk_mb", 512);
+    lim.tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
+    lim.pids = (uint32_t)hd_arg_int(job->args, "pids", 256);
+    lim.cpus = (double)hd_arg_int(job->args, "cpus_milli", 1000) / 1000.0;
+    if (sbx_create(id, &lim, s->network, s->uid, s->uid, &s->sbx, err,
+                   sizeof err) != 0) {
+        log_error("sbx_create(%s) failed: %s", id, err);
+        hd_slots[s->slot] = 0;
+        cJSON_Delete(s->env);
+        free(s);
+        hd_reply_err(job->rid, SP_E_INTERNAL, "could not create the sandbox");
+        return;
+    }
+    s->created = hd_now_ms() / 1000;
+    s->expires_at = s->created + hd_arg_int(job->args, "timeout", 300);
+    s->next = hd_sandboxes;
+    hd_sandboxes = s;
+    hd_record(s, &lim, job->args);
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "id", s->id);
+    hd_reply(job->rid, rep, NULL, 0);
+}
+
+/* End a sandbox: its executions are finished as killed, its processes,
+ * mounts, cgroups and directory removed, its Redis records deleted. */
+static void hd_sandbox_end(hd_sandbox *s, const char *why)
+{
+    char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX];
+    hd_sandbox **pp;
+
+    log_info("ending sandbox %s: %s", s->id, why);
+    hd_exec_kill_all(s, why);
+    sbx_destroy(s->sbx);
+    rds_key(k, sizeof k, "sbx", s->id);
+    rds_key(ok, sizeof ok, "sbxs", s->owner);
+    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    freeReplyObject(rds_cmd("DEL %s", k));
+    freeReplyObject(rds_cmd("SREM %s %s", ok, s->id));
+    freeReplyObject(rds_cmd("SREM %s:sbxs %s", hk, s->id));
+    for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    hd_slots[s->slot] = 0;
+    cJSON_Delete(s->env);
+    free(s);
+}
+
+static void hd_op_usage(hd_sandbox *s, hd_job *job)
+{
+    uint64_t mem = 0, cpu = 0, oom = 0;
+    uint32_t n = 0;
+    cJSON *rep = cJSON_CreateObject();
+
+    sbx_usage(s->sbx, &mem, &cpu, &n);
+    sbx_oom_count(s->sbx, &oom);
+    cJSON_AddNumberToObject(rep, "memory_bytes", (double)mem);
+    cJSON_AddNumberToObject(rep, "cpu_ms", (double)(cpu / 1000000));
+    cJSON_AddNumberToObject(rep, "processes", n);
+    cJSON_AddNumberToObject(rep, "oom_kills", (double)oom);
+    hd_reply(job->rid, rep, NULL, 0);
+}
+
+static void hd_op_timeout(hd_sandbox *s, hd_job *job)
+{
+    char k[RDS_KEY_MAX];
+    cJSON *rep = cJSON_CreateObject();
+
+    s->expires_at = hd_now_ms() / 1000 + hd_arg_int(job->args, "timeout", 300);
+    rds_key(k, sizeof k, "sbx", s->id);
+    freeReplyObject(rds_cmd("HSET %s expires_at %lld", k, s->expires_at));
+    cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
+    hd_reply(job->rid, rep, NULL, 0);
+}
+
+static void hd_ack(const hd_job *j)
+{
+    freeReplyObject(rds_cmd("XACK %s helpers %s", j->shared ? hd_k_jobs
+                                                             : hd_k_hjobs,
+                            j->entry));
+}
+
+static void hd_run_job(hd_job *job)
+{
+    const char *sid;
+    hd_sandbox *s;
+
+    if (job->rid[0] == '\0' || !cJSON_IsObject(job->args)) {
+        log_warn("dropping malformed job %s", job->entry);
+        return;
+    }
+    if (job->deadline_ms < hd_now_ms()) {
+        log_info("dropping job %s (%s): past its deadline", job->entry,
+                 job->op);
+        return;
+    }
+    if (strcmp(job->op, "create") == 0) {
+        hd_op_create(job);
+        return;
+    }
+    sid = hd_arg_str(job->args, "sandbox");
+    s = sid != NULL ? hd_find(sid) : NULL;
+    if (s == NULL) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "sandbox not found");
+        return;
+    }
+    if (strcmp(job->op, "delete") == 0) {
+        hd_sandbox_end(s, "deleted");
+        hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+    } else if (strcmp(job->op, "usage") == 0) {
+        hd_op_usage(s, job);
+    } else if (strcmp(job->op, "timeout") == 0) {
+        hd_op_timeout(s, job);
+    } else if (strcmp(job->op, "exec") == 0) {
+        hd_exec_start(s, job);
+    } else if (strcmp(job->op, "stdin") == 0 ||
+               strcmp(job->op, "signal") == 0 ||
+               strcmp(job->op, "resize") == 0) {
+        hd_exec_job(s, job);
+    } else if (strncmp(job->op, "file_", 5) == 0) {
+        hd_files_job(s, job);
+    } else {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
+    }
+}
+
+static void hd_drain_jobs(void)
+{
+    char sink[256];
+    hd_job *list;
+
+    while (read(hd_wake[0], sink, sizeof sink) > 0)
+        ;
+    pthread_mutex_lock(&hd_qlock);
+    list = hd_qhead;
+    hd_qhead = hd_qtail = NULL;
+    pthread_mutex_unlock(&hd_qlock);
+    while (list != NULL) {
+        hd_job *next = list->next;
+        hd_run_job(list);
+        hd_ack(list);
+        hd_job_free(list);
+        list = next;
+    }
+}
+
+/* ---- start-up and the loop -------------------------------------------- */
+
+/* Forget what an earlier run of this helper left in Redis. */
+static void hd_reconcile(void)
+{
+    char hk[RDS_KEY_MAX], k[RDS_KEY_MAX], ok[RDS_KEY_MAX];
+    redisReply *set;
+    int n = sbx_reap_leftovers();
+
+    if (n != 0)
+        log_info("removed %d sandboxes left by an earlier run", n);
+    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    set = rds_cmd("SMEMBERS %s:sbxs", hk);
+    for (size_t i = 0; set != NULL && set->type == REDIS_REPLY_ARRAY &&
+                       i < set->elements;
+         i++) {
+        const char *id = set->element[i]->str;
+        redisReply *owner, *ex;
+        if (rds_key(k, sizeof k, "sbx", id) != 0)
+            continue;
+        owner = rds_cmd("HGET %s owner", k);
+        if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
+            rds_key(ok, sizeof ok, "sbxs", owner->str) == 0)
+            freeReplyObject(rds_cmd("SREM %s %s", ok, id));
+        freeReplyObject(owner);
+        ex = rds_cmd("SMEMBERS %s:running", k);
+        for (size_t j = 0; ex != NULL && ex->type == REDIS_REPLY_ARRAY &&
+                           j < ex->elements;
+             j++)
+            hd_exec_lost(ex->element[j]->str, "helper restarted");
+        freeReplyObject(ex);
+        freeReplyObject(rds_cmd("DEL %s %s:running", k, k));
+    }
+    freeReplyObject(set);
+    freeReplyObject(rds_cmd("DEL %s:sbxs", hk));
+}
+
+static void hd_heartbeat(void)
+{
+    char k[RDS_KEY_MAX];
+    rds_key_fixed(k, sizeof k, "helpers");
+    freeReplyObject(rds_cmd("ZADD %s %lld %s", k, hd_now_ms() / 1000,
+                            hd_helper_id));
+}
+
+static void hd_on_signal(int sig)
+{
+    (void)sig;
+    hd_stop = 1;
+}
+
+typedef struct hd_pollref {
+    hd_sandbox *s;
+    hd_exec *e;
+    int what; /* 0: control, 1: stdout, 2: stderr, 3: stdin, 4: wake */
+} hd_pollref;
+
+static void hd_loop(void)
+{
+    static struct pollfd pfd[HD_POLL_MAX];
+    static hd_pollref ref[HD_POLL_MAX];
+    long long last_beat = 0;
+
+    while (!hd_stop) {
+        long long now = hd_now_ms(), next = now + HD_TICK_MS;
+        nfds_t n = 0;
+        int rc;
+
+        pfd[n] = (struct pollfd){.fd = hd_wake[0], .events = POLLIN};
+        ref[n++] = (hd_pollref){NULL, NULL, 4};
+        for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
+            long long d = hd_exec_next_deadline(s);
+            if (d > 0 && d < next)
+                next = d;
+            if (n < HD_POLL_MAX) {
+                pfd[n] = (struct pollfd){.fd = sbx_control_fd(s->sbx),
+                                         .events = POLLIN};
+                ref[n++] = (hd_pollref){s, NULL, 0};
+            }
+            for (hd_exec *e = s->execs; e != NULL; e = e->next) {
+                for (int w = 0; w < 2; w++) {
+                    if (e->fds[w] >= 0 && n < HD_POLL_MAX) {
+                        pfd[n] = (struct pollfd){.fd = e->fds[w],
+                                                 .events = POLLIN};
+                        ref[n++] = (hd_pollref){s, e, 1 + w};
+                    }
+                }
+                if (e->in_fd >= 0 && e->pending_in.len > 0 &&
+                    n < HD_POLL_MAX) {
+                    pfd[n] = (struct pollfd){.fd = e->in_fd,
+                                             .events = POLLOUT};
+                    ref[n++] = (hd_pollref){s, e, 3};
+                }
+            }
+        }
+        rc = poll(pfd, n, (int)(next > now ? next - now : 0));
+        if (rc < 0 && errno != EINTR) {
+            log_error("poll() failed: %s", strerror(errno));
+            sleep(1);
+        }
+        for (nfds_t i = 0; rc > 0 && i < n; i++) {
+            if (pfd[i].revents == 0)
+                continue;
+            switch (ref[i].what) {
+            case 1:
+            case 2:
+                hd_exec_read(ref[i].e, ref[i].what - 1);
+                break;
+            case 3:
+                hd_exec_write_stdin(ref[i].e);
+                break;
+            default:
+                break;
+            }
+        }
+        /* Exit reports after output, so a process's last output is read
+         * before its result; sandboxes can end here, so this pass is last
+         * and re-checks that each one still exists. */
+        for (nfds_t i = 0; rc > 0 && i < n; i++) {
+            hd_sandbox *s = ref[i].s;
+            sbx_exit_event ev[64];
+            size_t nev = 0;
+            if (pfd[i].revents == 0 || ref[i].what != 0)
+                continue;
+            if (sbx_handle_control(s->sbx, ev, 64, &nev) != 0) {
+                for (size_t k = 0; k < nev; k++)
+                    hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
+                hd_sandbox_end(s, "sandbox died");
+                /* The references of later sandboxes are still valid, but
+                 * this one's are not: finish the pass next time round. */
+                break;
+            }
+            for (size_t k = 0; k < nev; k++)
+                hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
+        }
+        if (rc > 0 && pfd[0].revents != 0)
+            hd_drain_jobs();
+        now = hd_now_ms();
+        for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
+            nx = s->next;
+            hd_exec_tick(s, now);
+            if (now / 1000 >= s->expires_at)
+                hd_sandbox_end(s, "timeout");
+        }
+        if (now - last_beat >= HD_HEARTBEAT_MS) {
+            hd_heartbeat();
+            last_beat = now;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
+                                      CFG_COUNT};
+    char err[512], host[64];
+    const char *init_path = argc > 1 ? argv[1] : NULL;
+    sbx_config sc;
+    pthread_t tid;
+    struct sigaction sa = {0};
+
+    log_set_program("helperd");
+    signal(SIGPIPE, SIG_IGN);
+    if (init_path == NULL) {
+        log_error("usage: sp-helperd /path/to/sp-init");
+        return 2;
+    }
+    if (cfg_load(required, err, sizeof err) != 0 ||
+        rds_init(err, sizeof err) != 0) {
+        log_error("configuration refused: %s", err);
+        return 2;
+    }
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "local");
+    snprintf(hd_helper_id, sizeof hd_helper_id, "hlp_%s", host);
+    for (char *p = hd_helper_id; *p; p++) {
+        if (!id_valid((char[]){*p, 0}))
+            *p = '-';
+    }
+    if (rds_key_fixed(hd_k_jobs, sizeof hd_k_jobs, "jobs") != 0 ||
+        rds_key(hd_k_hjobs, sizeof hd_k_hjobs, "hjobs", hd_helper_id) != 0) {
+        log_error("bad helper id");
+        return 2;
+    }
+    sc.state_dir = cfg_str(CFG_SP_STATE_DIR);
+    sc.init_path = init_path;
+    sc.cgroup_name = "sandpipe";
+    if (sbx_global_init(&sc, err, sizeof err) != 0) {
+        log_error("sandbox set-up failed: %s", err);
+        return 1;
+    }
+    if (pipe2(hd_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("pipe2() failed: %s", strerror(errno));
+        return 1;
+    }
+    sa.sa_handler = hd_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    hd_reconcile();
+    hd_heartbeat();
+    if (pthread_create(&tid, NULL, hd_intake, NULL) != 0) {
+        log_error("pthread_create failed");
+        return 1;
+    }
+    log_info("helper %s ready", hd_helper_id);
+    hd_loop();
+    log_info("stopping: ending every sandbox");
+    while (hd_sandboxes != NULL)
+        hd_sandbox_end(hd_sandboxes, "helper stopped");
+    {
+        char k[RDS_KEY_MAX];
+        rds_key_fixed(k, sizeof k, "helpers");
+        freeReplyObject(rds_cmd("ZREM %s %s", k, hd_helper_id));
+    }
+    sbx_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,237 @@
+/*
+ * sbx_cgkill.c — killing what is in a cgroup and removing cgroups.
+ *
+ * Tracking hierarchy on cgroup2: one write to cgroup.kill SIGKILLs the
+ * whole subtree atomically, forks in flight included. On v1: the freezer
+ * stops every task, the listed tasks get SIGKILL, the thaw delivers it,
+ * and this repeats until nothing is listed. Then the tree is removed in
+ * every hierarchy, children first.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sbx_cgroup_int.h"
+
+/* SIGKILL each pid listed in dir/file; returns how many were listed. */
+static size_t kill_listed(const char *dir, const char *file)
+{
+    char path[CG_PATH_MAX];
+    pid_t pids[4096];
+    size_t n = 0, i;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (sbx_cg_read_pids(path, pids, sizeof(pids) / sizeof(pids[0]), &n) < 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        kill(pids[i], SIGKILL);
+    return n;
+}
+
+/* Kill a whole v1 subtree: its tasks and those of its child cgroups. */
+static size_t kill_tree_v1(const char *dir)
+{
+    char sub[CG_PATH_MAX];
+    struct dirent *de;
+    size_t n = kill_listed(dir, "tasks");
+    DIR *d = opendir(dir);
+
+    if (!d)
+        return n;
+    while ((de = readdir(d))) {
+        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+        n += kill_tree_v1(sub);
+    }
+    closedir(d);
+    return n;
+}
+
+static int populated(const char *dir)
+{
+    uint64_t v = 1;
+    char path[CG_PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+    if (sbx_cg_read_key(path, "populated", &v) < 0)
+        return access(dir, F_OK) == 0; /* gone: not populated */
+    return v != 0;
+}
+
+/*
+ * Kill every process in the tracking cgroup dir and below; wait (bounded)
+ * until none is left. Returns 0 when empty.
+ */
+static int kill_cgroup(const char *dir)
+{
+    char path[CG_PATH_MAX], state[32];
+    long waited = 0, step = 1;
+    int i;
+
+    if (sbx_cg_g.h[sbx_cg_g.track].v2) {
+        /* cgroup.kill: one atomic SIGKILL of the subtree, forks included. */
+        snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+        if (sbx_cg_write_file(path, "1", NULL, 0) < 0)
+            return access(dir, F_OK) == 0 ? -1 : 0;
+        while (populated(dir)) {
+            if (waited >= KILL_WAIT_MS)
+                return -1;
+            sbx_cg_sleep_ms(step);
+            waited += step;
+            step = step < 16 ? step * 2 : step;
+        }
+        return 0;
+    }
+    /*
+     * v1 freezer: freeze so nothing can fork while we read the task list,
+     * kill what is listed, thaw so the SIGKILLs are delivered, repeat.
+     */
+    snprintf(path, sizeof(path), "%s/freezer.state", dir);
+    for (i = 0; i < 200; i++) {
+        size_t n;
+        int w;
+
+        sbx_cg_write_file(path, "FROZEN", NULL, 0);
+        for (w = 0; w < 100; w++) {
+            if (sbx_cg_read_small(path, state, sizeof(state)) < 0 ||
+                strncmp(state, "FROZEN", 6) == 0)
+                break;
+            sbx_cg_sleep_ms(1);
+        }
+        n = kill_tree_v1(dir);
+        sbx_cg_write_file(path, "THAWED", NULL, 0);
+        if (n == 0)
+            return 0;
+        sbx_cg_sleep_ms(i < 5 ? 1 : 10);
+    }
+    return -1;
+}
+
+int sbx_cg_exec_kill(sbx_cg *cg, uint32_t req_id)
+{
+    char dir[CG_PATH_MAX];
+
+    sbx_cg_exec_dir(cg, req_id, dir, sizeof(dir));
+    return kill_cgroup(dir);
+}
+
+/* rmdir, retrying while the kernel finishes tearing processes down. */
+static int rmdir_retry(const char *dir, int tries)
+{
+    int i;
+
+    for (i = 0; i < tries; i++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY)
+            return -1;
+        sbx_cg_sleep_ms(i < 5 ? 1 : 10);
+    }
+    return -1;
+}
+
+int sbx_cg_exec_remove(sbx_cg *cg, uint32_t req_id)
+{
+    char dir[CG_PATH_MAX];
+
+    sbx_cg_exec_dir(cg, req_id, dir, sizeof(dir));
+    return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * Kill everything in a sandbox cgroup (found by its path in the tracking
+ * hierarchy) and remove its tree in every hierarchy. Returns 0 or -1.
+ */
+static int remove_sandbox(const char *id_dirs[SBX_CG_MAX_HIER])
+{
+    char sub[CG_PATH_MAX];
+    struct dirent *de;
+    int result = 0, i;
+    size_t h;
+    DIR *d;
+
+    if (id_dirs[sbx_cg_g.track] && kill_cgroup(id_dirs[sbx_cg_g.track]) < 0)
+        result = -1;
+    for (h = 0; h < sbx_cg_g.n; h++) {
+        if (!id_dirs[h])
+            continue;
+        d = opendir(id_dirs[h]);
+        while (d && (de = readdir(d))) {
+            if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                continue;
+            snprintf(sub, sizeof(sub), "%s/%s", id_dirs[h], de->d_name);
+            if (rmdir_retry(sub, 50) < 0)
+                result = -1;
+        }
+        if (d)
+            closedir(d);
+        /* A v1 hierarchy may still list a process the tracker missed. */
+        for (i = 0;
+             i < 20 && !sbx_cg_g.h[h].v2 && kill_listed(id_dirs[h], "tasks");
+             i++)
+            sbx_cg_sleep_ms(5);
+        if (rmdir_retry(id_dirs[h], 100) < 0)
+            result = -1;
+    }
+    return result;
+}
+
+void sbx_cg_destroy(sbx_cg *cg)
+{
+    const char *dirs[SBX_CG_MAX_HIER] = {0};
+    size_t i;
+
+    if (!cg)
+        return;
+    for (i = 0; i < sbx_cg_g.n; i++)
+        dirs[i] = cg->dir[i];
+    remove_sandbox(dirs);
+    for (i = 0; i < SBX_CG_MAX_HIER; i++) {
+        if (cg->procs_fd[i] >= 0)
+            close(cg->procs_fd[i]);
+        free(cg->dir[i]);
+    }
+    free(cg);
+}
+
+int sbx_cg_reap_leftovers(void)
+{
+    char root[CG_PATH_MAX], dirs_buf[SBX_CG_MAX_HIER][CG_PATH_MAX];
+    const char *dirs[SBX_CG_MAX_HIER];
+    struct dirent *de;
+    int count = 0, failed = 0;
+    size_t h, k;
+    DIR *d;
+
+    /* Walk every hierarchy, so a sandbox half-created in one is found. */
+    for (h = 0; h < sbx_cg_g.n; h++) {
+        snprintf(root, sizeof(root), "%s/%s", sbx_cg_g.h[h].mount,
+                 sbx_cg_g.name);
+        d = opendir(root);
+        while (d && (de = readdir(d))) {
+            if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                continue;
+            for (k = 0; k < sbx_cg_g.n; k++) {
+                snprintf(dirs_buf[k], CG_PATH_MAX, "%s/%s/%s",
+                         sbx_cg_g.h[k].mount, sbx_cg_g.name, de->d_name);
+                dirs[k] = access(dirs_buf[k], F_OK) == 0 ? dirs_buf[k] : NULL;
+            }
+            if (remove_sandbox(dirs) < 0)
+                failed = 1;
+            else
+                count++;
+        }
+        if (d)
+            closedir(d);
+    }
+    return failed ? -1 : count;
+}

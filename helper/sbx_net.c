@@ -1,0 +1,132 @@
+/*
+ * sbx_net.c — networking for sandboxes created with network on.
+ *
+ * The sandbox keeps its private network namespace; slirp4netns, a user-mode
+ * TCP/IP stack running as the sandbox's unprivileged host user, attaches a
+ * tap device to it and forwards connections from the host's side. Host
+ * loopback (10.0.2.2 -> 127.0.0.1) is refused, so services bound to the
+ * host's 127.0.0.1 (Redis, the handlers) stay out of reach. slirp4netns
+ * lives in the sandbox cgroups and dies with the sandbox or the daemon.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sbx_priv.h"
+
+int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
+                  size_t njoin, pid_t *pid, int *exit_fd, char *err,
+                  size_t errlen)
+{
+    int ready[2] = {-1, -1}, quit[2] = {-1, -1}, keep[3], rc, result = -1;
+    int netns = -1, userns = -1, errp[2] = {-1, -1};
+    char msg[256] = "";
+    ssize_t n;
+    char a_userns[64], a_ready[32], a_exit[32], a_pid[16], byte;
+    char *argv[] = {
+        "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+        a_userns,      a_ready,       a_exit,        "--enable-seccomp",
+        a_pid,         "tap0",        NULL};
+    struct pollfd pfd;
+    struct stat st;
+    sbx_launch l = {0};
+
+    *pid = -1;
+    *exit_fd = -1;
+    /* The unprivileged slirp4netns opens the tun device itself. */
+    if (stat("/dev/net/tun", &st) < 0 || (st.st_mode & 0006) != 0006) {
+        snprintf(err, errlen,
+                 "network needs /dev/net/tun with mode 0666 "
+                 "(Debian's default) for the sandbox user");
+        goto out;
+    }
+    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(quit, O_CLOEXEC) < 0 ||
+        pipe2(errp, O_CLOEXEC | O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "pipe2() failed: %s", strerror(errno));
+        goto out;
+    }
+    /*
+     * --userns-path: slirp4netns joins the user namespace that owns the
+     * sandbox's network namespace; the unprivileged host user created it,
+     * so it has the rights to make the tap device there without host root.
+     * With --disable-userns, sp-init sits in a nested user namespace, so
+     * ask the kernel for the owner of the network namespace instead of
+     * taking sp-init's.
+     */
+    snprintf(a_userns, sizeof(a_userns), "/proc/%d/ns/net", (int)init_pid);
+    netns = open(a_userns, O_RDONLY | O_CLOEXEC);
+    userns = netns < 0 ? -1 : ioctl(netns, NS_GET_USERNS);
+    if (userns < 0) {
+        snprintf(err, errlen, "ioctl(\"%s\", NS_GET_USERNS) failed: %s",
+                 a_userns, strerror(errno));
+        goto out;
+    }
+    snprintf(a_userns, sizeof(a_userns), "--userns-path=/proc/self/fd/%d",
+             userns);
+    snprintf(a_ready, sizeof(a_ready), "--ready-fd=%d", ready[1]);
+    snprintf(a_exit, sizeof(a_exit), "--exit-fd=%d", quit[0]);
+    snprintf(a_pid, sizeof(a_pid), "%d", (int)init_pid);
+    keep[0] = ready[1];
+    keep[1] = quit[0];
+    keep[2] = userns;
+    l.path = SBX_SLIRP_PATH;
+    l.argv = argv;
+    l.keep = keep;
+    l.nkeep = 3;
+    l.join = join;
+    l.njoin = njoin;
+    l.uid = uid;
+    l.gid = gid;
+    l.stdio[0] = l.stdio[1] = -1;
+    l.stdio[2] = errp[1]; /* its complaints, for the error message */
+    *pid = sbx_launch_child(&l, err, errlen);
+    if (*pid < 0)
+        goto out;
+    close(ready[1]);
+    ready[1] = -1;
+    pfd.fd = ready[0];
+    pfd.events = POLLIN;
+    do
+        rc = poll(&pfd, 1, SBX_REPLY_TIMEOUT_MS);
+    while (rc < 0 && errno == EINTR);
+    if (rc <= 0 || read(ready[0], &byte, 1) != 1) {
+        n = read(errp[0], msg, sizeof(msg) - 1);
+        msg[n > 0 ? n : 0] = '\0';
+        while (n > 1 && msg[n - 1] == '\n')
+            msg[--n] = '\0';
+        if (strrchr(msg, '\n'))
+            memmove(msg, strrchr(msg, '\n') + 1, strlen(strrchr(msg, '\n')));
+        snprintf(err, errlen,
+                 "slirp4netns did not configure the network "
+                 "(%s%s%s)",
+                 rc == 0 ? "timeout" : "it exited", msg[0] ? ": " : "", msg);
+        goto out;
+    }
+    *exit_fd = quit[1];
+    quit[1] = -1;
+    result = 0;
+out:
+    if (netns >= 0)
+        close(netns);
+    if (errp[0] >= 0)
+        close(errp[0]);
+    if (errp[1] >= 0)
+        close(errp[1]);
+    if (userns >= 0)
+        close(userns);
+    if (ready[0] >= 0)
+        close(ready[0]);
+    if (ready[1] >= 0)
+        close(ready[1]);
+    if (quit[0] >= 0)
+        close(quit[0]);
+    if (quit[1] >= 0)
+        close(quit[1]); /* on failure: tells slirp4netns to go */
+    return result;
+}

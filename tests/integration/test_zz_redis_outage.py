@@ -1,0 +1,150 @@
+"""test_zz_redis_outage.py: Redis dies under a running sandpipe and comes
+back (runs last: "zz"). While it is down, /health is 503 with Redis "down"
+and Retry-After, and authenticated routes answer 503 unavailable quickly
+(no 502, no hang). Redis is then restarted exactly as the launcher starts
+it, and the same API key works again without restarting sandpipe."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import sp
+from sp import get
+
+TIMEOUT = 5  # client timeout: an answer slower than this is a hang
+
+
+def start_redis():
+    """Start Redis as ./sandpipe up does and record its pid where
+    ./sandpipe down looks for it."""
+    log = open(os.path.join(sp.STATE, "log", "redis.log"), "ab")
+    try:
+        proc = subprocess.Popen(
+            ["setpriv", "--reuid=sandpipe", "--regid=sandpipe",
+             "--clear-groups", "--inh-caps=-all", "--", "redis-server",
+             os.path.join(sp.STATE, "redis", "redis.conf")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    finally:
+        log.close()
+    with open(os.path.join(sp.STATE, "run", "redis.pid"), "w") as f:
+        f.write(f"{proc.pid}\n")
+    return proc
+
+
+def redis_answers():
+    sock = os.path.join(sp.STATE, "run", "redis.sock")
+    try:
+        p = subprocess.run(["redis-cli", "-s", sock, "ping"],
+                           capture_output=True, text=True, timeout=2)
+    except subprocess.TimeoutExpired:
+        return False
+    return p.stdout.strip() == "PONG"
+
+
+class RedisOutageTest(sp.Case):
+    def test_outage_and_recovery(self):
+        key_headers = {"X-API-Key": sp.API_KEY}
+        pair = sp.token_pair()
+        self.assertVerifies(key_headers, "admin")
+
+        pid = sp.read_pid("redis")
+        self.assertTrue(sp.pid_alive(pid))
+        os.kill(pid, signal.SIGTERM)
+        gone = sp.wait_until(lambda: not sp.pid_alive(pid), 10, 0.05)
+        self.assertTrue(gone, "Redis did not exit after SIGTERM")
+        try:
+            self.check_down(key_headers, pair)
+        finally:
+            proc = start_redis()
+            up = sp.wait_until(redis_answers, 10, 0.1)
+        self.assertTrue(up, "Redis did not come back")
+        self.assertIsNone(proc.poll())
+        self.check_recovered(key_headers, pair)
+
+    def check_down(self, key_headers, pair):
+        def health_down():
+            r = get("/health", timeout=TIMEOUT)
+            return r if r.status == 503 else None
+        # A second /health answer suffices; 2 s is generous.
+        r = sp.wait_until(health_down, 2, 0.1)
+        self.assertIsNotNone(r, "/health did not turn 503 within 2 s")
+        doc = r.json
+        self.assertEqual(doc["checks"]["redis"]["status"], "down")
+        self.assertNotEqual(doc["status"], "ok")
+        self.assertTrue(r.headers.get("Retry-After", "").isdigit(), r)
+        self.assertEqual(get("/ping", timeout=TIMEOUT).status, 200)
+
+        for what, call in (
+                ("verify X-API-Key", lambda: get(
+                    "/api/auth/verify", headers=key_headers, timeout=TIMEOUT)),
+                ("verify Bearer", lambda: get(
+                    "/api/auth/verify", headers=sp.bearer(pair["access_token"]),
+                    timeout=TIMEOUT)),
+                ("token", lambda: sp.post(
+                    "/api/auth/token", {"api_key": sp.API_KEY}, timeout=TIMEOUT)),
+                ("refresh", lambda: sp.post(
+                    "/api/auth/refresh", {"refresh_token": pair["refresh_token"]},
+                    timeout=TIMEOUT)),
+                ("metrics", lambda: get("/metrics", timeout=TIMEOUT))):
+            with self.subTest(call=what):
+                r = call()
+                self.assertError(r, 503, "unavailable")
+                self.assertTrue(r.headers.get("Retry-After", "").isdigit(), r)
+        # Credentials that need no Redis are still refused as 401.
+        r = get("/api/auth/verify", timeout=TIMEOUT)
+        self.assertError(r, 401, "unauthenticated")
+
+    def assertAll200(self, answers):
+        bad = [a for a in answers if a.status != 200]
+        if bad:
+            self.fail(f"{len(bad)} of {len(answers)} answers after Redis came "
+                      f"back were not 200, e.g. {bad[0]!r}")
+
+    def check_recovered(self, key_headers, pair):
+        r = sp.wait_until(lambda: get("/health", timeout=TIMEOUT).status == 200,
+                          5, 0.1)
+        self.assertTrue(r, "/health did not return to 200")
+        # From now on every request succeeds, whichever handler thread
+        # takes it: each burst is wider than the handlers' thread count.
+        with self.subTest(check="health after recovery"):
+            answers = burst(lambda: get("/health", timeout=TIMEOUT))
+            self.assertAll200(answers)
+            for a in answers:
+                self.assertEqual(a.json["checks"]["redis"]["status"], "ok")
+        with self.subTest(check="same API key after recovery (AOF)"):
+            answers = burst(lambda: get("/api/auth/verify", headers=key_headers,
+                                        timeout=TIMEOUT))
+            self.assertAll200(answers)
+        # Eventually (after the first failures, if any) everything works.
+        ok = sp.wait_until(lambda: all(
+            get("/api/auth/verify", headers=key_headers).status == 200
+            for _ in range(16)), 5, 0.1)
+        self.assertTrue(ok, "verify with the API key never recovered")
+        self.assertVerifies(key_headers, "admin")
+        self.assertVerifies(sp.bearer(pair["access_token"]), "admin")
+        r = sp.post("/api/auth/refresh", {"refresh_token": pair["refresh_token"]},
+                    timeout=TIMEOUT)
+        self.assertEqual(r.status, 200, r)
+        new = sp.token_pair()
+        self.assertVerifies(sp.bearer(new["access_token"]), "admin")
+        self.assertEqual(get("/metrics", timeout=TIMEOUT).status, 200)
+
+
+def burst(call, threads=8, each=4):
+    """Run call threads*each times from several threads; the answers."""
+    answers = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(each):
+            r = call()
+            with lock:
+                answers.append(r)
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return answers
