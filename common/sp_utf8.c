@@ -88,6 +88,9 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
         } else if (s[i] == '"' || s[i] == '\\') {
             char esc[2] = {'\\', (char)s[i]};
             rc = buf_append(out, esc, 2);
+        } else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
+            char esc[2] = {'\\', s[i] == '\n' ? 'n' : s[i] == '\r' ? 'r' : 't'};
+            rc = buf_append(out, esc, 2);
         } else if (s[i] < 0x20 || s[i] == 0x7f) {
             rc = buf_printf(out, "\\u%04x", s[i]);
         } else {

@@ -278,7 +278,11 @@ static void hd_exec_finish(hd_exec *e)
                                      b.data ? b.data : "\"\"");
         }
         buf_free(&b);
-        hd_reply(e->rid, res, NULL, 0);
+        /* The result goes in the data part, passed to the client as is. */
+        js = cJSON_PrintUnformatted(res);
+        cJSON_Delete(res);
+        hd_reply(e->rid, cJSON_CreateObject(), js, js ? strlen(js) : 0);
+        free(js);
     } else {
         cJSON_Delete(res);
     }

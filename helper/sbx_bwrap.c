@@ -131,6 +131,10 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     add(a, "--tmpfs"), add(a, "/tmp");
     /* The workspace tmpfs: the only writable host storage, size-capped. */
     add(a, "--bind"), add(a, s->workspace), add(a, "/workspace");
+    /* Chat uploads land in the workspace (so they count against its cap)
+     * and are seen where clients expect them. */
+    add(a, "--symlink"), add(a, "/workspace/uploaded_files");
+    add(a, "/uploaded_files");
     add(a, "--ro-bind"), add(a, sbx_g.init_path), add(a, "/.sp/init");
     add(a, "--chdir"), add(a, "/workspace");
     add(a, "--clearenv");

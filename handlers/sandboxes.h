@@ -1,0 +1,40 @@
+/* handlers/sandboxes.h: what the two files of the sandboxes family
+ * (sandboxes.c: life cycle, sessions, commands, packages; sandbox_files.c:
+ * files) share. */
+#ifndef SANDBOXES_H
+#define SANDBOXES_H
+
+#include "sp_http.h"
+#include "sp_rpc.h"
+
+#define SBXH_FILE_MAX (64 * 1024 * 1024)
+
+/* Check that the sandbox id exists and belongs to the caller; copy its
+ * helper's id into helper (>= 65 bytes). Returns 0, or -1 after having
+ * sent 404 (or 503). */
+int sbxh_lookup(http_req *r, const char *id, char *helper);
+
+/* Send the helper error st/msg as the response. */
+void sbxh_send_rpc_error(http_req *r, sp_status st, const char *msg);
+
+/* Create a sandbox for the caller from a request body (POST /sandboxes
+ * fields). Returns 0 with the new id in id_out (>= 65), or -1 after having
+ * sent the error. */
+int sbxh_create(http_req *r, const cJSON *body, char *id_out);
+
+/* The sandbox as JSON (NULL if it does not exist); caller frees. */
+cJSON *sbxh_render(const char *id);
+
+/* Files routes (sandbox_files.c). */
+void sbxh_files_get(http_req *r);
+void sbxh_files_put(http_req *r);
+void sbxh_files_delete(http_req *r);
+void sbxh_files_post(http_req *r);
+void sbxh_tree(http_req *r);
+void sbxh_dirs(http_req *r);
+void sbxh_session_upload(http_req *r);
+
+/* The sandbox id of a chat session of the caller, or -1 (404 sent). */
+int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);
+
+#endif
