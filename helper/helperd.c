@@ -33,6 +33,7 @@
  * read again (those past their deadline are dropped: nobody waits for
  * them). */
 #include "hd.h"
+#include "sp_auth.h"
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_log.h"
@@ -41,6 +42,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -655,7 +657,7 @@ int main(int argc, char **argv)
 {
     static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
                                       CFG_COUNT};
-    char err[512], host[64];
+    char err[512], host[64], state[PATH_MAX], digest[65], cgname[64];
     const char *init_path = argc > 1 ? argv[1] : NULL;
     sbx_config sc;
     pthread_t tid;
@@ -674,7 +676,7 @@ int main(int argc, char **argv)
     }
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "local");
-    snprintf(hd_helper_id, sizeof hd_helper_id, "hlp_%s", host);
+    snprintf(hd_helper_id, sizeof hd_helper_id, "hlp_%.59s", host);
     for (char *p = hd_helper_id; *p; p++) {
         if (!id_valid((char[]){*p, 0}))
             *p = '-';
@@ -684,9 +686,19 @@ int main(int argc, char **argv)
         log_error("bad helper id");
         return 2;
     }
-    sc.state_dir = cfg_str(CFG_SP_STATE_DIR);
+    /* Each state directory gets its own cgroup subtree, so that two
+     * sandpipes on one host (say a dev stack and the tests) never reap
+     * each other's sandboxes at start. */
+    if (realpath(cfg_str(CFG_SP_STATE_DIR), state) == NULL) {
+        log_error("realpath(\"%s\") failed: %s", cfg_str(CFG_SP_STATE_DIR),
+                  strerror(errno));
+        return 2;
+    }
+    auth_sha256_hex(state, digest);
+    snprintf(cgname, sizeof cgname, "sandpipe-%.12s", digest);
+    sc.state_dir = state;
     sc.init_path = init_path;
-    sc.cgroup_name = "sandpipe";
+    sc.cgroup_name = cgname;
     if (sbx_global_init(&sc, err, sizeof err) != 0) {
         log_error("sandbox set-up failed: %s", err);
         return 1;

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""bench/sandboxes.py: sandbox costs through the real stack, next to a
+baseline of bare bubblewrap measured in the same run.
+
+  sudo bench/sandboxes.py [--n 100] [--alive 200]
+
+Starts its own stack (state in state/bench-sbx, port 18092) and stops it.
+Prints p50/p99 of: bare `bwrap ... true` (baseline); sandbox create ->
+first command (`true`) done -> delete through nginx; POST
+/sandboxes/{id}/commands running `true` in a live sandbox; and host memory
+per idle sandbox with --alive sandboxes alive."""
+import argparse, http.client, json, os, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LISTEN = "127.0.0.1:18092"
+STATE = os.path.join(ROOT, "state", "bench-sbx")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+class Client:
+    def __init__(self, key):
+        host, port = LISTEN.split(":")
+        self.c = http.client.HTTPConnection(host, int(port), timeout=60)
+        self.h = {"X-API-Key": key, "Content-Type": "application/json"}
+
+    def req(self, method, path, body=None):
+        self.c.request(method, path, json.dumps(body) if body is not None else None, self.h)
+        r = self.c.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+
+def mem_used_kib():
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":")
+            info[k] = int(v.split()[0])
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+BWRAP = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+         "--unshare-net", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+         "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+         "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "/bin/true"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--alive", type=int, default=200)
+    a = ap.parse_args()
+    env = dict(os.environ, SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_SANDBOX_MAX_PER_SUBJECT=str(a.alive + 10))
+    env.pop("REDIS_URL", None)
+    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        key = open(os.path.join(STATE, "api_key")).read().strip()
+        c = Client(key)
+        # Baseline: bare bubblewrap running true, as the helper's uid would.
+        base = []
+        for _ in range(a.n):
+            t = time.perf_counter()
+            subprocess.run(BWRAP, check=True)
+            base.append((time.perf_counter() - t) * 1000)
+        life, create, first = [], [], []
+        for _ in range(a.n):
+            t0 = time.perf_counter()
+            s = c.req("POST", "/sandboxes", {"timeout": 60})
+            t1 = time.perf_counter()
+            r = c.req("POST", f"/sandboxes/{s['id']}/commands", {"argv": ["true"]})
+            assert r["status"] == "ok", r
+            t2 = time.perf_counter()
+            c.req("DELETE", f"/sandboxes/{s['id']}")
+            t3 = time.perf_counter()
+            life.append((t3 - t0) * 1000)
+            create.append((t1 - t0) * 1000)
+            first.append((t2 - t0) * 1000)
+        s = c.req("POST", "/sandboxes", {"timeout": 300})
+        cmd = []
+        for _ in range(a.n * 5):
+            t = time.perf_counter()
+            c.req("POST", f"/sandboxes/{s['id']}/commands", {"argv": ["true"]})
+            cmd.append((time.perf_counter() - t) * 1000)
+        c.req("DELETE", f"/sandboxes/{s['id']}")
+        time.sleep(1)
+        before = mem_used_kib()
+        ids = [c.req("POST", "/sandboxes", {"timeout": 600})["id"] for _ in range(a.alive)]
+        time.sleep(2)
+        after = mem_used_kib()
+        for i in ids:
+            c.req("DELETE", f"/sandboxes/{i}")
+        per = (after - before) / a.alive / 1024.0
+        b50 = statistics.median(base)
+        print(f"\n{'(ms)':44} {'p50':>8} {'p99':>8} {'vs bwrap p50':>13}")
+        rows = [("bare bwrap ... true (baseline)", base),
+                ("POST /sandboxes", create),
+                ("create -> first command done", first),
+                ("create -> command -> DELETE", life),
+                ("command `true` in a live sandbox", cmd)]
+        for name, xs in rows:
+            print(f"{name:44} {pct(xs, 50):8.2f} {pct(xs, 99):8.2f} {pct(xs, 50) / b50:12.2f}x")
+        print(f"host memory per idle sandbox ({a.alive} alive): {per:.2f} MiB")
+    finally:
+        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
