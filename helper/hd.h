@@ -43,7 +43,7 @@ typedef struct hd_exec {
     char rid[65];        /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
-    int truncated, timed_out, killed, over_limit, oom;
+    int truncated, timed_out, killed, cancelled, over_limit, oom;
     int exited, wait_status;
     sp_buf cap[2];       /* captured stdout/stderr for sync replies */
     unsigned char carry[2][4];
@@ -60,6 +60,7 @@ typedef struct hd_sandbox {
     uid_t uid;
     long long created, expires_at;
     int network;
+    int ephemeral;       /* made for one run: ends when its executions do */
     cJSON *env;          /* object of strings given at create */
     hd_exec *execs;
     struct hd_sandbox *next;

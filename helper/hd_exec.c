@@ -217,6 +217,8 @@ static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
     }
     if (e->timed_out)
         status = "timeout";
+    else if (e->cancelled)
+        status = "cancelled";
     else if (e->killed)
         status = "killed";
     else if (e->oom)
@@ -369,13 +371,18 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
         cJSON_GetObjectItemCaseSensitive(a, "timeout"));
     if (timeout > 0)
         e->deadline_ms = e->started_ms + timeout * 1000;
+    timeout = (long long)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a, "timeout_ms"));
+    if (timeout > 0)
+        e->deadline_ms = e->started_ms + timeout;
     e->next = s->execs;
     s->execs = e;
     hd_exec_keys(e, ek, vk, sizeof ek);
     rds_key(sk, sizeof sk, "sbx", s->id);
-    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s status running "
-                            "started %lld",
-                            ek, s->owner, s->id, e->started_ms));
+    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
+                            "status running started %lld",
+                            ek, s->owner, s->id, hd_helper_id,
+                            e->started_ms));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
     hd_event(e, "status", "{\"status\":\"running\"}", 20);
     hd_exec_write_stdin(e);
@@ -419,6 +426,9 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "eof")))
             e->close_in = 1;
         hd_exec_write_stdin(e);
+    } else if (strcmp(job->op, "cancel") == 0) {
+        e->cancelled = 1;
+        hd_exec_kill(e);
     } else if (strcmp(job->op, "signal") == 0) {
         int sig = (int)cJSON_GetNumberValue(
             cJSON_GetObjectItemCaseSensitive(a, "signal"));

@@ -83,6 +83,15 @@ static int hd_normalise(const char *in, char *out, size_t outlen)
     return 0;
 }
 
+/* Give a new file or directory to the sandbox's user. A failure leaves it
+ * root's: readable inside, not writable; worth a log line, not an error. */
+static void hd_chown(int dirfd, const char *name, uid_t uid)
+{
+    if (fchownat(dirfd, name, uid, uid,
+                 name[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) != 0)
+        log_warn("fchownat(\"%s\") failed: %s", name, strerror(errno));
+}
+
 /* Map a client path to a root fd and a relative path. Returns 0, or -1
  * after having replied with the error. */
 static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
@@ -123,8 +132,7 @@ static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
                       O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* Made on first use, owned by the sandbox user. */
         if (ws >= 0 && mkdirat(ws, "uploaded_files", 0755) == 0)
-            fchownat(ws, "uploaded_files", s->uid, s->uid,
-                     AT_SYMLINK_NOFOLLOW);
+            hd_chown(ws, "uploaded_files", s->uid);
         if (ws >= 0)
             close(ws);
         snprintf(where, sizeof where, "%s/uploaded_files",
@@ -306,8 +314,7 @@ static int hd_parent(hd_sandbox *s, hd_job *job, hd_path *p, int mkparents,
                                  : fcntl(p->root, F_DUPFD_CLOEXEC, 0);
                 const char *leaf = cut ? cut + 1 : dir;
                 if (parent >= 0 && mkdirat(parent, leaf, 0755) == 0)
-                    fchownat(parent, leaf, s->uid, s->uid,
-                             AT_SYMLINK_NOFOLLOW);
+                    hd_chown(parent, leaf, s->uid);
                 if (parent >= 0)
                     close(parent);
                 if (cut)
@@ -348,7 +355,7 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
                      fd < 0 ? strerror(errno) : "not a regular file");
         goto out;
     }
-    fchown(fd, s->uid, s->uid);
+    hd_chown(fd, "", s->uid);
     while (off < job->len) {
         ssize_t w = write(fd, job->data + off, job->len - off);
         if (w < 0) {
@@ -385,7 +392,7 @@ static void hd_file_mkdir(hd_sandbox *s, hd_job *job, hd_path *p)
                                                : SP_E_CONFLICT,
                      "mkdir failed: %s", strerror(errno));
     } else {
-        fchownat(dir, name, s->uid, s->uid, AT_SYMLINK_NOFOLLOW);
+        hd_chown(dir, name, s->uid);
         rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "path", p->norm);
         hd_reply(job->rid, rep, NULL, 0);

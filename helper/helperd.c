@@ -310,6 +310,8 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     free(mds);
 }
 
+static void hd_sandbox_end(hd_sandbox *s, const char *why);
+
 static long long hd_arg_int(const cJSON *o, const char *name, long long def)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -322,11 +324,53 @@ static const char *hd_arg_str(const cJSON *o, const char *name)
     return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
+/* Make a sandbox with the given limits; not yet listed anywhere. Returns
+ * NULL after logging (err for the client). */
+static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
+                                  const sbx_limits *lim, int network,
+                                  const cJSON *env, long long timeout,
+                                  char *err, size_t errlen)
+{
+    hd_sandbox *s = calloc(1, sizeof *s);
+
+    if (s == NULL || (s->slot = hd_slot_take()) < 0) {
+        free(s);
+        snprintf(err, errlen, "helper is full");
+        return NULL;
+    }
+    snprintf(s->id, sizeof s->id, "%s", id);
+    snprintf(s->owner, sizeof s->owner, "%s", owner);
+    s->uid = (uid_t)(cfg_int(CFG_SP_HELPER_UID) + s->slot);
+    s->network = network;
+    s->env = cJSON_IsObject(env) ? cJSON_Duplicate(env, 1)
+                                 : cJSON_CreateObject();
+    if (sbx_create(id, lim, network, s->uid, s->uid, &s->sbx, err, errlen) !=
+        0) {
+        log_error("sbx_create(%s) failed: %s", id, err);
+        hd_slots[s->slot] = 0;
+        cJSON_Delete(s->env);
+        free(s);
+        snprintf(err, errlen, "could not create the sandbox");
+        return NULL;
+    }
+    s->created = hd_now_ms() / 1000;
+    s->expires_at = s->created + timeout;
+    return s;
+}
+
+static void hd_default_limits(sbx_limits *lim)
+{
+    lim->memory_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_MEMORY_MB);
+    lim->disk_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_DISK_MB);
+    lim->tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
+    lim->pids = (uint32_t)cfg_int(CFG_SP_SANDBOX_PIDS);
+    lim->cpus = (double)cfg_int(CFG_SP_SANDBOX_CPUS) / 1000.0;
+}
+
 static void hd_op_create(hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
     const char *owner = hd_arg_str(job->args, "owner");
-    const cJSON *env = cJSON_GetObjectItemCaseSensitive(job->args, "env");
     sbx_limits lim = {0};
     hd_sandbox *s;
     char err[512];
@@ -340,41 +384,107 @@ static void hd_op_create(hd_job *job)
         hd_reply_err(job->rid, SP_E_CONFLICT, "sandbox exists");
         return;
     }
-    s = calloc(1, sizeof *s);
-    if (s == NULL || (s->slot = hd_slot_take()) < 0) {
-        free(s);
-        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "helper is full");
-        return;
-    }
-    snprintf(s->id, sizeof s->id, "%s", id);
-    snprintf(s->owner, sizeof s->owner, "%s", owner);
-    s->uid = (uid_t)(cfg_int(CFG_SP_HELPER_UID) + s->slot);
-    s->network = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args,
-                                                               "network"));
-    s->env = cJSON_IsObject(env) ? cJSON_Duplicate(env, 1)
-                                 : cJSON_CreateObject();
     lim.memory_mb = (uint64_t)hd_arg_int(job->args, "memory_mb", 512);
     lim.disk_mb = (uint64_t)hd_arg_int(job->args, "disk_mb", 512);
     lim.tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
     lim.pids = (uint32_t)hd_arg_int(job->args, "pids", 256);
     lim.cpus = (double)hd_arg_int(job->args, "cpus_milli", 1000) / 1000.0;
-    if (sbx_create(id, &lim, s->network, s->uid, s->uid, &s->sbx, err,
-                   sizeof err) != 0) {
-        log_error("sbx_create(%s) failed: %s", id, err);
-        hd_slots[s->slot] = 0;
-        cJSON_Delete(s->env);
-        free(s);
-        hd_reply_err(job->rid, SP_E_INTERNAL, "could not create the sandbox");
+    s = hd_sandbox_new(
+        id, owner, &lim,
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "network")),
+        cJSON_GetObjectItemCaseSensitive(job->args, "env"),
+        hd_arg_int(job->args, "timeout", 300), err, sizeof err);
+    if (s == NULL) {
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "%s", err);
         return;
     }
-    s->created = hd_now_ms() / 1000;
-    s->expires_at = s->created + hd_arg_int(job->args, "timeout", 300);
     s->next = hd_sandboxes;
     hd_sandboxes = s;
     hd_record(s, &lim, job->args);
     rep = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "id", s->id);
     hd_reply(job->rid, rep, NULL, 0);
+}
+
+/* ---- one-off runs and the pool ---------------------------------------- */
+
+/* Ready sandboxes with the default limits, so that a one-off run does not
+ * wait for a sandbox to be made. Not listed in Redis; an earlier run's are
+ * removed by sbx_reap_leftovers like any other. */
+static hd_sandbox *hd_pool;
+static int hd_pool_n;
+
+static void hd_pool_fill(void)
+{
+    sbx_limits lim = {0};
+    char id[65], err[256];
+    hd_sandbox *s;
+
+    if (hd_pool_n >= cfg_int(CFG_SP_POOL_SIZE))
+        return;
+    hd_default_limits(&lim);
+    if (id_generate("sbx_", id, sizeof id) != 0)
+        return;
+    s = hd_sandbox_new(id, "pool", &lim, 0, NULL, 0, err, sizeof err);
+    if (s == NULL)
+        return;
+    s->next = hd_pool;
+    hd_pool = s;
+    hd_pool_n++;
+}
+
+/* Run argv once in a pooled (or new) sandbox of the default limits that
+ * ends with the run: files are written first, then hd_exec_start answers
+ * as for "exec" (at the end, or at once with "async"). */
+static void hd_op_run(hd_job *job)
+{
+    const char *owner = hd_arg_str(job->args, "owner");
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(job->args, "files");
+    const cJSON *f;
+    hd_sandbox *s = hd_pool;
+    long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
+    char err[256], id[65];
+
+    if (!id_valid(owner)) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad owner");
+        return;
+    }
+    if (s != NULL) {
+        hd_pool = s->next;
+        hd_pool_n--;
+    } else {
+        sbx_limits lim = {0};
+        hd_default_limits(&lim);
+        if (id_generate("sbx_", id, sizeof id) != 0 ||
+            (s = hd_sandbox_new(id, owner, &lim, 0, NULL, 0, err,
+                                sizeof err)) == NULL) {
+            hd_reply_err(job->rid, SP_E_UNAVAILABLE, "no sandbox available");
+            return;
+        }
+    }
+    snprintf(s->owner, sizeof s->owner, "%s", owner);
+    s->ephemeral = 1;
+    s->expires_at = hd_now_ms() / 1000 + timeout_ms / 1000 + 60;
+    s->next = hd_sandboxes;
+    hd_sandboxes = s;
+    cJSON_ArrayForEach(f, files)
+    {
+        /* Written as the files API would (same checks), replies dropped:
+         * a file that cannot be written is missing for the program. */
+        hd_job fj = {.op = "file_write"};
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
+        fj.args = cJSON_CreateObject();
+        cJSON_AddStringToObject(fj.args, "path", hd_arg_str(f, "path")
+                                                     ? hd_arg_str(f, "path")
+                                                     : "");
+        fj.data = cJSON_IsString(c) ? c->valuestring : "";
+        fj.len = strlen(fj.data);
+        hd_files_job(s, &fj);
+        cJSON_Delete(fj.args);
+    }
+    hd_exec_start(s, job);
+    if (s->execs == NULL)
+        hd_sandbox_end(s, "run did not start");
 }
 
 /* End a sandbox: its executions are finished as killed, its processes,
@@ -456,6 +566,10 @@ static void hd_run_job(hd_job *job)
         hd_op_create(job);
         return;
     }
+    if (strcmp(job->op, "run") == 0) {
+        hd_op_run(job);
+        return;
+    }
     sid = hd_arg_str(job->args, "sandbox");
     s = sid != NULL ? hd_find(sid) : NULL;
     if (s == NULL) {
@@ -472,6 +586,7 @@ static void hd_run_job(hd_job *job)
     } else if (strcmp(job->op, "exec") == 0) {
         hd_exec_start(s, job);
     } else if (strcmp(job->op, "stdin") == 0 ||
+               strcmp(job->op, "cancel") == 0 ||
                strcmp(job->op, "signal") == 0 ||
                strcmp(job->op, "resize") == 0) {
         hd_exec_job(s, job);
@@ -645,7 +760,10 @@ static void hd_loop(void)
             hd_exec_tick(s, now);
             if (now / 1000 >= s->expires_at)
                 hd_sandbox_end(s, "timeout");
+            else if (s->ephemeral && s->execs == NULL)
+                hd_sandbox_end(s, "run finished");
         }
+        hd_pool_fill();
         if (now - last_beat >= HD_HEARTBEAT_MS) {
             hd_heartbeat();
             last_beat = now;
@@ -721,6 +839,13 @@ int main(int argc, char **argv)
     log_info("stopping: ending every sandbox");
     while (hd_sandboxes != NULL)
         hd_sandbox_end(hd_sandboxes, "helper stopped");
+    while (hd_pool != NULL) {
+        hd_sandbox *p = hd_pool;
+        hd_pool = p->next;
+        p->next = NULL;
+        hd_sandboxes = p;
+        hd_sandbox_end(p, "helper stopped");
+    }
     {
         char k[RDS_KEY_MAX];
         rds_key_fixed(k, sizeof k, "helpers");
