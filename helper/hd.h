@@ -40,6 +40,8 @@ typedef struct hd_exec {
     sp_buf pending_in;   /* stdin not yet written */
     int close_in;        /* close stdin once pending_in is written */
     int pty, background;
+    int execute_shape;   /* reply in the /execute shape (DESIGN.md §4) */
+    char marker[40];     /* stderr ending in this: status compile_error */
     char rid[65];        /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;

@@ -237,6 +237,42 @@ static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
     return res;
 }
 
+/* The /execute answer: {executionId, status, output, error, exitCode,
+ * duration, results, truncated}. A stderr that ends with the job's compile
+ * marker means the program never ran: status compile_error, error is the
+ * compiler's output. Consumes res. */
+static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
+{
+    sp_buf b, *err = &e->cap[1];
+    size_t mlen = strlen(e->marker);
+    const cJSON *st = cJSON_GetObjectItem(res, "status");
+    const char *status = cJSON_IsString(st) ? st->valuestring : "error";
+
+    if (mlen > 0 && err->len >= mlen &&
+        memcmp(err->data + err->len - mlen, e->marker, mlen) == 0) {
+        err->len -= mlen;
+        status = "compile_error";
+    }
+    buf_init(&b, 2 * e->out_max * 6 + 512);
+    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
+               e->id, status);
+    utf8_json_string((const unsigned char *)e->cap[0].data, e->cap[0].len,
+                     &b);
+    buf_puts(&b, ",\"error\":");
+    utf8_json_string((const unsigned char *)err->data, err->len, &b);
+    buf_printf(&b,
+               ",\"exitCode\":%d,\"duration\":%lld,\"results\":[],"
+               "\"truncated\":%s}",
+               (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble,
+               duration, e->truncated ? "true" : "false");
+    cJSON_Delete(res);
+    if (b.data != NULL)
+        hd_reply(e->rid, cJSON_CreateObject(), b.data, b.len);
+    else
+        hd_reply_err(e->rid, SP_E_INTERNAL, "result too large");
+    buf_free(&b);
+}
+
 /* Record the result, emit the result event, answer a waiting caller. */
 static void hd_exec_finish(hd_exec *e)
 {
@@ -265,7 +301,9 @@ static void hd_exec_finish(hd_exec *e)
     freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
     freeReplyObject(rds_cmd("SREM %s:running %s", sk, e->id));
-    if (e->rid[0] != '\0') {
+    if (e->rid[0] != '\0' && e->execute_shape) {
+        hd_reply_execute(e, res, duration);
+    } else if (e->rid[0] != '\0') {
         sp_buf b;
         buf_init(&b, 2 * e->out_max * 6 + 64);
         cJSON_AddStringToObject(res, "execution_id", e->id);
@@ -340,6 +378,11 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     buf_init(&e->pending_in, HD_STDIN_MAX);
     e->close_in =
         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
+    e->execute_shape = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a,
+                                                                  "execute"));
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "marker")))
+        snprintf(e->marker, sizeof e->marker, "%s",
+                 cJSON_GetObjectItemCaseSensitive(a, "marker")->valuestring);
     if (cJSON_IsString(jin) &&
         buf_puts(&e->pending_in, jin->valuestring) != 0) {
         hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE, "stdin is too large");

@@ -479,6 +479,13 @@ void hd_files_job(hd_sandbox *s, hd_job *job)
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "path is required");
         return;
     }
+    /* From here on the file system sees the sandbox's user: permissions
+     * are the sandbox's own, new files are its, and the sandbox's private
+     * mounts (its /tmp belongs to its user namespace, where host root is
+     * not mapped) accept the writes. The root fd above was opened as root.
+     * setfsuid is per thread; only this (main) thread does file work. */
+    syscall(SYS_setfsgid, s->uid);
+    syscall(SYS_setfsuid, s->uid);
     if (strcmp(job->op, "file_read") == 0)
         hd_file_read(s, job, &p, 1);
     else if (strcmp(job->op, "file_tree") == 0)
@@ -491,5 +498,7 @@ void hd_files_job(hd_sandbox *s, hd_job *job)
         hd_file_delete(s, job, &p);
     else
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
+    syscall(SYS_setfsuid, 0);
+    syscall(SYS_setfsgid, 0);
     close(p.root);
 }

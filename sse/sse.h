@@ -49,6 +49,7 @@ typedef struct sse_ev {
 /* What a route streams; one table entry per route (relay.c). */
 typedef struct sse_route {
     const char *prefix;     /* "/executions/" ... or "/events" */
+    const char *suffix;     /* "/events" after the id; NULL: exact path */
     const char *id_prefix;  /* "exe_": the id's type prefix */
     const char *owner_kind; /* hash holding "owner": "exec" -> exec:<id> */
     const char *label;      /* JSON field naming the id: "executionId" */

@@ -1,0 +1,701 @@
+/* handlers/execute.c: the execute family (DESIGN.md §4): run code in a
+ * language, waiting (/execute) or streaming (/execute-stream, events served
+ * by the sse/ relay), in a given sandbox or in a one-off sandbox from the
+ * helper's pool; executions (get, cancel, stdin); the language list; and a
+ * heuristic "does this chat message want code run?".
+ *
+ * The code is written to /tmp/sp_<exe>.<ext> inside the sandbox and run
+ * from there (argv stays small, any size of code up to the limit works).
+ * C is compiled first; a compile failure ends with a marker line on stderr
+ * that the helper turns into status "compile_error".
+ *
+ * Redis keys: exec:<id> and events:<id> (written by the helper),
+ * client:<sub>:<clientId> (a capped stream of {type:"execution",
+ * data:<exe id>} entries read by the relay for /events?clientId=). */
+#include "sp_auth.h"
+#include "sp_buf.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_json.h"
+#include "sp_redis.h"
+#include "sp_rpc.h"
+#include "sp_utf8.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXE_CODE_MAX (512 * 1024)
+#define EXE_FILES_MAX 64
+#define EXE_FILE_MAX (512 * 1024)
+#define EXE_TIMEOUT_DEFAULT_MS 30000
+#define EXE_WAIT_SLACK_MS 15000
+#define EXE_COMPILE_MARKER "\n__sp_compile_error__\n"
+#define EXE_CLIENT_STREAM_MAX 1000
+
+typedef struct exe_lang {
+    const char *name;
+    const char *aliases[5];
+    const char *ext;
+    const char *version_argv[3];
+    char version[64]; /* probed at start */
+} exe_lang;
+
+static exe_lang exe_langs[] = {
+    {"python", {"python3", "py", NULL}, "py", {"python3", "--version", NULL},
+     ""},
+    {"javascript", {"js", "node", "nodejs", NULL}, "js",
+     {"node", "--version", NULL}, ""},
+    {"bash", {"sh", "shell", NULL}, "sh", {"bash", "--version", NULL}, ""},
+    {"c", {"gcc", NULL}, "c", {"gcc", "-dumpfullversion", NULL}, ""},
+};
+#define EXE_NLANGS (sizeof exe_langs / sizeof exe_langs[0])
+
+extern char **environ;
+
+/* First line of `argv` (stdout and stderr), at start-up only. */
+static void exe_probe(const char *const *argv, char *out, size_t outlen)
+{
+    posix_spawn_file_actions_t fa;
+    int p[2], status;
+    pid_t pid;
+    ssize_t n;
+    char buf[256], *s;
+
+    snprintf(out, outlen, "unknown");
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv,
+                     environ) == 0) {
+        close(p[1]);
+        n = read(p[0], buf, sizeof buf - 1);
+        waitpid(pid, &status, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            buf[strcspn(buf, "\n")] = '\0';
+            /* "Python 3.11.2", "v18.19.0", "GNU bash, version 5.2.15(1)" */
+            s = strpbrk(buf, "0123456789");
+            if (s != NULL) {
+                s[strspn(s, "0123456789.")] = '\0';
+                snprintf(out, outlen, "%s", s);
+            }
+        }
+    } else {
+        close(p[1]);
+    }
+    close(p[0]);
+    posix_spawn_file_actions_destroy(&fa);
+}
+
+static const exe_lang *exe_find_lang(const char *name)
+{
+    char low[32];
+    size_t i;
+    for (i = 0; name[i] && i < sizeof low - 1; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    low[i] = '\0';
+    for (size_t l = 0; l < EXE_NLANGS; l++) {
+        if (strcmp(exe_langs[l].name, low) == 0)
+            return &exe_langs[l];
+        for (int a = 0; exe_langs[l].aliases[a]; a++) {
+            if (strcmp(exe_langs[l].aliases[a], low) == 0)
+                return &exe_langs[l];
+        }
+    }
+    return NULL;
+}
+
+static void exe_languages(http_req *r)
+{
+    cJSON *root = cJSON_CreateObject(), *arr;
+    arr = cJSON_AddArrayToObject(root, "languages");
+    for (size_t l = 0; l < EXE_NLANGS; l++) {
+        cJSON *o = cJSON_CreateObject(), *al;
+        cJSON_AddStringToObject(o, "name", exe_langs[l].name);
+        cJSON_AddStringToObject(o, "version", exe_langs[l].version);
+        al = cJSON_AddArrayToObject(o, "aliases");
+        for (int a = 0; exe_langs[l].aliases[a]; a++)
+            cJSON_AddItemToArray(al,
+                                 cJSON_CreateString(exe_langs[l].aliases[a]));
+        cJSON_AddStringToObject(o, "extension", exe_langs[l].ext);
+        cJSON_AddItemToArray(arr, o);
+    }
+    http_send_json(r, 200, root);
+    cJSON_Delete(root);
+}
+
+/* The argv that runs the code file path for lang. */
+static cJSON *exe_argv(const exe_lang *lang, const char *path,
+                       const char *exe)
+{
+    char script[512];
+    if (strcmp(lang->name, "python") == 0) {
+        const char *v[] = {"python3", "-u", path};
+        return cJSON_CreateStringArray(v, 3);
+    }
+    if (strcmp(lang->name, "javascript") == 0) {
+        const char *v[] = {"node", path};
+        return cJSON_CreateStringArray(v, 2);
+    }
+    if (strcmp(lang->name, "bash") == 0) {
+        const char *v[] = {"bash", path};
+        return cJSON_CreateStringArray(v, 2);
+    }
+    /* C: compile, report a failure with the marker, else run. exe is an id
+     * ([A-Za-z0-9_-]) so it is safe inside this fixed script. */
+    snprintf(script, sizeof script,
+             "gcc -O1 -o /tmp/sp_%s /tmp/sp_%s.c -lm 2>/tmp/sp_%s.err || "
+             "{ cat /tmp/sp_%s.err >&2; printf '%%s' '%s' >&2; exit 1; }; "
+             "exec /tmp/sp_%s",
+             exe, exe, exe, exe,
+             "\n__sp_compile_error__\n", exe);
+    {
+        const char *v[] = {"/bin/sh", "-c", script};
+        return cJSON_CreateStringArray(v, 3);
+    }
+}
+
+/* The sandbox's helper if it is the caller's; -1 after 404/503. */
+static int exe_sandbox_helper(http_req *r, const char *id, char *helper)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    int ok;
+
+    if (!id_valid_typed(id, "sbx_") || rds_key(k, sizeof k, "sbx", id)) {
+        http_send_error(r, SP_E_NOT_FOUND, "sandbox_id", "sandbox not found");
+        return -1;
+    }
+    rep = rds_cmd("HMGET %s owner helper", k);
+    if (rep == NULL) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return -1;
+    }
+    ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+         rep->element[0]->type == REDIS_REPLY_STRING &&
+         rep->element[1]->type == REDIS_REPLY_STRING &&
+         strcmp(rep->element[0]->str, r->auth.sub) == 0 &&
+         id_valid(rep->element[1]->str);
+    if (ok)
+        snprintf(helper, 65, "%s", rep->element[1]->str);
+    freeReplyObject(rep);
+    if (!ok)
+        http_send_error(r, SP_E_NOT_FOUND, "sandbox_id", "sandbox not found");
+    return ok ? 0 : -1;
+}
+
+/* Validate files [{path, content}] into a fresh array of the same shape. */
+static cJSON *exe_files(http_req *r, const cJSON *body)
+{
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(body, "files"), *f;
+    cJSON *out = cJSON_CreateArray();
+
+    if (files == NULL || cJSON_IsNull(files))
+        return out;
+    if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) > EXE_FILES_MAX) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "files",
+                        "files must be an array of at most %d {path, "
+                        "content}",
+                        EXE_FILES_MAX);
+        goto fail;
+    }
+    cJSON_ArrayForEach(f, files)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "path");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
+        cJSON *o;
+        if (!cJSON_IsString(p) || p->valuestring[0] == '\0' ||
+            strlen(p->valuestring) > 4096 || !cJSON_IsString(c) ||
+            strlen(c->valuestring) > EXE_FILE_MAX) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, "files",
+                            "each file needs a path and a string content of "
+                            "at most %d bytes",
+                            EXE_FILE_MAX);
+            goto fail;
+        }
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "path", p->valuestring);
+        cJSON_AddStringToObject(o, "content", c->valuestring);
+        cJSON_AddItemToArray(out, o);
+    }
+    return out;
+fail:
+    cJSON_Delete(out);
+    return NULL;
+}
+
+/* Write one file through the sandbox's helper; 0 or -1 (error sent). */
+static int exe_put(http_req *r, const char *helper, const char *sandbox,
+                   const char *path, const char *content)
+{
+    cJSON *args = cJSON_CreateObject();
+    char msg[256];
+    rpc_reply rr;
+    sp_status st;
+
+    cJSON_AddStringToObject(args, "sandbox", sandbox);
+    cJSON_AddStringToObject(args, "path", path);
+    st = rpc_call(helper, "file_write", args, content, strlen(content), 30000,
+                  &rr, msg, sizeof msg);
+    cJSON_Delete(args);
+    if (st != SP_OK) {
+        http_send_error(r, st, "files", "%s: %s", path, msg);
+        return -1;
+    }
+    rpc_reply_free(&rr);
+    return 0;
+}
+
+static void exe_announce(const char *sub, const char *client, const char *exe)
+{
+    char base[RDS_KEY_MAX], k[RDS_KEY_MAX + 72];
+    if (rds_key(base, sizeof base, "client", sub) != 0)
+        return;
+    snprintf(k, sizeof k, "%s:%s", base, client);
+    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %d * type execution data %s", k,
+                            EXE_CLIENT_STREAM_MAX, exe));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
+}
+
+static void exe_run(http_req *r, int stream)
+{
+    cJSON *body = http_json_body(r, 0), *files = NULL, *args = NULL, *o;
+    const char *code, *lang_name, *in, *sandbox, *ctx, *client;
+    const cJSON *env, *it;
+    const exe_lang *lang;
+    char exe[65], path[128], helper[65], msg[256], cid[65];
+    long long timeout;
+    rpc_reply rr;
+    sp_status st;
+
+    if (body == NULL)
+        return;
+    if (json_str(r, body, "code", 1, (size_t)-1, &code) != 0 ||
+        json_str(r, body, "language", 0, 32, &lang_name) != 0 ||
+        json_int(r, body, "timeout", 0, 100,
+                 cfg_int(CFG_SP_COMMAND_MAX_TIMEOUT) * 1000,
+                 EXE_TIMEOUT_DEFAULT_MS, &timeout) != 0 ||
+        json_str(r, body, "stdin", 0, 1024 * 1024, &in) != 0 ||
+        json_str(r, body, "sandbox_id", 0, 64, &sandbox) != 0 ||
+        json_str(r, body, "context_id", 0, 64, &ctx) != 0 ||
+        json_str(r, body, "clientId", 0, 64, &client) != 0 ||
+        json_obj(r, body, "env", &env) != 0 ||
+        (files = exe_files(r, body)) == NULL)
+        goto out;
+    if (strlen(code) > EXE_CODE_MAX) {
+        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, "code",
+                        "code is longer than %d bytes", EXE_CODE_MAX);
+        goto out;
+    }
+    lang = exe_find_lang(lang_name ? lang_name : "python");
+    if (lang == NULL) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "language",
+                        "unknown language; known: python, javascript, bash, "
+                        "c (see GET /languages)");
+        goto out;
+    }
+    cJSON_ArrayForEach(it, env)
+    {
+        if (!cJSON_IsString(it) || it->string[0] == '\0' ||
+            strchr(it->string, '=') != NULL) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, "env",
+                            "env must map names to strings");
+            goto out;
+        }
+    }
+    if (ctx != NULL) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "context_id",
+                        "stateful contexts are not available yet");
+        goto out;
+    }
+    if (client != NULL && !id_valid(client)) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "clientId",
+                        "clientId must match [A-Za-z0-9_-]{1,64}");
+        goto out;
+    }
+    if (sandbox != NULL && exe_sandbox_helper(r, sandbox, helper) != 0)
+        goto out;
+    if (sandbox == NULL && rpc_live_helpers() <= 0) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL,
+                        "no sandbox helper is running");
+        goto out;
+    }
+    if (id_generate("exe_", exe, sizeof exe) != 0) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+        goto out;
+    }
+    snprintf(path, sizeof path, "/tmp/sp_%s.%s", exe, lang->ext);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "content", code);
+    cJSON_AddItemToArray(files, o);
+    args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "id", exe);
+    cJSON_AddStringToObject(args, "owner", r->auth.sub);
+    cJSON_AddItemToObject(args, "argv", exe_argv(lang, path, exe));
+    cJSON_AddNumberToObject(args, "timeout_ms", (double)timeout);
+    cJSON_AddBoolToObject(args, "execute", 1);
+    cJSON_AddBoolToObject(args, "async", stream);
+    cJSON_AddBoolToObject(args, "stdin_open", stream && in == NULL);
+    cJSON_AddStringToObject(args, "marker", EXE_COMPILE_MARKER);
+    if (in != NULL)
+        cJSON_AddStringToObject(args, "stdin", in);
+    if (env != NULL)
+        cJSON_AddItemToObject(args, "env", cJSON_Duplicate(env, 1));
+    if (stream) {
+        if (client == NULL) {
+            id_generate("cli_", cid, sizeof cid);
+            client = cid;
+        }
+        /* Announced before the run starts, so a client stream that is
+         * already open sees every event of it. */
+        exe_announce(r->auth.sub, client, exe);
+    }
+    if (sandbox != NULL) {
+        cJSON_ArrayForEach(it, files)
+        {
+            if (exe_put(r, helper, sandbox,
+                        cJSON_GetObjectItem(it, "path")->valuestring,
+                        cJSON_GetObjectItem(it, "content")->valuestring) != 0)
+                goto out;
+        }
+        cJSON_AddStringToObject(args, "sandbox", sandbox);
+        st = rpc_call(helper, "exec", args, NULL, 0,
+                      stream ? 10000 : timeout + EXE_WAIT_SLACK_MS, &rr, msg,
+                      sizeof msg);
+    } else {
+        cJSON_AddItemToObject(args, "files", files);
+        files = NULL;
+        st = rpc_call(NULL, "run", args, NULL, 0,
+                      stream ? 30000 : timeout + EXE_WAIT_SLACK_MS + 15000,
+                      &rr, msg, sizeof msg);
+    }
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "%s", msg);
+        goto out;
+    }
+    if (stream) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "executionId", exe);
+        cJSON_AddStringToObject(o, "status", "streaming");
+        cJSON_AddStringToObject(o, "clientId", client);
+        http_send_json(r, 200, o);
+        cJSON_Delete(o);
+    } else if (rr.data != NULL) {
+        http_send_raw(r, 200, "application/json; charset=utf-8", rr.data,
+                      rr.len);
+    } else {
+        http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
+    }
+    rpc_reply_free(&rr);
+out:
+    cJSON_Delete(args);
+    cJSON_Delete(files);
+    cJSON_Delete(body);
+}
+
+static void exe_execute(http_req *r)
+{
+    exe_run(r, 0);
+}
+
+static void exe_execute_stream(http_req *r)
+{
+    exe_run(r, 1);
+}
+
+/* The execution's record if the caller owns it (hash reply, caller frees),
+ * else NULL after 404/503. */
+static redisReply *exe_record(http_req *r, const char *id)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *h;
+    const char *owner = NULL;
+
+    if (!id_valid_typed(id, "exe_") || rds_key(k, sizeof k, "exec", id)) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
+        return NULL;
+    }
+    h = rds_cmd("HGETALL %s", k);
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(h);
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return NULL;
+    }
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        if (strcmp(h->element[i]->str, "owner") == 0)
+            owner = h->element[i + 1]->str;
+    }
+    if (owner == NULL || strcmp(owner, r->auth.sub) != 0) {
+        freeReplyObject(h);
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
+        return NULL;
+    }
+    return h;
+}
+
+static const char *exe_field(const redisReply *h, const char *name)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        if (strcmp(h->element[i]->str, name) == 0)
+            return h->element[i + 1]->str;
+    }
+    return NULL;
+}
+
+static void exe_get(http_req *r)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *h = exe_record(r, r->params[0]), *ev = NULL;
+    sp_buf out, err, b;
+    const char *v;
+
+    if (h == NULL)
+        return;
+    buf_init(&out, (size_t)cfg_int(CFG_SP_OUTPUT_MAX));
+    buf_init(&err, (size_t)cfg_int(CFG_SP_OUTPUT_MAX));
+    buf_init(&b, (size_t)cfg_int(CFG_SP_OUTPUT_MAX) * 12 + 1024);
+    rds_key(k, sizeof k, "events", r->params[0]);
+    ev = rds_cmd("XRANGE %s - +", k);
+    for (size_t i = 0; ev != NULL && ev->type == REDIS_REPLY_ARRAY &&
+                       i < ev->elements;
+         i++) {
+        redisReply *f = ev->element[i]->element[1];
+        if (f->elements == 4 && strcmp(f->element[0]->str, "type") == 0) {
+            const char *t = f->element[1]->str;
+            redisReply *d = f->element[3];
+            if (strcmp(t, "stdout") == 0)
+                buf_append(&out, d->str, d->len);
+            else if (strcmp(t, "stderr") == 0)
+                buf_append(&err, d->str, d->len);
+        }
+    }
+    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
+               r->params[0], (v = exe_field(h, "status")) ? v : "unknown");
+    utf8_json_string((const unsigned char *)out.data, out.len, &b);
+    buf_puts(&b, ",\"error\":");
+    utf8_json_string((const unsigned char *)err.data, err.len, &b);
+    if ((v = exe_field(h, "exit_code")) != NULL)
+        buf_printf(&b, ",\"exitCode\":%d", atoi(v));
+    else
+        buf_puts(&b, ",\"exitCode\":null");
+    if ((v = exe_field(h, "duration_ms")) != NULL)
+        buf_printf(&b, ",\"duration\":%lld", atoll(v));
+    v = exe_field(h, "truncated");
+    buf_printf(&b, ",\"truncated\":%s,\"results\":[]}",
+               v && strcmp(v, "1") == 0 ? "true" : "false");
+    if (b.data != NULL)
+        http_send_raw(r, 200, "application/json; charset=utf-8", b.data,
+                      b.len);
+    else
+        http_send_error(r, SP_E_INTERNAL, NULL, "result too large");
+    buf_free(&out);
+    buf_free(&err);
+    buf_free(&b);
+    freeReplyObject(ev);
+    freeReplyObject(h);
+}
+
+/* Send op to the helper running execution params[0]; 409 if it ended. */
+static void exe_control(http_req *r, const char *op, cJSON *args)
+{
+    redisReply *h = exe_record(r, r->params[0]);
+    const char *helper, *sandbox, *status;
+    char msg[256];
+    rpc_reply rr;
+    sp_status st;
+    cJSON *o;
+
+    if (h == NULL)
+        goto out;
+    helper = exe_field(h, "helper");
+    sandbox = exe_field(h, "sandbox");
+    status = exe_field(h, "status");
+    if (status == NULL || strcmp(status, "running") != 0 || helper == NULL ||
+        sandbox == NULL || !id_valid(helper)) {
+        http_send_error(r, SP_E_CONFLICT, NULL, "execution is not running");
+        goto out;
+    }
+    cJSON_AddStringToObject(args, "sandbox", sandbox);
+    cJSON_AddStringToObject(args, "exe", r->params[0]);
+    st = rpc_call(helper, op, args, NULL, 0, 10000, &rr, msg, sizeof msg);
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "%s", msg);
+        goto out;
+    }
+    rpc_reply_free(&rr);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "executionId", r->params[0]);
+    cJSON_AddStringToObject(o, "status", strcmp(op, "cancel") == 0
+                                             ? "cancelled"
+                                             : "running");
+    http_send_json(r, 200, o);
+    cJSON_Delete(o);
+out:
+    freeReplyObject(h);
+    cJSON_Delete(args);
+}
+
+static void exe_cancel(http_req *r)
+{
+    exe_control(r, "cancel", cJSON_CreateObject());
+}
+
+static void exe_stdin(http_req *r)
+{
+    cJSON *body = http_json_body(r, 0), *args;
+    const char *data;
+    int eof;
+
+    if (body == NULL)
+        return;
+    if (json_str(r, body, "data", 0, 1024 * 1024, &data) == 0 &&
+        json_bool(r, body, "eof", 0, &eof) == 0) {
+        args = cJSON_CreateObject();
+        if (data != NULL)
+            cJSON_AddStringToObject(args, "data", data);
+        cJSON_AddBoolToObject(args, "eof", eof);
+        exe_control(r, "stdin", args);
+    }
+    cJSON_Delete(body);
+}
+
+/* ---- analyze-execution-needs ------------------------------------------ */
+
+static const char *const exe_run_phrases[] = {
+    "run this", "run it", "run the", "execute", "what does this output",
+    "what is the output", "what's the output", "calculate", "compute",
+    "plot", "evaluate", "test this", "try this", "can you run"};
+
+static int exe_has_phrase(const char *msg)
+{
+    char low[4096];
+    size_t i;
+    for (i = 0; msg[i] && i < sizeof low - 1; i++)
+        low[i] = (char)tolower((unsigned char)msg[i]);
+    low[i] = '\0';
+    for (size_t p = 0; p < sizeof exe_run_phrases / sizeof *exe_run_phrases;
+         p++) {
+        if (strstr(low, exe_run_phrases[p]) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* First fenced block: its info string into lang, its body into code. */
+static int exe_fenced(const char *msg, char *lang, size_t llen, sp_buf *code)
+{
+    const char *open = strstr(msg, "```"), *nl, *close;
+    size_t n;
+
+    if (open == NULL || (nl = strchr(open + 3, '\n')) == NULL)
+        return 0;
+    n = (size_t)(nl - open - 3);
+    snprintf(lang, llen, "%.*s", (int)(n < llen ? n : llen - 1), open + 3);
+    lang[strcspn(lang, " \t\r{")] = '\0';
+    close = strstr(nl + 1, "```");
+    n = close ? (size_t)(close - nl - 1) : strlen(nl + 1);
+    return buf_append(code, nl + 1, n) == 0;
+}
+
+/* Lines indented by 4 spaces or a tab, as Markdown code. */
+static int exe_indented(const char *msg, sp_buf *code)
+{
+    const char *p = msg;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (n > 4 && (strncmp(p, "    ", 4) == 0 || p[0] == '\t')) {
+            size_t skip = p[0] == '\t' ? 1 : 4;
+            buf_append(code, p + skip, n - skip);
+            buf_append(code, "\n", 1);
+        }
+        p += n + (eol ? 1 : 0);
+    }
+    return code->len > 0;
+}
+
+/* Guess a language from code when the fence did not say. */
+static const char *exe_guess(const char *code)
+{
+    if (strstr(code, "#include") || strstr(code, "int main"))
+        return "c";
+    if (strstr(code, "console.log") || strstr(code, "const ") ||
+        strstr(code, "let ") || strstr(code, "=>"))
+        return "javascript";
+    if (strstr(code, "#!/bin/bash") || strstr(code, "echo ") ||
+        strncmp(code, "$ ", 2) == 0)
+        return "bash";
+    return "python";
+}
+
+static void exe_analyze(http_req *r)
+{
+    cJSON *body = http_json_body(r, 0), *o;
+    const char *msg;
+    char lang[32] = "";
+    const exe_lang *l;
+    sp_buf code;
+    int fenced, phrase;
+
+    if (body == NULL)
+        return;
+    buf_init(&code, 256 * 1024);
+    if (json_str(r, body, "message", 1, 256 * 1024, &msg) != 0)
+        goto out;
+    fenced = exe_fenced(msg, lang, sizeof lang, &code);
+    if (!fenced)
+        exe_indented(msg, &code);
+    phrase = exe_has_phrase(msg);
+    l = lang[0] ? exe_find_lang(lang) : NULL;
+    o = cJSON_CreateObject();
+    /* Code alone is often shown, not to be run; a runnable fenced language
+     * or an explicit request makes it execution. */
+    cJSON_AddBoolToObject(o, "requiresExecution",
+                          code.len > 0 && (phrase || l != NULL));
+    if (code.len > 0) {
+        cJSON_AddStringToObject(o, "suggestedLanguage",
+                                l ? l->name : exe_guess(code.data));
+        cJSON_AddStringToObject(o, "codeSnippet", code.data);
+    } else {
+        cJSON_AddNullToObject(o, "suggestedLanguage");
+        cJSON_AddNullToObject(o, "codeSnippet");
+    }
+    http_send_json(r, 200, o);
+    cJSON_Delete(o);
+out:
+    buf_free(&code);
+    cJSON_Delete(body);
+}
+
+static const http_route exe_routes[] = {
+    {"POST", "/execute", exe_execute, AUTH_REQUIRED},
+    {"POST", "/execute-stream", exe_execute_stream, AUTH_REQUIRED},
+    {"GET", "/executions/*", exe_get, AUTH_REQUIRED},
+    {"POST", "/executions/*/cancel", exe_cancel, AUTH_REQUIRED},
+    {"POST", "/executions/*/stdin", exe_stdin, AUTH_REQUIRED},
+    {"GET", "/languages", exe_languages, AUTH_REQUIRED},
+    {"POST", "/analyze-execution-needs", exe_analyze, AUTH_REQUIRED},
+};
+
+static int exe_init(void)
+{
+    for (size_t l = 0; l < EXE_NLANGS; l++)
+        exe_probe(exe_langs[l].version_argv, exe_langs[l].version,
+                  sizeof exe_langs[l].version);
+    return 0;
+}
+
+int main(void)
+{
+    return http_main("execute", exe_routes,
+                     sizeof exe_routes / sizeof exe_routes[0], exe_init);
+}

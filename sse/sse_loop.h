@@ -1,0 +1,115 @@
+/* sse_loop.h: the epoll loop's own state (loop thread only): clients,
+ * their output queues, topics (one per Redis stream with subscribers) and
+ * subscriptions (a client's position in one stream). */
+#ifndef SSE_LOOP_H
+#define SSE_LOOP_H
+
+#include "sse.h"
+
+#define SSE_QCAP_MAX 65536   /* queued events per client */
+#define SSE_OUT_LOW (256 * 1024) /* ask for more backlog below this */
+
+enum sse_cl_state { SSE_CL_READING = 0, SSE_CL_AUTH, SSE_CL_STREAMING,
+                    SSE_CL_CLOSING };
+
+typedef struct sse_client sse_client;
+typedef struct sse_topic sse_topic;
+
+/* One client's position in one stream. */
+typedef struct sse_sub {
+    sse_client *cl;
+    sse_topic *tp;
+    struct sse_sub *tprev, *tnext; /* in the topic's list */
+    struct sse_sub *cnext;         /* in the client's list */
+    uint32_t id;
+    sse_sid last;                  /* last entry sent (when has_last) */
+    uint8_t has_last, live, inflight, want_more, check_lost, pointers;
+    long long not_before_ms;       /* pointers: older entries skipped */
+} sse_sub;
+
+/* A Redis stream that at least one subscription reads. */
+struct sse_topic {
+    sse_topic *hnext;
+    sse_sub *subs;
+    const sse_route *route;
+    int pointers;
+    char key[RDS_KEY_MAX];
+    char label[SSE_ID_LEN];
+};
+
+struct sse_client {
+    int fd;
+    uint32_t slot, gen;
+    int state;
+    sse_fcgi fcgi;
+    const sse_route *route;
+    char id[SSE_ID_LEN];
+    sse_sid resume;
+    int has_resume;
+    /* Output: a ring of events; qoff bytes of the head are already sent. */
+    sse_ev **q;
+    uint32_t qcap, qhead, qlen;
+    size_t qoff, qbytes;
+    int want_out, dirty;
+    sse_client *dirty_next;
+    long long born_ms, last_out_ms;
+    sse_sub *subs;
+    uint32_t next_sub_id, nsubs;
+};
+
+/* sse_client.c ---------------------------------------------------------- */
+
+/* Size the client table (max connections). 0 or -1. */
+int sse_clients_init(int epfd, uint32_t max);
+
+/* Register a new connection fd (non-blocking). NULL if the table is full
+ * (the caller closes fd). */
+sse_client *sse_client_new(int fd, long long now_ms);
+
+/* The client behind handle, or NULL if it has gone since. */
+sse_client *sse_client_get(uint64_t handle);
+
+/* handle of cl for jobs. */
+uint64_t sse_client_handle(const sse_client *cl);
+
+/* Queue ev (takes a reference) on cl. Returns 0, or -1 if cl's output is
+ * over its bound (the caller drops cl). */
+int sse_client_push(sse_client *cl, sse_ev *ev);
+
+/* Queue len bytes as STDOUT (framed) for cl. 0 or -1. */
+int sse_client_push_bytes(sse_client *cl, const void *p, size_t len, int raw);
+
+/* Finish the response: empty STDOUT, END_REQUEST; close once flushed. */
+void sse_client_finish(sse_client *cl);
+
+/* Write what cl can take now; closes it when finished or broken. */
+void sse_client_flush(sse_client *cl, long long now_ms);
+
+/* Write every client touched since the last call. */
+void sse_clients_flush_dirty(long long now_ms);
+
+/* Close cl at once and free everything it holds (subscriptions too). */
+void sse_client_close(sse_client *cl);
+
+/* Call fn for every client (heartbeats, timeouts). fn may close it. */
+void sse_clients_each(void (*fn)(sse_client *, long long), long long now_ms);
+
+/* Mark cl as streaming (counted against SP_SSE_MAX_CLIENTS). */
+void sse_client_streaming(sse_client *cl);
+
+/* Connections and streaming clients now. */
+uint32_t sse_clients_count(void);
+uint32_t sse_clients_streaming(void);
+
+/* relay.c (used by sse_client.c) ---------------------------------------- */
+
+/* Remove every subscription of cl (topics left empty are unwatched). */
+void sse_subs_drop(sse_client *cl);
+
+/* Ask for the next backlog chunk of sub (cl's queue has room). */
+void sse_sub_request(sse_sub *sub);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long sse_now_ms(void);
+
+#endif

@@ -1,0 +1,576 @@
+/* sse_reader.c: the relay's one Redis thread. It does every Redis call of
+ * the relay, so the epoll loop never blocks on Redis:
+ *
+ *   - OPEN: authenticate (tok_verify + auth_is_revoked, or auth_api_key)
+ *     and check that the subject owns the execution (HGET owner);
+ *   - BACKLOG: XRANGE a stream after a client's resume point, formatted,
+ *     at most the bytes the client can take, and whether it was trimmed;
+ *   - live: one XREAD BLOCK over every watched stream at once on a second
+ *     connection ("X"), each stream read after its own cursor; when a
+ *     stream is added while that XREAD waits, CLIENT UNBLOCK (sent on the
+ *     first connection) makes it return so that it is issued again with the
+ *     new set. New entries go to the loop as one batch per stream, which
+ *     fans them out.
+ *
+ * Gap-free hand-over (why a client gets every event exactly once): jobs
+ * are handled in order, and a WATCH sets the stream's cursor to its last
+ * entry before any BACKLOG of that stream. So the final backlog chunk of a
+ * client (the one that reached the end of the stream) always reaches at
+ * least the cursor, and every live batch queued after it starts after the
+ * cursor. The loop ignores live batches for a client until its final chunk
+ * has arrived, and drops any entry not newer than the last it sent. */
+#include "sse.h"
+#include "sp_auth.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_jwt.h"
+#include "sp_log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SSE_XREAD_BLOCK_MS 10000
+#define SSE_XREAD_COUNT "512"
+#define SSE_BACKLOG_COUNT 256
+#define SSE_WATCH_BUCKETS 4096
+
+/* A stream the live XREAD covers (reader thread only). */
+typedef struct sse_watch {
+    struct sse_watch *next;
+    char key[RDS_KEY_MAX];
+    char label[SSE_ID_LEN];
+    const sse_route *route;
+    int pointers;
+    sse_sid cursor;
+} sse_watch;
+
+static pthread_mutex_t sse_q_lock = PTHREAD_MUTEX_INITIALIZER;
+static sse_job *sse_jobs_head, *sse_jobs_tail;
+static sse_res *sse_res_head, *sse_res_tail;
+static int sse_wake_efd = -1, sse_res_efd = -1;
+
+static sse_watch *sse_watches[SSE_WATCH_BUCKETS];
+static size_t sse_nwatches;
+static redisContext *sse_x;    /* the XREAD connection */
+static long long sse_x_id;     /* its CLIENT ID */
+static int sse_x_pending, sse_x_unblocked;
+
+static unsigned sse_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % SSE_WATCH_BUCKETS;
+}
+
+static sse_watch *sse_watch_find(const char *key)
+{
+    for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL; w = w->next) {
+        if (strcmp(w->key, key) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+static void sse_efd_signal(int efd)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(efd, &one, sizeof one);
+    (void)rc; /* a full counter is still a wake-up */
+}
+
+void sse_reader_submit(sse_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&sse_q_lock);
+    if (sse_jobs_tail != NULL)
+        sse_jobs_tail->next = job;
+    else
+        sse_jobs_head = job;
+    sse_jobs_tail = job;
+    pthread_mutex_unlock(&sse_q_lock);
+    sse_efd_signal(sse_wake_efd);
+}
+
+sse_res *sse_reader_take(void)
+{
+    sse_res *all;
+    pthread_mutex_lock(&sse_q_lock);
+    all = sse_res_head;
+    sse_res_head = sse_res_tail = NULL;
+    pthread_mutex_unlock(&sse_q_lock);
+    return all;
+}
+
+static void sse_res_post(sse_res *res)
+{
+    res->next = NULL;
+    pthread_mutex_lock(&sse_q_lock);
+    if (sse_res_tail != NULL)
+        sse_res_tail->next = res;
+    else
+        sse_res_head = res;
+    sse_res_tail = res;
+    pthread_mutex_unlock(&sse_q_lock);
+    sse_efd_signal(sse_res_efd);
+}
+
+/* Turn one XRANGE/XREAD entry into an event; NULL to skip it. */
+static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
+                            const char *label, int pointers, sse_sid *id)
+{
+    const char *type = NULL, *data = "";
+    size_t dlen = 0;
+    const redisReply *f;
+    sse_ev *ev;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING ||
+        sse_sid_parse(e->element[0]->str, e->element[0]->len, id) != 0)
+        return NULL;
+    f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return NULL; /* deleted entry */
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(k->str, "type") == 0)
+            type = v->str;
+        else if (strcmp(k->str, "data") == 0) {
+            data = v->str;
+            dlen = v->len;
+        }
+    }
+    if (type == NULL)
+        return NULL;
+    if (pointers) {
+        /* The client stream contract: {type:"execution", data:<exe id>}. */
+        if (strcmp(type, "execution") != 0 || !id_valid_typed(data, "exe_"))
+            return NULL;
+        ev = sse_ev_new(SSE_EV_PTR, 0);
+        if (ev != NULL) {
+            ev->id = *id;
+            snprintf(ev->aux, sizeof ev->aux, "%s", data);
+        }
+        return ev;
+    }
+    ev = sse_ev_format(*id, type, data, dlen, route->label, label,
+                       route->final_type);
+    if (ev == NULL)
+        log_warn("stream %s: entry of type \"%.32s\" skipped", label, type);
+    return ev;
+}
+
+/* Append entries of reply r (an entry array) to *tail; returns bytes. */
+static size_t sse_entries(const redisReply *r, const sse_route *route,
+                          const char *label, int pointers, sse_ev ***tail,
+                          size_t budget, size_t *used, sse_sid *last,
+                          long long not_before_ms)
+{
+    size_t bytes = 0;
+    *used = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        sse_sid id;
+        sse_ev *ev = sse_entry_ev(r->element[i], route, label, pointers, &id);
+        (*used)++;
+        if (ev != NULL && pointers && (long long)id.ms < not_before_ms) {
+            sse_ev_unref(ev);
+            ev = NULL;
+        }
+        if (r->element[i]->type == REDIS_REPLY_ARRAY &&
+            r->element[i]->elements == 2 &&
+            r->element[i]->element[0]->type == REDIS_REPLY_STRING)
+            sse_sid_parse(r->element[i]->element[0]->str,
+                          r->element[i]->element[0]->len, last);
+        if (ev == NULL)
+            continue;
+        **tail = ev;
+        *tail = &ev->next;
+        bytes += ev->len + 64;
+        if (bytes >= budget)
+            break;
+    }
+    return bytes;
+}
+
+static void sse_do_open(const sse_job *job, sse_res *res)
+{
+    auth_info ai;
+    tok_claims c;
+    char key[RDS_KEY_MAX];
+    size_t slen;
+    const char *secret = auth_secret(&slen);
+    redisReply *r = NULL;
+    int rev;
+
+    res->status = SP_E_UNAUTHENTICATED;
+    if (job->api_key[0] != '\0') {
+        res->status = auth_api_key(job->api_key, &ai);
+        if (res->status != SP_OK)
+            goto out;
+        snprintf(res->sub, sizeof res->sub, "%s", ai.sub);
+    } else if (job->token != NULL) {
+        if (tok_verify(job->token, TOK_ACCESS, secret, slen,
+                       (long long)time(NULL), &c) != 0)
+            goto out;
+        rev = auth_is_revoked(c.jti, c.kid);
+        res->status = rev < 0 ? SP_E_UNAVAILABLE : SP_E_UNAUTHENTICATED;
+        if (rev != 0)
+            goto out;
+        snprintf(res->sub, sizeof res->sub, "%s", c.sub);
+    } else {
+        goto out;
+    }
+    res->status = SP_OK;
+    if (job->route->client_stream)
+        goto out;
+    /* Unknown, expired and someone else's executions all look alike. */
+    res->status = SP_E_NOT_FOUND;
+    if (!id_valid_typed(job->id, job->route->id_prefix) ||
+        rds_key(key, sizeof key, job->route->owner_kind, job->id) != 0)
+        goto out;
+    r = rds_cmd("HGET %s owner", key);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        res->status = SP_E_UNAVAILABLE;
+    else if (r->type == REDIS_REPLY_STRING && strcmp(r->str, res->sub) == 0)
+        res->status = SP_OK;
+out:
+    freeReplyObject(r);
+}
+
+/* Type of the last entry of key is the route's final type: the stream is
+ * complete. 1 yes, 0 no, -1 Redis failed. */
+static int sse_stream_ended(const char *key, const char *final_type)
+{
+    redisReply *r = rds_cmd("XREVRANGE %s + - COUNT 1", key);
+    int result = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        result = -1;
+    else if (r->elements == 1 && final_type != NULL) {
+        const redisReply *e = r->element[0];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[1]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *f = e->element[1];
+            for (size_t i = 0; i + 1 < f->elements; i += 2) {
+                if (f->element[i]->type == REDIS_REPLY_STRING &&
+                    f->element[i + 1]->type == REDIS_REPLY_STRING &&
+                    strcmp(f->element[i]->str, "type") == 0 &&
+                    strcmp(f->element[i + 1]->str, final_type) == 0)
+                    result = 1;
+            }
+        }
+    }
+    freeReplyObject(r);
+    return result;
+}
+
+static void sse_do_backlog(const sse_job *job, sse_res *res)
+{
+    char start[SSE_SID_STR + 1] = "-", cnt[16];
+    sse_ev **tail = &res->evs;
+    redisReply *r = NULL;
+    sse_sid first, last = job->after;
+    size_t used = 0;
+    int has_after = job->has_after;
+
+    res->status = -1;
+    if (has_after && job->check_lost) {
+        r = rds_cmd("XRANGE %s - + COUNT 1", job->key);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+            goto out;
+        if (r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+            r->element[0]->elements == 2 &&
+            r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+            sse_sid_parse(r->element[0]->element[0]->str,
+                          r->element[0]->element[0]->len, &first) == 0 &&
+            sse_sid_cmp(first, job->after) > 0) {
+            res->lost = 1; /* entries after the resume point were trimmed */
+            has_after = 0;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (has_after) {
+        start[0] = '(';
+        sse_sid_format(job->after, start + 1);
+    }
+    snprintf(cnt, sizeof cnt, "%d", SSE_BACKLOG_COUNT);
+    r = rds_cmd("XRANGE %s %s + COUNT %s", job->key, start, cnt);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    sse_entries(r, job->route, job->label, job->pointers, &tail, job->budget,
+                &used, &last, job->not_before_ms);
+    res->done = used == r->elements && r->elements < SSE_BACKLOG_COUNT;
+    if (res->done && res->evs == NULL && !job->pointers &&
+        sse_stream_ended(job->key, job->route->final_type) == 1)
+        res->ended = 1; /* the final event was sent before the resume */
+    res->status = 0;
+out:
+    freeReplyObject(r);
+}
+
+static void sse_do_watch(const sse_job *job)
+{
+    sse_watch *w = sse_watch_find(job->key);
+    redisReply *r;
+    unsigned h;
+
+    if (w != NULL)
+        return;
+    w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return;
+    snprintf(w->key, sizeof w->key, "%s", job->key);
+    snprintf(w->label, sizeof w->label, "%s", job->label);
+    w->route = job->route;
+    w->pointers = job->pointers;
+    /* Start after the last entry: clients get older ones from backlog. If
+     * Redis cannot say, 0-0 is safe (only duplicates, which the loop
+     * drops). */
+    r = rds_cmd("XREVRANGE %s + - COUNT 1", job->key);
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        sse_sid_parse(r->element[0]->element[0]->str,
+                      r->element[0]->element[0]->len, &w->cursor);
+    freeReplyObject(r);
+    h = sse_hash(w->key);
+    w->next = sse_watches[h];
+    sse_watches[h] = w;
+    sse_nwatches++;
+    /* The pending XREAD does not cover this stream: make it return. */
+    if (sse_x_pending && !sse_x_unblocked) {
+        freeReplyObject(rds_cmd("CLIENT UNBLOCK %lld", sse_x_id));
+        sse_x_unblocked = 1;
+    }
+}
+
+static void sse_do_unwatch(const sse_job *job)
+{
+    sse_watch **pp = &sse_watches[sse_hash(job->key)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, job->key) == 0) {
+            sse_watch *w = *pp;
+            *pp = w->next;
+            free(w);
+            sse_nwatches--;
+            return; /* a pending XREAD may still name it: harmless */
+        }
+    }
+}
+
+static void sse_run_jobs(void)
+{
+    sse_job *job;
+    pthread_mutex_lock(&sse_q_lock);
+    job = sse_jobs_head;
+    sse_jobs_head = sse_jobs_tail = NULL;
+    pthread_mutex_unlock(&sse_q_lock);
+    while (job != NULL) {
+        sse_job *next = job->next;
+        sse_res *res = NULL;
+        if (job->type == SSE_JOB_OPEN || job->type == SSE_JOB_BACKLOG) {
+            res = calloc(1, sizeof *res);
+            if (res != NULL) {
+                res->type = job->type;
+                res->handle = job->handle;
+                res->sub_id = job->sub_id;
+                if (job->type == SSE_JOB_OPEN)
+                    sse_do_open(job, res);
+                else
+                    sse_do_backlog(job, res);
+                sse_res_post(res);
+            }
+        } else if (job->type == SSE_JOB_WATCH) {
+            sse_do_watch(job);
+        } else {
+            sse_do_unwatch(job);
+        }
+        sse_job_free(job);
+        job = next;
+    }
+}
+
+/* A new connection of our own for XREAD (rds_cmd's is per thread and
+ * hidden). REDIS_URL was validated by rds_init. NULL on failure. */
+static redisContext *sse_x_connect(void)
+{
+    const char *url = cfg_str(CFG_REDIS_URL);
+    long long ms = cfg_int(CFG_SP_REDIS_TIMEOUT_MS);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+
+    if (strncmp(url, "unix://", 7) == 0) {
+        c = redisConnectUnixWithTimeout(url + 7, tv);
+    } else {
+        char host[256];
+        const char *hp = url + 8, *colon = strrchr(hp, ':');
+        size_t hl = colon != NULL ? (size_t)(colon - hp) : strlen(hp);
+        snprintf(host, sizeof host, "%.*s", (int)hl, hp);
+        c = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
+    }
+    if (c == NULL || c->err) {
+        log_warn("redis connect (xread) failed: %s",
+                 c != NULL ? c->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(c, tv);
+    r = redisCommand(c, "CLIENT ID");
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        log_warn("redis CLIENT ID failed");
+        goto fail;
+    }
+    sse_x_id = r->integer;
+    freeReplyObject(r);
+    return c;
+fail:
+    freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+/* Issue one XREAD over every watched stream. 0, or -1 (X is dropped). */
+static int sse_x_send(void)
+{
+    size_t argc = 6 + 2 * sse_nwatches, i = 6;
+    const char **argv = calloc(argc, sizeof *argv);
+    char (*ids)[SSE_SID_STR] = calloc(sse_nwatches, SSE_SID_STR);
+    char block[16];
+    int done = 0, result = -1;
+
+    if (argv == NULL || ids == NULL)
+        goto out;
+    snprintf(block, sizeof block, "%d", SSE_XREAD_BLOCK_MS);
+    argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = SSE_XREAD_COUNT;
+    argv[3] = "BLOCK", argv[4] = block, argv[5] = "STREAMS";
+    for (size_t b = 0, k = 0; b < SSE_WATCH_BUCKETS; b++) {
+        for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next, k++) {
+            argv[i++] = w->key;
+            sse_sid_format(w->cursor, ids[k]);
+            argv[6 + sse_nwatches + k] = ids[k];
+        }
+    }
+    if (redisAppendCommandArgv(sse_x, (int)argc, argv, NULL) != REDIS_OK)
+        goto out;
+    while (!done) {
+        if (redisBufferWrite(sse_x, &done) != REDIS_OK)
+            goto out;
+    }
+    sse_x_pending = 1;
+    sse_x_unblocked = 0;
+    result = 0;
+out:
+    free(argv);
+    free(ids);
+    return result;
+}
+
+/* Fan the XREAD reply out: one result per stream with new entries. */
+static void sse_x_reply(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY)
+        return; /* nil: timed out or unblocked */
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *s = r->element[i];
+        sse_watch *w;
+        sse_res *res;
+        sse_ev **tail;
+        size_t used;
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING ||
+            s->element[1]->type != REDIS_REPLY_ARRAY ||
+            (w = sse_watch_find(s->element[0]->str)) == NULL)
+            continue;
+        res = calloc(1, sizeof *res);
+        if (res == NULL)
+            continue; /* the cursor stays: read again next time */
+        res->type = SSE_JOB_WATCH;
+        snprintf(res->key, sizeof res->key, "%s", w->key);
+        tail = &res->evs;
+        sse_entries(s->element[1], w->route, w->label, w->pointers, &tail,
+                    SIZE_MAX, &used, &w->cursor, 0);
+        sse_res_post(res);
+    }
+}
+
+static void sse_x_drop(void)
+{
+    redisFree(sse_x);
+    sse_x = NULL;
+    sse_x_pending = 0;
+}
+
+static void *sse_reader_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd pf[2] = {{sse_wake_efd, POLLIN, 0}, {-1, POLLIN, 0}};
+        int timeout = -1;
+        uint64_t cnt;
+
+        sse_run_jobs();
+        if (sse_x == NULL && sse_nwatches > 0)
+            sse_x = sse_x_connect();
+        if (sse_x != NULL && !sse_x_pending && sse_nwatches > 0 &&
+            sse_x_send() != 0) {
+            log_warn("redis XREAD failed: %s", sse_x->errstr);
+            sse_x_drop();
+        }
+        if (sse_x_pending)
+            pf[1].fd = sse_x->fd;
+        else if (sse_nwatches > 0)
+            timeout = 1000; /* X is down: try again soon */
+        if (poll(pf, 2, sse_x_pending ? SSE_XREAD_BLOCK_MS + 5000 : timeout) ==
+            0 && sse_x_pending) {
+            log_warn("redis XREAD gave no answer; reconnecting");
+            sse_x_drop();
+            continue;
+        }
+        if (pf[0].revents & POLLIN) {
+            ssize_t rc = read(sse_wake_efd, &cnt, sizeof cnt);
+            (void)rc;
+        }
+        if (sse_x_pending && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            void *reply = NULL;
+            if (redisBufferRead(sse_x) != REDIS_OK ||
+                redisGetReplyFromReader(sse_x, &reply) != REDIS_OK) {
+                log_warn("redis XREAD failed: %s", sse_x->errstr);
+                sse_x_drop();
+                continue;
+            }
+            if (reply != NULL) {
+                sse_x_pending = 0;
+                sse_x_reply(reply);
+                freeReplyObject(reply);
+            }
+        }
+    }
+    return NULL;
+}
+
+int sse_reader_start(int res_efd)
+{
+    pthread_t tid;
+    sse_res_efd = res_efd;
+    sse_wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sse_wake_efd < 0) {
+        log_error("eventfd failed: %s", strerror(errno));
+        return -1;
+    }
+    if (pthread_create(&tid, NULL, sse_reader_main, NULL) != 0) {
+        log_error("pthread_create failed");
+        return -1;
+    }
+    pthread_detach(tid);
+    return 0;
+}
