@@ -63,6 +63,10 @@
       "how long events and results live after an execution ends, seconds")     \
     X(SP_STREAM_MAXLEN, INT, "20000", 100, 10000000,                           \
       "events kept per execution stream")                                      \
+    X(SP_TERMINAL_GRACE, INT, "60", 1, 86400,                                  \
+      "close a terminal nobody has watched for this long, seconds")            \
+    X(SP_TERMINAL_TIMEOUT, INT, "3600", 10, 604800,                            \
+      "close a terminal nobody has typed into for this long, seconds")         \
     X(SP_POOL_SIZE, INT, "2", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
     X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \

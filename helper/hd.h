@@ -41,6 +41,8 @@ typedef struct hd_exec {
     int close_in;        /* close stdin once pending_in is written */
     int pty, background;
     int execute_shape;   /* reply in the /execute shape (DESIGN.md §4) */
+    int terminal;        /* a terminal: output/ready/exit events */
+    long long last_input_ms, last_watch_check_ms, watched_ms;
     char marker[40];     /* stderr ending in this: status compile_error */
     char rid[65];        /* sync command: reply here at the end */
     long long started_ms, deadline_ms;

@@ -96,7 +96,7 @@ static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
     if (cut == 0)
         return;
     e->out_bytes += cut;
-    hd_event(e, hd_stream_names[which], buf, cut);
+    hd_event(e, e->terminal ? "output" : hd_stream_names[which], buf, cut);
     if (e->rid[0] != '\0')
         buf_append(&e->cap[which], buf, cut); /* bounded by out_max */
 }
@@ -290,8 +290,15 @@ static void hd_exec_finish(hd_exec *e)
     cJSON_AddNumberToObject(ev, "duration", (double)duration);
     js = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
-    if (js != NULL)
+    if (e->terminal) {
+        /* A terminal's stream ends with exit {code}. */
+        char ex[64];
+        snprintf(ex, sizeof ex, "{\"code\":%d}",
+                 (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble);
+        hd_event(e, "exit", ex, strlen(ex));
+    } else if (js != NULL) {
         hd_event(e, "result", js, strlen(js));
+    }
     free(js);
     freeReplyObject(rds_cmd(
         "HSET %s status %s exit_code %d duration_ms %lld truncated %d "
@@ -301,6 +308,8 @@ static void hd_exec_finish(hd_exec *e)
     freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
     freeReplyObject(rds_cmd("SREM %s:running %s", sk, e->id));
+    if (e->terminal && rds_key(sk, sizeof sk, "terminal", e->id) == 0)
+        freeReplyObject(rds_cmd("EXPIRE %s %lld", sk, ttl));
     if (e->rid[0] != '\0' && e->execute_shape) {
         hd_reply_execute(e, res, duration);
     } else if (e->rid[0] != '\0') {
@@ -344,7 +353,9 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     hd_exec *e = NULL;
     long long timeout;
 
-    if (!cJSON_IsString(jid) || !id_valid_typed(jid->valuestring, "exe_") ||
+    if (!cJSON_IsString(jid) ||
+        !(id_valid_typed(jid->valuestring, "exe_") ||
+          id_valid_typed(jid->valuestring, "trm_")) ||
         !cJSON_IsArray(jargv)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad exec job");
         return;
@@ -380,6 +391,9 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
     e->execute_shape = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a,
                                                                   "execute"));
+    e->terminal = strncmp(jid->valuestring, "trm_", 4) == 0;
+    if (e->terminal)
+        hd_event(e, "status", "{\"status\":\"starting\"}", 23);
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "marker")))
         snprintf(e->marker, sizeof e->marker, "%s",
                  cJSON_GetObjectItemCaseSensitive(a, "marker")->valuestring);
@@ -427,12 +441,19 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
                             ek, s->owner, s->id, hd_helper_id,
                             e->started_ms));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
-    hd_event(e, "status", "{\"status\":\"running\"}", 20);
+    if (e->terminal) {
+        hd_event(e, "ready", "{}", 2);
+        e->last_input_ms = e->watched_ms = e->started_ms;
+    } else {
+        hd_event(e, "status", "{\"status\":\"running\"}", 20);
+    }
     hd_exec_write_stdin(e);
     if (e->background ||
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
         cJSON *rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "execution_id", e->id);
+        cJSON_AddStringToObject(rep, "sandbox_id", s->id);
+        cJSON_AddStringToObject(rep, "helper", hd_helper_id);
         hd_reply(job->rid, rep, NULL, 0);
     } else {
         snprintf(e->rid, sizeof e->rid, "%s", job->rid);
@@ -468,6 +489,7 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
         }
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "eof")))
             e->close_in = 1;
+        e->last_input_ms = hd_now_ms();
         hd_exec_write_stdin(e);
     } else if (strcmp(job->op, "cancel") == 0) {
         e->cancelled = 1;
@@ -525,6 +547,30 @@ long long hd_exec_next_deadline(const hd_sandbox *s)
     return next;
 }
 
+/* 1 if terminal e should be closed: nobody has watched it for the grace
+ * period, or nobody typed for the inactivity timeout. The SSE relay writes
+ * terminal:<id> watched_at (Unix ms) while a client is connected; it is
+ * read every few seconds. */
+static int hd_terminal_idle(hd_exec *e, long long now_ms)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *r;
+
+    if (now_ms - e->last_input_ms > cfg_int(CFG_SP_TERMINAL_TIMEOUT) * 1000)
+        return 1;
+    if (now_ms - e->last_watch_check_ms < 2000)
+        return 0;
+    e->last_watch_check_ms = now_ms;
+    if (rds_key(k, sizeof k, "terminal", e->id) == 0) {
+        r = rds_cmd("HGET %s watched_at", k);
+        if (r != NULL && r->type == REDIS_REPLY_STRING &&
+            atoll(r->str) > e->watched_ms)
+            e->watched_ms = atoll(r->str);
+        freeReplyObject(r);
+    }
+    return now_ms - e->watched_ms > cfg_int(CFG_SP_TERMINAL_GRACE) * 1000;
+}
+
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
@@ -535,6 +581,10 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
         if (!e->exited && oom_read && oom > e->oom_before && !e->oom) {
             /* The OOM killer struck: the whole execution ends. */
             e->oom = 1;
+            hd_exec_kill(e);
+        }
+        if (e->terminal && !e->exited && hd_terminal_idle(e, now_ms)) {
+            e->killed = 1;
             hd_exec_kill(e);
         }
         if (e->deadline_ms > 0 && now_ms >= e->deadline_ms) {

@@ -464,7 +464,8 @@ static void hd_op_run(hd_job *job)
     }
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->ephemeral = 1;
-    s->expires_at = hd_now_ms() / 1000 + timeout_ms / 1000 + 60;
+    s->expires_at = hd_now_ms() / 1000 +
+                    hd_arg_int(job->args, "expires_in", timeout_ms / 1000 + 60);
     s->next = hd_sandboxes;
     hd_sandboxes = s;
     cJSON_ArrayForEach(f, files)

@@ -46,6 +46,7 @@ struct sse_client {
     char id[SSE_ID_LEN];
     sse_sid resume;
     int has_resume;
+    const char *bad_param;  /* 400 to send after authentication */
     /* Output: a ring of events; qoff bytes of the head are already sent. */
     sse_ev **q;
     uint32_t qcap, qhead, qlen;
@@ -101,13 +102,39 @@ void sse_client_streaming(sse_client *cl);
 uint32_t sse_clients_count(void);
 uint32_t sse_clients_streaming(void);
 
-/* relay.c (used by sse_client.c) ---------------------------------------- */
+/* sse_stream.c ---------------------------------------------------------- */
+
+/* Subscribe cl to the stream key (label: the id its events name); after
+ * (may be NULL) is the resume point, check_lost asks whether entries after
+ * it were trimmed; pointer streams skip entries older than not_before_ms.
+ * Returns the subscription, or NULL (out of memory). */
+sse_sub *sse_sub_add(sse_client *cl, const char *key, const sse_route *route,
+                     const char *label, int pointers, const sse_sid *after,
+                     int check_lost, long long not_before_ms);
 
 /* Remove every subscription of cl (topics left empty are unwatched). */
 void sse_subs_drop(sse_client *cl);
 
 /* Ask for the next backlog chunk of sub (cl's queue has room). */
 void sse_sub_request(sse_sub *sub);
+
+/* Handle a BACKLOG or live result from the reader (res stays the
+ * caller's). */
+void sse_stream_result(sse_res *res);
+
+/* sse_request.c --------------------------------------------------------- */
+
+/* Set the number of streams served at once (beyond: 503). */
+void sse_request_init(uint32_t max_streams);
+
+/* The FastCGI parameters of cl are complete: check what can be checked
+ * without Redis, answer errors, else send the OPEN job. Frees the params. */
+void sse_request(sse_client *cl);
+
+/* The reader answered an OPEN job: send the error, or start streaming. */
+void sse_request_opened(const sse_res *res);
+
+/* relay.c --------------------------------------------------------------- */
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long sse_now_ms(void);

@@ -1,0 +1,311 @@
+/* handlers/terminal.c: the terminal family (DESIGN.md §4): an interactive
+ * login shell on a PTY in a sandbox (a new one that ends with the terminal,
+ * or a given one), its input, its window size, and its end. Its events
+ * (status, ready, output, exit) are in events:<trm id> and served by the
+ * SSE relay at /terminal/{id}/events.
+ *
+ * Redis: terminal:<id> hash {owner, sandbox, helper, created, watched_at};
+ * the relay refreshes watched_at while a client watches, and the helper
+ * closes a terminal nobody watched for SP_TERMINAL_GRACE seconds or nobody
+ * typed into for SP_TERMINAL_TIMEOUT. exec:<id> (the helper's) holds the
+ * shell's status. */
+#include "sp_auth.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_json.h"
+#include "sp_redis.h"
+#include "sp_rpc.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define TRM_INPUT_MAX (64 * 1024)
+#define TRM_INPUTS_PER_S 200
+#define TRM_COLS_MAX 1000
+#define TRM_ROWS_MAX 500
+#define TRM_WAIT_MS 30000
+
+static long long trm_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void trm_create(http_req *r)
+{
+    cJSON *body = http_json_body(r, 1), *args = NULL, *o;
+    const char *sandbox, *cwd;
+    char id[65], helper[65] = "", k[RDS_KEY_MAX], msg[256], sbx[65];
+    long long cols, rows;
+    redisReply *rep = NULL;
+    rpc_reply rr;
+    sp_status st;
+
+    if (body == NULL)
+        return;
+    if (json_int(r, body, "cols", 0, 1, TRM_COLS_MAX, 80, &cols) != 0 ||
+        json_int(r, body, "rows", 0, 1, TRM_ROWS_MAX, 24, &rows) != 0 ||
+        json_str(r, body, "sandbox_id", 0, 64, &sandbox) != 0 ||
+        json_str(r, body, "cwd", 0, 4096, &cwd) != 0)
+        goto out;
+    if (cwd != NULL && cwd[0] != '/') {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "cwd",
+                        "cwd must be an absolute path");
+        goto out;
+    }
+    if (sandbox != NULL) {
+        if (!id_valid_typed(sandbox, "sbx_") ||
+            rds_key(k, sizeof k, "sbx", sandbox) != 0 ||
+            (rep = rds_cmd("HMGET %s owner helper", k)) == NULL ||
+            rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_STRING ||
+            strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
+            !id_valid(rep->element[1]->str)) {
+            http_send_error(r, SP_E_NOT_FOUND, "sandbox_id",
+                            "sandbox not found");
+            goto out;
+        }
+        snprintf(helper, sizeof helper, "%s", rep->element[1]->str);
+    } else if (rpc_live_helpers() <= 0) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL,
+                        "no sandbox helper is running");
+        goto out;
+    }
+    if (id_generate("trm_", id, sizeof id) != 0) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+        goto out;
+    }
+    /* The record exists before the shell, so the relay can serve the
+     * stream from its first event. */
+    rds_key(k, sizeof k, "terminal", id);
+    freeReplyObject(rds_cmd("HSET %s owner %s created %lld watched_at %lld",
+                            k, r->auth.sub, trm_now_ms(), trm_now_ms()));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", k,
+                            cfg_int(CFG_SP_TERMINAL_TIMEOUT) +
+                                cfg_int(CFG_SP_EVENT_TTL)));
+    args = cJSON_CreateObject();
+    {
+        const char *sh[] = {"/bin/bash", "--login", "-i"};
+        cJSON *env = cJSON_AddObjectToObject(args, "env");
+        cJSON_AddItemToObject(args, "argv", cJSON_CreateStringArray(sh, 3));
+        cJSON_AddStringToObject(env, "TERM", "xterm-256color");
+        cJSON_AddStringToObject(env, "LANG", "C.UTF-8");
+    }
+    cJSON_AddStringToObject(args, "id", id);
+    cJSON_AddStringToObject(args, "owner", r->auth.sub);
+    cJSON_AddBoolToObject(args, "pty", 1);
+    cJSON_AddBoolToObject(args, "stdin_open", 1);
+    cJSON_AddBoolToObject(args, "async", 1);
+    cJSON_AddBoolToObject(args, "background", 1);
+    cJSON_AddNumberToObject(args, "cols", (double)cols);
+    cJSON_AddNumberToObject(args, "rows", (double)rows);
+    cJSON_AddNumberToObject(args, "expires_in",
+                            (double)cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 60);
+    if (cwd != NULL)
+        cJSON_AddStringToObject(args, "cwd", cwd);
+    if (sandbox != NULL) {
+        cJSON_AddStringToObject(args, "sandbox", sandbox);
+        st = rpc_call(helper, "exec", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
+                      sizeof msg);
+    } else {
+        st = rpc_call(NULL, "run", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
+                      sizeof msg);
+    }
+    if (st != SP_OK) {
+        freeReplyObject(rds_cmd("DEL %s", k));
+        http_send_error(r, st, NULL, "%s", msg);
+        goto out;
+    }
+    {
+        const cJSON *h = cJSON_GetObjectItem(rr.json, "helper");
+        const cJSON *b = cJSON_GetObjectItem(rr.json, "sandbox_id");
+        snprintf(helper, sizeof helper, "%s",
+                 cJSON_IsString(h) ? h->valuestring : helper);
+        snprintf(sbx, sizeof sbx, "%s",
+                 cJSON_IsString(b) ? b->valuestring
+                                   : (sandbox ? sandbox : ""));
+    }
+    rpc_reply_free(&rr);
+    freeReplyObject(rds_cmd("HSET %s sandbox %s helper %s", k, sbx, helper));
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "sandbox_id", sbx);
+    cJSON_AddNumberToObject(o, "cols", (double)cols);
+    cJSON_AddNumberToObject(o, "rows", (double)rows);
+    http_send_json(r, 201, o);
+    cJSON_Delete(o);
+out:
+    freeReplyObject(rep);
+    cJSON_Delete(args);
+    cJSON_Delete(body);
+}
+
+typedef struct trm_rec {
+    char sandbox[65], helper[65], status[32];
+} trm_rec;
+
+/* The caller's terminal params[0]: 0, or -1 after 404/503. */
+static int trm_lookup(http_req *r, trm_rec *t)
+{
+    char k[RDS_KEY_MAX], ek[RDS_KEY_MAX];
+    redisReply *h = NULL, *st = NULL;
+    int result = -1;
+
+    if (!id_valid_typed(r->params[0], "trm_") ||
+        rds_key(k, sizeof k, "terminal", r->params[0]) != 0 ||
+        rds_key(ek, sizeof ek, "exec", r->params[0]) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "terminal not found");
+        return -1;
+    }
+    h = rds_cmd("HMGET %s owner sandbox helper", k);
+    st = rds_cmd("HGET %s status", ek);
+    if (h == NULL || st == NULL || h->type != REDIS_REPLY_ARRAY ||
+        h->elements != 3) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        goto out;
+    }
+    if (h->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(h->element[0]->str, r->auth.sub) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "terminal not found");
+        goto out;
+    }
+    snprintf(t->sandbox, sizeof t->sandbox, "%s",
+             h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str
+                                                       : "");
+    snprintf(t->helper, sizeof t->helper, "%s",
+             h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str
+                                                       : "");
+    snprintf(t->status, sizeof t->status, "%s",
+             st->type == REDIS_REPLY_STRING ? st->str : "starting");
+    result = 0;
+out:
+    freeReplyObject(h);
+    freeReplyObject(st);
+    return result;
+}
+
+/* Send op to the terminal's helper; 409 when the terminal has ended. */
+static void trm_op(http_req *r, const trm_rec *t, const char *op,
+                   cJSON *args)
+{
+    char msg[256];
+    rpc_reply rr;
+    sp_status st;
+
+    if (strcmp(t->status, "running") != 0 || !id_valid(t->helper)) {
+        http_send_error(r, SP_E_CONFLICT, NULL, "terminal has ended");
+        cJSON_Delete(args);
+        return;
+    }
+    cJSON_AddStringToObject(args, "sandbox", t->sandbox);
+    cJSON_AddStringToObject(args, "exe", r->params[0]);
+    st = rpc_call(t->helper, op, args, NULL, 0, 10000, &rr, msg, sizeof msg);
+    cJSON_Delete(args);
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "%s", msg);
+        return;
+    }
+    rpc_reply_free(&rr);
+    http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+}
+
+static void trm_input(http_req *r)
+{
+    cJSON *body = http_json_body(r, 0), *args;
+    const char *data;
+    char k[RDS_KEY_MAX + 8];
+    redisReply *n;
+    trm_rec t;
+
+    if (body == NULL)
+        return;
+    if (json_str(r, body, "data", 1, TRM_INPUT_MAX, &data) != 0 ||
+        trm_lookup(r, &t) != 0)
+        goto out;
+    /* At most TRM_INPUTS_PER_S inputs per second per terminal. */
+    rds_key(k, sizeof k, "trmrate", r->params[0]);
+    n = rds_cmd("INCR %s", k);
+    if (n != NULL && n->type == REDIS_REPLY_INTEGER && n->integer == 1)
+        freeReplyObject(rds_cmd("EXPIRE %s 1", k));
+    if (n != NULL && n->type == REDIS_REPLY_INTEGER &&
+        n->integer > TRM_INPUTS_PER_S) {
+        freeReplyObject(n);
+        http_send_error(r, SP_E_RATE_LIMITED, NULL, "too much input");
+        goto out;
+    }
+    freeReplyObject(n);
+    args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "data", data);
+    trm_op(r, &t, "stdin", args);
+out:
+    cJSON_Delete(body);
+}
+
+static void trm_resize(http_req *r)
+{
+    cJSON *body = http_json_body(r, 0), *args;
+    long long cols, rows;
+    trm_rec t;
+
+    if (body == NULL)
+        return;
+    if (json_int(r, body, "cols", 1, 1, TRM_COLS_MAX, 0, &cols) == 0 &&
+        json_int(r, body, "rows", 1, 1, TRM_ROWS_MAX, 0, &rows) == 0 &&
+        trm_lookup(r, &t) == 0) {
+        args = cJSON_CreateObject();
+        cJSON_AddNumberToObject(args, "cols", (double)cols);
+        cJSON_AddNumberToObject(args, "rows", (double)rows);
+        trm_op(r, &t, "resize", args);
+    }
+    cJSON_Delete(body);
+}
+
+static void trm_get(http_req *r)
+{
+    trm_rec t;
+    cJSON *o;
+
+    if (trm_lookup(r, &t) != 0)
+        return;
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", r->params[0]);
+    cJSON_AddStringToObject(o, "sandbox_id", t.sandbox);
+    cJSON_AddStringToObject(o, "status", t.status);
+    http_send_json(r, 200, o);
+    cJSON_Delete(o);
+}
+
+static void trm_delete(http_req *r)
+{
+    trm_rec t;
+    cJSON *args;
+
+    if (trm_lookup(r, &t) != 0)
+        return;
+    if (strcmp(t.status, "running") != 0) {
+        http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+        return;
+    }
+    args = cJSON_CreateObject();
+    cJSON_AddNumberToObject(args, "signal", SIGKILL);
+    trm_op(r, &t, "signal", args);
+}
+
+static const http_route trm_routes[] = {
+    {"POST", "/terminal", trm_create, AUTH_REQUIRED},
+    {"GET", "/terminal/*", trm_get, AUTH_REQUIRED},
+    {"DELETE", "/terminal/*", trm_delete, AUTH_REQUIRED},
+    {"POST", "/terminal/*/input", trm_input, AUTH_REQUIRED},
+    {"POST", "/terminal/*/resize", trm_resize, AUTH_REQUIRED},
+};
+
+int main(void)
+{
+    return http_main("terminal", trm_routes,
+                     sizeof trm_routes / sizeof trm_routes[0], NULL);
+}

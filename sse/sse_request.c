@@ -1,0 +1,299 @@
+/* sse_request.c: from a complete FastCGI request to a stream: the route
+ * table, the checks that come before any Redis call (route, method,
+ * credential present, ids, Last-Event-ID, clientId), the OPEN job that
+ * the reader answers (authentication and ownership), the JSON error
+ * envelope of DESIGN.md §3 for everything refused before streaming
+ * starts, and the response headers of a stream.
+ *
+ * Order of answers: 404 no such route, 405, 503 over the client limit,
+ * 401 no or bad credential, 400 bad Last-Event-ID or clientId, 404 unknown
+ * or someone else's id. Bad ids are 404 without a Redis call. */
+#include "sse_loop.h"
+#include "sp_id.h"
+#include "sp_jwt.h"
+#include "sp_log.h"
+#include "sp_status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SSE_PATH_MAX 2048
+#define SSE_QUERY_MAX 8192
+#define SSE_CLIENT_REPLAY_S 300
+
+/* The routes. Adding the terminal and task event streams is one line
+ * each (their producers write events:<trm_id> / events:<tsk_id> and the
+ * owner into terminal:<id> / task:<id>):
+ *   {"/terminal/", "/events", "trm_", "terminal", "terminalId", "exit", 0},
+ *   {"/tasks/", "/events", "tsk_", "task", "taskId", "result", 0}, */
+static const sse_route sse_routes[] = {
+    {"/executions/", "/events", "exe_", "exec", "executionId", "result", 0},
+    {"/events", NULL, "exe_", "exec", "executionId", "result", 1},
+};
+
+static uint32_t sse_max_streams;
+
+void sse_request_init(uint32_t max_streams)
+{
+    sse_max_streams = max_streams;
+}
+
+static int sse_hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sse_query(const char *q, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    while (q != NULL && *q != '\0') {
+        const char *end = strchr(q, '&');
+        size_t len = end ? (size_t)(end - q) : strlen(q), o = 0;
+        if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
+            for (size_t i = nl + 1; i < len; i++) {
+                int c = (unsigned char)q[i];
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%' && i + 2 < len &&
+                         sse_hex(q[i + 1]) >= 0 && sse_hex(q[i + 2]) >= 0) {
+                    c = sse_hex(q[i + 1]) * 16 + sse_hex(q[i + 2]);
+                    i += 2;
+                }
+                if (c == 0 || o + 1 >= outlen)
+                    return -1;
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        q = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Send the error envelope and end the response. */
+static void sse_reply_error(sse_client *cl, sp_status st, const char *field,
+                            const char *message)
+{
+    char buf[1024];
+    int http = sp_status_http(st), n;
+    const char *extra = "";
+
+    if (st == SP_E_UNAVAILABLE || st == SP_E_RATE_LIMITED)
+        extra = "Retry-After: 1\r\n";
+    else if (st == SP_E_METHOD_NOT_ALLOWED)
+        extra = "Allow: GET\r\n";
+    n = snprintf(buf, sizeof buf,
+                 "Status: %d %s\r\nContent-Type: application/json; "
+                 "charset=utf-8\r\nCache-Control: no-store\r\n%s\r\n"
+                 "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"%s%s%s}}\n",
+                 http, sp_http_reason(http), extra, sp_status_code(st),
+                 message, field ? ",\"field\":\"" : "", field ? field : "",
+                 field ? "\"" : "");
+    if (n < 0 || (size_t)n >= sizeof buf ||
+        sse_client_push_bytes(cl, buf, (size_t)n, 0) != 0) {
+        sse_client_close(cl);
+        return;
+    }
+    sse_client_finish(cl);
+}
+
+/* Match path against the routes; id receives the path's id segment. */
+static const sse_route *sse_route_match(const char *path, char *id,
+                                        size_t idlen)
+{
+    for (size_t i = 0; i < sizeof sse_routes / sizeof sse_routes[0]; i++) {
+        const sse_route *rt = &sse_routes[i];
+        size_t pl = strlen(rt->prefix), sl, il;
+        const char *slash;
+        if (rt->suffix == NULL) {
+            if (strcmp(path, rt->prefix) == 0) {
+                id[0] = '\0';
+                return rt;
+            }
+            continue;
+        }
+        if (strncmp(path, rt->prefix, pl) != 0 ||
+            (slash = strchr(path + pl, '/')) == NULL)
+            continue;
+        sl = strlen(rt->suffix);
+        il = (size_t)(slash - path - pl);
+        if (strcmp(slash, rt->suffix) != 0 || il == 0)
+            continue;
+        /* Anything that cannot be an id is kept as "" (answered 404). */
+        if (il < idlen) {
+            memcpy(id, path + pl, il);
+            id[il] = '\0';
+        } else {
+            id[0] = '\0';
+        }
+        (void)sl;
+        return rt;
+    }
+    return NULL;
+}
+
+/* Pick the credential as auth_check does: X-API-Key, else a Bearer
+ * token, else (no Authorization header at all) ?access_token=. Returns 0
+ * (job filled), or -1 (no usable credential). */
+static int sse_credential(sse_client *cl, const char *query, sse_job *job)
+{
+    char v[TOK_MAX_LEN + 16];
+    long n = sse_fcgi_param(&cl->fcgi, "HTTP_X_API_KEY", v, sizeof v);
+    const char *tok = NULL;
+
+    if (n >= 0) {
+        if ((size_t)n >= sizeof job->api_key || n == 0)
+            return -1;
+        memcpy(job->api_key, v, (size_t)n + 1);
+        return 0;
+    }
+    if (n == -2)
+        return -1;
+    n = sse_fcgi_param(&cl->fcgi, "HTTP_AUTHORIZATION", v, sizeof v);
+    if (n == -2)
+        return -1;
+    if (n >= 0) {
+        if (strncasecmp(v, "Bearer ", 7) != 0)
+            return -1;
+        tok = v + 7;
+        while (*tok == ' ')
+            tok++;
+    } else if (sse_query(query, "access_token", v, TOK_MAX_LEN + 1) == 1) {
+        tok = v; /* EventSource cannot send headers */
+    }
+    if (tok == NULL || *tok == '\0' || strlen(tok) > TOK_MAX_LEN)
+        return -1;
+    job->token = strdup(tok);
+    explicit_bzero(v, sizeof v);
+    return job->token != NULL ? 0 : -1;
+}
+
+void sse_request(sse_client *cl)
+{
+    char path[SSE_PATH_MAX], method[16], query[SSE_QUERY_MAX], lid[64];
+    sse_job *job = NULL;
+    long n;
+
+    if (sse_fcgi_param(&cl->fcgi, "SP_PATH", path, sizeof path) < 0 &&
+        sse_fcgi_param(&cl->fcgi, "DOCUMENT_URI", path, sizeof path) < 0)
+        path[0] = '\0';
+    if (sse_fcgi_param(&cl->fcgi, "REQUEST_METHOD", method, sizeof method) < 0)
+        method[0] = '\0';
+    if (sse_fcgi_param(&cl->fcgi, "QUERY_STRING", query, sizeof query) < 0)
+        query[0] = '\0';
+    cl->route = sse_route_match(path, cl->id, sizeof cl->id);
+    if (cl->route == NULL) {
+        sse_reply_error(cl, SP_E_NOT_FOUND, NULL, "no such route");
+        goto out;
+    }
+    if (strcmp(method, "GET") != 0) {
+        sse_reply_error(cl, SP_E_METHOD_NOT_ALLOWED, NULL,
+                        "method not allowed");
+        goto out;
+    }
+    if (sse_clients_streaming() >= sse_max_streams) {
+        sse_reply_error(cl, SP_E_UNAVAILABLE, NULL, "too many streams");
+        goto out;
+    }
+    job = calloc(1, sizeof *job);
+    if (job == NULL) {
+        sse_reply_error(cl, SP_E_INTERNAL, NULL, "internal error");
+        goto out;
+    }
+    if (sse_credential(cl, query, job) != 0) {
+        sse_reply_error(cl, SP_E_UNAUTHENTICATED, NULL,
+                        "missing or invalid credentials");
+        goto out;
+    }
+    /* Checked after authentication (in sse_request_opened): remember. */
+    n = sse_fcgi_param(&cl->fcgi, "HTTP_LAST_EVENT_ID", lid, sizeof lid);
+    if (n == -1) {
+        int q = sse_query(query, "lastEventId", lid, sizeof lid);
+        n = q == 1 ? (long)strlen(lid) : q == 0 ? -1 : -2;
+    }
+    if (n == -2 || (n > 0 && sse_sid_parse(lid, (size_t)n, &cl->resume) != 0))
+        cl->bad_param = "Last-Event-ID";
+    else
+        cl->has_resume = n > 0;
+    if (cl->route->client_stream &&
+        (sse_query(query, "clientId", cl->id, sizeof cl->id) != 1 ||
+         !id_valid(cl->id)))
+        cl->bad_param = "clientId";
+    job->type = SSE_JOB_OPEN;
+    job->handle = sse_client_handle(cl);
+    job->route = cl->route;
+    snprintf(job->id, sizeof job->id, "%s", cl->id);
+    cl->state = SSE_CL_AUTH;
+    sse_reader_submit(job);
+    job = NULL;
+out:
+    sse_job_free(job);
+    explicit_bzero(query, sizeof query);
+    /* The parameters (credentials among them) are not kept. */
+    sse_fcgi_free(&cl->fcgi);
+}
+
+void sse_request_opened(const sse_res *res)
+{
+    static const char head[] =
+        "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
+    sse_client *cl = sse_client_get(res->handle);
+    char key[RDS_KEY_MAX], kind[RDS_KEY_MAX];
+    sp_status st = (sp_status)res->status;
+
+    if (cl == NULL || cl->state != SSE_CL_AUTH)
+        return;
+    if (st != SP_OK && st != SP_E_NOT_FOUND) {
+        sse_reply_error(cl, st, NULL,
+                        st == SP_E_UNAUTHENTICATED
+                            ? "missing or invalid credentials"
+                            : "service unavailable");
+        return;
+    }
+    if (cl->bad_param != NULL) {
+        sse_reply_error(cl, SP_E_INVALID_ARGUMENT, cl->bad_param,
+                        cl->route->client_stream &&
+                                strcmp(cl->bad_param, "clientId") == 0
+                            ? "clientId must match [A-Za-z0-9_-]{1,64}"
+                            : "Last-Event-ID must be <ms>-<seq>");
+        return;
+    }
+    if (st == SP_E_NOT_FOUND) {
+        sse_reply_error(cl, st, NULL, "no such execution");
+        return;
+    }
+    if (cl->route->client_stream) {
+        snprintf(kind, sizeof kind, "client:%s", res->sub);
+        if (rds_key(key, sizeof key, kind, cl->id) != 0)
+            goto fail;
+    } else if (rds_key(key, sizeof key, "events", cl->id) != 0) {
+        goto fail;
+    }
+    if (sse_client_push_bytes(cl, head, sizeof head - 1, 0) != 0)
+        goto fail;
+    sse_client_streaming(cl);
+    if (cl->route->client_stream) {
+        if (sse_sub_add(cl, key, cl->route, cl->id, 1, NULL, 0,
+                        (long long)time(NULL) * 1000 -
+                            SSE_CLIENT_REPLAY_S * 1000LL) == NULL)
+            sse_client_finish(cl);
+    } else if (sse_sub_add(cl, key, cl->route, cl->id, 0,
+                           cl->has_resume ? &cl->resume : NULL,
+                           cl->has_resume, 0) == NULL) {
+        sse_client_finish(cl);
+    }
+    return;
+fail:
+    sse_reply_error(cl, SP_E_INTERNAL, NULL, "internal error");
+}

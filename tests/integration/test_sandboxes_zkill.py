@@ -1,0 +1,133 @@
+"""test_sandboxes_zkill.py: the sandbox helper is killed with SIGKILL
+(sorted after the other sandbox tests, before test_zz_redis_outage.py).
+Every process of its sandboxes must die with it; the helper is then
+restarted exactly as ./sandpipe up starts it, reconciles (the old sandbox
+is gone, its running execution finished as "error: helper restarted") and
+new sandboxes work."""
+import glob
+import os
+import signal
+import subprocess
+
+import sp
+import sbx_util as su
+from sbx_util import call
+
+# Variables of the test runner that the launcher did not give the helper.
+RUNNER_ONLY = ("SP_ROOT", "SP_BUILD_DIR", "SP_API_KEY", "SP_REDIS_URL",
+               "SP_TEST_OUT")
+
+
+def state_dir():
+    return os.path.abspath(sp.STATE)
+
+
+def redis_url():
+    if sp.REDIS_URL:
+        return sp.REDIS_URL
+    with open(os.path.join(state_dir(), "run", "redis_url")) as f:
+        return f.read().strip()
+
+
+def jwt_secret():
+    if sp.SECRET:
+        return sp.SECRET
+    with open(os.path.join(state_dir(), "jwt_secret")) as f:
+        return f.read().strip()
+
+
+def start_helper():
+    """Start sp-helperd as the launcher does: its own session, output
+    appended to its log, pid where ./sandpipe down looks for it."""
+    st = state_dir()
+    env = {k: v for k, v in os.environ.items() if k not in RUNNER_ONLY}
+    env.update(SP_STATE_DIR=st, REDIS_URL=redis_url(), JWT_SECRET=jwt_secret())
+    build = os.path.abspath(sp.BUILD)
+    log = open(os.path.join(st, "log", "sp-helperd.log"), "ab")
+    try:
+        proc = subprocess.Popen(
+            [os.path.join(build, "sp-helperd"), os.path.join(build, "sp-init")],
+            env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        log.close()
+    with open(os.path.join(st, "run", "sp-helperd.pid"), "w") as f:
+        f.write(f"{proc.pid}\n")
+    return proc
+
+
+def live_helpers():
+    r = sp.get("/health", timeout=5)
+    try:
+        return r.json["checks"]["helpers"]["live"]
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+class HelperKillTest(su.SbxCase):
+    def test_sigkilled_helper(self):
+        old_pid = sp.read_pid("sp-helperd")
+        self.assertTrue(sp.pid_alive(old_pid))
+        sid = self.new_sandbox()["id"]
+        marker = su.unique_marker()
+        exe = self.background(sid, ["sleep", str(marker)])
+        exe2 = self.background(sid, "cat", stdin_open=True)
+        host = sp.wait_until(lambda: su.pgrep(f"sleep {marker}"), 5)
+        self.assertTrue(host, "the sandbox's sleep is not seen on the host")
+        bwraps = su.pgrep(f"sandboxes/{sid}/workspace")
+        self.assertTrue(bwraps, "no bwrap of the sandbox seen")
+
+        os.kill(old_pid, signal.SIGKILL)
+        try:
+            self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(old_pid),
+                                          5, 0.05),
+                            "the helper did not die")
+            gone = sp.wait_until(
+                lambda: not su.pgrep(f"sleep {marker}") and
+                not su.pgrep(f"sandboxes/{sid}/workspace"), 5, 0.1)
+            self.assertTrue(gone, "sandbox processes outlived the helper: "
+                            f"{su.pgrep(f'sleep {marker}')} "
+                            f"{su.pgrep(f'sandboxes/{sid}/workspace')}")
+        finally:
+            start_helper()
+
+        new_pid = sp.read_pid("sp-helperd")
+        self.assertNotEqual(new_pid, old_pid)
+        # Up: the helper announces itself, and the old sandbox is gone.
+        up = sp.wait_until(lambda: sp.pid_alive(new_pid) and
+                           live_helpers() >= 1 and
+                           call("GET", f"/sandboxes/{sid}").status == 404,
+                           15, 0.2)
+        self.assertTrue(up, f"helper not back: alive={sp.pid_alive(new_pid)} "
+                            f"live={live_helpers()}")
+        self.assertNotIn(sid, {s["id"] for s in
+                               call("GET", "/sandboxes").json["sandboxes"]})
+        # The executions that were running were finished as errors.
+        for e in (exe, exe2):
+            rec = su.redis_hash("exec:" + e)
+            self.assertEqual(rec.get("status"), "error", rec)
+            self.assertIn("helper restarted", rec.get("error", ""), rec)
+            result = [ln for ln in su.redis("XRANGE", su.PREFIX + "events:" + e,
+                                            "-", "+")
+                      if "helper restarted" in ln]
+            self.assertTrue(result, f"no result event for {e}")
+        # Nothing of the old sandbox is left on the host.
+        d = os.path.join(state_dir(), "sandboxes", sid)
+        clean = sp.wait_until(lambda: not os.path.lexists(d), 10, 0.2)
+        self.assertTrue(clean, f"{d} is left")
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(sid, f.read())
+        self.assertTrue(
+            sp.wait_until(lambda: not glob.glob(
+                f"/sys/fs/cgroup/*/sandpipe*/{sid}"), 5),
+            f"cgroups left: {glob.glob(f'/sys/fs/cgroup/*/sandpipe*/{sid}')}")
+        # New sandboxes work, with commands, files and background output.
+        sid2 = self.new_sandbox()["id"]
+        self.assertEqual(self.ok(sid2, "echo back"), "back\n")
+        self.put_ok(sid2, "/workspace/f", b"file")
+        self.assertEqual(self.get_ok(sid2, "/workspace/f").body, b"file")
+        exe = self.background(sid2, "echo bg")
+        self.assertEqual(self.wait_result(sid2, exe)["stdout"], "bg\n")
+        r = call("DELETE", f"/sandboxes/{sid2}", timeout=60)
+        self.assertEqual(r.status, 204, r)
+        self.assertGreaterEqual(live_helpers(), 1)
