@@ -459,6 +459,11 @@ int http_main(const char *family, const http_route *routes, size_t n,
         log_error("FCGX_Init failed");
         return 1;
     }
+    /* libfcgi catches SIGTERM and SIGUSR1 to stop after the next accept,
+     * which never comes while threads wait in accept(): a handler holds no
+     * state worth a graceful stop, so SIGTERM ends it at once. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
     unlink(cfg_str(CFG_SP_SOCKET));
     http_listen_fd = FCGX_OpenSocket(cfg_str(CFG_SP_SOCKET), 1024);
     if (http_listen_fd < 0) {
