@@ -12,6 +12,7 @@
  * Redis keys: exec:<id> and events:<id> (written by the helper),
  * client:<sub>:<clientId> (a capped stream of {type:"execution",
  * data:<exe id>} entries read by the relay for /events?clientId=). */
+#include "contexts.h"
 #include "sp_auth.h"
 #include "sp_buf.h"
 #include "sp_config.h"
@@ -311,14 +312,18 @@ static void exe_run(http_req *r, int stream)
             goto out;
         }
     }
-    if (ctx != NULL) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "context_id",
-                        "stateful contexts are not available yet");
-        goto out;
-    }
     if (client != NULL && !id_valid(client)) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "clientId",
                         "clientId must match [A-Za-z0-9_-]{1,64}");
+        goto out;
+    }
+    if (ctx != NULL) {
+        /* A run in a stateful context (contexts.c). */
+        ctxh_run q = {ctx,     sandbox, lang_name ? lang->name : NULL,
+                      code,    timeout, stream,
+                      client,  files,   in != NULL,
+                      env != NULL, exe_announce};
+        ctxh_execute(r, &q);
         goto out;
     }
     if (sandbox != NULL && exe_sandbox_helper(r, sandbox, helper) != 0)
@@ -684,6 +689,11 @@ static const http_route exe_routes[] = {
     {"POST", "/executions/*/stdin", exe_stdin, AUTH_REQUIRED},
     {"GET", "/languages", exe_languages, AUTH_REQUIRED},
     {"POST", "/analyze-execution-needs", exe_analyze, AUTH_REQUIRED},
+    /* Stateful contexts (contexts.c). */
+    {"POST", "/sandboxes/*/contexts", ctxh_create, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/contexts", ctxh_list, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/contexts/*", ctxh_get, AUTH_REQUIRED},
+    {"DELETE", "/sandboxes/*/contexts/*", ctxh_delete, AUTH_REQUIRED},
 };
 
 static int exe_init(void)

@@ -29,6 +29,7 @@ typedef struct hd_job {
 } hd_job;
 
 struct hd_sandbox;
+struct hd_ctx; /* hd_ctx.c */
 
 typedef struct hd_exec {
     char id[65];
@@ -53,6 +54,7 @@ typedef struct hd_exec {
     unsigned char carry[2][4];
     size_t carry_len[2];
     uint64_t oom_before;
+    struct hd_ctx *ctx;  /* a context's driver: its output goes there */
     struct hd_exec *next;
 } hd_exec;
 
@@ -67,6 +69,7 @@ typedef struct hd_sandbox {
     int ephemeral;       /* made for one run: ends when its executions do */
     cJSON *env;          /* object of strings given at create */
     hd_exec *execs;
+    struct hd_ctx *ctxs; /* stateful contexts (hd_ctx.c) */
     struct hd_sandbox *next;
 } hd_sandbox;
 
@@ -88,6 +91,20 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms);
 void hd_exec_kill_all(hd_sandbox *s, const char *why);
 long long hd_exec_next_deadline(const hd_sandbox *s);
 void hd_exec_lost(const char *exe_id, const char *message);
+hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id); /* NULL if none */
+
+/* hd_ctx.c: stateful contexts (theory of operation there) */
+void hd_ctx_op(hd_sandbox *s, hd_job *job); /* ctx_create, _run, _delete */
+/* cancel (or stdin, signal, resize) of a context run: answered, 1; 0 if
+ * exe is not a run of a context of s */
+int hd_ctx_exec_job(hd_sandbox *s, hd_job *job);
+/* output of a context's driver (e->ctx set), in place of its events */
+void hd_ctx_output(hd_exec *e, int which, const unsigned char *p, size_t n);
+void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
+void hd_ctx_tick(hd_sandbox *s, long long now_ms);
+long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
+void hd_ctx_end_all(hd_sandbox *s, const char *why);
+void hd_ctx_forget(const char *sandbox_id); /* Redis records, at restart */
 
 /* hd_files.c */
 pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */

@@ -77,6 +77,12 @@ static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
     unsigned char buf[HD_READ_CHUNK + 4];
     size_t len = e->carry_len[which], cut, room;
 
+    if (e->ctx != NULL) {
+        /* A context's driver: frames, not output (hd_ctx.c). */
+        if (n > 0)
+            hd_ctx_output(e, which, p, n);
+        return;
+    }
     if (n > HD_READ_CHUNK)
         n = HD_READ_CHUNK;
     memcpy(buf, e->carry[which], len);
@@ -283,6 +289,8 @@ static void hd_exec_finish(hd_exec *e)
     char *js;
     long long ttl = cfg_int(CFG_SP_EVENT_TTL);
 
+    if (e->ctx != NULL)
+        hd_ctx_driver_ended(e); /* its runs end with it */
     hd_exec_keys(e, ek, vk, sizeof ek);
     rds_key(sk, sizeof sk, "sbx", e->sbx->id);
     ev = cJSON_CreateObject();
@@ -472,6 +480,8 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
     hd_exec *e = cJSON_IsString(jid) ? hd_exec_find(s, jid->valuestring, 0)
                                      : NULL;
 
+    if (e == NULL && hd_ctx_exec_job(s, job))
+        return; /* a run of a context */
     if (e == NULL || e->exited) {
         hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
         return;
@@ -520,6 +530,11 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
         }
     }
     hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+}
+
+hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id)
+{
+    return hd_exec_find(s, id, 0);
 }
 
 void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status)

@@ -496,6 +496,7 @@ static void hd_sandbox_end(hd_sandbox *s, const char *why)
     hd_sandbox **pp;
 
     log_info("ending sandbox %s: %s", s->id, why);
+    hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
     sbx_destroy(s->sbx);
     rds_key(k, sizeof k, "sbx", s->id);
@@ -593,6 +594,8 @@ static void hd_run_job(hd_job *job)
         hd_exec_job(s, job);
     } else if (strncmp(job->op, "file_", 5) == 0) {
         hd_files_job(s, job);
+    } else if (strncmp(job->op, "ctx_", 4) == 0) {
+        hd_ctx_op(s, job);
     } else {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
     }
@@ -649,6 +652,7 @@ static void hd_reconcile(void)
              j++)
             hd_exec_lost(ex->element[j]->str, "helper restarted");
         freeReplyObject(ex);
+        hd_ctx_forget(id);
         freeReplyObject(rds_cmd("DEL %s %s:running", k, k));
     }
     freeReplyObject(set);
@@ -690,6 +694,9 @@ static void hd_loop(void)
         ref[n++] = (hd_pollref){NULL, NULL, 4};
         for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
             long long d = hd_exec_next_deadline(s);
+            if (d > 0 && d < next)
+                next = d;
+            d = hd_ctx_next_deadline(s);
             if (d > 0 && d < next)
                 next = d;
             if (n < HD_POLL_MAX) {
@@ -758,6 +765,7 @@ static void hd_loop(void)
         now = hd_now_ms();
         for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
             nx = s->next;
+            hd_ctx_tick(s, now);
             hd_exec_tick(s, now);
             if (now / 1000 >= s->expires_at)
                 hd_sandbox_end(s, "timeout");

@@ -42,13 +42,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SSE_TOK_LISTEN UINT64_MAX
-#define SSE_TOK_RESULTS (UINT64_MAX - 1)
-#define SSE_TOK_TIMER (UINT64_MAX - 2)
-#define SSE_CONN_EXTRA 256     /* connections beyond the stream limit */
+#define SSE_TOK_LISTEN       UINT64_MAX
+#define SSE_TOK_RESULTS      (UINT64_MAX - 1)
+#define SSE_TOK_TIMER        (UINT64_MAX - 2)
+#define SSE_CONN_EXTRA       256 /* connections beyond the stream limit */
 #define SSE_SETUP_TIMEOUT_MS 30000
-#define SSE_READ_CHUNK 16384
-#define SSE_EVENTS 256
+#define SSE_STALL_MS         60000 /* no write progress: the client is gone */
+#define SSE_READ_CHUNK       16384
+#define SSE_EVENTS           256
 
 static int sse_listen_fd = -1, sse_res_efd = -1, sse_timer_fd = -1;
 static long long sse_heartbeat_ms = 15000;
@@ -75,8 +76,8 @@ static int sse_env_int(const char *name, long long def, long long min,
     errno = 0;
     x = strtoll(v, &end, 10);
     if (errno != 0 || *end != '\0' || x < min || x > max) {
-        snprintf(err, elen, "%s: must be an integer in [%lld, %lld]", name,
-                 min, max);
+        snprintf(err, elen, "%s: must be an integer in [%lld, %lld]", name, min,
+                 max);
         return -1;
     }
     *out = x;
@@ -114,8 +115,8 @@ static void sse_accept(int epfd, long long now)
 {
     (void)epfd;
     for (;;) {
-        int fd = accept4(sse_listen_fd, NULL, NULL,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(sse_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                 errno != ECONNABORTED)
@@ -167,6 +168,14 @@ static void sse_readable(sse_client *cl, long long now)
 static void sse_tick_one(sse_client *cl, long long now)
 {
     if (cl->state == SSE_CL_STREAMING) {
+        /* A client that takes nothing for this long holds a full queue
+         * for nobody: drop it. */
+        if (cl->qlen > 0 && now - cl->last_out_ms >= SSE_STALL_MS) {
+            log_info("stream dropped: no progress for %d s",
+                     SSE_STALL_MS / 1000);
+            sse_client_close(cl);
+            return;
+        }
         if (cl->qlen == 0 && now - cl->last_out_ms >= sse_heartbeat_ms &&
             sse_client_push(cl, sse_hb_ev) != 0)
             sse_client_close(cl);
@@ -268,8 +277,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (cfg_load(required, err, sizeof err) != 0 ||
         rds_init(err, sizeof err) != 0 || auth_init(err, sizeof err) != 0 ||
-        sse_env_int("SP_SSE_MAX_CLIENTS", 10000, 1, 1000000, &max_clients,
-                    err, sizeof err) != 0 ||
+        sse_env_int("SP_SSE_MAX_CLIENTS", 10000, 1, 1000000, &max_clients, err,
+                    sizeof err) != 0 ||
         sse_env_int("SP_SSE_HEARTBEAT_S", 15, 1, 3600, &hb_s, err,
                     sizeof err) != 0) {
         log_error("configuration refused: %s", err);

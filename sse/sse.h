@@ -18,8 +18,8 @@
 #include "sp_redis.h"
 
 #define SSE_OUT_MAX (1024 * 1024) /* queued bytes per client, then dropped */
-#define SSE_EV_MAX (2 * 1024 * 1024) /* one formatted event */
-#define SSE_ID_LEN 65
+#define SSE_EV_MAX  (768 * 1024)  /* one formatted event (< SSE_OUT_MAX) */
+#define SSE_ID_LEN  65
 #define SSE_SID_STR 44 /* "<u64>-<u64>" + NUL */
 
 /* A Redis Stream entry id, "<ms>-<seq>". */
@@ -36,9 +36,9 @@ enum sse_ev_kind {
 /* A formatted piece of output, shared by every client it is queued on.
  * Only the loop thread touches refs once the event has been handed over. */
 typedef struct sse_ev {
-    unsigned refs;     /* UINT32_MAX: static, never freed */
-    uint8_t kind;      /* enum sse_ev_kind */
-    uint8_t final;     /* the last event of its stream (result, exit) */
+    unsigned refs; /* UINT32_MAX: static, never freed */
+    uint8_t kind;  /* enum sse_ev_kind */
+    uint8_t final; /* the last event of its stream (result, exit) */
     sse_sid id;
     struct sse_ev *next; /* link in a result's list (reader side only) */
     char aux[SSE_ID_LEN];
@@ -57,24 +57,28 @@ typedef struct sse_route {
     int client_stream;      /* 1: /events?clientId= (pointer stream) */
 } sse_route;
 
-enum sse_job_type { SSE_JOB_OPEN, SSE_JOB_WATCH, SSE_JOB_UNWATCH,
-                    SSE_JOB_BACKLOG };
+enum sse_job_type {
+    SSE_JOB_OPEN,
+    SSE_JOB_WATCH,
+    SSE_JOB_UNWATCH,
+    SSE_JOB_BACKLOG
+};
 
 /* A request from the loop to the reader; all strings are copies. */
 typedef struct sse_job {
     struct sse_job *next;
     int type;
-    uint64_t handle;     /* client handle (slot << 32 | generation) */
-    uint32_t sub_id;     /* subscription within the client (BACKLOG) */
+    uint64_t handle; /* client handle (slot << 32 | generation) */
+    uint32_t sub_id; /* subscription within the client (BACKLOG) */
     const sse_route *route;
-    char key[RDS_KEY_MAX];   /* stream key (WATCH, UNWATCH, BACKLOG) */
-    char label[SSE_ID_LEN];  /* id shown in events ("exe_...") */
-    char id[SSE_ID_LEN];     /* OPEN: id from the path or clientId */
-    char api_key[SSE_ID_LEN];/* OPEN: X-API-Key, or empty */
-    char *token;             /* OPEN: bearer/access token (malloc'd) */
-    int has_after;           /* BACKLOG: after is set */
-    int check_lost;          /* BACKLOG: report trimmed entries */
-    int pointers;            /* WATCH/BACKLOG: entries are pointers */
+    char key[RDS_KEY_MAX];    /* stream key (WATCH, UNWATCH, BACKLOG) */
+    char label[SSE_ID_LEN];   /* id shown in events ("exe_...") */
+    char id[SSE_ID_LEN];      /* OPEN: id from the path or clientId */
+    char api_key[SSE_ID_LEN]; /* OPEN: X-API-Key, or empty */
+    char *token;              /* OPEN: bearer/access token (malloc'd) */
+    int has_after;            /* BACKLOG: after is set */
+    int check_lost;           /* BACKLOG: report trimmed entries */
+    int pointers;             /* WATCH/BACKLOG: entries are pointers */
     sse_sid after;
     long long not_before_ms; /* BACKLOG of pointers: skip older entries */
     size_t budget;           /* BACKLOG: bytes the client can take */
@@ -83,13 +87,13 @@ typedef struct sse_job {
 /* A reply from the reader to the loop. */
 typedef struct sse_res {
     struct sse_res *next;
-    int type;            /* the job type, or SSE_JOB_WATCH for live */
+    int type; /* the job type, or SSE_JOB_WATCH for live */
     uint64_t handle;
     uint32_t sub_id;
-    int status;          /* sp_status of OPEN; 0/-1 for BACKLOG */
-    char sub[SSE_ID_LEN];/* OPEN: authenticated subject */
-    char key[RDS_KEY_MAX];/* live: stream key */
-    sse_ev *evs;         /* formatted events in order (owned) */
+    int status;            /* sp_status of OPEN; 0/-1 for BACKLOG */
+    char sub[SSE_ID_LEN];  /* OPEN: authenticated subject */
+    char key[RDS_KEY_MAX]; /* live: stream key */
+    sse_ev *evs;           /* formatted events in order (owned) */
     int lost, done, ended;
 } sse_res;
 
@@ -128,11 +132,15 @@ void sse_job_free(sse_job *job);
 
 /* sse_fcgi.c ------------------------------------------------------------ */
 
-#define SSE_FCGI_PARAMS_MAX 32768
+#define SSE_FCGI_PARAMS_MAX  32768
 #define SSE_FCGI_NPARAMS_MAX 128
 
-enum sse_fcgi_event { SSE_FCGI_MORE = 0, SSE_FCGI_READY, SSE_FCGI_ABORT,
-                      SSE_FCGI_ERROR };
+enum sse_fcgi_event {
+    SSE_FCGI_MORE = 0,
+    SSE_FCGI_READY,
+    SSE_FCGI_ABORT,
+    SSE_FCGI_ERROR
+};
 
 /* The responder side of one FastCGI connection: records in, parameters
  * out. Bounded: params <= SSE_FCGI_PARAMS_MAX bytes. */
@@ -140,14 +148,14 @@ typedef struct sse_fcgi {
     unsigned char hdr[8];
     unsigned hdr_got;
     unsigned type;
-    unsigned rid;          /* the request id of this connection's request */
+    unsigned rid; /* the request id of this connection's request */
     uint32_t content_left, pad_left;
     unsigned char small[512]; /* BEGIN_REQUEST / GET_VALUES content */
     unsigned small_len;
     int began, params_done, ready_sent;
-    char *params;          /* raw name-value pairs (malloc'd) */
+    char *params; /* raw name-value pairs (malloc'd) */
     size_t params_len;
-    unsigned char *reply;  /* management replies to send (malloc'd) */
+    unsigned char *reply; /* management replies to send (malloc'd) */
     size_t reply_len;
 } sse_fcgi;
 
@@ -190,6 +198,25 @@ void sse_reader_submit(sse_job *job);
 
 /* Take every queued result, oldest first (caller frees each). */
 sse_res *sse_reader_take(void);
+
+/* sse_fetch.c (reader thread) ------------------------------------------ */
+
+/* Authenticate an OPEN job and check ownership; fills res->status, sub. */
+void sse_do_open(const sse_job *job, sse_res *res);
+
+/* Read one backlog chunk for a BACKLOG job into res. */
+void sse_do_backlog(const sse_job *job, sse_res *res);
+
+/* Append the events of r (an XRANGE/XREAD entry array) to *tail until
+ * budget bytes; *used counts entries consumed, *last gets the last id.
+ * Pointer streams yield SSE_EV_PTR events (older than not_before_ms
+ * skipped). Returns the bytes appended. */
+size_t sse_entries(const redisReply *r, const sse_route *route,
+                   const char *label, int pointers, sse_ev ***tail,
+                   size_t budget, size_t *used, sse_sid *last,
+                   long long not_before_ms);
+
+/* sse_request.c -------------------------------------------------------- */
 
 /* Query parameter name of the raw query string q, URL-decoded into out.
  * Returns 1 if present, 0 if absent, -1 if too long or holding a NUL. */

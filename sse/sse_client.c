@@ -16,7 +16,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define SSE_IOV_MAX 64
+#define SSE_IOV_MAX    64
 #define SSE_QCAP_START 8
 
 static sse_client **sse_slots;
@@ -145,8 +145,9 @@ void sse_client_finish(sse_client *cl)
     if (cl->state == SSE_CL_CLOSING)
         return;
     /* An empty STDOUT record ends the stream, then END_REQUEST. */
-    memcpy(rec, (unsigned char[8]){1, 6, (unsigned char)(cl->fcgi.rid >> 8),
-                                   (unsigned char)cl->fcgi.rid, 0, 0, 0, 0},
+    memcpy(rec,
+           (unsigned char[8]){1, 6, (unsigned char)(cl->fcgi.rid >> 8),
+                              (unsigned char)cl->fcgi.rid, 0, 0, 0, 0},
            8);
     sse_fcgi_end_record(cl->fcgi.rid, rec + 8);
     if (cl->state == SSE_CL_STREAMING)
@@ -210,6 +211,19 @@ static void sse_consume(sse_client *cl, size_t n)
     }
 }
 
+/* Room again: subscriptions waiting to read more backlog go on. */
+static void sse_client_refill(sse_client *cl)
+{
+    if (cl->qbytes >= SSE_OUT_LOW)
+        return;
+    for (sse_sub *s = cl->subs; s != NULL; s = s->cnext) {
+        if (s->want_more && !s->inflight) {
+            s->want_more = 0;
+            sse_sub_request(s);
+        }
+    }
+}
+
 void sse_client_flush(sse_client *cl, long long now_ms)
 {
     struct iovec iov[SSE_IOV_MAX];
@@ -220,8 +234,8 @@ void sse_client_flush(sse_client *cl, long long now_ms)
         ssize_t w;
         for (uint32_t i = 0; i < cl->qlen && n < SSE_IOV_MAX; i++) {
             sse_ev *ev = cl->q[(cl->qhead + i) % cl->qcap];
-            n += sse_fcgi_iov(ev, cl->fcgi.rid, i == 0 ? cl->qoff : 0,
-                              iov + n, SSE_IOV_MAX - n, hdrs + n);
+            n += sse_fcgi_iov(ev, cl->fcgi.rid, i == 0 ? cl->qoff : 0, iov + n,
+                              SSE_IOV_MAX - n, hdrs + n);
             if (n >= SSE_IOV_MAX - 1)
                 break;
         }
@@ -230,6 +244,7 @@ void sse_client_flush(sse_client *cl, long long now_ms)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             sse_want_out(cl, 1);
+            sse_client_refill(cl);
             return;
         }
         if (w <= 0) {
@@ -244,13 +259,7 @@ void sse_client_flush(sse_client *cl, long long now_ms)
         return;
     }
     sse_want_out(cl, 0);
-    /* Room again: subscriptions waiting to read more backlog go on. */
-    for (sse_sub *s = cl->subs; s != NULL; s = s->cnext) {
-        if (s->want_more && !s->inflight && cl->qbytes < SSE_OUT_LOW) {
-            s->want_more = 0;
-            sse_sub_request(s);
-        }
-    }
+    sse_client_refill(cl);
 }
 
 void sse_clients_flush_dirty(long long now_ms)

@@ -127,8 +127,8 @@ static int sse_merge_json(sp_buf *b, const char *data, size_t dlen,
     if (txt == NULL)
         goto out;
     /* txt is "{...}": splice its members after ours. */
-    if (it != NULL && (buf_puts(b, ",") != 0 ||
-                       buf_append(b, txt + 1, strlen(txt) - 2) != 0))
+    if (it != NULL &&
+        (buf_puts(b, ",") != 0 || buf_append(b, txt + 1, strlen(txt) - 2) != 0))
         goto out;
     result = 0;
 out:
@@ -150,7 +150,8 @@ sse_ev *sse_ev_format(sse_sid id, const char *type, const char *data,
         return NULL;
     buf_init(&b, SSE_EV_MAX);
     sse_sid_format(id, sid);
-    rc = buf_printf(&b, "id: %s\nevent: %s\ndata: {\"type\":\"%s\",\"%s\":\"%s\"",
+    rc = buf_printf(&b,
+                    "id: %s\nevent: %s\ndata: {\"type\":\"%s\",\"%s\":\"%s\"",
                     sid, type, type, label_name, label);
     if (rc == 0) {
         if (sse_type_is_text(type))

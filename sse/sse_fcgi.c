@@ -14,21 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FCGI_VERSION_1 1
-#define FCGI_BEGIN_REQUEST 1
-#define FCGI_ABORT_REQUEST 2
-#define FCGI_END_REQUEST 3
-#define FCGI_PARAMS 4
-#define FCGI_STDIN 5
-#define FCGI_STDOUT 6
-#define FCGI_GET_VALUES 9
+#define FCGI_VERSION_1         1
+#define FCGI_BEGIN_REQUEST     1
+#define FCGI_ABORT_REQUEST     2
+#define FCGI_END_REQUEST       3
+#define FCGI_PARAMS            4
+#define FCGI_STDIN             5
+#define FCGI_STDOUT            6
+#define FCGI_GET_VALUES        9
 #define FCGI_GET_VALUES_RESULT 10
-#define FCGI_UNKNOWN_TYPE 11
-#define FCGI_RESPONDER 1
-#define FCGI_CANT_MPX_CONN 1
-#define FCGI_UNKNOWN_ROLE 3
-#define FCGI_REC_MAX 65535
-#define SSE_FCGI_REPLY_MAX 4096
+#define FCGI_UNKNOWN_TYPE      11
+#define FCGI_RESPONDER         1
+#define FCGI_CANT_MPX_CONN     1
+#define FCGI_UNKNOWN_ROLE      3
+#define FCGI_REC_MAX           65535
+#define SSE_FCGI_REPLY_MAX     4096
 
 static void sse_fcgi_header(unsigned char *h, unsigned type, unsigned rid,
                             size_t len)
@@ -197,8 +197,8 @@ static int sse_fcgi_header_done(sse_fcgi *f)
         return SSE_FCGI_ABORT;
     if (f->type == FCGI_PARAMS && f->content_left == 0 && !f->params_done) {
         f->params_done = 1;
-        if (sse_nv_walk((unsigned char *)f->params, f->params_len,
-                        sse_nv_count, NULL) != 0)
+        if (sse_nv_walk((unsigned char *)f->params, f->params_len, sse_nv_count,
+                        NULL) != 0)
             return SSE_FCGI_ERROR;
         f->ready_sent = 1;
         return SSE_FCGI_READY;
@@ -339,7 +339,8 @@ int sse_fcgi_iov(const sse_ev *ev, unsigned rid, size_t off, struct iovec *iov,
         return 1;
     }
     /* Virtual layout: [hdr 8][seg <= 65535] repeated. */
-    for (size_t seg = 0; seg < ev->len && n + 2 <= maxiov; seg += FCGI_REC_MAX) {
+    for (size_t seg = 0; seg < ev->len && n + 2 <= maxiov;
+         seg += FCGI_REC_MAX) {
         size_t sl = ev->len - seg < FCGI_REC_MAX ? ev->len - seg : FCGI_REC_MAX;
         if (off < pos + 8) {
             sse_fcgi_header(hdrs[nh], FCGI_STDOUT, rid, sl);

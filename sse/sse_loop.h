@@ -6,11 +6,15 @@
 
 #include "sse.h"
 
-#define SSE_QCAP_MAX 65536   /* queued events per client */
-#define SSE_OUT_LOW (256 * 1024) /* ask for more backlog below this */
+#define SSE_QCAP_MAX 65536        /* queued events per client */
+#define SSE_OUT_LOW  (256 * 1024) /* ask for more backlog below this */
 
-enum sse_cl_state { SSE_CL_READING = 0, SSE_CL_AUTH, SSE_CL_STREAMING,
-                    SSE_CL_CLOSING };
+enum sse_cl_state {
+    SSE_CL_READING = 0,
+    SSE_CL_AUTH,
+    SSE_CL_STREAMING,
+    SSE_CL_CLOSING
+};
 
 typedef struct sse_client sse_client;
 typedef struct sse_topic sse_topic;
@@ -22,9 +26,9 @@ typedef struct sse_sub {
     struct sse_sub *tprev, *tnext; /* in the topic's list */
     struct sse_sub *cnext;         /* in the client's list */
     uint32_t id;
-    sse_sid last;                  /* last entry sent (when has_last) */
+    sse_sid last; /* last entry sent (when has_last) */
     uint8_t has_last, live, inflight, want_more, check_lost, pointers;
-    long long not_before_ms;       /* pointers: older entries skipped */
+    long long not_before_ms; /* pointers: older entries skipped */
 } sse_sub;
 
 /* A Redis stream that at least one subscription reads. */
@@ -46,7 +50,7 @@ struct sse_client {
     char id[SSE_ID_LEN];
     sse_sid resume;
     int has_resume;
-    const char *bad_param;  /* 400 to send after authentication */
+    const char *bad_param; /* 400 to send after authentication */
     /* Output: a ring of events; qoff bytes of the head are already sent. */
     sse_ev **q;
     uint32_t qcap, qhead, qlen;

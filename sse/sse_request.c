@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
-#define SSE_PATH_MAX 2048
-#define SSE_QUERY_MAX 8192
+#define SSE_PATH_MAX        2048
+#define SSE_QUERY_MAX       8192
 #define SSE_CLIENT_REPLAY_S 300
 
 /* The routes. Adding the terminal and task event streams is one line
@@ -31,6 +31,7 @@
  *   {"/tasks/", "/events", "tsk_", "task", "taskId", "result", 0}, */
 static const sse_route sse_routes[] = {
     {"/executions/", "/events", "exe_", "exec", "executionId", "result", 0},
+    {"/terminal/", "/events", "trm_", "terminal", "terminalId", "exit", 0},
     {"/events", NULL, "exe_", "exec", "executionId", "result", 1},
 };
 
@@ -63,8 +64,8 @@ int sse_query(const char *q, const char *name, char *out, size_t outlen)
                 int c = (unsigned char)q[i];
                 if (c == '+')
                     c = ' ';
-                else if (c == '%' && i + 2 < len &&
-                         sse_hex(q[i + 1]) >= 0 && sse_hex(q[i + 2]) >= 0) {
+                else if (c == '%' && i + 2 < len && sse_hex(q[i + 1]) >= 0 &&
+                         sse_hex(q[i + 2]) >= 0) {
                     c = sse_hex(q[i + 1]) * 16 + sse_hex(q[i + 2]);
                     i += 2;
                 }
@@ -96,8 +97,8 @@ static void sse_reply_error(sse_client *cl, sp_status st, const char *field,
                  "Status: %d %s\r\nContent-Type: application/json; "
                  "charset=utf-8\r\nCache-Control: no-store\r\n%s\r\n"
                  "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"%s%s%s}}\n",
-                 http, sp_http_reason(http), extra, sp_status_code(st),
-                 message, field ? ",\"field\":\"" : "", field ? field : "",
+                 http, sp_http_reason(http), extra, sp_status_code(st), message,
+                 field ? ",\"field\":\"" : "", field ? field : "",
                  field ? "\"" : "");
     if (n < 0 || (size_t)n >= sizeof buf ||
         sse_client_push_bytes(cl, buf, (size_t)n, 0) != 0) {
@@ -289,8 +290,8 @@ void sse_request_opened(const sse_res *res)
                             SSE_CLIENT_REPLAY_S * 1000LL) == NULL)
             sse_client_finish(cl);
     } else if (sse_sub_add(cl, key, cl->route, cl->id, 0,
-                           cl->has_resume ? &cl->resume : NULL,
-                           cl->has_resume, 0) == NULL) {
+                           cl->has_resume ? &cl->resume : NULL, cl->has_resume,
+                           0) == NULL) {
         sse_client_finish(cl);
     }
     return;

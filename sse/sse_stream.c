@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SSE_TOPIC_BUCKETS 4096
+#define SSE_TOPIC_BUCKETS    4096
 #define SSE_CLIENT_EXECS_MAX 64
 
 static sse_topic *sse_topics[SSE_TOPIC_BUCKETS];
@@ -121,8 +121,8 @@ void sse_sub_request(sse_sub *s)
     job->check_lost = s->check_lost;
     s->check_lost = 0;
     job->not_before_ms = s->not_before_ms;
-    job->budget = cl->qbytes < SSE_OUT_MAX / 2 ? SSE_OUT_MAX / 2 - cl->qbytes
-                                               : 64 * 1024;
+    job->budget =
+        cl->qbytes < SSE_OUT_MAX / 2 ? SSE_OUT_MAX / 2 - cl->qbytes : 64 * 1024;
     s->inflight = 1;
     sse_reader_submit(job);
 }
@@ -206,14 +206,17 @@ static void sse_follow(sse_client *cl, const char *exe)
         if (strcmp(s->tp->key, key) == 0)
             return;
     }
-    sse_sub_add(cl, key, cl->route, exe, 0,
-                cl->has_resume ? &cl->resume : NULL, 0, 0);
+    sse_sub_add(cl, key, cl->route, exe, 0, cl->has_resume ? &cl->resume : NULL,
+                0, 0);
 }
 
 /* Send ev on s. Returns 0, 1 when it was the stream's final event, -1
- * when the client cannot take it (it must be closed). */
+ * when the client cannot take it now (s is back in backlog mode). */
 static int sse_deliver(sse_sub *s, sse_ev *ev)
 {
+    sse_sid prev = s->last;
+    uint8_t had_last = s->has_last;
+
     if (s->has_last && sse_sid_cmp(ev->id, s->last) <= 0)
         return 0;
     s->last = ev->id;
@@ -222,8 +225,17 @@ static int sse_deliver(sse_sub *s, sse_ev *ev)
         sse_follow(s->cl, ev->aux);
         return 0;
     }
-    if (sse_client_push(s->cl, ev) != 0)
+    if (sse_client_push(s->cl, ev) != 0) {
+        /* The client's queue is full: it falls back to reading the stream
+         * from Redis at its own pace (the stream is the buffer); ev and
+         * the rest come again from its backlog. */
+        s->last = prev;
+        s->has_last = had_last;
+        s->live = 0;
+        s->want_more = 1;
+        s->check_lost = 1;
         return -1;
+    }
     return ev->final ? 1 : 0;
 }
 
@@ -244,12 +256,10 @@ static void sse_later_run(const sse_later *l)
     sse_sub *s;
     if (cl == NULL)
         return;
-    if (l->close) {
-        log_debug("client dropped: output over %d bytes", SSE_OUT_MAX);
+    if (l->close)
         sse_client_close(cl);
-    } else if ((s = sse_sub_find(cl, l->sub_id)) != NULL) {
+    else if ((s = sse_sub_find(cl, l->sub_id)) != NULL)
         sse_sub_end(s);
-    }
 }
 
 static void sse_on_backlog(sse_res *res)
@@ -280,7 +290,8 @@ static void sse_on_backlog(sse_res *res)
     for (sse_ev *ev = res->evs; ev != NULL && rc == 0; ev = ev->next)
         rc = sse_deliver(s, ev);
     if (rc < 0) {
-        sse_client_close(cl);
+        if (cl->qlen == 0)
+            sse_client_close(cl); /* cannot take even one event */
     } else if (rc > 0 || res->ended) {
         sse_sub_end(s);
     } else if (res->done) {
@@ -307,8 +318,8 @@ static void sse_on_live(sse_res *res)
             continue; /* still in backlog: a later chunk covers these */
         for (sse_ev *ev = res->evs; ev != NULL && rc == 0; ev = ev->next)
             rc = sse_deliver(s, ev);
-        if (rc == 0)
-            continue;
+        if (rc <= 0)
+            continue; /* delivered, or back to backlog mode */
         if (nlater == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             sse_later *n = realloc(later, ncap * sizeof *n);

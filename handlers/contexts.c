@@ -1,0 +1,384 @@
+/* handlers/contexts.c: stateful execution contexts, part of the execute
+ * family and of the sp-execute program (DESIGN.md §4): create, list, get
+ * and delete the contexts of a sandbox, and run /execute or
+ * /execute-stream code with a context_id in one.
+ *
+ * A context is a long-lived interpreter kept by the helper that owns the
+ * sandbox (helper/hd_ctx.c); runs in it keep variables, imports and
+ * functions, as in a notebook. That helper writes the records this file
+ * reads: ctx:<id> {owner, sandbox, helper, language, created} and the set
+ * sbx:<sandbox>:contexts; they go when the context or its sandbox ends.
+ * Another subject's context, or one of another sandbox than the path
+ * names, is "not found". */
+#include "contexts.h"
+#include "sp_id.h"
+#include "sp_json.h"
+#include "sp_redis.h"
+#include "sp_rpc.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CTXH_OP_WAIT_MS 30000
+#define CTXH_RUN_SLACK_MS 15000
+#define CTXH_STREAM_WAIT_MS 10000
+
+/* A context's record, copied out of Redis. */
+typedef struct ctxh_rec {
+    char sandbox[65];
+    char helper[65];
+    char language[16];
+    long long created;
+} ctxh_rec;
+
+/* Canonical name of a context language, NULL if there is none. */
+static const char *ctxh_language(const char *name)
+{
+    static const char *const names[][5] = {
+        {"python", "python", "python3", "py", NULL},
+        {"javascript", "javascript", "js", "node", "nodejs"},
+    };
+    char low[32];
+    size_t i;
+
+    for (i = 0; name[i] != '\0' && i < sizeof low - 1; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    low[i] = '\0';
+    for (size_t l = 0; l < sizeof names / sizeof names[0]; l++) {
+        for (int a = 1; a < 5 && names[l][a] != NULL; a++) {
+            if (strcmp(names[l][a], low) == 0)
+                return names[l][0];
+        }
+    }
+    return NULL;
+}
+
+/* The sandbox's helper if the sandbox is the caller's; -1 after 404/503. */
+static int ctxh_sandbox(http_req *r, const char *id, char *helper)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    int result = -1;
+
+    if (!id_valid_typed(id, "sbx_") || rds_key(k, sizeof k, "sbx", id)) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
+        return -1;
+    }
+    rep = rds_cmd("HMGET %s owner helper", k);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        goto out;
+    }
+    if (rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
+        !id_valid(rep->element[1]->str)) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
+        goto out;
+    }
+    snprintf(helper, 65, "%s", rep->element[1]->str);
+    result = 0;
+out:
+    freeReplyObject(rep);
+    return result;
+}
+
+/* The caller's context id into rec; 1 found, 0 not found (or another
+ * subject's), -1 Redis failed. */
+static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    int result = 0;
+
+    if (!id_valid_typed(id, "ctx_") || rds_key(k, sizeof k, "ctx", id))
+        return 0;
+    rep = rds_cmd("HMGET %s owner sandbox helper language created", k);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+        freeReplyObject(rep);
+        return -1;
+    }
+    for (size_t i = 0; i < 5; i++) {
+        if (rep->element[i]->type != REDIS_REPLY_STRING)
+            goto out;
+    }
+    if (strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
+        !id_valid(rep->element[1]->str) || !id_valid(rep->element[2]->str))
+        goto out;
+    snprintf(rec->sandbox, sizeof rec->sandbox, "%s", rep->element[1]->str);
+    snprintf(rec->helper, sizeof rec->helper, "%s", rep->element[2]->str);
+    snprintf(rec->language, sizeof rec->language, "%s",
+             rep->element[3]->str);
+    rec->created = atoll(rep->element[4]->str);
+    result = 1;
+out:
+    freeReplyObject(rep);
+    return result;
+}
+
+/* The context as the API shows it; caller frees. */
+static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
+{
+    cJSON *o = cJSON_CreateObject();
+    char t[32];
+
+    json_time(rec->created, t, sizeof t);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "sandbox_id", rec->sandbox);
+    cJSON_AddStringToObject(o, "language", rec->language);
+    cJSON_AddStringToObject(o, "created_at", t);
+    return o;
+}
+
+/* Context params[1] of sandbox params[0], both the caller's; -1 after
+ * having sent 404 or 503. */
+static int ctxh_of_path(http_req *r, ctxh_rec *rec)
+{
+    char helper[65];
+    int found;
+
+    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+        return -1;
+    found = ctxh_load(r, r->params[1], rec);
+    if (found < 0) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return -1;
+    }
+    if (found == 0 || strcmp(rec->sandbox, r->params[0]) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "context not found");
+        return -1;
+    }
+    return 0;
+}
+
+void ctxh_create(http_req *r)
+{
+    cJSON *body = http_json_body(r, 1), *args = NULL, *o;
+    const char *name, *lang;
+    char helper[65], id[65], msg[256];
+    ctxh_rec rec = {0};
+    rpc_reply rr;
+    sp_status st;
+
+    if (body == NULL)
+        return;
+    if (json_str(r, body, "language", 0, 32, &name) != 0)
+        goto out;
+    lang = ctxh_language(name != NULL ? name : "python");
+    if (lang == NULL) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "language",
+                        "a context runs python or javascript");
+        goto out;
+    }
+    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+        goto out;
+    if (id_generate("ctx_", id, sizeof id) != 0) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+        goto out;
+    }
+    args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "sandbox", r->params[0]);
+    cJSON_AddStringToObject(args, "ctx", id);
+    cJSON_AddStringToObject(args, "language", lang);
+    cJSON_AddStringToObject(args, "owner", r->auth.sub);
+    st = rpc_call(helper, "ctx_create", args, NULL, 0, CTXH_OP_WAIT_MS, &rr,
+                  msg, sizeof msg);
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "%s", msg);
+        goto out;
+    }
+    rpc_reply_free(&rr);
+    snprintf(rec.sandbox, sizeof rec.sandbox, "%s", r->params[0]);
+    snprintf(rec.language, sizeof rec.language, "%s", lang);
+    rec.created = (long long)time(NULL);
+    o = ctxh_render(id, &rec);
+    http_send_json(r, 201, o);
+    cJSON_Delete(o);
+out:
+    cJSON_Delete(args);
+    cJSON_Delete(body);
+}
+
+void ctxh_list(http_req *r)
+{
+    char helper[65], k[RDS_KEY_MAX];
+    redisReply *set = NULL;
+    cJSON *root, *arr;
+
+    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+        return;
+    rds_key(k, sizeof k, "sbx", r->params[0]);
+    set = rds_cmd("SMEMBERS %s:contexts", k);
+    if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        goto out;
+    }
+    root = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(root, "contexts");
+    for (size_t i = 0; i < set->elements; i++) {
+        ctxh_rec rec = {0};
+        const char *id = set->element[i]->str;
+        if (ctxh_load(r, id, &rec) == 1 &&
+            strcmp(rec.sandbox, r->params[0]) == 0)
+            cJSON_AddItemToArray(arr, ctxh_render(id, &rec));
+    }
+    http_send_json(r, 200, root);
+    cJSON_Delete(root);
+out:
+    freeReplyObject(set);
+}
+
+void ctxh_get(http_req *r)
+{
+    ctxh_rec rec = {0};
+    cJSON *o;
+
+    if (ctxh_of_path(r, &rec) != 0)
+        return;
+    o = ctxh_render(r->params[1], &rec);
+    http_send_json(r, 200, o);
+    cJSON_Delete(o);
+}
+
+void ctxh_delete(http_req *r)
+{
+    ctxh_rec rec = {0};
+    cJSON *args;
+    char msg[256];
+    rpc_reply rr;
+    sp_status st;
+
+    if (ctxh_of_path(r, &rec) != 0)
+        return;
+    args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "sandbox", rec.sandbox);
+    cJSON_AddStringToObject(args, "ctx", r->params[1]);
+    cJSON_AddStringToObject(args, "owner", r->auth.sub);
+    st = rpc_call(rec.helper, "ctx_delete", args, NULL, 0, CTXH_OP_WAIT_MS,
+                  &rr, msg, sizeof msg);
+    cJSON_Delete(args);
+    if (st != SP_OK) {
+        http_send_error(r, st, NULL, "%s", msg);
+        return;
+    }
+    rpc_reply_free(&rr);
+    http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+}
+
+/* Write the run's files into the context's sandbox; 0 or -1 (sent). */
+static int ctxh_files(http_req *r, const ctxh_rec *rec, const cJSON *files)
+{
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, files)
+    {
+        const char *path = cJSON_GetObjectItem(f, "path")->valuestring;
+        const char *content = cJSON_GetObjectItem(f, "content")->valuestring;
+        cJSON *args = cJSON_CreateObject();
+        char msg[256];
+        rpc_reply rr;
+        sp_status st;
+
+        cJSON_AddStringToObject(args, "sandbox", rec->sandbox);
+        cJSON_AddStringToObject(args, "path", path);
+        st = rpc_call(rec->helper, "file_write", args, content,
+                      strlen(content), CTXH_OP_WAIT_MS, &rr, msg,
+                      sizeof msg);
+        cJSON_Delete(args);
+        if (st != SP_OK) {
+            http_send_error(r, st, "files", "%s: %s", path, msg);
+            return -1;
+        }
+        rpc_reply_free(&rr);
+    }
+    return 0;
+}
+
+void ctxh_execute(http_req *r, const ctxh_run *q)
+{
+    ctxh_rec rec = {0};
+    cJSON *args = NULL, *o;
+    char exe[65], cid[65], msg[256];
+    const char *client = q->client;
+    rpc_reply rr;
+    sp_status st;
+    int found;
+
+    if (q->has_stdin || q->has_env) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT,
+                        q->has_stdin ? "stdin" : "env",
+                        "a run in a context takes no %s",
+                        q->has_stdin ? "stdin" : "env");
+        return;
+    }
+    found = ctxh_load(r, q->ctx, &rec);
+    if (found < 0) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return;
+    }
+    if (found == 0) {
+        http_send_error(r, SP_E_NOT_FOUND, "context_id", "context not found");
+        return;
+    }
+    if (q->sandbox != NULL && strcmp(q->sandbox, rec.sandbox) != 0) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "sandbox_id",
+                        "the context belongs to another sandbox");
+        return;
+    }
+    if (q->language != NULL && strcmp(q->language, rec.language) != 0) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "language",
+                        "the context runs %s", rec.language);
+        return;
+    }
+    if (ctxh_files(r, &rec, q->files) != 0)
+        return;
+    if (id_generate("exe_", exe, sizeof exe) != 0) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+        return;
+    }
+    args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "sandbox", rec.sandbox);
+    cJSON_AddStringToObject(args, "ctx", q->ctx);
+    cJSON_AddStringToObject(args, "id", exe);
+    cJSON_AddStringToObject(args, "code", q->code);
+    cJSON_AddNumberToObject(args, "timeout_ms", (double)q->timeout_ms);
+    cJSON_AddBoolToObject(args, "async", q->stream);
+    cJSON_AddStringToObject(args, "owner", r->auth.sub);
+    if (q->stream) {
+        if (client == NULL) {
+            id_generate("cli_", cid, sizeof cid);
+            client = cid;
+        }
+        /* Before the run starts, as for any execution. */
+        q->announce(r->auth.sub, client, exe);
+    }
+    /* A sync run may first wait for earlier runs of the context: the
+     * slack covers a short queue, not a long one. */
+    st = rpc_call(rec.helper, "ctx_run", args, NULL, 0,
+                  q->stream ? CTXH_STREAM_WAIT_MS
+                            : q->timeout_ms + CTXH_RUN_SLACK_MS,
+                  &rr, msg, sizeof msg);
+    cJSON_Delete(args);
+    if (st != SP_OK) {
+        http_send_error(r, st, st == SP_E_NOT_FOUND ? "context_id" : NULL,
+                        "%s", msg);
+        return;
+    }
+    if (q->stream) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "executionId", exe);
+        cJSON_AddStringToObject(o, "status", "streaming");
+        cJSON_AddStringToObject(o, "clientId", client);
+        http_send_json(r, 200, o);
+        cJSON_Delete(o);
+    } else if (rr.data != NULL) {
+        http_send_raw(r, 200, "application/json; charset=utf-8", rr.data,
+                      rr.len);
+    } else {
+        http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
+    }
+    rpc_reply_free(&rr);
+}

@@ -1,0 +1,44 @@
+/* handlers/contexts.h: what the two files of sp-execute share about
+ * stateful contexts (contexts.c): its routes, and a run of /execute or
+ * /execute-stream with a context_id. */
+#ifndef CONTEXTS_H
+#define CONTEXTS_H
+
+#include <cjson/cJSON.h>
+
+#include "sp_http.h"
+
+/* A run in a context, as exe_run validated it. Strings stay the caller's. */
+typedef struct ctxh_run {
+    const char *ctx;         /* context_id, not yet checked */
+    const char *sandbox;     /* sandbox_id given with it, or NULL */
+    const char *language;    /* canonical language given, or NULL */
+    const char *code;
+    long long timeout_ms;
+    int stream;              /* /execute-stream: answer at once */
+    const char *client;      /* clientId given (valid), or NULL */
+    const cJSON *files;      /* [{path, content}] to write first */
+    int has_stdin, has_env;  /* refused: a context's process is running */
+    /* Announce exe on the client stream sub/client (execute.c). */
+    void (*announce)(const char *sub, const char *client, const char *exe);
+} ctxh_run;
+
+/* Run q's code in its context and answer the request (the /execute shape,
+ * or {executionId, status:"streaming", clientId}); every error is sent
+ * here too. */
+void ctxh_execute(http_req *r, const ctxh_run *q);
+
+/* POST /sandboxes/{id}/contexts {language} → 201 {id, sandbox_id,
+ * language, created_at}. */
+void ctxh_create(http_req *r);
+
+/* GET /sandboxes/{id}/contexts → {contexts: [...]}. */
+void ctxh_list(http_req *r);
+
+/* GET /sandboxes/{id}/contexts/{ctx} → the context. */
+void ctxh_get(http_req *r);
+
+/* DELETE /sandboxes/{id}/contexts/{ctx} → 204; its process ends. */
+void ctxh_delete(http_req *r);
+
+#endif

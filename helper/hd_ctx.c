@@ -1,0 +1,834 @@
+/* hd_ctx.c: stateful execution contexts (DESIGN.md §4, "execute"): one
+ * long-lived driver process per context (helper/drivers/), runs of code
+ * queued to it one at a time, and the driver's frames turned into the
+ * runs' events and results.
+ *
+ * The driver is an hd_exec of its sandbox like a background command, so
+ * its pipes, exit report and kill go through hd_exec.c; its e->ctx points
+ * here. Its stdout carries frames only (0x1e, a JSON object, "\n"; see
+ * py_driver.py) and never reaches an event stream of its own; its stderr
+ * (the driver's own errors, or what a subprocess wrote to an inherited
+ * descriptor under node) goes to the current run as stderr.
+ *
+ * A run is a logical execution: exec:<exe> and events:<exe> are written as
+ * hd_exec.c writes them for a process (status event first, then stdout,
+ * stderr, display and error events, the result event, TTLs), so that
+ * GET /executions/{id}, its SSE events and cancel work unchanged. Runs of
+ * one context are serialized: the request line of the next run is written
+ * to the driver's stdin when the current one is "done".
+ *
+ * Limits: at a run's deadline, on cancel, or when its output passes
+ * SP_OUTPUT_MAX, the driver gets SIGINT (through its pidfd), which
+ * interrupts the run and not the context; if "done" does not follow within
+ * HD_CTX_GRACE_MS the context is ended. A frame longer than
+ * HD_CTX_FRAME_MAX or not JSON ends the context. When a context ends for
+ * any reason, its runs are finished with the error "ContextEnded" and it
+ * is gone.
+ *
+ * Redis: ctx:<id> hash {owner, sandbox, helper, language, created} and the
+ * set sbx:<sandbox>:contexts, both deleted when the context ends; each run
+ * is in sbx:<sandbox>:running while it is queued or running. */
+#include "hd.h"
+#include "sp_config.h"
+#include "sp_id.h"
+#include "sp_log.h"
+#include "sp_redis.h"
+#include "sp_utf8.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* hd_py_driver, hd_js_driver: the drivers' sources (made by Makefile.am
+ * from helper/drivers/). */
+#include "helper/hd_drivers.h"
+
+#define HD_CTX_FRAME_MAX (8 * 1024 * 1024)
+#define HD_CTX_GRACE_MS 2000
+#define HD_CTX_QUEUE_MAX 32
+#define HD_CTX_PER_SANDBOX 16
+#define HD_CTX_TIMEOUT_MS 30000
+#define HD_CTX_MESSAGE_MAX (8 * 1024)
+#define HD_CTX_TRACEBACK_MAX (64 * 1024)
+
+typedef struct hd_ctx_run {
+    char id[65];             /* exe_ id of the logical execution */
+    char rid[65];            /* sync run: reply here at the end */
+    char *line;              /* request line for the driver until sent */
+    size_t line_len;
+    long long timeout_ms, started_ms, deadline_ms;
+    int interrupted;         /* SIGINT sent for this run */
+    int timed_out, cancelled, over_limit, truncated;
+    size_t out_bytes, out_max;
+    sp_buf cap[2];           /* stdout, stderr for the sync reply */
+    unsigned char carry[2][4];
+    size_t carry_len[2];
+    cJSON *results;          /* [{mime: data}] for the sync reply */
+    cJSON *error;            /* {name, message, traceback} or NULL */
+    struct hd_ctx_run *next;
+} hd_ctx_run;
+
+typedef struct hd_ctx {
+    char id[65];
+    char language[16];
+    char owner[65];
+    hd_sandbox *sbx;
+    hd_exec *driver;         /* NULL once detached */
+    hd_ctx_run *cur;         /* the run the driver is working on */
+    hd_ctx_run *queue;       /* runs waiting, in order */
+    size_t nqueued;
+    long long kill_ms;       /* end the context at this time (0: never) */
+    sp_buf frame;            /* a frame not yet complete */
+    struct hd_ctx *next;
+} hd_ctx;
+
+static const char *hd_ctx_streams[2] = {"stdout", "stderr"};
+
+static const char *hd_ctx_arg(const cJSON *o, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static hd_ctx *hd_ctx_find(hd_sandbox *s, const char *id)
+{
+    for (hd_ctx *c = s->ctxs; id != NULL && c != NULL; c = c->next) {
+        if (strcmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* Append one event to the run's stream; data is raw bytes. */
+static void hd_ctx_event(const hd_ctx_run *run, const char *type,
+                         const void *data, size_t len)
+{
+    char vk[RDS_KEY_MAX], maxlen[24];
+
+    if (rds_key(vk, sizeof vk, "events", run->id) != 0)
+        return;
+    snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
+    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk,
+                            maxlen, type, data, len));
+}
+
+/* The same as a JSON object (consumed). */
+static void hd_ctx_event_json(const hd_ctx_run *run, const char *type,
+                              cJSON *obj)
+{
+    char *js = cJSON_PrintUnformatted(obj);
+    if (js != NULL)
+        hd_ctx_event(run, type, js, strlen(js));
+    free(js);
+    cJSON_Delete(obj);
+}
+
+static void hd_ctx_run_free(hd_ctx_run *run)
+{
+    if (run == NULL)
+        return;
+    free(run->line);
+    buf_free(&run->cap[0]);
+    buf_free(&run->cap[1]);
+    cJSON_Delete(run->results);
+    cJSON_Delete(run->error);
+    free(run);
+}
+
+/* SIGINT to the driver: the run stops, the context stays; if the run is
+ * not "done" within the grace period, the context ends (hd_ctx_tick). */
+static void hd_ctx_interrupt(hd_ctx *c)
+{
+    hd_exec *d = c->driver;
+
+    if (c->cur == NULL || c->cur->interrupted)
+        return;
+    c->cur->interrupted = 1;
+    c->kill_ms = hd_now_ms() + HD_CTX_GRACE_MS;
+    /* The pidfd, not the pid: a reused pid is never hit. */
+    if (d == NULL || d->pidfd < 0 ||
+        syscall(SYS_pidfd_send_signal, d->pidfd, SIGINT, NULL, 0) != 0)
+        c->kill_ms = hd_now_ms();
+}
+
+/* Output of stream which of the run: cut at UTF-8 boundaries (at_eof
+ * flushes the carried partial character), capped at out_max. */
+static void hd_ctx_emit(hd_ctx *c, hd_ctx_run *run, int which,
+                        const unsigned char *p, size_t n, int at_eof)
+{
+    size_t len = run->carry_len[which], cut, room;
+    unsigned char *buf = malloc(len + n + 1);
+
+    if (buf == NULL)
+        return;
+    memcpy(buf, run->carry[which], len);
+    if (n > 0)
+        memcpy(buf + len, p, n);
+    len += n;
+    cut = at_eof ? len : utf8_cut(buf, len);
+    run->carry_len[which] = len - cut;
+    memcpy(run->carry[which], buf + cut, len - cut);
+    if (run->over_limit || cut == 0)
+        goto out;
+    room = run->out_max - run->out_bytes;
+    if (cut > room) {
+        cut = utf8_cut(buf, room);
+        run->truncated = run->over_limit = 1;
+        if (c != NULL && run == c->cur)
+            hd_ctx_interrupt(c);
+    }
+    if (cut == 0)
+        goto out;
+    run->out_bytes += cut;
+    hd_ctx_event(run, hd_ctx_streams[which], buf, cut);
+    if (run->rid[0] != '\0')
+        buf_append(&run->cap[which], buf, cut); /* bounded by out_max */
+out:
+    free(buf);
+}
+
+/* Rich output (a display frame, or one mime type of a result): a display
+ * event and an entry of results; counted against the output cap. */
+static void hd_ctx_display(hd_ctx_run *run, const char *mime,
+                           const char *data)
+{
+    size_t n = strlen(data);
+    cJSON *ev, *item;
+
+    if (run->over_limit || n > run->out_max - run->out_bytes) {
+        run->truncated = 1;
+        return;
+    }
+    run->out_bytes += n;
+    ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "mime", mime);
+    cJSON_AddStringToObject(ev, "data", data);
+    hd_ctx_event_json(run, "display", ev);
+    if (run->rid[0] != '\0') {
+        item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, mime, data);
+        cJSON_AddItemToArray(run->results, item);
+    }
+}
+
+/* Add s (NULL: "") to o as name, cut to at most max bytes at a UTF-8
+ * boundary. */
+static void hd_ctx_add_cut(cJSON *o, const char *name, const char *s,
+                           size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    char *copy;
+
+    if (n <= max) {
+        cJSON_AddStringToObject(o, name, s != NULL ? s : "");
+        return;
+    }
+    n = utf8_cut((const unsigned char *)s, max);
+    copy = strndup(s, n);
+    cJSON_AddStringToObject(o, name, copy != NULL ? copy : "");
+    free(copy);
+}
+
+static void hd_ctx_set_error(hd_ctx_run *run, const char *name,
+                             const char *message, const char *tb)
+{
+    cJSON_Delete(run->error);
+    run->error = cJSON_CreateObject();
+    hd_ctx_add_cut(run->error, "name", name ? name : "Error", 256);
+    hd_ctx_add_cut(run->error, "message", message, HD_CTX_MESSAGE_MAX);
+    hd_ctx_add_cut(run->error, "traceback", tb, HD_CTX_TRACEBACK_MAX);
+}
+
+/* The /execute answer of a sync run: {executionId, status, output, error,
+ * stderr, exitCode, duration, results, truncated}; error is the exception
+ * {name, message, traceback} when there was one, else the stderr text. */
+static void hd_ctx_reply(const hd_ctx_run *run, const char *status,
+                         int code, long long duration)
+{
+    sp_buf b;
+    char *res = cJSON_PrintUnformatted(run->results);
+    char *err = run->error ? cJSON_PrintUnformatted(run->error) : NULL;
+
+    buf_init(&b, 2 * run->out_max * 6 + 4096);
+    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
+               run->id, status);
+    utf8_json_string((const unsigned char *)run->cap[0].data,
+                     run->cap[0].len, &b);
+    buf_puts(&b, ",\"error\":");
+    if (err != NULL)
+        buf_puts(&b, err);
+    else
+        utf8_json_string((const unsigned char *)run->cap[1].data,
+                         run->cap[1].len, &b);
+    buf_puts(&b, ",\"stderr\":");
+    utf8_json_string((const unsigned char *)run->cap[1].data,
+                     run->cap[1].len, &b);
+    buf_printf(&b,
+               ",\"exitCode\":%d,\"duration\":%lld,\"results\":%s,"
+               "\"truncated\":%s}",
+               code, duration, res ? res : "[]",
+               run->truncated ? "true" : "false");
+    if (b.data != NULL && res != NULL && b.len > 0 &&
+        b.data[b.len - 1] == '}')
+        hd_reply(run->rid, cJSON_CreateObject(), b.data, b.len);
+    else
+        hd_reply_err(run->rid, SP_E_INTERNAL, "result too large");
+    buf_free(&b);
+    free(res);
+    free(err);
+}
+
+/* Finish a run that is no longer the context's (cur or queue): result
+ * event and record, TTLs, the sync reply; frees run. ended is the reason
+ * when the context ended under it (NULL: it ran to "done"). */
+static void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    const char *status;
+    long long duration, ttl = cfg_int(CFG_SP_EVENT_TTL);
+    int code;
+    cJSON *ev, *data;
+
+    for (int w = 0; w < 2; w++)
+        hd_ctx_emit(NULL, run, w, (const unsigned char *)"", 0, 1);
+    if (ended != NULL)
+        hd_ctx_set_error(run, "ContextEnded", ended, "");
+    if (run->timed_out)
+        status = "timeout";
+    else if (run->cancelled)
+        status = "cancelled";
+    else if (run->over_limit)
+        status = "output_limit";
+    else if (run->error != NULL)
+        status = "error";
+    else
+        status = "ok";
+    code = strcmp(status, "ok") == 0 ? 0 : 1;
+    /* An error the driver reported had its event then; this one is ours. */
+    if (ended != NULL)
+        hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
+    duration = hd_now_ms() - (run->started_ms ? run->started_ms
+                                              : hd_now_ms());
+    ev = cJSON_CreateObject();
+    data = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddNumberToObject(data, "exitCode", code);
+    cJSON_AddStringToObject(data, "status", status);
+    cJSON_AddBoolToObject(data, "truncated", run->truncated);
+    if (ended != NULL)
+        cJSON_AddStringToObject(data, "error", ended);
+    cJSON_AddNumberToObject(ev, "duration", (double)duration);
+    hd_ctx_event_json(run, "result", ev);
+    if (rds_key(ek, sizeof ek, "exec", run->id) == 0 &&
+        rds_key(vk, sizeof vk, "events", run->id) == 0 &&
+        rds_key(sk, sizeof sk, "sbx", s->id) == 0) {
+        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
+                                "duration_ms %lld truncated %d ended %lld",
+                                ek, status, code, duration, run->truncated,
+                                hd_now_ms()));
+        freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
+        freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+        freeReplyObject(rds_cmd("SREM %s:running %s", sk, run->id));
+    }
+    if (run->rid[0] != '\0')
+        hd_ctx_reply(run, status, code, duration);
+    hd_ctx_run_free(run);
+}
+
+/* Hand queued runs to the driver while it is idle. */
+static void hd_ctx_start_next(hd_ctx *c)
+{
+    while (c->cur == NULL && c->queue != NULL) {
+        hd_ctx_run *run = c->queue;
+        c->queue = run->next;
+        c->nqueued--;
+        run->next = NULL;
+        if (c->driver == NULL || c->driver->in_fd < 0 ||
+            buf_append(&c->driver->pending_in, run->line, run->line_len) !=
+                0) {
+            hd_ctx_finish(c->sbx, run,
+                          "the code could not be passed to the context");
+            continue;
+        }
+        free(run->line);
+        run->line = NULL;
+        run->started_ms = hd_now_ms();
+        run->deadline_ms = run->started_ms + run->timeout_ms;
+        c->cur = run;
+        hd_exec_write_stdin(c->driver);
+    }
+}
+
+/* End the context: its runs are finished with why, its driver killed and
+ * detached, its records deleted; c is freed. */
+static void hd_ctx_end(hd_ctx *c, const char *why)
+{
+    char k[RDS_KEY_MAX], sk[RDS_KEY_MAX], msg[256];
+    hd_exec *d = c->driver;
+
+    log_info("ending context %s of sandbox %s: %s", c->id, c->sbx->id, why);
+    snprintf(msg, sizeof msg, "context ended: %s", why);
+    if (c->cur != NULL)
+        hd_ctx_finish(c->sbx, c->cur, msg);
+    c->cur = NULL;
+    while (c->queue != NULL) {
+        hd_ctx_run *run = c->queue;
+        c->queue = run->next;
+        hd_ctx_finish(c->sbx, run, msg);
+    }
+    if (d != NULL) {
+        /* What the driver still writes is nobody's: close our ends; its
+         * exit report then finishes the hd_exec as for any process. */
+        d->ctx = NULL;
+        for (int w = 0; w < 2; w++) {
+            if (d->fds[w] >= 0)
+                close(d->fds[w]);
+            d->fds[w] = -1;
+        }
+        if (d->in_fd >= 0)
+            close(d->in_fd);
+        d->in_fd = -1;
+        if (!d->exited) {
+            d->killed = 1;
+            if (sbx_kill_exec(c->sbx->sbx, d->req_id) != 0)
+                log_warn("context %s: some processes survived SIGKILL",
+                         c->id);
+        }
+    }
+    if (rds_key(k, sizeof k, "ctx", c->id) == 0 &&
+        rds_key(sk, sizeof sk, "sbx", c->sbx->id) == 0) {
+        freeReplyObject(rds_cmd("DEL %s", k));
+        freeReplyObject(rds_cmd("SREM %s:contexts %s", sk, c->id));
+    }
+    for (hd_ctx **pp = &c->sbx->ctxs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    buf_free(&c->frame);
+    free(c);
+}
+
+static int hd_b64_digit(unsigned char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard base64 (padding optional) into a new buffer (caller frees) of
+ * *outlen bytes; NULL if s is not base64. */
+static unsigned char *hd_b64_decode(const char *s, size_t *outlen)
+{
+    size_t n = strlen(s), o = 0;
+    unsigned char *out;
+    unsigned acc = 0;
+    int bits = 0;
+
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    out = malloc(n / 4 * 3 + 3);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int v = hd_b64_digit((unsigned char)s[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    *outlen = o;
+    return out;
+}
+
+/* One complete frame (without 0x1e and "\n"). Returns 0, or -1 if it is
+ * not a frame (the context must end). May end the current run and start
+ * the next one. */
+static int hd_ctx_frame(hd_ctx *c, const char *js, size_t len)
+{
+    cJSON *f = cJSON_ParseWithLength(js, len);
+    const char *t = hd_ctx_arg(f, "t");
+    hd_ctx_run *run = c->cur;
+    int result = -1;
+
+    if (!cJSON_IsObject(f) || t == NULL)
+        goto out;
+    result = 0;
+    /* Output after a run's "done" (a JavaScript timer, say) has no run
+     * to go to: dropped. */
+    if (run == NULL)
+        goto out;
+    if (strcmp(t, "stdout") == 0 || strcmp(t, "stderr") == 0) {
+        const char *b = hd_ctx_arg(f, "b");
+        size_t n = 0;
+        unsigned char *bytes = b ? hd_b64_decode(b, &n) : NULL;
+        if (bytes == NULL) {
+            result = -1;
+            goto out;
+        }
+        hd_ctx_emit(c, run, t[3] == 'e' ? 1 : 0, bytes, n, 0);
+        free(bytes);
+    } else if (strcmp(t, "display") == 0) {
+        const char *mime = hd_ctx_arg(f, "mime");
+        const char *data = hd_ctx_arg(f, "data");
+        if (mime != NULL && data != NULL)
+            hd_ctx_display(run, mime, data);
+    } else if (strcmp(t, "result") == 0) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(f, "data"))
+        {
+            if (cJSON_IsString(it))
+                hd_ctx_display(run, it->string, it->valuestring);
+        }
+    } else if (strcmp(t, "error") == 0) {
+        hd_ctx_set_error(run, hd_ctx_arg(f, "name"),
+                         hd_ctx_arg(f, "message"),
+                         hd_ctx_arg(f, "traceback"));
+        hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
+    } else if (strcmp(t, "done") == 0) {
+        const char *st = hd_ctx_arg(f, "status");
+        if (st != NULL && strcmp(st, "timeout") == 0)
+            run->timed_out = 1;
+        c->cur = NULL;
+        c->kill_ms = 0;
+        hd_ctx_finish(c->sbx, run, NULL);
+        hd_ctx_start_next(c);
+    }
+out:
+    cJSON_Delete(f);
+    return result;
+}
+
+void hd_ctx_output(hd_exec *e, int which, const unsigned char *p, size_t n)
+{
+    hd_ctx *c = e->ctx;
+
+    if (which == 1) {
+        if (c->cur != NULL)
+            hd_ctx_emit(c, c->cur, 1, p, n, 0);
+        else
+            log_info("context %s wrote outside a run: %.*s", c->id,
+                     (int)(n < 300 ? n : 300), (const char *)p);
+        return;
+    }
+    while (n > 0) {
+        const unsigned char *nl = memchr(p, '\n', n);
+        size_t take = nl != NULL ? (size_t)(nl - p) + 1 : n;
+        if (buf_append(&c->frame, p, take) != 0) {
+            hd_ctx_end(c, "the context sent a frame that is too large");
+            return;
+        }
+        p += take;
+        n -= take;
+        if (nl == NULL)
+            return;
+        if (c->frame.len < 2 || c->frame.data[0] != '\x1e' ||
+            hd_ctx_frame(c, c->frame.data + 1, c->frame.len - 2) != 0) {
+            hd_ctx_end(c, "the context sent a malformed frame");
+            return;
+        }
+        buf_reset(&c->frame);
+    }
+}
+
+void hd_ctx_driver_ended(hd_exec *e)
+{
+    hd_ctx *c = e->ctx;
+    e->ctx = NULL;
+    c->driver = NULL;
+    hd_ctx_end(c, "its process exited");
+}
+
+/* Start a context's driver; its Redis record is written first, so that a
+ * run sent right after the reply finds it. */
+static void hd_ctx_create(hd_sandbox *s, hd_job *job)
+{
+    const char *id = hd_ctx_arg(job->args, "ctx");
+    const char *lang = hd_ctx_arg(job->args, "language");
+    const char *owner = hd_ctx_arg(job->args, "owner");
+    char drv[65], created[24], k[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    hd_job dj = {.op = "exec"};
+    const char *py[] = {"python3", "-u", "-c", hd_py_driver};
+    /* node cannot dup2: the shell moves its descriptors (js_driver.js). */
+    const char *js[] = {"/bin/sh", "-c",
+                        "exec node -e \"$0\" 3<&0 4>&1 </dev/null >&2",
+                        hd_js_driver};
+    size_t n = 0;
+    hd_exec *e;
+    hd_ctx *c;
+
+    if (!id_valid_typed(id, "ctx_") || lang == NULL ||
+        (strcmp(lang, "python") != 0 && strcmp(lang, "javascript") != 0) ||
+        owner == NULL || strcmp(owner, s->owner) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad context job");
+        return;
+    }
+    for (c = s->ctxs; c != NULL; c = c->next)
+        n++;
+    if (s->ephemeral || hd_ctx_find(s, id) != NULL ||
+        n >= HD_CTX_PER_SANDBOX) {
+        hd_reply_err(job->rid, SP_E_CONFLICT,
+                     "a sandbox holds at most %d contexts",
+                     HD_CTX_PER_SANDBOX);
+        return;
+    }
+    if (id_generate("exe_", drv, sizeof drv) != 0 ||
+        rds_key(k, sizeof k, "ctx", id) != 0 ||
+        rds_key(sk, sizeof sk, "sbx", s->id) != 0) {
+        hd_reply_err(job->rid, SP_E_INTERNAL, "could not make an id");
+        return;
+    }
+    snprintf(created, sizeof created, "%lld", hd_now_ms() / 1000);
+    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
+                            "language %s created %s driver %s",
+                            k, s->owner, s->id, hd_helper_id, lang, created,
+                            drv));
+    freeReplyObject(rds_cmd("SADD %s:contexts %s", sk, id));
+    snprintf(dj.rid, sizeof dj.rid, "%s", job->rid);
+    dj.args = cJSON_CreateObject();
+    cJSON_AddStringToObject(dj.args, "id", drv);
+    cJSON_AddItemToObject(dj.args, "argv",
+                          strcmp(lang, "python") == 0
+                              ? cJSON_CreateStringArray(py, 4)
+                              : cJSON_CreateStringArray(js, 4));
+    cJSON_AddBoolToObject(dj.args, "background", 1);
+    cJSON_AddBoolToObject(dj.args, "stdin_open", 1);
+    /* Answers the job itself: {execution_id} of the driver, or the error
+     * of the spawn. */
+    hd_exec_start(s, &dj);
+    cJSON_Delete(dj.args);
+    e = hd_exec_by_id(s, drv);
+    c = e != NULL ? calloc(1, sizeof *c) : NULL;
+    if (c == NULL) {
+        if (e != NULL) {
+            sbx_kill_exec(s->sbx, e->req_id);
+            e->killed = 1;
+        }
+        freeReplyObject(rds_cmd("DEL %s", k));
+        freeReplyObject(rds_cmd("SREM %s:contexts %s", sk, id));
+        return;
+    }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    snprintf(c->language, sizeof c->language, "%s", lang);
+    snprintf(c->owner, sizeof c->owner, "%s", s->owner);
+    c->sbx = s;
+    c->driver = e;
+    buf_init(&c->frame, HD_CTX_FRAME_MAX);
+    e->ctx = c;
+    c->next = s->ctxs;
+    s->ctxs = c;
+    log_info("context %s (%s) started in sandbox %s", id, lang, s->id);
+}
+
+/* Queue a run: its records as for any execution, then the answer at once
+ * (async) or at its end. */
+static void hd_ctx_run_job(hd_sandbox *s, hd_job *job)
+{
+    const cJSON *a = job->args;
+    hd_ctx *c = hd_ctx_find(s, hd_ctx_arg(a, "ctx"));
+    const char *id = hd_ctx_arg(a, "id"), *code = hd_ctx_arg(a, "code");
+    const char *owner = hd_ctx_arg(a, "owner");
+    long long timeout = (long long)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a, "timeout_ms"));
+    char ek[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    hd_ctx_run *run, **tail;
+    cJSON *req;
+    char *line;
+
+    if (c == NULL || owner == NULL || strcmp(owner, c->owner) != 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "context not found");
+        return;
+    }
+    if (!id_valid_typed(id, "exe_") || code == NULL ||
+        rds_key(ek, sizeof ek, "exec", id) != 0 ||
+        rds_key(sk, sizeof sk, "sbx", s->id) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad context run");
+        return;
+    }
+    if (c->nqueued >= HD_CTX_QUEUE_MAX) {
+        hd_reply_err(job->rid, SP_E_RATE_LIMITED,
+                     "the context has %d runs waiting; retry later",
+                     HD_CTX_QUEUE_MAX);
+        return;
+    }
+    if (timeout <= 0)
+        timeout = HD_CTX_TIMEOUT_MS;
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "id", id);
+    cJSON_AddStringToObject(req, "code", code);
+    cJSON_AddNumberToObject(req, "timeout_ms", (double)timeout);
+    line = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    run = calloc(1, sizeof *run);
+    if (line == NULL || run == NULL) {
+        free(line);
+        free(run);
+        hd_reply_err(job->rid, SP_E_INTERNAL, "out of memory");
+        return;
+    }
+    /* cJSON escapes every newline inside strings: this is one line once
+     * its NUL becomes the newline (the length is kept apart). */
+    run->line_len = strlen(line);
+    line[run->line_len++] = '\n';
+    run->line = line;
+    snprintf(run->id, sizeof run->id, "%s", id);
+    run->timeout_ms = timeout;
+    run->out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
+    buf_init(&run->cap[0], run->out_max);
+    buf_init(&run->cap[1], run->out_max);
+    run->results = cJSON_CreateArray();
+    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
+                            "status running started %lld context %s",
+                            ek, s->owner, s->id, hd_helper_id, hd_now_ms(),
+                            c->id));
+    freeReplyObject(rds_cmd("SADD %s:running %s", sk, id));
+    hd_ctx_event(run, "status", "{\"status\":\"running\"}", 20);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
+        cJSON *rep = cJSON_CreateObject();
+        cJSON_AddStringToObject(rep, "execution_id", id);
+        hd_reply(job->rid, rep, NULL, 0);
+    } else {
+        snprintf(run->rid, sizeof run->rid, "%s", job->rid);
+    }
+    for (tail = &c->queue; *tail != NULL; tail = &(*tail)->next)
+        ;
+    *tail = run;
+    c->nqueued++;
+    hd_ctx_start_next(c);
+}
+
+void hd_ctx_op(hd_sandbox *s, hd_job *job)
+{
+    if (strcmp(job->op, "ctx_create") == 0) {
+        hd_ctx_create(s, job);
+    } else if (strcmp(job->op, "ctx_run") == 0) {
+        hd_ctx_run_job(s, job);
+    } else if (strcmp(job->op, "ctx_delete") == 0) {
+        hd_ctx *c = hd_ctx_find(s, hd_ctx_arg(job->args, "ctx"));
+        const char *owner = hd_ctx_arg(job->args, "owner");
+        if (c == NULL || (owner != NULL && strcmp(owner, c->owner) != 0)) {
+            hd_reply_err(job->rid, SP_E_NOT_FOUND, "context not found");
+            return;
+        }
+        hd_ctx_end(c, "deleted");
+        hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+    } else {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
+    }
+}
+
+int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)
+{
+    const char *exe = hd_ctx_arg(job->args, "exe");
+
+    for (hd_ctx *c = s->ctxs; exe != NULL && c != NULL; c = c->next) {
+        hd_ctx_run **pp = &c->queue;
+        if (c->cur != NULL && strcmp(c->cur->id, exe) == 0) {
+            if (strcmp(job->op, "cancel") != 0) {
+                hd_reply_err(job->rid, SP_E_CONFLICT,
+                             "%s is not supported for a context run",
+                             job->op);
+                return 1;
+            }
+            c->cur->cancelled = 1;
+            hd_ctx_interrupt(c);
+            hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+            return 1;
+        }
+        for (; *pp != NULL; pp = &(*pp)->next) {
+            hd_ctx_run *run = *pp;
+            if (strcmp(run->id, exe) != 0)
+                continue;
+            if (strcmp(job->op, "cancel") != 0) {
+                hd_reply_err(job->rid, SP_E_CONFLICT,
+                             "%s is not supported for a context run",
+                             job->op);
+                return 1;
+            }
+            *pp = run->next;
+            c->nqueued--;
+            run->cancelled = 1;
+            hd_ctx_finish(s, run, NULL);
+            hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void hd_ctx_tick(hd_sandbox *s, long long now_ms)
+{
+    for (hd_ctx *c = s->ctxs, *nx; c != NULL; c = nx) {
+        hd_ctx_run *run = c->cur;
+        nx = c->next;
+        if (c->kill_ms > 0 && now_ms >= c->kill_ms) {
+            hd_ctx_end(c, "the run did not stop after an interrupt");
+            continue;
+        }
+        if (run != NULL && !run->interrupted && run->deadline_ms > 0 &&
+            now_ms >= run->deadline_ms) {
+            run->timed_out = 1;
+            hd_ctx_interrupt(c);
+        }
+    }
+}
+
+long long hd_ctx_next_deadline(const hd_sandbox *s)
+{
+    long long next = 0;
+
+    for (const hd_ctx *c = s->ctxs; c != NULL; c = c->next) {
+        long long d = c->kill_ms;
+        if (d == 0 && c->cur != NULL && !c->cur->interrupted)
+            d = c->cur->deadline_ms;
+        if (d > 0 && (next == 0 || d < next))
+            next = d;
+    }
+    return next;
+}
+
+void hd_ctx_end_all(hd_sandbox *s, const char *why)
+{
+    char msg[128];
+
+    snprintf(msg, sizeof msg, "the sandbox ended (%s)", why);
+    while (s->ctxs != NULL)
+        hd_ctx_end(s->ctxs, msg);
+}
+
+void hd_ctx_forget(const char *sandbox_id)
+{
+    char sk[RDS_KEY_MAX], k[RDS_KEY_MAX];
+    redisReply *set;
+
+    if (rds_key(sk, sizeof sk, "sbx", sandbox_id) != 0)
+        return;
+    set = rds_cmd("SMEMBERS %s:contexts", sk);
+    for (size_t i = 0; set != NULL && set->type == REDIS_REPLY_ARRAY &&
+                       i < set->elements;
+         i++) {
+        if (rds_key(k, sizeof k, "ctx", set->element[i]->str) == 0)
+            freeReplyObject(rds_cmd("DEL %s", k));
+    }
+    freeReplyObject(set);
+    freeReplyObject(rds_cmd("DEL %s:contexts", sk));
+}

@@ -1,0 +1,212 @@
+/* sse_fetch.c: the reader thread's requests on behalf of one client:
+ * authentication and the ownership check of an OPEN job, and one chunk of
+ * backlog (XRANGE after the resume point, formatted, at most the bytes the
+ * client can take, with trimmed entries reported). Also turns stream
+ * entries into events for the live reader (sse_reader.c). Runs on the
+ * reader thread only, with its rds_cmd connection. */
+#include "sse.h"
+#include "sp_auth.h"
+#include "sp_id.h"
+#include "sp_jwt.h"
+#include "sp_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SSE_BACKLOG_COUNT 256
+
+/* Turn one XRANGE/XREAD entry into an event; NULL to skip it. */
+static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
+                            const char *label, int pointers, sse_sid *id)
+{
+    const char *type = NULL, *data = "";
+    size_t dlen = 0;
+    const redisReply *f;
+    sse_ev *ev;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING ||
+        sse_sid_parse(e->element[0]->str, e->element[0]->len, id) != 0)
+        return NULL;
+    f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return NULL; /* deleted entry */
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(k->str, "type") == 0)
+            type = v->str;
+        else if (strcmp(k->str, "data") == 0) {
+            data = v->str;
+            dlen = v->len;
+        }
+    }
+    if (type == NULL)
+        return NULL;
+    if (pointers) {
+        /* The client stream contract: {type:"execution", data:<exe id>}. */
+        if (strcmp(type, "execution") != 0 || !id_valid_typed(data, "exe_"))
+            return NULL;
+        ev = sse_ev_new(SSE_EV_PTR, 0);
+        if (ev != NULL) {
+            ev->id = *id;
+            snprintf(ev->aux, sizeof ev->aux, "%s", data);
+        }
+        return ev;
+    }
+    ev = sse_ev_format(*id, type, data, dlen, route->label, label,
+                       route->final_type);
+    if (ev == NULL)
+        log_warn("stream %s: entry of type \"%.32s\" skipped", label, type);
+    return ev;
+}
+
+size_t sse_entries(const redisReply *r, const sse_route *route,
+                   const char *label, int pointers, sse_ev ***tail,
+                   size_t budget, size_t *used, sse_sid *last,
+                   long long not_before_ms)
+{
+    size_t bytes = 0;
+    *used = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        sse_sid id;
+        sse_ev *ev = sse_entry_ev(r->element[i], route, label, pointers, &id);
+        (*used)++;
+        if (ev != NULL && pointers && (long long)id.ms < not_before_ms) {
+            sse_ev_unref(ev);
+            ev = NULL;
+        }
+        if (r->element[i]->type == REDIS_REPLY_ARRAY &&
+            r->element[i]->elements == 2 &&
+            r->element[i]->element[0]->type == REDIS_REPLY_STRING)
+            sse_sid_parse(r->element[i]->element[0]->str,
+                          r->element[i]->element[0]->len, last);
+        if (ev == NULL)
+            continue;
+        **tail = ev;
+        *tail = &ev->next;
+        bytes += ev->len + 64;
+        if (bytes >= budget)
+            break;
+    }
+    return bytes;
+}
+
+void sse_do_open(const sse_job *job, sse_res *res)
+{
+    auth_info ai;
+    tok_claims c;
+    char key[RDS_KEY_MAX];
+    size_t slen;
+    const char *secret = auth_secret(&slen);
+    redisReply *r = NULL;
+    int rev;
+
+    res->status = SP_E_UNAUTHENTICATED;
+    if (job->api_key[0] != '\0') {
+        res->status = auth_api_key(job->api_key, &ai);
+        if (res->status != SP_OK)
+            goto out;
+        snprintf(res->sub, sizeof res->sub, "%s", ai.sub);
+    } else if (job->token != NULL) {
+        if (tok_verify(job->token, TOK_ACCESS, secret, slen,
+                       (long long)time(NULL), &c) != 0)
+            goto out;
+        rev = auth_is_revoked(c.jti, c.kid);
+        res->status = rev < 0 ? SP_E_UNAVAILABLE : SP_E_UNAUTHENTICATED;
+        if (rev != 0)
+            goto out;
+        snprintf(res->sub, sizeof res->sub, "%s", c.sub);
+    } else {
+        goto out;
+    }
+    res->status = SP_OK;
+    if (job->route->client_stream)
+        goto out;
+    /* Unknown, expired and someone else's executions all look alike. */
+    res->status = SP_E_NOT_FOUND;
+    if (!id_valid_typed(job->id, job->route->id_prefix) ||
+        rds_key(key, sizeof key, job->route->owner_kind, job->id) != 0)
+        goto out;
+    r = rds_cmd("HGET %s owner", key);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        res->status = SP_E_UNAVAILABLE;
+    else if (r->type == REDIS_REPLY_STRING && strcmp(r->str, res->sub) == 0)
+        res->status = SP_OK;
+out:
+    freeReplyObject(r);
+}
+
+/* Type of the last entry of key is the route's final type: the stream is
+ * complete. 1 yes, 0 no, -1 Redis failed. */
+static int sse_stream_ended(const char *key, const char *final_type)
+{
+    redisReply *r = rds_cmd("XREVRANGE %s + - COUNT 1", key);
+    int result = 0;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        result = -1;
+    else if (r->elements == 1 && final_type != NULL) {
+        const redisReply *e = r->element[0];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[1]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *f = e->element[1];
+            for (size_t i = 0; i + 1 < f->elements; i += 2) {
+                if (f->element[i]->type == REDIS_REPLY_STRING &&
+                    f->element[i + 1]->type == REDIS_REPLY_STRING &&
+                    strcmp(f->element[i]->str, "type") == 0 &&
+                    strcmp(f->element[i + 1]->str, final_type) == 0)
+                    result = 1;
+            }
+        }
+    }
+    freeReplyObject(r);
+    return result;
+}
+
+void sse_do_backlog(const sse_job *job, sse_res *res)
+{
+    char start[SSE_SID_STR + 1] = "-", cnt[16];
+    sse_ev **tail = &res->evs;
+    redisReply *r = NULL;
+    sse_sid first, last = job->after;
+    size_t used = 0;
+    int has_after = job->has_after;
+
+    res->status = -1;
+    if (has_after && job->check_lost) {
+        r = rds_cmd("XRANGE %s - + COUNT 1", job->key);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+            goto out;
+        if (r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+            r->element[0]->elements == 2 &&
+            r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+            sse_sid_parse(r->element[0]->element[0]->str,
+                          r->element[0]->element[0]->len, &first) == 0 &&
+            sse_sid_cmp(first, job->after) > 0) {
+            res->lost = 1; /* entries after the resume point were trimmed */
+            has_after = 0;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (has_after) {
+        start[0] = '(';
+        sse_sid_format(job->after, start + 1);
+    }
+    snprintf(cnt, sizeof cnt, "%d", SSE_BACKLOG_COUNT);
+    r = rds_cmd("XRANGE %s %s + COUNT %s", job->key, start, cnt);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    sse_entries(r, job->route, job->label, job->pointers, &tail, job->budget,
+                &used, &last, job->not_before_ms);
+    res->done = used == r->elements && r->elements < SSE_BACKLOG_COUNT;
+    if (res->done && res->evs == NULL && !job->pointers &&
+        sse_stream_ended(job->key, job->route->final_type) == 1)
+        res->ended = 1; /* the final event was sent before the resume */
+    res->status = 0;
+out:
+    freeReplyObject(r);
+}

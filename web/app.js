@@ -1,0 +1,722 @@
+// web/app.js: the whole behaviour of the sandpipe web console.
+//
+// Read top to bottom:
+//   1. API calls: fetch with the access token, the JSON error envelope.
+//   2. Session: the API key (sessionStorage) is exchanged for a token pair,
+//      which is refreshed (and so rotated) before the access token expires.
+//   3. Event streams: EventSource on the SSE routes, with the token in the
+//      query string (EventSource cannot send headers), reopened with a
+//      fresh token and resumed after the last event seen.
+//   4. The console's sandbox: one per browser session, shared by runs, the
+//      terminal and the file panel.
+//   5. Run panel: POST /execute-stream, then the execution's events.
+//   6. Terminal: xterm.js on POST /terminal and its events; keystrokes are
+//      batched into POST /terminal/{id}/input.
+//   7. File panel: list, upload, download and delete under /workspace.
+//   8. Wiring: buttons, sign in and out, start-up.
+
+import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
+import { FitAddon } from '/vendor/xterm-addon-fit/lib/addon-fit.mjs';
+
+const $ = (id) => document.getElementById(id);
+
+const KEY_STORE = 'sandpipe.apiKey';
+const SANDBOX_STORE = 'sandpipe.sandboxId';
+const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
+const SANDBOX_KEEPALIVE_MS = 5 * 60 * 1000;
+const INPUT_BATCH_MS = 8;             // keystrokes typed this close together go in one POST
+const INPUT_CHUNK = 16 * 1024;        // the server takes at most 64 KiB per input
+
+// ---------------------------------------------------------------------
+// 1. API calls
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// request(method, path, options) → parsed JSON, null for 204, or the
+// Response itself with {raw: true}. Options: json (sent as JSON), body
+// (sent as is: FormData, Blob, string), anonymous (no token). A 401 on an
+// authenticated call refreshes the tokens once and tries again.
+async function request(method, path, { json, body, anonymous = false, raw = false } = {}, retried = false) {
+  const headers = {};
+  if (json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  if (!anonymous) headers.Authorization = `Bearer ${await accessToken()}`;
+  const res = await fetch(path, { method, headers, body });
+  if (res.status === 401 && !anonymous && !retried) {
+    await refreshTokens();
+    return request(method, path, { json, body, anonymous, raw }, true);
+  }
+  if (!res.ok) {
+    let code = 'http_' + res.status, message = res.statusText;
+    try {
+      const err = (await res.json()).error;
+      code = err.code;
+      message = err.message + (err.field ? ` (${err.field})` : '');
+    } catch { /* not the JSON envelope */ }
+    throw new ApiError(res.status, code, message);
+  }
+  if (raw) return res;
+  if (res.status === 204) return null;
+  return res.json();
+}
+
+// ---------------------------------------------------------------------
+// 2. Session
+
+const auth = { apiKey: null, access: null, refresh: null, expiresAt: 0, timer: 0, pending: null };
+
+async function signIn(apiKey) {
+  const pair = await request('POST', '/api/auth/token', { json: { api_key: apiKey }, anonymous: true });
+  auth.apiKey = apiKey;
+  sessionStorage.setItem(KEY_STORE, apiKey);
+  setTokens(pair);
+}
+
+function setTokens(pair) {
+  auth.access = pair.access_token;
+  auth.refresh = pair.refresh_token;
+  auth.expiresAt = Date.now() + pair.expires_in * 1000;
+  // Refresh a minute before expiry (earlier for very short lifetimes).
+  const lead = Math.min(60, pair.expires_in / 5);
+  clearTimeout(auth.timer);
+  auth.timer = setTimeout(() => refreshTokens().catch(showError), (pair.expires_in - lead) * 1000);
+}
+
+// One refresh at a time: presenting the same refresh token twice looks
+// like a stolen token to the server, which then revokes the whole family.
+// If the refresh token is refused, the API key gets a new pair.
+function refreshTokens() {
+  if (!auth.pending) {
+    auth.pending = (async () => {
+      try {
+        setTokens(await request('POST', '/api/auth/refresh',
+          { json: { refresh_token: auth.refresh }, anonymous: true }));
+      } catch (err) {
+        if (!auth.apiKey || err.status === 429) throw err;
+        setTokens(await request('POST', '/api/auth/token',
+          { json: { api_key: auth.apiKey }, anonymous: true }));
+      }
+    })().finally(() => { auth.pending = null; });
+  }
+  return auth.pending;
+}
+
+// The current access token, refreshed first if it is about to expire
+// (timers do not run while a laptop sleeps).
+async function accessToken() {
+  if (auth.pending) await auth.pending;
+  if (!auth.access) throw new ApiError(401, 'unauthenticated', 'not signed in');
+  if (Date.now() > auth.expiresAt - 15000) await refreshTokens();
+  return auth.access;
+}
+
+async function signOut() {
+  const refresh = auth.refresh;
+  const terminalClosed = closeTerminal();
+  stopRunStream();
+  clearInterval(sandbox.keepAlive);
+  try {
+    await terminalClosed;
+    if (sandbox.id) await request('DELETE', `/sandboxes/${sandbox.id}`);
+    if (refresh) await request('POST', '/api/auth/revoke', { json: { refresh_token: refresh } });
+  } catch { /* signing out locally is what matters */ }
+  clearTimeout(auth.timer);
+  Object.assign(auth, { apiKey: null, access: null, refresh: null, expiresAt: 0 });
+  sandbox.id = null;
+  sessionStorage.removeItem(KEY_STORE);
+  sessionStorage.removeItem(SANDBOX_STORE);
+  showSignedOut();
+}
+
+// ---------------------------------------------------------------------
+// 3. Event streams
+
+// Event ids are "<ms>-<seq>" (Redis stream positions).
+function idAfter(a, b) {
+  const [am, as] = a.split('-').map(Number), [bm, bs] = b.split('-').map(Number);
+  return am > bm || (am === bm && as > bs);
+}
+
+// openStream(path, types, onEvent, {finalType, onGiveUp}) → {close()}.
+// Calls onEvent(type, data) for each event, data being the parsed JSON.
+// The browser reconnects by itself after a dropped connection; when the
+// server refuses the stream (an expired token, a restart), EventSource
+// stops, so the stream is reopened with a fresh token and resumes after
+// the last event seen (events seen twice are skipped). After a few
+// refusals in a row it gives up and calls onGiveUp.
+function openStream(path, types, onEvent, { finalType, onGiveUp = () => {} } = {}) {
+  let es = null, lastId = '', closed = false, failures = 0;
+
+  function close() {
+    closed = true;
+    if (es) es.close();
+  }
+
+  function deliver(type, ev) {
+    if (closed) return;
+    // An event without an id of its own (the relay's "events_lost") shows
+    // the previous id again: only typed events are checked.
+    if (ev.lastEventId && type !== 'error') {
+      if (lastId && !idAfter(ev.lastEventId, lastId)) return;
+      lastId = ev.lastEventId;
+    }
+    failures = 0;
+    let data;
+    try { data = JSON.parse(ev.data); } catch { return; }
+    onEvent(type, data);
+    if (type === finalType) close();
+  }
+
+  async function connect() {
+    if (closed) return;
+    const query = new URLSearchParams({ access_token: await accessToken() });
+    if (lastId) query.set('lastEventId', lastId);
+    if (closed) return;
+    es = new EventSource(`${path}?${query}`);
+    for (const type of types) es.addEventListener(type, (ev) => deliver(type, ev));
+    // "error" is both the server's error event (a MessageEvent with data)
+    // and EventSource's own connection error (a plain Event).
+    es.addEventListener('error', (ev) => {
+      if (ev.data !== undefined) return deliver('error', ev);
+      if (closed || es.readyState !== EventSource.CLOSED) return;
+      if (++failures > 3) {
+        closed = true;
+        onGiveUp();
+        return;
+      }
+      setTimeout(() => connect().catch(showError), 400 * failures);
+    });
+  }
+
+  connect().catch((err) => { closed = true; showError(err); onGiveUp(); });
+  return { close };
+}
+
+// ---------------------------------------------------------------------
+// 4. The console's sandbox
+
+const sandbox = { id: null, keepAlive: 0 };
+
+// Reuse this browser session's sandbox if it still exists (a reload),
+// else make one. Its timeout is pushed back every few minutes.
+async function ensureSandbox() {
+  const known = sessionStorage.getItem(SANDBOX_STORE);
+  if (known) {
+    try {
+      await request('POST', `/sandboxes/${known}/timeout`, { json: { timeout: SANDBOX_TIMEOUT_S } });
+      return setSandbox(known);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+  }
+  const made = await request('POST', '/sandboxes', { json: { timeout: SANDBOX_TIMEOUT_S } });
+  return setSandbox(made.id);
+}
+
+function setSandbox(id) {
+  sandbox.id = id;
+  sessionStorage.setItem(SANDBOX_STORE, id);
+  $('sandbox-id').textContent = id;
+  clearInterval(sandbox.keepAlive);
+  sandbox.keepAlive = setInterval(keepSandboxAlive, SANDBOX_KEEPALIVE_MS);
+  return id;
+}
+
+async function keepSandboxAlive() {
+  try {
+    await request('POST', `/sandboxes/${sandbox.id}/timeout`, { json: { timeout: SANDBOX_TIMEOUT_S } });
+  } catch (err) {
+    if (err.status !== 404) return showError(err);
+    // It ended (timeout, restart): start over with a new one.
+    sessionStorage.removeItem(SANDBOX_STORE);
+    await ensureSandbox();
+    notice('The sandbox had ended; a new one was made.');
+    openTerminal().catch(showError);
+    listFiles().catch(showError);
+  }
+}
+
+// ---------------------------------------------------------------------
+// 5. Run panel
+
+const RUN_EVENTS = ['status', 'stdout', 'stderr', 'display', 'result'];
+const run = { id: null, stream: null, started: 0 };
+
+async function loadLanguages() {
+  const { languages } = await request('GET', '/languages');
+  const select = $('language');
+  select.replaceChildren(...languages.map((l) => {
+    const opt = new Option(`${l.name} ${l.version}`, l.name);
+    opt.dataset.extension = l.extension;
+    return opt;
+  }));
+  if (languages.some((l) => l.name === 'python')) select.value = 'python';
+}
+
+async function startRun() {
+  if (run.id) return;
+  $('output').replaceChildren();
+  setRunInfo('starting', null, null);
+  $('run').disabled = true;
+  try {
+    const exe = await request('POST', '/execute-stream', {
+      json: { code: $('code').value, language: $('language').value, sandbox_id: sandbox.id },
+    });
+    run.id = exe.executionId;
+    run.started = performance.now();
+    $('cancel').disabled = false;
+    const id = run.id;
+    run.stream = openStream(`/executions/${id}/events`, RUN_EVENTS, onRunEvent, {
+      finalType: 'result',
+      onGiveUp: () => pollRun(id),
+    });
+  } catch (err) {
+    setRunInfo('error', null, null);
+    appendOutput('error', err.message + '\n');
+    endRun();
+  }
+}
+
+function onRunEvent(type, ev) {
+  switch (type) {
+  case 'status':
+    setRunInfo(ev.status);
+    if (ev.message) appendOutput('info', ev.message + '\n');
+    break;
+  case 'stdout':
+  case 'stderr':
+    appendOutput(type, ev.data);
+    break;
+  case 'display':
+    appendDisplay(ev.mime, ev.data);
+    break;
+  case 'result':
+    setRunInfo(ev.data.status, ev.data.exitCode, ev.duration);
+    if (ev.data.truncated) appendOutput('info', '[output truncated]\n');
+    endRun();
+    break;
+  case 'error':
+    appendOutput('error', (ev.message || ev.error || JSON.stringify(ev)) + '\n');
+    break;
+  }
+}
+
+// Without the event stream (the relay is down), the result is polled
+// instead: the output then appears when the run ends, not as it is
+// printed, and replaces whatever the stream had shown.
+async function pollRun(id) {
+  setRunInfo('running (no live output)');
+  try {
+    let exe;
+    for (;;) {
+      exe = await request('GET', `/executions/${id}`);
+      if (run.id !== id) return;
+      if (exe.status !== 'running' && exe.status !== 'queued') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    $('output').replaceChildren();
+    appendOutput('stdout', exe.output || '');
+    appendOutput('stderr', exe.error || '');
+    for (const r of exe.results || []) appendDisplay(r.mime, r.data);
+    setRunInfo(exe.status, exe.exitCode, exe.duration);
+  } catch (err) {
+    showError(err);
+  }
+  if (run.id === id) endRun();
+}
+
+async function cancelRun() {
+  if (!run.id) return;
+  try {
+    await request('POST', `/executions/${run.id}/cancel`);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function stopRunStream() {
+  if (run.stream) run.stream.close();
+  endRun();
+}
+
+function endRun() {
+  run.id = null;
+  run.stream = null;
+  $('run').disabled = false;
+  $('cancel').disabled = true;
+  listFiles().catch(() => {});   // the code may have written files
+}
+
+function setRunInfo(status, exitCode, duration) {
+  const el = $('run-status');
+  el.textContent = status;
+  el.dataset.status = status;
+  if (exitCode !== undefined) $('exit-code').textContent = exitCode ?? '–';
+  if (duration !== undefined) $('duration').textContent = duration == null ? '–' : `${duration} ms`;
+}
+
+// Output keeps its order; consecutive chunks of one stream share a span.
+function appendOutput(kind, text) {
+  if (!text) return;
+  const out = $('output');
+  const last = out.lastElementChild;
+  const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+  if (last && last.tagName === 'SPAN' && last.className === kind) {
+    last.append(text);
+  } else {
+    const span = document.createElement('span');
+    span.className = kind;
+    span.textContent = text;
+    out.append(span);
+  }
+  if (stick) out.scrollTop = out.scrollHeight;
+}
+
+// Rich output: images inline, plain text as text; anything else (HTML
+// included) is only named, never rendered.
+function appendDisplay(mime, base64) {
+  const out = $('output');
+  if (/^image\/(png|jpeg|gif|webp|svg\+xml)$/.test(mime)) {
+    const img = document.createElement('img');
+    img.alt = mime;
+    img.src = `data:${mime};base64,${base64}`;
+    out.append(img);
+  } else if (mime === 'text/plain') {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    appendOutput('stdout', new TextDecoder().decode(bytes));
+  } else {
+    appendOutput('info', `[${mime} output not shown]\n`);
+  }
+  out.scrollTop = out.scrollHeight;
+}
+
+// ---------------------------------------------------------------------
+// 6. Terminal
+
+const TERMINAL_EVENTS = ['status', 'ready', 'output', 'exit'];
+const term = {
+  xterm: null, fit: null, id: null, stream: null,
+  queue: '', timer: 0, sending: false, resizeTimer: 0,
+};
+
+function setupTerminal() {
+  term.xterm = new Terminal({
+    cursorBlink: true,
+    fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, monospace',
+    fontSize: 13,
+    scrollback: 5000,
+    theme: { background: '#14171c', foreground: '#d8dee9', cursor: '#8fbcbb' },
+  });
+  term.fit = new FitAddon();
+  term.xterm.loadAddon(term.fit);
+  term.xterm.open($('terminal'));
+  term.xterm.onData(queueInput);
+  term.xterm.onResize(({ cols, rows }) => {
+    $('terminal').dataset.size = `${rows} ${cols}`;
+    clearTimeout(term.resizeTimer);
+    term.resizeTimer = setTimeout(() => sendResize(cols, rows), 150);
+  });
+  // Follows the window and any layout change of the panel.
+  new ResizeObserver(() => fitTerminal()).observe($('terminal'));
+}
+
+function fitTerminal() {
+  if (term.fit && $('terminal').offsetParent !== null) term.fit.fit();
+}
+
+async function openTerminal() {
+  closeTerminal();
+  fitTerminal();
+  term.xterm.reset();
+  setTermStatus('starting');
+  const made = await request('POST', '/terminal', {
+    json: { cols: term.xterm.cols, rows: term.xterm.rows, sandbox_id: sandbox.id },
+  });
+  term.id = made.id;
+  $('terminal').dataset.size = `${made.rows} ${made.cols}`;
+  term.stream = openStream(`/terminal/${made.id}/events`, TERMINAL_EVENTS, onTerminalEvent, {
+    finalType: 'exit',
+    onGiveUp: () => {
+      setTermStatus('no event stream');
+      term.xterm.write('\x1b[31m[the terminal\'s event stream is unavailable]\x1b[0m\r\n');
+    },
+  });
+}
+
+function onTerminalEvent(type, ev) {
+  switch (type) {
+  case 'status':
+    setTermStatus(ev.status);
+    break;
+  case 'ready':
+    setTermStatus('ready');
+    term.xterm.focus();
+    break;
+  case 'output':
+    term.xterm.write(ev.data);
+    break;
+  case 'exit':
+    term.xterm.write(`\r\n\x1b[2m[exited with code ${ev.code}]\x1b[0m\r\n`);
+    setTermStatus('exited');
+    term.id = null;
+    break;
+  case 'error':
+    term.xterm.write(`\r\n\x1b[31m${ev.message || 'terminal error'}\x1b[0m\r\n`);
+    break;
+  }
+}
+
+function setTermStatus(text) {
+  $('term-status').textContent = text;
+}
+
+// Keystrokes wait a few milliseconds, and while one POST is on its way
+// the next ones gather; the order is kept because only one POST is ever
+// in flight.
+function queueInput(data) {
+  if (!term.id) return;
+  term.queue += data;
+  if (!term.timer) term.timer = setTimeout(flushInput, INPUT_BATCH_MS);
+}
+
+async function flushInput() {
+  term.timer = 0;
+  if (term.sending || !term.queue || !term.id) return;
+  const data = term.queue.slice(0, INPUT_CHUNK);
+  term.queue = term.queue.slice(data.length);
+  term.sending = true;
+  try {
+    await request('POST', `/terminal/${term.id}/input`, { json: { data } });
+  } catch (err) {
+    if (err.status === 409 || err.status === 404) {
+      setTermStatus('ended');
+      term.id = null;
+      term.queue = '';
+    } else {
+      showError(err);
+    }
+  } finally {
+    term.sending = false;
+  }
+  if (term.queue) flushInput();
+}
+
+function sendResize(cols, rows) {
+  if (!term.id) return;
+  request('POST', `/terminal/${term.id}/resize`, { json: { cols, rows } }).catch(() => {});
+}
+
+// Ends the terminal on the server too; keepalive lets the DELETE go out
+// while the page unloads. Returns when the DELETE is answered.
+function closeTerminal() {
+  let done = Promise.resolve();
+  if (term.stream) term.stream.close();
+  if (term.id && auth.access) {
+    done = fetch(`/terminal/${term.id}`, {
+      method: 'DELETE', keepalive: true, headers: { Authorization: `Bearer ${auth.access}` },
+    }).catch(() => {});
+  }
+  Object.assign(term, { id: null, stream: null, queue: '' });
+  setTermStatus('closed');
+  return done;
+}
+
+// ---------------------------------------------------------------------
+// 7. File panel
+
+const FILES_ROOT = '/workspace';
+const files = { path: FILES_ROOT };
+
+function filesUrl(path, extra = '') {
+  return `/sandboxes/${sandbox.id}/files?path=${encodeURIComponent(path)}${extra}`;
+}
+
+async function listFiles() {
+  if (!sandbox.id) return;
+  const listing = await request('GET', filesUrl(files.path));
+  $('files-path').textContent = files.path;
+  $('files-up').disabled = files.path === FILES_ROOT;
+  const entries = [...listing.entries].sort((a, b) =>
+    (a.type === 'directory' ? 0 : 1) - (b.type === 'directory' ? 0 : 1) || a.name.localeCompare(b.name));
+  const rows = entries.map(fileRow);
+  if (rows.length === 0) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<td colspan="4" class="muted">empty</td>';
+    rows.push(tr);
+  }
+  $('files-list').replaceChildren(...rows);
+}
+
+function fileRow(entry) {
+  const tr = document.createElement('tr');
+  const name = document.createElement('td');
+  if (entry.type === 'directory') {
+    const open = button(entry.name + '/', 'link', () => { files.path = entry.path; listFiles().catch(showError); });
+    name.append(open);
+  } else {
+    name.textContent = entry.name;
+  }
+  const size = document.createElement('td');
+  size.textContent = entry.type === 'directory' ? '' : formatSize(entry.size);
+  const modified = document.createElement('td');
+  modified.textContent = formatTime(entry.modified);
+  const actions = document.createElement('td');
+  actions.className = 'actions';
+  if (entry.type === 'file') actions.append(button('Download', 'quiet', () => downloadFile(entry).catch(showError)));
+  actions.append(button('Delete', 'quiet danger', () => deleteFile(entry).catch(showError)));
+  tr.append(name, size, modified, actions);
+  return tr;
+}
+
+function button(text, className, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = text;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+// The download needs the Authorization header, so it is fetched and
+// handed to the browser as a blob.
+async function downloadFile(entry) {
+  const res = await request('GET', filesUrl(entry.path), { raw: true });
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = entry.name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function deleteFile(entry) {
+  const what = entry.type === 'directory' ? `the directory ${entry.path} and everything in it` : entry.path;
+  if (!confirm(`Delete ${what}?`)) return;
+  await request('DELETE', filesUrl(entry.path, entry.type === 'directory' ? '&recursive=true' : ''));
+  await listFiles();
+}
+
+async function uploadFiles(fileList) {
+  if (!fileList.length) return;
+  const form = new FormData();
+  for (const f of fileList) form.append('file', f, f.name);
+  await request('POST', filesUrl(files.path), { body: form });
+  notice(`Uploaded ${fileList.length} file${fileList.length > 1 ? 's' : ''} to ${files.path}.`);
+  await listFiles();
+}
+
+function formatSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+// "modified" is seconds since the epoch (an RFC 3339 string also works).
+function formatTime(t) {
+  if (t == null) return '';
+  const d = new Date(typeof t === 'number' ? t * 1000 : t);
+  return isNaN(d) ? String(t) : d.toLocaleString();
+}
+
+// ---------------------------------------------------------------------
+// 8. Wiring
+
+let noticeTimer = 0;
+
+function notice(text, isError = false) {
+  const el = $('notice');
+  el.textContent = text;
+  el.classList.toggle('error', isError);
+  el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { el.hidden = true; }, isError ? 10000 : 4000);
+}
+
+function showError(err) {
+  console.error(err);
+  notice(err instanceof ApiError ? `${err.message} [${err.code}]` : String(err.message || err), true);
+}
+
+function showSignedOut() {
+  $('sign-in-form').hidden = false;
+  $('session').hidden = true;
+  $('workspace').hidden = true;
+  $('api-key').value = '';
+  document.body.dataset.state = 'signed-out';
+}
+
+// After a successful sign-in: who we are, the sandbox, then the panels.
+async function startConsole() {
+  $('sign-in-form').hidden = true;
+  $('session').hidden = false;
+  $('workspace').hidden = false;
+  if (!term.xterm) setupTerminal();   // once visible, so that it can measure itself
+  const [who] = await Promise.all([request('GET', '/api/auth/verify'), ensureSandbox(), loadLanguages()]);
+  $('subject').textContent = who.sub;
+  document.body.dataset.state = 'signed-in';
+  await Promise.all([openTerminal(), listFiles()]);
+}
+
+async function onSignIn(event) {
+  event.preventDefault();
+  const key = $('api-key').value.trim();
+  $('sign-in').disabled = true;
+  try {
+    await signIn(key);
+    await startConsole();
+  } catch (err) {
+    if (!auth.access) sessionStorage.removeItem(KEY_STORE);
+    showError(err);
+    if (!auth.access) showSignedOut();
+  } finally {
+    $('sign-in').disabled = false;
+  }
+}
+
+function main() {
+  $('sign-in-form').addEventListener('submit', onSignIn);
+  $('sign-out').addEventListener('click', () => signOut());
+  $('run').addEventListener('click', startRun);
+  $('cancel').addEventListener('click', cancelRun);
+  $('code').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      startRun();
+    } else if (e.key === 'Tab' && !e.shiftKey) {
+      e.preventDefault();   // indent instead of leaving the editor
+      e.target.setRangeText('    ', e.target.selectionStart, e.target.selectionEnd, 'end');
+    }
+  });
+  $('term-restart').addEventListener('click', () => openTerminal().catch(showError));
+  $('files-refresh').addEventListener('click', () => listFiles().catch(showError));
+  $('files-up').addEventListener('click', () => {
+    files.path = files.path.replace(/\/[^/]+$/, '') || FILES_ROOT;
+    listFiles().catch(showError);
+  });
+  $('files-upload').addEventListener('change', (e) => {
+    uploadFiles(e.target.files).catch(showError).finally(() => { e.target.value = ''; });
+  });
+  window.addEventListener('pagehide', closeTerminal);
+
+  // A reload in the same tab signs in again with the stored key.
+  const stored = sessionStorage.getItem(KEY_STORE);
+  if (stored) {
+    signIn(stored).then(startConsole).catch((err) => {
+      sessionStorage.removeItem(KEY_STORE);
+      showError(err);
+      showSignedOut();
+    });
+  } else {
+    showSignedOut();
+  }
+}
+
+main();
