@@ -159,7 +159,7 @@ class TerminalTest(sp.Case):
 
     def test_other_subject_gets_404(self):
         t = self.create()
-        other = {"X-API-Key": sp.create_key()}
+        other = {"X-API-Key": sp.create_key()[1]}
         self.assertError(sp.get("/terminal/" + t["id"], headers=other), 404, "not_found")
         self.assertError(self.input(t["id"], "id\n", headers=other), 404, "not_found")
         self.assertError(sp.post(f"/terminal/{t['id']}/resize", {"cols": 5, "rows": 5},
