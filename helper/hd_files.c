@@ -365,6 +365,9 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
                          "write failed: %s", errno == ENOSPC
                                                  ? "the workspace is full"
                                                  : strerror(errno));
+            /* A refused upload leaves nothing behind (a partial file
+             * would keep the workspace full). */
+            unlinkat(dir, name, 0);
             goto out;
         }
         off += (size_t)w;
@@ -387,10 +390,17 @@ static void hd_file_mkdir(hd_sandbox *s, hd_job *job, hd_path *p)
 
     if (dir < 0)
         return;
-    if (mkdirat(dir, name, 0755) != 0 && errno != EEXIST) {
+    struct stat st;
+    if (mkdirat(dir, name, 0755) != 0 &&
+        (errno != EEXIST ||
+         fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+         !S_ISDIR(st.st_mode))) {
+        /* An existing directory is success; anything else there is not. */
         hd_reply_err(job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
                                                : SP_E_CONFLICT,
-                     "mkdir failed: %s", strerror(errno));
+                     "mkdir failed: %s",
+                     errno == EEXIST || errno == 0 ? "a file is in the way"
+                                                   : strerror(errno));
     } else {
         hd_chown(dir, name, s->uid);
         rep = cJSON_CreateObject();
