@@ -22,8 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CTXH_OP_WAIT_MS 30000
-#define CTXH_RUN_SLACK_MS 15000
+#define CTXH_OP_WAIT_MS     30000
+#define CTXH_RUN_SLACK_MS   15000
 #define CTXH_STREAM_WAIT_MS 10000
 
 /* A context's record, copied out of Redis. */
@@ -110,8 +110,7 @@ static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
         goto out;
     snprintf(rec->sandbox, sizeof rec->sandbox, "%s", rep->element[1]->str);
     snprintf(rec->helper, sizeof rec->helper, "%s", rep->element[2]->str);
-    snprintf(rec->language, sizeof rec->language, "%s",
-             rep->element[3]->str);
+    snprintf(rec->language, sizeof rec->language, "%s", rep->element[3]->str);
     rec->created = atoll(rep->element[4]->str);
     result = 1;
 out:
@@ -257,8 +256,8 @@ void ctxh_delete(http_req *r)
     cJSON_AddStringToObject(args, "sandbox", rec.sandbox);
     cJSON_AddStringToObject(args, "ctx", r->params[1]);
     cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    st = rpc_call(rec.helper, "ctx_delete", args, NULL, 0, CTXH_OP_WAIT_MS,
-                  &rr, msg, sizeof msg);
+    st = rpc_call(rec.helper, "ctx_delete", args, NULL, 0, CTXH_OP_WAIT_MS, &rr,
+                  msg, sizeof msg);
     cJSON_Delete(args);
     if (st != SP_OK) {
         http_send_error(r, st, NULL, "%s", msg);
@@ -284,9 +283,8 @@ static int ctxh_files(http_req *r, const ctxh_rec *rec, const cJSON *files)
 
         cJSON_AddStringToObject(args, "sandbox", rec->sandbox);
         cJSON_AddStringToObject(args, "path", path);
-        st = rpc_call(rec->helper, "file_write", args, content,
-                      strlen(content), CTXH_OP_WAIT_MS, &rr, msg,
-                      sizeof msg);
+        st = rpc_call(rec->helper, "file_write", args, content, strlen(content),
+                      CTXH_OP_WAIT_MS, &rr, msg, sizeof msg);
         cJSON_Delete(args);
         if (st != SP_OK) {
             http_send_error(r, st, "files", "%s: %s", path, msg);
@@ -308,10 +306,9 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
     int found;
 
     if (q->has_stdin || q->has_env) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT,
-                        q->has_stdin ? "stdin" : "env",
-                        "a run in a context takes no %s",
-                        q->has_stdin ? "stdin" : "env");
+        http_send_error(
+            r, SP_E_INVALID_ARGUMENT, q->has_stdin ? "stdin" : "env",
+            "a run in a context takes no %s", q->has_stdin ? "stdin" : "env");
         return;
     }
     found = ctxh_load(r, q->ctx, &rec);
@@ -363,8 +360,8 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
                   &rr, msg, sizeof msg);
     cJSON_Delete(args);
     if (st != SP_OK) {
-        http_send_error(r, st, st == SP_E_NOT_FOUND ? "context_id" : NULL,
-                        "%s", msg);
+        http_send_error(r, st, st == SP_E_NOT_FOUND ? "context_id" : NULL, "%s",
+                        msg);
         return;
     }
     if (q->stream) {

@@ -10,15 +10,15 @@
 
 /* A run in a context, as exe_run validated it. Strings stay the caller's. */
 typedef struct ctxh_run {
-    const char *ctx;         /* context_id, not yet checked */
-    const char *sandbox;     /* sandbox_id given with it, or NULL */
-    const char *language;    /* canonical language given, or NULL */
+    const char *ctx;      /* context_id, not yet checked */
+    const char *sandbox;  /* sandbox_id given with it, or NULL */
+    const char *language; /* canonical language given, or NULL */
     const char *code;
     long long timeout_ms;
-    int stream;              /* /execute-stream: answer at once */
-    const char *client;      /* clientId given (valid), or NULL */
-    const cJSON *files;      /* [{path, content}] to write first */
-    int has_stdin, has_env;  /* refused: a context's process is running */
+    int stream;             /* /execute-stream: answer at once */
+    const char *client;     /* clientId given (valid), or NULL */
+    const cJSON *files;     /* [{path, content}] to write first */
+    int has_stdin, has_env; /* refused: a context's process is running */
     /* Announce exe on the client stream sub/client (execute.c). */
     void (*announce)(const char *sub, const char *client, const char *exe);
 } ctxh_run;

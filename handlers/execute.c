@@ -2,7 +2,8 @@
  * language, waiting (/execute) or streaming (/execute-stream, events served
  * by the sse/ relay), in a given sandbox or in a one-off sandbox from the
  * helper's pool; executions (get, cancel, stdin); the language list; and a
- * heuristic "does this chat message want code run?".
+ * heuristic "does this chat message want code run?". Runs in a stateful
+ * context and the contexts routes are in contexts.c.
  *
  * The code is written to /tmp/sp_<exe>.<ext> inside the sandbox and run
  * from there (argv stays small, any size of code up to the limit works).
@@ -319,10 +320,12 @@ static void exe_run(http_req *r, int stream)
     }
     if (ctx != NULL) {
         /* A run in a stateful context (contexts.c). */
-        ctxh_run q = {ctx,     sandbox, lang_name ? lang->name : NULL,
-                      code,    timeout, stream,
-                      client,  files,   in != NULL,
-                      env != NULL, exe_announce};
+        ctxh_run q = {.ctx = ctx, .sandbox = sandbox,
+                      .language = lang_name ? lang->name : NULL,
+                      .code = code, .timeout_ms = timeout, .stream = stream,
+                      .client = client, .files = files,
+                      .has_stdin = in != NULL, .has_env = env != NULL,
+                      .announce = exe_announce};
         ctxh_execute(r, &q);
         goto out;
     }

@@ -47,28 +47,28 @@
  * from helper/drivers/). */
 #include "helper/hd_drivers.h"
 
-#define HD_CTX_FRAME_MAX (8 * 1024 * 1024)
-#define HD_CTX_GRACE_MS 2000
-#define HD_CTX_QUEUE_MAX 32
-#define HD_CTX_PER_SANDBOX 16
-#define HD_CTX_TIMEOUT_MS 30000
-#define HD_CTX_MESSAGE_MAX (8 * 1024)
+#define HD_CTX_FRAME_MAX     (8 * 1024 * 1024)
+#define HD_CTX_GRACE_MS      2000
+#define HD_CTX_QUEUE_MAX     32
+#define HD_CTX_PER_SANDBOX   16
+#define HD_CTX_TIMEOUT_MS    30000
+#define HD_CTX_MESSAGE_MAX   (8 * 1024)
 #define HD_CTX_TRACEBACK_MAX (64 * 1024)
 
 typedef struct hd_ctx_run {
-    char id[65];             /* exe_ id of the logical execution */
-    char rid[65];            /* sync run: reply here at the end */
-    char *line;              /* request line for the driver until sent */
+    char id[65];  /* exe_ id of the logical execution */
+    char rid[65]; /* sync run: reply here at the end */
+    char *line;   /* request line for the driver until sent */
     size_t line_len;
     long long timeout_ms, started_ms, deadline_ms;
-    int interrupted;         /* SIGINT sent for this run */
+    int interrupted; /* SIGINT sent for this run */
     int timed_out, cancelled, over_limit, truncated;
     size_t out_bytes, out_max;
-    sp_buf cap[2];           /* stdout, stderr for the sync reply */
+    sp_buf cap[2]; /* stdout, stderr for the sync reply */
     unsigned char carry[2][4];
     size_t carry_len[2];
-    cJSON *results;          /* [{mime: data}] for the sync reply */
-    cJSON *error;            /* {name, message, traceback} or NULL */
+    cJSON *results; /* [{mime: data}] for the sync reply */
+    cJSON *error;   /* {name, message, traceback} or NULL */
     struct hd_ctx_run *next;
 } hd_ctx_run;
 
@@ -77,12 +77,12 @@ typedef struct hd_ctx {
     char language[16];
     char owner[65];
     hd_sandbox *sbx;
-    hd_exec *driver;         /* NULL once detached */
-    hd_ctx_run *cur;         /* the run the driver is working on */
-    hd_ctx_run *queue;       /* runs waiting, in order */
+    hd_exec *driver;   /* NULL once detached */
+    hd_ctx_run *cur;   /* the run the driver is working on */
+    hd_ctx_run *queue; /* runs waiting, in order */
     size_t nqueued;
-    long long kill_ms;       /* end the context at this time (0: never) */
-    sp_buf frame;            /* a frame not yet complete */
+    long long kill_ms; /* end the context at this time (0: never) */
+    sp_buf frame;      /* a frame not yet complete */
     struct hd_ctx *next;
 } hd_ctx;
 
@@ -112,8 +112,8 @@ static void hd_ctx_event(const hd_ctx_run *run, const char *type,
     if (rds_key(vk, sizeof vk, "events", run->id) != 0)
         return;
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk,
-                            maxlen, type, data, len));
+    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,
+                            type, data, len));
 }
 
 /* The same as a JSON object (consumed). */
@@ -193,8 +193,7 @@ out:
 
 /* Rich output (a display frame, or one mime type of a result): a display
  * event and an entry of results; counted against the output cap. */
-static void hd_ctx_display(hd_ctx_run *run, const char *mime,
-                           const char *data)
+static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data)
 {
     size_t n = strlen(data);
     cJSON *ev, *item;
@@ -246,18 +245,19 @@ static void hd_ctx_set_error(hd_ctx_run *run, const char *name,
 /* The /execute answer of a sync run: {executionId, status, output, error,
  * stderr, exitCode, duration, results, truncated}; error is the exception
  * {name, message, traceback} when there was one, else the stderr text. */
-static void hd_ctx_reply(const hd_ctx_run *run, const char *status,
-                         int code, long long duration)
+static void hd_ctx_reply(const hd_ctx_run *run, const char *status, int code,
+                         long long duration)
 {
     sp_buf b;
     char *res = cJSON_PrintUnformatted(run->results);
     char *err = run->error ? cJSON_PrintUnformatted(run->error) : NULL;
 
     buf_init(&b, 2 * run->out_max * 6 + 4096);
-    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
-               run->id, status);
-    utf8_json_string((const unsigned char *)run->cap[0].data,
-                     run->cap[0].len, &b);
+    buf_printf(&b,
+               "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", run->id,
+               status);
+    utf8_json_string((const unsigned char *)run->cap[0].data, run->cap[0].len,
+                     &b);
     buf_puts(&b, ",\"error\":");
     if (err != NULL)
         buf_puts(&b, err);
@@ -265,15 +265,14 @@ static void hd_ctx_reply(const hd_ctx_run *run, const char *status,
         utf8_json_string((const unsigned char *)run->cap[1].data,
                          run->cap[1].len, &b);
     buf_puts(&b, ",\"stderr\":");
-    utf8_json_string((const unsigned char *)run->cap[1].data,
-                     run->cap[1].len, &b);
+    utf8_json_string((const unsigned char *)run->cap[1].data, run->cap[1].len,
+                     &b);
     buf_printf(&b,
                ",\"exitCode\":%d,\"duration\":%lld,\"results\":%s,"
                "\"truncated\":%s}",
                code, duration, res ? res : "[]",
                run->truncated ? "true" : "false");
-    if (b.data != NULL && res != NULL && b.len > 0 &&
-        b.data[b.len - 1] == '}')
+    if (b.data != NULL && res != NULL && b.len > 0 && b.data[b.len - 1] == '}')
         hd_reply(run->rid, cJSON_CreateObject(), b.data, b.len);
     else
         hd_reply_err(run->rid, SP_E_INTERNAL, "result too large");
@@ -311,8 +310,7 @@ static void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
     /* An error the driver reported had its event then; this one is ours. */
     if (ended != NULL)
         hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
-    duration = hd_now_ms() - (run->started_ms ? run->started_ms
-                                              : hd_now_ms());
+    duration = hd_now_ms() - (run->started_ms ? run->started_ms : hd_now_ms());
     ev = cJSON_CreateObject();
     data = cJSON_AddObjectToObject(ev, "data");
     cJSON_AddNumberToObject(data, "exitCode", code);
@@ -347,8 +345,7 @@ static void hd_ctx_start_next(hd_ctx *c)
         c->nqueued--;
         run->next = NULL;
         if (c->driver == NULL || c->driver->in_fd < 0 ||
-            buf_append(&c->driver->pending_in, run->line, run->line_len) !=
-                0) {
+            buf_append(&c->driver->pending_in, run->line, run->line_len) != 0) {
             hd_ctx_finish(c->sbx, run,
                           "the code could not be passed to the context");
             continue;
@@ -394,8 +391,7 @@ static void hd_ctx_end(hd_ctx *c, const char *why)
         if (!d->exited) {
             d->killed = 1;
             if (sbx_kill_exec(c->sbx->sbx, d->req_id) != 0)
-                log_warn("context %s: some processes survived SIGKILL",
-                         c->id);
+                log_warn("context %s: some processes survived SIGKILL", c->id);
         }
     }
     if (rds_key(k, sizeof k, "ctx", c->id) == 0 &&
@@ -460,6 +456,23 @@ static unsigned char *hd_b64_decode(const char *s, size_t *outlen)
     return out;
 }
 
+/* What the driver's stderr pipe holds now was written before the frame
+ * being handled: it belongs to the run, whose end that frame may be. */
+static void hd_ctx_drain_stderr(hd_ctx *c, hd_ctx_run *run)
+{
+    unsigned char buf[16384];
+    ssize_t r;
+
+    if (c->driver == NULL)
+        return;
+    for (int i = 0; i < 64 && c->driver->fds[1] >= 0; i++) {
+        r = read(c->driver->fds[1], buf, sizeof buf);
+        if (r <= 0)
+            return; /* EAGAIN; EOF and errors are hd_exec_read's */
+        hd_ctx_emit(c, run, 1, buf, (size_t)r, 0);
+    }
+}
+
 /* One complete frame (without 0x1e and "\n"). Returns 0, or -1 if it is
  * not a frame (the context must end). May end the current run and start
  * the next one. */
@@ -500,14 +513,14 @@ static int hd_ctx_frame(hd_ctx *c, const char *js, size_t len)
                 hd_ctx_display(run, it->string, it->valuestring);
         }
     } else if (strcmp(t, "error") == 0) {
-        hd_ctx_set_error(run, hd_ctx_arg(f, "name"),
-                         hd_ctx_arg(f, "message"),
+        hd_ctx_set_error(run, hd_ctx_arg(f, "name"), hd_ctx_arg(f, "message"),
                          hd_ctx_arg(f, "traceback"));
         hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
     } else if (strcmp(t, "done") == 0) {
         const char *st = hd_ctx_arg(f, "status");
         if (st != NULL && strcmp(st, "timeout") == 0)
             run->timed_out = 1;
+        hd_ctx_drain_stderr(c, run);
         c->cur = NULL;
         c->kill_ms = 0;
         hd_ctx_finish(c->sbx, run, NULL);
@@ -584,11 +597,9 @@ static void hd_ctx_create(hd_sandbox *s, hd_job *job)
     }
     for (c = s->ctxs; c != NULL; c = c->next)
         n++;
-    if (s->ephemeral || hd_ctx_find(s, id) != NULL ||
-        n >= HD_CTX_PER_SANDBOX) {
+    if (s->ephemeral || hd_ctx_find(s, id) != NULL || n >= HD_CTX_PER_SANDBOX) {
         hd_reply_err(job->rid, SP_E_CONFLICT,
-                     "a sandbox holds at most %d contexts",
-                     HD_CTX_PER_SANDBOX);
+                     "a sandbox holds at most %d contexts", HD_CTX_PER_SANDBOX);
         return;
     }
     if (id_generate("exe_", drv, sizeof drv) != 0 ||
@@ -745,8 +756,7 @@ int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)
         if (c->cur != NULL && strcmp(c->cur->id, exe) == 0) {
             if (strcmp(job->op, "cancel") != 0) {
                 hd_reply_err(job->rid, SP_E_CONFLICT,
-                             "%s is not supported for a context run",
-                             job->op);
+                             "%s is not supported for a context run", job->op);
                 return 1;
             }
             c->cur->cancelled = 1;
@@ -760,8 +770,7 @@ int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)
                 continue;
             if (strcmp(job->op, "cancel") != 0) {
                 hd_reply_err(job->rid, SP_E_CONFLICT,
-                             "%s is not supported for a context run",
-                             job->op);
+                             "%s is not supported for a context run", job->op);
                 return 1;
             }
             *pp = run->next;
@@ -823,8 +832,8 @@ void hd_ctx_forget(const char *sandbox_id)
     if (rds_key(sk, sizeof sk, "sbx", sandbox_id) != 0)
         return;
     set = rds_cmd("SMEMBERS %s:contexts", sk);
-    for (size_t i = 0; set != NULL && set->type == REDIS_REPLY_ARRAY &&
-                       i < set->elements;
+    for (size_t i = 0;
+         set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
          i++) {
         if (rds_key(k, sizeof k, "ctx", set->element[i]->str) == 0)
             freeReplyObject(rds_cmd("DEL %s", k));

@@ -26,6 +26,10 @@
  * Processes: helperd → bwrap → sp-init (PID 1 inside) → programs (see
  * sbx.c). Each sandbox runs as its own host uid, SP_HELPER_UID + slot.
  *
+ * A stateful context (hd_ctx.c) is a background execution running a
+ * language driver; its stdout carries frames that become the events and
+ * results of the runs sent to it, one run at a time.
+ *
  * At start it reconciles: sandboxes, cgroups, mounts and directories of an
  * earlier run are removed (sbx_reap_leftovers); Redis records of sandboxes
  * it owned are deleted and executions that were running are finished as

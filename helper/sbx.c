@@ -299,6 +299,8 @@ int sbx_create(const char *id, const sbx_limits *lim, int network,
         goto out;
     }
     s->dir_made = 1;
+    s->uid = host_uid;
+    s->gid = host_gid;
     if (sbx_fs_prepare(s->dir, s->workspace, lim->disk_mb, host_uid, host_gid,
                        err, errlen) < 0)
         goto out;

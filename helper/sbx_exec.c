@@ -214,15 +214,29 @@ static size_t build_spawn(const sbx_spawn_req *req, uint32_t req_id, char *buf)
 }
 
 /* Make the stdio of the child: three pipes, or a pty. */
-static int make_stdio(const sbx_spawn_req *req, int child[3], sbx_proc *out,
-                      char *err, size_t errlen)
+static int make_stdio(const sbx_sandbox *s, const sbx_spawn_req *req,
+                      int child[3], sbx_proc *out, char *err, size_t errlen)
 {
     int p[3][2], i, master;
     struct winsize ws = {req->rows ? req->rows : 24, req->cols ? req->cols : 80,
                          0, 0};
+    char ptmx[64];
 
     if (req->pty) {
-        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        /* The pty comes from the sandbox's own devpts (bwrap --dev mounts
+         * a new instance), so that the program finds its terminal as
+         * /dev/pts/N inside (ttyname, tty). The host's is the fallback. */
+        snprintf(ptmx, sizeof ptmx, "/proc/%d/root/dev/pts/ptmx",
+                 (int)s->init_pid);
+        /* Opened as the sandbox's user, so the slave is its own inside
+         * (devpts gives it the opener's fsuid). Per thread, restored. */
+        syscall(SYS_setfsgid, s->gid);
+        syscall(SYS_setfsuid, s->uid);
+        master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        syscall(SYS_setfsuid, 0);
+        syscall(SYS_setfsgid, 0);
+        if (master < 0)
+            master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
             ioctl(master, TIOCSWINSZ, &ws) < 0) {
             snprintf(err, errlen, "posix_openpt() failed: %s", strerror(errno));
@@ -392,7 +406,7 @@ int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
     if (sbx_cg_exec_create(s->cg, e->req_id, err, errlen) < 0)
         goto out;
     made_cg = 1;
-    if (make_stdio(req, child, out, err, errlen) < 0)
+    if (make_stdio(s, req, child, out, err, errlen) < 0)
         goto out;
     e->state = SBX_EXEC_SPAWNING;
     if (send_spawn(s, msg, len, child) < 0) {

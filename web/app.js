@@ -133,6 +133,7 @@ async function signOut() {
   sandbox.id = null;
   sessionStorage.removeItem(KEY_STORE);
   sessionStorage.removeItem(SANDBOX_STORE);
+  $('api-key').value = '';
   showSignedOut();
 }
 
@@ -223,6 +224,7 @@ async function ensureSandbox() {
 
 function setSandbox(id) {
   sandbox.id = id;
+  run.contexts = {};
   sessionStorage.setItem(SANDBOX_STORE, id);
   $('sandbox-id').textContent = id;
   clearInterval(sandbox.keepAlive);
@@ -248,30 +250,35 @@ async function keepSandboxAlive() {
 // 5. Run panel
 
 const RUN_EVENTS = ['status', 'stdout', 'stderr', 'display', 'result'];
-const run = { id: null, stream: null, started: 0 };
+const run = { id: null, stream: null, contexts: {} };
 
 async function loadLanguages() {
   const { languages } = await request('GET', '/languages');
   const select = $('language');
-  select.replaceChildren(...languages.map((l) => {
-    const opt = new Option(`${l.name} ${l.version}`, l.name);
-    opt.dataset.extension = l.extension;
-    return opt;
-  }));
+  select.replaceChildren(...languages.map((l) => new Option(`${l.name} ${l.version}`, l.name)));
   if (languages.some((l) => l.name === 'python')) select.value = 'python';
 }
 
 async function startRun() {
-  if (run.id) return;
+  if ($('run').disabled) return;   // a run is starting or going (Ctrl+Enter)
   $('output').replaceChildren();
   setRunInfo('starting', null, null);
   $('run').disabled = true;
   try {
-    const exe = await request('POST', '/execute-stream', {
-      json: { code: $('code').value, language: $('language').value, sandbox_id: sandbox.id },
-    });
+    const language = $('language').value;
+    const body = { code: $('code').value, language, sandbox_id: sandbox.id };
+    if ($('keep-state').checked) body.context_id = await contextFor(language);
+    let exe;
+    try {
+      exe = await request('POST', '/execute-stream', { json: body });
+    } catch (err) {
+      if (!body.context_id || err.status !== 404) throw err;
+      // The context ended (it lives with its sandbox): make a new one.
+      delete run.contexts[language];
+      body.context_id = await contextFor(language);
+      exe = await request('POST', '/execute-stream', { json: body });
+    }
     run.id = exe.executionId;
-    run.started = performance.now();
     $('cancel').disabled = false;
     const id = run.id;
     run.stream = openStream(`/executions/${id}/events`, RUN_EVENTS, onRunEvent, {
@@ -283,6 +290,16 @@ async function startRun() {
     appendOutput('error', err.message + '\n');
     endRun();
   }
+}
+
+// With "keep state", runs of a language share one execution context in the
+// sandbox: variables and imports survive between runs, as in a notebook.
+async function contextFor(language) {
+  if (!run.contexts[language]) {
+    const ctx = await request('POST', `/sandboxes/${sandbox.id}/contexts`, { json: { language } });
+    run.contexts[language] = ctx.id;
+  }
+  return run.contexts[language];
 }
 
 function onRunEvent(type, ev) {
@@ -325,7 +342,9 @@ async function pollRun(id) {
     $('output').replaceChildren();
     appendOutput('stdout', exe.output || '');
     appendOutput('stderr', exe.error || '');
-    for (const r of exe.results || []) appendDisplay(r.mime, r.data);
+    for (const r of exe.results || []) {
+      for (const [mime, data] of Object.entries(r)) appendDisplay(mime, data);
+    }
     setRunInfo(exe.status, exe.exitCode, exe.duration);
   } catch (err) {
     showError(err);
@@ -380,18 +399,17 @@ function appendOutput(kind, text) {
   if (stick) out.scrollTop = out.scrollHeight;
 }
 
-// Rich output: images inline, plain text as text; anything else (HTML
-// included) is only named, never rendered.
-function appendDisplay(mime, base64) {
+// Rich output: images (base64) inline, plain text (as it is) as text;
+// anything else, HTML included, is only named, never rendered.
+function appendDisplay(mime, data) {
   const out = $('output');
   if (/^image\/(png|jpeg|gif|webp|svg\+xml)$/.test(mime)) {
     const img = document.createElement('img');
     img.alt = mime;
-    img.src = `data:${mime};base64,${base64}`;
+    img.src = `data:${mime};base64,${data}`;
     out.append(img);
   } else if (mime === 'text/plain') {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    appendOutput('stdout', new TextDecoder().decode(bytes));
+    appendOutput('result', data.endsWith('\n') ? data : data + '\n');
   } else {
     appendOutput('info', `[${mime} output not shown]\n`);
   }
@@ -649,7 +667,7 @@ function showSignedOut() {
   $('sign-in-form').hidden = false;
   $('session').hidden = true;
   $('workspace').hidden = true;
-  $('api-key').value = '';
+  $('welcome').hidden = false;
   document.body.dataset.state = 'signed-out';
 }
 
@@ -658,6 +676,7 @@ async function startConsole() {
   $('sign-in-form').hidden = true;
   $('session').hidden = false;
   $('workspace').hidden = false;
+  $('welcome').hidden = true;
   if (!term.xterm) setupTerminal();   // once visible, so that it can measure itself
   const [who] = await Promise.all([request('GET', '/api/auth/verify'), ensureSandbox(), loadLanguages()]);
   $('subject').textContent = who.sub;

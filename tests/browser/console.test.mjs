@@ -135,6 +135,18 @@ test('runs Python and shows its lines as they are printed', () => step('run', as
   assert.match(await page.textContent('#duration'), /^\d+ ms$/);
 }));
 
+test('keeps state between runs and shows the value of the last expression', () => step('keep-state', async () => {
+  await page.check('#keep-state');
+  await page.fill('#code', 'x = 6 * 7');
+  await page.click('#run');   // the status is "starting" once the click returns
+  await page.waitForSelector('#run-status[data-status="ok"]', WAIT);
+  await page.fill('#code', 'x');
+  await page.click('#run');
+  await page.waitForSelector('#run-status[data-status="ok"]', WAIT);
+  assert.equal((await page.textContent('#output .result')).trim(), '42');
+  await page.uncheck('#keep-state');
+}));
+
 test('types into the terminal and sees the shell answer', () => step('terminal', async () => {
   await page.waitForFunction(() => document.getElementById('term-status').textContent === 'ready', null, WAIT);
   // The prompt has been drawn: the shell reads what is typed.

@@ -40,9 +40,12 @@ class BrowserConsoleTest(sp.Case):
                                   errors="replace", timeout=300)
         except subprocess.TimeoutExpired as e:
             self.fail(f"the browser test did not end in 300 s:\n{e.stdout}")
-        # Node's TAP output, indented, so that it reads as this test's.
-        print("\n" + "\n".join("    " + line for line in
-                               (proc.stdout + proc.stderr).splitlines()))
+        # Node's TAP output, indented so that it reads as this test's: the
+        # verdict of each step, and everything when something failed.
+        lines = (proc.stdout + proc.stderr).splitlines()
+        if proc.returncode == 0:
+            lines = [ln for ln in lines if ln.startswith(("ok ", "not ok "))]
+        print("\n" + "\n".join("    " + ln for ln in lines))
         self.assertEqual(proc.returncode, 0,
                          "the browser test failed (screenshots of failed "
                          f"steps in {out}/browser/)")

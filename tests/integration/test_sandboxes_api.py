@@ -5,7 +5,6 @@ per-subject maximum, chat-session sandboxes and ownership (another
 subject's ids are 404)."""
 import re
 import threading
-import time
 import uuid
 
 import sp

@@ -7,7 +7,6 @@ import json
 import threading
 import time
 
-import sp
 import sbx_util as su
 from sbx_util import call
 

@@ -56,6 +56,17 @@ def start_helper():
     return proc
 
 
+def log_tail(n=1500):
+    try:
+        with open(os.path.join(state_dir(), "log", "sp-helperd.log"),
+                  "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - n))
+            return f.read().decode(errors="replace")
+    except OSError as e:
+        return repr(e)
+
+
 def live_helpers():
     r = sp.get("/health", timeout=5)
     try:
@@ -99,7 +110,7 @@ class HelperKillTest(su.SbxCase):
                            call("GET", f"/sandboxes/{sid}").status == 404,
                            15, 0.2)
         self.assertTrue(up, f"helper not back: alive={sp.pid_alive(new_pid)} "
-                            f"live={live_helpers()}")
+                            f"live={live_helpers()}; log: {log_tail()}")
         self.assertNotIn(sid, {s["id"] for s in
                                call("GET", "/sandboxes").json["sandboxes"]})
         # The executions that were running were finished as errors.
