@@ -7,8 +7,8 @@
  *
  * The code is written to /tmp/sp_<exe>.<ext> inside the sandbox and run
  * from there (argv stays small, any size of code up to the limit works).
- * C is compiled first; a compile failure ends with a marker line on stderr
- * that the helper turns into status "compile_error".
+ * C is compiled first by the helper as the execution's first step; when
+ * that fails the program never runs and the status is "compile_error".
  *
  * Redis keys: exec:<id> and events:<id> (written by the helper),
  * client:<sub>:<clientId> (a capped stream of {type:"execution",
@@ -37,7 +37,6 @@
 #define EXE_FILE_MAX (512 * 1024)
 #define EXE_TIMEOUT_DEFAULT_MS 30000
 #define EXE_WAIT_SLACK_MS 15000
-#define EXE_COMPILE_MARKER "\n__sp_compile_error__\n"
 #define EXE_CLIENT_STREAM_MAX 1000
 
 typedef struct exe_lang {
@@ -138,7 +137,7 @@ static void exe_languages(http_req *r)
 static cJSON *exe_argv(const exe_lang *lang, const char *path,
                        const char *exe)
 {
-    char script[512];
+    char script[96];
     if (strcmp(lang->name, "python") == 0) {
         const char *v[] = {"python3", "-u", path};
         return cJSON_CreateStringArray(v, 3);
@@ -151,17 +150,26 @@ static cJSON *exe_argv(const exe_lang *lang, const char *path,
         const char *v[] = {"bash", path};
         return cJSON_CreateStringArray(v, 2);
     }
-    /* C: compile, report a failure with the marker, else run. exe is an id
-     * ([A-Za-z0-9_-]) so it is safe inside this fixed script. */
-    snprintf(script, sizeof script,
-             "gcc -O1 -o /tmp/sp_%s /tmp/sp_%s.c -lm 2>/tmp/sp_%s.err || "
-             "{ cat /tmp/sp_%s.err >&2; printf '%%s' '%s' >&2; exit 1; }; "
-             "exec /tmp/sp_%s",
-             exe, exe, exe, exe,
-             "\n__sp_compile_error__\n", exe);
+    /* C: the program is the binary that the compile step (exe_compile)
+     * leaves next to the code. */
+    snprintf(script, sizeof script, "/tmp/sp_%s", exe);
     {
-        const char *v[] = {"/bin/sh", "-c", script};
-        return cJSON_CreateStringArray(v, 3);
+        const char *v[] = {script};
+        return cJSON_CreateStringArray(v, 1);
+    }
+}
+
+/* The compile step for lang, or NULL when it runs from source. */
+static cJSON *exe_compile(const exe_lang *lang, const char *path,
+                          const char *exe)
+{
+    char bin[96];
+    if (strcmp(lang->name, "c") != 0)
+        return NULL;
+    snprintf(bin, sizeof bin, "/tmp/sp_%s", exe);
+    {
+        const char *v[] = {"gcc", "-O1", "-o", bin, path, "-lm"};
+        return cJSON_CreateStringArray(v, 6);
     }
 }
 
@@ -353,7 +361,18 @@ static void exe_run(http_req *r, int stream)
     cJSON_AddBoolToObject(args, "execute", 1);
     cJSON_AddBoolToObject(args, "async", stream);
     cJSON_AddBoolToObject(args, "stdin_open", stream && in == NULL);
-    cJSON_AddStringToObject(args, "marker", EXE_COMPILE_MARKER);
+    {
+        /* The code file and a compiled binary go when the run ends. */
+        char bin[96];
+        cJSON *scratch = cJSON_AddArrayToObject(args, "scratch");
+        cJSON *cc = exe_compile(lang, path, exe);
+        cJSON_AddItemToArray(scratch, cJSON_CreateString(path));
+        if (cc != NULL) {
+            snprintf(bin, sizeof bin, "/tmp/sp_%s", exe);
+            cJSON_AddItemToArray(scratch, cJSON_CreateString(bin));
+            cJSON_AddItemToObject(args, "compile", cc);
+        }
+    }
     if (in != NULL)
         cJSON_AddStringToObject(args, "stdin", in);
     if (env != NULL)

@@ -44,7 +44,10 @@ typedef struct hd_exec {
     int execute_shape;   /* reply in the /execute shape (DESIGN.md §4) */
     int terminal;        /* a terminal: output/ready/exit events */
     long long last_input_ms, last_watch_check_ms, watched_ms;
-    char marker[40];     /* stderr ending in this: status compile_error */
+    int compiling;       /* the compile step runs; then `then` is run */
+    int compile_failed;  /* status compile_error: the program never ran */
+    cJSON *then;         /* the job's args, kept for the run after it */
+    cJSON *scratch;      /* paths removed when the execution ends */
     char rid[65];        /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
@@ -75,6 +78,7 @@ typedef struct hd_sandbox {
 
 /* helperd.c */
 extern char hd_helper_id[65];
+extern unsigned long hd_reply_errors; /* error replies sent so far */
 hd_sandbox *hd_find(const char *id);
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)

@@ -204,6 +204,8 @@ static void hd_exec_free(hd_exec *e)
         close(e->in_fd);
     if (e->pidfd >= 0)
         close(e->pidfd);
+    cJSON_Delete(e->then);
+    cJSON_Delete(e->scratch);
     buf_free(&e->pending_in);
     free(e);
 }
@@ -221,7 +223,9 @@ static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
         sig = WTERMSIG(e->wait_status);
         code = 128 + sig;
     }
-    if (e->timed_out)
+    if (e->compile_failed)
+        status = "compile_error";
+    else if (e->timed_out)
         status = "timeout";
     else if (e->cancelled)
         status = "cancelled";
@@ -243,22 +247,32 @@ static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
     return res;
 }
 
+/* Remove the execution's scratch files (the code file, a compiled
+ * binary) through the files API's safe path; replies go nowhere. */
+static void hd_exec_scratch(hd_exec *e)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, e->scratch)
+    {
+        hd_job j = {.op = "file_delete"};
+        if (!cJSON_IsString(it))
+            continue;
+        j.args = cJSON_CreateObject();
+        cJSON_AddStringToObject(j.args, "path", it->valuestring);
+        cJSON_AddBoolToObject(j.args, "recursive", 1);
+        hd_files_job(e->sbx, &j);
+        cJSON_Delete(j.args);
+    }
+}
+
 /* The /execute answer: {executionId, status, output, error, exitCode,
- * duration, results, truncated}. A stderr that ends with the job's compile
- * marker means the program never ran: status compile_error, error is the
- * compiler's output. Consumes res. */
+ * duration, results, truncated}. Consumes res. */
 static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
 {
     sp_buf b, *err = &e->cap[1];
-    size_t mlen = strlen(e->marker);
     const cJSON *st = cJSON_GetObjectItem(res, "status");
     const char *status = cJSON_IsString(st) ? st->valuestring : "error";
 
-    if (mlen > 0 && err->len >= mlen &&
-        memcmp(err->data + err->len - mlen, e->marker, mlen) == 0) {
-        err->len -= mlen;
-        status = "compile_error";
-    }
     buf_init(&b, 2 * e->out_max * 6 + 512);
     buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
                e->id, status);
@@ -292,6 +306,7 @@ static void hd_exec_finish(hd_exec *e)
     if (e->ctx != NULL)
         hd_ctx_driver_ended(e); /* its runs end with it */
     hd_exec_keys(e, ek, vk, sizeof ek);
+    hd_exec_scratch(e);
     rds_key(sk, sizeof sk, "sbx", e->sbx->id);
     ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "data", cJSON_Duplicate(res, 1));
@@ -402,9 +417,26 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     e->terminal = strncmp(jid->valuestring, "trm_", 4) == 0;
     if (e->terminal)
         hd_event(e, "status", "{\"status\":\"starting\"}", 23);
-    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "marker")))
-        snprintf(e->marker, sizeof e->marker, "%s",
-                 cJSON_GetObjectItemCaseSensitive(a, "marker")->valuestring);
+    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "scratch")))
+        e->scratch = cJSON_Duplicate(
+            cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
+    /* With "compile", that argv runs first (its output is the
+     * execution's); the program runs only if it succeeds. */
+    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "compile"))) {
+        e->then = cJSON_Duplicate(a, 1);
+        jargv = cJSON_GetObjectItemCaseSensitive(a, "compile");
+        argc = 0;
+        cJSON_ArrayForEach(it, jargv)
+        {
+            if (!cJSON_IsString(it) || argc >= HD_ARGV_MAX) {
+                hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad compile");
+                goto out;
+            }
+            argv[argc++] = it->valuestring;
+        }
+        argv[argc] = NULL;
+        e->compiling = 1;
+    }
     if (cJSON_IsString(jin) &&
         buf_puts(&e->pending_in, jin->valuestring) != 0) {
         hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE, "stdin is too large");
@@ -455,7 +487,12 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     } else {
         hd_event(e, "status", "{\"status\":\"running\"}", 20);
     }
-    hd_exec_write_stdin(e);
+    if (e->compiling) {
+        close(e->in_fd); /* the compiler reads nothing */
+        e->in_fd = -1;
+    } else {
+        hd_exec_write_stdin(e);
+    }
     if (e->background ||
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
         cJSON *rep = cJSON_CreateObject();
@@ -586,6 +623,66 @@ static int hd_terminal_idle(hd_exec *e, long long now_ms)
     return now_ms - e->watched_ms > cfg_int(CFG_SP_TERMINAL_GRACE) * 1000;
 }
 
+/* The compile step of e has ended. If it succeeded, start the program
+ * (same execution: same events, deadline and output cap) and return 0;
+ * else mark it compile_failed and return -1 (the execution ends). */
+static int hd_exec_compiled(hd_exec *e)
+{
+    const cJSON *a = e->then, *it;
+    const cJSON *jcwd = cJSON_GetObjectItemCaseSensitive(a, "cwd");
+    char *argv[HD_ARGV_MAX + 1] = {0}, *envp[HD_ENV_MAX + 1] = {0};
+    char err[512];
+    size_t argc = 0;
+    sbx_spawn_req req = {0};
+    sbx_proc proc;
+    int result = -1;
+
+    e->compiling = 0;
+    if (!WIFEXITED(e->wait_status) || WEXITSTATUS(e->wait_status) != 0 ||
+        e->timed_out || e->killed || e->cancelled || e->over_limit) {
+        e->compile_failed = !e->timed_out && !e->killed && !e->cancelled;
+        return -1;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(a, "argv"))
+    {
+        if (argc < HD_ARGV_MAX)
+            argv[argc++] = it->valuestring;
+    }
+    if (hd_env(e->sbx->env, cJSON_GetObjectItemCaseSensitive(a, "env"), envp,
+               HD_ENV_MAX) != 0)
+        goto out;
+    req.argv = argv;
+    req.envp = envp;
+    req.cwd = cJSON_IsString(jcwd) ? jcwd->valuestring : NULL;
+    if (sbx_spawn(e->sbx->sbx, &req, &proc, err, sizeof err) != 0) {
+        static const char msg[] = "could not start the program\n";
+        hd_event(e, "stderr", msg, sizeof msg - 1);
+        goto out;
+    }
+    if (e->pidfd >= 0)
+        close(e->pidfd);
+    e->req_id = proc.req_id;
+    e->fds[0] = proc.stdout_fd;
+    e->fds[1] = proc.stderr_fd;
+    e->in_fd = proc.stdin_fd;
+    e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
+    e->exited = 0;
+    e->wait_status = 0;
+    /* The drain grace set at the compiler's exit is not the deadline. */
+    e->deadline_ms = 0;
+    {
+        long long t = (long long)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(a, "timeout_ms"));
+        if (t > 0)
+            e->deadline_ms = e->started_ms + t;
+    }
+    hd_exec_write_stdin(e);
+    result = 0;
+out:
+    hd_strv_free(envp);
+    return result;
+}
+
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
@@ -614,6 +711,9 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
                 hd_close_out(e, 1);
             }
         }
+        if (e->exited && e->fds[0] < 0 && e->fds[1] < 0 && e->compiling &&
+            hd_exec_compiled(e) == 0)
+            continue; /* the program runs now */
         if (e->exited && e->fds[0] < 0 && e->fds[1] < 0) {
             *pp = e->next;
             hd_exec_finish(e);

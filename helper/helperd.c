@@ -64,6 +64,7 @@
 #define HD_REPLY_TTL 60
 
 char hd_helper_id[65];
+unsigned long hd_reply_errors;
 static hd_sandbox *hd_sandboxes;
 static unsigned char hd_slots[HD_MAX_SLOTS];
 static int hd_wake[2];
@@ -118,6 +119,7 @@ void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
     char *js;
     va_list ap;
 
+    hd_reply_errors++;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -474,8 +476,6 @@ static void hd_op_run(hd_job *job)
     hd_sandboxes = s;
     cJSON_ArrayForEach(f, files)
     {
-        /* Written as the files API would (same checks), replies dropped:
-         * a file that cannot be written is missing for the program. */
         hd_job fj = {.op = "file_write"};
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
         fj.args = cJSON_CreateObject();
@@ -484,8 +484,20 @@ static void hd_op_run(hd_job *job)
                                                      : "");
         fj.data = cJSON_IsString(c) ? c->valuestring : "";
         fj.len = strlen(fj.data);
+        /* Written as the files API would, with the same checks; the
+         * reply goes nowhere (no rid), so a failure is seen through the
+         * count of error replies. */
+        unsigned long before = hd_reply_errors;
         hd_files_job(s, &fj);
         cJSON_Delete(fj.args);
+        if (hd_reply_errors != before) {
+            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
+                         "files: cannot write %s (paths must be in "
+                         "/workspace, /uploaded_files or /tmp)",
+                         hd_arg_str(f, "path") ? hd_arg_str(f, "path") : "");
+            hd_sandbox_end(s, "run did not start");
+            return;
+        }
     }
     hd_exec_start(s, job);
     if (s->execs == NULL)
