@@ -433,6 +433,12 @@ static void *http_flusher(void *arg)
     return NULL;
 }
 
+static void http_on_term(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
 int http_main(const char *family, const http_route *routes, size_t n,
               int (*init)(void))
 {
@@ -459,11 +465,17 @@ int http_main(const char *family, const http_route *routes, size_t n,
         log_error("FCGX_Init failed");
         return 1;
     }
-    /* libfcgi catches SIGTERM and SIGUSR1 to stop after the next accept,
-     * which never comes while threads wait in accept(): a handler holds no
-     * state worth a graceful stop, so SIGTERM ends it at once. */
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGUSR1, SIG_DFL);
+    /* libfcgi installs its own SIGTERM and SIGUSR1 handlers (to stop after
+     * the next accept, which never comes while threads wait in accept())
+     * wherever it finds SIG_DFL, also at accept time. A handler holds no
+     * state worth a graceful stop: ours ends it at once. */
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = http_on_term;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     unlink(cfg_str(CFG_SP_SOCKET));
     http_listen_fd = FCGX_OpenSocket(cfg_str(CFG_SP_SOCKET), 1024);
     if (http_listen_fd < 0) {
