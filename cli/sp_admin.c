@@ -45,8 +45,8 @@ static int admin_key_list(void)
             h->element[0]->type == REDIS_REPLY_STRING &&
             h->element[1]->type == REDIS_REPLY_STRING) {
             json_time(atoll(h->element[1]->str), when, sizeof when);
-            printf("%-30s %-24s %s\n", set->element[i]->str,
-                   h->element[0]->str, when);
+            printf("%-30s %-24s %s\n", set->element[i]->str, h->element[0]->str,
+                   when);
         }
         freeReplyObject(h);
     }

@@ -162,8 +162,8 @@ sp_status auth_key_create(const char *name, char *key_out, char *kid_out)
     freeReplyObject(r);
     r = rds_cmd("HSET %s kid %s sub %s", k_apikey, kid_out, name);
     freeReplyObject(r);
-    r = rds_cmd("HSET %s name %s sub %s hash %s created %s", k_key, name,
-                name, hash, created);
+    r = rds_cmd("HSET %s name %s sub %s hash %s created %s", k_key, name, name,
+                hash, created);
     freeReplyObject(r);
     r = rds_cmd("SADD %s %s", k_keys, kid_out);
     freeReplyObject(r);

@@ -11,10 +11,10 @@
 #include "sp_status.h"
 
 #define AUTH_KEY_PREFIX "spk_"
-#define AUTH_KEY_LEN 47 /* "spk_" + 43 base64url chars (256 bits) */
+#define AUTH_KEY_LEN    47 /* "spk_" + 43 base64url chars (256 bits) */
 
 /* Route flags (http_route.auth). */
-#define AUTH_REQUIRED 1
+#define AUTH_REQUIRED    1
 #define AUTH_QUERY_TOKEN 2 /* also accept ?access_token= (EventSource) */
 
 /* Read JWT_SECRET (after cfg_load). 0, or -1 with a reason. */

@@ -21,8 +21,7 @@ static int buf_reserve(sp_buf *b, size_t extra)
     char *p;
 
     /* need = len + extra + 1 must neither pass max + 1 nor wrap. */
-    if (extra > b->max || b->len > b->max - extra ||
-        b->len + extra == SIZE_MAX)
+    if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
         return -1;
     need = b->len + extra + 1;
     if (need <= b->cap)

@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 typedef struct sp_buf {
-    char *data;  /* always NUL-terminated when non-NULL; owned by the buf */
+    char *data; /* always NUL-terminated when non-NULL; owned by the buf */
     size_t len;
     size_t cap;
-    size_t max;  /* len never exceeds max */
+    size_t max; /* len never exceeds max */
 } sp_buf;
 
 /* Start an empty buffer that will never hold more than max bytes. */

@@ -45,8 +45,8 @@ int cfg_check(cfg_id id, const char *value, char *err, size_t errlen)
             return -1;
         }
         if (v < o->min || v > o->max) {
-            snprintf(err, errlen, "%s: %lld is outside %lld..%lld", o->name,
-                     v, o->min, o->max);
+            snprintf(err, errlen, "%s: %lld is outside %lld..%lld", o->name, v,
+                     o->min, o->max);
             return -1;
         }
         return 0;
@@ -168,8 +168,7 @@ int cfg_load(const cfg_id *required, char *err, size_t errlen)
             return -1;
     }
     file = getenv("SP_ENV_FILE");
-    if (file != NULL && *file != '\0' &&
-        cfg_load_file(file, err, errlen) != 0)
+    if (file != NULL && *file != '\0' && cfg_load_file(file, err, errlen) != 0)
         return -1;
     for (int i = 0; i < CFG_COUNT; i++) {
         const char *v = getenv(cfg_options[i].name);

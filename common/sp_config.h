@@ -76,7 +76,12 @@
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;
 #undef SP_CFG_ENUM
 
-typedef enum cfg_type { CFG_T_STR, CFG_T_SECRET, CFG_T_INT, CFG_T_LEVEL } cfg_type;
+typedef enum cfg_type {
+    CFG_T_STR,
+    CFG_T_SECRET,
+    CFG_T_INT,
+    CFG_T_LEVEL
+} cfg_type;
 
 typedef struct cfg_option {
     const char *name;

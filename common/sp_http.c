@@ -48,7 +48,8 @@ const char *http_header(http_req *r, const char *name)
     if (n + 6 > sizeof env)
         return NULL;
     for (i = 0; i < n; i++)
-        env[5 + i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+        env[5 + i] =
+            name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
     env[5 + n] = '\0';
     if (strcmp(name, "Content-Type") == 0)
         return FCGX_GetParam("CONTENT_TYPE", r->fcgi.envp);
@@ -100,9 +101,8 @@ int http_query(const http_req *r, const char *name, char *out, size_t outlen)
         const char *kend = eq ? eq : end;
         if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : end;
-            return http_urldecode(v, (size_t)(end - v), out, outlen) == 0
-                       ? 1
-                       : -1;
+            return http_urldecode(v, (size_t)(end - v), out, outlen) == 0 ? 1
+                                                                          : -1;
         }
         p = amp ? amp + 1 : end;
     }
@@ -202,8 +202,8 @@ void http_add_header(http_req *r, const char *fmt, ...)
     memcpy(r->extra + used + n, "\r\n", 3);
 }
 
-void http_send_raw(http_req *r, int status, const char *ctype,
-                   const void *data, size_t len)
+void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
+                   size_t len)
 {
     if (r->status != 0)
         return; /* one response per request */
@@ -255,8 +255,8 @@ void http_send_error(http_req *r, sp_status st, const char *field,
         cJSON_AddStringToObject(err, "field", field);
     s = cJSON_PrintUnformatted(root);
     if (s != NULL) {
-        http_send_raw(r, sp_status_http(st),
-                      "application/json; charset=utf-8", s, strlen(s));
+        http_send_raw(r, sp_status_http(st), "application/json; charset=utf-8",
+                      s, strlen(s));
     } else {
         static const char oom[] =
             "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
@@ -279,8 +279,7 @@ static int http_split_path(http_req *r)
         return -1;
     /* Routes are matched strictly: "/a//b" and "/a/b/" are not "/a/b", so
      * no spelling reaches a handler past a location-based nginx limit. */
-    if (strstr(p, "//") != NULL ||
-        (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
+    if (strstr(p, "//") != NULL || (strlen(p) > 1 && p[strlen(p) - 1] == '/'))
         return -1;
     strcpy(r->path, p);
     r->nsegs = 0;

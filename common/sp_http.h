@@ -12,9 +12,9 @@
 #include "sp_buf.h"
 #include "sp_status.h"
 
-#define HTTP_MAX_SEGS 16
-#define HTTP_MAX_PARAMS 4
-#define HTTP_PATH_MAX 2048
+#define HTTP_MAX_SEGS      16
+#define HTTP_MAX_PARAMS    4
+#define HTTP_PATH_MAX      2048
 #define HTTP_EXTRA_HEADERS 1024
 
 typedef struct auth_info {
@@ -26,17 +26,17 @@ typedef struct auth_info {
 
 typedef struct http_req {
     FCGX_Request fcgi;
-    const char *method;      /* "GET", ...; never NULL */
-    const char *query;       /* raw query string; never NULL */
-    char path[HTTP_PATH_MAX];/* decoded copy of the path, split in segs */
+    const char *method;       /* "GET", ...; never NULL */
+    const char *query;        /* raw query string; never NULL */
+    char path[HTTP_PATH_MAX]; /* decoded copy of the path, split in segs */
     char *segs[HTTP_MAX_SEGS];
     int nsegs;
     const char *params[HTTP_MAX_PARAMS]; /* segments matched by '*' */
     sp_buf body;
     int body_read;
-    int status;              /* HTTP status sent, 0 before */
+    int status;                     /* HTTP status sent, 0 before */
     char extra[HTTP_EXTRA_HEADERS]; /* extra response header lines */
-    auth_info auth;          /* filled by the router for auth routes */
+    auth_info auth;                 /* filled by the router for auth routes */
 } http_req;
 
 typedef void (*http_fn)(http_req *r);
@@ -77,8 +77,8 @@ void http_add_header(http_req *r, const char *fmt, ...)
 void http_send_json(http_req *r, int status, const cJSON *obj);
 
 /* Send raw bytes with the given status and content type. */
-void http_send_raw(http_req *r, int status, const char *ctype,
-                   const void *data, size_t len);
+void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
+                   size_t len);
 
 /* Send the error envelope {"error":{"code","message","field"}}; field may
  * be NULL. Adds Retry-After for rate_limited and unavailable. */

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define ID_MAX_LEN 64
+#define ID_MAX_LEN      64
 #define ID_RANDOM_CHARS 22 /* 22 * 6 = 132 bits >= 122 */
 
 /* 1 if s matches [A-Za-z0-9_-]{1,64}, else 0. NULL is invalid. */

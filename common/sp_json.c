@@ -13,13 +13,12 @@ int json_str(http_req *r, const cJSON *obj, const char *name, int required,
     if (it == NULL || cJSON_IsNull(it)) {
         if (!required)
             return 0;
-        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s is required",
-                        name);
+        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s is required", name);
         return -1;
     }
     if (!cJSON_IsString(it)) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, name,
-                        "%s must be a string", name);
+        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s must be a string",
+                        name);
         return -1;
     }
     if (strlen(it->valuestring) > maxlen) {
@@ -41,14 +40,13 @@ int json_int(http_req *r, const cJSON *obj, const char *name, int required,
     if (it == NULL || cJSON_IsNull(it)) {
         if (!required)
             return 0;
-        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s is required",
-                        name);
+        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s is required", name);
         return -1;
     }
     v = it->valuedouble;
     if (!cJSON_IsNumber(it) || !isfinite(v) || v != floor(v)) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, name,
-                        "%s must be an integer", name);
+        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s must be an integer",
+                        name);
         return -1;
     }
     if (v < (double)min || v > (double)max) {
@@ -76,16 +74,15 @@ int json_bool(http_req *r, const cJSON *obj, const char *name, int def,
     return 0;
 }
 
-int json_obj(http_req *r, const cJSON *obj, const char *name,
-             const cJSON **out)
+int json_obj(http_req *r, const cJSON *obj, const char *name, const cJSON **out)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     *out = NULL;
     if (it == NULL || cJSON_IsNull(it))
         return 0;
     if (!cJSON_IsObject(it)) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, name,
-                        "%s must be an object", name);
+        http_send_error(r, SP_E_INVALID_ARGUMENT, name, "%s must be an object",
+                        name);
         return -1;
     }
     *out = it;

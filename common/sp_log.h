@@ -3,7 +3,12 @@
 #ifndef SP_LOG_H
 #define SP_LOG_H
 
-typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+typedef enum log_level {
+    LOG_DEBUG = 0,
+    LOG_INFO,
+    LOG_WARN,
+    LOG_ERROR
+} log_level;
 
 extern log_level log_min_level;
 

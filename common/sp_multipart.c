@@ -70,8 +70,8 @@ static int mp_param(const char *h, size_t hlen, const char *param, char *out,
     return -1;
 }
 
-int mp_parse(const char *body, size_t len, const char *boundary,
-             mp_part *parts, int max)
+int mp_parse(const char *body, size_t len, const char *boundary, mp_part *parts,
+             int max)
 {
     char delim[80];
     size_t dlen;
@@ -113,10 +113,10 @@ int mp_parse(const char *body, size_t len, const char *boundary,
         /* The part ends at CRLF + delimiter. */
         {
             char crlfdelim[84];
-            size_t cl = (size_t)snprintf(crlfdelim, sizeof crlfdelim,
-                                         "\r\n%s", delim);
-            next = mp_find(part->data, (size_t)(end - part->data), crlfdelim,
-                           cl);
+            size_t cl =
+                (size_t)snprintf(crlfdelim, sizeof crlfdelim, "\r\n%s", delim);
+            next =
+                mp_find(part->data, (size_t)(end - part->data), crlfdelim, cl);
             if (next == NULL)
                 return -1;
             part->len = (size_t)(next - part->data);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #define MP_MAX_PARTS 256
-#define MP_NAME_MAX 256
+#define MP_NAME_MAX  256
 
 typedef struct mp_part {
     char name[MP_NAME_MAX];     /* form field name */
@@ -23,7 +23,7 @@ int mp_boundary(const char *content_type, char *out, size_t outlen);
 /* Split body into at most max parts. Returns the number of parts, or -1 if
  * the body is malformed (missing boundary, unterminated part, bad
  * headers, too many parts). */
-int mp_parse(const char *body, size_t len, const char *boundary,
-             mp_part *parts, int max);
+int mp_parse(const char *body, size_t len, const char *boundary, mp_part *parts,
+             int max);
 
 #endif

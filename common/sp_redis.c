@@ -33,8 +33,8 @@ static int rds_prefix_ok(const char *p)
 {
     for (; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == ':' || *p == '_' ||
-              *p == '-' || *p == '.'))
+              (*p >= '0' && *p <= '9') || *p == ':' || *p == '_' || *p == '-' ||
+              *p == '.'))
             return 0;
     }
     return 1;
@@ -130,8 +130,7 @@ static redisContext *rds_conn(void)
 static int rds_stale(const redisContext *c)
 {
     return c->err == REDIS_ERR_EOF ||
-           (c->err == REDIS_ERR_IO &&
-            (errno == EPIPE || errno == ECONNRESET));
+           (c->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
 }
 
 void rds_close(void)

@@ -32,6 +32,29 @@ long long rpc_live_helpers(void)
     return n;
 }
 
+sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    sp_status st = SP_E_NOT_FOUND;
+
+    if (!id_valid_typed(sbx_id, "sbx_") ||
+        rds_key(k, sizeof k, "sbx", sbx_id) != 0)
+        return SP_E_NOT_FOUND;
+    rep = rds_cmd("HMGET %s owner helper", k);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+        st = SP_E_UNAVAILABLE;
+    else if (rep->element[0]->type == REDIS_REPLY_STRING &&
+             rep->element[1]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, sub) == 0 &&
+             id_valid(rep->element[1]->str)) {
+        snprintf(helper, 65, "%s", rep->element[1]->str);
+        st = SP_OK;
+    }
+    freeReplyObject(rep);
+    return st;
+}
+
 void rpc_reply_free(rpc_reply *r)
 {
     if (r == NULL)
@@ -96,8 +119,7 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
     if (rep == NULL || rep->type != REDIS_REPLY_STRING)
         goto out;
     freeReplyObject(rep);
-    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey,
-                       (wait_ms + 999) / 1000);
+    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey, (wait_ms + 999) / 1000);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
         snprintf(msg, msglen, "sandbox helper did not answer in time");
         goto out;

@@ -19,12 +19,12 @@
 #include "sp_buf.h"
 #include "sp_status.h"
 
-#define RPC_STREAM_MAXLEN 100000
+#define RPC_STREAM_MAXLEN  100000
 #define RPC_HELPER_FRESH_S 10
 
 typedef struct rpc_reply {
-    cJSON *json;  /* the reply object; owned, freed by rpc_reply_free */
-    char *data;   /* raw bytes after the JSON (may be NULL); owned */
+    cJSON *json; /* the reply object; owned, freed by rpc_reply_free */
+    char *data;  /* raw bytes after the JSON (may be NULL); owned */
     size_t len;
 } rpc_reply;
 
@@ -39,6 +39,11 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
 
 /* Free what rpc_call returned in r; NULL-safe. */
 void rpc_reply_free(rpc_reply *r);
+
+/* The helper owning sandbox sbx_id, into helper (>= 65 bytes), if the
+ * sandbox exists and belongs to sub. SP_OK, SP_E_NOT_FOUND (also for an
+ * invalid id or another subject's sandbox) or SP_E_UNAVAILABLE. */
+sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);
 
 /* Number of helpers with a fresh heartbeat, or -1 if Redis failed. */
 long long rpc_live_helpers(void);

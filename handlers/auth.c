@@ -21,8 +21,8 @@ static void auth_revoke_family(const char *fam)
 {
     char k[RDS_KEY_MAX];
     if (rds_key(k, sizeof k, "rtfam", fam) == 0)
-        freeReplyObject(rds_cmd("SET %s revoked EX %lld", k,
-                                cfg_int(CFG_SP_REFRESH_TTL)));
+        freeReplyObject(
+            rds_cmd("SET %s revoked EX %lld", k, cfg_int(CFG_SP_REFRESH_TTL)));
 }
 
 /* Issue an access and a refresh token for sub/kid in family fam and send
@@ -84,10 +84,10 @@ static void auth_token(http_req *r)
         goto out;
     st = auth_api_key(key, &who);
     if (st != SP_OK) {
-        http_send_error(r, st, st == SP_E_UNAUTHENTICATED ? "api_key" : NULL,
-                        "%s", st == SP_E_UNAUTHENTICATED
-                                  ? "invalid API key"
-                                  : "authentication backend unavailable");
+        http_send_error(
+            r, st, st == SP_E_UNAUTHENTICATED ? "api_key" : NULL, "%s",
+            st == SP_E_UNAUTHENTICATED ? "invalid API key"
+                                       : "authentication backend unavailable");
         goto out;
     }
     if (id_generate("fam_", fam, sizeof fam) != 0) {
@@ -193,8 +193,7 @@ static void auth_revoke(http_req *r)
     }
     if (r->auth.jti[0] != '\0' &&
         rds_key(k, sizeof k, "revoked", r->auth.jti) == 0) {
-        redisReply *rep = rds_cmd("SET %s 1 EX %lld", k,
-                                  r->auth.exp - now + 1);
+        redisReply *rep = rds_cmd("SET %s 1 EX %lld", k, r->auth.exp - now + 1);
         if (rep == NULL) {
             http_send_error(r, SP_E_UNAVAILABLE, NULL,
                             "state store unavailable");

@@ -59,31 +59,12 @@ static const char *ctxh_language(const char *name)
 /* The sandbox's helper if the sandbox is the caller's; -1 after 404/503. */
 static int ctxh_sandbox(http_req *r, const char *id, char *helper)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *rep;
-    int result = -1;
-
-    if (!id_valid_typed(id, "sbx_") || rds_key(k, sizeof k, "sbx", id)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
-        return -1;
-    }
-    rep = rds_cmd("HMGET %s owner helper", k);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        goto out;
-    }
-    if (rep->element[0]->type != REDIS_REPLY_STRING ||
-        rep->element[1]->type != REDIS_REPLY_STRING ||
-        strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
-        !id_valid(rep->element[1]->str)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
-        goto out;
-    }
-    snprintf(helper, 65, "%s", rep->element[1]->str);
-    result = 0;
-out:
-    freeReplyObject(rep);
-    return result;
+    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
+    if (st != SP_OK)
+        http_send_error(r, st, NULL, "%s",
+                        st == SP_E_NOT_FOUND ? "sandbox not found"
+                                             : "state store unavailable");
+    return st == SP_OK ? 0 : -1;
 }
 
 /* The caller's context id into rec; 1 found, 0 not found (or another
@@ -298,7 +279,7 @@ static int ctxh_files(http_req *r, const ctxh_rec *rec, const cJSON *files)
 void ctxh_execute(http_req *r, const ctxh_run *q)
 {
     ctxh_rec rec = {0};
-    cJSON *args = NULL, *o;
+    cJSON *args = NULL;
     char exe[65], cid[65], msg[256];
     const char *client = q->client;
     rpc_reply rr;
@@ -364,18 +345,5 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
                         msg);
         return;
     }
-    if (q->stream) {
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "executionId", exe);
-        cJSON_AddStringToObject(o, "status", "streaming");
-        cJSON_AddStringToObject(o, "clientId", client);
-        http_send_json(r, 200, o);
-        cJSON_Delete(o);
-    } else if (rr.data != NULL) {
-        http_send_raw(r, 200, "application/json; charset=utf-8", rr.data,
-                      rr.len);
-    } else {
-        http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
-    }
-    rpc_reply_free(&rr);
+    exe_send_run(r, q->stream, exe, client, &rr);
 }

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "sp_http.h"
+#include "sp_rpc.h"
 
 /* A run in a context, as exe_run validated it. Strings stay the caller's. */
 typedef struct ctxh_run {
@@ -27,6 +28,11 @@ typedef struct ctxh_run {
  * or {executionId, status:"streaming", clientId}); every error is sent
  * here too. */
 void ctxh_execute(http_req *r, const ctxh_run *q);
+
+/* Answer a run (execute.c): {executionId, status:"streaming", clientId}
+ * when stream, else the helper's /execute answer in rr (freed here). */
+void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
+                  rpc_reply *rr);
 
 /* POST /sandboxes/{id}/contexts {language} → 201 {id, sandbox_id,
  * language, created_at}. */

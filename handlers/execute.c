@@ -32,12 +32,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define EXE_CODE_MAX (512 * 1024)
-#define EXE_FILES_MAX 64
-#define EXE_FILE_MAX (512 * 1024)
+#define EXE_CODE_MAX           (512 * 1024)
+#define EXE_FILES_MAX          64
+#define EXE_FILE_MAX           (512 * 1024)
 #define EXE_TIMEOUT_DEFAULT_MS 30000
-#define EXE_WAIT_SLACK_MS 15000
-#define EXE_CLIENT_STREAM_MAX 1000
+#define EXE_WAIT_SLACK_MS      15000
+#define EXE_CLIENT_STREAM_MAX  1000
 
 typedef struct exe_lang {
     const char *name;
@@ -48,10 +48,16 @@ typedef struct exe_lang {
 } exe_lang;
 
 static exe_lang exe_langs[] = {
-    {"python", {"python3", "py", NULL}, "py", {"python3", "--version", NULL},
+    {"python",
+     {"python3", "py", NULL},
+     "py",
+     {"python3", "--version", NULL},
      ""},
-    {"javascript", {"js", "node", "nodejs", NULL}, "js",
-     {"node", "--version", NULL}, ""},
+    {"javascript",
+     {"js", "node", "nodejs", NULL},
+     "js",
+     {"node", "--version", NULL},
+     ""},
     {"bash", {"sh", "shell", NULL}, "sh", {"bash", "--version", NULL}, ""},
     {"c", {"gcc", NULL}, "c", {"gcc", "-dumpfullversion", NULL}, ""},
 };
@@ -74,8 +80,8 @@ static void exe_probe(const char *const *argv, char *out, size_t outlen)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv,
-                     environ) == 0) {
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ) ==
+        0) {
         close(p[1]);
         n = read(p[0], buf, sizeof buf - 1);
         waitpid(pid, &status, 0);
@@ -134,8 +140,7 @@ static void exe_languages(http_req *r)
 }
 
 /* The argv that runs the code file path for lang. */
-static cJSON *exe_argv(const exe_lang *lang, const char *path,
-                       const char *exe)
+static cJSON *exe_argv(const exe_lang *lang, const char *path, const char *exe)
 {
     char script[96];
     if (strcmp(lang->name, "python") == 0) {
@@ -176,30 +181,12 @@ static cJSON *exe_compile(const exe_lang *lang, const char *path,
 /* The sandbox's helper if it is the caller's; -1 after 404/503. */
 static int exe_sandbox_helper(http_req *r, const char *id, char *helper)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *rep;
-    int ok;
-
-    if (!id_valid_typed(id, "sbx_") || rds_key(k, sizeof k, "sbx", id)) {
-        http_send_error(r, SP_E_NOT_FOUND, "sandbox_id", "sandbox not found");
-        return -1;
-    }
-    rep = rds_cmd("HMGET %s owner helper", k);
-    if (rep == NULL) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return -1;
-    }
-    ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-         rep->element[0]->type == REDIS_REPLY_STRING &&
-         rep->element[1]->type == REDIS_REPLY_STRING &&
-         strcmp(rep->element[0]->str, r->auth.sub) == 0 &&
-         id_valid(rep->element[1]->str);
-    if (ok)
-        snprintf(helper, 65, "%s", rep->element[1]->str);
-    freeReplyObject(rep);
-    if (!ok)
-        http_send_error(r, SP_E_NOT_FOUND, "sandbox_id", "sandbox not found");
-    return ok ? 0 : -1;
+    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
+    if (st != SP_OK)
+        http_send_error(r, st, "sandbox_id", "%s",
+                        st == SP_E_NOT_FOUND ? "sandbox not found"
+                                             : "state store unavailable");
+    return st == SP_OK ? 0 : -1;
 }
 
 /* Validate files [{path, content}] into a fresh array of the same shape. */
@@ -328,11 +315,16 @@ static void exe_run(http_req *r, int stream)
     }
     if (ctx != NULL) {
         /* A run in a stateful context (contexts.c). */
-        ctxh_run q = {.ctx = ctx, .sandbox = sandbox,
+        ctxh_run q = {.ctx = ctx,
+                      .sandbox = sandbox,
                       .language = lang_name ? lang->name : NULL,
-                      .code = code, .timeout_ms = timeout, .stream = stream,
-                      .client = client, .files = files,
-                      .has_stdin = in != NULL, .has_env = env != NULL,
+                      .code = code,
+                      .timeout_ms = timeout,
+                      .stream = stream,
+                      .client = client,
+                      .files = files,
+                      .has_stdin = in != NULL,
+                      .has_env = env != NULL,
                       .announce = exe_announce};
         ctxh_execute(r, &q);
         goto out;
@@ -402,13 +394,25 @@ static void exe_run(http_req *r, int stream)
         cJSON_AddItemToObject(args, "files", files);
         files = NULL;
         st = rpc_call(NULL, "run", args, NULL, 0,
-                      stream ? 30000 : timeout + EXE_WAIT_SLACK_MS + 15000,
-                      &rr, msg, sizeof msg);
+                      stream ? 30000 : timeout + EXE_WAIT_SLACK_MS + 15000, &rr,
+                      msg, sizeof msg);
     }
     if (st != SP_OK) {
         http_send_error(r, st, NULL, "%s", msg);
         goto out;
     }
+    exe_send_run(r, stream, exe, client, &rr);
+out:
+    cJSON_Delete(args);
+    cJSON_Delete(files);
+    cJSON_Delete(body);
+}
+
+void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
+                  rpc_reply *rr)
+{
+    cJSON *o;
+
     if (stream) {
         o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "executionId", exe);
@@ -416,17 +420,14 @@ static void exe_run(http_req *r, int stream)
         cJSON_AddStringToObject(o, "clientId", client);
         http_send_json(r, 200, o);
         cJSON_Delete(o);
-    } else if (rr.data != NULL) {
-        http_send_raw(r, 200, "application/json; charset=utf-8", rr.data,
-                      rr.len);
+    } else if (rr->data != NULL) {
+        /* The helper encoded the answer (output may hold any bytes). */
+        http_send_raw(r, 200, "application/json; charset=utf-8", rr->data,
+                      rr->len);
     } else {
         http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
     }
-    rpc_reply_free(&rr);
-out:
-    cJSON_Delete(args);
-    cJSON_Delete(files);
-    cJSON_Delete(body);
+    rpc_reply_free(rr);
 }
 
 static void exe_execute(http_req *r)
@@ -492,9 +493,8 @@ static void exe_get(http_req *r)
     buf_init(&b, (size_t)cfg_int(CFG_SP_OUTPUT_MAX) * 12 + 1024);
     rds_key(k, sizeof k, "events", r->params[0]);
     ev = rds_cmd("XRANGE %s - +", k);
-    for (size_t i = 0; ev != NULL && ev->type == REDIS_REPLY_ARRAY &&
-                       i < ev->elements;
-         i++) {
+    for (size_t i = 0;
+         ev != NULL && ev->type == REDIS_REPLY_ARRAY && i < ev->elements; i++) {
         redisReply *f = ev->element[i]->element[1];
         if (f->elements == 4 && strcmp(f->element[0]->str, "type") == 0) {
             const char *t = f->element[1]->str;
@@ -520,8 +520,7 @@ static void exe_get(http_req *r)
     buf_printf(&b, ",\"truncated\":%s,\"results\":[]}",
                v && strcmp(v, "1") == 0 ? "true" : "false");
     if (b.data != NULL)
-        http_send_raw(r, 200, "application/json; charset=utf-8", b.data,
-                      b.len);
+        http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else
         http_send_error(r, SP_E_INTERNAL, NULL, "result too large");
     buf_free(&out);
@@ -561,9 +560,8 @@ static void exe_control(http_req *r, const char *op, cJSON *args)
     rpc_reply_free(&rr);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "executionId", r->params[0]);
-    cJSON_AddStringToObject(o, "status", strcmp(op, "cancel") == 0
-                                             ? "cancelled"
-                                             : "running");
+    cJSON_AddStringToObject(
+        o, "status", strcmp(op, "cancel") == 0 ? "cancelled" : "running");
     http_send_json(r, 200, o);
     cJSON_Delete(o);
 out:
@@ -597,10 +595,20 @@ static void exe_stdin(http_req *r)
 
 /* ---- analyze-execution-needs ------------------------------------------ */
 
-static const char *const exe_run_phrases[] = {
-    "run this", "run it", "run the", "execute", "what does this output",
-    "what is the output", "what's the output", "calculate", "compute",
-    "plot", "evaluate", "test this", "try this", "can you run"};
+static const char *const exe_run_phrases[] = {"run this",
+                                              "run it",
+                                              "run the",
+                                              "execute",
+                                              "what does this output",
+                                              "what is the output",
+                                              "what's the output",
+                                              "calculate",
+                                              "compute",
+                                              "plot",
+                                              "evaluate",
+                                              "test this",
+                                              "try this",
+                                              "can you run"};
 
 static int exe_has_phrase(const char *msg)
 {

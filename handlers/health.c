@@ -5,12 +5,12 @@
 #include "sp_http.h"
 #include "sp_json.h"
 #include "sp_redis.h"
+#include "sp_rpc.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define HEALTH_HELPER_FRESH 10 /* seconds since a helper's last heartbeat */
 #define HEALTH_METRICS_MAX (1024 * 1024)
 
 static time_t health_started;
@@ -20,28 +20,11 @@ static void health_ping(http_req *r)
     http_send_raw(r, 200, "text/plain; charset=utf-8", "pong\n", 5);
 }
 
-/* Number of helpers whose heartbeat is fresh, or -1 if Redis failed. The
- * helpers write their heartbeat as a score in the "helpers" sorted set. */
-static long long health_live_helpers(void)
-{
-    char k[RDS_KEY_MAX];
-    redisReply *rep;
-    long long n = -1;
-
-    rds_key_fixed(k, sizeof k, "helpers");
-    rep = rds_cmd("ZCOUNT %s %lld +inf", k,
-                  (long long)time(NULL) - HEALTH_HELPER_FRESH);
-    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
-        n = rep->integer;
-    freeReplyObject(rep);
-    return n;
-}
-
 static void health_health(http_req *r)
 {
     time_t now = time(NULL);
     int redis_ok = rds_ping();
-    long long helpers = redis_ok ? health_live_helpers() : -1;
+    long long helpers = redis_ok ? rpc_live_helpers() : -1;
     cJSON *root = cJSON_CreateObject(), *checks, *h;
     char ts[32];
 
@@ -98,10 +81,10 @@ static void health_metrics(http_req *r)
                "# HELP sandpipe_uptime_seconds Seconds since the health "
                "program started.\n# TYPE sandpipe_uptime_seconds gauge\n"
                "sandpipe_uptime_seconds %lld\n",
-               health_live_helpers() < 0 ? 0 : health_live_helpers(),
+               rpc_live_helpers() < 0 ? 0 : rpc_live_helpers(),
                (long long)(time(NULL) - health_started));
-    http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
-                  b.data, b.len);
+    http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+                  b.len);
     buf_free(&b);
 }
 

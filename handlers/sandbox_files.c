@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SBXF_WAIT_MS 30000
+#define SBXF_WAIT_MS  30000
 #define SBXF_PATH_MAX 4096
 
-static const char *const sbxf_upload_exts[] = {".csv", ".xlsx", ".json",
-                                               ".txt", ".parquet"};
+static const char *const sbxf_upload_exts[] = {".csv", ".xlsx", ".json", ".txt",
+                                               ".parquet"};
 
 /* The ?path= parameter (required). Returns 0 or -1 (400 sent). */
 static int sbxf_path(http_req *r, char *path, size_t len)
@@ -32,8 +32,8 @@ static int sbxf_path(http_req *r, char *path, size_t len)
 
 /* Run a file op on the sandbox params[0]; *rr filled on SP_OK, else the
  * error response is sent. */
-static int sbxf_call(http_req *r, const char *op, cJSON *args,
-                     const void *data, size_t len, rpc_reply *rr)
+static int sbxf_call(http_req *r, const char *op, cJSON *args, const void *data,
+                     size_t len, rpc_reply *rr)
 {
     char helper[65], msg[256];
     sp_status st;
@@ -187,8 +187,8 @@ static int sbxf_name_ok(const char *n)
 static int sbxf_ext_ok(const char *n)
 {
     const char *dot = strrchr(n, '.');
-    for (size_t i = 0; dot != NULL && i < sizeof sbxf_upload_exts /
-                                             sizeof sbxf_upload_exts[0];
+    for (size_t i = 0; dot != NULL &&
+                       i < sizeof sbxf_upload_exts / sizeof sbxf_upload_exts[0];
          i++) {
         if (strcasecmp(dot, sbxf_upload_exts[i]) == 0)
             return 1;

@@ -26,12 +26,12 @@
 #include <unistd.h>
 
 #define SBXH_CREATE_WAIT_MS 30000
-#define SBXH_OP_WAIT_MS 10000
-#define SBXH_ENV_MAX 256
-#define SBXH_ARGV_MAX 256
-#define SBXH_STDIN_MAX (1024 * 1024)
-#define SBXH_METADATA_MAX 16384
-#define SBXH_EVENTS_PAGE 1000
+#define SBXH_OP_WAIT_MS     10000
+#define SBXH_ENV_MAX        256
+#define SBXH_ARGV_MAX       256
+#define SBXH_STDIN_MAX      (1024 * 1024)
+#define SBXH_METADATA_MAX   16384
+#define SBXH_EVENTS_PAGE    1000
 
 /* Atomically add a sandbox to the subject's set unless it is full. */
 static const char sbxh_reserve_lua[] =
@@ -45,32 +45,13 @@ void sbxh_send_rpc_error(http_req *r, sp_status st, const char *msg)
 
 int sbxh_lookup(http_req *r, const char *id, char *helper)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *rep;
-    int result = -1;
-
-    if (!id_valid_typed(id, "sbx_") || rds_key(k, sizeof k, "sbx", id)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
-        return -1;
-    }
-    rep = rds_cmd("HMGET %s owner helper", k);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        goto out;
-    }
     /* Another subject's sandbox is "not found", never "forbidden". */
-    if (rep->element[0]->type != REDIS_REPLY_STRING ||
-        rep->element[1]->type != REDIS_REPLY_STRING ||
-        strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
-        !id_valid(rep->element[1]->str)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
-        goto out;
-    }
-    snprintf(helper, 65, "%s", rep->element[1]->str);
-    result = 0;
-out:
-    freeReplyObject(rep);
-    return result;
+    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
+    if (st != SP_OK)
+        http_send_error(r, st, NULL, "%s",
+                        st == SP_E_NOT_FOUND ? "sandbox not found"
+                                             : "state store unavailable");
+    return st == SP_OK ? 0 : -1;
 }
 
 static const char *sbxh_field(const redisReply *h, const char *name)
@@ -144,8 +125,9 @@ static int sbxh_env_ok(http_req *r, const cJSON *env, const char *field)
     cJSON_ArrayForEach(it, env)
     {
         const char *c = it->string;
-        int ok = cJSON_IsString(it) && (c[0] == '_' || (c[0] >= 'A' && c[0] <= 'Z') ||
-                                        (c[0] >= 'a' && c[0] <= 'z'));
+        int ok = cJSON_IsString(it) &&
+                 (c[0] == '_' || (c[0] >= 'A' && c[0] <= 'Z') ||
+                  (c[0] >= 'a' && c[0] <= 'z'));
         for (; ok && *c; c++)
             ok = *c == '_' || (*c >= 'A' && *c <= 'Z') ||
                  (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
@@ -546,8 +528,8 @@ static void sbxh_run(http_req *r, const char *helper, cJSON *args, int bg,
     cJSON_AddNumberToObject(args, "timeout", (double)timeout);
     cJSON_AddBoolToObject(args, "background", bg);
     st = sbxh_op(helper, r->params[0], "exec", args,
-                 bg ? SBXH_OP_WAIT_MS : (timeout * 1000 + SBXH_OP_WAIT_MS),
-                 &rr, msg, sizeof msg);
+                 bg ? SBXH_OP_WAIT_MS : (timeout * 1000 + SBXH_OP_WAIT_MS), &rr,
+                 msg, sizeof msg);
     if (st != SP_OK) {
         sbxh_send_rpc_error(r, st, msg);
         return;
@@ -707,8 +689,7 @@ static void sbxh_exec_output(http_req *r)
                         "after must be an event id");
         return;
     }
-    snprintf(start, sizeof start, "%s%s", strcmp(after, "-") ? "(" : "",
-             after);
+    snprintf(start, sizeof start, "%s%s", strcmp(after, "-") ? "(" : "", after);
     rds_key(k, sizeof k, "events", r->params[1]);
     rep = rds_cmd("XRANGE %s %s + COUNT %d", k, start, SBXH_EVENTS_PAGE);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
@@ -729,8 +710,9 @@ static void sbxh_exec_output(http_req *r)
                 data = f->element[j + 1];
         }
         last = e->element[0]->str;
-        buf_printf(&b, "%s{\"id\":\"%s\",\"type\":\"%s\",\"data\":",
-                   i ? "," : "", last, type);
+        buf_printf(&b,
+                   "%s{\"id\":\"%s\",\"type\":\"%s\",\"data\":", i ? "," : "",
+                   last, type);
         if (data == NULL)
             buf_puts(&b, "null");
         else if (strcmp(type, "stdout") == 0 || strcmp(type, "stderr") == 0)
@@ -764,7 +746,10 @@ static void sbxh_exec_ctl(http_req *r, const char *op)
             cJSON_AddStringToObject(args, "data", data);
         cJSON_AddBoolToObject(args, "eof", eof);
     } else if (strcmp(op, "signal") == 0) {
-        static const struct { const char *name; int sig; } sigs[] = {
+        static const struct {
+            const char *name;
+            int sig;
+        } sigs[] = {
             {"SIGTERM", SIGTERM}, {"SIGKILL", SIGKILL}, {"SIGINT", SIGINT},
             {"SIGHUP", SIGHUP},   {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
             {"SIGUSR2", SIGUSR2}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT}};
@@ -882,14 +867,20 @@ static void sbxh_packages(http_req *r)
     args = cJSON_CreateObject();
     argv = cJSON_AddArrayToObject(args, "argv");
     if (strcmp(mgr, "pip") == 0) {
-        const char *pre[] = {"python3", "-m", "pip", "install", "--user",
-                             "--no-input", "--disable-pip-version-check",
+        const char *pre[] = {"python3",
+                             "-m",
+                             "pip",
+                             "install",
+                             "--user",
+                             "--no-input",
+                             "--disable-pip-version-check",
                              "--"};
         for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++)
             cJSON_AddItemToArray(argv, cJSON_CreateString(pre[i]));
     } else {
-        const char *pre[] = {"npm", "install", "--prefix", "/workspace",
-                             "--no-audit", "--no-fund", "--"};
+        const char *pre[] = {"npm",        "install",    "--prefix",
+                             "/workspace", "--no-audit", "--no-fund",
+                             "--"};
         for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++)
             cJSON_AddItemToArray(argv, cJSON_CreateString(pre[i]));
     }
@@ -909,13 +900,10 @@ static const http_route sbxh_routes[] = {
     {"POST", "/sandboxes/*/timeout", sbxh_timeout, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/commands", sbxh_commands, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/commands/*", sbxh_exec_get, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/commands/*/output", sbxh_exec_output,
-     AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/commands/*/output", sbxh_exec_output, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/commands/*/stdin", sbxh_exec_stdin, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands/*/signal", sbxh_exec_signal,
-     AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands/*/resize", sbxh_exec_resize,
-     AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands/*/signal", sbxh_exec_signal, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands/*/resize", sbxh_exec_resize, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/packages", sbxh_packages, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/files", sbxh_files_get, AUTH_REQUIRED},
     {"PUT", "/sandboxes/*/files", sbxh_files_put, AUTH_REQUIRED},

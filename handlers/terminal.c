@@ -22,11 +22,11 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define TRM_INPUT_MAX (64 * 1024)
+#define TRM_INPUT_MAX    (64 * 1024)
 #define TRM_INPUTS_PER_S 200
-#define TRM_COLS_MAX 1000
-#define TRM_ROWS_MAX 500
-#define TRM_WAIT_MS 30000
+#define TRM_COLS_MAX     1000
+#define TRM_ROWS_MAX     500
+#define TRM_WAIT_MS      30000
 
 static long long trm_now_ms(void)
 {
@@ -41,7 +41,6 @@ static void trm_create(http_req *r)
     const char *sandbox, *cwd;
     char id[65], helper[65] = "", k[RDS_KEY_MAX], msg[256], sbx[65];
     long long cols, rows;
-    redisReply *rep = NULL;
     rpc_reply rr;
     sp_status st;
 
@@ -58,19 +57,13 @@ static void trm_create(http_req *r)
         goto out;
     }
     if (sandbox != NULL) {
-        if (!id_valid_typed(sandbox, "sbx_") ||
-            rds_key(k, sizeof k, "sbx", sandbox) != 0 ||
-            (rep = rds_cmd("HMGET %s owner helper", k)) == NULL ||
-            rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING ||
-            rep->element[1]->type != REDIS_REPLY_STRING ||
-            strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
-            !id_valid(rep->element[1]->str)) {
-            http_send_error(r, SP_E_NOT_FOUND, "sandbox_id",
-                            "sandbox not found");
+        st = rpc_sandbox_helper(r->auth.sub, sandbox, helper);
+        if (st != SP_OK) {
+            http_send_error(r, st, "sandbox_id", "%s",
+                            st == SP_E_NOT_FOUND ? "sandbox not found"
+                                                 : "state store unavailable");
             goto out;
         }
-        snprintf(helper, sizeof helper, "%s", rep->element[1]->str);
     } else if (rpc_live_helpers() <= 0) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL,
                         "no sandbox helper is running");
@@ -83,11 +76,11 @@ static void trm_create(http_req *r)
     /* The record exists before the shell, so the relay can serve the
      * stream from its first event. */
     rds_key(k, sizeof k, "terminal", id);
-    freeReplyObject(rds_cmd("HSET %s owner %s created %lld watched_at %lld",
-                            k, r->auth.sub, trm_now_ms(), trm_now_ms()));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", k,
-                            cfg_int(CFG_SP_TERMINAL_TIMEOUT) +
-                                cfg_int(CFG_SP_EVENT_TTL)));
+    freeReplyObject(rds_cmd("HSET %s owner %s created %lld watched_at %lld", k,
+                            r->auth.sub, trm_now_ms(), trm_now_ms()));
+    freeReplyObject(
+        rds_cmd("EXPIRE %s %lld", k,
+                cfg_int(CFG_SP_TERMINAL_TIMEOUT) + cfg_int(CFG_SP_EVENT_TTL)));
     args = cJSON_CreateObject();
     {
         const char *sh[] = {"/bin/bash", "--login", "-i"};
@@ -127,8 +120,7 @@ static void trm_create(http_req *r)
         snprintf(helper, sizeof helper, "%s",
                  cJSON_IsString(h) ? h->valuestring : helper);
         snprintf(sbx, sizeof sbx, "%s",
-                 cJSON_IsString(b) ? b->valuestring
-                                   : (sandbox ? sandbox : ""));
+                 cJSON_IsString(b) ? b->valuestring : (sandbox ? sandbox : ""));
     }
     rpc_reply_free(&rr);
     freeReplyObject(rds_cmd("HSET %s sandbox %s helper %s", k, sbx, helper));
@@ -140,7 +132,6 @@ static void trm_create(http_req *r)
     http_send_json(r, 201, o);
     cJSON_Delete(o);
 out:
-    freeReplyObject(rep);
     cJSON_Delete(args);
     cJSON_Delete(body);
 }
@@ -190,8 +181,7 @@ out:
 }
 
 /* Send op to the terminal's helper; 409 when the terminal has ended. */
-static void trm_op(http_req *r, const trm_rec *t, const char *op,
-                   cJSON *args)
+static void trm_op(http_req *r, const trm_rec *t, const char *op, cJSON *args)
 {
     char msg[256];
     rpc_reply rr;

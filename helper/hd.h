@@ -19,11 +19,11 @@
 typedef struct hd_job {
     char op[32];
     char rid[65];
-    char entry[64];      /* stream entry id, acknowledged when handled */
-    int shared;          /* from the shared stream (else our own) */
+    char entry[64]; /* stream entry id, acknowledged when handled */
+    int shared;     /* from the shared stream (else our own) */
     long long deadline_ms;
     cJSON *args;
-    char *data;          /* raw bytes, may be NULL */
+    char *data; /* raw bytes, may be NULL */
     size_t len;
     struct hd_job *next;
 } hd_job;
@@ -35,29 +35,29 @@ typedef struct hd_exec {
     char id[65];
     uint32_t req_id;
     struct hd_sandbox *sbx;
-    int fds[2];          /* stdout, stderr read ends (-1 when closed) */
-    int in_fd;           /* stdin write end (-1 when closed) */
-    int pidfd;           /* of the main process, for signals */
-    sp_buf pending_in;   /* stdin not yet written */
-    int close_in;        /* close stdin once pending_in is written */
+    int fds[2];        /* stdout, stderr read ends (-1 when closed) */
+    int in_fd;         /* stdin write end (-1 when closed) */
+    int pidfd;         /* of the main process, for signals */
+    sp_buf pending_in; /* stdin not yet written */
+    int close_in;      /* close stdin once pending_in is written */
     int pty, background;
-    int execute_shape;   /* reply in the /execute shape (DESIGN.md §4) */
-    int terminal;        /* a terminal: output/ready/exit events */
+    int execute_shape; /* reply in the /execute shape (DESIGN.md §4) */
+    int terminal;      /* a terminal: output/ready/exit events */
     long long last_input_ms, last_watch_check_ms, watched_ms;
-    int compiling;       /* the compile step runs; then `then` is run */
-    int compile_failed;  /* status compile_error: the program never ran */
-    cJSON *then;         /* the job's args, kept for the run after it */
-    cJSON *scratch;      /* paths removed when the execution ends */
-    char rid[65];        /* sync command: reply here at the end */
+    int compiling;      /* the compile step runs; then `then` is run */
+    int compile_failed; /* status compile_error: the program never ran */
+    cJSON *then;        /* the job's args, kept for the run after it */
+    cJSON *scratch;     /* paths removed when the execution ends */
+    char rid[65];       /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
     int truncated, timed_out, killed, cancelled, over_limit, oom;
     int exited, wait_status;
-    sp_buf cap[2];       /* captured stdout/stderr for sync replies */
+    sp_buf cap[2]; /* captured stdout/stderr for sync replies */
     unsigned char carry[2][4];
     size_t carry_len[2];
     uint64_t oom_before;
-    struct hd_ctx *ctx;  /* a context's driver: its output goes there */
+    struct hd_ctx *ctx; /* a context's driver: its output goes there */
     struct hd_exec *next;
 } hd_exec;
 
@@ -69,8 +69,8 @@ typedef struct hd_sandbox {
     uid_t uid;
     long long created, expires_at;
     int network;
-    int ephemeral;       /* made for one run: ends when its executions do */
-    cJSON *env;          /* object of strings given at create */
+    int ephemeral; /* made for one run: ends when its executions do */
+    cJSON *env;    /* object of strings given at create */
     hd_exec *execs;
     struct hd_ctx *ctxs; /* stateful contexts (hd_ctx.c) */
     struct hd_sandbox *next;

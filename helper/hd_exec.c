@@ -29,11 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HD_READ_CHUNK 65536
+#define HD_READ_CHUNK     65536
 #define HD_READS_PER_WAKE 4
 #define HD_DRAIN_GRACE_MS 2000
-#define HD_ENV_MAX 256
-#define HD_ARGV_MAX 256
+#define HD_ENV_MAX        256
+#define HD_ARGV_MAX       256
 
 static const char *hd_stream_names[2] = {"stdout", "stderr"};
 
@@ -50,8 +50,8 @@ static void hd_event(const hd_exec *e, const char *type, const void *data,
     char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[24];
     hd_exec_keys(e, ek, vk, sizeof ek);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk,
-                            maxlen, type, data, len));
+    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,
+                            type, data, len));
 }
 
 static hd_exec *hd_exec_find(hd_sandbox *s, const char *id, uint32_t req)
@@ -274,17 +274,17 @@ static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
     const char *status = cJSON_IsString(st) ? st->valuestring : "error";
 
     buf_init(&b, 2 * e->out_max * 6 + 512);
-    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
-               e->id, status);
-    utf8_json_string((const unsigned char *)e->cap[0].data, e->cap[0].len,
-                     &b);
+    buf_printf(&b,
+               "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", e->id,
+               status);
+    utf8_json_string((const unsigned char *)e->cap[0].data, e->cap[0].len, &b);
     buf_puts(&b, ",\"error\":");
     utf8_json_string((const unsigned char *)err->data, err->len, &b);
     buf_printf(&b,
                ",\"exitCode\":%d,\"duration\":%lld,\"results\":[],"
                "\"truncated\":%s}",
-               (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble,
-               duration, e->truncated ? "true" : "false");
+               (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble, duration,
+               e->truncated ? "true" : "false");
     cJSON_Delete(res);
     if (b.data != NULL)
         hd_reply(e->rid, cJSON_CreateObject(), b.data, b.len);
@@ -412,14 +412,14 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     buf_init(&e->pending_in, HD_STDIN_MAX);
     e->close_in =
         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
-    e->execute_shape = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a,
-                                                                  "execute"));
+    e->execute_shape =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "execute"));
     e->terminal = strncmp(jid->valuestring, "trm_", 4) == 0;
     if (e->terminal)
         hd_event(e, "status", "{\"status\":\"starting\"}", 23);
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "scratch")))
-        e->scratch = cJSON_Duplicate(
-            cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
+        e->scratch =
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
     /* With "compile", that argv runs first (its output is the
      * execution's); the program runs only if it succeeds. */
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "compile"))) {
@@ -461,8 +461,8 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     e->req_id = proc.req_id;
     e->fds[0] = proc.stdout_fd;
     e->fds[1] = proc.stderr_fd;
-    e->in_fd = e->pty ? fcntl(proc.stdin_fd, F_DUPFD_CLOEXEC, 0)
-                      : proc.stdin_fd;
+    e->in_fd =
+        e->pty ? fcntl(proc.stdin_fd, F_DUPFD_CLOEXEC, 0) : proc.stdin_fd;
     e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
     timeout = (long long)cJSON_GetNumberValue(
         cJSON_GetObjectItemCaseSensitive(a, "timeout"));
@@ -478,8 +478,7 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     rds_key(sk, sizeof sk, "sbx", s->id);
     freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
                             "status running started %lld",
-                            ek, s->owner, s->id, hd_helper_id,
-                            e->started_ms));
+                            ek, s->owner, s->id, hd_helper_id, e->started_ms));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
     if (e->terminal) {
         hd_event(e, "ready", "{}", 2);
@@ -514,8 +513,8 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
 {
     const cJSON *a = job->args;
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(a, "exe");
-    hd_exec *e = cJSON_IsString(jid) ? hd_exec_find(s, jid->valuestring, 0)
-                                     : NULL;
+    hd_exec *e =
+        cJSON_IsString(jid) ? hd_exec_find(s, jid->valuestring, 0) : NULL;
 
     if (e == NULL && hd_ctx_exec_job(s, job))
         return; /* a run of a context */
@@ -547,9 +546,8 @@ void hd_exec_job(hd_sandbox *s, hd_job *job)
         if (sig == SIGKILL) {
             e->killed = 1;
             hd_exec_kill(e);
-        } else if (e->pidfd < 0 ||
-                   syscall(SYS_pidfd_send_signal, e->pidfd, sig, NULL, 0) !=
-                       0) {
+        } else if (e->pidfd < 0 || syscall(SYS_pidfd_send_signal, e->pidfd, sig,
+                                           NULL, 0) != 0) {
             /* The pidfd, not the pid, so a reused pid is never hit. */
             hd_reply_err(job->rid, SP_E_CONFLICT, "could not signal: %s",
                          strerror(errno));
@@ -584,8 +582,7 @@ void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status)
     /* Nothing the execution started outlives it; this also closes the
      * last writers of its pipes. */
     hd_exec_kill(e);
-    if (e->deadline_ms == 0 || e->deadline_ms > hd_now_ms() +
-                                                    HD_DRAIN_GRACE_MS)
+    if (e->deadline_ms == 0 || e->deadline_ms > hd_now_ms() + HD_DRAIN_GRACE_MS)
         e->deadline_ms = hd_now_ms() + HD_DRAIN_GRACE_MS;
 }
 

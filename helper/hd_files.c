@@ -29,11 +29,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define HD_PATH_MAX 4096
+#define HD_PATH_MAX         4096
 #define HD_TREE_MAX_ENTRIES 10000
-#define HD_TREE_MAX_DEPTH 16
-#define HD_FILE_MAX ((size_t)64 * 1024 * 1024)
-#define HD_RESOLVE (RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS)
+#define HD_TREE_MAX_DEPTH   16
+#define HD_FILE_MAX         ((size_t)64 * 1024 * 1024)
+#define HD_RESOLVE          (RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS)
 
 typedef struct hd_path {
     char norm[HD_PATH_MAX]; /* normalised absolute path inside the sandbox */
@@ -128,8 +128,8 @@ static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
     if (kind == 0)
         snprintf(where, sizeof where, "%s", sbx_workspace_path(s->sbx));
     else if (kind == 1) {
-        int ws = open(sbx_workspace_path(s->sbx),
-                      O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int ws =
+            open(sbx_workspace_path(s->sbx), O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* Made on first use, owned by the sandbox user. */
         if (ws >= 0 && mkdirat(ws, "uploaded_files", 0755) == 0)
             hd_chown(ws, "uploaded_files", s->uid);
@@ -165,8 +165,8 @@ static cJSON *hd_entry(const char *dir, const char *name, const struct stat *st)
 {
     cJSON *o = cJSON_CreateObject();
     char full[HD_PATH_MAX * 2];
-    snprintf(full, sizeof full, "%s%s%s", dir,
-             strcmp(dir, "/") == 0 ? "" : "/", name);
+    snprintf(full, sizeof full, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/",
+             name);
     cJSON_AddStringToObject(o, "name", name);
     cJSON_AddStringToObject(o, "path", full);
     cJSON_AddStringToObject(o, "type", hd_type_name(st->st_mode));
@@ -201,8 +201,8 @@ static void hd_list(int dirfd, const char *path, int depth, cJSON *arr,
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 hd_list(sub, cJSON_GetObjectItem(e, "path")->valuestring,
-                        depth - 1,
-                        cJSON_AddArrayToObject(e, "children"), count);
+                        depth - 1, cJSON_AddArrayToObject(e, "children"),
+                        count);
         }
         cJSON_AddItemToArray(arr, e);
     }
@@ -230,11 +230,10 @@ static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
         cJSON_AddStringToObject(rep, "path", p->norm);
         cJSON_AddStringToObject(rep, "type", "directory");
         if (rfd >= 0)
-            hd_list(rfd, p->norm, depth,
-                    cJSON_AddArrayToObject(rep, "entries"), &count);
+            hd_list(rfd, p->norm, depth, cJSON_AddArrayToObject(rep, "entries"),
+                    &count);
         rfd = -1;
-        cJSON_AddBoolToObject(rep, "truncated",
-                              count >= HD_TREE_MAX_ENTRIES);
+        cJSON_AddBoolToObject(rep, "truncated", count >= HD_TREE_MAX_ENTRIES);
         hd_reply(job->rid, rep, NULL, 0);
         goto out;
     }
@@ -308,10 +307,10 @@ static int hd_parent(hd_sandbox *s, hd_job *job, hd_path *p, int mkparents,
             d = hd_openat2(p->root, dir, O_PATH | O_DIRECTORY);
             if (d < 0) {
                 char *cut = strrchr(dir, '/');
-                int parent = cut ? (*cut = '\0',
-                                    hd_openat2(p->root, dir,
-                                               O_PATH | O_DIRECTORY))
-                                 : fcntl(p->root, F_DUPFD_CLOEXEC, 0);
+                int parent =
+                    cut ? (*cut = '\0',
+                           hd_openat2(p->root, dir, O_PATH | O_DIRECTORY))
+                        : fcntl(p->root, F_DUPFD_CLOEXEC, 0);
                 const char *leaf = cut ? cut + 1 : dir;
                 if (parent >= 0 && mkdirat(parent, leaf, 0755) == 0)
                     hd_chown(parent, leaf, s->uid);
@@ -349,8 +348,8 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
                     O_NOCTTY | O_CLOEXEC,
                 0644);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        hd_reply_err(job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
-                                               : SP_E_CONFLICT,
+        hd_reply_err(job->rid,
+                     errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_CONFLICT,
                      "cannot write here: %s",
                      fd < 0 ? strerror(errno) : "not a regular file");
         goto out;
@@ -359,12 +358,11 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
     while (off < job->len) {
         ssize_t w = write(fd, job->data + off, job->len - off);
         if (w < 0) {
-            hd_reply_err(job->rid,
-                         errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
-                                         : SP_E_INTERNAL,
-                         "write failed: %s", errno == ENOSPC
-                                                 ? "the workspace is full"
-                                                 : strerror(errno));
+            hd_reply_err(
+                job->rid,
+                errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_INTERNAL,
+                "write failed: %s",
+                errno == ENOSPC ? "the workspace is full" : strerror(errno));
             /* A refused upload leaves nothing behind (a partial file
              * would keep the workspace full). */
             unlinkat(dir, name, 0);
@@ -392,12 +390,11 @@ static void hd_file_mkdir(hd_sandbox *s, hd_job *job, hd_path *p)
         return;
     struct stat st;
     if (mkdirat(dir, name, 0755) != 0 &&
-        (errno != EEXIST ||
-         fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        (errno != EEXIST || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
          !S_ISDIR(st.st_mode))) {
         /* An existing directory is success; anything else there is not. */
-        hd_reply_err(job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE
-                                               : SP_E_CONFLICT,
+        hd_reply_err(job->rid,
+                     errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_CONFLICT,
                      "mkdir failed: %s",
                      errno == EEXIST || errno == 0 ? "a file is in the way"
                                                    : strerror(errno));
@@ -442,8 +439,8 @@ static void hd_file_delete(hd_sandbox *s, hd_job *job, hd_path *p)
 {
     const char *name;
     int dir = hd_parent(s, job, p, 0, &name), rc;
-    int recursive = cJSON_IsTrue(
-        cJSON_GetObjectItemCaseSensitive(job->args, "recursive"));
+    int recursive =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "recursive"));
     struct stat st;
 
     if (dir < 0)
@@ -483,8 +480,7 @@ void hd_files_job(hd_sandbox *s, hd_job *job)
         depth = 1;
     if (depth > HD_TREE_MAX_DEPTH)
         depth = HD_TREE_MAX_DEPTH;
-    if (!cJSON_IsString(jp) ||
-        hd_path_open(s, job, jp->valuestring, &p) != 0) {
+    if (!cJSON_IsString(jp) || hd_path_open(s, job, jp->valuestring, &p) != 0) {
         if (!cJSON_IsString(jp))
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "path is required");
         return;

@@ -59,9 +59,9 @@
 #include <unistd.h>
 
 #define HD_HEARTBEAT_MS 2000
-#define HD_TICK_MS 250
-#define HD_POLL_MAX 8192
-#define HD_REPLY_TTL 60
+#define HD_TICK_MS      250
+#define HD_POLL_MAX     8192
+#define HD_REPLY_TTL    60
 
 char hd_helper_id[65];
 unsigned long hd_reply_errors;
@@ -348,8 +348,8 @@ static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->uid = (uid_t)(cfg_int(CFG_SP_HELPER_UID) + s->slot);
     s->network = network;
-    s->env = cJSON_IsObject(env) ? cJSON_Duplicate(env, 1)
-                                 : cJSON_CreateObject();
+    s->env =
+        cJSON_IsObject(env) ? cJSON_Duplicate(env, 1) : cJSON_CreateObject();
     if (sbx_create(id, lim, network, s->uid, s->uid, &s->sbx, err, errlen) !=
         0) {
         log_error("sbx_create(%s) failed: %s", id, err);
@@ -479,9 +479,9 @@ static void hd_op_run(hd_job *job)
         hd_job fj = {.op = "file_write"};
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
         fj.args = cJSON_CreateObject();
-        cJSON_AddStringToObject(fj.args, "path", hd_arg_str(f, "path")
-                                                     ? hd_arg_str(f, "path")
-                                                     : "");
+        cJSON_AddStringToObject(fj.args, "path",
+                                hd_arg_str(f, "path") ? hd_arg_str(f, "path")
+                                                      : "");
         fj.data = cJSON_IsString(c) ? c->valuestring : "";
         fj.len = strlen(fj.data);
         /* Written as the files API would, with the same checks; the
@@ -561,9 +561,8 @@ static void hd_op_timeout(hd_sandbox *s, hd_job *job)
 
 static void hd_ack(const hd_job *j)
 {
-    freeReplyObject(rds_cmd("XACK %s helpers %s", j->shared ? hd_k_jobs
-                                                             : hd_k_hjobs,
-                            j->entry));
+    freeReplyObject(rds_cmd("XACK %s helpers %s",
+                            j->shared ? hd_k_jobs : hd_k_hjobs, j->entry));
 }
 
 static void hd_run_job(hd_job *job)
@@ -650,8 +649,8 @@ static void hd_reconcile(void)
         log_info("removed %d sandboxes left by an earlier run", n);
     rds_key(hk, sizeof hk, "helper", hd_helper_id);
     set = rds_cmd("SMEMBERS %s:sbxs", hk);
-    for (size_t i = 0; set != NULL && set->type == REDIS_REPLY_ARRAY &&
-                       i < set->elements;
+    for (size_t i = 0;
+         set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
          i++) {
         const char *id = set->element[i]->str;
         redisReply *owner, *ex;
@@ -663,8 +662,8 @@ static void hd_reconcile(void)
             freeReplyObject(rds_cmd("SREM %s %s", ok, id));
         freeReplyObject(owner);
         ex = rds_cmd("SMEMBERS %s:running", k);
-        for (size_t j = 0; ex != NULL && ex->type == REDIS_REPLY_ARRAY &&
-                           j < ex->elements;
+        for (size_t j = 0;
+             ex != NULL && ex->type == REDIS_REPLY_ARRAY && j < ex->elements;
              j++)
             hd_exec_lost(ex->element[j]->str, "helper restarted");
         freeReplyObject(ex);
@@ -679,8 +678,8 @@ static void hd_heartbeat(void)
 {
     char k[RDS_KEY_MAX];
     rds_key_fixed(k, sizeof k, "helpers");
-    freeReplyObject(rds_cmd("ZADD %s %lld %s", k, hd_now_ms() / 1000,
-                            hd_helper_id));
+    freeReplyObject(
+        rds_cmd("ZADD %s %lld %s", k, hd_now_ms() / 1000, hd_helper_id));
 }
 
 static void hd_on_signal(int sig)
@@ -723,15 +722,13 @@ static void hd_loop(void)
             for (hd_exec *e = s->execs; e != NULL; e = e->next) {
                 for (int w = 0; w < 2; w++) {
                     if (e->fds[w] >= 0 && n < HD_POLL_MAX) {
-                        pfd[n] = (struct pollfd){.fd = e->fds[w],
-                                                 .events = POLLIN};
+                        pfd[n] =
+                            (struct pollfd){.fd = e->fds[w], .events = POLLIN};
                         ref[n++] = (hd_pollref){s, e, 1 + w};
                     }
                 }
-                if (e->in_fd >= 0 && e->pending_in.len > 0 &&
-                    n < HD_POLL_MAX) {
-                    pfd[n] = (struct pollfd){.fd = e->in_fd,
-                                             .events = POLLOUT};
+                if (e->in_fd >= 0 && e->pending_in.len > 0 && n < HD_POLL_MAX) {
+                    pfd[n] = (struct pollfd){.fd = e->in_fd, .events = POLLOUT};
                     ref[n++] = (hd_pollref){s, e, 3};
                 }
             }

@@ -39,8 +39,8 @@ struct sbx_sandbox {
     int sock;      /* host end of the sp-init socket */
     int bwrap_err; /* read end of bwrap's stderr */
     pid_t bwrap_pid;
-    pid_t init_pid;  /* host pid of sp-init */
-    uid_t uid;       /* the host identity the sandbox runs as */
+    pid_t init_pid; /* host pid of sp-init */
+    uid_t uid;      /* the host identity the sandbox runs as */
     gid_t gid;
     dev_t pidns_dev; /* sp-init's PID namespace */
     ino_t pidns_ino;

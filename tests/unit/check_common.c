@@ -19,8 +19,8 @@
 #include "sp_status.h"
 
 #define T_SECRET "unit-test-secret-0123456789abcdefghijklmnop"
-#define T_OTHER "another-secret-0123456789abcdefghijklmnopqrs"
-#define T_NOW 1700000000LL
+#define T_OTHER  "another-secret-0123456789abcdefghijklmnopqrs"
+#define T_NOW    1700000000LL
 #define T_TOKMAX 16384
 
 static char t_envfile[64];
@@ -121,8 +121,7 @@ static void t_token(char *out, size_t outlen, const char *header,
 }
 
 /* A payload with the claims of a valid access (or refresh) token. */
-static void t_payload(char *out, size_t outlen, const char *use,
-                      long long exp)
+static void t_payload(char *out, size_t outlen, const char *use, long long exp)
 {
     snprintf(out, outlen,
              "{\"sub\":\"alice\",\"kid\":\"key_abc\",\"jti\":\"at_123\","
@@ -160,9 +159,9 @@ START_TEST(cfg_defaults_all_valid)
 {
     char err[256];
     for (int i = 0; i < CFG_COUNT; i++) {
-        ck_assert_msg(cfg_check((cfg_id)i, cfg_options[i].def, err,
-                                sizeof err) == 0,
-                      "default of %s refused: %s", cfg_options[i].name, err);
+        ck_assert_msg(
+            cfg_check((cfg_id)i, cfg_options[i].def, err, sizeof err) == 0,
+            "default of %s refused: %s", cfg_options[i].name, err);
     }
 }
 END_TEST
@@ -251,8 +250,8 @@ END_TEST
 
 START_TEST(cfg_malformed_int)
 {
-    static const char *bad[] = {"", "12abc", "abc", "1.5", " 12x",
-                                "99999999999999999999999"};
+    static const char *bad[] = {"",    "12abc", "abc",
+                                "1.5", " 12x",  "99999999999999999999999"};
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
@@ -426,9 +425,8 @@ END_TEST
 START_TEST(id_b64url_cases)
 {
     char out[16];
-    ck_assert_int_eq(id_b64url((const unsigned char *)"\xfb\xff", 2, out,
-                               sizeof out),
-                     3);
+    ck_assert_int_eq(
+        id_b64url((const unsigned char *)"\xfb\xff", 2, out, sizeof out), 3);
     ck_assert_str_eq(out, "-_8");
     ck_assert_int_eq(id_b64url((const unsigned char *)"abc", 3, out, 4), -1);
     ck_assert_int_eq(id_b64url((const unsigned char *)"abc", 3, out, 5), 4);
@@ -592,17 +590,15 @@ START_TEST(jwt_valid_access)
     tok_claims c;
     t_payload(pl, sizeof pl, "access", T_NOW + 600);
     t_token(tok, sizeof tok, HS256, pl, EVP_sha256(), T_SECRET);
-    ck_assert_int_eq(tok_verify(tok, TOK_ACCESS, T_SECRET, strlen(T_SECRET),
-                                T_NOW, &c),
-                     0);
+    ck_assert_int_eq(
+        tok_verify(tok, TOK_ACCESS, T_SECRET, strlen(T_SECRET), T_NOW, &c), 0);
     ck_assert_str_eq(c.sub, "alice");
     ck_assert_str_eq(c.kid, "key_abc");
     ck_assert_str_eq(c.jti, "at_123");
     ck_assert_int_eq(c.exp, T_NOW + 600);
     ck_assert_int_eq(c.type, TOK_ACCESS);
     /* typ is optional. */
-    t_token(tok, sizeof tok, "{\"alg\":\"HS256\"}", pl, EVP_sha256(),
-            T_SECRET);
+    t_token(tok, sizeof tok, "{\"alg\":\"HS256\"}", pl, EVP_sha256(), T_SECRET);
     ck_assert_int_eq(t_verify(tok, TOK_ACCESS), 0);
 }
 END_TEST
@@ -613,9 +609,8 @@ START_TEST(jwt_valid_refresh)
     tok_claims c;
     t_payload(pl, sizeof pl, "refresh", T_NOW + 600);
     t_token(tok, sizeof tok, HS256, pl, EVP_sha256(), T_SECRET);
-    ck_assert_int_eq(tok_verify(tok, TOK_REFRESH, T_SECRET, strlen(T_SECRET),
-                                T_NOW, &c),
-                     0);
+    ck_assert_int_eq(
+        tok_verify(tok, TOK_REFRESH, T_SECRET, strlen(T_SECRET), T_NOW, &c), 0);
     ck_assert_str_eq(c.fam, "fam_1");
     ck_assert_int_eq(c.type, TOK_REFRESH);
 }
@@ -634,9 +629,9 @@ START_TEST(jwt_issue_roundtrip)
     in.exp = T_NOW + 60;
     tok = tok_issue(&in, T_SECRET, strlen(T_SECRET));
     ck_assert_ptr_nonnull(tok);
-    ck_assert_int_eq(tok_verify(tok, TOK_REFRESH, T_SECRET, strlen(T_SECRET),
-                                T_NOW, &out),
-                     0);
+    ck_assert_int_eq(
+        tok_verify(tok, TOK_REFRESH, T_SECRET, strlen(T_SECRET), T_NOW, &out),
+        0);
     ck_assert_str_eq(out.sub, "bob");
     ck_assert_str_eq(out.fam, "fam_9");
     ck_assert_int_eq(out.exp, T_NOW + 60);
@@ -687,8 +682,7 @@ START_TEST(jwt_other_algs)
     t_token(tok, sizeof tok, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", pl,
             EVP_sha256(), T_SECRET);
     ck_assert_int_eq(t_verify(tok, TOK_ACCESS), -1);
-    t_token(tok, sizeof tok, "{\"alg\":\"hs256\"}", pl, EVP_sha256(),
-            T_SECRET);
+    t_token(tok, sizeof tok, "{\"alg\":\"hs256\"}", pl, EVP_sha256(), T_SECRET);
     ck_assert_int_eq(t_verify(tok, TOK_ACCESS), -1);
 }
 END_TEST
@@ -933,10 +927,16 @@ END_TEST
 
 START_TEST(jwt_bad_sub_chars)
 {
-    static const char *subs[] = {"../etc", "a/b", "a b", "a:b", "a*",
-                                 "caf\\u00e9", "a\\u0000b",
-                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                 "aaaaaaaaaaaaaaaaaa"};
+    static const char *subs[] = {
+        "../etc",
+        "a/b",
+        "a b",
+        "a:b",
+        "a*",
+        "caf\\u00e9",
+        "a\\u0000b",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaa"};
     char pl[512], tok[T_TOKMAX];
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         snprintf(pl, sizeof pl,
