@@ -1,10 +1,11 @@
 /* handlers/sandboxes.h: what the two files of the sandboxes family
- * (sandboxes.c: life cycle, sessions, commands, packages; sandbox_files.c:
- * files) share. */
+ * (sandboxes.c: life cycle, sessions; sandbox_commands.c: commands,
+ * packages; sandbox_files.c: files) share. */
 #ifndef SANDBOXES_H
 #define SANDBOXES_H
 
 #include "sp_http.h"
+#include "sp_redis.h"
 #include "sp_rpc.h"
 
 #define SBXH_FILE_MAX (64 * 1024 * 1024)
@@ -24,6 +25,28 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out);
 
 /* The sandbox as JSON (NULL if it does not exist); caller frees. */
 cJSON *sbxh_render(const char *id);
+
+/* Value of field name in an HGETALL reply h, or NULL. */
+const char *sbxh_field(const redisReply *h, const char *name);
+
+/* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
+ * else -1 after the 400 naming field. */
+int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);
+
+/* Ask the sandbox's helper to do op with args (consumed; the sandbox id is
+ * added) and wait up to wait_ms. */
+sp_status sbxh_op(const char *helper, const char *id, const char *op,
+                  cJSON *args, long long wait_ms, rpc_reply *rr, char *msg,
+                  size_t msglen);
+
+/* Commands routes (sandbox_commands.c). */
+void sbxh_commands(http_req *r);
+void sbxh_exec_get(http_req *r);
+void sbxh_exec_output(http_req *r);
+void sbxh_exec_stdin(http_req *r);
+void sbxh_exec_signal(http_req *r);
+void sbxh_exec_resize(http_req *r);
+void sbxh_packages(http_req *r);
 
 /* Files routes (sandbox_files.c). */
 void sbxh_files_get(http_req *r);

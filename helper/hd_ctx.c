@@ -49,6 +49,7 @@
 
 #define HD_CTX_FRAME_MAX     (8 * 1024 * 1024)
 #define HD_CTX_GRACE_MS      2000
+#define HD_CTX_JS_GRACE_MS   1500
 #define HD_CTX_QUEUE_MAX     32
 #define HD_CTX_PER_SANDBOX   16
 #define HD_CTX_TIMEOUT_MS    30000
@@ -353,7 +354,13 @@ static void hd_ctx_start_next(hd_ctx *c)
         free(run->line);
         run->line = NULL;
         run->started_ms = hd_now_ms();
-        run->deadline_ms = run->started_ms + run->timeout_ms;
+        /* JavaScript runs time out inside the driver (vm's timeout), so
+         * the helper's SIGINT comes only if that failed: sent at the same
+         * moment, it could land in the next run instead. */
+        run->deadline_ms = run->started_ms + run->timeout_ms +
+                           (strcmp(c->language, "javascript") == 0
+                                ? HD_CTX_JS_GRACE_MS
+                                : 0);
         c->cur = run;
         hd_exec_write_stdin(c->driver);
     }
