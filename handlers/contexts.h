@@ -1,6 +1,6 @@
-/* handlers/contexts.h: what the two files of sp-execute share about
- * stateful contexts (contexts.c): its routes, and a run of /execute or
- * /execute-stream with a context_id. */
+/* handlers/contexts.h: what the files of sp-execute (execute.c,
+ * contexts.c, analyze.c) share: the contexts routes, a run of /execute or
+ * /execute-stream with a context_id, and a few execute.c helpers. */
 #ifndef CONTEXTS_H
 #define CONTEXTS_H
 
@@ -33,6 +33,13 @@ void ctxh_execute(http_req *r, const ctxh_run *q);
  * when stream, else the helper's /execute answer in rr (freed here). */
 void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
                   rpc_reply *rr);
+
+/* The canonical name of a language or alias ("py" → "python"), or NULL
+ * (execute.c). */
+const char *exe_canonical_language(const char *name);
+
+/* POST /analyze-execution-needs (analyze.c). */
+void exe_analyze(http_req *r);
 
 /* POST /sandboxes/{id}/contexts {language} → 201 {id, sandbox_id,
  * language, created_at}. */

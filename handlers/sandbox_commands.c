@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SBXH_ARGV_MAX 256
-#define SBXH_STDIN_MAX (1024 * 1024)
+#define SBXH_ARGV_MAX    256
+#define SBXH_STDIN_MAX   (1024 * 1024)
 #define SBXH_EVENTS_PAGE 1000
-#define SBXH_OP_WAIT_MS 10000
+#define SBXH_OP_WAIT_MS  10000
 
 static int sbxh_argv_ok(http_req *r, const cJSON *argv)
 {
@@ -425,4 +425,3 @@ out:
     freeReplyObject(net);
     cJSON_Delete(body);
 }
-

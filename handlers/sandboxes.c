@@ -1,8 +1,8 @@
 /* handlers/sandboxes.c: the sandboxes family (DESIGN.md §4): create, list,
  * get (with live usage), delete, extend, chat-session sandboxes, commands
- * and packages (sandbox_commands.c). Policy lives here (validation, clamping to the configured
- * maxima, the per-subject maximum, ownership); the helper that owns the
- * sandbox enforces it (sp_rpc.h).
+ * and packages (sandbox_commands.c). Policy lives here (validation, clamping to
+ * the configured maxima, the per-subject maximum, ownership); the helper that
+ * owns the sandbox enforces it (sp_rpc.h).
  *
  * Redis keys:
  *   sbx:<id>            hash written by the helper (owner, helper, limits…)
@@ -290,8 +290,8 @@ static void sbxh_list(http_req *r)
 
 /* Ask the sandbox's helper to do op with args (sandbox id added). */
 sp_status sbxh_op(const char *helper, const char *id, const char *op,
-                         cJSON *args, long long wait_ms, rpc_reply *rr,
-                         char *msg, size_t msglen)
+                  cJSON *args, long long wait_ms, rpc_reply *rr, char *msg,
+                  size_t msglen)
 {
     sp_status st;
     cJSON_AddStringToObject(args, "sandbox", id);

@@ -79,11 +79,23 @@ typedef struct hd_sandbox {
 /* helperd.c */
 extern char hd_helper_id[65];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
-hd_sandbox *hd_find(const char *id);
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 long long hd_now_ms(void);
+
+/* hd_sandbox.c: the sandboxes of this helper (main thread only). */
+extern hd_sandbox *hd_sandboxes;
+hd_sandbox *hd_find(const char *id);
+long long hd_arg_int(const cJSON *o, const char *name, long long def);
+const char *hd_arg_str(const cJSON *o, const char *name);
+void hd_op_create(hd_job *job); /* "create" */
+void hd_op_run(hd_job *job);    /* "run": one-off, pooled */
+void hd_op_usage(hd_sandbox *s, hd_job *job);
+void hd_op_timeout(hd_sandbox *s, hd_job *job);
+void hd_sandbox_end(hd_sandbox *s, const char *why); /* frees s */
+void hd_pool_fill(void);  /* make one ready sandbox if the pool is short */
+void hd_pool_drain(void); /* end the pool's sandboxes (at stop) */
 
 /* hd_exec.c */
 void hd_exec_start(hd_sandbox *s, hd_job *job);

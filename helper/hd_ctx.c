@@ -357,10 +357,9 @@ static void hd_ctx_start_next(hd_ctx *c)
         /* JavaScript runs time out inside the driver (vm's timeout), so
          * the helper's SIGINT comes only if that failed: sent at the same
          * moment, it could land in the next run instead. */
-        run->deadline_ms = run->started_ms + run->timeout_ms +
-                           (strcmp(c->language, "javascript") == 0
-                                ? HD_CTX_JS_GRACE_MS
-                                : 0);
+        run->deadline_ms =
+            run->started_ms + run->timeout_ms +
+            (strcmp(c->language, "javascript") == 0 ? HD_CTX_JS_GRACE_MS : 0);
         c->cur = run;
         hd_exec_write_stdin(c->driver);
     }
