@@ -115,10 +115,19 @@ int mp_parse(const char *body, size_t len, const char *boundary, mp_part *parts,
             char crlfdelim[84];
             size_t cl =
                 (size_t)snprintf(crlfdelim, sizeof crlfdelim, "\r\n%s", delim);
-            next =
-                mp_find(part->data, (size_t)(end - part->data), crlfdelim, cl);
-            if (next == NULL)
-                return -1;
+            const char *from = part->data;
+            /* A delimiter is followed by "--" or CRLF; "--B" followed by
+             * anything else is data that starts like one. */
+            for (;;) {
+                next = mp_find(from, (size_t)(end - from), crlfdelim, cl);
+                if (next == NULL)
+                    return -1;
+                if (end - (next + cl) >= 2 &&
+                    ((next[cl] == '-' && next[cl + 1] == '-') ||
+                     (next[cl] == '\r' && next[cl + 1] == '\n')))
+                    break;
+                from = next + 1;
+            }
             part->len = (size_t)(next - part->data);
             p = next + cl;
         }

@@ -16,6 +16,8 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_multipart.h"
+#include "sp_utf8.h"
 #include "sp_status.h"
 
 #define T_SECRET "unit-test-secret-0123456789abcdefghijklmnop"
@@ -1042,6 +1044,153 @@ static Suite *jwt_suite(void)
     return s;
 }
 
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+START_TEST(utf8_cut_keeps_characters_whole)
+{
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"abc", 3), 3);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"a\xe2\x82", 3), 1);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"\xf0\x9f\x98", 3), 0);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"ab\xc3", 3), 2);
+    /* Invalid bytes are not "incomplete": nothing is held back for them. */
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"ab\xff", 3), 3);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"a\xc3\x28", 3), 3);
+    ck_assert_uint_eq(utf8_cut((const unsigned char *)"", 0), 0);
+}
+END_TEST
+
+static void utf8_check_sanitize(const char *in, size_t n, const char *want)
+{
+    sp_buf b;
+    buf_init(&b, 1024);
+    ck_assert_int_eq(utf8_sanitize((const unsigned char *)in, n, &b), 0);
+    ck_assert_uint_eq(b.len, strlen(want));
+    ck_assert_mem_eq(b.data, want, b.len);
+    buf_free(&b);
+}
+
+START_TEST(utf8_sanitize_replaces_invalid_bytes)
+{
+    utf8_check_sanitize("a\xff" "b", 3, "a\xef\xbf\xbd" "b");
+    utf8_check_sanitize("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd");
+    /* A surrogate encoded in UTF-8 is not valid UTF-8. */
+    utf8_check_sanitize("\xed\xa0\x80", 3,
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    utf8_check_sanitize("\xe2\x82\xac ok", 6, "\xe2\x82\xac ok");
+    utf8_check_sanitize("\xf4\x90\x80\x80", 4,
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+END_TEST
+
+START_TEST(utf8_json_string_escapes_everything)
+{
+    sp_buf b;
+    const char in[] = "a\"b\\c\nd\re\tf\0g\x01\x7f\xff\xe2\x82\xac";
+    const char want[] = "\"a\\\"b\\\\c\\nd\\re\\tf\\u0000g\\u0001\\u007f"
+                        "\\ufffd\xe2\x82\xac\"";
+    buf_init(&b, 1024);
+    ck_assert_int_eq(
+        utf8_json_string((const unsigned char *)in, sizeof in - 1, &b), 0);
+    ck_assert_str_eq(b.data, want);
+    buf_free(&b);
+    /* A full buffer is an error, never a cut string. */
+    buf_init(&b, 4);
+    ck_assert_int_eq(utf8_json_string((const unsigned char *)"abcdef", 6, &b),
+                     -1);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- multipart -------------------------------------------------------- */
+
+START_TEST(mp_boundary_cases)
+{
+    char out[80];
+    ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=XyZ", out,
+                                 sizeof out),
+                     0);
+    ck_assert_str_eq(out, "XyZ");
+    ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=\"a b\"; x=1",
+                                 out, sizeof out),
+                     0);
+    ck_assert_str_eq(out, "a b");
+    ck_assert_int_eq(mp_boundary("application/json", out, sizeof out), -1);
+    ck_assert_int_eq(mp_boundary("multipart/form-data", out, sizeof out), -1);
+    ck_assert_int_eq(mp_boundary(NULL, out, sizeof out), -1);
+    ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=", out,
+                                 sizeof out),
+                     -1);
+    /* RFC 2046: at most 70 characters. */
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-data; boundary="
+                    "0123456789012345678901234567890123456789012345678901234"
+                    "5678901234567890",
+                    out, sizeof out),
+        -1);
+}
+END_TEST
+
+START_TEST(mp_parse_two_parts)
+{
+    static const char body[] =
+        "--B\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n"
+        "/workspace\r\n"
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; "
+        "filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+        "x,y\r\n--Bnot-a-boundary\r\n1,2\r\n"
+        "--B--\r\n";
+    mp_part parts[4];
+    int n = mp_parse(body, sizeof body - 1, "B", parts, 4);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(parts[0].name, "path");
+    ck_assert_str_eq(parts[0].filename, "");
+    ck_assert_uint_eq(parts[0].len, 10);
+    ck_assert_str_eq(parts[1].name, "file");
+    ck_assert_str_eq(parts[1].filename, "a.csv");
+    /* A line that only starts like the delimiter is data. */
+    ck_assert_uint_eq(parts[1].len, strlen("x,y\r\n--Bnot-a-boundary\r\n1,2"));
+}
+END_TEST
+
+START_TEST(mp_parse_refuses_malformed)
+{
+    mp_part parts[2];
+    static const char noname[] =
+        "--B\r\nContent-Disposition: form-data\r\n\r\nx\r\n--B--";
+    static const char unterminated[] =
+        "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nxyz";
+    static const char noheaders[] = "--B\r\nxyz";
+    static const char three[] =
+        "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n"
+        "--B\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n2\r\n"
+        "--B\r\nContent-Disposition: form-data; name=\"c\"\r\n\r\n3\r\n--B--";
+    ck_assert_int_eq(mp_parse(noname, sizeof noname - 1, "B", parts, 2), -1);
+    ck_assert_int_eq(
+        mp_parse(unterminated, sizeof unterminated - 1, "B", parts, 2), -1);
+    ck_assert_int_eq(mp_parse(noheaders, sizeof noheaders - 1, "B", parts, 2),
+                     -1);
+    ck_assert_int_eq(mp_parse("", 0, "B", parts, 2), -1);
+    ck_assert_int_eq(mp_parse("--C\r\n", 5, "B", parts, 2), -1);
+    /* More parts than the caller has room for is an error, not a cut. */
+    ck_assert_int_eq(mp_parse(three, sizeof three - 1, "B", parts, 2), -1);
+}
+END_TEST
+
+static Suite *parsers_suite(void)
+{
+    Suite *s = suite_create("parsers");
+    TCase *tc = tcase_create("parsers");
+    tcase_add_test(tc, utf8_cut_keeps_characters_whole);
+    tcase_add_test(tc, utf8_sanitize_replaces_invalid_bytes);
+    tcase_add_test(tc, utf8_json_string_escapes_everything);
+    tcase_add_test(tc, mp_boundary_cases);
+    tcase_add_test(tc, mp_parse_two_parts);
+    tcase_add_test(tc, mp_parse_refuses_malformed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
     SRunner *sr = srunner_create(config_suite());
@@ -1051,6 +1200,7 @@ int main(void)
     srunner_add_suite(sr, status_suite());
     srunner_add_suite(sr, buf_suite());
     srunner_add_suite(sr, jwt_suite());
+    srunner_add_suite(sr, parsers_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
