@@ -136,6 +136,10 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     add(a, "--symlink"), add(a, "/workspace/uploaded_files");
     add(a, "/uploaded_files");
     add(a, "--ro-bind"), add(a, sbx_g.init_path), add(a, "/.sp/init");
+    /* The root itself (bwrap's tmpfs holding the mount points) read-only:
+     * code writes only to /workspace and /tmp, whose sizes are capped,
+     * not to / or /etc, which only the memory limit would bound. */
+    add(a, "--remount-ro"), add(a, "/");
     add(a, "--chdir"), add(a, "/workspace");
     add(a, "--clearenv");
     add(a, "--setenv"), add(a, "PATH"), add(a, "/usr/local/bin:/usr/bin:/bin");
