@@ -7,8 +7,22 @@
  * loopback (10.0.2.2 -> 127.0.0.1) is refused, so services bound to the
  * host's 127.0.0.1 (Redis, the handlers) stay out of reach. slirp4netns
  * lives in the sandbox cgroups and dies with the sandbox or the daemon.
+ *
+ * slirp4netns makes every connection from the host, so without more a
+ * sandbox could reach services on the host's other addresses and on the
+ * host's private networks. Before slirp4netns starts, an nftables filter
+ * is loaded into the sandbox's network namespace (by root: code inside has
+ * no capability there and cannot undo it) that rejects every non-public
+ * destination and every address of the host, allowing only the sandbox's
+ * own loopback and slirp4netns' DNS at 10.0.2.3.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <poll.h>
@@ -19,6 +33,98 @@
 #include <unistd.h>
 
 #include "sbx_priv.h"
+
+#define SBX_NFT_PATH "/usr/sbin/nft"
+#define SBX_NFT_MAX 8192
+
+/* Non-public destinations: this host, private networks, link-local,
+ * shared address space, documentation and benchmark ranges, multicast. */
+static const char sbx_nft_head[] =
+    "table inet sandpipe {\n"
+    " chain out {\n"
+    "  type filter hook output priority 0; policy accept;\n"
+    "  oifname \"lo\" accept\n"
+    "  ip daddr 10.0.2.3 meta l4proto { tcp, udp } th dport 53 accept\n"
+    "  ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8,"
+    " 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24, 192.0.2.0/24,"
+    " 192.168.0.0/16, 198.18.0.0/15, 198.51.100.0/24, 203.0.113.0/24,"
+    " 224.0.0.0/3 } reject\n"
+    "  ip6 daddr { ::/127, ::ffff:0:0/96, 64:ff9b::/96, fc00::/7,"
+    " fe80::/10, ff00::/8 } reject\n";
+
+/* Append a reject rule for every address of this host. */
+static void sbx_nft_host_addrs(char *rules, size_t cap)
+{
+    struct ifaddrs *ifa = NULL, *i;
+    char addr[INET6_ADDRSTRLEN];
+
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (i = ifa; i != NULL; i = i->ifa_next) {
+        size_t used = strlen(rules);
+        if (i->ifa_addr == NULL)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+                      addr, sizeof addr);
+            snprintf(rules + used, cap - used, "  ip daddr %s reject\n", addr);
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6,
+                      &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, addr,
+                      sizeof addr);
+            snprintf(rules + used, cap - used, "  ip6 daddr %s reject\n",
+                     addr);
+        }
+    }
+    freeifaddrs(ifa);
+}
+
+/* Load the egress filter into the network namespace of init_pid. Runs nft
+ * as root in a child that has joined only that network namespace. */
+static int sbx_net_filter(pid_t init_pid, char *err, size_t errlen)
+{
+    char rules[SBX_NFT_MAX], path[64];
+    int fd = -1, status, result = -1;
+    pid_t pid;
+
+    snprintf(rules, sizeof rules, "%s", sbx_nft_head);
+    sbx_nft_host_addrs(rules, sizeof rules - 16);
+    strncat(rules, " }\n}\n", sizeof rules - strlen(rules) - 1);
+    fd = sbx_fs_memfd("sp-nft", rules, strlen(rules));
+    if (fd < 0 || access(SBX_NFT_PATH, X_OK) != 0) {
+        snprintf(err, errlen, "network needs nftables (%s) for the egress "
+                              "filter", SBX_NFT_PATH);
+        goto out;
+    }
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)init_pid);
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork() failed: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* Child: only the network namespace changes; stdin is the rules. */
+        int ns = open(path, O_RDONLY | O_CLOEXEC);
+        char *argv[] = {"nft", "-f", "/dev/stdin", NULL};
+        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+        if (ns < 0 || setns(ns, CLONE_NEWNET) != 0 || dup2(fd, 0) != 0)
+            _exit(126);
+        execve(SBX_NFT_PATH, argv, envp);
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(err, errlen, "nft could not load the sandbox's egress "
+                              "filter (status %d)", status);
+        goto out;
+    }
+    result = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return result;
+}
 
 int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
                   size_t njoin, pid_t *pid, int *exit_fd, char *err,
@@ -46,6 +152,8 @@ int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
                  "(Debian's default) for the sandbox user");
         goto out;
     }
+    if (sbx_net_filter(init_pid, err, errlen) != 0)
+        goto out;
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(quit, O_CLOEXEC) < 0 ||
         pipe2(errp, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "pipe2() failed: %s", strerror(errno));

@@ -11,6 +11,7 @@ import os
 import platform
 import posixpath
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -365,6 +366,42 @@ class IsolationTest(su.SbxCase):
         self.assertEqual(res["exitCode"], 0, res)
         for target, outcome in json.loads(res["stdout"]).items():
             self.assertNotEqual(outcome, "CONNECTED", target)
+
+    def test_network_sandbox_egress_filter(self):
+        # slirp4netns connects from the host, so the sandbox's namespace
+        # carries a filter, loaded by root, that rejects this host's own
+        # addresses and every private range. Read it from the host side
+        # (nothing is sent to non-loopback addresses by this test).
+        sid = self.new_sandbox({"network": True})["id"]
+        marker = su.unique_marker()
+        self.background(sid, ["sleep", str(marker)])
+        pids = sp.wait_until(lambda: su.pgrep(f"^sleep {marker}$"), 10)
+        self.assertTrue(pids, "the sandbox's sleep was not found")
+        pid = su.pgrep(f"^sleep {marker}$")[0]
+        p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "nft",
+                            "list", "ruleset"], capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rules = p.stdout
+        for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                     "169.254.0.0/16", "127.0.0.0/8", "fc00::/7"):
+            self.assertIn(cidr, rules)
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"],
+                             capture_output=True, text=True,
+                             timeout=10).stdout
+        host_addrs = {ln.split()[3].split("/")[0] for ln in out.splitlines()}
+        self.assertTrue(host_addrs, out)
+        for a in host_addrs:
+            self.assertIn(a, rules, "a host address is reachable")
+        # Code inside cannot change it: no capability in its namespace.
+        res = self.sh(sid, ["/usr/sbin/nft", "flush", "ruleset"])
+        self.assertNotEqual(res["exitCode"], 0, res)
+        # The sandbox's own loopback still works.
+        out = self.ok(sid, "python3 -c \"import socket;s=socket.socket();"
+                           "s.bind(('127.0.0.1',0));s.listen();"
+                           "c=socket.create_connection(s.getsockname());"
+                           "print('own-loopback-ok')\"")
+        self.assertIn("own-loopback-ok", out)
 
     def test_clean_environment(self):
         out = self.ok(self.sid, ["env"], env={"CMD_VAR": "c"})
