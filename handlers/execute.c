@@ -485,18 +485,35 @@ static const char *exe_field(const redisReply *h, const char *name)
     return NULL;
 }
 
+/* GET /executions/{id}: the /execute answer rebuilt from exec:<id> and
+ * events:<id>. A run in a stateful context (its record names the context)
+ * gets what the helper's sync answer of such a run has (hd_ctx_reply):
+ * results from its display events, each {mime: data}; error the last
+ * error event {name, message, traceback}, else the stderr text; and
+ * stderr. */
 static void exe_get(http_req *r)
 {
+    static const char *const err_fields[] = {"name", "message", "traceback"};
+    /* Room for the error object (its strings are capped by the helper at
+     * some 72 KiB, 6 bytes a byte once escaped) and the results' mime
+     * keys. SP_OUTPUT_MAX is at most 1 GiB: no product below overflows. */
+    const size_t rich_max = 1024 * 1024;
+    const size_t out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
     char k[RDS_KEY_MAX];
     redisReply *h = exe_record(r, r->params[0]), *ev = NULL;
-    sp_buf out, err, b;
+    sp_buf out, err, res, b;
+    cJSON *error = NULL; /* the last error event of a context run */
     const char *v;
+    int ctx, nres = 0, full = 0;
 
     if (h == NULL)
         return;
-    buf_init(&out, (size_t)cfg_int(CFG_SP_OUTPUT_MAX));
-    buf_init(&err, (size_t)cfg_int(CFG_SP_OUTPUT_MAX));
-    buf_init(&b, (size_t)cfg_int(CFG_SP_OUTPUT_MAX) * 12 + 1024);
+    ctx = exe_field(h, "context") != NULL;
+    buf_init(&out, out_max);
+    buf_init(&err, out_max);
+    /* Display data counts against the run's output maximum. */
+    buf_init(&res, out_max * 6 + rich_max);
+    buf_init(&b, out_max * 18 + res.max + rich_max);
     rds_key(k, sizeof k, "events", r->params[0]);
     ev = rds_cmd("XRANGE %s - +", k);
     for (size_t i = 0;
@@ -505,33 +522,86 @@ static void exe_get(http_req *r)
         if (f->elements == 4 && strcmp(f->element[0]->str, "type") == 0) {
             const char *t = f->element[1]->str;
             redisReply *d = f->element[3];
-            if (strcmp(t, "stdout") == 0)
+            cJSON *o, *mime, *data;
+            if (strcmp(t, "stdout") == 0) {
                 buf_append(&out, d->str, d->len);
-            else if (strcmp(t, "stderr") == 0)
+            } else if (strcmp(t, "stderr") == 0) {
                 buf_append(&err, d->str, d->len);
+            } else if (ctx && d->type == REDIS_REPLY_STRING &&
+                       strcmp(t, "display") == 0) {
+                o = cJSON_ParseWithLength(d->str, d->len);
+                mime = cJSON_GetObjectItemCaseSensitive(o, "mime");
+                data = cJSON_GetObjectItemCaseSensitive(o, "data");
+                if (cJSON_IsString(mime) && cJSON_IsString(data)) {
+                    full |= buf_puts(&res, nres++ > 0 ? ",{" : "{");
+                    full |= utf8_json_string(
+                        (const unsigned char *)mime->valuestring,
+                        strlen(mime->valuestring), &res);
+                    full |= buf_puts(&res, ":");
+                    full |= utf8_json_string(
+                        (const unsigned char *)data->valuestring,
+                        strlen(data->valuestring), &res);
+                    full |= buf_puts(&res, "}");
+                }
+                cJSON_Delete(o);
+            } else if (ctx && d->type == REDIS_REPLY_STRING &&
+                       strcmp(t, "error") == 0) {
+                /* A later error replaces an earlier one, as in the run's
+                 * sync answer (the context ending under a run, say). */
+                o = cJSON_ParseWithLength(d->str, d->len);
+                if (cJSON_IsObject(o)) {
+                    cJSON_Delete(error);
+                    error = o;
+                } else {
+                    cJSON_Delete(o);
+                }
+            }
         }
     }
-    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":",
-               r->params[0], (v = exe_field(h, "status")) ? v : "unknown");
-    utf8_json_string((const unsigned char *)out.data, out.len, &b);
-    buf_puts(&b, ",\"error\":");
-    utf8_json_string((const unsigned char *)err.data, err.len, &b);
+    v = exe_field(h, "status");
+    full |= buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\"",
+                       r->params[0], v ? v : "unknown");
+    full |= buf_puts(&b, ",\"output\":");
+    full |= utf8_json_string((const unsigned char *)out.data, out.len, &b);
+    full |= buf_puts(&b, ",\"error\":");
+    if (error != NULL) {
+        for (size_t j = 0; j < 3; j++) {
+            const cJSON *it =
+                cJSON_GetObjectItemCaseSensitive(error, err_fields[j]);
+            const char *s = cJSON_IsString(it) ? it->valuestring : "";
+            full |=
+                buf_printf(&b, "%s\"%s\":", j > 0 ? "," : "{", err_fields[j]);
+            full |= utf8_json_string((const unsigned char *)s, strlen(s), &b);
+        }
+        full |= buf_puts(&b, "}");
+    } else {
+        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
+    }
+    if (ctx) {
+        full |= buf_puts(&b, ",\"stderr\":");
+        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
+    }
     if ((v = exe_field(h, "exit_code")) != NULL)
-        buf_printf(&b, ",\"exitCode\":%d", atoi(v));
+        full |= buf_printf(&b, ",\"exitCode\":%d", atoi(v));
     else
-        buf_puts(&b, ",\"exitCode\":null");
+        full |= buf_puts(&b, ",\"exitCode\":null");
     if ((v = exe_field(h, "duration_ms")) != NULL)
-        buf_printf(&b, ",\"duration\":%lld", atoll(v));
+        full |= buf_printf(&b, ",\"duration\":%lld", atoll(v));
     v = exe_field(h, "truncated");
-    buf_printf(&b, ",\"truncated\":%s,\"results\":[]}",
-               v && strcmp(v, "1") == 0 ? "true" : "false");
-    if (b.data != NULL)
+    full |= buf_printf(&b, ",\"truncated\":%s,\"results\":[",
+                       v && strcmp(v, "1") == 0 ? "true" : "false");
+    if (nres > 0)
+        full |= buf_append(&b, res.data, res.len);
+    full |= buf_puts(&b, "]}");
+    if (b.data != NULL && !full)
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else
         http_send_error(r, SP_E_INTERNAL, NULL, "result too large");
     buf_free(&out);
     buf_free(&err);
+    buf_free(&res);
     buf_free(&b);
+    cJSON_Delete(error);
     freeReplyObject(ev);
     freeReplyObject(h);
 }

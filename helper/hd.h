@@ -29,7 +29,7 @@ typedef struct hd_job {
 } hd_job;
 
 struct hd_sandbox;
-struct hd_ctx; /* hd_ctx.c */
+struct hd_ctx; /* hd_ctx.h */
 
 typedef struct hd_exec {
     char id[65];
@@ -109,12 +109,14 @@ long long hd_exec_next_deadline(const hd_sandbox *s);
 void hd_exec_lost(const char *exe_id, const char *message);
 hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id); /* NULL if none */
 
-/* hd_ctx.c: stateful contexts (theory of operation there) */
+/* hd_ctx.c, hd_ctx_frames.c: stateful contexts (theory of operation in
+ * hd_ctx.c) */
 void hd_ctx_op(hd_sandbox *s, hd_job *job); /* ctx_create, _run, _delete */
 /* cancel (or stdin, signal, resize) of a context run: answered, 1; 0 if
  * exe is not a run of a context of s */
 int hd_ctx_exec_job(hd_sandbox *s, hd_job *job);
-/* output of a context's driver (e->ctx set), in place of its events */
+/* output of a context's driver (e->ctx set), in place of its events
+ * (hd_ctx_frames.c) */
 void hd_ctx_output(hd_exec *e, int which, const unsigned char *p, size_t n);
 void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
 void hd_ctx_tick(hd_sandbox *s, long long now_ms);

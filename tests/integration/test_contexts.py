@@ -6,7 +6,8 @@ context survives, timeouts and cancel that interrupt the run and not the
 context, a run that ignores the interrupt or a driver that exits (the
 context ends), serialized runs, the events of a run, Python and
 JavaScript, another subject's contexts, refused input, and the end of a
-context with its sandbox.
+context with its sandbox; GET /executions/{id} of a run answers as
+/execute did (results, the error object, stderr).
 
 JavaScript: runs share one vm context, so globals, `var`s, functions and
 top-level `let`/`const` survive between runs; declaring the same
@@ -68,6 +69,15 @@ class ContextCase(su.SbxCase):
         doc = sp.wait_until(done, timeout, 0.1)
         self.assertTrue(doc, f"{exe} still running after {timeout} s")
         return doc
+
+    def assertGetMatches(self, doc):
+        """GET /executions/{id} of a finished sync run says what its
+        /execute answer said: results, the error object, stderr."""
+        got = self.wait_execution(doc["executionId"])
+        for k in ("executionId", "status", "output", "error", "stderr",
+                  "exitCode", "duration", "results", "truncated"):
+            self.assertEqual(got.get(k), doc.get(k), (k, got, doc))
+        return got
 
 
 class PythonContextTest(ContextCase):
@@ -200,6 +210,8 @@ class PythonContextTest(ContextCase):
         rec = self.wait_execution(exe)
         self.assertEqual((rec["status"], rec["exitCode"]), ("ok", 0), rec)
         self.assertEqual(rec["output"], "streamed\n")
+        self.assertEqual(rec["results"], [{"text/plain": "42"}], rec)
+        self.assertEqual((rec["error"], rec["stderr"]), ("", ""), rec)
         # The events as the relay sees them: status first, result last,
         # the value as a text/plain display in between.
         lines = su.redis("XRANGE", f"{su.PREFIX}events:{exe}", "-", "+")
@@ -213,12 +225,64 @@ class PythonContextTest(ContextCase):
         # An exception is an error event {name, message, traceback}.
         r = self.ctx_raw(ctx, "int('x')", path="/execute-stream")
         exe = r.json["executionId"]
-        self.assertEqual(self.wait_execution(exe)["status"], "error")
+        rec = self.wait_execution(exe)
+        self.assertEqual(rec["status"], "error")
+        self.assertEqual(rec["error"]["name"], "ValueError", rec)
+        self.assertIn("invalid literal", rec["error"]["message"], rec)
+        self.assertEqual(rec["results"], [], rec)
         lines = su.redis("XRANGE", f"{su.PREFIX}events:{exe}", "-", "+")
         errors = [lines[i + 1] for i, v in enumerate(lines[:-1])
                   if v == "data" and '"name":"ValueError"' in lines[i + 1]]
         self.assertEqual(len(errors), 1, lines)
         self.assertIn('"traceback":', errors[0])
+
+    def test_get_matches_execute(self):
+        ctx = self.new_context(self.sid)
+        doc = self.ctx_run(ctx, "import sys\nprint('o')\n"
+                            "sys.stderr.write('e\\n')\n6 * 7")
+        got = self.assertGetMatches(doc)
+        self.assertEqual(got["results"], [{"text/plain": "42"}])
+        self.assertEqual((got["error"], got["stderr"]), ("e\n", "e\n"))
+        # A value with savefig is drawn as a figure (no matplotlib needed):
+        # an image/png result, then its text/plain one.
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+        doc = self.ctx_run(ctx, "class Fig:\n"
+                            "    def savefig(self, f, **kw):\n"
+                            f"        f.write({png!r})\n"
+                            "    def __repr__(self):\n"
+                            "        return 'Fig <\\u00e9>\\n\"'\n"
+                            "Fig()")
+        got = self.assertGetMatches(doc)
+        import base64
+        self.assertEqual(len(got["results"]), 2, got)
+        self.assertEqual(base64.b64decode(got["results"][0]["image/png"]),
+                         png)
+        self.assertEqual(got["results"][1],
+                         {"text/plain": 'Fig <\u00e9>\n"'})
+        # An exception: the error object, and stderr apart.
+        doc = self.ctx_run(ctx, "import sys\nsys.stderr.write('before\\n')\n"
+                            "def g():\n    return 1 / 0\ng()")
+        got = self.assertGetMatches(doc)
+        self.assertEqual(got["error"]["name"], "ZeroDivisionError", got)
+        self.assertIn("in g", got["error"]["traceback"], got)
+        self.assertEqual((got["stderr"], got["results"]), ("before\n", []))
+        # The driver's error, then the context ending under the run: the
+        # last one, as in the /execute answer.
+        doc = self.ctx_run(ctx, "import os\nos._exit(3)")
+        got = self.assertGetMatches(doc)
+        self.assertEqual(got["error"]["name"], "ContextEnded", got)
+        # An execution outside a context keeps its shape.
+        r = call("POST", "/execute", {"code": "import sys\nprint(1)\n"
+                                      "sys.exit('bad')", "language": "python",
+                                      "sandbox_id": self.sid},
+                 timeout=su.SLACK)
+        self.assertEqual(r.status, 200, r)
+        got = self.wait_execution(r.json["executionId"])
+        self.assertEqual(set(got), {"executionId", "status", "output",
+                                    "error", "exitCode", "duration",
+                                    "truncated", "results"}, got)
+        self.assertEqual((got["output"], got["error"], got["results"]),
+                         ("1\n", "bad\n", []), got)
 
     def test_cancel(self):
         ctx = self.new_context(self.sid)
@@ -288,9 +352,10 @@ class JavaScriptContextTest(ContextCase):
 
     def test_exception_and_timeout(self):
         ctx = self.new_context(self.sid, "js")
-        self.ctx_run(ctx, "var kept = 'yes'")
+        self.assertGetMatches(self.ctx_run(ctx, "var kept = 'yes'; [kept]"))
         doc = self.ctx_run(ctx, "function f() { return null.x; }\nf()")
         self.assertEqual((doc["status"], doc["exitCode"]), ("error", 1), doc)
+        self.assertGetMatches(doc)
         self.assertEqual(doc["error"]["name"], "TypeError")
         self.assertIn("cell-", doc["error"]["traceback"])
         doc = self.ctx_run(ctx, "throw new RangeError('out')")
