@@ -80,8 +80,19 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
     if (buf_append(out, "\"", 1) != 0)
         return -1;
     while (i < n) {
-        int len = utf8_seq(s + i, n - i);
-        int rc;
+        size_t run = i;
+        int len, rc;
+        /* Plain printable ASCII goes in one append per run. */
+        while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' &&
+               s[run] != '\\')
+            run++;
+        if (run > i) {
+            if (buf_append(out, s + i, run - i) != 0)
+                return -1;
+            i = run;
+            continue;
+        }
+        len = utf8_seq(s + i, n - i);
         if (len <= 0) {
             rc = buf_append(out, "\\ufffd", 6);
             len = 1;
@@ -89,7 +100,9 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
             char esc[2] = {'\\', (char)s[i]};
             rc = buf_append(out, esc, 2);
         } else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
-            char esc[2] = {'\\', s[i] == '\n' ? 'n' : s[i] == '\r' ? 'r' : 't'};
+            char esc[2] = {'\\', s[i] == '\n'   ? 'n'
+                                  : s[i] == '\r' ? 'r'
+                                                 : 't'};
             rc = buf_append(out, esc, 2);
         } else if (s[i] < 0x20 || s[i] == 0x7f) {
             rc = buf_printf(out, "\\u%04x", s[i]);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #define SSE_BACKLOG_COUNT 256
+#define SSE_BACKLOG_FIRST 8
 
 /* Turn one XRANGE/XREAD entry into an event; NULL to skip it. */
 static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
@@ -196,13 +197,26 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         start[0] = '(';
         sse_sid_format(job->after, start + 1);
     }
-    snprintf(cnt, sizeof cnt, "%d", SSE_BACKLOG_COUNT);
-    r = rds_cmd("XRANGE %s %s + COUNT %s", job->key, start, cnt);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        goto out;
-    sse_entries(r, job->route, job->label, job->pointers, &tail, job->budget,
-                &used, &last, job->not_before_ms);
-    res->done = used == r->elements && r->elements < SSE_BACKLOG_COUNT;
+    /* Ask for few entries first and more while the budget lasts: a COUNT
+     * sized for small events made Redis send whole chunks of large ones
+     * (64 KiB of output each) that the budget then could not take. */
+    for (size_t count = SSE_BACKLOG_FIRST, bytes = 0;;) {
+        snprintf(cnt, sizeof cnt, "%zu", count);
+        r = rds_cmd("XRANGE %s %s + COUNT %s", job->key, start, cnt);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+            goto out;
+        bytes += sse_entries(r, job->route, job->label, job->pointers, &tail,
+                             job->budget - bytes, &used, &last,
+                             job->not_before_ms);
+        res->done = used == r->elements && r->elements < count;
+        if (res->done || used < r->elements || bytes >= job->budget)
+            break;
+        freeReplyObject(r);
+        r = NULL;
+        start[0] = '(';
+        sse_sid_format(last, start + 1);
+        count = count * 4 > SSE_BACKLOG_COUNT ? SSE_BACKLOG_COUNT : count * 4;
+    }
     if (res->done && res->evs == NULL && !job->pointers &&
         sse_stream_ended(job->key, job->route->final_type) == 1)
         res->ended = 1; /* the final event was sent before the resume */
