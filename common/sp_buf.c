@@ -41,6 +41,11 @@ static int buf_reserve(sp_buf *b, size_t extra)
     return 0;
 }
 
+int buf_ensure(sp_buf *b, size_t extra)
+{
+    return buf_reserve(b, extra);
+}
+
 int buf_append(sp_buf *b, const void *p, size_t n)
 {
     if (buf_reserve(b, n) != 0)

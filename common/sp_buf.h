@@ -19,6 +19,11 @@ void buf_init(sp_buf *b, size_t max);
  * exceed the maximum or memory ran out. */
 int buf_append(sp_buf *b, const void *p, size_t n);
 
+/* Make room for extra more bytes (plus the NUL) without appending, for a
+ * caller that writes into data + len itself and then adds to len. Returns
+ * 0, or -1 if that would pass the maximum or memory ran out. */
+int buf_ensure(sp_buf *b, size_t extra);
+
 /* Append a NUL-terminated string; as buf_append. */
 int buf_puts(sp_buf *b, const char *s);
 

@@ -1,6 +1,9 @@
 /* sp_utf8.c: UTF-8 cutting and sanitizing (sp_utf8.h). */
 #include "sp_utf8.h"
 
+#include <stdint.h>
+#include <string.h>
+
 /* Length of the valid sequence starting at s[0..n), 0 if invalid, or -1 if
  * valid so far but cut off by the end of the buffer. */
 static int utf8_seq(const unsigned char *s, size_t n)
@@ -73,7 +76,8 @@ int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out)
     return 0;
 }
 
-int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
+static int utf8_json_string_slow(const unsigned char *s, size_t n,
+                                 sp_buf *out)
 {
     size_t i = 0;
 
@@ -114,4 +118,62 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
         i += (size_t)len;
     }
     return buf_append(out, "\"", 1);
+}
+
+/* Escape one character at s (len bytes, valid or not) into d; returns the
+ * bytes written (at most 6). */
+static size_t utf8_escape_one(const unsigned char *s, int len, char *d)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (len <= 0) {
+        memcpy(d, "\\ufffd", 6);
+        return 6;
+    }
+    if (s[0] == '"' || s[0] == '\\') {
+        d[0] = '\\';
+        d[1] = (char)s[0];
+        return 2;
+    }
+    if (s[0] == '\n' || s[0] == '\r' || s[0] == '\t') {
+        d[0] = '\\';
+        d[1] = s[0] == '\n' ? 'n' : s[0] == '\r' ? 'r' : 't';
+        return 2;
+    }
+    if (s[0] < 0x20 || s[0] == 0x7f) {
+        memcpy(d, "\\u00", 4);
+        d[4] = hex[s[0] >> 4];
+        d[5] = hex[s[0] & 15];
+        return 6;
+    }
+    memcpy(d, s, (size_t)len);
+    return (size_t)len;
+}
+
+int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
+{
+    size_t i = 0;
+    char *d;
+
+    /* Room for the worst case (every byte 6 bytes out) at once, then a
+     * tight loop writing straight into the buffer: this is the relay's hot
+     * path. A buffer that cannot take the worst case goes the careful way,
+     * one append at a time, up to its maximum. */
+    if (n > (SIZE_MAX - 2) / 6 || buf_ensure(out, n * 6 + 2) != 0)
+        return utf8_json_string_slow(s, n, out);
+    d = out->data + out->len;
+    *d++ = '"';
+    while (i < n) {
+        int len;
+        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') {
+            *d++ = (char)s[i++];
+            continue;
+        }
+        len = utf8_seq(s + i, n - i);
+        d += utf8_escape_one(s + i, len, d);
+        i += len > 0 ? (size_t)len : 1;
+    }
+    *d++ = '"';
+    out->len = (size_t)(d - out->data);
+    out->data[out->len] = '\0';
+    return 0;
 }

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #define SSE_XREAD_BLOCK_MS 10000
-#define SSE_XREAD_COUNT    "128"
+#define SSE_XREAD_COUNT    "8"
 #define SSE_WATCH_BUCKETS  4096
 #define SSE_TOUCH_MS       2000
 
