@@ -79,7 +79,7 @@ static int tok_header_ok(const char *token)
     const char *dot = strchr(token, '.');
     char hdr[256];
     cJSON *root = NULL, *it;
-    int ok = 0, n;
+    int ok = 0, n, seen_alg = 0, seen_typ = 0;
 
     if (dot == NULL)
         return 0;
@@ -89,22 +89,21 @@ static int tok_header_ok(const char *token)
     root = cJSON_Parse(hdr);
     if (!cJSON_IsObject(root))
         goto out;
+    /* A name given twice is refused (RFC 7515 section 4): libjwt's JSON
+     * parser keeps the last value, which need not be the one checked. */
     cJSON_ArrayForEach(it, root)
     {
-        if (strcmp(it->string, "alg") == 0) {
+        if (strcmp(it->string, "alg") == 0 && seen_alg++ == 0) {
             if (!cJSON_IsString(it) || strcmp(it->valuestring, "HS256") != 0)
                 goto out;
-            ok = 1;
-        } else if (strcmp(it->string, "typ") == 0) {
-            if (!cJSON_IsString(it) || strcmp(it->valuestring, "JWT") != 0) {
-                ok = 0;
+        } else if (strcmp(it->string, "typ") == 0 && seen_typ++ == 0) {
+            if (!cJSON_IsString(it) || strcmp(it->valuestring, "JWT") != 0)
                 goto out;
-            }
         } else {
-            ok = 0;
             goto out;
         }
     }
+    ok = seen_alg;
 out:
     cJSON_Delete(root);
     return ok;

@@ -104,6 +104,15 @@ void sse_ev_unref(sse_ev *ev)
         free(ev);
 }
 
+/* Remove every member called name from obj: a JSON text may give a name
+ * twice, and a reader keeps the last one. */
+static void sse_json_drop(cJSON *obj, const char *name)
+{
+    cJSON *it;
+    while ((it = cJSON_DetachItemFromObjectCaseSensitive(obj, name)) != NULL)
+        cJSON_Delete(it);
+}
+
 /* Append the producer's JSON object's members (minus the envelope's own
  * names) after the envelope's first members; anything that is not a JSON
  * object is sent as text in "data". */
@@ -120,15 +129,19 @@ static int sse_merge_json(sp_buf *b, const char *data, size_t dlen,
             return -1;
         return utf8_json_string((const unsigned char *)data, dlen, b);
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, "type");
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, label_name);
+    sse_json_drop(obj, "type");
+    sse_json_drop(obj, label_name);
     it = obj->child;
     txt = cJSON_PrintUnformatted(obj);
     if (txt == NULL)
         goto out;
-    /* txt is "{...}": splice its members after ours. */
+    /* txt is "{...}": splice its members after ours. cJSON copies string
+     * bytes as they came (a context driver's display data, say), so
+     * invalid UTF-8 is replaced here as it is for text output; only string
+     * contents can hold bytes >= 0x80, so the JSON stays well formed. */
     if (it != NULL &&
-        (buf_puts(b, ",") != 0 || buf_append(b, txt + 1, strlen(txt) - 2) != 0))
+        (buf_puts(b, ",") != 0 || utf8_sanitize((const unsigned char *)txt + 1,
+                                                strlen(txt) - 2, b) != 0))
         goto out;
     result = 0;
 out:

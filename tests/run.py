@@ -2,10 +2,13 @@
 """tests/run.py: runs every sandpipe test suite and prints one summary line.
 
 First the Check unit binaries (build/check_common, build/check_sbx), built
-with make when the build knows them, then the integration tests in
+with make when the build knows them, then the libFuzzer targets of
+tests/fuzz/ (tests/fuzz/run.sh, SP_FUZZ_SECONDS each; SP_FUZZ=0 leaves them
+out; each target counts as one test), then the integration tests in
 tests/integration/test_*.py (unittest) against the stack that
-`./sandpipe test` started. Usage: run.py [NAME-FILTER]. Ends with
-"N passed, M failed"; exits 1 if anything failed or nothing ran.
+`./sandpipe test` started. Usage: run.py [NAME-FILTER] ("fuzz" or
+"fuzz_<target>" picks fuzzing). Ends with "N passed, M failed"; exits 1
+if anything failed or nothing ran.
 """
 import os
 import re
@@ -18,6 +21,7 @@ ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
 BUILD = os.environ.get("SP_BUILD_DIR") or os.path.join(ROOT, "build")
 CHECK_BINARIES = ("check_common", "check_sbx")
 SUMMARY = re.compile(r"(\d+)%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+FUZZ_LINE = re.compile(r"^fuzz (\S+): (ok|FAIL)")
 
 
 def run_check(name):
@@ -53,6 +57,46 @@ def run_check(name):
     if failed:
         print(out)
     return total - failed, failed
+
+
+def run_fuzz(pattern):
+    """Run tests/fuzz/run.sh (every target, or the one a "fuzz_<name>"
+    filter names). Returns (passed, failed), one test per target, or None
+    when left out (SP_FUZZ=0, another filter, no clang)."""
+    if os.environ.get("SP_FUZZ", "1") == "0":
+        return None
+    script = os.path.join(ROOT, "tests", "fuzz", "run.sh")
+    targets = []
+    if pattern.startswith("fuzz_"):
+        targets = [pattern[len("fuzz_"):]]
+    elif pattern and pattern not in "fuzz":
+        return None
+    if not os.path.exists(script):
+        return None
+    passed = failed = 0
+    try:
+        # Output goes straight through: a failure prints its report.
+        proc = subprocess.Popen([script] + targets, cwd=ROOT, text=True,
+                                errors="replace", stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            m = FUZZ_LINE.match(line)
+            if m and m.group(2) == "ok":
+                passed += 1
+            elif m:
+                failed += 1
+        # Bounded by run.sh: each target runs SP_FUZZ_SECONDS.
+        rc = proc.wait()
+    except OSError as e:
+        print(f"fuzz: FAIL ({e})")
+        return passed, failed + 1
+    if rc != 0 and failed == 0:
+        print(f"fuzz: FAIL (run.sh exit {rc})")
+        failed = 1
+    if passed + failed == 0:
+        return None  # skipped: run.sh said why
+    return passed, failed
 
 
 class CountingResult(unittest.TestResult):
@@ -135,7 +179,13 @@ def main():
         res = run_check(name)
         if res:
             passed, failed = passed + res[0], failed + res[1]
-    p, f = run_integration(pattern)
+    res = run_fuzz(pattern)
+    if res:
+        passed, failed = passed + res[0], failed + res[1]
+    if pattern == "fuzz" or pattern.startswith("fuzz_"):
+        p, f = 0, 0
+    else:
+        p, f = run_integration(pattern)
     passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0
