@@ -40,7 +40,10 @@ int cfg_check(cfg_id id, const char *value, char *err, size_t errlen)
         long long v;
         errno = 0;
         v = strtoll(value, &end, 10);
-        if (len == 0 || *end != '\0' || errno != 0) {
+        /* Digits only (a leading minus allowed): strtoll alone would also
+         * take " 8" and "+8". */
+        if (len == 0 || *end != '\0' || errno != 0 ||
+            !(value[0] == '-' || (value[0] >= '0' && value[0] <= '9'))) {
             snprintf(err, errlen, "%s: not an integer", o->name);
             return -1;
         }

@@ -10,9 +10,14 @@ int mp_boundary(const char *ct, char *out, size_t outlen)
     const char *b;
     size_t n = 0;
 
-    if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0)
+    if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0 ||
+        (ct[19] != ';' && ct[19] != ' ' && ct[19] != '\0'))
         return -1;
-    b = strcasestr(ct, "boundary=");
+    /* The parameter itself, not some "xboundary=". */
+    for (b = ct + 19; (b = strcasestr(b, "boundary=")) != NULL; b++) {
+        if (b[-1] == ';' || b[-1] == ' ' || b[-1] == '\t')
+            break;
+    }
     if (b == NULL)
         return -1;
     b += 9;

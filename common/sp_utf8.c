@@ -76,8 +76,7 @@ int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out)
     return 0;
 }
 
-static int utf8_json_string_slow(const unsigned char *s, size_t n,
-                                 sp_buf *out)
+static int utf8_json_string_slow(const unsigned char *s, size_t n, sp_buf *out)
 {
     size_t i = 0;
 
@@ -104,9 +103,7 @@ static int utf8_json_string_slow(const unsigned char *s, size_t n,
             char esc[2] = {'\\', (char)s[i]};
             rc = buf_append(out, esc, 2);
         } else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') {
-            char esc[2] = {'\\', s[i] == '\n'   ? 'n'
-                                  : s[i] == '\r' ? 'r'
-                                                 : 't'};
+            char esc[2] = {'\\', s[i] == '\n' ? 'n' : s[i] == '\r' ? 'r' : 't'};
             rc = buf_append(out, esc, 2);
         } else if (s[i] < 0x20 || s[i] == 0x7f) {
             rc = buf_printf(out, "\\u%04x", s[i]);

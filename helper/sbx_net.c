@@ -35,7 +35,7 @@
 #include "sbx_priv.h"
 
 #define SBX_NFT_PATH "/usr/sbin/nft"
-#define SBX_NFT_MAX 8192
+#define SBX_NFT_MAX  8192
 
 /* Non-public destinations: this host, private networks, link-local,
  * shared address space, documentation and benchmark ranges, multicast. */
@@ -72,8 +72,7 @@ static void sbx_nft_host_addrs(char *rules, size_t cap)
             inet_ntop(AF_INET6,
                       &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, addr,
                       sizeof addr);
-            snprintf(rules + used, cap - used, "  ip6 daddr %s reject\n",
-                     addr);
+            snprintf(rules + used, cap - used, "  ip6 daddr %s reject\n", addr);
         }
     }
     freeifaddrs(ifa);
@@ -92,8 +91,10 @@ static int sbx_net_filter(pid_t init_pid, char *err, size_t errlen)
     strncat(rules, " }\n}\n", sizeof rules - strlen(rules) - 1);
     fd = sbx_fs_memfd("sp-nft", rules, strlen(rules));
     if (fd < 0 || access(SBX_NFT_PATH, X_OK) != 0) {
-        snprintf(err, errlen, "network needs nftables (%s) for the egress "
-                              "filter", SBX_NFT_PATH);
+        snprintf(err, errlen,
+                 "network needs nftables (%s) for the egress "
+                 "filter",
+                 SBX_NFT_PATH);
         goto out;
     }
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)init_pid);
@@ -115,8 +116,10 @@ static int sbx_net_filter(pid_t init_pid, char *err, size_t errlen)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(err, errlen, "nft could not load the sandbox's egress "
-                              "filter (status %d)", status);
+        snprintf(err, errlen,
+                 "nft could not load the sandbox's egress "
+                 "filter (status %d)",
+                 status);
         goto out;
     }
     result = 0;

@@ -205,9 +205,9 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         r = rds_cmd("XRANGE %s %s + COUNT %s", job->key, start, cnt);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY)
             goto out;
-        bytes += sse_entries(r, job->route, job->label, job->pointers, &tail,
-                             job->budget - bytes, &used, &last,
-                             job->not_before_ms);
+        bytes +=
+            sse_entries(r, job->route, job->label, job->pointers, &tail,
+                        job->budget - bytes, &used, &last, job->not_before_ms);
         res->done = used == r->elements && r->elements < count;
         if (res->done || used < r->elements || bytes >= job->budget)
             break;

@@ -253,7 +253,8 @@ END_TEST
 START_TEST(cfg_malformed_int)
 {
     static const char *bad[] = {"",    "12abc", "abc",
-                                "1.5", " 12x",  "99999999999999999999999"};
+                                "1.5", " 12x",  " 8",
+                                "+8",  "\t8",   "99999999999999999999999"};
     char err[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
@@ -1072,7 +1073,11 @@ static void utf8_check_sanitize(const char *in, size_t n, const char *want)
 
 START_TEST(utf8_sanitize_replaces_invalid_bytes)
 {
-    utf8_check_sanitize("a\xff" "b", 3, "a\xef\xbf\xbd" "b");
+    utf8_check_sanitize("a\xff"
+                        "b",
+                        3,
+                        "a\xef\xbf\xbd"
+                        "b");
     utf8_check_sanitize("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd");
     /* A surrogate encoded in UTF-8 is not valid UTF-8. */
     utf8_check_sanitize("\xed\xa0\x80", 3,
@@ -1107,9 +1112,8 @@ END_TEST
 START_TEST(mp_boundary_cases)
 {
     char out[80];
-    ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=XyZ", out,
-                                 sizeof out),
-                     0);
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-data; boundary=XyZ", out, sizeof out), 0);
     ck_assert_str_eq(out, "XyZ");
     ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=\"a b\"; x=1",
                                  out, sizeof out),
@@ -1118,9 +1122,16 @@ START_TEST(mp_boundary_cases)
     ck_assert_int_eq(mp_boundary("application/json", out, sizeof out), -1);
     ck_assert_int_eq(mp_boundary("multipart/form-data", out, sizeof out), -1);
     ck_assert_int_eq(mp_boundary(NULL, out, sizeof out), -1);
-    ck_assert_int_eq(mp_boundary("multipart/form-data; boundary=", out,
-                                 sizeof out),
-                     -1);
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-dataX; boundary=a", out, sizeof out), -1);
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-data; xboundary=a", out, sizeof out), -1);
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-data; x=1; boundary=a", out, sizeof out),
+        0);
+    ck_assert_str_eq(out, "a");
+    ck_assert_int_eq(
+        mp_boundary("multipart/form-data; boundary=", out, sizeof out), -1);
     /* RFC 2046: at most 70 characters. */
     ck_assert_int_eq(
         mp_boundary("multipart/form-data; boundary="
