@@ -579,6 +579,14 @@ void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status)
         return;
     e->exited = 1;
     e->wait_status = wait_status;
+    /* Killed by the OOM killer before a tick saw the counter move: the
+     * counter moves before the victim's exit is reported. */
+    if (!e->oom && WIFSIGNALED(wait_status) &&
+        WTERMSIG(wait_status) == SIGKILL) {
+        uint64_t oom = 0;
+        if (sbx_oom_count(s->sbx, &oom) == 0 && oom > e->oom_before)
+            e->oom = 1;
+    }
     /* Nothing the execution started outlives it; this also closes the
      * last writers of its pipes. */
     hd_exec_kill(e);
