@@ -67,7 +67,7 @@
       "close a terminal nobody has watched for this long, seconds")            \
     X(SP_TERMINAL_TIMEOUT, INT, "3600", 10, 604800,                            \
       "close a terminal nobody has typed into for this long, seconds")         \
-    X(SP_POOL_SIZE, INT, "2", 0, 64,                                           \
+    X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
     X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \
       "first host uid given to sandboxes (one uid per slot)")
