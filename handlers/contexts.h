@@ -1,6 +1,7 @@
 /* handlers/contexts.h: what the files of sp-execute (execute.c,
- * contexts.c, analyze.c) share: the contexts routes, a run of /execute or
- * /execute-stream with a context_id, and a few execute.c helpers. */
+ * executions.c, contexts.c, analyze.c) share: the contexts routes, a run of
+ * /execute or /execute-stream with a context_id, and a few execute.c helpers.
+ */
 #ifndef CONTEXTS_H
 #define CONTEXTS_H
 
@@ -37,6 +38,12 @@ void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
 /* The canonical name of a language or alias ("py" → "python"), or NULL
  * (execute.c). */
 const char *exe_canonical_language(const char *name);
+
+/* GET /executions/{id}, POST /executions/{id}/cancel and /stdin
+ * (executions.c). */
+void exe_get(http_req *r);
+void exe_cancel(http_req *r);
+void exe_stdin(http_req *r);
 
 /* POST /analyze-execution-needs (analyze.c). */
 void exe_analyze(http_req *r);

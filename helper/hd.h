@@ -98,6 +98,9 @@ void hd_pool_fill(void);  /* make one ready sandbox if the pool is short */
 void hd_pool_drain(void); /* end the pool's sandboxes (at stop) */
 
 /* hd_exec.c */
+void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
+/* Append one event {type, data (raw bytes)} to the execution's stream. */
+void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 void hd_exec_start(hd_sandbox *s, hd_job *job);
 void hd_exec_job(hd_sandbox *s, hd_job *job); /* stdin, signal, resize */
 void hd_exec_read(hd_exec *e, int which);
@@ -106,6 +109,12 @@ void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);
 void hd_exec_tick(hd_sandbox *s, long long now_ms);
 void hd_exec_kill_all(hd_sandbox *s, const char *why);
 long long hd_exec_next_deadline(const hd_sandbox *s);
+
+/* hd_result.c */
+/* Record e's result, emit its result (or exit) event, answer a caller
+ * that waits, remove its scratch files. e is freed by the caller. */
+void hd_exec_finish(hd_exec *e);
+/* Finish an execution an earlier run of the helper left running. */
 void hd_exec_lost(const char *exe_id, const char *message);
 hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id); /* NULL if none */
 
