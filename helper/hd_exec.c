@@ -265,7 +265,7 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "execute"));
     e->terminal = strncmp(jid->valuestring, "trm_", 4) == 0;
     if (e->terminal)
-        hd_event(e, "status", "{\"status\":\"starting\"}", 23);
+        hd_event_str(e, "status", "{\"status\":\"starting\"}");
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "scratch")))
         e->scratch =
             cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
@@ -330,10 +330,10 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
                             ek, s->owner, s->id, hd_helper_id, e->started_ms));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
     if (e->terminal) {
-        hd_event(e, "ready", "{}", 2);
+        hd_event_str(e, "ready", "{}");
         e->last_input_ms = e->watched_ms = e->started_ms;
     } else {
-        hd_event(e, "status", "{\"status\":\"running\"}", 20);
+        hd_event_str(e, "status", "{\"status\":\"running\"}");
     }
     if (e->compiling) {
         close(e->in_fd); /* the compiler reads nothing */
