@@ -102,6 +102,8 @@ void hd_pool_drain(void); /* end the pool's sandboxes (at stop) */
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
 /* Append one event {type, data (raw bytes)} to the execution's stream. */
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
+/* The same for a NUL-terminated data string. */
+#define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
 void hd_exec_start(hd_sandbox *s, hd_job *job);
 void hd_exec_job(hd_sandbox *s, hd_job *job); /* stdin, signal, resize */
 void hd_exec_read(hd_exec *e, int which);
