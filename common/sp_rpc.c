@@ -1,5 +1,6 @@
 /* sp_rpc.c: handler-side job submission (sp_rpc.h). */
 #include "sp_rpc.h"
+#include "sp_http.h"
 #include "sp_id.h"
 #include "sp_log.h"
 #include "sp_redis.h"
@@ -53,6 +54,18 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
     }
     freeReplyObject(rep);
     return st;
+}
+
+int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
+                   char *helper)
+{
+    /* Another subject's sandbox is "not found", never "forbidden". */
+    sp_status st = rpc_sandbox_helper(r->auth.sub, sbx_id, helper);
+    if (st != SP_OK)
+        http_send_error(r, st, field, "%s",
+                        st == SP_E_NOT_FOUND ? "sandbox not found"
+                                             : "state store unavailable");
+    return st == SP_OK ? 0 : -1;
 }
 
 void rpc_reply_free(rpc_reply *r)

@@ -45,6 +45,12 @@ void rpc_reply_free(rpc_reply *r);
  * invalid id or another subject's sandbox) or SP_E_UNAVAILABLE. */
 sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);
 
+/* As rpc_sandbox_helper for the caller of r; on failure the 404 (field
+ * may be NULL) or 503 is sent. Returns 0 or -1. */
+struct http_req;
+int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
+                   char *helper);
+
 /* Number of helpers with a fresh heartbeat, or -1 if Redis failed. */
 long long rpc_live_helpers(void);
 

@@ -56,17 +56,6 @@ static const char *ctxh_language(const char *name)
     return NULL;
 }
 
-/* The sandbox's helper if the sandbox is the caller's; -1 after 404/503. */
-static int ctxh_sandbox(http_req *r, const char *id, char *helper)
-{
-    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
-    if (st != SP_OK)
-        http_send_error(r, st, NULL, "%s",
-                        st == SP_E_NOT_FOUND ? "sandbox not found"
-                                             : "state store unavailable");
-    return st == SP_OK ? 0 : -1;
-}
-
 /* The caller's context id into rec; 1 found, 0 not found (or another
  * subject's), -1 Redis failed. */
 static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
@@ -120,7 +109,7 @@ static int ctxh_of_path(http_req *r, ctxh_rec *rec)
     char helper[65];
     int found;
 
-    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+    if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         return -1;
     found = ctxh_load(r, r->params[1], rec);
     if (found < 0) {
@@ -153,7 +142,7 @@ void ctxh_create(http_req *r)
                         "a context runs python or javascript");
         goto out;
     }
-    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+    if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         goto out;
     if (id_generate("ctx_", id, sizeof id) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
@@ -188,7 +177,7 @@ void ctxh_list(http_req *r)
     redisReply *set = NULL;
     cJSON *root, *arr;
 
-    if (ctxh_sandbox(r, r->params[0], helper) != 0)
+    if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         return;
     rds_key(k, sizeof k, "sbx", r->params[0]);
     set = rds_cmd("SMEMBERS %s:contexts", k);
@@ -255,23 +244,10 @@ static int ctxh_files(http_req *r, const ctxh_rec *rec, const cJSON *files)
 
     cJSON_ArrayForEach(f, files)
     {
-        const char *path = cJSON_GetObjectItem(f, "path")->valuestring;
-        const char *content = cJSON_GetObjectItem(f, "content")->valuestring;
-        cJSON *args = cJSON_CreateObject();
-        char msg[256];
-        rpc_reply rr;
-        sp_status st;
-
-        cJSON_AddStringToObject(args, "sandbox", rec->sandbox);
-        cJSON_AddStringToObject(args, "path", path);
-        st = rpc_call(rec->helper, "file_write", args, content, strlen(content),
-                      CTXH_OP_WAIT_MS, &rr, msg, sizeof msg);
-        cJSON_Delete(args);
-        if (st != SP_OK) {
-            http_send_error(r, st, "files", "%s: %s", path, msg);
+        if (exe_put(r, rec->helper, rec->sandbox,
+                    cJSON_GetObjectItem(f, "path")->valuestring,
+                    cJSON_GetObjectItem(f, "content")->valuestring) != 0)
             return -1;
-        }
-        rpc_reply_free(&rr);
     }
     return 0;
 }

@@ -39,6 +39,11 @@ void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
  * (execute.c). */
 const char *exe_canonical_language(const char *name);
 
+/* Write one file into a sandbox through its helper (execute.c); 0, or -1
+ * after the error (field "files") was sent. */
+int exe_put(http_req *r, const char *helper, const char *sandbox,
+            const char *path, const char *content);
+
 /* GET /executions/{id}, POST /executions/{id}/cancel and /stdin
  * (executions.c). */
 void exe_get(http_req *r);

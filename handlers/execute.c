@@ -184,17 +184,6 @@ static cJSON *exe_compile(const exe_lang *lang, const char *path,
     }
 }
 
-/* The sandbox's helper if it is the caller's; -1 after 404/503. */
-static int exe_sandbox_helper(http_req *r, const char *id, char *helper)
-{
-    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
-    if (st != SP_OK)
-        http_send_error(r, st, "sandbox_id", "%s",
-                        st == SP_E_NOT_FOUND ? "sandbox not found"
-                                             : "state store unavailable");
-    return st == SP_OK ? 0 : -1;
-}
-
 /* Validate files [{path, content}] into a fresh array of the same shape. */
 static cJSON *exe_files(http_req *r, const cJSON *body)
 {
@@ -236,8 +225,8 @@ fail:
 }
 
 /* Write one file through the sandbox's helper; 0 or -1 (error sent). */
-static int exe_put(http_req *r, const char *helper, const char *sandbox,
-                   const char *path, const char *content)
+int exe_put(http_req *r, const char *helper, const char *sandbox,
+            const char *path, const char *content)
 {
     cJSON *args = cJSON_CreateObject();
     char msg[256];
@@ -335,7 +324,8 @@ static void exe_run(http_req *r, int stream)
         ctxh_execute(r, &q);
         goto out;
     }
-    if (sandbox != NULL && exe_sandbox_helper(r, sandbox, helper) != 0)
+    if (sandbox != NULL &&
+        rpc_sandbox_of(r, sandbox, "sandbox_id", helper) != 0)
         goto out;
     if (sandbox == NULL && rpc_live_helpers() <= 0) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL,

@@ -42,13 +42,7 @@ void sbxh_send_rpc_error(http_req *r, sp_status st, const char *msg)
 
 int sbxh_lookup(http_req *r, const char *id, char *helper)
 {
-    /* Another subject's sandbox is "not found", never "forbidden". */
-    sp_status st = rpc_sandbox_helper(r->auth.sub, id, helper);
-    if (st != SP_OK)
-        http_send_error(r, st, NULL, "%s",
-                        st == SP_E_NOT_FOUND ? "sandbox not found"
-                                             : "state store unavailable");
-    return st == SP_OK ? 0 : -1;
+    return rpc_sandbox_of(r, id, NULL, helper);
 }
 
 const char *sbxh_field(const redisReply *h, const char *name)

@@ -57,13 +57,8 @@ static void trm_create(http_req *r)
         goto out;
     }
     if (sandbox != NULL) {
-        st = rpc_sandbox_helper(r->auth.sub, sandbox, helper);
-        if (st != SP_OK) {
-            http_send_error(r, st, "sandbox_id", "%s",
-                            st == SP_E_NOT_FOUND ? "sandbox not found"
-                                                 : "state store unavailable");
+        if (rpc_sandbox_of(r, sandbox, "sandbox_id", helper) != 0)
             goto out;
-        }
     } else if (rpc_live_helpers() <= 0) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL,
                         "no sandbox helper is running");
