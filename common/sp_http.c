@@ -432,10 +432,18 @@ static void *http_flusher(void *arg)
     return NULL;
 }
 
-static void http_on_term(int sig)
+/* Waits for SIGTERM (blocked in every other thread) and ends the process.
+ * libfcgi installs its own handlers for it, which only ask for a stop
+ * after the next accept; a blocked signal taken by sigwait() is out of
+ * their reach. A handler holds no state worth a graceful stop. */
+static void *http_terminator(void *arg)
 {
-    (void)sig;
+    sigset_t *set = arg;
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
     _exit(0);
+    return NULL;
 }
 
 int http_main(const char *family, const http_route *routes, size_t n,
@@ -464,16 +472,19 @@ int http_main(const char *family, const http_route *routes, size_t n,
         log_error("FCGX_Init failed");
         return 1;
     }
-    /* libfcgi installs its own SIGTERM and SIGUSR1 handlers (to stop after
-     * the next accept, which never comes while threads wait in accept())
-     * wherever it finds SIG_DFL, also at accept time. A handler holds no
-     * state worth a graceful stop: ours ends it at once. */
+    /* SIGTERM and SIGUSR1 are blocked here, so in every thread made from
+     * now on, and taken by the terminator thread alone. */
     {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = http_on_term;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGUSR1, &sa, NULL);
+        static sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigaddset(&term, SIGUSR1);
+        pthread_sigmask(SIG_BLOCK, &term, NULL);
+        if (pthread_create(&tid, NULL, http_terminator, &term) != 0) {
+            log_error("pthread_create failed");
+            return 1;
+        }
+        pthread_detach(tid);
     }
     unlink(cfg_str(CFG_SP_SOCKET));
     http_listen_fd = FCGX_OpenSocket(cfg_str(CFG_SP_SOCKET), 1024);
