@@ -1,6 +1,7 @@
 /* sp_rpc.c: handler-side job submission (sp_rpc.h). */
 #include "sp_rpc.h"
 #include "sp_http.h"
+#include "sp_config.h"
 #include "sp_id.h"
 #include "sp_log.h"
 #include "sp_redis.h"
@@ -11,7 +12,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-static long long rpc_now_ms(void)
+long long rpc_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -66,6 +67,41 @@ int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
                         st == SP_E_NOT_FOUND ? "sandbox not found"
                                              : "state store unavailable");
     return st == SP_OK ? 0 : -1;
+}
+
+/* Drop lapsed reservations, then add this one unless the set is full. */
+static const char rpc_reserve_lua[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) "
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1]) "
+    "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES') "
+    "redis.call('PEXPIREAT', KEYS[1], top[2]) return 1";
+
+sp_status rpc_run_reserve(const char *sub, const char *id,
+                          long long deadline_ms)
+{
+    char k[RDS_KEY_MAX], max[24], now[24], until[24];
+    redisReply *r;
+    sp_status st = SP_E_UNAVAILABLE;
+
+    if (rds_key(k, sizeof k, "runs", sub) != 0 || !id_valid(id))
+        return SP_E_INTERNAL;
+    snprintf(max, sizeof max, "%lld", cfg_int(CFG_SP_RUNS_MAX_PER_SUBJECT));
+    snprintf(now, sizeof now, "%lld", rpc_now_ms());
+    snprintf(until, sizeof until, "%lld", deadline_ms);
+    r = rds_cmd("EVAL %s 1 %s %s %s %s %s", rpc_reserve_lua, k, id, max, now,
+                until);
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        st = r->integer == 1 ? SP_OK : SP_E_RATE_LIMITED;
+    freeReplyObject(r);
+    return st;
+}
+
+void rpc_run_release(const char *sub, const char *id)
+{
+    char k[RDS_KEY_MAX];
+    if (rds_key(k, sizeof k, "runs", sub) == 0 && id_valid(id))
+        freeReplyObject(rds_cmd("ZREM %s %s", k, id));
 }
 
 void rpc_reply_free(rpc_reply *r)

@@ -51,6 +51,19 @@ struct http_req;
 int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
                    char *helper);
 
+/* Reserve one of sub's one-off runs (a sandbox made for one /execute or
+ * terminal, SP_RUNS_MAX_PER_SUBJECT at once) for run id until deadline_ms
+ * (Unix ms; a reservation never released, say by a killed helper, lapses
+ * then). SP_OK, SP_E_RATE_LIMITED or SP_E_UNAVAILABLE. */
+sp_status rpc_run_reserve(const char *sub, const char *id,
+                          long long deadline_ms);
+
+/* Release the reservation of run id (its sandbox has ended). */
+void rpc_run_release(const char *sub, const char *id);
+
+/* Wall-clock time in Unix milliseconds. */
+long long rpc_now_ms(void);
+
 /* Number of helpers with a fresh heartbeat, or -1 if Redis failed. */
 long long rpc_live_helpers(void);
 

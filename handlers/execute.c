@@ -389,11 +389,25 @@ static void exe_run(http_req *r, int stream)
     } else {
         cJSON_AddItemToObject(args, "files", files);
         files = NULL;
+        /* A one-off sandbox counts against the subject's runs until the
+         * helper ends it (its reservation lapses after the deadline). */
+        st =
+            rpc_run_reserve(r->auth.sub, exe,
+                            rpc_now_ms() + timeout + EXE_WAIT_SLACK_MS + 60000);
+        if (st != SP_OK) {
+            http_send_error(r, st, NULL, "%s",
+                            st == SP_E_RATE_LIMITED
+                                ? "too many one-off runs at once"
+                                : "state store unavailable");
+            goto out;
+        }
         st = rpc_call(NULL, "run", args, NULL, 0,
                       stream ? 30000 : timeout + EXE_WAIT_SLACK_MS + 15000, &rr,
                       msg, sizeof msg);
     }
     if (st != SP_OK) {
+        if (sandbox == NULL)
+            rpc_run_release(r->auth.sub, exe);
         http_send_error(r, st, NULL, "%s", msg);
         goto out;
     }

@@ -101,8 +101,19 @@ static void trm_create(http_req *r)
         st = rpc_call(helper, "exec", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
                       sizeof msg);
     } else {
-        st = rpc_call(NULL, "run", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
-                      sizeof msg);
+        /* Its own sandbox counts against the subject's one-off runs. */
+        st = rpc_run_reserve(
+            r->auth.sub, id,
+            rpc_now_ms() + (cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 120) * 1000);
+        if (st == SP_OK)
+            st = rpc_call(NULL, "run", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
+                          sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "%s",
+                     st == SP_E_RATE_LIMITED ? "too many one-off runs at once"
+                                             : "state store unavailable");
+        if (st != SP_OK)
+            rpc_run_release(r->auth.sub, id);
     }
     if (st != SP_OK) {
         freeReplyObject(rds_cmd("DEL %s", k));

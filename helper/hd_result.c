@@ -6,6 +6,7 @@
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_redis.h"
+#include "sp_rpc.h"
 #include "sp_utf8.h"
 
 #include <stdio.h>
@@ -112,6 +113,9 @@ void hd_exec_finish(hd_exec *e)
         hd_ctx_driver_ended(e); /* its runs end with it */
     hd_exec_keys(e, ek, vk, sizeof ek);
     hd_exec_scratch(e);
+    /* A one-off sandbox held one of its owner's runs (sp_rpc.h). */
+    if (e->sbx->ephemeral)
+        rpc_run_release(e->sbx->owner, e->id);
     rds_key(sk, sizeof sk, "sbx", e->sbx->id);
     ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "data", cJSON_Duplicate(res, 1));

@@ -714,3 +714,37 @@ class AnalyzeTest(ExecuteCase):
         r = call("POST", "/analyze-execution-needs", b"{",
                  extra={"Content-Type": "application/json"})
         self.assertError(r, 400, "invalid_json")
+
+
+class OneOffLimitTest(ExecuteCase):
+    """One-off runs (a sandbox made for one /execute or terminal) are
+    bounded per subject (SP_RUNS_MAX_PER_SUBJECT, 16 by default)."""
+
+    def test_limit_then_freed(self):
+        kid, key, _ = sp.create_key()
+        h = {"X-API-Key": key}
+        limit = int(su.cfg("SP_RUNS_MAX_PER_SUBJECT", "16"))
+        started = []
+        try:
+            for _ in range(limit):
+                r = sp.post("/execute-stream",
+                            {"code": "import time; time.sleep(30)"},
+                            headers=h, timeout=40)
+                self.assertEqual(r.status, 200, r)
+                started.append(r.json["executionId"])
+            r = sp.post("/execute-stream", {"code": "print(1)"}, headers=h,
+                        timeout=40)
+            self.assertError(r, 429, "rate_limited")
+            self.assertIsNotNone(r.headers.get("Retry-After"))
+            # Another subject is not affected.
+            r = sp.post("/execute", {"code": "print(2)"},
+                        headers={"X-API-Key": sp.API_KEY}, timeout=40)
+            self.assertEqual(r.status, 200, r)
+        finally:
+            for exe in started:
+                sp.post(f"/executions/{exe}/cancel", {}, headers=h)
+        # Ended runs give their places back.
+        ok = sp.wait_until(
+            lambda: sp.post("/execute", {"code": "print(3)"}, headers=h,
+                            timeout=40).status == 200, 20, step=0.5)
+        self.assertTrue(ok, "ended runs must free their places")
