@@ -52,6 +52,21 @@ size_t utf8_cut(const unsigned char *s, size_t n)
     return n;
 }
 
+size_t utf8_carry_join(utf8_carry *c, const unsigned char *p, size_t n,
+                       int at_eof, unsigned char *out)
+{
+    size_t len = c->len, cut;
+
+    memcpy(out, c->b, len);
+    if (n > 0)
+        memcpy(out + len, p, n);
+    len += n;
+    cut = at_eof ? len : utf8_cut(out, len);
+    c->len = len - cut;
+    memcpy(c->b, out + cut, c->len);
+    return cut;
+}
+
 int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out)
 {
     static const char repl[] = "\xef\xbf\xbd";

@@ -13,6 +13,19 @@
  * bytes) should be carried over to the next chunk. */
 size_t utf8_cut(const unsigned char *s, size_t n);
 
+/* The tail of a stream's last chunk that ends inside a character. */
+typedef struct utf8_carry {
+    unsigned char b[4];
+    size_t len; /* 0..3 */
+} utf8_carry;
+
+/* Join the carried bytes of c and p[0..n) into out (room for c->len + n
+ * bytes) and return how many bytes of out may go now: whole characters
+ * only, or everything when at_eof. The rest (at most 3 bytes) stays in c
+ * for the next chunk. */
+size_t utf8_carry_join(utf8_carry *c, const unsigned char *p, size_t n,
+                       int at_eof, unsigned char *out);
+
 /* Append s[0..n) to out with every byte that is not part of a valid UTF-8
  * sequence replaced by U+FFFD. Returns 0, or -1 if out is full. */
 int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out);

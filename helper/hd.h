@@ -12,6 +12,7 @@
 
 #include "sbx.h"
 #include "sp_buf.h"
+#include "sp_utf8.h"
 #include "sp_status.h"
 
 #define HD_MAX_SLOTS 4096 /* sandboxes per helper (one host uid each) */
@@ -54,9 +55,8 @@ typedef struct hd_exec {
     size_t out_bytes, out_max;
     int truncated, timed_out, killed, cancelled, over_limit, oom;
     int exited, wait_status;
-    sp_buf cap[2]; /* captured stdout/stderr for sync replies */
-    unsigned char carry[2][4];
-    size_t carry_len[2];
+    sp_buf cap[2];       /* captured stdout/stderr for sync replies */
+    utf8_carry carry[2]; /* partial characters of stdout, stderr */
     uint64_t oom_before;
     struct hd_ctx *ctx; /* a context's driver: its output goes there */
     struct hd_exec *next;

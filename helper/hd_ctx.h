@@ -17,11 +17,10 @@ typedef struct hd_ctx_run {
     int interrupted; /* SIGINT sent for this run */
     int timed_out, cancelled, over_limit, truncated;
     size_t out_bytes, out_max;
-    sp_buf cap[2]; /* stdout, stderr for the sync reply */
-    unsigned char carry[2][4];
-    size_t carry_len[2];
-    cJSON *results; /* [{mime: data}] for the sync reply */
-    cJSON *error;   /* {name, message, traceback} or NULL */
+    sp_buf cap[2];       /* stdout, stderr for the sync reply */
+    utf8_carry carry[2]; /* partial characters of stdout, stderr */
+    cJSON *results;      /* [{mime: data}] for the sync reply */
+    cJSON *error;        /* {name, message, traceback} or NULL */
     struct hd_ctx_run *next;
 } hd_ctx_run;
 

@@ -50,18 +50,12 @@ void hd_ctx_event_json(const hd_ctx_run *run, const char *type, cJSON *obj)
 void hd_ctx_emit(hd_ctx *c, hd_ctx_run *run, int which, const unsigned char *p,
                  size_t n, int at_eof)
 {
-    size_t len = run->carry_len[which], cut, room;
-    unsigned char *buf = malloc(len + n + 1);
+    size_t cut, room;
+    unsigned char *buf = malloc(run->carry[which].len + n + 1);
 
     if (buf == NULL)
         return;
-    memcpy(buf, run->carry[which], len);
-    if (n > 0)
-        memcpy(buf + len, p, n);
-    len += n;
-    cut = at_eof ? len : utf8_cut(buf, len);
-    run->carry_len[which] = len - cut;
-    memcpy(run->carry[which], buf + cut, len - cut);
+    cut = utf8_carry_join(&run->carry[which], p, n, at_eof, buf);
     if (run->over_limit || cut == 0)
         goto out;
     room = run->out_max - run->out_bytes;

@@ -74,7 +74,7 @@ static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
                     int at_eof)
 {
     unsigned char buf[HD_READ_CHUNK + 4];
-    size_t len = e->carry_len[which], cut, room;
+    size_t cut, room;
 
     if (e->ctx != NULL) {
         /* A context's driver: frames, not output (hd_ctx.c). */
@@ -82,14 +82,9 @@ static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
             hd_ctx_output(e, which, p, n);
         return;
     }
-    if (n > HD_READ_CHUNK)
-        n = HD_READ_CHUNK;
-    memcpy(buf, e->carry[which], len);
-    memcpy(buf + len, p, n);
-    len += n;
-    cut = at_eof ? len : utf8_cut(buf, len);
-    e->carry_len[which] = len - cut;
-    memcpy(e->carry[which], buf + cut, len - cut);
+    /* Callers read at most HD_READ_CHUNK bytes at a time: buf fits them
+     * and the carried partial character. */
+    cut = utf8_carry_join(&e->carry[which], p, n, at_eof, buf);
     if (e->over_limit || cut == 0)
         return;
     room = e->out_max - e->out_bytes;

@@ -1061,6 +1061,34 @@ START_TEST(utf8_cut_keeps_characters_whole)
 }
 END_TEST
 
+START_TEST(utf8_carry_join_across_chunks)
+{
+    /* "a€b" cut inside the euro sign, then the rest, then the end. */
+    utf8_carry c = {{0}, 0};
+    unsigned char out[16];
+    size_t n =
+        utf8_carry_join(&c, (const unsigned char *)"a\xe2\x82", 3, 0, out);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(c.len, 2);
+    n = utf8_carry_join(&c,
+                        (const unsigned char *)"\xac"
+                                               "b",
+                        2, 0, out);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_mem_eq(out,
+                     "\xe2\x82\xac"
+                     "b",
+                     4);
+    ck_assert_uint_eq(c.len, 0);
+    /* At the end a dangling partial character goes out as it is. */
+    n = utf8_carry_join(&c, (const unsigned char *)"\xf0\x9f", 2, 0, out);
+    ck_assert_uint_eq(n, 0);
+    n = utf8_carry_join(&c, (const unsigned char *)"", 0, 1, out);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(c.len, 0);
+}
+END_TEST
+
 static void utf8_check_sanitize(const char *in, size_t n, const char *want)
 {
     sp_buf b;
@@ -1193,6 +1221,7 @@ static Suite *parsers_suite(void)
     Suite *s = suite_create("parsers");
     TCase *tc = tcase_create("parsers");
     tcase_add_test(tc, utf8_cut_keeps_characters_whole);
+    tcase_add_test(tc, utf8_carry_join_across_chunks);
     tcase_add_test(tc, utf8_sanitize_replaces_invalid_bytes);
     tcase_add_test(tc, utf8_json_string_escapes_everything);
     tcase_add_test(tc, mp_boundary_cases);
