@@ -94,3 +94,8 @@ void buf_free(sp_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int buf_failed(const sp_buf *b)
+{
+    return b->data == NULL;
+}

@@ -31,6 +31,9 @@ int buf_puts(sp_buf *b, const char *s);
 int buf_printf(sp_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* 1 if an append has failed since init (TEMPORARY until sticky). */
+int buf_failed(const sp_buf *b);
+
 /* Forget the contents, keep the allocation. */
 void buf_reset(sp_buf *b);
 

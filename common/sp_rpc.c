@@ -6,6 +6,7 @@
 #include "sp_log.h"
 #include "sp_redis.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,13 @@ int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
     return st == SP_OK ? 0 : -1;
 }
 
+void http_send_rpc_error(struct http_req *r, const rpc_err *err,
+                         const char *field)
+{
+    http_send_error(r, err->st == SP_OK ? SP_E_INTERNAL : err->st, field, "%s",
+                    err->msg);
+}
+
 /* Drop lapsed reservations, then add this one unless the set is full. */
 static const char rpc_reserve_lua[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) "
@@ -115,33 +123,29 @@ void rpc_reply_free(rpc_reply *r)
     r->len = 0;
 }
 
-sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
-                   const void *data, size_t len, long long wait_ms,
-                   rpc_reply *out, char *msg, size_t msglen)
+void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,
+                 ...)
 {
-    char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40], deadline[32],
-        maxlen[24];
+    va_list ap;
+
+    err->fail = fail;
+    err->st = st;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* XADD the job to stream; 0, or -1 if Redis did not take it. */
+static int rpc_send(const char *stream, const char *op, const char *rid,
+                    const char *js, const void *data, size_t len,
+                    long long wait_ms)
+{
+    char deadline[32], maxlen[24];
     const char *argv[16];
     size_t lens[16];
-    int argc = 0;
-    char *js = NULL;
-    redisReply *rep = NULL;
-    sp_status st = SP_E_UNAVAILABLE;
-    const cJSON *ok;
+    int argc = 0, result;
+    redisReply *rep;
 
-    memset(out, 0, sizeof *out);
-    snprintf(msg, msglen, "sandbox helper unavailable");
-    if (helper != NULL ? rds_key(stream, sizeof stream, "hjobs", helper)
-                       : rds_key_fixed(stream, sizeof stream, "jobs")) {
-        snprintf(msg, msglen, "sandbox is on an unknown helper");
-        return SP_E_INTERNAL;
-    }
-    if (id_generate("rid_", rid, sizeof rid) != 0 ||
-        rds_key(rkey, sizeof rkey, "reply", rid) != 0 ||
-        (js = cJSON_PrintUnformatted(args)) == NULL) {
-        snprintf(msg, msglen, "out of resources");
-        return SP_E_INTERNAL;
-    }
     snprintf(deadline, sizeof deadline, "%lld", rpc_now_ms() + wait_ms);
     snprintf(maxlen, sizeof maxlen, "%d", RPC_STREAM_MAXLEN);
 #define RPC_ARG(s, n) (argv[argc] = (s), lens[argc++] = (n))
@@ -165,53 +169,90 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
     }
 #undef RPC_ARG
     rep = rds_cmdv(argc, argv, lens);
-    if (rep == NULL || rep->type != REDIS_REPLY_STRING)
-        goto out;
+    result = rep != NULL && rep->type == REDIS_REPLY_STRING ? 0 : -1;
     freeReplyObject(rep);
-    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey, (wait_ms + 999) / 1000);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        snprintf(msg, msglen, "sandbox helper did not answer in time");
-        goto out;
+    return result;
+}
+
+/* Split the reply string v ("JSON\nraw bytes") into out and read its
+ * verdict. */
+static int rpc_parse(const redisReply *v, rpc_reply *out, rpc_err *err)
+{
+    const char *nl = memchr(v->str, '\n', v->len);
+    size_t jlen = nl ? (size_t)(nl - v->str) : v->len;
+    char *jcopy = strndup(v->str, jlen);
+    const cJSON *ok, *code, *m;
+
+    out->json = jcopy ? cJSON_Parse(jcopy) : NULL;
+    free(jcopy);
+    if (!cJSON_IsObject(out->json)) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "malformed helper reply");
+        return -1;
     }
-    {
-        redisReply *v = rep->element[1];
-        char *nl = memchr(v->str, '\n', v->len);
-        size_t jlen = nl ? (size_t)(nl - v->str) : v->len;
-        char *jcopy = strndup(v->str, jlen);
-        out->json = jcopy ? cJSON_Parse(jcopy) : NULL;
-        free(jcopy);
-        if (!cJSON_IsObject(out->json)) {
-            snprintf(msg, msglen, "malformed helper reply");
-            st = SP_E_INTERNAL;
-            goto out;
+    if (nl != NULL && v->len > jlen + 1) {
+        out->len = v->len - jlen - 1;
+        out->data = malloc(out->len);
+        if (out->data == NULL) {
+            rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of memory");
+            return -1;
         }
-        if (nl != NULL && v->len > jlen + 1) {
-            out->len = v->len - jlen - 1;
-            out->data = malloc(out->len);
-            if (out->data == NULL) {
-                st = SP_E_INTERNAL;
-                goto out;
-            }
-            memcpy(out->data, nl + 1, out->len);
-        }
+        memcpy(out->data, nl + 1, out->len);
     }
     ok = cJSON_GetObjectItemCaseSensitive(out->json, "ok");
-    if (cJSON_IsTrue(ok)) {
-        st = SP_OK;
-    } else {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(out->json, "code");
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(out->json, "message");
-        st = sp_status_from_code(cJSON_IsString(code) ? code->valuestring
-                                                      : NULL);
-        if (st == SP_OK)
-            st = SP_E_INTERNAL; /* "ok":false must never pass as success */
-        snprintf(msg, msglen, "%s",
-                 cJSON_IsString(m) ? m->valuestring : "helper error");
+    if (cJSON_IsTrue(ok))
+        return 0;
+    code = cJSON_GetObjectItemCaseSensitive(out->json, "code");
+    m = cJSON_GetObjectItemCaseSensitive(out->json, "message");
+    err->st =
+        sp_status_from_code(cJSON_IsString(code) ? code->valuestring : NULL);
+    if (err->st == SP_OK)
+        err->st = SP_E_INTERNAL; /* "ok":false must never pass as success */
+    err->fail = RPC_ANSWER;
+    snprintf(err->msg, sizeof err->msg, "%s",
+             cJSON_IsString(m) ? m->valuestring : "helper error");
+    return -1;
+}
+
+int rpc_call(const char *helper, const char *op, const cJSON *args,
+             const void *data, size_t len, long long wait_ms, rpc_reply *out,
+             rpc_err *err)
+{
+    char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40];
+    char *js = NULL;
+    redisReply *rep = NULL;
+    int result = -1;
+
+    memset(out, 0, sizeof *out);
+    rpc_err_set(err, RPC_OK, SP_OK, "%s", "");
+    if (helper != NULL ? rds_key(stream, sizeof stream, "hjobs", helper)
+                       : rds_key_fixed(stream, sizeof stream, "jobs")) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "sandbox is on an unknown helper");
+        return -1;
     }
+    if (id_generate("rid_", rid, sizeof rid) != 0 ||
+        rds_key(rkey, sizeof rkey, "reply", rid) != 0 ||
+        (js = cJSON_PrintUnformatted(args)) == NULL) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of resources");
+        return -1;
+    }
+    if (rpc_send(stream, op, rid, js, data, len, wait_ms) != 0) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                    "sandbox helper unavailable");
+        goto out;
+    }
+    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey, (wait_ms + 999) / 1000);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                    "sandbox helper did not answer in time");
+        goto out;
+    }
+    result = rpc_parse(rep->element[1], out, err);
 out:
-    if (st != SP_OK)
+    if (result != 0)
         rpc_reply_free(out);
     freeReplyObject(rep);
     free(js);
-    return st;
+    return result;
 }

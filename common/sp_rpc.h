@@ -28,14 +28,34 @@ typedef struct rpc_reply {
     size_t len;
 } rpc_reply;
 
+/* How a call failed (sp_helper.h, "Error model"). */
+typedef enum rpc_fail {
+    RPC_OK = 0,
+    RPC_TRANSPORT, /* not asked, or no answer in time */
+    RPC_ANSWER     /* the helper answered with an error */
+} rpc_fail;
+
+#define RPC_MSG_MAX 256
+
+typedef struct rpc_err {
+    rpc_fail fail;
+    sp_status st;          /* SP_OK when fail is RPC_OK */
+    char msg[RPC_MSG_MAX]; /* for the client; never internals */
+} rpc_err;
+
 /* Send job op with args (not consumed) and optional data to helper (NULL:
- * the shared stream) and wait up to wait_ms for the reply. On SP_OK *out
- * holds the reply (ok true). Otherwise the status is the helper's code, or
- * SP_E_UNAVAILABLE when Redis or the helper did not answer in time;
- * msg (>= 256 bytes) receives a message for the client. */
-sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
-                   const void *data, size_t len, long long wait_ms,
-                   rpc_reply *out, char *msg, size_t msglen);
+ * the shared stream) and wait up to wait_ms for the reply. Returns 0 with
+ * the reply (ok true) in *out, or -1 with *err filled: RPC_TRANSPORT
+ * (SP_E_UNAVAILABLE, or SP_E_INTERNAL when the job could not be built or
+ * the reply was malformed) or RPC_ANSWER (the helper's code and message).
+ * Only the typed client (sp_helper.c) calls this. */
+int rpc_call(const char *helper, const char *op, const cJSON *args,
+             const void *data, size_t len, long long wait_ms, rpc_reply *out,
+             rpc_err *err);
+
+/* Set err to a failure of kind fail with status st and a message. */
+void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
 
 /* Free what rpc_call returned in r; NULL-safe. */
 void rpc_reply_free(rpc_reply *r);
@@ -50,6 +70,13 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);
 struct http_req;
 int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
                    char *helper);
+
+/* Answer r with the failure err of a helper call: its status (503 for a
+ * helper that was not reached or did not answer, with Retry-After) and
+ * message; field may be NULL. The one place a helper failure becomes
+ * HTTP. */
+void http_send_rpc_error(struct http_req *r, const rpc_err *err,
+                         const char *field);
 
 /* Reserve one of sub's one-off runs (a sandbox made for one /execute or
  * terminal, SP_RUNS_MAX_PER_SUBJECT at once) for run id until deadline_ms

@@ -4,7 +4,7 @@
  * (or else indented) code block, its language (the fence's info string or
  * a guess from the code), and phrases such as "run this". Part of
  * sp-execute. */
-#include "contexts.h"
+#include "execute.h"
 #include "sp_buf.h"
 #include "sp_json.h"
 
@@ -107,7 +107,7 @@ void exe_analyze(http_req *r)
     if (!fenced)
         exe_indented(msg, &code);
     phrase = exe_has_phrase(msg);
-    l = lang[0] ? exe_canonical_language(lang) : NULL;
+    l = lang[0] ? lang_canonical(lang) : NULL;
     o = cJSON_CreateObject();
     /* Code alone is often shown, not to be run; a runnable fenced language
      * or an explicit request makes it execution. */

@@ -10,11 +10,10 @@
  * sbx:<sandbox>:contexts; they go when the context or its sandbox ends.
  * Another subject's context, or one of another sandbox than the path
  * names, is "not found". */
-#include "contexts.h"
+#include "execute.h"
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_redis.h"
-#include "sp_rpc.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -22,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CTXH_OP_WAIT_MS     30000
 #define CTXH_RUN_SLACK_MS   15000
 #define CTXH_STREAM_WAIT_MS 10000
 
@@ -125,12 +123,11 @@ static int ctxh_of_path(http_req *r, ctxh_rec *rec)
 
 void ctxh_create(http_req *r)
 {
-    cJSON *body = http_json_body(r, 1), *args = NULL, *o;
+    cJSON *body = http_json_body(r, 1), *o;
     const char *name, *lang;
-    char helper[65], id[65], msg[256];
+    char helper[65], id[65];
     ctxh_rec rec = {0};
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
 
     if (body == NULL)
         return;
@@ -148,18 +145,10 @@ void ctxh_create(http_req *r)
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         goto out;
     }
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "sandbox", r->params[0]);
-    cJSON_AddStringToObject(args, "ctx", id);
-    cJSON_AddStringToObject(args, "language", lang);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    st = rpc_call(helper, "ctx_create", args, NULL, 0, CTXH_OP_WAIT_MS, &rr,
-                  msg, sizeof msg);
-    if (st != SP_OK) {
-        http_send_error(r, st, NULL, "%s", msg);
+    if (hc_ctx_create(helper, r->params[0], id, lang, r->auth.sub, &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    rpc_reply_free(&rr);
     snprintf(rec.sandbox, sizeof rec.sandbox, "%s", r->params[0]);
     snprintf(rec.language, sizeof rec.language, "%s", lang);
     rec.created = (long long)time(NULL);
@@ -167,7 +156,6 @@ void ctxh_create(http_req *r)
     http_send_json(r, 201, o);
     cJSON_Delete(o);
 out:
-    cJSON_Delete(args);
     cJSON_Delete(body);
 }
 
@@ -215,51 +203,26 @@ void ctxh_get(http_req *r)
 void ctxh_delete(http_req *r)
 {
     ctxh_rec rec = {0};
-    cJSON *args;
-    char msg[256];
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
 
     if (ctxh_of_path(r, &rec) != 0)
         return;
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "sandbox", rec.sandbox);
-    cJSON_AddStringToObject(args, "ctx", r->params[1]);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    st = rpc_call(rec.helper, "ctx_delete", args, NULL, 0, CTXH_OP_WAIT_MS, &rr,
-                  msg, sizeof msg);
-    cJSON_Delete(args);
-    if (st != SP_OK) {
-        http_send_error(r, st, NULL, "%s", msg);
+    if (hc_ctx_delete(rec.helper, rec.sandbox, r->params[1], r->auth.sub,
+                      &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         return;
     }
-    rpc_reply_free(&rr);
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
-}
-
-/* Write the run's files into the context's sandbox; 0 or -1 (sent). */
-static int ctxh_files(http_req *r, const ctxh_rec *rec, const cJSON *files)
-{
-    const cJSON *f;
-
-    cJSON_ArrayForEach(f, files)
-    {
-        if (exe_put(r, rec->helper, rec->sandbox,
-                    cJSON_GetObjectItem(f, "path")->valuestring,
-                    cJSON_GetObjectItem(f, "content")->valuestring) != 0)
-            return -1;
-    }
-    return 0;
 }
 
 void ctxh_execute(http_req *r, const ctxh_run *q)
 {
     ctxh_rec rec = {0};
-    cJSON *args = NULL;
-    char exe[65], cid[65], msg[256];
-    const char *client = q->client;
-    rpc_reply rr;
-    sp_status st;
+    char exe[65], cid[65];
+    const char *client = NULL;
+    hc_ctx_run_req x;
+    hc_facts f;
+    rpc_err err;
     int found;
 
     if (q->has_stdin || q->has_env) {
@@ -287,39 +250,32 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
                         "the context runs %s", rec.language);
         return;
     }
-    if (ctxh_files(r, &rec, q->files) != 0)
+    if (run_put_all(r, rec.helper, rec.sandbox, q->files) != 0)
         return;
     if (id_generate("exe_", exe, sizeof exe) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return;
     }
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "sandbox", rec.sandbox);
-    cJSON_AddStringToObject(args, "ctx", q->ctx);
-    cJSON_AddStringToObject(args, "id", exe);
-    cJSON_AddStringToObject(args, "code", q->code);
-    cJSON_AddNumberToObject(args, "timeout_ms", (double)q->timeout_ms);
-    cJSON_AddBoolToObject(args, "async", q->stream);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    if (q->stream) {
-        if (client == NULL) {
-            id_generate("cli_", cid, sizeof cid);
-            client = cid;
-        }
-        /* Before the run starts, as for any execution. */
-        q->announce(r->auth.sub, client, exe);
-    }
+    x = (hc_ctx_run_req){.sandbox = rec.sandbox,
+                         .ctx = q->ctx,
+                         .id = exe,
+                         .owner = r->auth.sub,
+                         .code = q->code,
+                         .timeout_ms = q->timeout_ms,
+                         .wait = !q->stream};
+    /* Before the run starts, as for any execution. */
+    if (q->stream)
+        client = run_announce(r->auth.sub, q->client, exe, cid);
     /* A sync run may first wait for earlier runs of the context: the
      * slack covers a short queue, not a long one. */
-    st = rpc_call(rec.helper, "ctx_run", args, NULL, 0,
-                  q->stream ? CTXH_STREAM_WAIT_MS
-                            : q->timeout_ms + CTXH_RUN_SLACK_MS,
-                  &rr, msg, sizeof msg);
-    cJSON_Delete(args);
-    if (st != SP_OK) {
-        http_send_error(r, st, st == SP_E_NOT_FOUND ? "context_id" : NULL, "%s",
-                        msg);
+    if (hc_ctx_run(rec.helper, &x,
+                   q->stream ? CTXH_STREAM_WAIT_MS
+                             : q->timeout_ms + CTXH_RUN_SLACK_MS,
+                   &f, &err) != 0) {
+        http_send_rpc_error(r, &err,
+                            err.st == SP_E_NOT_FOUND ? "context_id" : NULL);
         return;
     }
-    exe_send_run(r, q->stream, exe, client, &rr);
+    run_answer(r, q->stream, exe, client, &f);
+    hc_facts_free(&f);
 }

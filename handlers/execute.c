@@ -3,7 +3,8 @@
  * by the sse/ relay), in a given sandbox or in a one-off sandbox from the
  * helper's pool; executions (get, cancel, stdin); the language list; and a
  * heuristic "does this chat message want code run?". Runs in a stateful
- * context and the contexts routes are in contexts.c.
+ * context and the contexts routes are in contexts.c (execute.h says
+ * which file holds what).
  *
  * The code is written to /tmp/sp_<exe>.<ext> inside the sandbox and run
  * from there (argv stays small, any size of code up to the limit works).
@@ -13,137 +14,32 @@
  * Redis keys: exec:<id> and events:<id> (written by the helper),
  * client:<sub>:<clientId> (a capped stream of {type:"execution",
  * data:<exe id>} entries read by the relay for /events?clientId=). */
-#include "contexts.h"
+#include "execute.h"
 #include "sp_auth.h"
-#include "sp_buf.h"
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
-#include "sp_redis.h"
-#include "sp_rpc.h"
-#include "sp_utf8.h"
 
-#include <ctype.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define EXE_CODE_MAX           (512 * 1024)
 #define EXE_FILES_MAX          64
 #define EXE_FILE_MAX           (512 * 1024)
 #define EXE_TIMEOUT_DEFAULT_MS 30000
 #define EXE_WAIT_SLACK_MS      15000
-#define EXE_CLIENT_STREAM_MAX  1000
 
-typedef struct exe_lang {
-    const char *name;
-    const char *aliases[5];
-    const char *ext;
-    const char *version_argv[3];
-    char version[64]; /* probed at start */
-} exe_lang;
-
-static exe_lang exe_langs[] = {
-    {"python",
-     {"python3", "py", NULL},
-     "py",
-     {"python3", "--version", NULL},
-     ""},
-    {"javascript",
-     {"js", "node", "nodejs", NULL},
-     "js",
-     {"node", "--version", NULL},
-     ""},
-    {"bash", {"sh", "shell", NULL}, "sh", {"bash", "--version", NULL}, ""},
-    {"c", {"gcc", NULL}, "c", {"gcc", "-dumpfullversion", NULL}, ""},
-};
-#define EXE_NLANGS (sizeof exe_langs / sizeof exe_langs[0])
-
-extern char **environ;
-
-/* First line of `argv` (stdout and stderr), at start-up only. */
-static void exe_probe(const char *const *argv, char *out, size_t outlen)
-{
-    posix_spawn_file_actions_t fa;
-    int p[2], status;
-    pid_t pid;
-    ssize_t n;
-    char buf[256], *s;
-
-    snprintf(out, outlen, "unknown");
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ) ==
-        0) {
-        close(p[1]);
-        n = read(p[0], buf, sizeof buf - 1);
-        waitpid(pid, &status, 0);
-        if (n > 0) {
-            buf[n] = '\0';
-            buf[strcspn(buf, "\n")] = '\0';
-            /* "Python 3.11.2", "v18.19.0", "GNU bash, version 5.2.15(1)" */
-            s = strpbrk(buf, "0123456789");
-            if (s != NULL) {
-                s[strspn(s, "0123456789.")] = '\0';
-                snprintf(out, outlen, "%s", s);
-            }
-        }
-    } else {
-        close(p[1]);
-    }
-    close(p[0]);
-    posix_spawn_file_actions_destroy(&fa);
-}
-
-static const exe_lang *exe_find_lang(const char *name)
-{
-    char low[32];
-    size_t i;
-    for (i = 0; name[i] && i < sizeof low - 1; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    low[i] = '\0';
-    for (size_t l = 0; l < EXE_NLANGS; l++) {
-        if (strcmp(exe_langs[l].name, low) == 0)
-            return &exe_langs[l];
-        for (int a = 0; exe_langs[l].aliases[a]; a++) {
-            if (strcmp(exe_langs[l].aliases[a], low) == 0)
-                return &exe_langs[l];
-        }
-    }
-    return NULL;
-}
-
-const char *exe_canonical_language(const char *name)
-{
-    const exe_lang *l = exe_find_lang(name);
-    return l ? l->name : NULL;
-}
-
-static void exe_languages(http_req *r)
-{
-    cJSON *root = cJSON_CreateObject(), *arr;
-    arr = cJSON_AddArrayToObject(root, "languages");
-    for (size_t l = 0; l < EXE_NLANGS; l++) {
-        cJSON *o = cJSON_CreateObject(), *al;
-        cJSON_AddStringToObject(o, "name", exe_langs[l].name);
-        cJSON_AddStringToObject(o, "version", exe_langs[l].version);
-        al = cJSON_AddArrayToObject(o, "aliases");
-        for (int a = 0; exe_langs[l].aliases[a]; a++)
-            cJSON_AddItemToArray(al,
-                                 cJSON_CreateString(exe_langs[l].aliases[a]));
-        cJSON_AddStringToObject(o, "extension", exe_langs[l].ext);
-        cJSON_AddItemToArray(arr, o);
-    }
-    http_send_json(r, 200, root);
-    cJSON_Delete(root);
-}
+/* A request to /execute or /execute-stream, validated. Strings and JSON
+ * stay the body's, but files, which gains the code file. */
+typedef struct exe_req {
+    const char *code, *lang_name, *in, *sandbox, *ctx, *client;
+    const cJSON *env;
+    const exe_lang *lang;
+    long long timeout_ms;
+    cJSON *files; /* [{path, content}]; owned */
+    int stream;
+} exe_req;
 
 /* The argv that runs the code file path for lang. */
 static cJSON *exe_argv(const exe_lang *lang, const char *path, const char *exe)
@@ -224,110 +120,140 @@ fail:
     return NULL;
 }
 
-/* Write one file through the sandbox's helper; 0 or -1 (error sent). */
-int exe_put(http_req *r, const char *helper, const char *sandbox,
-            const char *path, const char *content)
+/* Read and check the body into q; 0, or -1 after the 400. */
+static int exe_read(http_req *r, const cJSON *body, exe_req *q)
 {
-    cJSON *args = cJSON_CreateObject();
-    char msg[256];
-    rpc_reply rr;
-    sp_status st;
+    const cJSON *it;
 
-    cJSON_AddStringToObject(args, "sandbox", sandbox);
-    cJSON_AddStringToObject(args, "path", path);
-    st = rpc_call(helper, "file_write", args, content, strlen(content), 30000,
-                  &rr, msg, sizeof msg);
-    cJSON_Delete(args);
-    if (st != SP_OK) {
-        http_send_error(r, st, "files", "%s: %s", path, msg);
-        return -1;
-    }
-    rpc_reply_free(&rr);
-    return 0;
-}
-
-static void exe_announce(const char *sub, const char *client, const char *exe)
-{
-    char base[RDS_KEY_MAX], k[RDS_KEY_MAX + 72];
-    if (rds_key(base, sizeof base, "client", sub) != 0)
-        return;
-    snprintf(k, sizeof k, "%s:%s", base, client);
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %d * type execution data %s", k,
-                            EXE_CLIENT_STREAM_MAX, exe));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
-}
-
-static void exe_run(http_req *r, int stream)
-{
-    cJSON *body = http_json_body(r, 0), *files = NULL, *args = NULL, *o;
-    const char *code, *lang_name, *in, *sandbox, *ctx, *client;
-    const cJSON *env, *it;
-    const exe_lang *lang;
-    char exe[65], path[128], helper[65], msg[256], cid[65];
-    long long timeout;
-    rpc_reply rr;
-    sp_status st;
-
-    if (body == NULL)
-        return;
-    if (json_str(r, body, "code", 1, (size_t)-1, &code) != 0 ||
-        json_str(r, body, "language", 0, 32, &lang_name) != 0 ||
+    if (json_str(r, body, "code", 1, (size_t)-1, &q->code) != 0 ||
+        json_str(r, body, "language", 0, 32, &q->lang_name) != 0 ||
         json_int(r, body, "timeout", 0, 100,
                  cfg_int(CFG_SP_COMMAND_MAX_TIMEOUT) * 1000,
-                 EXE_TIMEOUT_DEFAULT_MS, &timeout) != 0 ||
-        json_str(r, body, "stdin", 0, 1024 * 1024, &in) != 0 ||
-        json_str(r, body, "sandbox_id", 0, 64, &sandbox) != 0 ||
-        json_str(r, body, "context_id", 0, 64, &ctx) != 0 ||
-        json_str(r, body, "clientId", 0, 64, &client) != 0 ||
-        json_obj(r, body, "env", &env) != 0 ||
-        (files = exe_files(r, body)) == NULL)
-        goto out;
-    if (strlen(code) > EXE_CODE_MAX) {
+                 EXE_TIMEOUT_DEFAULT_MS, &q->timeout_ms) != 0 ||
+        json_str(r, body, "stdin", 0, 1024 * 1024, &q->in) != 0 ||
+        json_str(r, body, "sandbox_id", 0, 64, &q->sandbox) != 0 ||
+        json_str(r, body, "context_id", 0, 64, &q->ctx) != 0 ||
+        json_str(r, body, "clientId", 0, 64, &q->client) != 0 ||
+        json_obj(r, body, "env", &q->env) != 0 ||
+        (q->files = exe_files(r, body)) == NULL)
+        return -1;
+    if (strlen(q->code) > EXE_CODE_MAX) {
         http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, "code",
                         "code is longer than %d bytes", EXE_CODE_MAX);
-        goto out;
+        return -1;
     }
-    lang = exe_find_lang(lang_name ? lang_name : "python");
-    if (lang == NULL) {
+    q->lang = lang_find(q->lang_name ? q->lang_name : "python");
+    if (q->lang == NULL) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "language",
                         "unknown language; known: python, javascript, bash, "
                         "c (see GET /languages)");
-        goto out;
+        return -1;
     }
-    cJSON_ArrayForEach(it, env)
+    cJSON_ArrayForEach(it, q->env)
     {
         if (!cJSON_IsString(it) || it->string[0] == '\0' ||
             strchr(it->string, '=') != NULL) {
             http_send_error(r, SP_E_INVALID_ARGUMENT, "env",
                             "env must map names to strings");
-            goto out;
+            return -1;
         }
     }
-    if (client != NULL && !id_valid(client)) {
+    if (q->client != NULL && !id_valid(q->client)) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "clientId",
                         "clientId must match [A-Za-z0-9_-]{1,64}");
+        return -1;
+    }
+    return 0;
+}
+
+/* Start q as execution exe (its code file added to its files) on helper
+ * (q->sandbox's, or any for a one-off run) and answer. */
+static void exe_start(http_req *r, exe_req *q, const char *helper,
+                      const char *exe)
+{
+    char path[128], bin[96], cid[65];
+    cJSON *argv, *scratch, *compile, *o;
+    const char *client = NULL;
+    hc_exec_req x = {0};
+    hc_facts f;
+    rpc_err err;
+
+    snprintf(path, sizeof path, "/tmp/sp_%s.%s", exe, q->lang->ext);
+    snprintf(bin, sizeof bin, "/tmp/sp_%s", exe);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddStringToObject(o, "content", q->code);
+    cJSON_AddItemToArray(q->files, o);
+    argv = exe_argv(q->lang, path, exe);
+    compile = exe_compile(q->lang, path, exe);
+    /* The code file and a compiled binary go when the run ends. */
+    scratch = cJSON_CreateArray();
+    cJSON_AddItemToArray(scratch, cJSON_CreateString(path));
+    if (compile != NULL)
+        cJSON_AddItemToArray(scratch, cJSON_CreateString(bin));
+    x = (hc_exec_req){.id = exe,
+                      .kind = HC_KIND_COMMAND,
+                      .owner = r->auth.sub,
+                      .sandbox = q->sandbox,
+                      .argv = argv,
+                      .env = q->env,
+                      .stdin_data = q->in,
+                      .stdin_open = q->stream && q->in == NULL,
+                      .timeout_ms = q->timeout_ms,
+                      .wait = !q->stream,
+                      .compile = compile,
+                      .scratch = scratch,
+                      .files = q->sandbox ? NULL : q->files};
+    if (q->stream)
+        client = run_announce(r->auth.sub, q->client, exe, cid);
+    if (q->sandbox != NULL && run_put_all(r, helper, q->sandbox, q->files) != 0)
+        goto out;
+    if (hc_exec(q->sandbox ? helper : NULL, &x,
+                q->stream ? (q->sandbox ? 10000 : 30000)
+                          : q->timeout_ms + EXE_WAIT_SLACK_MS +
+                                (q->sandbox ? 0 : 15000),
+                rpc_now_ms() + q->timeout_ms + EXE_WAIT_SLACK_MS + 60000, &f,
+                &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    if (ctx != NULL) {
+    run_answer(r, q->stream, exe, client, &f);
+    hc_facts_free(&f);
+out:
+    cJSON_Delete(argv);
+    cJSON_Delete(compile);
+    cJSON_Delete(scratch);
+}
+
+static void exe_run(http_req *r, int stream)
+{
+    cJSON *body = http_json_body(r, 0);
+    exe_req q = {.stream = stream};
+    char exe[65], helper[65];
+
+    if (body == NULL)
+        return;
+    if (exe_read(r, body, &q) != 0)
+        goto out;
+    if (q.ctx != NULL) {
         /* A run in a stateful context (contexts.c). */
-        ctxh_run q = {.ctx = ctx,
-                      .sandbox = sandbox,
-                      .language = lang_name ? lang->name : NULL,
-                      .code = code,
-                      .timeout_ms = timeout,
+        ctxh_run c = {.ctx = q.ctx,
+                      .sandbox = q.sandbox,
+                      .language = q.lang_name ? q.lang->name : NULL,
+                      .code = q.code,
+                      .timeout_ms = q.timeout_ms,
                       .stream = stream,
-                      .client = client,
-                      .files = files,
-                      .has_stdin = in != NULL,
-                      .has_env = env != NULL,
-                      .announce = exe_announce};
-        ctxh_execute(r, &q);
+                      .client = q.client,
+                      .files = q.files,
+                      .has_stdin = q.in != NULL,
+                      .has_env = q.env != NULL};
+        ctxh_execute(r, &c);
         goto out;
     }
-    if (sandbox != NULL &&
-        rpc_sandbox_of(r, sandbox, "sandbox_id", helper) != 0)
+    if (q.sandbox != NULL &&
+        rpc_sandbox_of(r, q.sandbox, "sandbox_id", helper) != 0)
         goto out;
-    if (sandbox == NULL && rpc_live_helpers() <= 0) {
+    if (q.sandbox == NULL && rpc_live_helpers() <= 0) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL,
                         "no sandbox helper is running");
         goto out;
@@ -336,108 +262,10 @@ static void exe_run(http_req *r, int stream)
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         goto out;
     }
-    snprintf(path, sizeof path, "/tmp/sp_%s.%s", exe, lang->ext);
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", path);
-    cJSON_AddStringToObject(o, "content", code);
-    cJSON_AddItemToArray(files, o);
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "id", exe);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    cJSON_AddItemToObject(args, "argv", exe_argv(lang, path, exe));
-    cJSON_AddNumberToObject(args, "timeout_ms", (double)timeout);
-    cJSON_AddBoolToObject(args, "execute", 1);
-    cJSON_AddBoolToObject(args, "async", stream);
-    cJSON_AddBoolToObject(args, "stdin_open", stream && in == NULL);
-    {
-        /* The code file and a compiled binary go when the run ends. */
-        char bin[96];
-        cJSON *scratch = cJSON_AddArrayToObject(args, "scratch");
-        cJSON *cc = exe_compile(lang, path, exe);
-        cJSON_AddItemToArray(scratch, cJSON_CreateString(path));
-        if (cc != NULL) {
-            snprintf(bin, sizeof bin, "/tmp/sp_%s", exe);
-            cJSON_AddItemToArray(scratch, cJSON_CreateString(bin));
-            cJSON_AddItemToObject(args, "compile", cc);
-        }
-    }
-    if (in != NULL)
-        cJSON_AddStringToObject(args, "stdin", in);
-    if (env != NULL)
-        cJSON_AddItemToObject(args, "env", cJSON_Duplicate(env, 1));
-    if (stream) {
-        if (client == NULL) {
-            id_generate("cli_", cid, sizeof cid);
-            client = cid;
-        }
-        /* Announced before the run starts, so a client stream that is
-         * already open sees every event of it. */
-        exe_announce(r->auth.sub, client, exe);
-    }
-    if (sandbox != NULL) {
-        cJSON_ArrayForEach(it, files)
-        {
-            if (exe_put(r, helper, sandbox,
-                        cJSON_GetObjectItem(it, "path")->valuestring,
-                        cJSON_GetObjectItem(it, "content")->valuestring) != 0)
-                goto out;
-        }
-        cJSON_AddStringToObject(args, "sandbox", sandbox);
-        st = rpc_call(helper, "exec", args, NULL, 0,
-                      stream ? 10000 : timeout + EXE_WAIT_SLACK_MS, &rr, msg,
-                      sizeof msg);
-    } else {
-        cJSON_AddItemToObject(args, "files", files);
-        files = NULL;
-        /* A one-off sandbox counts against the subject's runs until the
-         * helper ends it (its reservation lapses after the deadline). */
-        st =
-            rpc_run_reserve(r->auth.sub, exe,
-                            rpc_now_ms() + timeout + EXE_WAIT_SLACK_MS + 60000);
-        if (st != SP_OK) {
-            http_send_error(r, st, NULL, "%s",
-                            st == SP_E_RATE_LIMITED
-                                ? "too many one-off runs at once"
-                                : "state store unavailable");
-            goto out;
-        }
-        st = rpc_call(NULL, "run", args, NULL, 0,
-                      stream ? 30000 : timeout + EXE_WAIT_SLACK_MS + 15000, &rr,
-                      msg, sizeof msg);
-    }
-    if (st != SP_OK) {
-        if (sandbox == NULL)
-            rpc_run_release(r->auth.sub, exe);
-        http_send_error(r, st, NULL, "%s", msg);
-        goto out;
-    }
-    exe_send_run(r, stream, exe, client, &rr);
+    exe_start(r, &q, helper, exe);
 out:
-    cJSON_Delete(args);
-    cJSON_Delete(files);
+    cJSON_Delete(q.files);
     cJSON_Delete(body);
-}
-
-void exe_send_run(http_req *r, int stream, const char *exe, const char *client,
-                  rpc_reply *rr)
-{
-    cJSON *o;
-
-    if (stream) {
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "executionId", exe);
-        cJSON_AddStringToObject(o, "status", "streaming");
-        cJSON_AddStringToObject(o, "clientId", client);
-        http_send_json(r, 200, o);
-        cJSON_Delete(o);
-    } else if (rr->data != NULL) {
-        /* The helper encoded the answer (output may hold any bytes). */
-        http_send_raw(r, 200, "application/json; charset=utf-8", rr->data,
-                      rr->len);
-    } else {
-        http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
-    }
-    rpc_reply_free(rr);
 }
 
 static void exe_execute(http_req *r)
@@ -456,7 +284,7 @@ static const http_route exe_routes[] = {
     {"GET", "/executions/*", exe_get, AUTH_REQUIRED},
     {"POST", "/executions/*/cancel", exe_cancel, AUTH_REQUIRED},
     {"POST", "/executions/*/stdin", exe_stdin, AUTH_REQUIRED},
-    {"GET", "/languages", exe_languages, AUTH_REQUIRED},
+    {"GET", "/languages", lang_list, AUTH_REQUIRED},
     {"POST", "/analyze-execution-needs", exe_analyze, AUTH_REQUIRED},
     /* Stateful contexts (contexts.c). */
     {"POST", "/sandboxes/*/contexts", ctxh_create, AUTH_REQUIRED},
@@ -467,9 +295,7 @@ static const http_route exe_routes[] = {
 
 static int exe_init(void)
 {
-    for (size_t l = 0; l < EXE_NLANGS; l++)
-        exe_probe(exe_langs[l].version_argv, exe_langs[l].version,
-                  sizeof exe_langs[l].version);
+    lang_probe();
     return 0;
 }
 

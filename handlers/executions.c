@@ -3,7 +3,7 @@
  * record and events, for runs in a context with their results and error
  * object), POST /executions/{id}/cancel and /stdin (through the helper
  * that runs it). Part of sp-execute. */
-#include "contexts.h"
+#include "execute.h"
 #include "sp_buf.h"
 #include "sp_config.h"
 #include "sp_id.h"
@@ -55,139 +55,138 @@ static const char *exe_field(const redisReply *h, const char *name)
     return NULL;
 }
 
+/* What a run's events say, gathered for its /execute answer. */
+typedef struct exe_events {
+    sp_buf out, err; /* stdout, stderr bytes */
+    sp_buf res;      /* results: "{mime:data},…" (context runs) */
+    cJSON *error;    /* the last error event of a context run, or NULL */
+} exe_events;
+
+/* A display event {mime, data} of a context run, as a result. */
+static void exe_event_display(exe_events *x, const redisReply *d)
+{
+    cJSON *o = cJSON_ParseWithLength(d->str, d->len);
+    const cJSON *mime = cJSON_GetObjectItemCaseSensitive(o, "mime");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
+
+    if (cJSON_IsString(mime) && cJSON_IsString(data)) {
+        buf_puts(&x->res, x->res.len > 1 ? ",{" : "{");
+        utf8_json_string((const unsigned char *)mime->valuestring,
+                         strlen(mime->valuestring), &x->res);
+        buf_puts(&x->res, ":");
+        utf8_json_string((const unsigned char *)data->valuestring,
+                         strlen(data->valuestring), &x->res);
+        buf_puts(&x->res, "}");
+    }
+    cJSON_Delete(o);
+}
+
+/* Read the events of execution id into x; ctx: it ran in a context. */
+static void exe_events_read(const char *id, int ctx, exe_events *x)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *ev;
+
+    rds_key(k, sizeof k, "events", id);
+    ev = rds_cmd("XRANGE %s - +", k);
+    for (size_t i = 0;
+         ev != NULL && ev->type == REDIS_REPLY_ARRAY && i < ev->elements; i++) {
+        redisReply *f = ev->element[i]->element[1], *d;
+        const char *t;
+        cJSON *o;
+        if (f->elements != 4 || strcmp(f->element[0]->str, "type") != 0)
+            continue;
+        t = f->element[1]->str;
+        d = f->element[3];
+        if (strcmp(t, "stdout") == 0) {
+            buf_append(&x->out, d->str, d->len);
+        } else if (strcmp(t, "stderr") == 0) {
+            buf_append(&x->err, d->str, d->len);
+        } else if (ctx && d->type == REDIS_REPLY_STRING &&
+                   strcmp(t, "display") == 0) {
+            exe_event_display(x, d);
+        } else if (ctx && d->type == REDIS_REPLY_STRING &&
+                   strcmp(t, "error") == 0) {
+            /* A later error replaces an earlier one, as in the run's sync
+             * answer (the context ending under a run, say). */
+            o = cJSON_ParseWithLength(d->str, d->len);
+            if (cJSON_IsObject(o)) {
+                cJSON_Delete(x->error);
+                x->error = o;
+            } else {
+                cJSON_Delete(o);
+            }
+        }
+    }
+    freeReplyObject(ev);
+}
+
 /* GET /executions/{id}: the /execute answer rebuilt from exec:<id> and
  * events:<id>. A run in a stateful context (its record names the context)
- * gets what the helper's sync answer of such a run has (hd_ctx_reply):
- * results from its display events, each {mime: data}; error the last
- * error event {name, message, traceback}, else the stderr text; and
- * stderr. */
+ * gets what the sync answer of such a run has: results from its display
+ * events, each {mime: data}; error the last error event {name, message,
+ * traceback}, else the stderr text; and stderr. */
 void exe_get(http_req *r)
 {
-    static const char *const err_fields[] = {"name", "message", "traceback"};
     /* Room for the error object (its strings are capped by the helper at
      * some 72 KiB, 6 bytes a byte once escaped) and the results' mime
      * keys. SP_OUTPUT_MAX is at most 1 GiB: no product below overflows. */
     const size_t rich_max = 1024 * 1024;
     const size_t out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
-    char k[RDS_KEY_MAX];
-    redisReply *h = exe_record(r, r->params[0]), *ev = NULL;
-    sp_buf out, err, res, b;
-    cJSON *error = NULL; /* the last error event of a context run */
-    const char *v;
-    int ctx, nres = 0, full = 0;
+    redisReply *h = exe_record(r, r->params[0]);
+    exe_events x = {0};
+    run_view v = {0};
+    const char *f;
+    sp_buf b;
 
     if (h == NULL)
         return;
-    ctx = exe_field(h, "context") != NULL;
-    buf_init(&out, out_max);
-    buf_init(&err, out_max);
+    v.context = exe_field(h, "context") != NULL;
+    buf_init(&x.out, out_max);
+    buf_init(&x.err, out_max);
     /* Display data counts against the run's output maximum. */
-    buf_init(&res, out_max * 6 + rich_max);
-    buf_init(&b, out_max * 18 + res.max + rich_max);
-    rds_key(k, sizeof k, "events", r->params[0]);
-    ev = rds_cmd("XRANGE %s - +", k);
-    for (size_t i = 0;
-         ev != NULL && ev->type == REDIS_REPLY_ARRAY && i < ev->elements; i++) {
-        redisReply *f = ev->element[i]->element[1];
-        if (f->elements == 4 && strcmp(f->element[0]->str, "type") == 0) {
-            const char *t = f->element[1]->str;
-            redisReply *d = f->element[3];
-            cJSON *o, *mime, *data;
-            if (strcmp(t, "stdout") == 0) {
-                buf_append(&out, d->str, d->len);
-            } else if (strcmp(t, "stderr") == 0) {
-                buf_append(&err, d->str, d->len);
-            } else if (ctx && d->type == REDIS_REPLY_STRING &&
-                       strcmp(t, "display") == 0) {
-                o = cJSON_ParseWithLength(d->str, d->len);
-                mime = cJSON_GetObjectItemCaseSensitive(o, "mime");
-                data = cJSON_GetObjectItemCaseSensitive(o, "data");
-                if (cJSON_IsString(mime) && cJSON_IsString(data)) {
-                    full |= buf_puts(&res, nres++ > 0 ? ",{" : "{");
-                    full |= utf8_json_string(
-                        (const unsigned char *)mime->valuestring,
-                        strlen(mime->valuestring), &res);
-                    full |= buf_puts(&res, ":");
-                    full |= utf8_json_string(
-                        (const unsigned char *)data->valuestring,
-                        strlen(data->valuestring), &res);
-                    full |= buf_puts(&res, "}");
-                }
-                cJSON_Delete(o);
-            } else if (ctx && d->type == REDIS_REPLY_STRING &&
-                       strcmp(t, "error") == 0) {
-                /* A later error replaces an earlier one, as in the run's
-                 * sync answer (the context ending under a run, say). */
-                o = cJSON_ParseWithLength(d->str, d->len);
-                if (cJSON_IsObject(o)) {
-                    cJSON_Delete(error);
-                    error = o;
-                } else {
-                    cJSON_Delete(o);
-                }
-            }
-        }
-    }
-    v = exe_field(h, "status");
-    full |= buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\"",
-                       r->params[0], v ? v : "unknown");
-    full |= buf_puts(&b, ",\"output\":");
-    full |= utf8_json_string((const unsigned char *)out.data, out.len, &b);
-    full |= buf_puts(&b, ",\"error\":");
-    if (error != NULL) {
-        for (size_t j = 0; j < 3; j++) {
-            const cJSON *it =
-                cJSON_GetObjectItemCaseSensitive(error, err_fields[j]);
-            const char *s = cJSON_IsString(it) ? it->valuestring : "";
-            full |=
-                buf_printf(&b, "%s\"%s\":", j > 0 ? "," : "{", err_fields[j]);
-            full |= utf8_json_string((const unsigned char *)s, strlen(s), &b);
-        }
-        full |= buf_puts(&b, "}");
-    } else {
-        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
-    }
-    if (ctx) {
-        full |= buf_puts(&b, ",\"stderr\":");
-        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
-    }
-    if ((v = exe_field(h, "exit_code")) != NULL)
-        full |= buf_printf(&b, ",\"exitCode\":%d", atoi(v));
-    else
-        full |= buf_puts(&b, ",\"exitCode\":null");
-    if ((v = exe_field(h, "duration_ms")) != NULL)
-        full |= buf_printf(&b, ",\"duration\":%lld", atoll(v));
-    v = exe_field(h, "truncated");
-    full |= buf_printf(&b, ",\"truncated\":%s,\"results\":[",
-                       v && strcmp(v, "1") == 0 ? "true" : "false");
-    if (nres > 0)
-        full |= buf_append(&b, res.data, res.len);
-    full |= buf_puts(&b, "]}");
-    if (b.data != NULL && !full)
+    buf_init(&x.res, out_max * 6 + rich_max);
+    buf_init(&b, out_max * 18 + x.res.max + rich_max);
+    buf_puts(&x.res, "[");
+    exe_events_read(r->params[0], v.context, &x);
+    buf_puts(&x.res, "]");
+    v.id = r->params[0];
+    v.status = (f = exe_field(h, "status")) ? f : "unknown";
+    v.out = x.out.data ? x.out.data : "";
+    v.out_len = x.out.len;
+    v.err = x.err.data ? x.err.data : "";
+    v.err_len = x.err.len;
+    v.exception = x.error;
+    if ((f = exe_field(h, "exit_code")) != NULL)
+        v.has_exit = 1, v.exit_code = atoi(f);
+    if ((f = exe_field(h, "duration_ms")) != NULL)
+        v.has_duration = 1, v.duration_ms = atoll(f);
+    v.truncated = (f = exe_field(h, "truncated")) && strcmp(f, "1") == 0;
+    v.results = x.res.data;
+    if (!buf_failed(&x.res) && run_render(&v, &b) == 0)
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else
         http_send_error(r, SP_E_INTERNAL, NULL, "result too large");
-    buf_free(&out);
-    buf_free(&err);
-    buf_free(&res);
+    buf_free(&x.out);
+    buf_free(&x.err);
+    buf_free(&x.res);
     buf_free(&b);
-    cJSON_Delete(error);
-    freeReplyObject(ev);
+    cJSON_Delete(x.error);
     freeReplyObject(h);
 }
 
-/* Send op to the helper running execution params[0]; 409 if it ended. */
-static void exe_control(http_req *r, const char *op, cJSON *args)
+/* Cancel, or input (data, eof) for, the execution params[0] through the
+ * helper running it; 409 if it ended. */
+static void exe_control(http_req *r, hc_op op, const char *data, int eof)
 {
     redisReply *h = exe_record(r, r->params[0]);
     const char *helper, *sandbox, *status;
-    char msg[256];
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
     cJSON *o;
+    int rc;
 
     if (h == NULL)
-        goto out;
+        return;
     helper = exe_field(h, "helper");
     sandbox = exe_field(h, "sandbox");
     status = exe_field(h, "status");
@@ -196,45 +195,38 @@ static void exe_control(http_req *r, const char *op, cJSON *args)
         http_send_error(r, SP_E_CONFLICT, NULL, "execution is not running");
         goto out;
     }
-    cJSON_AddStringToObject(args, "sandbox", sandbox);
-    cJSON_AddStringToObject(args, "exe", r->params[0]);
-    st = rpc_call(helper, op, args, NULL, 0, 10000, &rr, msg, sizeof msg);
-    if (st != SP_OK) {
-        http_send_error(r, st, NULL, "%s", msg);
+    rc = op == HC_CANCEL
+             ? hc_cancel(helper, sandbox, r->params[0], &err)
+             : hc_stdin(helper, sandbox, r->params[0], data, eof, &err);
+    if (rc != 0) {
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    rpc_reply_free(&rr);
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "executionId", r->params[0]);
-    cJSON_AddStringToObject(
-        o, "status", strcmp(op, "cancel") == 0 ? "cancelled" : "running");
+    cJSON_AddStringToObject(o, "status",
+                            op == HC_CANCEL ? "cancelled" : "running");
     http_send_json(r, 200, o);
     cJSON_Delete(o);
 out:
     freeReplyObject(h);
-    cJSON_Delete(args);
 }
 
 void exe_cancel(http_req *r)
 {
-    exe_control(r, "cancel", cJSON_CreateObject());
+    exe_control(r, HC_CANCEL, NULL, 0);
 }
 
 void exe_stdin(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args;
+    cJSON *body = http_json_body(r, 0);
     const char *data;
     int eof;
 
     if (body == NULL)
         return;
     if (json_str(r, body, "data", 0, 1024 * 1024, &data) == 0 &&
-        json_bool(r, body, "eof", 0, &eof) == 0) {
-        args = cJSON_CreateObject();
-        if (data != NULL)
-            cJSON_AddStringToObject(args, "data", data);
-        cJSON_AddBoolToObject(args, "eof", eof);
-        exe_control(r, "stdin", args);
-    }
+        json_bool(r, body, "eof", 0, &eof) == 0)
+        exe_control(r, HC_STDIN, data, eof);
     cJSON_Delete(body);
 }

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SBXH_ARGV_MAX    256
-#define SBXH_STDIN_MAX   (1024 * 1024)
-#define SBXH_EVENTS_PAGE 1000
-#define SBXH_OP_WAIT_MS  10000
+#define SBXH_ARGV_MAX      256
+#define SBXH_STDIN_MAX     (1024 * 1024)
+#define SBXH_EVENTS_PAGE   1000
+#define SBXH_WAIT_SLACK_MS 10000
 
 static int sbxh_argv_ok(http_req *r, const cJSON *argv)
 {
@@ -44,28 +44,73 @@ static int sbxh_argv_ok(http_req *r, const cJSON *argv)
     return 0;
 }
 
-/* Start argv in the sandbox. Sync: the response is the result. */
-static void sbxh_run(http_req *r, const char *helper, cJSON *args, int bg,
-                     long long timeout)
+/* The answer of a command that ran to its end: {exitCode, status,
+ * truncated, signal?, execution_id, duration_ms, stdout, stderr}. The
+ * one place this shape is made. */
+static void sbxh_command_answer(http_req *r, const hc_facts *f)
 {
-    char exe[65], msg[256];
-    rpc_reply rr;
-    sp_status st;
+    static const char *const streams[2] = {"stdout", "stderr"};
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(f->json, "signal");
+    const cJSON *it;
+    sp_buf b;
+
+    buf_init(&b, 2 * (f->out_len[0] + f->out_len[1]) * 6 + 1024);
+    it = cJSON_GetObjectItemCaseSensitive(f->json, "status");
+    buf_printf(
+        &b, "{\"exitCode\":%d,\"status\":\"%s\",\"truncated\":%s",
+        (int)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(f->json, "exit_code")),
+        cJSON_IsString(it) ? it->valuestring : "error",
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f->json, "truncated"))
+            ? "true"
+            : "false");
+    if (cJSON_IsString(sig)) {
+        buf_puts(&b, ",\"signal\":");
+        utf8_json_string((const unsigned char *)sig->valuestring,
+                         strlen(sig->valuestring), &b);
+    }
+    buf_printf(
+        &b, ",\"execution_id\":\"%s\",\"duration_ms\":%lld",
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f->json, "id")),
+        (long long)cJSON_GetNumberValue(
+            cJSON_GetObjectItemCaseSensitive(f->json, "duration_ms")));
+    /* Output may hold any bytes: made valid UTF-8 in JSON strings. */
+    for (int w = 0; w < 2; w++) {
+        buf_printf(&b, ",\"%s\":", streams[w]);
+        utf8_json_string((const unsigned char *)f->out[w], f->out_len[w], &b);
+    }
+    buf_puts(&b, "}");
+    if (buf_failed(&b))
+        http_send_error(r, SP_E_INTERNAL, NULL, "result too large");
+    else
+        http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
+    buf_free(&b);
+}
+
+/* Run q (its argv, env, … set) in sandbox params[0] on helper; the
+ * answer is the result (sync) or 202 {execution_id, status} (bg). */
+static void sbxh_run(http_req *r, const char *helper, hc_exec_req *q, int bg,
+                     long long timeout_s)
+{
+    char exe[65];
+    hc_facts f;
+    rpc_err err;
     cJSON *o;
 
     if (id_generate("exe_", exe, sizeof exe) != 0) {
-        cJSON_Delete(args);
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return;
     }
-    cJSON_AddStringToObject(args, "id", exe);
-    cJSON_AddNumberToObject(args, "timeout", (double)timeout);
-    cJSON_AddBoolToObject(args, "background", bg);
-    st = sbxh_op(helper, r->params[0], "exec", args,
-                 bg ? SBXH_OP_WAIT_MS : (timeout * 1000 + SBXH_OP_WAIT_MS), &rr,
-                 msg, sizeof msg);
-    if (st != SP_OK) {
-        sbxh_send_rpc_error(r, st, msg);
+    q->id = exe;
+    q->kind = HC_KIND_COMMAND;
+    q->owner = r->auth.sub;
+    q->sandbox = r->params[0];
+    q->timeout_ms = timeout_s * 1000;
+    q->wait = !bg;
+    if (hc_exec(helper, q,
+                bg ? HC_OP_WAIT_MS : (timeout_s * 1000 + SBXH_WAIT_SLACK_MS), 0,
+                &f, &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         return;
     }
     if (bg) {
@@ -74,38 +119,35 @@ static void sbxh_run(http_req *r, const char *helper, cJSON *args, int bg,
         cJSON_AddStringToObject(o, "status", "running");
         http_send_json(r, 202, o);
         cJSON_Delete(o);
-    } else if (rr.data != NULL) {
-        /* The helper encoded the result itself (any bytes in output). */
-        http_send_raw(r, 200, "application/json; charset=utf-8", rr.data,
-                      rr.len);
     } else {
-        http_send_error(r, SP_E_INTERNAL, NULL, "helper sent no result");
+        sbxh_command_answer(r, &f);
     }
-    rpc_reply_free(&rr);
+    hc_facts_free(&f);
 }
 
 void sbxh_commands(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args = NULL;
-    const cJSON *argv = NULL, *env;
-    const char *cmd, *cwd, *in;
+    cJSON *body = http_json_body(r, 0), *sh = NULL;
+    const cJSON *argv = NULL;
+    const char *cmd;
     char helper[65];
-    long long timeout, cols, rows;
-    int bg, pty, in_open;
+    long long timeout;
+    hc_exec_req q = {0};
+    int bg;
 
     if (body == NULL)
         return;
     if (json_str(r, body, "cmd", 0, 65536, &cmd) != 0 ||
-        json_str(r, body, "cwd", 0, 4096, &cwd) != 0 ||
-        json_str(r, body, "stdin", 0, SBXH_STDIN_MAX, &in) != 0 ||
-        json_obj(r, body, "env", &env) != 0 ||
+        json_str(r, body, "cwd", 0, 4096, &q.cwd) != 0 ||
+        json_str(r, body, "stdin", 0, SBXH_STDIN_MAX, &q.stdin_data) != 0 ||
+        json_obj(r, body, "env", &q.env) != 0 ||
         json_int(r, body, "timeout", 0, 1, cfg_int(CFG_SP_COMMAND_MAX_TIMEOUT),
                  cfg_int(CFG_SP_COMMAND_TIMEOUT), &timeout) != 0 ||
         json_bool(r, body, "background", 0, &bg) != 0 ||
-        json_bool(r, body, "pty", 0, &pty) != 0 ||
-        json_bool(r, body, "stdin_open", 0, &in_open) != 0 ||
-        json_int(r, body, "cols", 0, 1, 1000, 80, &cols) != 0 ||
-        json_int(r, body, "rows", 0, 1, 1000, 24, &rows) != 0)
+        json_bool(r, body, "pty", 0, &q.pty) != 0 ||
+        json_bool(r, body, "stdin_open", 0, &q.stdin_open) != 0 ||
+        json_int(r, body, "cols", 0, 1, 1000, 80, &q.cols) != 0 ||
+        json_int(r, body, "rows", 0, 1, 1000, 24, &q.rows) != 0)
         goto out;
     argv = cJSON_GetObjectItemCaseSensitive(body, "argv");
     if ((cmd == NULL) == (argv == NULL)) {
@@ -114,34 +156,23 @@ void sbxh_commands(http_req *r)
         goto out;
     }
     if ((argv != NULL && sbxh_argv_ok(r, argv) != 0) ||
-        (env != NULL && sbxh_env_ok(r, env, "env") != 0))
+        (q.env != NULL && sbxh_env_ok(r, q.env, "env") != 0))
         goto out;
-    if (cwd != NULL && cwd[0] != '/') {
+    if (q.cwd != NULL && q.cwd[0] != '/') {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "cwd",
                         "cwd must be an absolute path");
         goto out;
     }
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         goto out;
-    args = cJSON_CreateObject();
-    if (argv != NULL) {
-        cJSON_AddItemToObject(args, "argv", cJSON_Duplicate(argv, 1));
-    } else {
-        const char *sh[] = {"/bin/sh", "-c", cmd};
-        cJSON_AddItemToObject(args, "argv", cJSON_CreateStringArray(sh, 3));
+    if (argv == NULL) {
+        const char *v[] = {"/bin/sh", "-c", cmd};
+        argv = sh = cJSON_CreateStringArray(v, 3);
     }
-    if (cwd != NULL)
-        cJSON_AddStringToObject(args, "cwd", cwd);
-    if (env != NULL)
-        cJSON_AddItemToObject(args, "env", cJSON_Duplicate(env, 1));
-    if (in != NULL)
-        cJSON_AddStringToObject(args, "stdin", in);
-    cJSON_AddBoolToObject(args, "stdin_open", in_open);
-    cJSON_AddBoolToObject(args, "pty", pty);
-    cJSON_AddNumberToObject(args, "cols", (double)cols);
-    cJSON_AddNumberToObject(args, "rows", (double)rows);
-    sbxh_run(r, helper, args, bg, timeout);
+    q.argv = argv;
+    sbxh_run(r, helper, &q, bg, timeout);
 out:
+    cJSON_Delete(sh);
     cJSON_Delete(body);
 }
 
@@ -261,86 +292,84 @@ void sbxh_exec_output(http_req *r)
     freeReplyObject(rep);
 }
 
-static void sbxh_exec_ctl(http_req *r, const char *op)
+/* The signal named name ("SIGTERM" or "TERM"), or 0. */
+static int sbxh_signal_of(const char *name)
 {
-    cJSON *body = http_json_body(r, 0), *args = cJSON_CreateObject();
-    char helper[65], msg[256];
-    rpc_reply rr;
-    sp_status st;
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {
+        {"SIGTERM", SIGTERM}, {"SIGKILL", SIGKILL}, {"SIGINT", SIGINT},
+        {"SIGHUP", SIGHUP},   {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
+        {"SIGUSR2", SIGUSR2}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT}};
+
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        if (strcmp(name, sigs[i].name) == 0 ||
+            strcmp(name, sigs[i].name + 3) == 0)
+            return sigs[i].sig;
+    }
+    return 0;
+}
+
+/* Input, a signal or a window size (op) for command params[1] of sandbox
+ * params[0]: 204 once its helper has it. */
+static void sbxh_exec_ctl(http_req *r, hc_op op)
+{
+    cJSON *body = http_json_body(r, 0);
+    char helper[65];
+    const char *data = NULL, *name;
+    long long cols = 0, rows = 0;
+    int eof = 0, sig = 0, rc;
+    rpc_err err;
 
     if (body == NULL)
-        goto out;
-    if (strcmp(op, "stdin") == 0) {
-        const char *data;
-        int eof;
+        return;
+    if (op == HC_STDIN) {
         if (json_str(r, body, "data", 0, SBXH_STDIN_MAX, &data) != 0 ||
             json_bool(r, body, "eof", 0, &eof) != 0)
             goto out;
-        if (data != NULL)
-            cJSON_AddStringToObject(args, "data", data);
-        cJSON_AddBoolToObject(args, "eof", eof);
-    } else if (strcmp(op, "signal") == 0) {
-        static const struct {
-            const char *name;
-            int sig;
-        } sigs[] = {
-            {"SIGTERM", SIGTERM}, {"SIGKILL", SIGKILL}, {"SIGINT", SIGINT},
-            {"SIGHUP", SIGHUP},   {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
-            {"SIGUSR2", SIGUSR2}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT}};
-        const char *name;
-        int sig = 0;
+    } else if (op == HC_SIGNAL) {
         if (json_str(r, body, "signal", 1, 16, &name) != 0)
             goto out;
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-            if (strcmp(name, sigs[i].name) == 0 ||
-                strcmp(name, sigs[i].name + 3) == 0)
-                sig = sigs[i].sig;
-        }
-        if (sig == 0) {
+        if ((sig = sbxh_signal_of(name)) == 0) {
             http_send_error(r, SP_E_INVALID_ARGUMENT, "signal",
                             "signal must be one of TERM, KILL, INT, HUP, "
                             "QUIT, USR1, USR2, STOP, CONT");
             goto out;
         }
-        cJSON_AddNumberToObject(args, "signal", sig);
-    } else {
-        long long cols, rows;
-        if (json_int(r, body, "cols", 1, 1, 1000, 0, &cols) != 0 ||
-            json_int(r, body, "rows", 1, 1, 1000, 0, &rows) != 0)
-            goto out;
-        cJSON_AddNumberToObject(args, "cols", (double)cols);
-        cJSON_AddNumberToObject(args, "rows", (double)rows);
+    } else if (json_int(r, body, "cols", 1, 1, 1000, 0, &cols) != 0 ||
+               json_int(r, body, "rows", 1, 1, 1000, 0, &rows) != 0) {
+        goto out;
     }
     if (sbxh_exec_lookup(r, helper) != 0)
         goto out;
-    cJSON_AddStringToObject(args, "exe", r->params[1]);
-    st = sbxh_op(helper, r->params[0], op, args, SBXH_OP_WAIT_MS, &rr, msg,
-                 sizeof msg);
-    args = NULL;
-    if (st != SP_OK) {
-        sbxh_send_rpc_error(r, st, msg);
-        goto out;
-    }
-    rpc_reply_free(&rr);
-    http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+    if (op == HC_STDIN)
+        rc = hc_stdin(helper, r->params[0], r->params[1], data, eof, &err);
+    else if (op == HC_SIGNAL)
+        rc = hc_signal(helper, r->params[0], r->params[1], sig, &err);
+    else
+        rc = hc_resize(helper, r->params[0], r->params[1], cols, rows, &err);
+    if (rc != 0)
+        http_send_rpc_error(r, &err, NULL);
+    else
+        http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 out:
-    cJSON_Delete(args);
     cJSON_Delete(body);
 }
 
 void sbxh_exec_stdin(http_req *r)
 {
-    sbxh_exec_ctl(r, "stdin");
+    sbxh_exec_ctl(r, HC_STDIN);
 }
 
 void sbxh_exec_signal(http_req *r)
 {
-    sbxh_exec_ctl(r, "signal");
+    sbxh_exec_ctl(r, HC_SIGNAL);
 }
 
 void sbxh_exec_resize(http_req *r)
 {
-    sbxh_exec_ctl(r, "resize");
+    sbxh_exec_ctl(r, HC_RESIZE);
 }
 
 /* ---- packages --------------------------------------------------------- */
@@ -357,9 +386,10 @@ static int sbxh_pkg_ok(const char *p)
 
 void sbxh_packages(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args, *argv;
+    cJSON *body = http_json_body(r, 0), *argv = NULL;
     const cJSON *pk, *it;
     const char *mgr;
+    hc_exec_req q = {0};
     char helper[65], k[RDS_KEY_MAX];
     redisReply *net = NULL;
 
@@ -398,8 +428,7 @@ void sbxh_packages(http_req *r)
                         "sandbox with \"network\": true");
         goto out;
     }
-    args = cJSON_CreateObject();
-    argv = cJSON_AddArrayToObject(args, "argv");
+    argv = cJSON_CreateArray();
     if (strcmp(mgr, "pip") == 0) {
         const char *pre[] = {"python3",
                              "-m",
@@ -420,8 +449,10 @@ void sbxh_packages(http_req *r)
     }
     cJSON_ArrayForEach(it, pk)
         cJSON_AddItemToArray(argv, cJSON_CreateString(it->valuestring));
-    sbxh_run(r, helper, args, 0, 600);
+    q.argv = argv;
+    sbxh_run(r, helper, &q, 0, 600);
 out:
+    cJSON_Delete(argv);
     freeReplyObject(net);
     cJSON_Delete(body);
 }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SBXF_WAIT_MS  30000
 #define SBXF_PATH_MAX 4096
 
 static const char *const sbxf_upload_exts[] = {".csv", ".xlsx", ".json", ".txt",
@@ -30,24 +29,38 @@ static int sbxf_path(http_req *r, char *path, size_t len)
     return 0;
 }
 
-/* Run a file op on the sandbox params[0]; *rr filled on SP_OK, else the
- * error response is sent. */
-static int sbxf_call(http_req *r, const char *op, cJSON *args, const void *data,
-                     size_t len, rpc_reply *rr)
+/* Run file op on sandbox params[0] at path; num is a tree's depth or a
+ * removal's recursive flag, data a write's bytes. *rr is filled (not for
+ * file_delete); else the error response is sent. Returns 0 or -1. */
+static int sbxf_call(http_req *r, hc_op op, const char *path, long long num,
+                     const void *data, size_t len, rpc_reply *rr)
 {
-    char helper[65], msg[256];
-    sp_status st;
+    char helper[65];
+    const char *sbx = r->params[0];
+    rpc_err err;
+    int rc;
 
-    if (sbxh_lookup(r, r->params[0], helper) != 0) {
-        cJSON_Delete(args);
+    if (sbxh_lookup(r, sbx, helper) != 0)
         return -1;
+    switch (op) {
+    case HC_FILE_READ:
+        rc = hc_file_read(helper, sbx, path, rr, &err);
+        break;
+    case HC_FILE_TREE:
+        rc = hc_file_tree(helper, sbx, path, num, rr, &err);
+        break;
+    case HC_FILE_WRITE:
+        rc = hc_file_write(helper, sbx, path, data, len, rr, &err);
+        break;
+    case HC_FILE_MKDIR:
+        rc = hc_file_mkdir(helper, sbx, path, rr, &err);
+        break;
+    default:
+        rc = hc_file_delete(helper, sbx, path, (int)num, &err);
+        break;
     }
-    cJSON_AddStringToObject(args, "sandbox", r->params[0]);
-    st = rpc_call(helper, op, args, data, len, SBXF_WAIT_MS, rr, msg,
-                  sizeof msg);
-    cJSON_Delete(args);
-    if (st != SP_OK) {
-        sbxh_send_rpc_error(r, st, msg);
+    if (rc != 0) {
+        http_send_rpc_error(r, &err, NULL);
         return -1;
     }
     return 0;
@@ -63,15 +76,12 @@ static void sbxf_send_json_reply(http_req *r, int status, rpc_reply *rr)
 void sbxh_files_get(http_req *r)
 {
     char path[SBXF_PATH_MAX];
-    cJSON *args;
     rpc_reply rr;
     const cJSON *type;
 
     if (sbxf_path(r, path, sizeof path) != 0)
         return;
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "path", path);
-    if (sbxf_call(r, "file_read", args, NULL, 0, &rr) != 0)
+    if (sbxf_call(r, HC_FILE_READ, path, 0, NULL, 0, &rr) != 0)
         return;
     type = cJSON_GetObjectItemCaseSensitive(rr.json, "type");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0) {
@@ -87,10 +97,7 @@ void sbxh_files_get(http_req *r)
 static int sbxf_write(http_req *r, const char *path, const void *data,
                       size_t len, rpc_reply *rr)
 {
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "path", path);
-    /* An empty file still needs a data field: send one byte less never. */
-    return sbxf_call(r, "file_write", args, data ? data : "", len, rr);
+    return sbxf_call(r, HC_FILE_WRITE, path, 0, data, len, rr);
 }
 
 void sbxh_files_put(http_req *r)
@@ -112,26 +119,20 @@ void sbxh_files_put(http_req *r)
 void sbxh_files_delete(http_req *r)
 {
     char path[SBXF_PATH_MAX], rec[8] = "";
-    cJSON *args;
-    rpc_reply rr;
 
     if (sbxf_path(r, path, sizeof path) != 0)
         return;
     http_query(r, "recursive", rec, sizeof rec);
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "path", path);
-    cJSON_AddBoolToObject(args, "recursive",
-                          strcmp(rec, "true") == 0 || strcmp(rec, "1") == 0);
-    if (sbxf_call(r, "file_delete", args, NULL, 0, &rr) != 0)
+    if (sbxf_call(r, HC_FILE_DELETE, path,
+                  strcmp(rec, "true") == 0 || strcmp(rec, "1") == 0, NULL, 0,
+                  NULL) != 0)
         return;
-    rpc_reply_free(&rr);
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 }
 
 void sbxh_tree(http_req *r)
 {
     char path[SBXF_PATH_MAX] = "/workspace", depth[8] = "3";
-    cJSON *args;
     rpc_reply rr;
     char *end;
     long d;
@@ -147,27 +148,21 @@ void sbxh_tree(http_req *r)
                         "depth must be between 1 and 16");
         return;
     }
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "path", path);
-    cJSON_AddNumberToObject(args, "depth", (double)d);
-    if (sbxf_call(r, "file_tree", args, NULL, 0, &rr) == 0)
+    if (sbxf_call(r, HC_FILE_TREE, path, d, NULL, 0, &rr) == 0)
         sbxf_send_json_reply(r, 200, &rr);
 }
 
 void sbxh_dirs(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args;
+    cJSON *body = http_json_body(r, 0);
     const char *path;
     rpc_reply rr;
 
     if (body == NULL)
         return;
-    if (json_str(r, body, "path", 1, SBXF_PATH_MAX - 1, &path) == 0) {
-        args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "path", path);
-        if (sbxf_call(r, "file_mkdir", args, NULL, 0, &rr) == 0)
-            sbxf_send_json_reply(r, 201, &rr);
-    }
+    if (json_str(r, body, "path", 1, SBXF_PATH_MAX - 1, &path) == 0 &&
+        sbxf_call(r, HC_FILE_MKDIR, path, 0, NULL, 0, &rr) == 0)
+        sbxf_send_json_reply(r, 201, &rr);
     cJSON_Delete(body);
 }
 

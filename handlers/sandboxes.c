@@ -25,20 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SBXH_CREATE_WAIT_MS 30000
-#define SBXH_OP_WAIT_MS     10000
-#define SBXH_ENV_MAX        256
-#define SBXH_METADATA_MAX   16384
+#define SBXH_ENV_MAX      256
+#define SBXH_METADATA_MAX 16384
 
 /* Atomically add a sandbox to the subject's set unless it is full. */
 static const char sbxh_reserve_lua[] =
     "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
     "redis.call('SADD', KEYS[1], ARGV[1]) return 1";
-
-void sbxh_send_rpc_error(http_req *r, sp_status st, const char *msg)
-{
-    http_send_error(r, st, NULL, "%s", msg);
-}
 
 int sbxh_lookup(http_req *r, const char *id, char *helper)
 {
@@ -134,52 +127,45 @@ int sbxh_env_ok(http_req *r, const cJSON *env, const char *field)
     return 0;
 }
 
-int sbxh_create(http_req *r, const cJSON *body, char *id_out)
+/* The sandbox a request body asks for, after policy (validation,
+ * clamping to the configured maxima) into q; JSON stays body's. Returns
+ * 0, or -1 after the 400. */
+static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
 {
-    char k[RDS_KEY_MAX], msg[256], count[24];
-    const cJSON *lim, *env, *md;
-    long long timeout, mem, pids, disk, cpus_milli;
-    double cpus_req = 0;
-    int network;
-    cJSON *args = NULL;
-    redisReply *rep = NULL;
-    rpc_reply rr;
-    sp_status st;
-    int result = -1;
+    const cJSON *lim, *c;
 
     if (json_int(r, body, "timeout", 0, 1, cfg_int(CFG_SP_SANDBOX_MAX_TIMEOUT),
-                 cfg_int(CFG_SP_SANDBOX_TIMEOUT), &timeout) != 0 ||
+                 cfg_int(CFG_SP_SANDBOX_TIMEOUT), &q->timeout_s) != 0 ||
         json_obj(r, body, "limits", &lim) != 0 ||
-        json_obj(r, body, "env", &env) != 0 ||
-        json_obj(r, body, "metadata", &md) != 0 ||
-        json_bool(r, body, "network", 0, &network) != 0)
+        json_obj(r, body, "env", &q->env) != 0 ||
+        json_obj(r, body, "metadata", &q->metadata) != 0 ||
+        json_bool(r, body, "network", 0, &q->network) != 0)
         return -1;
     if (sbxh_limit(r, lim, "memory_mb", cfg_int(CFG_SP_SANDBOX_MEMORY_MB),
-                   cfg_int(CFG_SP_SANDBOX_MAX_MEMORY_MB), &mem) != 0 ||
+                   cfg_int(CFG_SP_SANDBOX_MAX_MEMORY_MB), &q->memory_mb) != 0 ||
         sbxh_limit(r, lim, "pids", cfg_int(CFG_SP_SANDBOX_PIDS),
-                   cfg_int(CFG_SP_SANDBOX_MAX_PIDS), &pids) != 0 ||
+                   cfg_int(CFG_SP_SANDBOX_MAX_PIDS), &q->pids) != 0 ||
         sbxh_limit(r, lim, "disk_mb", cfg_int(CFG_SP_SANDBOX_DISK_MB),
-                   cfg_int(CFG_SP_SANDBOX_MAX_DISK_MB), &disk) != 0)
+                   cfg_int(CFG_SP_SANDBOX_MAX_DISK_MB), &q->disk_mb) != 0)
         return -1;
-    cpus_milli = cfg_int(CFG_SP_SANDBOX_CPUS);
-    if (lim != NULL && cJSON_GetObjectItemCaseSensitive(lim, "cpus")) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(lim, "cpus");
-        cpus_req = cJSON_IsNumber(c) ? c->valuedouble : -1;
+    q->cpus_milli = cfg_int(CFG_SP_SANDBOX_CPUS);
+    if (lim != NULL && (c = cJSON_GetObjectItemCaseSensitive(lim, "cpus"))) {
+        double cpus_req = cJSON_IsNumber(c) ? c->valuedouble : -1;
         if (!(cpus_req > 0 && cpus_req <= 1024)) {
             http_send_error(r, SP_E_INVALID_ARGUMENT, "cpus",
                             "cpus must be a number above 0");
             return -1;
         }
-        cpus_milli = (long long)(cpus_req * 1000);
-        if (cpus_milli < 10)
-            cpus_milli = 10;
+        q->cpus_milli = (long long)(cpus_req * 1000);
+        if (q->cpus_milli < 10)
+            q->cpus_milli = 10;
     }
-    if (cpus_milli > cfg_int(CFG_SP_SANDBOX_MAX_CPUS))
-        cpus_milli = cfg_int(CFG_SP_SANDBOX_MAX_CPUS);
-    if (env != NULL && sbxh_env_ok(r, env, "env") != 0)
+    if (q->cpus_milli > cfg_int(CFG_SP_SANDBOX_MAX_CPUS))
+        q->cpus_milli = cfg_int(CFG_SP_SANDBOX_MAX_CPUS);
+    if (q->env != NULL && sbxh_env_ok(r, q->env, "env") != 0)
         return -1;
-    if (md != NULL) {
-        char *s = cJSON_PrintUnformatted(md);
+    if (q->metadata != NULL) {
+        char *s = cJSON_PrintUnformatted(q->metadata);
         size_t n = s ? strlen(s) : 0;
         free(s);
         if (n > SBXH_METADATA_MAX) {
@@ -189,6 +175,19 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
             return -1;
         }
     }
+    return 0;
+}
+
+int sbxh_create(http_req *r, const cJSON *body, char *id_out)
+{
+    char k[RDS_KEY_MAX], count[24];
+    hc_sandbox_req q = {.id = id_out, .owner = r->auth.sub};
+    redisReply *rep = NULL;
+    rpc_err err;
+    int result = -1;
+
+    if (sbxh_spec(r, body, &q) != 0)
+        return -1;
     if (rpc_live_helpers() <= 0) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL,
                         "no sandbox helper is running");
@@ -211,30 +210,13 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
                         "at most %s live sandboxes per subject", count);
         goto out;
     }
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "id", id_out);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    cJSON_AddNumberToObject(args, "timeout", (double)timeout);
-    cJSON_AddNumberToObject(args, "memory_mb", (double)mem);
-    cJSON_AddNumberToObject(args, "pids", (double)pids);
-    cJSON_AddNumberToObject(args, "disk_mb", (double)disk);
-    cJSON_AddNumberToObject(args, "cpus_milli", (double)cpus_milli);
-    cJSON_AddBoolToObject(args, "network", network);
-    if (env != NULL)
-        cJSON_AddItemToObject(args, "env", cJSON_Duplicate(env, 1));
-    if (md != NULL)
-        cJSON_AddItemToObject(args, "metadata", cJSON_Duplicate(md, 1));
-    st = rpc_call(NULL, "create", args, NULL, 0, SBXH_CREATE_WAIT_MS, &rr, msg,
-                  sizeof msg);
-    if (st != SP_OK) {
+    if (hc_create(&q, &err) != 0) {
         freeReplyObject(rds_cmd("SREM %s %s", k, id_out));
-        sbxh_send_rpc_error(r, st, msg);
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    rpc_reply_free(&rr);
     result = 0;
 out:
-    cJSON_Delete(args);
     freeReplyObject(rep);
     return result;
 }
@@ -282,23 +264,11 @@ static void sbxh_list(http_req *r)
     cJSON_Delete(root);
 }
 
-/* Ask the sandbox's helper to do op with args (sandbox id added). */
-sp_status sbxh_op(const char *helper, const char *id, const char *op,
-                  cJSON *args, long long wait_ms, rpc_reply *rr, char *msg,
-                  size_t msglen)
-{
-    sp_status st;
-    cJSON_AddStringToObject(args, "sandbox", id);
-    st = rpc_call(helper, op, args, NULL, 0, wait_ms, rr, msg, msglen);
-    cJSON_Delete(args);
-    return st;
-}
-
 static void sbxh_get(http_req *r)
 {
-    char helper[65], msg[256];
-    cJSON *o;
-    rpc_reply rr;
+    char helper[65];
+    cJSON *o, *usage;
+    rpc_err err;
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return;
@@ -307,44 +277,35 @@ static void sbxh_get(http_req *r)
         http_send_error(r, SP_E_NOT_FOUND, NULL, "sandbox not found");
         return;
     }
-    if (sbxh_op(helper, r->params[0], "usage", cJSON_CreateObject(),
-                SBXH_OP_WAIT_MS, &rr, msg, sizeof msg) == SP_OK) {
-        cJSON_DeleteItemFromObject(rr.json, "ok");
-        cJSON_AddItemToObject(o, "usage", rr.json);
-        rr.json = NULL;
-        rpc_reply_free(&rr);
-    } else {
+    /* Usage is live: null when the helper cannot tell now. */
+    if (hc_usage(helper, r->params[0], &usage, &err) == 0)
+        cJSON_AddItemToObject(o, "usage", usage);
+    else
         cJSON_AddNullToObject(o, "usage");
-    }
     http_send_json(r, 200, o);
     cJSON_Delete(o);
 }
 
 static void sbxh_delete(http_req *r)
 {
-    char helper[65], msg[256];
-    rpc_reply rr;
-    sp_status st;
+    char helper[65];
+    rpc_err err;
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return;
-    st = sbxh_op(helper, r->params[0], "delete", cJSON_CreateObject(),
-                 SBXH_CREATE_WAIT_MS, &rr, msg, sizeof msg);
-    if (st != SP_OK) {
-        sbxh_send_rpc_error(r, st, msg);
+    if (hc_delete(helper, r->params[0], &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         return;
     }
-    rpc_reply_free(&rr);
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 }
 
 static void sbxh_timeout(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args, *o;
-    char helper[65], msg[256];
+    cJSON *body = http_json_body(r, 0), *o;
+    char helper[65];
     long long timeout;
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
 
     if (body == NULL)
         return;
@@ -352,15 +313,10 @@ static void sbxh_timeout(http_req *r)
                  0, &timeout) != 0 ||
         sbxh_lookup(r, r->params[0], helper) != 0)
         goto out;
-    args = cJSON_CreateObject();
-    cJSON_AddNumberToObject(args, "timeout", (double)timeout);
-    st = sbxh_op(helper, r->params[0], "timeout", args, SBXH_OP_WAIT_MS, &rr,
-                 msg, sizeof msg);
-    if (st != SP_OK) {
-        sbxh_send_rpc_error(r, st, msg);
+    if (hc_timeout(helper, r->params[0], timeout, &err) != 0) {
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    rpc_reply_free(&rr);
     o = sbxh_render(r->params[0]);
     http_send_json(r, 200, o);
     cJSON_Delete(o);

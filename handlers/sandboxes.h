@@ -6,6 +6,7 @@
 
 #include "sp_http.h"
 #include "sp_redis.h"
+#include "sp_helper.h"
 #include "sp_rpc.h"
 
 #define SBXH_FILE_MAX (64 * 1024 * 1024)
@@ -14,9 +15,6 @@
  * helper's id into helper (>= 65 bytes). Returns 0, or -1 after having
  * sent 404 (or 503). */
 int sbxh_lookup(http_req *r, const char *id, char *helper);
-
-/* Send the helper error st/msg as the response. */
-void sbxh_send_rpc_error(http_req *r, sp_status st, const char *msg);
 
 /* Create a sandbox for the caller from a request body (POST /sandboxes
  * fields). Returns 0 with the new id in id_out (>= 65), or -1 after having
@@ -32,12 +30,6 @@ const char *sbxh_field(const redisReply *h, const char *name);
 /* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
  * else -1 after the 400 naming field. */
 int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);
-
-/* Ask the sandbox's helper to do op with args (consumed; the sandbox id is
- * added) and wait up to wait_ms. */
-sp_status sbxh_op(const char *helper, const char *id, const char *op,
-                  cJSON *args, long long wait_ms, rpc_reply *rr, char *msg,
-                  size_t msglen);
 
 /* Commands routes (sandbox_commands.c). */
 void sbxh_commands(http_req *r);

@@ -14,6 +14,7 @@
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_redis.h"
+#include "sp_helper.h"
 #include "sp_rpc.h"
 
 #include <signal.h>
@@ -35,14 +36,58 @@ static long long trm_now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Start the shell of terminal id (in sandbox, or in its own one-off
+ * sandbox); its sandbox and helper into sbx and helper. Returns 0, or -1
+ * with err filled. */
+static int trm_start(http_req *r, const char *id, const char *sandbox,
+                     const char *cwd, long long cols, long long rows,
+                     char *helper, char *sbx, rpc_err *err)
+{
+    const char *sh[] = {"/bin/bash", "--login", "-i"};
+    cJSON *argv = cJSON_CreateStringArray(sh, 3), *env = cJSON_CreateObject();
+    hc_exec_req q = {.id = id,
+                     .kind = HC_KIND_TERMINAL,
+                     .owner = r->auth.sub,
+                     .sandbox = sandbox,
+                     .argv = argv,
+                     .env = env,
+                     .cwd = cwd,
+                     .stdin_open = 1,
+                     .pty = 1,
+                     .cols = cols,
+                     .rows = rows,
+                     .expires_in_s = cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 60};
+    const cJSON *h, *b;
+    hc_facts f;
+    int rc;
+
+    cJSON_AddStringToObject(env, "TERM", "xterm-256color");
+    cJSON_AddStringToObject(env, "LANG", "C.UTF-8");
+    /* Its own sandbox counts against the subject's one-off runs. */
+    rc = hc_exec(sandbox ? helper : NULL, &q, TRM_WAIT_MS,
+                 rpc_now_ms() + (cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 120) * 1000,
+                 &f, err);
+    if (rc == 0) {
+        h = cJSON_GetObjectItem(f.json, "helper");
+        b = cJSON_GetObjectItem(f.json, "sandbox_id");
+        if (cJSON_IsString(h))
+            snprintf(helper, 65, "%s", h->valuestring);
+        snprintf(sbx, 65, "%s",
+                 cJSON_IsString(b) ? b->valuestring : (sandbox ? sandbox : ""));
+        hc_facts_free(&f);
+    }
+    cJSON_Delete(argv);
+    cJSON_Delete(env);
+    return rc;
+}
+
 static void trm_create(http_req *r)
 {
-    cJSON *body = http_json_body(r, 1), *args = NULL, *o;
+    cJSON *body = http_json_body(r, 1), *o;
     const char *sandbox, *cwd;
-    char id[65], helper[65] = "", k[RDS_KEY_MAX], msg[256], sbx[65];
+    char id[65], helper[65] = "", k[RDS_KEY_MAX], sbx[65];
     long long cols, rows;
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
 
     if (body == NULL)
         return;
@@ -76,59 +121,11 @@ static void trm_create(http_req *r)
     freeReplyObject(
         rds_cmd("EXPIRE %s %lld", k,
                 cfg_int(CFG_SP_TERMINAL_TIMEOUT) + cfg_int(CFG_SP_EVENT_TTL)));
-    args = cJSON_CreateObject();
-    {
-        const char *sh[] = {"/bin/bash", "--login", "-i"};
-        cJSON *env = cJSON_AddObjectToObject(args, "env");
-        cJSON_AddItemToObject(args, "argv", cJSON_CreateStringArray(sh, 3));
-        cJSON_AddStringToObject(env, "TERM", "xterm-256color");
-        cJSON_AddStringToObject(env, "LANG", "C.UTF-8");
-    }
-    cJSON_AddStringToObject(args, "id", id);
-    cJSON_AddStringToObject(args, "owner", r->auth.sub);
-    cJSON_AddBoolToObject(args, "pty", 1);
-    cJSON_AddBoolToObject(args, "stdin_open", 1);
-    cJSON_AddBoolToObject(args, "async", 1);
-    cJSON_AddBoolToObject(args, "background", 1);
-    cJSON_AddNumberToObject(args, "cols", (double)cols);
-    cJSON_AddNumberToObject(args, "rows", (double)rows);
-    cJSON_AddNumberToObject(args, "expires_in",
-                            (double)cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 60);
-    if (cwd != NULL)
-        cJSON_AddStringToObject(args, "cwd", cwd);
-    if (sandbox != NULL) {
-        cJSON_AddStringToObject(args, "sandbox", sandbox);
-        st = rpc_call(helper, "exec", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
-                      sizeof msg);
-    } else {
-        /* Its own sandbox counts against the subject's one-off runs. */
-        st = rpc_run_reserve(
-            r->auth.sub, id,
-            rpc_now_ms() + (cfg_int(CFG_SP_TERMINAL_TIMEOUT) + 120) * 1000);
-        if (st == SP_OK)
-            st = rpc_call(NULL, "run", args, NULL, 0, TRM_WAIT_MS, &rr, msg,
-                          sizeof msg);
-        else
-            snprintf(msg, sizeof msg, "%s",
-                     st == SP_E_RATE_LIMITED ? "too many one-off runs at once"
-                                             : "state store unavailable");
-        if (st != SP_OK)
-            rpc_run_release(r->auth.sub, id);
-    }
-    if (st != SP_OK) {
+    if (trm_start(r, id, sandbox, cwd, cols, rows, helper, sbx, &err) != 0) {
         freeReplyObject(rds_cmd("DEL %s", k));
-        http_send_error(r, st, NULL, "%s", msg);
+        http_send_rpc_error(r, &err, NULL);
         goto out;
     }
-    {
-        const cJSON *h = cJSON_GetObjectItem(rr.json, "helper");
-        const cJSON *b = cJSON_GetObjectItem(rr.json, "sandbox_id");
-        snprintf(helper, sizeof helper, "%s",
-                 cJSON_IsString(h) ? h->valuestring : helper);
-        snprintf(sbx, sizeof sbx, "%s",
-                 cJSON_IsString(b) ? b->valuestring : (sandbox ? sandbox : ""));
-    }
-    rpc_reply_free(&rr);
     freeReplyObject(rds_cmd("HSET %s sandbox %s helper %s", k, sbx, helper));
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", id);
@@ -138,7 +135,6 @@ static void trm_create(http_req *r)
     http_send_json(r, 201, o);
     cJSON_Delete(o);
 out:
-    cJSON_Delete(args);
     cJSON_Delete(body);
 }
 
@@ -186,33 +182,33 @@ out:
     return result;
 }
 
-/* Send op to the terminal's helper; 409 when the terminal has ended. */
-static void trm_op(http_req *r, const trm_rec *t, const char *op, cJSON *args)
+/* Input (data), a window size (cols, rows) or the end (op cancel) for
+ * terminal t: 204 once its helper has it; 409 when it has ended. */
+static void trm_op(http_req *r, const trm_rec *t, hc_op op, const char *data,
+                   long long cols, long long rows)
 {
-    char msg[256];
-    rpc_reply rr;
-    sp_status st;
+    rpc_err err;
+    int rc;
 
     if (strcmp(t->status, "running") != 0 || !id_valid(t->helper)) {
         http_send_error(r, SP_E_CONFLICT, NULL, "terminal has ended");
-        cJSON_Delete(args);
         return;
     }
-    cJSON_AddStringToObject(args, "sandbox", t->sandbox);
-    cJSON_AddStringToObject(args, "exe", r->params[0]);
-    st = rpc_call(t->helper, op, args, NULL, 0, 10000, &rr, msg, sizeof msg);
-    cJSON_Delete(args);
-    if (st != SP_OK) {
-        http_send_error(r, st, NULL, "%s", msg);
-        return;
-    }
-    rpc_reply_free(&rr);
-    http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+    if (op == HC_STDIN)
+        rc = hc_stdin(t->helper, t->sandbox, r->params[0], data, 0, &err);
+    else if (op == HC_RESIZE)
+        rc = hc_resize(t->helper, t->sandbox, r->params[0], cols, rows, &err);
+    else
+        rc = hc_signal(t->helper, t->sandbox, r->params[0], SIGKILL, &err);
+    if (rc != 0)
+        http_send_rpc_error(r, &err, NULL);
+    else
+        http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 }
 
 static void trm_input(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args;
+    cJSON *body = http_json_body(r, 0);
     const char *data;
     char k[RDS_KEY_MAX + 8];
     redisReply *n;
@@ -235,16 +231,14 @@ static void trm_input(http_req *r)
         goto out;
     }
     freeReplyObject(n);
-    args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "data", data);
-    trm_op(r, &t, "stdin", args);
+    trm_op(r, &t, HC_STDIN, data, 0, 0);
 out:
     cJSON_Delete(body);
 }
 
 static void trm_resize(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *args;
+    cJSON *body = http_json_body(r, 0);
     long long cols, rows;
     trm_rec t;
 
@@ -252,12 +246,8 @@ static void trm_resize(http_req *r)
         return;
     if (json_int(r, body, "cols", 1, 1, TRM_COLS_MAX, 0, &cols) == 0 &&
         json_int(r, body, "rows", 1, 1, TRM_ROWS_MAX, 0, &rows) == 0 &&
-        trm_lookup(r, &t) == 0) {
-        args = cJSON_CreateObject();
-        cJSON_AddNumberToObject(args, "cols", (double)cols);
-        cJSON_AddNumberToObject(args, "rows", (double)rows);
-        trm_op(r, &t, "resize", args);
-    }
+        trm_lookup(r, &t) == 0)
+        trm_op(r, &t, HC_RESIZE, NULL, cols, rows);
     cJSON_Delete(body);
 }
 
@@ -279,7 +269,6 @@ static void trm_get(http_req *r)
 static void trm_delete(http_req *r)
 {
     trm_rec t;
-    cJSON *args;
 
     if (trm_lookup(r, &t) != 0)
         return;
@@ -287,9 +276,7 @@ static void trm_delete(http_req *r)
         http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
         return;
     }
-    args = cJSON_CreateObject();
-    cJSON_AddNumberToObject(args, "signal", SIGKILL);
-    trm_op(r, &t, "signal", args);
+    trm_op(r, &t, HC_SIGNAL, NULL, 0, 0);
 }
 
 static const http_route trm_routes[] = {

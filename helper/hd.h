@@ -12,6 +12,7 @@
 
 #include "sbx.h"
 #include "sp_buf.h"
+#include "sp_helper.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
 
@@ -19,7 +20,8 @@
 #define HD_STDIN_MAX (1024 * 1024)
 
 typedef struct hd_job {
-    char op[32];
+    char op[32]; /* the name on the wire, for logs */
+    hc_op opn;   /* the operation (HC_OP_COUNT if unknown) */
     char rid[65];
     char entry[64]; /* stream entry id, acknowledged when handled */
     int shared;     /* from the shared stream (else our own) */
@@ -32,6 +34,31 @@ typedef struct hd_job {
 
 struct hd_sandbox;
 struct hd_ctx; /* hd_ctx.h */
+struct hd_exec;
+struct hd_facts;
+
+/* An execution kind (hd_kind.c): what its events are and how it ends. A
+ * new kind of execution (a build step, an agent, an E2B process) is one
+ * more of these. NULL members take the default of a command. */
+typedef struct hd_kind {
+    const char *name; /* as jobs name it (HC_KIND_*); NULL: internal only */
+    /* The first events, once its process runs. */
+    void (*start)(struct hd_exec *e);
+    /* n bytes of output of stream which (0 stdout, 1 stderr); at_eof:
+     * the stream closed (flush what is carried). */
+    void (*output)(struct hd_exec *e, int which, const unsigned char *p,
+                   size_t n, int at_eof);
+    /* Every tick while it runs: 1 if it should be ended now. */
+    int (*idle)(struct hd_exec *e, long long now_ms);
+    /* It has ended: emit its last event, record it, answer who waits. */
+    void (*finish)(struct hd_exec *e, const struct hd_facts *f);
+} hd_kind;
+
+extern const hd_kind hd_kind_command, hd_kind_terminal, hd_kind_context;
+
+/* The kind a job names (NULL or "" → command); NULL if unknown or
+ * internal. */
+const hd_kind *hd_kind_find(const char *name);
 
 typedef struct hd_exec {
     char id[65];
@@ -42,9 +69,8 @@ typedef struct hd_exec {
     int pidfd;         /* of the main process, for signals */
     sp_buf pending_in; /* stdin not yet written */
     int close_in;      /* close stdin once pending_in is written */
-    int pty, background;
-    int execute_shape; /* reply in the /execute shape (DESIGN.md §4) */
-    int terminal;      /* a terminal: output/ready/exit events */
+    const hd_kind *kind;
+    int pty;
     long long last_input_ms, last_watch_check_ms, watched_ms;
     int compiling;      /* the compile step runs; then `then` is run */
     int compile_failed; /* status compile_error: the program never ran */
@@ -58,7 +84,7 @@ typedef struct hd_exec {
     sp_buf cap[2];       /* captured stdout/stderr for sync replies */
     utf8_carry carry[2]; /* partial characters of stdout, stderr */
     uint64_t oom_before;
-    struct hd_ctx *ctx; /* a context's driver: its output goes there */
+    struct hd_ctx *ctx; /* kind context: the context it drives */
     struct hd_exec *next;
 } hd_exec;
 
@@ -77,6 +103,22 @@ typedef struct hd_sandbox {
     struct hd_sandbox *next;
 } hd_sandbox;
 
+/* The facts of an execution's end, from which the result record, the
+ * result event and the answer to a waiting caller are made (hd_result.c);
+ * the handlers render API answers from them. */
+typedef struct hd_facts {
+    const char *id, *sandbox;
+    const char *status; /* ok, error, timeout, oom, killed, cancelled, … */
+    int exit_code;
+    const char *signal; /* name of the killing signal, or NULL */
+    long long duration_ms;
+    int truncated;
+    const char *error;      /* why the helper ended it, or NULL */
+    const sp_buf *cap[2];   /* stdout, stderr captured (or NULL) */
+    const cJSON *results;   /* a context run: its rich results, else NULL */
+    const cJSON *exception; /* a context run: {name, message, traceback} */
+} hd_facts;
+
 /* helperd.c */
 extern char hd_helper_id[65];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
@@ -90,8 +132,9 @@ extern hd_sandbox *hd_sandboxes;
 hd_sandbox *hd_find(const char *id);
 long long hd_arg_int(const cJSON *o, const char *name, long long def);
 const char *hd_arg_str(const cJSON *o, const char *name);
-void hd_op_create(hd_job *job); /* "create" */
-void hd_op_run(hd_job *job);    /* "run": one-off, pooled */
+void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
+void hd_op_run(hd_sandbox *none, hd_job *job);    /* "run": one-off, pooled */
+void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);
 void hd_op_timeout(hd_sandbox *s, hd_job *job);
 void hd_sandbox_end(hd_sandbox *s, const char *why); /* frees s */
@@ -104,8 +147,18 @@ void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 /* The same for a NUL-terminated data string. */
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
-void hd_exec_start(hd_sandbox *s, hd_job *job);
-void hd_exec_job(hd_sandbox *s, hd_job *job); /* stdin, signal, resize */
+/* Start the execution job describes, of the kind it names ("exec"). */
+void hd_op_exec(hd_sandbox *s, hd_job *job);
+/* Start it as kind k (internal kinds too). Answers the job. */
+void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k);
+void hd_op_stdin(hd_sandbox *s, hd_job *job);
+void hd_op_cancel(hd_sandbox *s, hd_job *job);
+void hd_op_signal(hd_sandbox *s, hd_job *job);
+void hd_op_resize(hd_sandbox *s, hd_job *job);
+/* The default output of a kind: UTF-8 whole, capped, as events named by
+ * type (stdout/stderr when type is NULL) and captured for a waiter. */
+void hd_exec_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
+                  int at_eof, const char *type);
 void hd_exec_read(hd_exec *e, int which);
 void hd_exec_write_stdin(hd_exec *e);
 void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);
@@ -114,20 +167,30 @@ void hd_exec_kill_all(hd_sandbox *s, const char *why);
 long long hd_exec_next_deadline(const hd_sandbox *s);
 
 /* hd_result.c */
-/* Record e's result, emit its result (or exit) event, answer a caller
- * that waits, remove its scratch files. e is freed by the caller. */
+/* e has ended: its facts go to its kind's finish, its scratch files are
+ * removed. e is freed by the caller. */
 void hd_exec_finish(hd_exec *e);
+/* The parts a kind's finish is made of: the result event {data:{exitCode,
+ * status, truncated, signal?, error?}, duration}; the record exec:<id>
+ * (status, exit code, duration, ended; TTLs) and its leaving the
+ * sandbox's running set; the answer to rid (may be "": none waits):
+ * {"ok":true, "facts":{…}, "out_len":N} then stdout and stderr bytes. */
+void hd_result_event(const hd_facts *f);
+void hd_result_record(const hd_facts *f);
+void hd_result_answer(const hd_facts *f, const char *rid);
 /* Finish an execution an earlier run of the helper left running. */
 void hd_exec_lost(const char *exe_id, const char *message);
 hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id); /* NULL if none */
 
 /* hd_ctx.c, hd_ctx_frames.c: stateful contexts (theory of operation in
  * hd_ctx.c) */
-void hd_ctx_op(hd_sandbox *s, hd_job *job); /* ctx_create, _run, _delete */
+void hd_op_ctx_create(hd_sandbox *s, hd_job *job);
+void hd_op_ctx_run(hd_sandbox *s, hd_job *job);
+void hd_op_ctx_delete(hd_sandbox *s, hd_job *job);
 /* cancel (or stdin, signal, resize) of a context run: answered, 1; 0 if
  * exe is not a run of a context of s */
 int hd_ctx_exec_job(hd_sandbox *s, hd_job *job);
-/* output of a context's driver (e->ctx set), in place of its events
+/* output of a context's driver (kind context), in place of its events
  * (hd_ctx_frames.c) */
 void hd_ctx_output(hd_exec *e, int which, const unsigned char *p, size_t n);
 void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
@@ -136,8 +199,14 @@ long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
 void hd_ctx_end_all(hd_sandbox *s, const char *why);
 void hd_ctx_forget(const char *sandbox_id); /* Redis records, at restart */
 
-/* hd_files.c */
+/* hd_files.c: the file operations (file_read, _tree, _write, _mkdir,
+ * _delete), as the sandbox's user. */
 pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
-void hd_files_job(hd_sandbox *s, hd_job *job);
+void hd_op_file(hd_sandbox *s, hd_job *job);
+
+/* hd_ops.c: the table of operations. */
+/* Run one job: look its op up, check its arguments against the op's
+ * row, find its sandbox, call its function (which answers it). */
+void hd_ops_run(hd_job *job);
 
 #endif

@@ -91,53 +91,37 @@ void hd_ctx_interrupt(hd_ctx *c)
 
 void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
-    const char *status;
-    long long duration, ttl = cfg_int(CFG_SP_EVENT_TTL);
-    int code;
-    cJSON *ev, *data;
+    hd_facts f = {.id = run->id, .sandbox = s->id};
 
     for (int w = 0; w < 2; w++)
         hd_ctx_emit(NULL, run, w, (const unsigned char *)"", 0, 1);
     if (ended != NULL)
         hd_ctx_set_error(run, "ContextEnded", ended, "");
     if (run->timed_out)
-        status = "timeout";
+        f.status = "timeout";
     else if (run->cancelled)
-        status = "cancelled";
+        f.status = "cancelled";
     else if (run->over_limit)
-        status = "output_limit";
+        f.status = "output_limit";
     else if (run->error != NULL)
-        status = "error";
+        f.status = "error";
     else
-        status = "ok";
-    code = strcmp(status, "ok") == 0 ? 0 : 1;
+        f.status = "ok";
+    f.exit_code = strcmp(f.status, "ok") == 0 ? 0 : 1;
     /* An error the driver reported had its event then; this one is ours. */
     if (ended != NULL)
         hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
-    duration = hd_now_ms() - (run->started_ms ? run->started_ms : hd_now_ms());
-    ev = cJSON_CreateObject();
-    data = cJSON_AddObjectToObject(ev, "data");
-    cJSON_AddNumberToObject(data, "exitCode", code);
-    cJSON_AddStringToObject(data, "status", status);
-    cJSON_AddBoolToObject(data, "truncated", run->truncated);
-    if (ended != NULL)
-        cJSON_AddStringToObject(data, "error", ended);
-    cJSON_AddNumberToObject(ev, "duration", (double)duration);
-    hd_ctx_event_json(run, "result", ev);
-    if (rds_key(ek, sizeof ek, "exec", run->id) == 0 &&
-        rds_key(vk, sizeof vk, "events", run->id) == 0 &&
-        rds_key(sk, sizeof sk, "sbx", s->id) == 0) {
-        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
-                                "duration_ms %lld truncated %d ended %lld",
-                                ek, status, code, duration, run->truncated,
-                                hd_now_ms()));
-        freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
-        freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
-        freeReplyObject(rds_cmd("SREM %s:running %s", sk, run->id));
-    }
-    if (run->rid[0] != '\0')
-        hd_ctx_reply(run, status, code, duration);
+    f.duration_ms =
+        hd_now_ms() - (run->started_ms ? run->started_ms : hd_now_ms());
+    f.truncated = run->truncated;
+    f.error = ended;
+    f.cap[0] = &run->cap[0];
+    f.cap[1] = &run->cap[1];
+    f.results = run->results;
+    f.exception = run->error;
+    hd_result_event(&f);
+    hd_result_record(&f);
+    hd_result_answer(&f, run->rid);
     hd_ctx_run_free(run);
 }
 
@@ -226,13 +210,13 @@ void hd_ctx_driver_ended(hd_exec *e)
 
 /* Start a context's driver; its Redis record is written first, so that a
  * run sent right after the reply finds it. */
-static void hd_ctx_create(hd_sandbox *s, hd_job *job)
+void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "ctx");
     const char *lang = hd_arg_str(job->args, "language");
     const char *owner = hd_arg_str(job->args, "owner");
     char drv[65], created[24], k[RDS_KEY_MAX], sk[RDS_KEY_MAX];
-    hd_job dj = {.op = "exec"};
+    hd_job dj = {.op = "exec", .opn = HC_EXEC};
     const char *py[] = {"python3", "-u", "-c", hd_py_driver};
     /* node cannot dup2: the shell moves its descriptors (js_driver.js). */
     const char *js[] = {"/bin/sh", "-c",
@@ -274,11 +258,10 @@ static void hd_ctx_create(hd_sandbox *s, hd_job *job)
                           strcmp(lang, "python") == 0
                               ? cJSON_CreateStringArray(py, 4)
                               : cJSON_CreateStringArray(js, 4));
-    cJSON_AddBoolToObject(dj.args, "background", 1);
     cJSON_AddBoolToObject(dj.args, "stdin_open", 1);
     /* Answers the job itself: {execution_id} of the driver, or the error
      * of the spawn. */
-    hd_exec_start(s, &dj);
+    hd_exec_start(s, &dj, &hd_kind_context);
     cJSON_Delete(dj.args);
     e = hd_exec_by_id(s, drv);
     c = e != NULL ? calloc(1, sizeof *c) : NULL;
@@ -305,7 +288,7 @@ static void hd_ctx_create(hd_sandbox *s, hd_job *job)
 
 /* Queue a run: its records as for any execution, then the answer at once
  * (async) or at its end. */
-static void hd_ctx_run_job(hd_sandbox *s, hd_job *job)
+void hd_op_ctx_run(hd_sandbox *s, hd_job *job)
 {
     const cJSON *a = job->args;
     hd_ctx *c = hd_ctx_find(s, hd_arg_str(a, "ctx"));
@@ -366,7 +349,7 @@ static void hd_ctx_run_job(hd_sandbox *s, hd_job *job)
                             c->id));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, id));
     hd_ctx_event(run, "status", "{\"status\":\"running\"}", 20);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "wait"))) {
         cJSON *rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "execution_id", id);
         hd_reply(job->rid, rep, NULL, 0);
@@ -380,24 +363,17 @@ static void hd_ctx_run_job(hd_sandbox *s, hd_job *job)
     hd_ctx_start_next(c);
 }
 
-void hd_ctx_op(hd_sandbox *s, hd_job *job)
+void hd_op_ctx_delete(hd_sandbox *s, hd_job *job)
 {
-    if (strcmp(job->op, "ctx_create") == 0) {
-        hd_ctx_create(s, job);
-    } else if (strcmp(job->op, "ctx_run") == 0) {
-        hd_ctx_run_job(s, job);
-    } else if (strcmp(job->op, "ctx_delete") == 0) {
-        hd_ctx *c = hd_ctx_find(s, hd_arg_str(job->args, "ctx"));
-        const char *owner = hd_arg_str(job->args, "owner");
-        if (c == NULL || (owner != NULL && strcmp(owner, c->owner) != 0)) {
-            hd_reply_err(job->rid, SP_E_NOT_FOUND, "context not found");
-            return;
-        }
-        hd_ctx_end(c, "deleted");
-        hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
-    } else {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
+    hd_ctx *c = hd_ctx_find(s, hd_arg_str(job->args, "ctx"));
+    const char *owner = hd_arg_str(job->args, "owner");
+
+    if (c == NULL || (owner != NULL && strcmp(owner, c->owner) != 0)) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "context not found");
+        return;
     }
+    hd_ctx_end(c, "deleted");
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
 
 int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)

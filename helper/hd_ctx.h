@@ -81,11 +81,4 @@ void hd_ctx_emit(hd_ctx *c, hd_ctx_run *run, int which, const unsigned char *p,
 void hd_ctx_set_error(hd_ctx_run *run, const char *name, const char *message,
                       const char *tb);
 
-/* Send the /execute answer of a sync run (run->rid set) to its rid:
- * {executionId, status, output, error, stderr, exitCode, duration,
- * results, truncated}; error is the exception {name, message, traceback}
- * when there was one, else the stderr text. */
-void hd_ctx_reply(const hd_ctx_run *run, const char *status, int code,
-                  long long duration);
-
 #endif

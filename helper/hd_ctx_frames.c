@@ -126,42 +126,6 @@ void hd_ctx_set_error(hd_ctx_run *run, const char *name, const char *message,
     hd_ctx_add_cut(run->error, "traceback", tb, HD_CTX_TRACEBACK_MAX);
 }
 
-void hd_ctx_reply(const hd_ctx_run *run, const char *status, int code,
-                  long long duration)
-{
-    sp_buf b;
-    char *res = cJSON_PrintUnformatted(run->results);
-    char *err = run->error ? cJSON_PrintUnformatted(run->error) : NULL;
-
-    buf_init(&b, 2 * run->out_max * 6 + 4096);
-    buf_printf(&b,
-               "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", run->id,
-               status);
-    utf8_json_string((const unsigned char *)run->cap[0].data, run->cap[0].len,
-                     &b);
-    buf_puts(&b, ",\"error\":");
-    if (err != NULL)
-        buf_puts(&b, err);
-    else
-        utf8_json_string((const unsigned char *)run->cap[1].data,
-                         run->cap[1].len, &b);
-    buf_puts(&b, ",\"stderr\":");
-    utf8_json_string((const unsigned char *)run->cap[1].data, run->cap[1].len,
-                     &b);
-    buf_printf(&b,
-               ",\"exitCode\":%d,\"duration\":%lld,\"results\":%s,"
-               "\"truncated\":%s}",
-               code, duration, res ? res : "[]",
-               run->truncated ? "true" : "false");
-    if (b.data != NULL && res != NULL && b.len > 0 && b.data[b.len - 1] == '}')
-        hd_reply(run->rid, cJSON_CreateObject(), b.data, b.len);
-    else
-        hd_reply_err(run->rid, SP_E_INTERNAL, "result too large");
-    buf_free(&b);
-    free(res);
-    free(err);
-}
-
 static int hd_b64_digit(unsigned char ch)
 {
     if (ch >= 'A' && ch <= 'Z')

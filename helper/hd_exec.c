@@ -68,20 +68,12 @@ static void hd_exec_kill(hd_exec *e)
         log_warn("execution %s: some processes survived SIGKILL", e->id);
 }
 
-/* Emit bytes of stream which (0 stdout, 1 stderr), respecting the output
- * cap; at_eof flushes the carried partial character. */
-static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
-                    int at_eof)
+void hd_exec_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
+                  int at_eof, const char *type)
 {
     unsigned char buf[HD_READ_CHUNK + 4];
     size_t cut, room;
 
-    if (e->ctx != NULL) {
-        /* A context's driver: frames, not output (hd_ctx.c). */
-        if (n > 0)
-            hd_ctx_output(e, which, p, n);
-        return;
-    }
     /* Callers read at most HD_READ_CHUNK bytes at a time: buf fits them
      * and the carried partial character. */
     cut = utf8_carry_join(&e->carry[which], p, n, at_eof, buf);
@@ -96,7 +88,7 @@ static void hd_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
     if (cut == 0)
         return;
     e->out_bytes += cut;
-    hd_event(e, e->terminal ? "output" : hd_stream_names[which], buf, cut);
+    hd_event(e, type != NULL ? type : hd_stream_names[which], buf, cut);
     if (e->rid[0] != '\0')
         buf_append(&e->cap[which], buf, cut); /* bounded by out_max */
 }
@@ -105,7 +97,7 @@ static void hd_close_out(hd_exec *e, int which)
 {
     if (e->fds[which] < 0)
         return;
-    hd_emit(e, which, (const unsigned char *)"", 0, 1);
+    e->kind->output(e, which, (const unsigned char *)"", 0, 1);
     close(e->fds[which]);
     e->fds[which] = -1;
 }
@@ -117,7 +109,7 @@ void hd_exec_read(hd_exec *e, int which)
     for (int i = 0; i < HD_READS_PER_WAKE && e->fds[which] >= 0; i++) {
         ssize_t r = read(e->fds[which], buf, sizeof buf);
         if (r > 0) {
-            hd_emit(e, which, buf, (size_t)r, 0);
+            e->kind->output(e, which, buf, (size_t)r, 0);
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
@@ -204,116 +196,102 @@ static void hd_exec_free(hd_exec *e)
     free(e);
 }
 
-void hd_exec_start(hd_sandbox *s, hd_job *job)
+/* Spawn argv (a NULL-terminated array of job strings) as e's process
+ * with the sandbox's env and extra; e takes its pipes, pidfd and request
+ * id. Returns 0, or -1 with a reason in err. */
+static int hd_exec_spawn(hd_exec *e, char **argv, const cJSON *extra,
+                         const char *cwd, unsigned short cols,
+                         unsigned short rows, char *err, size_t errlen)
 {
-    const cJSON *a = job->args, *it;
-    const cJSON *jargv = cJSON_GetObjectItemCaseSensitive(a, "argv");
-    const cJSON *jenv = cJSON_GetObjectItemCaseSensitive(a, "env");
-    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(a, "id");
-    const cJSON *jin = cJSON_GetObjectItemCaseSensitive(a, "stdin");
-    const cJSON *jcwd = cJSON_GetObjectItemCaseSensitive(a, "cwd");
-    char *argv[HD_ARGV_MAX + 1] = {0}, *envp[HD_ENV_MAX + 1] = {0};
-    char err[512], ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
-    size_t argc = 0;
+    char *envp[HD_ENV_MAX + 1] = {0};
     sbx_spawn_req req = {0};
     sbx_proc proc;
-    hd_exec *e = NULL;
-    long long timeout;
+    int result = -1;
 
-    if (!cJSON_IsString(jid) ||
-        !(id_valid_typed(jid->valuestring, "exe_") ||
-          id_valid_typed(jid->valuestring, "trm_")) ||
-        !cJSON_IsArray(jargv)) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad exec job");
-        return;
-    }
-    cJSON_ArrayForEach(it, jargv)
-    {
-        if (!cJSON_IsString(it) || argc >= HD_ARGV_MAX) {
-            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad argv");
-            goto out;
-        }
-        argv[argc++] = it->valuestring;
-    }
-    if (argc == 0 || hd_env(s->env, jenv, envp, HD_ENV_MAX) != 0) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad argv or env");
-        goto out;
-    }
-    e = calloc(1, sizeof *e);
-    if (e == NULL) {
-        hd_reply_err(job->rid, SP_E_INTERNAL, "out of memory");
-        goto out;
-    }
-    snprintf(e->id, sizeof e->id, "%s", jid->valuestring);
-    e->sbx = s;
-    e->fds[0] = e->fds[1] = e->in_fd = e->pidfd = -1;
-    e->pty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "pty"));
-    e->background =
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "background"));
-    e->out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
-    buf_init(&e->cap[0], e->out_max);
-    buf_init(&e->cap[1], e->out_max);
-    buf_init(&e->pending_in, HD_STDIN_MAX);
-    e->close_in =
-        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
-    e->execute_shape =
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "execute"));
-    e->terminal = strncmp(jid->valuestring, "trm_", 4) == 0;
-    if (e->terminal)
-        hd_event_str(e, "status", "{\"status\":\"starting\"}");
-    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "scratch")))
-        e->scratch =
-            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
-    /* With "compile", that argv runs first (its output is the
-     * execution's); the program runs only if it succeeds. */
-    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(a, "compile"))) {
-        e->then = cJSON_Duplicate(a, 1);
-        jargv = cJSON_GetObjectItemCaseSensitive(a, "compile");
-        argc = 0;
-        cJSON_ArrayForEach(it, jargv)
-        {
-            if (!cJSON_IsString(it) || argc >= HD_ARGV_MAX) {
-                hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad compile");
-                goto out;
-            }
-            argv[argc++] = it->valuestring;
-        }
-        argv[argc] = NULL;
-        e->compiling = 1;
-    }
-    if (cJSON_IsString(jin) &&
-        buf_puts(&e->pending_in, jin->valuestring) != 0) {
-        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE, "stdin is too large");
+    if (hd_env(e->sbx->env, extra, envp, HD_ENV_MAX) != 0) {
+        snprintf(err, errlen, "bad argv or env");
         goto out;
     }
     req.argv = argv;
     req.envp = envp;
-    req.cwd = cJSON_IsString(jcwd) ? jcwd->valuestring : NULL;
+    req.cwd = cwd;
     req.pty = e->pty;
-    req.cols = (unsigned short)cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(a, "cols"));
-    req.rows = (unsigned short)cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(a, "rows"));
-    if (req.cols == 0 || req.rows == 0)
-        req.cols = 80, req.rows = 24;
-    sbx_oom_count(s->sbx, &e->oom_before);
-    e->started_ms = hd_now_ms();
-    if (sbx_spawn(s->sbx, &req, &proc, err, sizeof err) != 0) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s", err);
+    req.cols = cols ? cols : 80;
+    req.rows = rows ? rows : 24;
+    if (sbx_spawn(e->sbx->sbx, &req, &proc, err, errlen) != 0)
         goto out;
-    }
+    if (e->pidfd >= 0)
+        close(e->pidfd);
     e->req_id = proc.req_id;
     e->fds[0] = proc.stdout_fd;
     e->fds[1] = proc.stderr_fd;
     e->in_fd =
         e->pty ? fcntl(proc.stdin_fd, F_DUPFD_CLOEXEC, 0) : proc.stdin_fd;
     e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
-    timeout = (long long)cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(a, "timeout"));
-    if (timeout > 0)
-        e->deadline_ms = e->started_ms + timeout * 1000;
-    timeout = (long long)cJSON_GetNumberValue(
-        cJSON_GetObjectItemCaseSensitive(a, "timeout_ms"));
+    result = 0;
+out:
+    hd_strv_free(envp);
+    return result;
+}
+
+/* The strings of array arr into argv (at most HD_ARGV_MAX, then NULL);
+ * the number, or -1 if there are none or too many. */
+static int hd_argv(const cJSON *arr, char **argv)
+{
+    const cJSON *it;
+    int argc = 0;
+
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (argc >= HD_ARGV_MAX)
+            return -1;
+        argv[argc++] = it->valuestring;
+    }
+    argv[argc] = NULL;
+    return argc > 0 ? argc : -1;
+}
+
+/* A new execution record of kind k in s for job (not yet linked or
+ * spawned), or NULL after answering the job. */
+static hd_exec *hd_exec_new(hd_sandbox *s, hd_job *job, const hd_kind *k)
+{
+    const cJSON *a = job->args;
+    const char *in = hd_arg_str(a, "stdin");
+    hd_exec *e = calloc(1, sizeof *e);
+
+    if (e == NULL) {
+        hd_reply_err(job->rid, SP_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    snprintf(e->id, sizeof e->id, "%s", hd_arg_str(a, "id"));
+    e->sbx = s;
+    e->kind = k;
+    e->fds[0] = e->fds[1] = e->in_fd = e->pidfd = -1;
+    e->pty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "pty"));
+    e->out_max = (size_t)cfg_int(CFG_SP_OUTPUT_MAX);
+    buf_init(&e->cap[0], e->out_max);
+    buf_init(&e->cap[1], e->out_max);
+    buf_init(&e->pending_in, HD_STDIN_MAX);
+    e->close_in =
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "stdin_open"));
+    e->scratch =
+        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "scratch"), 1);
+    if (in != NULL && buf_puts(&e->pending_in, in) != 0) {
+        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE, "stdin is too large");
+        hd_exec_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* e runs: link it, write its record and its first events, feed its stdin
+ * and answer now (started) or keep the job's rid for its end (wait). */
+static void hd_exec_started(hd_exec *e, hd_job *job)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    hd_sandbox *s = e->sbx;
+    long long timeout = hd_arg_int(job->args, "timeout_ms", 0);
+
     if (timeout > 0)
         e->deadline_ms = e->started_ms + timeout;
     e->next = s->execs;
@@ -324,89 +302,156 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
                             "status running started %lld",
                             ek, s->owner, s->id, hd_helper_id, e->started_ms));
     freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
-    if (e->terminal) {
-        hd_event_str(e, "ready", "{}");
-        e->last_input_ms = e->watched_ms = e->started_ms;
-    } else {
-        hd_event_str(e, "status", "{\"status\":\"running\"}");
-    }
+    e->kind->start(e);
     if (e->compiling) {
         close(e->in_fd); /* the compiler reads nothing */
         e->in_fd = -1;
     } else {
         hd_exec_write_stdin(e);
     }
-    if (e->background ||
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "async"))) {
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "wait"))) {
+        snprintf(e->rid, sizeof e->rid, "%s", job->rid);
+    } else {
         cJSON *rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "execution_id", e->id);
         cJSON_AddStringToObject(rep, "sandbox_id", s->id);
         cJSON_AddStringToObject(rep, "helper", hd_helper_id);
         hd_reply(job->rid, rep, NULL, 0);
-    } else {
-        snprintf(e->rid, sizeof e->rid, "%s", job->rid);
     }
-    e = NULL;
-out:
-    if (e != NULL)
-        hd_exec_free(e);
-    hd_strv_free(envp);
 }
 
-void hd_exec_job(hd_sandbox *s, hd_job *job)
+void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k)
 {
     const cJSON *a = job->args;
-    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(a, "exe");
-    hd_exec *e =
-        cJSON_IsString(jid) ? hd_exec_find(s, jid->valuestring, 0) : NULL;
+    const cJSON *compile = cJSON_GetObjectItemCaseSensitive(a, "compile");
+    char *argv[HD_ARGV_MAX + 1] = {0}, err[512];
+    hd_exec *e;
 
-    if (e == NULL && hd_ctx_exec_job(s, job))
-        return; /* a run of a context */
-    if (e == NULL || e->exited) {
-        hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
+    if (!(id_valid_typed(hd_arg_str(a, "id"), "exe_") ||
+          id_valid_typed(hd_arg_str(a, "id"), "trm_")) ||
+        hd_argv(cJSON_GetObjectItemCaseSensitive(a, "argv"), argv) < 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad exec job");
         return;
     }
-    if (strcmp(job->op, "stdin") == 0) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(a, "data");
-        if (e->in_fd < 0) {
-            hd_reply_err(job->rid, SP_E_CONFLICT, "stdin is closed");
-            return;
+    if ((e = hd_exec_new(s, job, k)) == NULL)
+        return;
+    /* With "compile", that argv runs first (its output is the
+     * execution's); the program runs only if it succeeds. */
+    if (cJSON_IsArray(compile)) {
+        e->then = cJSON_Duplicate(a, 1);
+        e->compiling = 1;
+        if (hd_argv(compile, argv) < 0) {
+            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad compile");
+            goto fail;
         }
-        if (cJSON_IsString(d) && buf_puts(&e->pending_in, d->valuestring)) {
-            hd_reply_err(job->rid, SP_E_RATE_LIMITED,
-                         "stdin buffer is full; retry later");
-            return;
-        }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "eof")))
-            e->close_in = 1;
-        e->last_input_ms = hd_now_ms();
-        hd_exec_write_stdin(e);
-    } else if (strcmp(job->op, "cancel") == 0) {
-        e->cancelled = 1;
+    }
+    sbx_oom_count(s->sbx, &e->oom_before);
+    e->started_ms = hd_now_ms();
+    if (hd_exec_spawn(
+            e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
+            hd_arg_str(a, "cwd"), (unsigned short)hd_arg_int(a, "cols", 80),
+            (unsigned short)hd_arg_int(a, "rows", 24), err, sizeof err) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s", err);
+        goto fail;
+    }
+    hd_exec_started(e, job);
+    return;
+fail:
+    hd_exec_free(e);
+}
+
+void hd_op_exec(hd_sandbox *s, hd_job *job)
+{
+    const hd_kind *k = hd_kind_find(hd_arg_str(job->args, "kind"));
+
+    if (k == NULL) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
+        return;
+    }
+    hd_exec_start(s, job, k);
+}
+
+/* The running execution exe of job in s, or NULL after answering 409 (a
+ * run of a context is answered by hd_ctx_exec_job and is NULL too). */
+static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_find(s, hd_arg_str(job->args, "exe"), 0);
+
+    if (e == NULL && hd_ctx_exec_job(s, job))
+        return NULL; /* a run of a context */
+    if (e == NULL || e->exited) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
+        return NULL;
+    }
+    return e;
+}
+
+void hd_op_stdin(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    const char *d = hd_arg_str(job->args, "data");
+
+    if (e == NULL)
+        return;
+    if (e->in_fd < 0) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "stdin is closed");
+        return;
+    }
+    if (d != NULL && buf_puts(&e->pending_in, d) != 0) {
+        hd_reply_err(job->rid, SP_E_RATE_LIMITED,
+                     "stdin buffer is full; retry later");
+        return;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "eof")))
+        e->close_in = 1;
+    e->last_input_ms = hd_now_ms();
+    hd_exec_write_stdin(e);
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+}
+
+void hd_op_cancel(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+
+    if (e == NULL)
+        return;
+    e->cancelled = 1;
+    hd_exec_kill(e);
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+}
+
+void hd_op_signal(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    int sig = (int)hd_arg_int(job->args, "signal", 0);
+
+    if (e == NULL)
+        return;
+    if (sig == SIGKILL) {
+        e->killed = 1;
         hd_exec_kill(e);
-    } else if (strcmp(job->op, "signal") == 0) {
-        int sig = (int)cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(a, "signal"));
-        if (sig == SIGKILL) {
-            e->killed = 1;
-            hd_exec_kill(e);
-        } else if (e->pidfd < 0 || syscall(SYS_pidfd_send_signal, e->pidfd, sig,
-                                           NULL, 0) != 0) {
-            /* The pidfd, not the pid, so a reused pid is never hit. */
-            hd_reply_err(job->rid, SP_E_CONFLICT, "could not signal: %s",
-                         strerror(errno));
-            return;
-        }
-    } else if (strcmp(job->op, "resize") == 0) {
-        int cols = (int)cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(a, "cols"));
-        int rows = (int)cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(a, "rows"));
-        if (!e->pty || sbx_pty_resize(e->fds[0], (unsigned short)cols,
-                                      (unsigned short)rows) != 0) {
-            hd_reply_err(job->rid, SP_E_CONFLICT, "not a terminal");
-            return;
-        }
+    } else if (e->pidfd < 0 ||
+               syscall(SYS_pidfd_send_signal, e->pidfd, sig, NULL, 0) != 0) {
+        /* The pidfd, not the pid, so a reused pid is never hit. */
+        hd_reply_err(job->rid, SP_E_CONFLICT, "could not signal: %s",
+                     strerror(errno));
+        return;
+    }
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+}
+
+void hd_op_resize(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    long long cols = hd_arg_int(job->args, "cols", 0);
+    long long rows = hd_arg_int(job->args, "rows", 0);
+
+    if (e == NULL)
+        return;
+    if (!e->pty || sbx_pty_resize(e->fds[0], (unsigned short)cols,
+                                  (unsigned short)rows) != 0) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "not a terminal");
+        return;
     }
     hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
@@ -448,43 +493,14 @@ long long hd_exec_next_deadline(const hd_sandbox *s)
     return next;
 }
 
-/* 1 if terminal e should be closed: nobody has watched it for the grace
- * period, or nobody typed for the inactivity timeout. The SSE relay writes
- * terminal:<id> watched_at (Unix ms) while a client is connected; it is
- * read every few seconds. */
-static int hd_terminal_idle(hd_exec *e, long long now_ms)
-{
-    char k[RDS_KEY_MAX];
-    redisReply *r;
-
-    if (now_ms - e->last_input_ms > cfg_int(CFG_SP_TERMINAL_TIMEOUT) * 1000)
-        return 1;
-    if (now_ms - e->last_watch_check_ms < 2000)
-        return 0;
-    e->last_watch_check_ms = now_ms;
-    if (rds_key(k, sizeof k, "terminal", e->id) == 0) {
-        r = rds_cmd("HGET %s watched_at", k);
-        if (r != NULL && r->type == REDIS_REPLY_STRING &&
-            atoll(r->str) > e->watched_ms)
-            e->watched_ms = atoll(r->str);
-        freeReplyObject(r);
-    }
-    return now_ms - e->watched_ms > cfg_int(CFG_SP_TERMINAL_GRACE) * 1000;
-}
-
 /* The compile step of e has ended. If it succeeded, start the program
  * (same execution: same events, deadline and output cap) and return 0;
  * else mark it compile_failed and return -1 (the execution ends). */
 static int hd_exec_compiled(hd_exec *e)
 {
-    const cJSON *a = e->then, *it;
-    const cJSON *jcwd = cJSON_GetObjectItemCaseSensitive(a, "cwd");
-    char *argv[HD_ARGV_MAX + 1] = {0}, *envp[HD_ENV_MAX + 1] = {0};
-    char err[512];
-    size_t argc = 0;
-    sbx_spawn_req req = {0};
-    sbx_proc proc;
-    int result = -1;
+    const cJSON *a = e->then;
+    char *argv[HD_ARGV_MAX + 1] = {0}, err[512];
+    long long t = hd_arg_int(a, "timeout_ms", 0);
 
     e->compiling = 0;
     if (!WIFEXITED(e->wait_status) || WEXITSTATUS(e->wait_status) != 0 ||
@@ -492,44 +508,19 @@ static int hd_exec_compiled(hd_exec *e)
         e->compile_failed = !e->timed_out && !e->killed && !e->cancelled;
         return -1;
     }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(a, "argv"))
-    {
-        if (argc < HD_ARGV_MAX)
-            argv[argc++] = it->valuestring;
-    }
-    if (hd_env(e->sbx->env, cJSON_GetObjectItemCaseSensitive(a, "env"), envp,
-               HD_ENV_MAX) != 0)
-        goto out;
-    req.argv = argv;
-    req.envp = envp;
-    req.cwd = cJSON_IsString(jcwd) ? jcwd->valuestring : NULL;
-    if (sbx_spawn(e->sbx->sbx, &req, &proc, err, sizeof err) != 0) {
+    if (hd_argv(cJSON_GetObjectItemCaseSensitive(a, "argv"), argv) < 0 ||
+        hd_exec_spawn(e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
+                      hd_arg_str(a, "cwd"), 0, 0, err, sizeof err) != 0) {
         static const char msg[] = "could not start the program\n";
         hd_event(e, "stderr", msg, sizeof msg - 1);
-        goto out;
+        return -1;
     }
-    if (e->pidfd >= 0)
-        close(e->pidfd);
-    e->req_id = proc.req_id;
-    e->fds[0] = proc.stdout_fd;
-    e->fds[1] = proc.stderr_fd;
-    e->in_fd = proc.stdin_fd;
-    e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
     e->exited = 0;
     e->wait_status = 0;
     /* The drain grace set at the compiler's exit is not the deadline. */
-    e->deadline_ms = 0;
-    {
-        long long t = (long long)cJSON_GetNumberValue(
-            cJSON_GetObjectItemCaseSensitive(a, "timeout_ms"));
-        if (t > 0)
-            e->deadline_ms = e->started_ms + t;
-    }
+    e->deadline_ms = t > 0 ? e->started_ms + t : 0;
     hd_exec_write_stdin(e);
-    result = 0;
-out:
-    hd_strv_free(envp);
-    return result;
+    return 0;
 }
 
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
@@ -544,7 +535,7 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
             e->oom = 1;
             hd_exec_kill(e);
         }
-        if (e->terminal && !e->exited && hd_terminal_idle(e, now_ms)) {
+        if (e->kind->idle != NULL && !e->exited && e->kind->idle(e, now_ms)) {
             e->killed = 1;
             hd_exec_kill(e);
         }

@@ -237,7 +237,7 @@ static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
         hd_reply(job->rid, rep, NULL, 0);
         goto out;
     }
-    if (depth > 0 && strcmp(job->op, "file_tree") == 0) {
+    if (depth > 0 && job->opn == HC_FILE_TREE) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "not a directory");
         goto out;
     }
@@ -469,7 +469,7 @@ pid_t hd_init_pid(const sbx_sandbox *sbx)
     return sbx->init_pid;
 }
 
-void hd_files_job(hd_sandbox *s, hd_job *job)
+void hd_op_file(hd_sandbox *s, hd_job *job)
 {
     const cJSON *jp = cJSON_GetObjectItemCaseSensitive(job->args, "path");
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(job->args, "depth");
@@ -492,18 +492,26 @@ void hd_files_job(hd_sandbox *s, hd_job *job)
      * setfsuid is per thread; only this (main) thread does file work. */
     syscall(SYS_setfsgid, s->uid);
     syscall(SYS_setfsuid, s->uid);
-    if (strcmp(job->op, "file_read") == 0)
+    switch (job->opn) {
+    case HC_FILE_READ:
         hd_file_read(s, job, &p, 1);
-    else if (strcmp(job->op, "file_tree") == 0)
+        break;
+    case HC_FILE_TREE:
         hd_file_read(s, job, &p, depth);
-    else if (strcmp(job->op, "file_write") == 0)
+        break;
+    case HC_FILE_WRITE:
         hd_file_write(s, job, &p);
-    else if (strcmp(job->op, "file_mkdir") == 0)
+        break;
+    case HC_FILE_MKDIR:
         hd_file_mkdir(s, job, &p);
-    else if (strcmp(job->op, "file_delete") == 0)
+        break;
+    case HC_FILE_DELETE:
         hd_file_delete(s, job, &p);
-    else
+        break;
+    default:
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
+        break;
+    }
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);
     close(p.root);

@@ -14,13 +14,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *hd_result_streams[2] = {"stdout", "stderr"};
-
-static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
-                             long long *duration)
+/* e's facts: its status from what happened to it (the first cause
+ * wins), its exit code (128 + signal when killed), its duration. */
+static void hd_exec_facts(const hd_exec *e, hd_facts *f)
 {
-    cJSON *res = cJSON_CreateObject();
-    const char *status;
     int code = -1, sig = 0;
 
     if (WIFEXITED(e->wait_status))
@@ -29,28 +26,29 @@ static cJSON *hd_result_json(const hd_exec *e, const char **status_out,
         sig = WTERMSIG(e->wait_status);
         code = 128 + sig;
     }
+    memset(f, 0, sizeof *f);
+    f->id = e->id;
+    f->sandbox = e->sbx->id;
     if (e->compile_failed)
-        status = "compile_error";
+        f->status = "compile_error";
     else if (e->timed_out)
-        status = "timeout";
+        f->status = "timeout";
     else if (e->cancelled)
-        status = "cancelled";
+        f->status = "cancelled";
     else if (e->killed)
-        status = "killed";
+        f->status = "killed";
     else if (e->oom)
-        status = "oom";
+        f->status = "oom";
     else if (e->over_limit)
-        status = "output_limit";
+        f->status = "output_limit";
     else
-        status = code == 0 ? "ok" : "error";
-    *duration = hd_now_ms() - e->started_ms;
-    cJSON_AddNumberToObject(res, "exitCode", code);
-    cJSON_AddStringToObject(res, "status", status);
-    cJSON_AddBoolToObject(res, "truncated", e->truncated);
-    if (sig != 0)
-        cJSON_AddStringToObject(res, "signal", strsignal(sig));
-    *status_out = status;
-    return res;
+        f->status = code == 0 ? "ok" : "error";
+    f->exit_code = code;
+    f->signal = sig != 0 ? strsignal(sig) : NULL;
+    f->duration_ms = hd_now_ms() - e->started_ms;
+    f->truncated = e->truncated;
+    f->cap[0] = &e->cap[0];
+    f->cap[1] = &e->cap[1];
 }
 
 /* Remove the execution's scratch files (the code file, a compiled
@@ -60,129 +58,132 @@ static void hd_exec_scratch(hd_exec *e)
     const cJSON *it;
     cJSON_ArrayForEach(it, e->scratch)
     {
-        hd_job j = {.op = "file_delete"};
+        hd_job j = {.op = "file_delete", .opn = HC_FILE_DELETE};
         if (!cJSON_IsString(it))
             continue;
         j.args = cJSON_CreateObject();
         cJSON_AddStringToObject(j.args, "path", it->valuestring);
         cJSON_AddBoolToObject(j.args, "recursive", 1);
-        hd_files_job(e->sbx, &j);
+        hd_op_file(e->sbx, &j);
         cJSON_Delete(j.args);
     }
 }
 
-/* The /execute answer: {executionId, status, output, error, exitCode,
- * duration, results, truncated}. Consumes res. */
-static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
+void hd_result_event(const hd_facts *f)
 {
-    sp_buf b, *err = &e->cap[1];
-    const cJSON *st = cJSON_GetObjectItem(res, "status");
-    const char *status = cJSON_IsString(st) ? st->valuestring : "error";
+    char k[RDS_KEY_MAX], maxlen[24];
+    cJSON *ev = cJSON_CreateObject(), *data;
+    char *js;
 
-    buf_init(&b, 2 * e->out_max * 6 + 512);
-    buf_printf(&b,
-               "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", e->id,
-               status);
-    utf8_json_string((const unsigned char *)e->cap[0].data, e->cap[0].len, &b);
-    buf_puts(&b, ",\"error\":");
-    utf8_json_string((const unsigned char *)err->data, err->len, &b);
-    buf_printf(&b,
-               ",\"exitCode\":%d,\"duration\":%lld,\"results\":[],"
-               "\"truncated\":%s}",
-               (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble, duration,
-               e->truncated ? "true" : "false");
-    cJSON_Delete(res);
-    if (b.data != NULL)
-        hd_reply(e->rid, cJSON_CreateObject(), b.data, b.len);
+    data = cJSON_AddObjectToObject(ev, "data");
+    cJSON_AddNumberToObject(data, "exitCode", f->exit_code);
+    cJSON_AddStringToObject(data, "status", f->status);
+    cJSON_AddBoolToObject(data, "truncated", f->truncated);
+    if (f->signal != NULL)
+        cJSON_AddStringToObject(data, "signal", f->signal);
+    if (f->error != NULL)
+        cJSON_AddStringToObject(data, "error", f->error);
+    cJSON_AddNumberToObject(ev, "duration", (double)f->duration_ms);
+    js = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
+    if (js != NULL && rds_key(k, sizeof k, "events", f->id) == 0)
+        freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type result data %s", k,
+                                maxlen, js));
+    free(js);
+}
+
+void hd_result_record(const hd_facts *f)
+{
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    long long ttl = cfg_int(CFG_SP_EVENT_TTL);
+
+    if (rds_key(ek, sizeof ek, "exec", f->id) != 0 ||
+        rds_key(vk, sizeof vk, "events", f->id) != 0)
+        return;
+    if (f->error != NULL)
+        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
+                                "duration_ms %lld truncated %d ended %lld "
+                                "error %s",
+                                ek, f->status, f->exit_code, f->duration_ms,
+                                f->truncated, hd_now_ms(), f->error));
     else
-        hd_reply_err(e->rid, SP_E_INTERNAL, "result too large");
+        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
+                                "duration_ms %lld truncated %d ended %lld",
+                                ek, f->status, f->exit_code, f->duration_ms,
+                                f->truncated, hd_now_ms()));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
+    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+    if (f->sandbox != NULL && rds_key(sk, sizeof sk, "sbx", f->sandbox) == 0)
+        freeReplyObject(rds_cmd("SREM %s:running %s", sk, f->id));
+}
+
+/* The facts object of an answer. */
+static cJSON *hd_facts_json(const hd_facts *f)
+{
+    cJSON *o = cJSON_CreateObject(), *c;
+
+    cJSON_AddStringToObject(o, "id", f->id);
+    cJSON_AddStringToObject(o, "status", f->status);
+    cJSON_AddNumberToObject(o, "exit_code", f->exit_code);
+    if (f->signal != NULL)
+        cJSON_AddStringToObject(o, "signal", f->signal);
+    cJSON_AddNumberToObject(o, "duration_ms", (double)f->duration_ms);
+    cJSON_AddBoolToObject(o, "truncated", f->truncated);
+    if (f->error != NULL)
+        cJSON_AddStringToObject(o, "error", f->error);
+    if (f->results != NULL) {
+        c = cJSON_AddObjectToObject(o, "context");
+        cJSON_AddItemToObject(c, "results", cJSON_Duplicate(f->results, 1));
+        if (f->exception != NULL)
+            cJSON_AddItemToObject(c, "exception",
+                                  cJSON_Duplicate(f->exception, 1));
+    }
+    return o;
+}
+
+void hd_result_answer(const hd_facts *f, const char *rid)
+{
+    static const sp_buf none = {0};
+    const sp_buf *out = f->cap[0] ? f->cap[0] : &none;
+    const sp_buf *err = f->cap[1] ? f->cap[1] : &none;
+    cJSON *rep;
+    sp_buf b;
+
+    if (rid == NULL || rid[0] == '\0')
+        return;
+    rep = cJSON_CreateObject();
+    cJSON_AddItemToObject(rep, "facts", hd_facts_json(f));
+    cJSON_AddNumberToObject(rep, "out_len", (double)out->len);
+    /* Output may hold any bytes: it follows the JSON raw, stdout first. */
+    buf_init(&b, out->len + err->len + 1);
+    if ((out->len == 0 || buf_append(&b, out->data, out->len) == 0) &&
+        (err->len == 0 || buf_append(&b, err->data, err->len) == 0))
+        hd_reply(rid, rep, b.data ? b.data : "", b.len);
+    else {
+        cJSON_Delete(rep);
+        hd_reply_err(rid, SP_E_INTERNAL, "result too large");
+    }
     buf_free(&b);
 }
 
-/* Record the result, emit the result event, answer a waiting caller. */
 void hd_exec_finish(hd_exec *e)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
-    const char *status;
-    long long duration;
-    cJSON *res = hd_result_json(e, &status, &duration), *ev;
-    char *js;
-    long long ttl = cfg_int(CFG_SP_EVENT_TTL);
+    hd_facts f;
 
-    if (e->ctx != NULL)
-        hd_ctx_driver_ended(e); /* its runs end with it */
-    hd_exec_keys(e, ek, vk, sizeof ek);
+    hd_exec_facts(e, &f);
     hd_exec_scratch(e);
     /* A one-off sandbox held one of its owner's runs (sp_rpc.h). */
     if (e->sbx->ephemeral)
         rpc_run_release(e->sbx->owner, e->id);
-    rds_key(sk, sizeof sk, "sbx", e->sbx->id);
-    ev = cJSON_CreateObject();
-    cJSON_AddItemToObject(ev, "data", cJSON_Duplicate(res, 1));
-    cJSON_AddNumberToObject(ev, "duration", (double)duration);
-    js = cJSON_PrintUnformatted(ev);
-    cJSON_Delete(ev);
-    if (e->terminal) {
-        /* A terminal's stream ends with exit {code}. */
-        char ex[64];
-        snprintf(ex, sizeof ex, "{\"code\":%d}",
-                 (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble);
-        hd_event(e, "exit", ex, strlen(ex));
-    } else if (js != NULL) {
-        hd_event(e, "result", js, strlen(js));
-    }
-    free(js);
-    freeReplyObject(rds_cmd(
-        "HSET %s status %s exit_code %d duration_ms %lld truncated %d "
-        "ended %lld",
-        ek, status, (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble,
-        duration, e->truncated, hd_now_ms()));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
-    freeReplyObject(rds_cmd("SREM %s:running %s", sk, e->id));
-    if (e->terminal && rds_key(sk, sizeof sk, "terminal", e->id) == 0)
-        freeReplyObject(rds_cmd("EXPIRE %s %lld", sk, ttl));
-    if (e->rid[0] != '\0' && e->execute_shape) {
-        hd_reply_execute(e, res, duration);
-    } else if (e->rid[0] != '\0') {
-        sp_buf b;
-        buf_init(&b, 2 * e->out_max * 6 + 64);
-        cJSON_AddStringToObject(res, "execution_id", e->id);
-        cJSON_AddNumberToObject(res, "duration_ms", (double)duration);
-        /* Output may hold any bytes: encode it ourselves (cJSON strings
-         * stop at NUL) and splice it in raw. */
-        for (int w = 0; w < 2; w++) {
-            buf_reset(&b);
-            if (utf8_json_string((const unsigned char *)e->cap[w].data,
-                                 e->cap[w].len, &b) == 0)
-                cJSON_AddRawToObject(res, hd_result_streams[w],
-                                     b.data ? b.data : "\"\"");
-        }
-        buf_free(&b);
-        /* The result goes in the data part, passed to the client as is. */
-        js = cJSON_PrintUnformatted(res);
-        cJSON_Delete(res);
-        hd_reply(e->rid, cJSON_CreateObject(), js, js ? strlen(js) : 0);
-        free(js);
-    } else {
-        cJSON_Delete(res);
-    }
+    e->kind->finish(e, &f);
 }
 
 void hd_exec_lost(const char *exe_id, const char *message)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], data[512];
-    long long ttl = cfg_int(CFG_SP_EVENT_TTL);
+    hd_facts f = {
+        .id = exe_id, .status = "error", .exit_code = -1, .error = message};
 
-    if (rds_key(ek, sizeof ek, "exec", exe_id) != 0 ||
-        rds_key(vk, sizeof vk, "events", exe_id) != 0)
-        return;
-    snprintf(data, sizeof data,
-             "{\"data\":{\"exitCode\":-1,\"status\":\"error\",\"truncated\":"
-             "false,\"error\":\"%s\"},\"duration\":0}",
-             message);
-    freeReplyObject(rds_cmd("XADD %s * type result data %s", vk, data));
-    freeReplyObject(rds_cmd("HSET %s status error error %s", ek, message));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+    hd_result_event(&f);
+    hd_result_record(&f);
 }

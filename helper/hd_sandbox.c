@@ -115,7 +115,7 @@ static void hd_default_limits(sbx_limits *lim)
     lim->cpus = (double)cfg_int(CFG_SP_SANDBOX_CPUS) / 1000.0;
 }
 
-void hd_op_create(hd_job *job)
+void hd_op_create(hd_sandbox *none, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
     const char *owner = hd_arg_str(job->args, "owner");
@@ -124,6 +124,7 @@ void hd_op_create(hd_job *job)
     char err[512];
     cJSON *rep;
 
+    (void)none; /* made here, not found */
     if (!id_valid_typed(id, "sbx_") || !id_valid(owner)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad id or owner");
         return;
@@ -182,9 +183,9 @@ void hd_pool_fill(void)
 }
 
 /* Run argv once in a pooled (or new) sandbox of the default limits that
- * ends with the run: files are written first, then hd_exec_start answers
- * as for "exec" (at the end, or at once with "async"). */
-void hd_op_run(hd_job *job)
+ * ends with the run: files are written first, then it starts and is
+ * answered as for "exec" (at its end with "wait", else at once). */
+void hd_op_run(hd_sandbox *none, hd_job *job)
 {
     const char *owner = hd_arg_str(job->args, "owner");
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(job->args, "files");
@@ -192,6 +193,8 @@ void hd_op_run(hd_job *job)
     hd_sandbox *s = hd_pool;
     long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
     char err[256], id[65];
+
+    (void)none; /* taken from the pool */
 
     if (!id_valid(owner)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad owner");
@@ -218,7 +221,7 @@ void hd_op_run(hd_job *job)
     hd_sandboxes = s;
     cJSON_ArrayForEach(f, files)
     {
-        hd_job fj = {.op = "file_write"};
+        hd_job fj = {.op = "file_write", .opn = HC_FILE_WRITE};
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
         fj.args = cJSON_CreateObject();
         cJSON_AddStringToObject(fj.args, "path",
@@ -230,7 +233,7 @@ void hd_op_run(hd_job *job)
          * reply goes nowhere (no rid), so a failure is seen through the
          * count of error replies. */
         unsigned long before = hd_reply_errors;
-        hd_files_job(s, &fj);
+        hd_op_file(s, &fj);
         cJSON_Delete(fj.args);
         if (hd_reply_errors != before) {
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
@@ -241,7 +244,7 @@ void hd_op_run(hd_job *job)
             return;
         }
     }
-    hd_exec_start(s, job);
+    hd_op_exec(s, job);
     if (s->execs == NULL)
         hd_sandbox_end(s, "run did not start");
 }
@@ -272,6 +275,12 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
     hd_slots[s->slot] = 0;
     cJSON_Delete(s->env);
     free(s);
+}
+
+void hd_op_delete(hd_sandbox *s, hd_job *job)
+{
+    hd_sandbox_end(s, "deleted");
+    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
 
 void hd_op_usage(hd_sandbox *s, hd_job *job)

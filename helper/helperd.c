@@ -149,6 +149,7 @@ static hd_job *hd_job_parse(redisReply *e, int shared)
         return NULL;
     snprintf(j->entry, sizeof j->entry, "%s", e->element[0]->str);
     j->shared = shared;
+    j->opn = HC_OP_COUNT;
     f = e->element[1];
     for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements;
          i += 2) {
@@ -156,9 +157,10 @@ static hd_job *hd_job_parse(redisReply *e, int shared)
         redisReply *v = f->element[i + 1];
         if (v->type != REDIS_REPLY_STRING)
             continue;
-        if (strcmp(name, "op") == 0)
+        if (strcmp(name, "op") == 0) {
             snprintf(j->op, sizeof j->op, "%s", v->str);
-        else if (strcmp(name, "rid") == 0 && id_valid(v->str))
+            j->opn = hc_op_find(v->str);
+        } else if (strcmp(name, "rid") == 0 && id_valid(v->str))
             snprintf(j->rid, sizeof j->rid, "%s", v->str);
         else if (strcmp(name, "deadline") == 0)
             j->deadline_ms = atoll(v->str);
@@ -273,57 +275,6 @@ static void hd_ack(const hd_job *j)
                             j->shared ? hd_k_jobs : hd_k_hjobs, j->entry));
 }
 
-static void hd_run_job(hd_job *job)
-{
-    const char *sid;
-    hd_sandbox *s;
-
-    if (job->rid[0] == '\0' || !cJSON_IsObject(job->args)) {
-        log_warn("dropping malformed job %s", job->entry);
-        return;
-    }
-    if (job->deadline_ms < hd_now_ms()) {
-        log_info("dropping job %s (%s): past its deadline", job->entry,
-                 job->op);
-        return;
-    }
-    if (strcmp(job->op, "create") == 0) {
-        hd_op_create(job);
-        return;
-    }
-    if (strcmp(job->op, "run") == 0) {
-        hd_op_run(job);
-        return;
-    }
-    sid = hd_arg_str(job->args, "sandbox");
-    s = sid != NULL ? hd_find(sid) : NULL;
-    if (s == NULL) {
-        hd_reply_err(job->rid, SP_E_NOT_FOUND, "sandbox not found");
-        return;
-    }
-    if (strcmp(job->op, "delete") == 0) {
-        hd_sandbox_end(s, "deleted");
-        hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
-    } else if (strcmp(job->op, "usage") == 0) {
-        hd_op_usage(s, job);
-    } else if (strcmp(job->op, "timeout") == 0) {
-        hd_op_timeout(s, job);
-    } else if (strcmp(job->op, "exec") == 0) {
-        hd_exec_start(s, job);
-    } else if (strcmp(job->op, "stdin") == 0 ||
-               strcmp(job->op, "cancel") == 0 ||
-               strcmp(job->op, "signal") == 0 ||
-               strcmp(job->op, "resize") == 0) {
-        hd_exec_job(s, job);
-    } else if (strncmp(job->op, "file_", 5) == 0) {
-        hd_files_job(s, job);
-    } else if (strncmp(job->op, "ctx_", 4) == 0) {
-        hd_ctx_op(s, job);
-    } else {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
-    }
-}
-
 static void hd_drain_jobs(void)
 {
     char sink[256];
@@ -337,7 +288,7 @@ static void hd_drain_jobs(void)
     pthread_mutex_unlock(&hd_qlock);
     while (list != NULL) {
         hd_job *next = list->next;
-        hd_run_job(list);
+        hd_ops_run(list);
         hd_ack(list);
         hd_job_free(list);
         list = next;

@@ -1,0 +1,362 @@
+/* sp_helper.c: the typed helper client (sp_helper.h): one function per
+ * operation, each building its job's arguments in one place. */
+#include "sp_helper.h"
+#include "sp_status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const hc_names[HC_OP_COUNT] = {
+#define HC_NAME(e, name) [e] = name,
+    HC_OPS(HC_NAME)
+#undef HC_NAME
+};
+
+const char *hc_op_name(hc_op op)
+{
+    return op < HC_OP_COUNT ? hc_names[op] : "";
+}
+
+hc_op hc_op_find(const char *name)
+{
+    for (int i = 0; name != NULL && i < HC_OP_COUNT; i++) {
+        if (strcmp(hc_names[i], name) == 0)
+            return (hc_op)i;
+    }
+    return HC_OP_COUNT;
+}
+
+/* Send op with args (consumed) to helper and wait up to wait_ms; the reply
+ * goes to out when out is not NULL, else it is dropped. */
+static int hc_call(const char *helper, hc_op op, cJSON *args, const void *data,
+                   size_t len, long long wait_ms, rpc_reply *out, rpc_err *err)
+{
+    rpc_reply local;
+    int rc;
+
+    if (args == NULL) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of memory");
+        if (out != NULL)
+            memset(out, 0, sizeof *out);
+        return -1;
+    }
+    rc = rpc_call(helper, hc_op_name(op), args, data, len, wait_ms,
+                  out != NULL ? out : &local, err);
+    cJSON_Delete(args);
+    if (out == NULL && rc == 0)
+        rpc_reply_free(&local);
+    return rc;
+}
+
+/* A new args object naming the sandbox (NULL if out of memory). */
+static cJSON *hc_args(const char *sbx)
+{
+    cJSON *a = cJSON_CreateObject();
+    if (a != NULL && sbx != NULL &&
+        cJSON_AddStringToObject(a, "sandbox", sbx) == NULL) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* hc_args plus the execution id exe. */
+static cJSON *hc_exe_args(const char *sbx, const char *exe)
+{
+    cJSON *a = hc_args(sbx);
+    if (a != NULL)
+        cJSON_AddStringToObject(a, "exe", exe);
+    return a;
+}
+
+/* Add a copy of j as name unless j is NULL. */
+static void hc_put(cJSON *a, const char *name, const cJSON *j)
+{
+    if (j != NULL)
+        cJSON_AddItemToObject(a, name, cJSON_Duplicate(j, 1));
+}
+
+static void hc_put_str(cJSON *a, const char *name, const char *s)
+{
+    if (s != NULL)
+        cJSON_AddStringToObject(a, name, s);
+}
+
+void hc_facts_free(hc_facts *f)
+{
+    if (f == NULL)
+        return;
+    rpc_reply_free(&f->raw);
+    memset(f, 0, sizeof *f);
+}
+
+/* Point f's fields into its raw reply: json, and stdout/stderr split at
+ * out_len of the data part. */
+static int hc_facts_take(hc_facts *f, rpc_err *err)
+{
+    const cJSON *facts = cJSON_GetObjectItemCaseSensitive(f->raw.json, "facts");
+    const cJSON *olen =
+        cJSON_GetObjectItemCaseSensitive(f->raw.json, "out_len");
+    size_t n;
+
+    if (facts == NULL) {
+        f->json = f->raw.json; /* started, not ended */
+        return 0;
+    }
+    n = cJSON_IsNumber(olen) && olen->valuedouble >= 0
+            ? (size_t)olen->valuedouble
+            : 0;
+    if (!cJSON_IsObject(facts) || n > f->raw.len) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "malformed helper reply");
+        return -1;
+    }
+    f->json = facts;
+    f->out[0] = f->raw.data ? f->raw.data : "";
+    f->out_len[0] = n;
+    f->out[1] = f->raw.data ? f->raw.data + n : "";
+    f->out_len[1] = f->raw.len - n;
+    return 0;
+}
+
+int hc_create(const hc_sandbox_req *q, rpc_err *err)
+{
+    cJSON *a = hc_args(NULL);
+
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "id", q->id);
+        cJSON_AddStringToObject(a, "owner", q->owner);
+        cJSON_AddNumberToObject(a, "timeout", (double)q->timeout_s);
+        cJSON_AddNumberToObject(a, "memory_mb", (double)q->memory_mb);
+        cJSON_AddNumberToObject(a, "pids", (double)q->pids);
+        cJSON_AddNumberToObject(a, "disk_mb", (double)q->disk_mb);
+        cJSON_AddNumberToObject(a, "cpus_milli", (double)q->cpus_milli);
+        cJSON_AddBoolToObject(a, "network", q->network);
+        hc_put(a, "env", q->env);
+        hc_put(a, "metadata", q->metadata);
+    }
+    return hc_call(NULL, HC_CREATE, a, NULL, 0, HC_CREATE_WAIT_MS, NULL, err);
+}
+
+int hc_delete(const char *helper, const char *sbx, rpc_err *err)
+{
+    return hc_call(helper, HC_DELETE, hc_args(sbx), NULL, 0, HC_CREATE_WAIT_MS,
+                   NULL, err);
+}
+
+int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err)
+{
+    rpc_reply rr;
+
+    *usage = NULL;
+    if (hc_call(helper, HC_USAGE, hc_args(sbx), NULL, 0, HC_OP_WAIT_MS, &rr,
+                err) != 0)
+        return -1;
+    cJSON_DeleteItemFromObject(rr.json, "ok");
+    *usage = rr.json;
+    rr.json = NULL;
+    rpc_reply_free(&rr);
+    return 0;
+}
+
+int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
+               rpc_err *err)
+{
+    cJSON *a = hc_args(sbx);
+    if (a != NULL)
+        cJSON_AddNumberToObject(a, "timeout", (double)timeout_s);
+    return hc_call(helper, HC_TIMEOUT, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+}
+
+/* The job arguments of an execution. */
+static cJSON *hc_exec_args(const hc_exec_req *q)
+{
+    cJSON *a = hc_args(q->sandbox);
+
+    if (a == NULL)
+        return NULL;
+    cJSON_AddStringToObject(a, "id", q->id);
+    cJSON_AddStringToObject(a, "kind", q->kind);
+    cJSON_AddStringToObject(a, "owner", q->owner);
+    hc_put(a, "argv", q->argv);
+    hc_put(a, "env", q->env);
+    hc_put_str(a, "cwd", q->cwd);
+    hc_put_str(a, "stdin", q->stdin_data);
+    cJSON_AddBoolToObject(a, "stdin_open", q->stdin_open);
+    cJSON_AddBoolToObject(a, "pty", q->pty);
+    cJSON_AddNumberToObject(a, "cols", (double)q->cols);
+    cJSON_AddNumberToObject(a, "rows", (double)q->rows);
+    cJSON_AddNumberToObject(a, "timeout_ms", (double)q->timeout_ms);
+    cJSON_AddBoolToObject(a, "wait", q->wait);
+    hc_put(a, "compile", q->compile);
+    hc_put(a, "scratch", q->scratch);
+    hc_put(a, "files", q->files);
+    if (q->expires_in_s > 0)
+        cJSON_AddNumberToObject(a, "expires_in", (double)q->expires_in_s);
+    return a;
+}
+
+int hc_exec(const char *helper, const hc_exec_req *q, long long wait_ms,
+            long long reserve_until_ms, hc_facts *out, rpc_err *err)
+{
+    sp_status st;
+
+    memset(out, 0, sizeof *out);
+    if (q->sandbox != NULL)
+        return hc_call(helper, HC_EXEC, hc_exec_args(q), NULL, 0, wait_ms,
+                       &out->raw, err) == 0
+                   ? hc_facts_take(out, err)
+                   : -1;
+    /* A one-off sandbox counts against the subject's runs until the helper
+     * ends it. */
+    st = rpc_run_reserve(q->owner, q->id, reserve_until_ms);
+    if (st != SP_OK) {
+        rpc_err_set(err, st == SP_E_RATE_LIMITED ? RPC_ANSWER : RPC_TRANSPORT,
+                    st, "%s",
+                    st == SP_E_RATE_LIMITED ? "too many one-off runs at once"
+                                            : "state store unavailable");
+        return -1;
+    }
+    if (hc_call(NULL, HC_RUN, hc_exec_args(q), NULL, 0, wait_ms, &out->raw,
+                err) != 0 ||
+        hc_facts_take(out, err) != 0) {
+        rpc_run_release(q->owner, q->id);
+        hc_facts_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int hc_stdin(const char *helper, const char *sbx, const char *exe,
+             const char *data, int eof, rpc_err *err)
+{
+    cJSON *a = hc_exe_args(sbx, exe);
+    if (a != NULL) {
+        hc_put_str(a, "data", data);
+        cJSON_AddBoolToObject(a, "eof", eof);
+    }
+    return hc_call(helper, HC_STDIN, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_cancel(const char *helper, const char *sbx, const char *exe,
+              rpc_err *err)
+{
+    return hc_call(helper, HC_CANCEL, hc_exe_args(sbx, exe), NULL, 0,
+                   HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_signal(const char *helper, const char *sbx, const char *exe, int sig,
+              rpc_err *err)
+{
+    cJSON *a = hc_exe_args(sbx, exe);
+    if (a != NULL)
+        cJSON_AddNumberToObject(a, "signal", sig);
+    return hc_call(helper, HC_SIGNAL, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_resize(const char *helper, const char *sbx, const char *exe,
+              long long cols, long long rows, rpc_err *err)
+{
+    cJSON *a = hc_exe_args(sbx, exe);
+    if (a != NULL) {
+        cJSON_AddNumberToObject(a, "cols", (double)cols);
+        cJSON_AddNumberToObject(a, "rows", (double)rows);
+    }
+    return hc_call(helper, HC_RESIZE, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+}
+
+/* hc_args plus path. */
+static cJSON *hc_path_args(const char *sbx, const char *path)
+{
+    cJSON *a = hc_args(sbx);
+    if (a != NULL)
+        cJSON_AddStringToObject(a, "path", path);
+    return a;
+}
+
+int hc_file_read(const char *helper, const char *sbx, const char *path,
+                 rpc_reply *out, rpc_err *err)
+{
+    return hc_call(helper, HC_FILE_READ, hc_path_args(sbx, path), NULL, 0,
+                   HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_file_tree(const char *helper, const char *sbx, const char *path,
+                 long long depth, rpc_reply *out, rpc_err *err)
+{
+    cJSON *a = hc_path_args(sbx, path);
+    if (a != NULL)
+        cJSON_AddNumberToObject(a, "depth", (double)depth);
+    return hc_call(helper, HC_FILE_TREE, a, NULL, 0, HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_file_write(const char *helper, const char *sbx, const char *path,
+                  const void *data, size_t len, rpc_reply *out, rpc_err *err)
+{
+    /* An empty file still sends a data field. */
+    return hc_call(helper, HC_FILE_WRITE, hc_path_args(sbx, path),
+                   data != NULL ? data : "", len, HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
+                  rpc_reply *out, rpc_err *err)
+{
+    return hc_call(helper, HC_FILE_MKDIR, hc_path_args(sbx, path), NULL, 0,
+                   HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_file_delete(const char *helper, const char *sbx, const char *path,
+                   int recursive, rpc_err *err)
+{
+    cJSON *a = hc_path_args(sbx, path);
+    if (a != NULL)
+        cJSON_AddBoolToObject(a, "recursive", recursive);
+    return hc_call(helper, HC_FILE_DELETE, a, NULL, 0, HC_FILE_WAIT_MS, NULL,
+                   err);
+}
+
+/* hc_args plus ctx and owner. */
+static cJSON *hc_ctx_args(const char *sbx, const char *ctx, const char *owner)
+{
+    cJSON *a = hc_args(sbx);
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "ctx", ctx);
+        cJSON_AddStringToObject(a, "owner", owner);
+    }
+    return a;
+}
+
+int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
+                  const char *language, const char *owner, rpc_err *err)
+{
+    cJSON *a = hc_ctx_args(sbx, ctx, owner);
+    if (a != NULL)
+        cJSON_AddStringToObject(a, "language", language);
+    return hc_call(helper, HC_CTX_CREATE, a, NULL, 0, HC_CTX_WAIT_MS, NULL,
+                   err);
+}
+
+int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
+               hc_facts *out, rpc_err *err)
+{
+    cJSON *a = hc_ctx_args(q->sandbox, q->ctx, q->owner);
+
+    memset(out, 0, sizeof *out);
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "id", q->id);
+        cJSON_AddStringToObject(a, "code", q->code);
+        cJSON_AddNumberToObject(a, "timeout_ms", (double)q->timeout_ms);
+        cJSON_AddBoolToObject(a, "wait", q->wait);
+    }
+    if (hc_call(helper, HC_CTX_RUN, a, NULL, 0, wait_ms, &out->raw, err) != 0)
+        return -1;
+    return hc_facts_take(out, err);
+}
+
+int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
+                  const char *owner, rpc_err *err)
+{
+    return hc_call(helper, HC_CTX_DELETE, hc_ctx_args(sbx, ctx, owner), NULL, 0,
+                   HC_CTX_WAIT_MS, NULL, err);
+}

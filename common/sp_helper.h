@@ -1,0 +1,198 @@
+/* sp_helper.h: the one client through which handlers ask a sandbox helper
+ * to act (docs/DESIGN.md, "Helper protocol").
+ *
+ * Every operation is one row of HC_OPS below: its name on the wire. The
+ * helper's table (helper/hd_ops.c) has a row for each with what it needs
+ * (a sandbox or not), its argument checks, its function and whether its
+ * answer waits for an execution to end. Handlers call the typed functions
+ * here; none builds a job by hand.
+ *
+ * Error model. Each call returns 0 or -1 and fills an rpc_err (sp_rpc.h):
+ *   RPC_TRANSPORT  the helper could not be asked or did not answer in time
+ *                  (Redis down, no helper, timeout): st SP_E_UNAVAILABLE;
+ *   RPC_ANSWER     the helper answered with an error: st is its code
+ *                  (not_found, conflict, rate_limited, …), msg its words.
+ * Only handlers turn either into HTTP (http_send_rpc_error, sp_http.h).
+ *
+ * Executions. hc_exec starts a process (a command, a code run, a
+ * terminal) in a sandbox, or with sandbox NULL in a one-off sandbox of the
+ * pool (which counts against the subject's one-off runs until it ends).
+ * With wait set, the answer comes when it has ended: the facts of its end
+ * (hc_facts), which the handler renders in the shape its route answers. */
+#ifndef SP_HELPER_H
+#define SP_HELPER_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "sp_rpc.h"
+
+/* How long a call waits for its answer (executions give their own). */
+#define HC_CREATE_WAIT_MS 30000 /* create, delete */
+#define HC_OP_WAIT_MS     10000 /* usage, timeout, stdin, signals */
+#define HC_FILE_WAIT_MS   30000 /* files */
+#define HC_CTX_WAIT_MS    30000 /* context start and end */
+
+/* Every helper operation: enum name, name on the wire. */
+#define HC_OPS(X)                                                              \
+    X(HC_CREATE, "create")           /* make a sandbox (any helper) */         \
+    X(HC_RUN, "run")                 /* an execution in a one-off sandbox */   \
+    X(HC_DELETE, "delete")           /* end a sandbox */                       \
+    X(HC_USAGE, "usage")             /* a sandbox's live usage */              \
+    X(HC_TIMEOUT, "timeout")         /* a sandbox's new time to live */        \
+    X(HC_EXEC, "exec")               /* an execution in a sandbox */           \
+    X(HC_STDIN, "stdin")             /* input to an execution */               \
+    X(HC_CANCEL, "cancel")           /* end an execution as cancelled */       \
+    X(HC_SIGNAL, "signal")           /* a signal to an execution */            \
+    X(HC_RESIZE, "resize")           /* a terminal's window size */            \
+    X(HC_FILE_READ, "file_read")     /* a file's bytes or a directory list */  \
+    X(HC_FILE_TREE, "file_tree")     /* a directory tree */                    \
+    X(HC_FILE_WRITE, "file_write")   /* write a file (parents made) */         \
+    X(HC_FILE_MKDIR, "file_mkdir")   /* make a directory (parents made) */     \
+    X(HC_FILE_DELETE, "file_delete") /* remove a file or a tree */             \
+    X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
+    X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
+    X(HC_CTX_DELETE, "ctx_delete")   /* end a context */
+
+typedef enum hc_op {
+#define HC_ENUM(e, name) e,
+    HC_OPS(HC_ENUM)
+#undef HC_ENUM
+        HC_OP_COUNT
+} hc_op;
+
+/* Execution kinds the helper knows (helper/hd_kind.c): what a process's
+ * events are and how it ends. */
+#define HC_KIND_COMMAND  "command"  /* commands and code runs */
+#define HC_KIND_TERMINAL "terminal" /* a PTY shell: output/ready/exit */
+
+/* The wire name of op; "" for an unknown value. */
+const char *hc_op_name(hc_op op);
+
+/* The op named name, or HC_OP_COUNT if none. */
+hc_op hc_op_find(const char *name);
+
+/* What a sandbox is made with (POST /sandboxes after the handler's
+ * policy). Strings and JSON stay the caller's. */
+typedef struct hc_sandbox_req {
+    const char *id, *owner;
+    long long timeout_s, memory_mb, pids, disk_mb, cpus_milli;
+    int network;
+    const cJSON *env;      /* object of strings, or NULL */
+    const cJSON *metadata; /* object, or NULL */
+} hc_sandbox_req;
+
+/* An execution to start. Strings and JSON stay the caller's. */
+typedef struct hc_exec_req {
+    const char *id;         /* exe_ or trm_ id made by the caller */
+    const char *kind;       /* HC_KIND_* */
+    const char *owner;      /* the subject */
+    const char *sandbox;    /* NULL: a one-off sandbox (op run) */
+    const cJSON *argv;      /* array of strings */
+    const cJSON *env;       /* object of strings, or NULL */
+    const char *cwd;        /* or NULL */
+    const char *stdin_data; /* written first, or NULL */
+    int stdin_open;         /* stdin stays open for later input */
+    int pty;
+    long long cols, rows;
+    long long timeout_ms; /* 0: none */
+    int wait;             /* answer at the end (facts), not at the start */
+    const cJSON *compile; /* argv run first; the program only if it succeeds */
+    const cJSON *scratch; /* paths removed at the end */
+    const cJSON *files;   /* [{path, content}] written first (one-off only) */
+    long long expires_in_s; /* a one-off sandbox's time to live; 0: default */
+} hc_exec_req;
+
+/* A run of code in a stateful context. */
+typedef struct hc_ctx_run_req {
+    const char *sandbox, *ctx, *id, *owner, *code;
+    long long timeout_ms;
+    int wait;
+} hc_ctx_run_req;
+
+/* The answer of an execution: when it started (wait 0) json holds
+ * execution_id, sandbox_id and helper; when it ended, json holds its
+ * facts {id, status, exit_code, signal?, duration_ms, truncated, error?,
+ * context?: {results, exception?}} and stdout/stderr its captured bytes
+ * (any bytes, not NUL-terminated; pointers into raw). */
+typedef struct hc_facts {
+    const cJSON *json;
+    const char *out[2];
+    size_t out_len[2];
+    rpc_reply raw;
+} hc_facts;
+
+/* Release f; NULL-safe. */
+void hc_facts_free(hc_facts *f);
+
+/* Make a sandbox on any helper. */
+int hc_create(const hc_sandbox_req *q, rpc_err *err);
+
+/* End sandbox sbx (on helper). */
+int hc_delete(const char *helper, const char *sbx, rpc_err *err);
+
+/* sbx's live usage into *usage (an object the caller frees). */
+int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err);
+
+/* Give sbx timeout_s more seconds to live from now. */
+int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
+               rpc_err *err);
+
+/* Start q (helper NULL when q->sandbox is NULL) and wait up to wait_ms for
+ * the answer into *out (caller frees with hc_facts_free). A one-off run
+ * reserves one of q->owner's runs first (SP_E_RATE_LIMITED as an answer
+ * when none is left; released here on failure, by the helper at its end;
+ * it lapses at reserve_until_ms). */
+int hc_exec(const char *helper, const hc_exec_req *q, long long wait_ms,
+            long long reserve_until_ms, hc_facts *out, rpc_err *err);
+
+/* Input to execution exe of sbx: data (may be NULL), then eof. */
+int hc_stdin(const char *helper, const char *sbx, const char *exe,
+             const char *data, int eof, rpc_err *err);
+
+/* Cancel execution exe of sbx. */
+int hc_cancel(const char *helper, const char *sbx, const char *exe,
+              rpc_err *err);
+
+/* Signal sig to execution exe of sbx. */
+int hc_signal(const char *helper, const char *sbx, const char *exe, int sig,
+              rpc_err *err);
+
+/* New window size of terminal execution exe of sbx. */
+int hc_resize(const char *helper, const char *sbx, const char *exe,
+              long long cols, long long rows, rpc_err *err);
+
+/* A file's bytes (json type "file", raw in out->data) or a directory's
+ * listing (json). */
+int hc_file_read(const char *helper, const char *sbx, const char *path,
+                 rpc_reply *out, rpc_err *err);
+
+/* A directory tree down to depth. */
+int hc_file_tree(const char *helper, const char *sbx, const char *path,
+                 long long depth, rpc_reply *out, rpc_err *err);
+
+/* Write len bytes of data at path; out gets the file's entry. */
+int hc_file_write(const char *helper, const char *sbx, const char *path,
+                  const void *data, size_t len, rpc_reply *out, rpc_err *err);
+
+/* Make directory path (and parents); out gets its entry. */
+int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
+                  rpc_reply *out, rpc_err *err);
+
+/* Remove path (a directory only when recursive). */
+int hc_file_delete(const char *helper, const char *sbx, const char *path,
+                   int recursive, rpc_err *err);
+
+/* Start context ctx (language canonical) in sbx for owner. */
+int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
+                  const char *language, const char *owner, rpc_err *err);
+
+/* Run code in a context; answered as hc_exec answers. */
+int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
+               hc_facts *out, rpc_err *err);
+
+/* End context ctx of sbx (owner's). */
+int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
+                  const char *owner, rpc_err *err);
+
+#endif

@@ -1,0 +1,127 @@
+/* handlers/execute.h: what the files of sp-execute share. execute.c holds
+ * /execute, /execute-stream and the route table; it uses the others,
+ * which never call back into it:
+ *   runs.c        what every run shares: files written first, the client
+ *                 stream, the /execute answer (the one place its shape is
+ *                 made);
+ *   languages.c   the languages table, GET /languages;
+ *   contexts.c    stateful contexts and runs in them;
+ *   executions.c  GET /executions/{id}, cancel, stdin;
+ *   analyze.c     /analyze-execution-needs. */
+#ifndef EXECUTE_H
+#define EXECUTE_H
+
+#include <cjson/cJSON.h>
+
+#include "sp_helper.h"
+#include "sp_http.h"
+#include "sp_rpc.h"
+
+/* ---- runs.c ------------------------------------------------------------- */
+
+/* What an /execute answer says of one run, from a helper's facts or from
+ * the run's record and events. Strings and JSON stay the caller's. */
+typedef struct run_view {
+    const char *id, *status;
+    const char *out, *err; /* stdout, stderr bytes (any bytes) */
+    size_t out_len, err_len;
+    int context;            /* a run in a context: "stderr" too */
+    const cJSON *exception; /* {name, message, traceback}, or NULL */
+    int has_exit;           /* else exitCode is null (still running) */
+    int exit_code;
+    int has_duration;
+    long long duration_ms;
+    int truncated;
+    const char *results; /* a JSON array's text, or NULL for [] */
+} run_view;
+
+/* Append the /execute answer of v to b: {executionId, status, output,
+ * error (the exception, else the stderr text), stderr (context runs),
+ * exitCode, duration, results, truncated}. Returns 0, or -1 if b is full. */
+int run_render(const run_view *v, sp_buf *b);
+
+/* Answer a run: {executionId, status:"streaming", clientId} when stream,
+ * else its /execute answer from the facts in f. */
+void run_answer(http_req *r, int stream, const char *exe, const char *client,
+                const hc_facts *f);
+
+/* Write one file into a sandbox through its helper; 0, or -1 after the
+ * error (field "files") was sent. */
+int run_put(http_req *r, const char *helper, const char *sandbox,
+            const char *path, const char *content);
+
+/* Write every file of files [{path, content}]; 0 or -1 (sent). */
+int run_put_all(http_req *r, const char *helper, const char *sandbox,
+                const cJSON *files);
+
+/* Announce execution exe on the client stream of sub (made up into cid,
+ * >= 65 bytes, when client is NULL); returns the client id used. */
+const char *run_announce(const char *sub, const char *client, const char *exe,
+                         char *cid);
+
+/* ---- languages.c -------------------------------------------------------- */
+
+typedef struct exe_lang {
+    const char *name;
+    const char *aliases[5];
+    const char *ext;
+    const char *version_argv[3];
+    char version[64]; /* probed at start */
+} exe_lang;
+
+/* The language named name or one of its aliases (any case), or NULL. */
+const exe_lang *lang_find(const char *name);
+
+/* The canonical name of a language or alias ("py" → "python"), or NULL. */
+const char *lang_canonical(const char *name);
+
+/* Probe the languages' versions (at start). */
+void lang_probe(void);
+
+/* GET /languages. */
+void lang_list(http_req *r);
+
+/* ---- contexts.c --------------------------------------------------------- */
+
+/* A run in a context, as exe_run validated it. Strings stay the caller's. */
+typedef struct ctxh_run {
+    const char *ctx;      /* context_id, not yet checked */
+    const char *sandbox;  /* sandbox_id given with it, or NULL */
+    const char *language; /* canonical language given, or NULL */
+    const char *code;
+    long long timeout_ms;
+    int stream;             /* /execute-stream: answer at once */
+    const char *client;     /* clientId given (valid), or NULL */
+    const cJSON *files;     /* [{path, content}] to write first */
+    int has_stdin, has_env; /* refused: a context's process is running */
+} ctxh_run;
+
+/* Run q's code in its context and answer the request (the /execute shape,
+ * or {executionId, status:"streaming", clientId}); every error is sent
+ * here too. */
+void ctxh_execute(http_req *r, const ctxh_run *q);
+
+/* POST /sandboxes/{id}/contexts {language} → 201 {id, sandbox_id,
+ * language, created_at}. */
+void ctxh_create(http_req *r);
+
+/* GET /sandboxes/{id}/contexts → {contexts: [...]}. */
+void ctxh_list(http_req *r);
+
+/* GET /sandboxes/{id}/contexts/{ctx} → the context. */
+void ctxh_get(http_req *r);
+
+/* DELETE /sandboxes/{id}/contexts/{ctx} → 204; its process ends. */
+void ctxh_delete(http_req *r);
+
+/* ---- executions.c, analyze.c -------------------------------------------- */
+
+/* GET /executions/{id}, POST /executions/{id}/cancel and /stdin. */
+void exe_get(http_req *r);
+void exe_cancel(http_req *r);
+void exe_stdin(http_req *r);
+
+/* POST /analyze-execution-needs. */
+void exe_analyze(http_req *r);
+
+#endif
