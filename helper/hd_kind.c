@@ -110,7 +110,8 @@ static void hd_context_output(hd_exec *e, int which, const unsigned char *p,
                               size_t n, int at_eof)
 {
     (void)at_eof;
-    if (n > 0)
+    /* Once its context has ended (detached), what is left goes nowhere. */
+    if (n > 0 && e->ctx != NULL)
         hd_ctx_output(e, which, p, n);
 }
 
@@ -118,7 +119,8 @@ static void hd_context_output(hd_exec *e, int which, const unsigned char *p,
  * any execution's, for a restart to find. */
 static void hd_context_finish(hd_exec *e, const hd_facts *f)
 {
-    hd_ctx_driver_ended(e);
+    if (e->ctx != NULL)
+        hd_ctx_driver_ended(e);
     hd_result_record(f);
     hd_result_answer(f, e->rid);
 }

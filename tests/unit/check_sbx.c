@@ -368,6 +368,25 @@ START_TEST(test_network_slirp)
 }
 END_TEST
 
+/* 1 if this kernel serves i386 system calls at all: the probe, run on
+ * the host outside any sandbox, gets through to getpid. */
+static int host_has_i386(void)
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0)
+            dup2(null, 1);
+        execl("/proc/self/exe", "check_sbx", "--probe-i386", (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return 1; /* unknown: demand the filter's SIGSYS */
+    return !(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+}
+
 /* Copy this test binary into the workspace and run it there as a probe. */
 static void run_probe(sbx_sandbox *s, const char *mode, run_result *r)
 {
@@ -401,9 +420,14 @@ START_TEST(test_seccomp)
     run_probe(s, "--probe", r);
     ck_assert_msg(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0,
                   "probe: %s%s", r->out, r->err);
-    /* A syscall through the i386 entry point kills the process. */
+    /* A syscall through the i386 entry point kills the process: by the
+     * filter (SIGSYS), or, on a kernel built without that entry point
+     * (as the same probe run outside any sandbox shows), by the fault
+     * the kernel raises for it. */
     run_probe(s, "--probe-i386", r);
-    ck_assert_msg(WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGSYS,
+    ck_assert_msg(WIFSIGNALED(r->status) &&
+                      (WTERMSIG(r->status) == SIGSYS ||
+                       (WTERMSIG(r->status) == SIGSEGV && !host_has_i386())),
                   "i386 syscall not killed: status %#x %s", r->status, r->out);
     sbx_destroy(s);
     free(r);
