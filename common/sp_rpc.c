@@ -3,6 +3,7 @@
 #include "sp_http.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -25,7 +26,7 @@ long long rpc_live_helpers(void)
     redisReply *rep;
     long long n = -1;
 
-    rds_key_fixed(k, sizeof k, "helpers");
+    key_of(k, sizeof k, KEY_HELPERS, NULL);
     rep = rds_cmd("ZCOUNT %s %lld +inf", k,
                   (long long)time(NULL) - RPC_HELPER_FRESH_S);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
@@ -41,7 +42,7 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
     sp_status st = SP_E_NOT_FOUND;
 
     if (!id_valid_typed(sbx_id, "sbx_") ||
-        rds_key(k, sizeof k, "sbx", sbx_id) != 0)
+        key_of(k, sizeof k, KEY_SBX, sbx_id) != 0)
         return SP_E_NOT_FOUND;
     rep = rds_cmd("HMGET %s owner helper", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
@@ -84,7 +85,7 @@ sp_status rpc_run_reserve(const char *sub, const char *id,
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
 
-    if (rds_key(k, sizeof k, "runs", sub) != 0 || !id_valid(id))
+    if (key_of(k, sizeof k, KEY_RUNS, sub) != 0 || !id_valid(id))
         return SP_E_INTERNAL;
     snprintf(max, sizeof max, "%lld", cfg_int(CFG_SP_RUNS_MAX_PER_SUBJECT));
     snprintf(now, sizeof now, "%lld", rpc_now_ms());
@@ -100,7 +101,7 @@ sp_status rpc_run_reserve(const char *sub, const char *id,
 void rpc_run_release(const char *sub, const char *id)
 {
     char k[RDS_KEY_MAX];
-    if (rds_key(k, sizeof k, "runs", sub) == 0 && id_valid(id))
+    if (key_of(k, sizeof k, KEY_RUNS, sub) == 0 && id_valid(id))
         freeReplyObject(rds_cmd("ZREM %s %s", k, id));
 }
 
@@ -131,13 +132,13 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
 
     memset(out, 0, sizeof *out);
     snprintf(msg, msglen, "sandbox helper unavailable");
-    if (helper != NULL ? rds_key(stream, sizeof stream, "hjobs", helper)
-                       : rds_key_fixed(stream, sizeof stream, "jobs")) {
+    if (helper != NULL ? key_of(stream, sizeof stream, KEY_HJOBS, helper)
+                       : key_of(stream, sizeof stream, KEY_JOBS, NULL)) {
         snprintf(msg, msglen, "sandbox is on an unknown helper");
         return SP_E_INTERNAL;
     }
     if (id_generate("rid_", rid, sizeof rid) != 0 ||
-        rds_key(rkey, sizeof rkey, "reply", rid) != 0 ||
+        key_of(rkey, sizeof rkey, KEY_REPLY, rid) != 0 ||
         (js = cJSON_PrintUnformatted(args)) == NULL) {
         snprintf(msg, msglen, "out of resources");
         return SP_E_INTERNAL;

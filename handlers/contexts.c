@@ -13,6 +13,7 @@
 #include "contexts.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
@@ -64,7 +65,7 @@ static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
     redisReply *rep;
     int result = 0;
 
-    if (!id_valid_typed(id, "ctx_") || rds_key(k, sizeof k, "ctx", id))
+    if (!id_valid_typed(id, "ctx_") || key_of(k, sizeof k, KEY_CTX, id))
         return 0;
     rep = rds_cmd("HMGET %s owner sandbox helper language created", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
@@ -179,8 +180,8 @@ void ctxh_list(http_req *r)
 
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         return;
-    rds_key(k, sizeof k, "sbx", r->params[0]);
-    set = rds_cmd("SMEMBERS %s:contexts", k);
+    key_of(k, sizeof k, KEY_SBX_CONTEXTS, r->params[0]);
+    set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         goto out;

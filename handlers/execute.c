@@ -19,6 +19,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 #include "sp_utf8.h"
@@ -248,10 +249,9 @@ int exe_put(http_req *r, const char *helper, const char *sandbox,
 
 static void exe_announce(const char *sub, const char *client, const char *exe)
 {
-    char base[RDS_KEY_MAX], k[RDS_KEY_MAX + 72];
-    if (rds_key(base, sizeof base, "client", sub) != 0)
+    char k[RDS_KEY_MAX];
+    if (key_of2(k, sizeof k, KEY_CLIENT, sub, client) != 0)
         return;
-    snprintf(k, sizeof k, "%s:%s", base, client);
     freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %d * type execution data %s", k,
                             EXE_CLIENT_STREAM_MAX, exe));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));

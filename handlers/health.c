@@ -4,6 +4,7 @@
 #include "sp_buf.h"
 #include "sp_http.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
@@ -52,7 +53,7 @@ static void health_metrics(http_req *r)
     sp_buf b;
 
     buf_init(&b, HEALTH_METRICS_MAX);
-    rds_key_fixed(k, sizeof k, "metrics:requests");
+    key_of(k, sizeof k, KEY_METRICS_REQUESTS, NULL);
     rep = rds_cmd("HGETALL %s", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);

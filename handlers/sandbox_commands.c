@@ -9,6 +9,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -156,7 +157,7 @@ static int sbxh_exec_lookup(http_req *r, char *helper)
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return -1;
     if (!id_valid_typed(r->params[1], "exe_") ||
-        rds_key(k, sizeof k, "exec", r->params[1]) != 0) {
+        key_of(k, sizeof k, KEY_EXEC, r->params[1]) != 0) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
         return -1;
     }
@@ -181,7 +182,7 @@ void sbxh_exec_get(http_req *r)
 
     if (sbxh_exec_lookup(r, helper) != 0)
         return;
-    rds_key(k, sizeof k, "exec", r->params[1]);
+    key_of(k, sizeof k, KEY_EXEC, r->params[1]);
     h = rds_cmd("HGETALL %s", k);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(h);
@@ -224,7 +225,7 @@ void sbxh_exec_output(http_req *r)
         return;
     }
     snprintf(start, sizeof start, "%s%s", strcmp(after, "-") ? "(" : "", after);
-    rds_key(k, sizeof k, "events", r->params[1]);
+    key_of(k, sizeof k, KEY_EVENTS, r->params[1]);
     rep = rds_cmd("XRANGE %s %s + COUNT %d", k, start, SBXH_EVENTS_PAGE);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);
@@ -389,7 +390,7 @@ void sbxh_packages(http_req *r)
     }
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         goto out;
-    rds_key(k, sizeof k, "sbx", r->params[0]);
+    key_of(k, sizeof k, KEY_SBX, r->params[0]);
     net = rds_cmd("HGET %s network", k);
     if (net == NULL || net->type != REDIS_REPLY_STRING ||
         strcmp(net->str, "1") != 0) {

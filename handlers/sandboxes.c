@@ -15,6 +15,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -62,7 +63,7 @@ cJSON *sbxh_render(const char *id)
     const char *v;
     long long created, expires;
 
-    if (rds_key(k, sizeof k, "sbx", id) != 0)
+    if (key_of(k, sizeof k, KEY_SBX, id) != 0)
         return NULL;
     h = rds_cmd("HGETALL %s", k);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0)
@@ -195,7 +196,7 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
         return -1;
     }
     if (id_generate("sbx_", id_out, 65) != 0 ||
-        rds_key(k, sizeof k, "sbxs", r->auth.sub) != 0) {
+        key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return -1;
     }
@@ -263,7 +264,7 @@ static void sbxh_list(http_req *r)
     redisReply *set;
     cJSON *root, *arr;
 
-    rds_key(k, sizeof k, "sbxs", r->auth.sub);
+    key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub);
     set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(set);
@@ -373,10 +374,7 @@ out:
 static int sbxh_session_key(const char *sub, const char *sid, char *k,
                             size_t klen)
 {
-    char base[RDS_KEY_MAX];
-    if (!id_valid(sid) || rds_key(base, sizeof base, "session", sub) != 0)
-        return -1;
-    return snprintf(k, klen, "%s:%s", base, sid) < (int)klen ? 0 : -1;
+    return key_of2(k, klen, KEY_SESSION, sub, sid);
 }
 
 /* The live sandbox mapped to the session, into id_out; 1 found, 0 none,
@@ -390,7 +388,7 @@ static int sbxh_session_get(const char *sub, const char *k, char *id_out)
     if (rep == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_STRING && id_valid(rep->str) &&
-        rds_key(sk, sizeof sk, "sbx", rep->str) == 0) {
+        key_of(sk, sizeof sk, KEY_SBX, rep->str) == 0) {
         redisReply *own = rds_cmd("HGET %s owner", sk);
         if (own != NULL && own->type == REDIS_REPLY_STRING &&
             strcmp(own->str, sub) == 0) {
@@ -433,7 +431,7 @@ static void sbxh_session_init(http_req *r)
                         "session_id must match [A-Za-z0-9_-]{1,64}");
         goto out;
     }
-    snprintf(lock, sizeof lock, "%s:lock", k);
+    key_of2(lock, sizeof lock, KEY_SESSION_LOCK, r->auth.sub, r->params[0]);
     /* One creator at a time per session; the others wait for its result
      * (bounded), so concurrent calls all get the same sandbox. */
     for (int i = 0; i < 400; i++) {

@@ -13,6 +13,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
@@ -70,7 +71,7 @@ static void trm_create(http_req *r)
     }
     /* The record exists before the shell, so the relay can serve the
      * stream from its first event. */
-    rds_key(k, sizeof k, "terminal", id);
+    key_of(k, sizeof k, KEY_TERMINAL, id);
     freeReplyObject(rds_cmd("HSET %s owner %s created %lld watched_at %lld", k,
                             r->auth.sub, trm_now_ms(), trm_now_ms()));
     freeReplyObject(
@@ -154,8 +155,8 @@ static int trm_lookup(http_req *r, trm_rec *t)
     int result = -1;
 
     if (!id_valid_typed(r->params[0], "trm_") ||
-        rds_key(k, sizeof k, "terminal", r->params[0]) != 0 ||
-        rds_key(ek, sizeof ek, "exec", r->params[0]) != 0) {
+        key_of(k, sizeof k, KEY_TERMINAL, r->params[0]) != 0 ||
+        key_of(ek, sizeof ek, KEY_EXEC, r->params[0]) != 0) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "terminal not found");
         return -1;
     }
@@ -224,7 +225,7 @@ static void trm_input(http_req *r)
         trm_lookup(r, &t) != 0)
         goto out;
     /* At most TRM_INPUTS_PER_S inputs per second per terminal. */
-    rds_key(k, sizeof k, "trmrate", r->params[0]);
+    key_of(k, sizeof k, KEY_TRMRATE, r->params[0]);
     n = rds_cmd("INCR %s", k);
     if (n != NULL && n->type == REDIS_REPLY_INTEGER && n->integer == 1)
         freeReplyObject(rds_cmd("EXPIRE %s 1", k));

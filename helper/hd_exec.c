@@ -15,6 +15,7 @@
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
@@ -39,8 +40,8 @@ static const char *hd_stream_names[2] = {"stdout", "stderr"};
 
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n)
 {
-    rds_key(ek, n, "exec", e->id);
-    rds_key(vk, n, "events", e->id);
+    key_of(ek, n, KEY_EXEC, e->id);
+    key_of(vk, n, KEY_EVENTS, e->id);
 }
 
 /* Append one event; data is raw bytes (binary safe). */
@@ -319,11 +320,11 @@ void hd_exec_start(hd_sandbox *s, hd_job *job)
     e->next = s->execs;
     s->execs = e;
     hd_exec_keys(e, ek, vk, sizeof ek);
-    rds_key(sk, sizeof sk, "sbx", s->id);
+    key_of(sk, sizeof sk, KEY_SBX_RUNNING, s->id);
     freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
                             "status running started %lld",
                             ek, s->owner, s->id, hd_helper_id, e->started_ms));
-    freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
+    freeReplyObject(rds_cmd("SADD %s %s", sk, e->id));
     if (e->terminal) {
         hd_event_str(e, "ready", "{}");
         e->last_input_ms = e->watched_ms = e->started_ms;
@@ -462,7 +463,7 @@ static int hd_terminal_idle(hd_exec *e, long long now_ms)
     if (now_ms - e->last_watch_check_ms < 2000)
         return 0;
     e->last_watch_check_ms = now_ms;
-    if (rds_key(k, sizeof k, "terminal", e->id) == 0) {
+    if (key_of(k, sizeof k, KEY_TERMINAL, e->id) == 0) {
         r = rds_cmd("HGET %s watched_at", k);
         if (r != NULL && r->type == REDIS_REPLY_STRING &&
             atoll(r->str) > e->watched_ms)

@@ -5,6 +5,7 @@
  * earlier run of the helper. */
 #include "hd.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 #include "sp_utf8.h"
@@ -116,7 +117,7 @@ void hd_exec_finish(hd_exec *e)
     /* A one-off sandbox held one of its owner's runs (sp_rpc.h). */
     if (e->sbx->ephemeral)
         rpc_run_release(e->sbx->owner, e->id);
-    rds_key(sk, sizeof sk, "sbx", e->sbx->id);
+    key_of(sk, sizeof sk, KEY_SBX_RUNNING, e->sbx->id);
     ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "data", cJSON_Duplicate(res, 1));
     cJSON_AddNumberToObject(ev, "duration", (double)duration);
@@ -139,8 +140,8 @@ void hd_exec_finish(hd_exec *e)
         duration, e->truncated, hd_now_ms()));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
-    freeReplyObject(rds_cmd("SREM %s:running %s", sk, e->id));
-    if (e->terminal && rds_key(sk, sizeof sk, "terminal", e->id) == 0)
+    freeReplyObject(rds_cmd("SREM %s %s", sk, e->id));
+    if (e->terminal && key_of(sk, sizeof sk, KEY_TERMINAL, e->id) == 0)
         freeReplyObject(rds_cmd("EXPIRE %s %lld", sk, ttl));
     if (e->rid[0] != '\0' && e->execute_shape) {
         hd_reply_execute(e, res, duration);
@@ -174,8 +175,8 @@ void hd_exec_lost(const char *exe_id, const char *message)
     char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], data[512];
     long long ttl = cfg_int(CFG_SP_EVENT_TTL);
 
-    if (rds_key(ek, sizeof ek, "exec", exe_id) != 0 ||
-        rds_key(vk, sizeof vk, "events", exe_id) != 0)
+    if (key_of(ek, sizeof ek, KEY_EXEC, exe_id) != 0 ||
+        key_of(vk, sizeof vk, KEY_EVENTS, exe_id) != 0)
         return;
     snprintf(data, sizeof data,
              "{\"data\":{\"exitCode\":-1,\"status\":\"error\",\"truncated\":"

@@ -5,6 +5,7 @@
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -43,8 +44,8 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(args, "metadata");
     char *mds = md ? cJSON_PrintUnformatted(md) : strdup("{}");
 
-    rds_key(k, sizeof k, "sbx", s->id);
-    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
+    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     snprintf(created, sizeof created, "%lld", s->created);
     snprintf(expires, sizeof expires, "%lld", s->expires_at);
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim->memory_mb);
@@ -56,7 +57,7 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
         "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
         k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
         s->network ? "1" : "0", mds ? mds : "{}"));
-    freeReplyObject(rds_cmd("SADD %s:sbxs %s", hk, s->id));
+    freeReplyObject(rds_cmd("SADD %s %s", hk, s->id));
     free(mds);
 }
 
@@ -257,12 +258,12 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
     hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
     sbx_destroy(s->sbx);
-    rds_key(k, sizeof k, "sbx", s->id);
-    rds_key(ok, sizeof ok, "sbxs", s->owner);
-    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
+    key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
+    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     freeReplyObject(rds_cmd("DEL %s", k));
     freeReplyObject(rds_cmd("SREM %s %s", ok, s->id));
-    freeReplyObject(rds_cmd("SREM %s:sbxs %s", hk, s->id));
+    freeReplyObject(rds_cmd("SREM %s %s", hk, s->id));
     for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -295,7 +296,7 @@ void hd_op_timeout(hd_sandbox *s, hd_job *job)
     cJSON *rep = cJSON_CreateObject();
 
     s->expires_at = hd_now_ms() / 1000 + hd_arg_int(job->args, "timeout", 300);
-    rds_key(k, sizeof k, "sbx", s->id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
     freeReplyObject(rds_cmd("HSET %s expires_at %lld", k, s->expires_at));
     cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
     hd_reply(job->rid, rep, NULL, 0);

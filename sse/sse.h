@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "sp_keys.h"
 #include "sp_redis.h"
 
 #define SSE_OUT_MAX (1024 * 1024) /* queued bytes per client, then dropped */
@@ -51,7 +52,7 @@ typedef struct sse_route {
     const char *prefix;     /* "/executions/" ... or "/events" */
     const char *suffix;     /* "/events" after the id; NULL: exact path */
     const char *id_prefix;  /* "exe_": the id's type prefix */
-    const char *owner_kind; /* hash holding "owner": "exec" -> exec:<id> */
+    sp_key_family owner;    /* hash holding "owner": KEY_EXEC -> exec:<id> */
     const char *label;      /* JSON field naming the id: "executionId" */
     const char *final_type; /* event after which the stream ends */
     int client_stream;      /* 1: /events?clientId= (pointer stream) */

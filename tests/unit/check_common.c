@@ -16,6 +16,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_multipart.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
@@ -470,6 +471,118 @@ START_TEST(status_table)
     ck_assert_int_eq(sp_status_http((sp_status)-1), 500);
     ck_assert_str_eq(sp_http_reason(404), "Not Found");
     ck_assert_str_eq(sp_http_reason(429), "Too Many Requests");
+}
+END_TEST
+
+/* ------------------------------------------------------------------- keys */
+
+/* The keys of every family, byte for byte as they were written before the
+ * table existed (Redis contents must not change). */
+START_TEST(keys_exact_strings)
+{
+    static const struct {
+        sp_key_family f;
+        const char *id, *id2, *want;
+    } cases[] = {
+        {KEY_APIKEY, "abc123", NULL, "sp:apikey:abc123"},
+        {KEY_KEY, "key_1", NULL, "sp:key:key_1"},
+        {KEY_KEYS, NULL, NULL, "sp:keys"},
+        {KEY_KEYREVOKED, "key_1", NULL, "sp:keyrevoked:key_1"},
+        {KEY_REVOKED, "jti-1", NULL, "sp:revoked:jti-1"},
+        {KEY_RTFAM, "fam", NULL, "sp:rtfam:fam"},
+        {KEY_RTUSED, "jti", NULL, "sp:rtused:jti"},
+        {KEY_HELPERS, NULL, NULL, "sp:helpers"},
+        {KEY_JOBS, NULL, NULL, "sp:jobs"},
+        {KEY_HJOBS, "hlp_a", NULL, "sp:hjobs:hlp_a"},
+        {KEY_REPLY, "rid_x", NULL, "sp:reply:rid_x"},
+        {KEY_HELPER_SBXS, "hlp_a", NULL, "sp:helper:hlp_a:sbxs"},
+        {KEY_SBX, "sbx_1", NULL, "sp:sbx:sbx_1"},
+        {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
+        {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
+        {KEY_SBXS_OF_OWNER, "alice", NULL, "sp:sbxs:alice"},
+        {KEY_SESSION, "alice", "s1", "sp:session:alice:s1"},
+        {KEY_SESSION_LOCK, "alice", "s1", "sp:session:alice:s1:lock"},
+        {KEY_RUNS, "alice", NULL, "sp:runs:alice"},
+        {KEY_EXEC, "exe_1", NULL, "sp:exec:exe_1"},
+        {KEY_EVENTS, "exe_1", NULL, "sp:events:exe_1"},
+        {KEY_CTX, "ctx_1", NULL, "sp:ctx:ctx_1"},
+        {KEY_CLIENT, "alice", "cli_1", "sp:client:alice:cli_1"},
+        {KEY_TERMINAL, "trm_1", NULL, "sp:terminal:trm_1"},
+        {KEY_TRMRATE, "trm_1", NULL, "sp:trmrate:trm_1"},
+        {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
+    };
+    char k[256];
+
+    ck_assert_int_eq(sizeof cases / sizeof cases[0], KEY_FAMILY_COUNT);
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc =
+            cases[i].id2 != NULL
+                ? key_of2(k, sizeof k, cases[i].f, cases[i].id, cases[i].id2)
+                : key_of(k, sizeof k, cases[i].f, cases[i].id);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_str_eq(k, cases[i].want);
+    }
+    ck_assert_int_eq(key_set_prefix("t1.x-y_z:"), 0);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_EVENTS, "exe_1"), 0);
+    ck_assert_str_eq(k, "t1.x-y_z:events:exe_1");
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+}
+END_TEST
+
+START_TEST(keys_refused)
+{
+    char k[256], small[13], id65[66];
+
+    memset(id65, 'a', 65);
+    id65[65] = '\0';
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+    /* An id where none belongs, none where one does, a bad id. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_HELPERS, "x"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, NULL), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, ""), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, "a:b"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, "a b"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, id65), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, id65 + 1), 0);
+    /* Two-id families take exactly two. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SESSION, "alice"), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_SBX, "a", "b"), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_CLIENT, "alice", NULL), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_CLIENT, "alice", "x/y"), -1);
+    /* Out of range, too small. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_FAMILY_COUNT, "a"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, (sp_key_family)-1, "a"), -1);
+    ck_assert_int_eq(key_of(small, sizeof small, KEY_SBX, "sbx_12"), -1);
+    ck_assert_str_eq(small, "");
+    ck_assert_int_eq(key_of(small, sizeof small, KEY_SBX, "sbx_1"), 0);
+    ck_assert_str_eq(small, "sp:sbx:sbx_1");
+    ck_assert_int_eq(key_of(k, 0, KEY_HELPERS, NULL), -1);
+    /* The prefix: the characters rds_init allows, at most 32 bytes. */
+    ck_assert_int_eq(key_set_prefix("a b:"), -1);
+    ck_assert_int_eq(key_set_prefix("a{b}:"), -1);
+    ck_assert_int_eq(key_set_prefix("0123456789012345678901234567890123"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_HELPERS, NULL), 0);
+    ck_assert_str_eq(k, "sp:helpers");
+}
+END_TEST
+
+START_TEST(keys_table_rows)
+{
+    ck_assert_ptr_null(key_info(KEY_FAMILY_COUNT));
+    for (int i = 0; i < KEY_FAMILY_COUNT; i++) {
+        const sp_key_info *ki = key_info((sp_key_family)i);
+        ck_assert_ptr_nonnull(ki);
+        ck_assert_int_eq(strncmp(ki->name, "KEY_", 4), 0);
+        ck_assert_str_ne(ki->pattern, "");
+        ck_assert_str_ne(ki->type, "");
+        ck_assert_str_ne(ki->writers, "");
+        ck_assert_str_ne(ki->readers, "");
+        ck_assert_str_ne(ki->lifetime, "");
+        /* No two families share a pattern. */
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(key_info((sp_key_family)j)->pattern, ki->pattern);
+    }
 }
 END_TEST
 
@@ -1007,6 +1120,17 @@ static Suite *status_suite(void)
     return s;
 }
 
+static Suite *keys_suite(void)
+{
+    Suite *s = suite_create("keys");
+    TCase *tc = tcase_create("keys");
+    tcase_add_test(tc, keys_exact_strings);
+    tcase_add_test(tc, keys_refused);
+    tcase_add_test(tc, keys_table_rows);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 static Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -1238,6 +1362,7 @@ int main(void)
 
     srunner_add_suite(sr, ids_suite());
     srunner_add_suite(sr, status_suite());
+    srunner_add_suite(sr, keys_suite());
     srunner_add_suite(sr, buf_suite());
     srunner_add_suite(sr, jwt_suite());
     srunner_add_suite(sr, parsers_suite());
