@@ -10,6 +10,7 @@
  *   sp-admin config-check      loads the configuration, exit 2 if refused */
 #include "sp_auth.h"
 #include "sp_config.h"
+#include "sp_id.h"
 #include "sp_json.h"
 #include "sp_keys.h"
 #include "sp_log.h"
@@ -29,7 +30,7 @@ static int admin_usage(void)
 
 static int admin_key_list(void)
 {
-    char k[RDS_KEY_MAX], kk[RDS_KEY_MAX], when[32];
+    char k[RDS_KEY_MAX], kk[RDS_KEY_MAX], when[JSON_TIME_SIZE];
     redisReply *set;
 
     key_of(k, sizeof k, KEY_KEYS, NULL);
@@ -75,7 +76,7 @@ static int admin_config_table(void)
 int main(int argc, char **argv)
 {
     char err[512];
-    char key[AUTH_KEY_LEN + 1], kid[65];
+    char key[AUTH_KEY_LEN + 1], kid[SP_ID_SIZE];
     sp_status st;
 
     log_set_program("sp-admin");

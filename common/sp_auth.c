@@ -57,7 +57,7 @@ static int auth_key_format_ok(const char *key)
 
 sp_status auth_api_key(const char *key, auth_info *out)
 {
-    char hash[65], rkey[RDS_KEY_MAX];
+    char hash[AUTH_SHA256_HEX_SIZE], rkey[RDS_KEY_MAX];
     redisReply *r;
     sp_status st = SP_E_UNAUTHENTICATED;
 
@@ -141,7 +141,7 @@ sp_status auth_check(http_req *r, int flags, auth_info *out)
 sp_status auth_key_create(const char *name, char *key_out, char *kid_out)
 {
     unsigned char rnd[32];
-    char hash[65], k_apikey[RDS_KEY_MAX], k_key[RDS_KEY_MAX],
+    char hash[AUTH_SHA256_HEX_SIZE], k_apikey[RDS_KEY_MAX], k_key[RDS_KEY_MAX],
         k_keys[RDS_KEY_MAX], created[32];
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
@@ -149,7 +149,7 @@ sp_status auth_key_create(const char *name, char *key_out, char *kid_out)
     if (!id_valid(name))
         return SP_E_INVALID_ARGUMENT;
     if (id_random_bytes(rnd, sizeof rnd) != 0 ||
-        id_generate("key_", kid_out, 65) != 0)
+        id_generate("key_", kid_out, SP_ID_SIZE) != 0)
         return SP_E_INTERNAL;
     strcpy(key_out, AUTH_KEY_PREFIX);
     id_b64url(rnd, sizeof rnd, key_out + 4, AUTH_KEY_LEN - 3);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 
 #define RDS_KEY_MAX 256
+#define RDS_NUM_SIZE                                                           \
+    24 /* a number as a command argument ("%lld"), with its NUL */
 
 /* Parse REDIS_URL, SP_PREFIX and SP_REDIS_TIMEOUT_MS (after cfg_load).
  * Returns 0, or -1 with a reason in err. */

@@ -51,7 +51,7 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
              rep->element[1]->type == REDIS_REPLY_STRING &&
              strcmp(rep->element[0]->str, sub) == 0 &&
              id_valid(rep->element[1]->str)) {
-        snprintf(helper, 65, "%s", rep->element[1]->str);
+        snprintf(helper, SP_ID_SIZE, "%s", rep->element[1]->str);
         st = SP_OK;
     }
     freeReplyObject(rep);
@@ -81,7 +81,8 @@ static const char rpc_reserve_lua[] =
 sp_status rpc_run_reserve(const char *sub, const char *id,
                           long long deadline_ms)
 {
-    char k[RDS_KEY_MAX], max[24], now[24], until[24];
+    char k[RDS_KEY_MAX], max[RDS_NUM_SIZE], now[RDS_NUM_SIZE],
+        until[RDS_NUM_SIZE];
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
 
@@ -121,7 +122,7 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
                    rpc_reply *out, char *msg, size_t msglen)
 {
     char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40], deadline[32],
-        maxlen[24];
+        maxlen[RDS_NUM_SIZE];
     const char *argv[16];
     size_t lens[16];
     int argc = 0;

@@ -21,6 +21,7 @@
 
 #define RPC_STREAM_MAXLEN  100000
 #define RPC_HELPER_FRESH_S 10
+#define RPC_MSG_SIZE       256 /* a message rpc_call writes for the client */
 
 typedef struct rpc_reply {
     cJSON *json; /* the reply object; owned, freed by rpc_reply_free */
@@ -32,7 +33,7 @@ typedef struct rpc_reply {
  * the shared stream) and wait up to wait_ms for the reply. On SP_OK *out
  * holds the reply (ok true). Otherwise the status is the helper's code, or
  * SP_E_UNAVAILABLE when Redis or the helper did not answer in time;
- * msg (>= 256 bytes) receives a message for the client. */
+ * msg (>= RPC_MSG_SIZE bytes) receives a message for the client. */
 sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
                    const void *data, size_t len, long long wait_ms,
                    rpc_reply *out, char *msg, size_t msglen);
@@ -40,7 +41,7 @@ sp_status rpc_call(const char *helper, const char *op, const cJSON *args,
 /* Free what rpc_call returned in r; NULL-safe. */
 void rpc_reply_free(rpc_reply *r);
 
-/* The helper owning sandbox sbx_id, into helper (>= 65 bytes), if the
+/* The helper owning sandbox sbx_id, into helper (>= SP_ID_SIZE bytes), if the
  * sandbox exists and belongs to sub. SP_OK, SP_E_NOT_FOUND (also for an
  * invalid id or another subject's sandbox) or SP_E_UNAVAILABLE. */
 sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);

@@ -76,7 +76,7 @@ static void auth_token(http_req *r)
     cJSON *body = http_json_body(r, 0);
     const char *key;
     auth_info who;
-    char fam[65];
+    char fam[SP_ID_SIZE];
     sp_status st;
 
     if (body == NULL)

@@ -29,8 +29,8 @@
 
 /* A context's record, copied out of Redis. */
 typedef struct ctxh_rec {
-    char sandbox[65];
-    char helper[65];
+    char sandbox[SP_ID_SIZE];
+    char helper[SP_ID_SIZE];
     char language[16];
     long long created;
 } ctxh_rec;
@@ -93,7 +93,7 @@ out:
 static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
 {
     cJSON *o = cJSON_CreateObject();
-    char t[32];
+    char t[JSON_TIME_SIZE];
 
     json_time(rec->created, t, sizeof t);
     cJSON_AddStringToObject(o, "id", id);
@@ -107,7 +107,7 @@ static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
  * having sent 404 or 503. */
 static int ctxh_of_path(http_req *r, ctxh_rec *rec)
 {
-    char helper[65];
+    char helper[SP_ID_SIZE];
     int found;
 
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
@@ -128,7 +128,7 @@ void ctxh_create(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *args = NULL, *o;
     const char *name, *lang;
-    char helper[65], id[65], msg[256];
+    char helper[SP_ID_SIZE], id[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     ctxh_rec rec = {0};
     rpc_reply rr;
     sp_status st;
@@ -174,7 +174,7 @@ out:
 
 void ctxh_list(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *set = NULL;
     cJSON *root, *arr;
 
@@ -217,7 +217,7 @@ void ctxh_delete(http_req *r)
 {
     ctxh_rec rec = {0};
     cJSON *args;
-    char msg[256];
+    char msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
 
@@ -257,7 +257,7 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
 {
     ctxh_rec rec = {0};
     cJSON *args = NULL;
-    char exe[65], cid[65], msg[256];
+    char exe[SP_ID_SIZE], cid[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     const char *client = q->client;
     rpc_reply rr;
     sp_status st;

@@ -230,7 +230,7 @@ int exe_put(http_req *r, const char *helper, const char *sandbox,
             const char *path, const char *content)
 {
     cJSON *args = cJSON_CreateObject();
-    char msg[256];
+    char msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
 
@@ -263,7 +263,8 @@ static void exe_run(http_req *r, int stream)
     const char *code, *lang_name, *in, *sandbox, *ctx, *client;
     const cJSON *env, *it;
     const exe_lang *lang;
-    char exe[65], path[128], helper[65], msg[256], cid[65];
+    char exe[SP_ID_SIZE], path[128], helper[SP_ID_SIZE], msg[RPC_MSG_SIZE],
+        cid[SP_ID_SIZE];
     long long timeout;
     rpc_reply rr;
     sp_status st;

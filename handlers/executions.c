@@ -182,7 +182,7 @@ static void exe_control(http_req *r, const char *op, cJSON *args)
 {
     redisReply *h = exe_record(r, r->params[0]);
     const char *helper, *sandbox, *status;
-    char msg[256];
+    char msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
     cJSON *o;

@@ -27,7 +27,7 @@ static void health_health(http_req *r)
     int redis_ok = rds_ping();
     long long helpers = redis_ok ? rpc_live_helpers() : -1;
     cJSON *root = cJSON_CreateObject(), *checks, *h;
-    char ts[32];
+    char ts[JSON_TIME_SIZE];
 
     json_time(now, ts, sizeof ts);
     cJSON_AddStringToObject(root, "status", redis_ok ? "ok" : "unavailable");

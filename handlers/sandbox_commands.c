@@ -49,7 +49,7 @@ static int sbxh_argv_ok(http_req *r, const cJSON *argv)
 static void sbxh_run(http_req *r, const char *helper, cJSON *args, int bg,
                      long long timeout)
 {
-    char exe[65], msg[256];
+    char exe[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
     cJSON *o;
@@ -90,7 +90,7 @@ void sbxh_commands(http_req *r)
     cJSON *body = http_json_body(r, 0), *args = NULL;
     const cJSON *argv = NULL, *env;
     const char *cmd, *cwd, *in;
-    char helper[65];
+    char helper[SP_ID_SIZE];
     long long timeout, cols, rows;
     int bg, pty, in_open;
 
@@ -175,7 +175,7 @@ static int sbxh_exec_lookup(http_req *r, char *helper)
 
 void sbxh_exec_get(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *h;
     cJSON *o;
     const char *v;
@@ -211,7 +211,7 @@ void sbxh_exec_get(http_req *r)
  * (for clients without SSE). Output bytes are made valid UTF-8. */
 void sbxh_exec_output(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX], after[64] = "-", start[80];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX], after[64] = "-", start[80];
     redisReply *rep;
     sp_buf b;
     const char *last = NULL;
@@ -265,7 +265,7 @@ void sbxh_exec_output(http_req *r)
 static void sbxh_exec_ctl(http_req *r, const char *op)
 {
     cJSON *body = http_json_body(r, 0), *args = cJSON_CreateObject();
-    char helper[65], msg[256];
+    char helper[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
 
@@ -361,7 +361,7 @@ void sbxh_packages(http_req *r)
     cJSON *body = http_json_body(r, 0), *args, *argv;
     const cJSON *pk, *it;
     const char *mgr;
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *net = NULL;
 
     if (body == NULL)

@@ -57,7 +57,7 @@ const char *sbxh_field(const redisReply *h, const char *name)
 
 cJSON *sbxh_render(const char *id)
 {
-    char k[RDS_KEY_MAX], t[32];
+    char k[RDS_KEY_MAX], t[JSON_TIME_SIZE];
     redisReply *h;
     cJSON *o = NULL, *lim, *md;
     const char *v;
@@ -137,7 +137,7 @@ int sbxh_env_ok(http_req *r, const cJSON *env, const char *field)
 
 int sbxh_create(http_req *r, const cJSON *body, char *id_out)
 {
-    char k[RDS_KEY_MAX], msg[256], count[24];
+    char k[RDS_KEY_MAX], msg[RPC_MSG_SIZE], count[RDS_NUM_SIZE];
     const cJSON *lim, *env, *md;
     long long timeout, mem, pids, disk, cpus_milli;
     double cpus_req = 0;
@@ -195,7 +195,7 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
                         "no sandbox helper is running");
         return -1;
     }
-    if (id_generate("sbx_", id_out, 65) != 0 ||
+    if (id_generate("sbx_", id_out, SP_ID_SIZE) != 0 ||
         key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return -1;
@@ -243,7 +243,7 @@ out:
 static void sbxh_post(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o;
-    char id[65];
+    char id[SP_ID_SIZE];
 
     if (body == NULL)
         return;
@@ -297,7 +297,7 @@ sp_status sbxh_op(const char *helper, const char *id, const char *op,
 
 static void sbxh_get(http_req *r)
 {
-    char helper[65], msg[256];
+    char helper[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     cJSON *o;
     rpc_reply rr;
 
@@ -323,7 +323,7 @@ static void sbxh_get(http_req *r)
 
 static void sbxh_delete(http_req *r)
 {
-    char helper[65], msg[256];
+    char helper[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
 
@@ -342,7 +342,7 @@ static void sbxh_delete(http_req *r)
 static void sbxh_timeout(http_req *r)
 {
     cJSON *body = http_json_body(r, 0), *args, *o;
-    char helper[65], msg[256];
+    char helper[SP_ID_SIZE], msg[RPC_MSG_SIZE];
     long long timeout;
     rpc_reply rr;
     sp_status st;
@@ -392,7 +392,7 @@ static int sbxh_session_get(const char *sub, const char *k, char *id_out)
         redisReply *own = rds_cmd("HGET %s owner", sk);
         if (own != NULL && own->type == REDIS_REPLY_STRING &&
             strcmp(own->str, sub) == 0) {
-            snprintf(id_out, 65, "%s", rep->str);
+            snprintf(id_out, SP_ID_SIZE, "%s", rep->str);
             found = 1;
         }
         freeReplyObject(own);
@@ -420,7 +420,7 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
 static void sbxh_session_init(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o = NULL, *root;
-    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[65];
+    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[SP_ID_SIZE];
     redisReply *rep = NULL;
     int found, created = 0;
 

@@ -40,7 +40,8 @@ static void trm_create(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *args = NULL, *o;
     const char *sandbox, *cwd;
-    char id[65], helper[65] = "", k[RDS_KEY_MAX], msg[256], sbx[65];
+    char id[SP_ID_SIZE], helper[SP_ID_SIZE] = "", k[RDS_KEY_MAX],
+                         msg[RPC_MSG_SIZE], sbx[SP_ID_SIZE];
     long long cols, rows;
     rpc_reply rr;
     sp_status st;
@@ -144,7 +145,7 @@ out:
 }
 
 typedef struct trm_rec {
-    char sandbox[65], helper[65], status[32];
+    char sandbox[SP_ID_SIZE], helper[SP_ID_SIZE], status[32];
 } trm_rec;
 
 /* The caller's terminal params[0]: 0, or -1 after 404/503. */
@@ -190,7 +191,7 @@ out:
 /* Send op to the terminal's helper; 409 when the terminal has ended. */
 static void trm_op(http_req *r, const trm_rec *t, const char *op, cJSON *args)
 {
-    char msg[256];
+    char msg[RPC_MSG_SIZE];
     rpc_reply rr;
     sp_status st;
 

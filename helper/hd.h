@@ -12,6 +12,7 @@
 
 #include "sbx.h"
 #include "sp_buf.h"
+#include "sp_id.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
 
@@ -20,7 +21,7 @@
 
 typedef struct hd_job {
     char op[32];
-    char rid[65];
+    char rid[SP_ID_SIZE];
     char entry[64]; /* stream entry id, acknowledged when handled */
     int shared;     /* from the shared stream (else our own) */
     long long deadline_ms;
@@ -34,7 +35,7 @@ struct hd_sandbox;
 struct hd_ctx; /* hd_ctx.h */
 
 typedef struct hd_exec {
-    char id[65];
+    char id[SP_ID_SIZE];
     uint32_t req_id;
     struct hd_sandbox *sbx;
     int fds[2];        /* stdout, stderr read ends (-1 when closed) */
@@ -46,11 +47,11 @@ typedef struct hd_exec {
     int execute_shape; /* reply in the /execute shape (DESIGN.md §4) */
     int terminal;      /* a terminal: output/ready/exit events */
     long long last_input_ms, last_watch_check_ms, watched_ms;
-    int compiling;      /* the compile step runs; then `then` is run */
-    int compile_failed; /* status compile_error: the program never ran */
-    cJSON *then;        /* the job's args, kept for the run after it */
-    cJSON *scratch;     /* paths removed when the execution ends */
-    char rid[65];       /* sync command: reply here at the end */
+    int compiling;        /* the compile step runs; then `then` is run */
+    int compile_failed;   /* status compile_error: the program never ran */
+    cJSON *then;          /* the job's args, kept for the run after it */
+    cJSON *scratch;       /* paths removed when the execution ends */
+    char rid[SP_ID_SIZE]; /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
     int truncated, timed_out, killed, cancelled, over_limit, oom;
@@ -63,8 +64,8 @@ typedef struct hd_exec {
 } hd_exec;
 
 typedef struct hd_sandbox {
-    char id[65];
-    char owner[65];
+    char id[SP_ID_SIZE];
+    char owner[SP_ID_SIZE];
     sbx_sandbox *sbx;
     int slot;
     uid_t uid;
@@ -78,7 +79,7 @@ typedef struct hd_sandbox {
 } hd_sandbox;
 
 /* helperd.c */
-extern char hd_helper_id[65];
+extern char hd_helper_id[SP_ID_SIZE];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)

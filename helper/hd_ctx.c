@@ -232,7 +232,8 @@ static void hd_ctx_create(hd_sandbox *s, hd_job *job)
     const char *id = hd_arg_str(job->args, "ctx");
     const char *lang = hd_arg_str(job->args, "language");
     const char *owner = hd_arg_str(job->args, "owner");
-    char drv[65], created[24], k[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    char drv[SP_ID_SIZE], created[RDS_NUM_SIZE], k[RDS_KEY_MAX],
+        sk[RDS_KEY_MAX];
     hd_job dj = {.op = "exec"};
     const char *py[] = {"python3", "-u", "-c", hd_py_driver};
     /* node cannot dup2: the shell moves its descriptors (js_driver.js). */

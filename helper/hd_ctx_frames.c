@@ -30,7 +30,7 @@ static const char *hd_ctx_streams[2] = {"stdout", "stderr"};
 void hd_ctx_event(const hd_ctx_run *run, const char *type, const void *data,
                   size_t len)
 {
-    char vk[RDS_KEY_MAX], maxlen[24];
+    char vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
 
     if (key_of(vk, sizeof vk, KEY_EVENTS, run->id) != 0)
         return;

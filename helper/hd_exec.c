@@ -47,7 +47,7 @@ void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n)
 /* Append one event; data is raw bytes (binary safe). */
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[24];
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
     hd_exec_keys(e, ek, vk, sizeof ek);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
     freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,

@@ -39,8 +39,9 @@ static int hd_slot_take(void)
 static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
                       const cJSON *args)
 {
-    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[24], expires[24], mem[24],
-        cpus[24], pids[24], disk[24];
+    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[RDS_NUM_SIZE],
+        expires[RDS_NUM_SIZE], mem[RDS_NUM_SIZE], cpus[RDS_NUM_SIZE],
+        pids[RDS_NUM_SIZE], disk[RDS_NUM_SIZE];
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(args, "metadata");
     char *mds = md ? cJSON_PrintUnformatted(md) : strdup("{}");
 
@@ -166,7 +167,7 @@ static int hd_pool_n;
 void hd_pool_fill(void)
 {
     sbx_limits lim = {0};
-    char id[65], err[256];
+    char id[SP_ID_SIZE], err[256];
     hd_sandbox *s;
 
     if (hd_pool_n >= cfg_int(CFG_SP_POOL_SIZE))
@@ -192,7 +193,7 @@ void hd_op_run(hd_job *job)
     const cJSON *f;
     hd_sandbox *s = hd_pool;
     long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
-    char err[256], id[65];
+    char err[256], id[SP_ID_SIZE];
 
     if (!id_valid(owner)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad owner");

@@ -64,7 +64,7 @@
 #define HD_POLL_MAX     8192
 #define HD_REPLY_TTL    60
 
-char hd_helper_id[65];
+char hd_helper_id[SP_ID_SIZE];
 unsigned long hd_reply_errors;
 static int hd_wake[2];
 static pthread_mutex_t hd_qlock = PTHREAD_MUTEX_INITIALIZER;
@@ -507,7 +507,8 @@ int main(int argc, char **argv)
 {
     static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
                                       CFG_COUNT};
-    char err[512], host[64], state[PATH_MAX], digest[65], cgname[64];
+    char err[512], host[64], state[PATH_MAX], digest[AUTH_SHA256_HEX_SIZE],
+        cgname[64];
     const char *init_path = argc > 1 ? argv[1] : NULL;
     sbx_config sc;
     pthread_t tid;

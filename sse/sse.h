@@ -15,12 +15,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "sp_id.h"
 #include "sp_keys.h"
 #include "sp_redis.h"
 
 #define SSE_OUT_MAX (1024 * 1024) /* queued bytes per client, then dropped */
 #define SSE_EV_MAX  (768 * 1024)  /* one formatted event (< SSE_OUT_MAX) */
-#define SSE_ID_LEN  65
+#define SSE_ID_LEN  SP_ID_SIZE
 #define SSE_SID_STR 44 /* "<u64>-<u64>" + NUL */
 
 /* A Redis Stream entry id, "<ms>-<seq>". */
