@@ -75,7 +75,7 @@ void exe_get(http_req *r)
     sp_buf out, err, res, b;
     cJSON *error = NULL; /* the last error event of a context run */
     const char *v;
-    int ctx, nres = 0, full = 0;
+    int ctx, nres = 0;
 
     if (h == NULL)
         return;
@@ -83,8 +83,8 @@ void exe_get(http_req *r)
     buf_init(&out, out_max);
     buf_init(&err, out_max);
     /* Display data counts against the run's output maximum. */
-    buf_init(&res, out_max * 6 + rich_max);
-    buf_init(&b, out_max * 18 + res.max + rich_max);
+    buf_init_sticky(&res, out_max * 6 + rich_max);
+    buf_init_sticky(&b, out_max * 18 + res.max + rich_max);
     key_of(k, sizeof k, KEY_EVENTS, r->params[0]);
     ev = rds_cmd("XRANGE %s - +", k);
     for (size_t i = 0;
@@ -104,15 +104,13 @@ void exe_get(http_req *r)
                 mime = cJSON_GetObjectItemCaseSensitive(o, "mime");
                 data = cJSON_GetObjectItemCaseSensitive(o, "data");
                 if (cJSON_IsString(mime) && cJSON_IsString(data)) {
-                    full |= buf_puts(&res, nres++ > 0 ? ",{" : "{");
-                    full |= utf8_json_string(
-                        (const unsigned char *)mime->valuestring,
-                        strlen(mime->valuestring), &res);
-                    full |= buf_puts(&res, ":");
-                    full |= utf8_json_string(
-                        (const unsigned char *)data->valuestring,
-                        strlen(data->valuestring), &res);
-                    full |= buf_puts(&res, "}");
+                    buf_puts(&res, nres++ > 0 ? ",{" : "{");
+                    utf8_json_string((const unsigned char *)mime->valuestring,
+                                     strlen(mime->valuestring), &res);
+                    buf_puts(&res, ":");
+                    utf8_json_string((const unsigned char *)data->valuestring,
+                                     strlen(data->valuestring), &res);
+                    buf_puts(&res, "}");
                 }
                 cJSON_Delete(o);
             } else if (ctx && d->type == REDIS_REPLY_STRING &&
@@ -130,41 +128,41 @@ void exe_get(http_req *r)
         }
     }
     v = exe_field(h, "status");
-    full |= buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\"",
-                       r->params[0], v ? v : "unknown");
-    full |= buf_puts(&b, ",\"output\":");
-    full |= utf8_json_string((const unsigned char *)out.data, out.len, &b);
-    full |= buf_puts(&b, ",\"error\":");
+    buf_printf(&b, "{\"executionId\":\"%s\",\"status\":\"%s\"", r->params[0],
+               v ? v : "unknown");
+    buf_puts(&b, ",\"output\":");
+    utf8_json_string((const unsigned char *)out.data, out.len, &b);
+    buf_puts(&b, ",\"error\":");
     if (error != NULL) {
         for (size_t j = 0; j < 3; j++) {
             const cJSON *it =
                 cJSON_GetObjectItemCaseSensitive(error, err_fields[j]);
             const char *s = cJSON_IsString(it) ? it->valuestring : "";
-            full |=
-                buf_printf(&b, "%s\"%s\":", j > 0 ? "," : "{", err_fields[j]);
-            full |= utf8_json_string((const unsigned char *)s, strlen(s), &b);
+            buf_printf(&b, "%s\"%s\":", j > 0 ? "," : "{", err_fields[j]);
+            utf8_json_string((const unsigned char *)s, strlen(s), &b);
         }
-        full |= buf_puts(&b, "}");
+        buf_puts(&b, "}");
     } else {
-        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
+        utf8_json_string((const unsigned char *)err.data, err.len, &b);
     }
     if (ctx) {
-        full |= buf_puts(&b, ",\"stderr\":");
-        full |= utf8_json_string((const unsigned char *)err.data, err.len, &b);
+        buf_puts(&b, ",\"stderr\":");
+        utf8_json_string((const unsigned char *)err.data, err.len, &b);
     }
     if ((v = exe_field(h, "exit_code")) != NULL)
-        full |= buf_printf(&b, ",\"exitCode\":%d", atoi(v));
+        buf_printf(&b, ",\"exitCode\":%d", atoi(v));
     else
-        full |= buf_puts(&b, ",\"exitCode\":null");
+        buf_puts(&b, ",\"exitCode\":null");
     if ((v = exe_field(h, "duration_ms")) != NULL)
-        full |= buf_printf(&b, ",\"duration\":%lld", atoll(v));
+        buf_printf(&b, ",\"duration\":%lld", atoll(v));
     v = exe_field(h, "truncated");
-    full |= buf_printf(&b, ",\"truncated\":%s,\"results\":[",
-                       v && strcmp(v, "1") == 0 ? "true" : "false");
+    buf_printf(&b, ",\"truncated\":%s,\"results\":[",
+               v && strcmp(v, "1") == 0 ? "true" : "false");
     if (nres > 0)
-        full |= buf_append(&b, res.data, res.len);
-    full |= buf_puts(&b, "]}");
-    if (b.data != NULL && !full)
+        buf_append(&b, res.data, res.len);
+    buf_puts(&b, "]}");
+    /* One check for the whole answer: the buffers are sticky. */
+    if (b.data != NULL && !buf_failed(&res) && !buf_failed(&b))
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else
         http_send_error(r, SP_E_INTERNAL, NULL, "result too large");

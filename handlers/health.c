@@ -52,7 +52,7 @@ static void health_metrics(http_req *r)
     redisReply *rep;
     sp_buf b;
 
-    buf_init(&b, HEALTH_METRICS_MAX);
+    buf_init_sticky(&b, HEALTH_METRICS_MAX);
     key_of(k, sizeof k, KEY_METRICS_REQUESTS, NULL);
     rep = rds_cmd("HGETALL %s", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
@@ -84,8 +84,11 @@ static void health_metrics(http_req *r)
                "sandpipe_uptime_seconds %lld\n",
                rpc_live_helpers() < 0 ? 0 : rpc_live_helpers(),
                (long long)(time(NULL) - health_started));
-    http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
-                  b.len);
+    if (b.data != NULL && !buf_failed(&b))
+        http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                      b.data, b.len);
+    else
+        http_send_error(r, SP_E_INTERNAL, NULL, "metrics too large");
     buf_free(&b);
 }
 

@@ -232,7 +232,7 @@ void sbxh_exec_output(http_req *r)
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         return;
     }
-    buf_init(&b, (size_t)64 << 20);
+    buf_init_sticky(&b, (size_t)64 << 20);
     buf_puts(&b, "{\"events\":[");
     for (size_t i = 0; i < rep->elements; i++) {
         redisReply *e = rep->element[i], *f = e->element[1];
@@ -257,7 +257,10 @@ void sbxh_exec_output(http_req *r)
         buf_puts(&b, "}");
     }
     buf_printf(&b, "],\"next\":\"%s\"}", last ? last : after);
-    http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
+    if (!buf_failed(&b))
+        http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
+    else
+        http_send_error(r, SP_E_INTERNAL, NULL, "events too large");
     buf_free(&b);
     freeReplyObject(rep);
 }

@@ -134,7 +134,7 @@ void hd_ctx_reply(const hd_ctx_run *run, const char *status, int code,
     char *res = cJSON_PrintUnformatted(run->results);
     char *err = run->error ? cJSON_PrintUnformatted(run->error) : NULL;
 
-    buf_init(&b, 2 * run->out_max * 6 + 4096);
+    buf_init_sticky(&b, 2 * run->out_max * 6 + 4096);
     buf_printf(&b,
                "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", run->id,
                status);
@@ -154,7 +154,7 @@ void hd_ctx_reply(const hd_ctx_run *run, const char *status, int code,
                "\"truncated\":%s}",
                code, duration, res ? res : "[]",
                run->truncated ? "true" : "false");
-    if (b.data != NULL && res != NULL && b.len > 0 && b.data[b.len - 1] == '}')
+    if (b.data != NULL && res != NULL && !buf_failed(&b))
         hd_reply(run->rid, cJSON_CreateObject(), b.data, b.len);
     else
         hd_reply_err(run->rid, SP_E_INTERNAL, "result too large");

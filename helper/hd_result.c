@@ -80,7 +80,7 @@ static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
     const cJSON *st = cJSON_GetObjectItem(res, "status");
     const char *status = cJSON_IsString(st) ? st->valuestring : "error";
 
-    buf_init(&b, 2 * e->out_max * 6 + 512);
+    buf_init_sticky(&b, 2 * e->out_max * 6 + 512);
     buf_printf(&b,
                "{\"executionId\":\"%s\",\"status\":\"%s\",\"output\":", e->id,
                status);
@@ -93,7 +93,7 @@ static void hd_reply_execute(hd_exec *e, cJSON *res, long long duration)
                (int)cJSON_GetObjectItem(res, "exitCode")->valuedouble, duration,
                e->truncated ? "true" : "false");
     cJSON_Delete(res);
-    if (b.data != NULL)
+    if (b.data != NULL && !buf_failed(&b))
         hd_reply(e->rid, cJSON_CreateObject(), b.data, b.len);
     else
         hd_reply_err(e->rid, SP_E_INTERNAL, "result too large");

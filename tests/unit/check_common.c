@@ -698,6 +698,80 @@ START_TEST(buf_reset_free)
 }
 END_TEST
 
+/* A sticky buffer: after one failed append every later one does nothing
+ * and fails, however small, until buf_reset; buf_failed reports it. */
+START_TEST(buf_sticky_failure)
+{
+    sp_buf b;
+    buf_init_sticky(&b, 8);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_puts(&b, "abc"), 0);
+    ck_assert_int_eq(buf_puts(&b, "defghi"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "d"), -1);
+    ck_assert_int_eq(buf_append(&b, "", 0), -1);
+    ck_assert_int_eq(buf_printf(&b, "%d", 1), -1);
+    ck_assert_int_eq(buf_ensure(&b, 1), -1);
+    ck_assert_uint_eq(b.len, 3);
+    ck_assert_str_eq(b.data, "abc");
+    ck_assert_int_eq(buf_failed(&b), 1);
+    /* A JSON string into a failed buffer adds nothing either. */
+    ck_assert_int_eq(utf8_json_string((const unsigned char *)"x", 1, &b), -1);
+    ck_assert_str_eq(b.data, "abc");
+    /* buf_reset starts over: contents and failure gone, still sticky. */
+    buf_reset(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_puts(&b, "12345678"), 0);
+    ck_assert_int_eq(buf_printf(&b, "%s", "9"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, ""), -1);
+    ck_assert_str_eq(b.data, "12345678");
+    buf_free(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+}
+END_TEST
+
+/* A refused buf_ensure is a question, not a failed append: the fast path
+ * of utf8_json_string asks for the worst case and then goes on with what
+ * fits. */
+START_TEST(buf_sticky_ensure_not_failure)
+{
+    sp_buf b;
+    buf_init_sticky(&b, 16);
+    ck_assert_int_eq(buf_ensure(&b, 100), -1);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(utf8_json_string((const unsigned char *)"hello", 5, &b),
+                     0);
+    ck_assert_str_eq(b.data, "\"hello\"");
+    ck_assert_int_eq(buf_failed(&b), 0);
+    /* Too long for the buffer: fails, and stays failed. */
+    ck_assert_int_eq(
+        utf8_json_string((const unsigned char *)"0123456789", 10, &b), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "x"), -1);
+    buf_free(&b);
+}
+END_TEST
+
+/* A buffer made with buf_init remembers a failure too, but keeps taking
+ * appends that fit (captured output keeps what fits). */
+START_TEST(buf_plain_failure_remembered)
+{
+    sp_buf b;
+    buf_init(&b, 4);
+    ck_assert_int_eq(buf_puts(&b, "abcde"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "ab"), 0);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_str_eq(b.data, "ab");
+    buf_reset(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_ensure(&b, 10), -1);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    buf_free(&b);
+}
+END_TEST
+
 /* -------------------------------------------------------------------- jwt */
 
 START_TEST(jwt_valid_access)
@@ -1141,6 +1215,9 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, buf_overflow_unbounded_max);
     tcase_add_test(tc, buf_printf_cases);
     tcase_add_test(tc, buf_reset_free);
+    tcase_add_test(tc, buf_sticky_failure);
+    tcase_add_test(tc, buf_sticky_ensure_not_failure);
+    tcase_add_test(tc, buf_plain_failure_remembered);
     suite_add_tcase(s, tc);
     return s;
 }
