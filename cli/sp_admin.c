@@ -5,10 +5,14 @@
  *   sp-admin key list          id, name, created (never the key)
  *   sp-admin key revoke ID|NAME
  *   sp-admin config-table      the options as a Markdown table
+ *   sp-admin keys              the Redis key families as a Markdown table
+ *                              (docs/KEYS.md holds exactly this)
  *   sp-admin config-check      loads the configuration, exit 2 if refused */
 #include "sp_auth.h"
 #include "sp_config.h"
+#include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -18,17 +22,18 @@
 
 static int admin_usage(void)
 {
-    fprintf(stderr, "usage: sp-admin key create NAME | key list | "
-                    "key revoke ID|NAME | config-table | config-check\n");
+    fprintf(stderr,
+            "usage: sp-admin key create NAME | key list | "
+            "key revoke ID|NAME | config-table | keys | config-check\n");
     return 2;
 }
 
 static int admin_key_list(void)
 {
-    char k[RDS_KEY_MAX], kk[RDS_KEY_MAX], when[32];
+    char k[RDS_KEY_MAX], kk[RDS_KEY_MAX], when[JSON_TIME_SIZE];
     redisReply *set;
 
-    rds_key_fixed(k, sizeof k, "keys");
+    key_of(k, sizeof k, KEY_KEYS, NULL);
     set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "sp-admin: Redis unavailable\n");
@@ -38,7 +43,7 @@ static int admin_key_list(void)
     printf("%-30s %-24s %s\n", "ID", "NAME", "CREATED");
     for (size_t i = 0; i < set->elements; i++) {
         redisReply *h;
-        if (rds_key(kk, sizeof kk, "key", set->element[i]->str) != 0)
+        if (key_of(kk, sizeof kk, KEY_KEY, set->element[i]->str) != 0)
             continue;
         h = rds_cmd("HMGET %s name created", kk);
         if (h != NULL && h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
@@ -71,12 +76,16 @@ static int admin_config_table(void)
 int main(int argc, char **argv)
 {
     char err[512];
-    char key[AUTH_KEY_LEN + 1], kid[65];
+    char key[AUTH_KEY_LEN + 1], kid[SP_ID_SIZE];
     sp_status st;
 
     log_set_program("sp-admin");
     if (argc >= 2 && strcmp(argv[1], "config-table") == 0)
         return admin_config_table();
+    if (argc == 2 && strcmp(argv[1], "keys") == 0) {
+        key_table_markdown(stdout);
+        return 0;
+    }
     if (cfg_load(NULL, err, sizeof err) != 0) {
         fprintf(stderr, "sp-admin: configuration refused: %s\n", err);
         return 2;

@@ -10,6 +10,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -56,14 +57,14 @@ static int auth_key_format_ok(const char *key)
 
 sp_status auth_api_key(const char *key, auth_info *out)
 {
-    char hash[65], rkey[RDS_KEY_MAX];
+    char hash[AUTH_SHA256_HEX_SIZE], rkey[RDS_KEY_MAX];
     redisReply *r;
     sp_status st = SP_E_UNAUTHENTICATED;
 
     if (!auth_key_format_ok(key))
         return SP_E_UNAUTHENTICATED;
     auth_sha256_hex(key, hash);
-    rds_key(rkey, sizeof rkey, "apikey", hash);
+    key_of(rkey, sizeof rkey, KEY_APIKEY, hash);
     r = rds_cmd("HMGET %s kid sub", rkey);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         st = SP_E_UNAVAILABLE;
@@ -88,8 +89,8 @@ int auth_is_revoked(const char *jti, const char *kid)
     redisReply *r;
     int result;
 
-    if (rds_key(k1, sizeof k1, "revoked", jti) != 0 ||
-        rds_key(k2, sizeof k2, "keyrevoked", kid) != 0)
+    if (key_of(k1, sizeof k1, KEY_REVOKED, jti) != 0 ||
+        key_of(k2, sizeof k2, KEY_KEYREVOKED, kid) != 0)
         return 1;
     r = rds_cmd("EXISTS %s %s", k1, k2);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER)
@@ -140,7 +141,7 @@ sp_status auth_check(http_req *r, int flags, auth_info *out)
 sp_status auth_key_create(const char *name, char *key_out, char *kid_out)
 {
     unsigned char rnd[32];
-    char hash[65], k_apikey[RDS_KEY_MAX], k_key[RDS_KEY_MAX],
+    char hash[AUTH_SHA256_HEX_SIZE], k_apikey[RDS_KEY_MAX], k_key[RDS_KEY_MAX],
         k_keys[RDS_KEY_MAX], created[32];
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
@@ -148,14 +149,14 @@ sp_status auth_key_create(const char *name, char *key_out, char *kid_out)
     if (!id_valid(name))
         return SP_E_INVALID_ARGUMENT;
     if (id_random_bytes(rnd, sizeof rnd) != 0 ||
-        id_generate("key_", kid_out, 65) != 0)
+        id_generate("key_", kid_out, SP_ID_SIZE) != 0)
         return SP_E_INTERNAL;
     strcpy(key_out, AUTH_KEY_PREFIX);
     id_b64url(rnd, sizeof rnd, key_out + 4, AUTH_KEY_LEN - 3);
     auth_sha256_hex(key_out, hash);
-    rds_key(k_apikey, sizeof k_apikey, "apikey", hash);
-    rds_key(k_key, sizeof k_key, "key", kid_out);
-    rds_key_fixed(k_keys, sizeof k_keys, "keys");
+    key_of(k_apikey, sizeof k_apikey, KEY_APIKEY, hash);
+    key_of(k_key, sizeof k_key, KEY_KEY, kid_out);
+    key_of(k_keys, sizeof k_keys, KEY_KEYS, NULL);
     snprintf(created, sizeof created, "%lld", (long long)time(NULL));
     /* MULTI/EXEC so that a key is either fully present or absent. */
     r = rds_cmd("MULTI");
@@ -181,7 +182,7 @@ static sp_status auth_key_revoke_one(const char *kid)
     redisReply *r = NULL;
     sp_status st = SP_E_UNAVAILABLE;
 
-    if (rds_key(k_key, sizeof k_key, "key", kid) != 0)
+    if (key_of(k_key, sizeof k_key, KEY_KEY, kid) != 0)
         return SP_E_NOT_FOUND;
     r = rds_cmd("HGET %s hash", k_key);
     if (r == NULL)
@@ -190,9 +191,9 @@ static sp_status auth_key_revoke_one(const char *kid)
         st = SP_E_NOT_FOUND;
         goto out;
     }
-    rds_key(k_apikey, sizeof k_apikey, "apikey", r->str);
-    rds_key(k_rev, sizeof k_rev, "keyrevoked", kid);
-    rds_key_fixed(k_keys, sizeof k_keys, "keys");
+    key_of(k_apikey, sizeof k_apikey, KEY_APIKEY, r->str);
+    key_of(k_rev, sizeof k_rev, KEY_KEYREVOKED, kid);
+    key_of(k_keys, sizeof k_keys, KEY_KEYS, NULL);
     freeReplyObject(r);
     /* The marker outlives every token issued from the key. */
     r = rds_cmd("SET %s 1 EX %lld", k_rev,
@@ -223,7 +224,7 @@ sp_status auth_key_revoke(const char *kid_or_name)
     if (strncmp(kid_or_name, "key_", 4) == 0)
         return auth_key_revoke_one(kid_or_name);
     /* By subject name: revoke every key whose sub matches. */
-    rds_key_fixed(k_keys, sizeof k_keys, "keys");
+    key_of(k_keys, sizeof k_keys, KEY_KEYS, NULL);
     r = rds_cmd("SMEMBERS %s", k_keys);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
@@ -232,7 +233,7 @@ sp_status auth_key_revoke(const char *kid_or_name)
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *sub;
         const char *kid = r->element[i]->str;
-        if (rds_key(k_key, sizeof k_key, "key", kid) != 0)
+        if (key_of(k_key, sizeof k_key, KEY_KEY, kid) != 0)
             continue;
         sub = rds_cmd("HGET %s sub", k_key);
         if (sub != NULL && sub->type == REDIS_REPLY_STRING &&

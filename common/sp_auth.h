@@ -10,8 +10,9 @@
 #include "sp_http.h"
 #include "sp_status.h"
 
-#define AUTH_KEY_PREFIX "spk_"
-#define AUTH_KEY_LEN    47 /* "spk_" + 43 base64url chars (256 bits) */
+#define AUTH_KEY_PREFIX      "spk_"
+#define AUTH_KEY_LEN         47 /* "spk_" + 43 base64url chars (256 bits) */
+#define AUTH_SHA256_HEX_SIZE 65 /* 64 hex chars of a SHA-256 and the NUL */
 
 /* Route flags (http_route.auth). */
 #define AUTH_REQUIRED    1
@@ -33,15 +34,15 @@ sp_status auth_api_key(const char *key, auth_info *out);
 int auth_is_revoked(const char *jti, const char *kid);
 
 /* Create an API key for subject name. Writes the key (shown once) into
- * key_out (>= AUTH_KEY_LEN + 1) and its id into kid_out (>= 65). Returns
- * SP_OK, SP_E_INVALID_ARGUMENT (bad name) or SP_E_UNAVAILABLE. */
+ * key_out (>= AUTH_KEY_LEN + 1) and its id into kid_out (>= SP_ID_SIZE).
+ * Returns SP_OK, SP_E_INVALID_ARGUMENT (bad name) or SP_E_UNAVAILABLE. */
 sp_status auth_key_create(const char *name, char *key_out, char *kid_out);
 
 /* Revoke the key with id kid, or every key of subject kid when by_name.
  * Returns SP_OK, SP_E_NOT_FOUND or SP_E_UNAVAILABLE. */
 sp_status auth_key_revoke(const char *kid_or_name);
 
-/* SHA-256 of s as 64 lowercase hex chars into out (>= 65). */
+/* SHA-256 of s as 64 lowercase hex chars into out (>= AUTH_SHA256_HEX_SIZE). */
 void auth_sha256_hex(const char *s, char *out);
 
 /* The signing secret and its length. */

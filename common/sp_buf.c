@@ -13,6 +13,19 @@ void buf_init(sp_buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->failed = 0;
+    b->sticky = 0;
+}
+
+void buf_init_sticky(sp_buf *b, size_t max)
+{
+    buf_init(b, max);
+    b->sticky = 1;
+}
+
+int buf_failed(const sp_buf *b)
+{
+    return b->failed;
 }
 
 static int buf_reserve(sp_buf *b, size_t extra)
@@ -20,6 +33,8 @@ static int buf_reserve(sp_buf *b, size_t extra)
     size_t need, cap;
     char *p;
 
+    if (b->sticky && b->failed)
+        return -1;
     /* need = len + extra + 1 must neither pass max + 1 nor wrap. */
     if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
         return -1;
@@ -48,8 +63,10 @@ int buf_ensure(sp_buf *b, size_t extra)
 
 int buf_append(sp_buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) != 0)
+    if (buf_reserve(b, n) != 0) {
+        b->failed = 1;
         return -1;
+    }
     if (n > 0)
         memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -70,8 +87,10 @@ int buf_printf(sp_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+    if (n < 0 || buf_reserve(b, (size_t)n) != 0) {
+        b->failed = 1;
         return -1;
+    }
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -82,6 +101,7 @@ int buf_printf(sp_buf *b, const char *fmt, ...)
 void buf_reset(sp_buf *b)
 {
     b->len = 0;
+    b->failed = 0;
     if (b->data != NULL)
         b->data[0] = '\0';
 }
@@ -93,9 +113,5 @@ void buf_free(sp_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
-}
-
-int buf_failed(const sp_buf *b)
-{
-    return b->data == NULL;
+    b->failed = 0;
 }

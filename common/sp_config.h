@@ -68,7 +68,7 @@
     X(SP_TERMINAL_TIMEOUT, INT, "3600", 10, 604800,                            \
       "close a terminal nobody has typed into for this long, seconds")         \
     X(SP_RUNS_MAX_PER_SUBJECT, INT, "16", 1, 100000,                           \
-      "one-off runs (/execute, terminals) one subject may have at once")      \
+      "one-off runs (/execute, terminals) one subject may have at once")       \
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
     X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \

@@ -2,6 +2,7 @@
 #include "sp_http.h"
 #include "sp_auth.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -412,7 +413,7 @@ static void *http_flusher(void *arg)
 {
     char key[RDS_KEY_MAX];
     (void)arg;
-    rds_key_fixed(key, sizeof key, "metrics:requests");
+    key_of(key, sizeof key, KEY_METRICS_REQUESTS, NULL);
     for (;;) {
         sleep(1);
         for (size_t i = 0; i < HTTP_NCOUNTED; i++) {

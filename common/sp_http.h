@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "sp_buf.h"
+#include "sp_id.h"
 #include "sp_status.h"
 
 #define HTTP_MAX_SEGS      16
@@ -18,10 +19,10 @@
 #define HTTP_EXTRA_HEADERS 1024
 
 typedef struct auth_info {
-    char sub[65];  /* the subject (owner of resources) */
-    char kid[65];  /* API key id the credential came from */
-    char jti[65];  /* token id, empty for an API key */
-    long long exp; /* token expiry (0 for an API key) */
+    char sub[SP_ID_SIZE]; /* the subject (owner of resources) */
+    char kid[SP_ID_SIZE]; /* API key id the credential came from */
+    char jti[SP_ID_SIZE]; /* token id, empty for an API key */
+    long long exp;        /* token expiry (0 for an API key) */
 } auth_info;
 
 typedef struct http_req {

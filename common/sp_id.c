@@ -12,7 +12,7 @@ int id_valid(const char *s)
         return 0;
     for (i = 0; s[i] != '\0'; i++) {
         char c = s[i];
-        if (i >= ID_MAX_LEN)
+        if (i >= SP_ID_MAX)
             return 0;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '_' || c == '-'))

@@ -5,10 +5,11 @@
 
 #include <stddef.h>
 
-#define ID_MAX_LEN      64
-#define ID_RANDOM_CHARS 22 /* 22 * 6 = 132 bits >= 122 */
+#define SP_ID_MAX       64              /* longest id, in characters */
+#define SP_ID_SIZE      (SP_ID_MAX + 1) /* a buffer holding any id */
+#define ID_RANDOM_CHARS 22              /* 22 * 6 = 132 bits >= 122 */
 
-/* 1 if s matches [A-Za-z0-9_-]{1,64}, else 0. NULL is invalid. */
+/* 1 if s matches [A-Za-z0-9_-]{1,SP_ID_MAX}, else 0. NULL is invalid. */
 int id_valid(const char *s);
 
 /* 1 if s is valid and starts with prefix (e.g. "sbx_"), else 0. */

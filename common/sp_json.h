@@ -9,6 +9,8 @@
 
 #include "sp_http.h"
 
+#define JSON_TIME_SIZE 32 /* a buffer for json_time */
+
 /* String field: *out points into obj (valid while obj lives) or is NULL
  * when absent and not required. maxlen bounds the length in bytes. */
 int json_str(http_req *r, const cJSON *obj, const char *name, int required,
@@ -26,7 +28,8 @@ int json_bool(http_req *r, const cJSON *obj, const char *name, int def,
 int json_obj(http_req *r, const cJSON *obj, const char *name,
              const cJSON **out);
 
-/* RFC 3339 UTC rendering of a Unix time into out (>= 21 bytes). */
+/* RFC 3339 UTC rendering of a Unix time into out (>= 21 bytes for years
+ * 0..9999; JSON_TIME_SIZE leaves room for larger years). */
 void json_time(long long t, char *out, size_t outlen);
 
 #endif

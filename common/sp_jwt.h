@@ -7,16 +7,18 @@
 
 #include <stddef.h>
 
+#include "sp_id.h"
+
 #define TOK_MAX_LEN 4096
 
 typedef enum tok_type { TOK_ACCESS = 0, TOK_REFRESH = 1 } tok_type;
 
 typedef struct tok_claims {
     tok_type type;
-    char sub[65];
-    char kid[65];
-    char jti[65];
-    char fam[65]; /* refresh family; empty for access tokens */
+    char sub[SP_ID_SIZE];
+    char kid[SP_ID_SIZE];
+    char jti[SP_ID_SIZE];
+    char fam[SP_ID_SIZE]; /* refresh family; empty for access tokens */
     long long iat, nbf, exp;
 } tok_claims;
 

@@ -1,7 +1,7 @@
 /* sp_redis.c: per-thread Redis connections (sp_redis.h). */
 #include "sp_redis.h"
 #include "sp_config.h"
-#include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 
 #include <errno.h>
@@ -14,7 +14,6 @@
 static char rds_host[256];
 static int rds_port;
 static char rds_unix[108];
-static char rds_prefix[33];
 static struct timeval rds_timeout;
 static pthread_key_t rds_tls;
 static pthread_once_t rds_once = PTHREAD_ONCE_INIT;
@@ -29,17 +28,6 @@ static void rds_tls_init(void)
     pthread_key_create(&rds_tls, rds_tls_free);
 }
 
-static int rds_prefix_ok(const char *p)
-{
-    for (; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == ':' || *p == '_' || *p == '-' ||
-              *p == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 int rds_init(char *err, size_t errlen)
 {
     const char *url = cfg_str(CFG_REDIS_URL);
@@ -48,11 +36,10 @@ int rds_init(char *err, size_t errlen)
     pthread_once(&rds_once, rds_tls_init);
     rds_timeout.tv_sec = ms / 1000;
     rds_timeout.tv_usec = (ms % 1000) * 1000;
-    if (!rds_prefix_ok(cfg_str(CFG_SP_PREFIX))) {
+    if (key_set_prefix(cfg_str(CFG_SP_PREFIX)) != 0) {
         snprintf(err, errlen, "SP_PREFIX: only letters, digits and :_-.");
         return -1;
     }
-    snprintf(rds_prefix, sizeof rds_prefix, "%s", cfg_str(CFG_SP_PREFIX));
     rds_unix[0] = rds_host[0] = '\0';
     if (strncmp(url, "unix://", 7) == 0) {
         if (strlen(url + 7) == 0 || strlen(url + 7) >= sizeof rds_unix) {
@@ -244,21 +231,6 @@ fail:
     log_warn("redis pipeline failed: %s", c->errstr);
     rds_close();
     return -1;
-}
-
-int rds_key(char *out, size_t outlen, const char *kind, const char *id)
-{
-    int n;
-    if (!id_valid(id))
-        return -1;
-    n = snprintf(out, outlen, "%s%s:%s", rds_prefix, kind, id);
-    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
-}
-
-int rds_key_fixed(char *out, size_t outlen, const char *name)
-{
-    int n = snprintf(out, outlen, "%s%s", rds_prefix, name);
-    return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
 }
 
 int rds_ping(void)

@@ -1,8 +1,8 @@
 /* sp_redis.h: Redis access for every program: one connection per thread,
  * made on first use and remade after any I/O error, with connect and
  * command timeouts so that a dead Redis gives a fast error, not a hang.
- * Every key carries the configured prefix, and ids are validated before
- * they become part of a key. */
+ * Keys are built by key_of() of sp_keys.h, which adds the configured
+ * prefix and validates ids. */
 #ifndef SP_REDIS_H
 #define SP_REDIS_H
 
@@ -10,6 +10,8 @@
 #include <stddef.h>
 
 #define RDS_KEY_MAX 256
+#define RDS_NUM_SIZE                                                           \
+    24 /* a number as a command argument ("%lld"), with its NUL */
 
 /* Parse REDIS_URL, SP_PREFIX and SP_REDIS_TIMEOUT_MS (after cfg_load).
  * Returns 0, or -1 with a reason in err. */
@@ -34,13 +36,6 @@ redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens);
  * (then no reply is returned). */
 int rds_pipeline(int n, const char *const *argvs[], const int *argcs,
                  redisReply **replies);
-
-/* Build "<prefix><kind>:<id>" into out. Returns 0, or -1 if id is not a
- * valid id (see id_valid) or out is too small. */
-int rds_key(char *out, size_t outlen, const char *kind, const char *id);
-
-/* Build "<prefix><name>" for fixed keys (no id). Returns 0 or -1. */
-int rds_key_fixed(char *out, size_t outlen, const char *name);
 
 /* 1 if this thread's connection answers PING, else 0. */
 int rds_ping(void);

@@ -3,6 +3,7 @@
 #include "sp_http.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -26,7 +27,7 @@ long long rpc_live_helpers(void)
     redisReply *rep;
     long long n = -1;
 
-    rds_key_fixed(k, sizeof k, "helpers");
+    key_of(k, sizeof k, KEY_HELPERS, NULL);
     rep = rds_cmd("ZCOUNT %s %lld +inf", k,
                   (long long)time(NULL) - RPC_HELPER_FRESH_S);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
@@ -42,7 +43,7 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
     sp_status st = SP_E_NOT_FOUND;
 
     if (!id_valid_typed(sbx_id, "sbx_") ||
-        rds_key(k, sizeof k, "sbx", sbx_id) != 0)
+        key_of(k, sizeof k, KEY_SBX, sbx_id) != 0)
         return SP_E_NOT_FOUND;
     rep = rds_cmd("HMGET %s owner helper", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
@@ -51,7 +52,7 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper)
              rep->element[1]->type == REDIS_REPLY_STRING &&
              strcmp(rep->element[0]->str, sub) == 0 &&
              id_valid(rep->element[1]->str)) {
-        snprintf(helper, 65, "%s", rep->element[1]->str);
+        snprintf(helper, SP_ID_SIZE, "%s", rep->element[1]->str);
         st = SP_OK;
     }
     freeReplyObject(rep);
@@ -88,11 +89,12 @@ static const char rpc_reserve_lua[] =
 sp_status rpc_run_reserve(const char *sub, const char *id,
                           long long deadline_ms)
 {
-    char k[RDS_KEY_MAX], max[24], now[24], until[24];
+    char k[RDS_KEY_MAX], max[RDS_NUM_SIZE], now[RDS_NUM_SIZE],
+        until[RDS_NUM_SIZE];
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
 
-    if (rds_key(k, sizeof k, "runs", sub) != 0 || !id_valid(id))
+    if (key_of(k, sizeof k, KEY_RUNS, sub) != 0 || !id_valid(id))
         return SP_E_INTERNAL;
     snprintf(max, sizeof max, "%lld", cfg_int(CFG_SP_RUNS_MAX_PER_SUBJECT));
     snprintf(now, sizeof now, "%lld", rpc_now_ms());
@@ -108,7 +110,7 @@ sp_status rpc_run_reserve(const char *sub, const char *id,
 void rpc_run_release(const char *sub, const char *id)
 {
     char k[RDS_KEY_MAX];
-    if (rds_key(k, sizeof k, "runs", sub) == 0 && id_valid(id))
+    if (key_of(k, sizeof k, KEY_RUNS, sub) == 0 && id_valid(id))
         freeReplyObject(rds_cmd("ZREM %s %s", k, id));
 }
 
@@ -140,7 +142,7 @@ static int rpc_send(const char *stream, const char *op, const char *rid,
                     const char *js, const void *data, size_t len,
                     long long wait_ms)
 {
-    char deadline[32], maxlen[24];
+    char deadline[32], maxlen[RDS_NUM_SIZE];
     const char *argv[16];
     size_t lens[16];
     int argc = 0, result;
@@ -225,14 +227,14 @@ int rpc_call(const char *helper, const char *op, const cJSON *args,
 
     memset(out, 0, sizeof *out);
     rpc_err_set(err, RPC_OK, SP_OK, "%s", "");
-    if (helper != NULL ? rds_key(stream, sizeof stream, "hjobs", helper)
-                       : rds_key_fixed(stream, sizeof stream, "jobs")) {
+    if (helper != NULL ? key_of(stream, sizeof stream, KEY_HJOBS, helper)
+                       : key_of(stream, sizeof stream, KEY_JOBS, NULL)) {
         rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
                     "sandbox is on an unknown helper");
         return -1;
     }
     if (id_generate("rid_", rid, sizeof rid) != 0 ||
-        rds_key(rkey, sizeof rkey, "reply", rid) != 0 ||
+        key_of(rkey, sizeof rkey, KEY_REPLY, rid) != 0 ||
         (js = cJSON_PrintUnformatted(args)) == NULL) {
         rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of resources");
         return -1;

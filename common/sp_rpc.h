@@ -21,6 +21,7 @@
 
 #define RPC_STREAM_MAXLEN  100000
 #define RPC_HELPER_FRESH_S 10
+#define RPC_MSG_SIZE       256 /* a message rpc_call writes for the client */
 
 typedef struct rpc_reply {
     cJSON *json; /* the reply object; owned, freed by rpc_reply_free */
@@ -60,7 +61,7 @@ void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,
 /* Free what rpc_call returned in r; NULL-safe. */
 void rpc_reply_free(rpc_reply *r);
 
-/* The helper owning sandbox sbx_id, into helper (>= 65 bytes), if the
+/* The helper owning sandbox sbx_id, into helper (>= SP_ID_SIZE bytes), if the
  * sandbox exists and belongs to sub. SP_OK, SP_E_NOT_FOUND (also for an
  * invalid id or another subject's sandbox) or SP_E_UNAVAILABLE. */
 sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);

@@ -11,6 +11,7 @@
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 static void auth_revoke_family(const char *fam)
 {
     char k[RDS_KEY_MAX];
-    if (rds_key(k, sizeof k, "rtfam", fam) == 0)
+    if (key_of(k, sizeof k, KEY_RTFAM, fam) == 0)
         freeReplyObject(
             rds_cmd("SET %s revoked EX %lld", k, cfg_int(CFG_SP_REFRESH_TTL)));
 }
@@ -75,7 +76,7 @@ static void auth_token(http_req *r)
     cJSON *body = http_json_body(r, 0);
     const char *key;
     auth_info who;
-    char fam[65];
+    char fam[SP_ID_SIZE];
     sp_status st;
 
     if (body == NULL)
@@ -119,9 +120,9 @@ static void auth_refresh(http_req *r)
                         "invalid refresh token");
         goto out;
     }
-    rds_key(k_fam, sizeof k_fam, "rtfam", c.fam);
-    rds_key(k_used, sizeof k_used, "rtused", c.jti);
-    rds_key(k_rev, sizeof k_rev, "keyrevoked", c.kid);
+    key_of(k_fam, sizeof k_fam, KEY_RTFAM, c.fam);
+    key_of(k_used, sizeof k_used, KEY_RTUSED, c.jti);
+    key_of(k_rev, sizeof k_rev, KEY_KEYREVOKED, c.kid);
     rep = rds_cmd("EXISTS %s %s", k_fam, k_rev);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
@@ -192,7 +193,7 @@ static void auth_revoke(http_req *r)
         auth_revoke_family(c.fam);
     }
     if (r->auth.jti[0] != '\0' &&
-        rds_key(k, sizeof k, "revoked", r->auth.jti) == 0) {
+        key_of(k, sizeof k, KEY_REVOKED, r->auth.jti) == 0) {
         redisReply *rep = rds_cmd("SET %s 1 EX %lld", k, r->auth.exp - now + 1);
         if (rep == NULL) {
             http_send_error(r, SP_E_UNAVAILABLE, NULL,

@@ -13,6 +13,7 @@
 #include "execute.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 
 #include <ctype.h>
@@ -26,8 +27,8 @@
 
 /* A context's record, copied out of Redis. */
 typedef struct ctxh_rec {
-    char sandbox[65];
-    char helper[65];
+    char sandbox[SP_ID_SIZE];
+    char helper[SP_ID_SIZE];
     char language[16];
     long long created;
 } ctxh_rec;
@@ -62,7 +63,7 @@ static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
     redisReply *rep;
     int result = 0;
 
-    if (!id_valid_typed(id, "ctx_") || rds_key(k, sizeof k, "ctx", id))
+    if (!id_valid_typed(id, "ctx_") || key_of(k, sizeof k, KEY_CTX, id))
         return 0;
     rep = rds_cmd("HMGET %s owner sandbox helper language created", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
@@ -90,7 +91,7 @@ out:
 static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
 {
     cJSON *o = cJSON_CreateObject();
-    char t[32];
+    char t[JSON_TIME_SIZE];
 
     json_time(rec->created, t, sizeof t);
     cJSON_AddStringToObject(o, "id", id);
@@ -104,7 +105,7 @@ static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
  * having sent 404 or 503. */
 static int ctxh_of_path(http_req *r, ctxh_rec *rec)
 {
-    char helper[65];
+    char helper[SP_ID_SIZE];
     int found;
 
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
@@ -125,7 +126,7 @@ void ctxh_create(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o;
     const char *name, *lang;
-    char helper[65], id[65];
+    char helper[SP_ID_SIZE], id[SP_ID_SIZE];
     ctxh_rec rec = {0};
     rpc_err err;
 
@@ -161,14 +162,14 @@ out:
 
 void ctxh_list(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *set = NULL;
     cJSON *root, *arr;
 
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         return;
-    rds_key(k, sizeof k, "sbx", r->params[0]);
-    set = rds_cmd("SMEMBERS %s:contexts", k);
+    key_of(k, sizeof k, KEY_SBX_CONTEXTS, r->params[0]);
+    set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         goto out;
@@ -218,7 +219,7 @@ void ctxh_delete(http_req *r)
 void ctxh_execute(http_req *r, const ctxh_run *q)
 {
     ctxh_rec rec = {0};
-    char exe[65], cid[65];
+    char exe[SP_ID_SIZE], cid[SP_ID_SIZE];
     const char *client = NULL;
     hc_ctx_run_req x;
     hc_facts f;

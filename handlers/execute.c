@@ -171,7 +171,7 @@ static int exe_read(http_req *r, const cJSON *body, exe_req *q)
 static void exe_start(http_req *r, exe_req *q, const char *helper,
                       const char *exe)
 {
-    char path[128], bin[96], cid[65];
+    char path[128], bin[96], cid[SP_ID_SIZE];
     cJSON *argv, *scratch, *compile, *o;
     const char *client = NULL;
     hc_exec_req x = {0};
@@ -229,7 +229,7 @@ static void exe_run(http_req *r, int stream)
 {
     cJSON *body = http_json_body(r, 0);
     exe_req q = {.stream = stream};
-    char exe[65], helper[65];
+    char exe[SP_ID_SIZE], helper[SP_ID_SIZE];
 
     if (body == NULL)
         return;

@@ -55,7 +55,7 @@ int run_put_all(http_req *r, const char *helper, const char *sandbox,
                 const cJSON *files);
 
 /* Announce execution exe on the client stream of sub (made up into cid,
- * >= 65 bytes, when client is NULL); returns the client id used. */
+ * >= SP_ID_SIZE bytes, when client is NULL); returns the client id used. */
 const char *run_announce(const char *sub, const char *client, const char *exe,
                          char *cid);
 

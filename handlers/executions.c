@@ -8,6 +8,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 #include "sp_utf8.h"
@@ -24,7 +25,7 @@ static redisReply *exe_record(http_req *r, const char *id)
     redisReply *h;
     const char *owner = NULL;
 
-    if (!id_valid_typed(id, "exe_") || rds_key(k, sizeof k, "exec", id)) {
+    if (!id_valid_typed(id, "exe_") || key_of(k, sizeof k, KEY_EXEC, id)) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
         return NULL;
     }
@@ -87,7 +88,7 @@ static void exe_events_read(const char *id, int ctx, exe_events *x)
     char k[RDS_KEY_MAX];
     redisReply *ev;
 
-    rds_key(k, sizeof k, "events", id);
+    key_of(k, sizeof k, KEY_EVENTS, id);
     ev = rds_cmd("XRANGE %s - +", k);
     for (size_t i = 0;
          ev != NULL && ev->type == REDIS_REPLY_ARRAY && i < ev->elements; i++) {
@@ -145,8 +146,8 @@ void exe_get(http_req *r)
     buf_init(&x.out, out_max);
     buf_init(&x.err, out_max);
     /* Display data counts against the run's output maximum. */
-    buf_init(&x.res, out_max * 6 + rich_max);
-    buf_init(&b, out_max * 18 + x.res.max + rich_max);
+    buf_init_sticky(&x.res, out_max * 6 + rich_max);
+    buf_init_sticky(&b, out_max * 18 + x.res.max + rich_max);
     buf_puts(&x.res, "[");
     exe_events_read(r->params[0], v.context, &x);
     buf_puts(&x.res, "]");

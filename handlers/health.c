@@ -4,6 +4,7 @@
 #include "sp_buf.h"
 #include "sp_http.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
@@ -26,7 +27,7 @@ static void health_health(http_req *r)
     int redis_ok = rds_ping();
     long long helpers = redis_ok ? rpc_live_helpers() : -1;
     cJSON *root = cJSON_CreateObject(), *checks, *h;
-    char ts[32];
+    char ts[JSON_TIME_SIZE];
 
     json_time(now, ts, sizeof ts);
     cJSON_AddStringToObject(root, "status", redis_ok ? "ok" : "unavailable");
@@ -51,8 +52,8 @@ static void health_metrics(http_req *r)
     redisReply *rep;
     sp_buf b;
 
-    buf_init(&b, HEALTH_METRICS_MAX);
-    rds_key_fixed(k, sizeof k, "metrics:requests");
+    buf_init_sticky(&b, HEALTH_METRICS_MAX);
+    key_of(k, sizeof k, KEY_METRICS_REQUESTS, NULL);
     rep = rds_cmd("HGETALL %s", k);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);
@@ -83,8 +84,11 @@ static void health_metrics(http_req *r)
                "sandpipe_uptime_seconds %lld\n",
                rpc_live_helpers() < 0 ? 0 : rpc_live_helpers(),
                (long long)(time(NULL) - health_started));
-    http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
-                  b.len);
+    if (b.data != NULL && !buf_failed(&b))
+        http_send_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                      b.data, b.len);
+    else
+        http_send_error(r, SP_E_INTERNAL, NULL, "metrics too large");
     buf_free(&b);
 }
 

@@ -6,6 +6,7 @@
 #include "sp_buf.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -153,17 +154,16 @@ int run_put_all(http_req *r, const char *helper, const char *sandbox,
 const char *run_announce(const char *sub, const char *client, const char *exe,
                          char *cid)
 {
-    char base[RDS_KEY_MAX], k[RDS_KEY_MAX + 72];
+    char k[RDS_KEY_MAX];
 
     if (client == NULL) {
-        id_generate("cli_", cid, 65);
+        id_generate("cli_", cid, SP_ID_SIZE);
         client = cid;
     }
     /* Announced before the run starts, so a client stream that is already
      * open sees every event of it. */
-    if (rds_key(base, sizeof base, "client", sub) != 0)
+    if (key_of2(k, sizeof k, KEY_CLIENT, sub, client) != 0)
         return client;
-    snprintf(k, sizeof k, "%s:%s", base, client);
     freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %d * type execution data %s", k,
                             RUN_CLIENT_STREAM_MAX, exe));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));

@@ -9,6 +9,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -54,7 +55,7 @@ static void sbxh_command_answer(http_req *r, const hc_facts *f)
     const cJSON *it;
     sp_buf b;
 
-    buf_init(&b, 2 * (f->out_len[0] + f->out_len[1]) * 6 + 1024);
+    buf_init_sticky(&b, 2 * (f->out_len[0] + f->out_len[1]) * 6 + 1024);
     it = cJSON_GetObjectItemCaseSensitive(f->json, "status");
     buf_printf(
         &b, "{\"exitCode\":%d,\"status\":\"%s\",\"truncated\":%s",
@@ -92,7 +93,7 @@ static void sbxh_command_answer(http_req *r, const hc_facts *f)
 static void sbxh_run(http_req *r, const char *helper, hc_exec_req *q, int bg,
                      long long timeout_s)
 {
-    char exe[65];
+    char exe[SP_ID_SIZE];
     hc_facts f;
     rpc_err err;
     cJSON *o;
@@ -130,7 +131,7 @@ void sbxh_commands(http_req *r)
     cJSON *body = http_json_body(r, 0), *sh = NULL;
     const cJSON *argv = NULL;
     const char *cmd;
-    char helper[65];
+    char helper[SP_ID_SIZE];
     long long timeout;
     hc_exec_req q = {0};
     int bg;
@@ -187,7 +188,7 @@ static int sbxh_exec_lookup(http_req *r, char *helper)
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return -1;
     if (!id_valid_typed(r->params[1], "exe_") ||
-        rds_key(k, sizeof k, "exec", r->params[1]) != 0) {
+        key_of(k, sizeof k, KEY_EXEC, r->params[1]) != 0) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
         return -1;
     }
@@ -205,14 +206,14 @@ static int sbxh_exec_lookup(http_req *r, char *helper)
 
 void sbxh_exec_get(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *h;
     cJSON *o;
     const char *v;
 
     if (sbxh_exec_lookup(r, helper) != 0)
         return;
-    rds_key(k, sizeof k, "exec", r->params[1]);
+    key_of(k, sizeof k, KEY_EXEC, r->params[1]);
     h = rds_cmd("HGETALL %s", k);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(h);
@@ -241,7 +242,7 @@ void sbxh_exec_get(http_req *r)
  * (for clients without SSE). Output bytes are made valid UTF-8. */
 void sbxh_exec_output(http_req *r)
 {
-    char helper[65], k[RDS_KEY_MAX], after[64] = "-", start[80];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX], after[64] = "-", start[80];
     redisReply *rep;
     sp_buf b;
     const char *last = NULL;
@@ -255,14 +256,14 @@ void sbxh_exec_output(http_req *r)
         return;
     }
     snprintf(start, sizeof start, "%s%s", strcmp(after, "-") ? "(" : "", after);
-    rds_key(k, sizeof k, "events", r->params[1]);
+    key_of(k, sizeof k, KEY_EVENTS, r->params[1]);
     rep = rds_cmd("XRANGE %s %s + COUNT %d", k, start, SBXH_EVENTS_PAGE);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         return;
     }
-    buf_init(&b, (size_t)64 << 20);
+    buf_init_sticky(&b, (size_t)64 << 20);
     buf_puts(&b, "{\"events\":[");
     for (size_t i = 0; i < rep->elements; i++) {
         redisReply *e = rep->element[i], *f = e->element[1];
@@ -287,7 +288,10 @@ void sbxh_exec_output(http_req *r)
         buf_puts(&b, "}");
     }
     buf_printf(&b, "],\"next\":\"%s\"}", last ? last : after);
-    http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
+    if (!buf_failed(&b))
+        http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
+    else
+        http_send_error(r, SP_E_INTERNAL, NULL, "events too large");
     buf_free(&b);
     freeReplyObject(rep);
 }
@@ -316,7 +320,7 @@ static int sbxh_signal_of(const char *name)
 static void sbxh_exec_ctl(http_req *r, hc_op op)
 {
     cJSON *body = http_json_body(r, 0);
-    char helper[65];
+    char helper[SP_ID_SIZE];
     const char *data = NULL, *name;
     long long cols = 0, rows = 0;
     int eof = 0, sig = 0, rc;
@@ -390,7 +394,7 @@ void sbxh_packages(http_req *r)
     const cJSON *pk, *it;
     const char *mgr;
     hc_exec_req q = {0};
-    char helper[65], k[RDS_KEY_MAX];
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
     redisReply *net = NULL;
 
     if (body == NULL)
@@ -419,7 +423,7 @@ void sbxh_packages(http_req *r)
     }
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         goto out;
-    rds_key(k, sizeof k, "sbx", r->params[0]);
+    key_of(k, sizeof k, KEY_SBX, r->params[0]);
     net = rds_cmd("HGET %s network", k);
     if (net == NULL || net->type != REDIS_REPLY_STRING ||
         strcmp(net->str, "1") != 0) {

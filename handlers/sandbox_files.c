@@ -3,6 +3,7 @@
  * and the chat-session upload into /uploaded_files. Paths are as the
  * sandbox sees them; the helper resolves them safely (hd_files.c). */
 #include "sandboxes.h"
+#include "sp_id.h"
 #include "sp_json.h"
 #include "sp_multipart.h"
 #include "sp_redis.h"
@@ -35,7 +36,7 @@ static int sbxf_path(http_req *r, char *path, size_t len)
 static int sbxf_call(http_req *r, hc_op op, const char *path, long long num,
                      const void *data, size_t len, rpc_reply *rr)
 {
-    char helper[65];
+    char helper[SP_ID_SIZE];
     const char *sbx = r->params[0];
     rpc_err err;
     int rc;
@@ -271,7 +272,7 @@ out:
 
 void sbxh_files_post(http_req *r)
 {
-    char dir[SBXF_PATH_MAX] = "/workspace", helper[65];
+    char dir[SBXF_PATH_MAX] = "/workspace", helper[SP_ID_SIZE];
 
     if (http_query(r, "path", dir, sizeof dir) < 0) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "path", "bad path");
@@ -284,7 +285,7 @@ void sbxh_files_post(http_req *r)
 
 void sbxh_session_upload(http_req *r)
 {
-    char sid[80], id[65];
+    char sid[80], id[SP_ID_SIZE];
     int rc = http_query(r, "session_id", sid, sizeof sid);
 
     if (rc != 1) {

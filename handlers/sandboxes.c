@@ -15,6 +15,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -49,13 +50,13 @@ const char *sbxh_field(const redisReply *h, const char *name)
 
 cJSON *sbxh_render(const char *id)
 {
-    char k[RDS_KEY_MAX], t[32];
+    char k[RDS_KEY_MAX], t[JSON_TIME_SIZE];
     redisReply *h;
     cJSON *o = NULL, *lim, *md;
     const char *v;
     long long created, expires;
 
-    if (rds_key(k, sizeof k, "sbx", id) != 0)
+    if (key_of(k, sizeof k, KEY_SBX, id) != 0)
         return NULL;
     h = rds_cmd("HGETALL %s", k);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0)
@@ -180,7 +181,7 @@ static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
 
 int sbxh_create(http_req *r, const cJSON *body, char *id_out)
 {
-    char k[RDS_KEY_MAX], count[24];
+    char k[RDS_KEY_MAX], count[RDS_NUM_SIZE];
     hc_sandbox_req q = {.id = id_out, .owner = r->auth.sub};
     redisReply *rep = NULL;
     rpc_err err;
@@ -193,8 +194,8 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
                         "no sandbox helper is running");
         return -1;
     }
-    if (id_generate("sbx_", id_out, 65) != 0 ||
-        rds_key(k, sizeof k, "sbxs", r->auth.sub) != 0) {
+    if (id_generate("sbx_", id_out, SP_ID_SIZE) != 0 ||
+        key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return -1;
     }
@@ -224,7 +225,7 @@ out:
 static void sbxh_post(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o;
-    char id[65];
+    char id[SP_ID_SIZE];
 
     if (body == NULL)
         return;
@@ -245,7 +246,7 @@ static void sbxh_list(http_req *r)
     redisReply *set;
     cJSON *root, *arr;
 
-    rds_key(k, sizeof k, "sbxs", r->auth.sub);
+    key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub);
     set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(set);
@@ -266,7 +267,7 @@ static void sbxh_list(http_req *r)
 
 static void sbxh_get(http_req *r)
 {
-    char helper[65];
+    char helper[SP_ID_SIZE];
     cJSON *o, *usage;
     rpc_err err;
 
@@ -288,7 +289,7 @@ static void sbxh_get(http_req *r)
 
 static void sbxh_delete(http_req *r)
 {
-    char helper[65];
+    char helper[SP_ID_SIZE];
     rpc_err err;
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
@@ -303,7 +304,7 @@ static void sbxh_delete(http_req *r)
 static void sbxh_timeout(http_req *r)
 {
     cJSON *body = http_json_body(r, 0), *o;
-    char helper[65];
+    char helper[SP_ID_SIZE];
     long long timeout;
     rpc_err err;
 
@@ -329,10 +330,7 @@ out:
 static int sbxh_session_key(const char *sub, const char *sid, char *k,
                             size_t klen)
 {
-    char base[RDS_KEY_MAX];
-    if (!id_valid(sid) || rds_key(base, sizeof base, "session", sub) != 0)
-        return -1;
-    return snprintf(k, klen, "%s:%s", base, sid) < (int)klen ? 0 : -1;
+    return key_of2(k, klen, KEY_SESSION, sub, sid);
 }
 
 /* The live sandbox mapped to the session, into id_out; 1 found, 0 none,
@@ -346,11 +344,11 @@ static int sbxh_session_get(const char *sub, const char *k, char *id_out)
     if (rep == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_STRING && id_valid(rep->str) &&
-        rds_key(sk, sizeof sk, "sbx", rep->str) == 0) {
+        key_of(sk, sizeof sk, KEY_SBX, rep->str) == 0) {
         redisReply *own = rds_cmd("HGET %s owner", sk);
         if (own != NULL && own->type == REDIS_REPLY_STRING &&
             strcmp(own->str, sub) == 0) {
-            snprintf(id_out, 65, "%s", rep->str);
+            snprintf(id_out, SP_ID_SIZE, "%s", rep->str);
             found = 1;
         }
         freeReplyObject(own);
@@ -378,7 +376,7 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
 static void sbxh_session_init(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o = NULL, *root;
-    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[65];
+    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[SP_ID_SIZE];
     redisReply *rep = NULL;
     int found, created = 0;
 
@@ -389,7 +387,7 @@ static void sbxh_session_init(http_req *r)
                         "session_id must match [A-Za-z0-9_-]{1,64}");
         goto out;
     }
-    snprintf(lock, sizeof lock, "%s:lock", k);
+    key_of2(lock, sizeof lock, KEY_SESSION_LOCK, r->auth.sub, r->params[0]);
     /* One creator at a time per session; the others wait for its result
      * (bounded), so concurrent calls all get the same sandbox. */
     for (int i = 0; i < 400; i++) {

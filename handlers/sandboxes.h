@@ -12,13 +12,13 @@
 #define SBXH_FILE_MAX (64 * 1024 * 1024)
 
 /* Check that the sandbox id exists and belongs to the caller; copy its
- * helper's id into helper (>= 65 bytes). Returns 0, or -1 after having
+ * helper's id into helper (>= SP_ID_SIZE bytes). Returns 0, or -1 after having
  * sent 404 (or 503). */
 int sbxh_lookup(http_req *r, const char *id, char *helper);
 
 /* Create a sandbox for the caller from a request body (POST /sandboxes
- * fields). Returns 0 with the new id in id_out (>= 65), or -1 after having
- * sent the error. */
+ * fields). Returns 0 with the new id in id_out (>= SP_ID_SIZE), or -1 after
+ * having sent the error. */
 int sbxh_create(http_req *r, const cJSON *body, char *id_out);
 
 /* The sandbox as JSON (NULL if it does not exist); caller frees. */

@@ -13,6 +13,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_helper.h"
 #include "sp_rpc.h"
@@ -71,8 +72,8 @@ static int trm_start(http_req *r, const char *id, const char *sandbox,
         h = cJSON_GetObjectItem(f.json, "helper");
         b = cJSON_GetObjectItem(f.json, "sandbox_id");
         if (cJSON_IsString(h))
-            snprintf(helper, 65, "%s", h->valuestring);
-        snprintf(sbx, 65, "%s",
+            snprintf(helper, SP_ID_SIZE, "%s", h->valuestring);
+        snprintf(sbx, SP_ID_SIZE, "%s",
                  cJSON_IsString(b) ? b->valuestring : (sandbox ? sandbox : ""));
         hc_facts_free(&f);
     }
@@ -85,7 +86,8 @@ static void trm_create(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o;
     const char *sandbox, *cwd;
-    char id[65], helper[65] = "", k[RDS_KEY_MAX], sbx[65];
+    char id[SP_ID_SIZE], helper[SP_ID_SIZE] = "", k[RDS_KEY_MAX],
+                         sbx[SP_ID_SIZE];
     long long cols, rows;
     rpc_err err;
 
@@ -115,7 +117,7 @@ static void trm_create(http_req *r)
     }
     /* The record exists before the shell, so the relay can serve the
      * stream from its first event. */
-    rds_key(k, sizeof k, "terminal", id);
+    key_of(k, sizeof k, KEY_TERMINAL, id);
     freeReplyObject(rds_cmd("HSET %s owner %s created %lld watched_at %lld", k,
                             r->auth.sub, trm_now_ms(), trm_now_ms()));
     freeReplyObject(
@@ -139,7 +141,7 @@ out:
 }
 
 typedef struct trm_rec {
-    char sandbox[65], helper[65], status[32];
+    char sandbox[SP_ID_SIZE], helper[SP_ID_SIZE], status[32];
 } trm_rec;
 
 /* The caller's terminal params[0]: 0, or -1 after 404/503. */
@@ -150,8 +152,8 @@ static int trm_lookup(http_req *r, trm_rec *t)
     int result = -1;
 
     if (!id_valid_typed(r->params[0], "trm_") ||
-        rds_key(k, sizeof k, "terminal", r->params[0]) != 0 ||
-        rds_key(ek, sizeof ek, "exec", r->params[0]) != 0) {
+        key_of(k, sizeof k, KEY_TERMINAL, r->params[0]) != 0 ||
+        key_of(ek, sizeof ek, KEY_EXEC, r->params[0]) != 0) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "terminal not found");
         return -1;
     }
@@ -220,7 +222,7 @@ static void trm_input(http_req *r)
         trm_lookup(r, &t) != 0)
         goto out;
     /* At most TRM_INPUTS_PER_S inputs per second per terminal. */
-    rds_key(k, sizeof k, "trmrate", r->params[0]);
+    key_of(k, sizeof k, KEY_TRMRATE, r->params[0]);
     n = rds_cmd("INCR %s", k);
     if (n != NULL && n->type == REDIS_REPLY_INTEGER && n->integer == 1)
         freeReplyObject(rds_cmd("EXPIRE %s 1", k));

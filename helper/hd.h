@@ -13,6 +13,7 @@
 #include "sbx.h"
 #include "sp_buf.h"
 #include "sp_helper.h"
+#include "sp_id.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
 
@@ -22,7 +23,7 @@
 typedef struct hd_job {
     char op[32]; /* the name on the wire, for logs */
     hc_op opn;   /* the operation (HC_OP_COUNT if unknown) */
-    char rid[65];
+    char rid[SP_ID_SIZE];
     char entry[64]; /* stream entry id, acknowledged when handled */
     int shared;     /* from the shared stream (else our own) */
     long long deadline_ms;
@@ -61,7 +62,7 @@ extern const hd_kind hd_kind_command, hd_kind_terminal, hd_kind_context;
 const hd_kind *hd_kind_find(const char *name);
 
 typedef struct hd_exec {
-    char id[65];
+    char id[SP_ID_SIZE];
     uint32_t req_id;
     struct hd_sandbox *sbx;
     int fds[2];        /* stdout, stderr read ends (-1 when closed) */
@@ -72,11 +73,11 @@ typedef struct hd_exec {
     const hd_kind *kind;
     int pty;
     long long last_input_ms, last_watch_check_ms, watched_ms;
-    int compiling;      /* the compile step runs; then `then` is run */
-    int compile_failed; /* status compile_error: the program never ran */
-    cJSON *then;        /* the job's args, kept for the run after it */
-    cJSON *scratch;     /* paths removed when the execution ends */
-    char rid[65];       /* sync command: reply here at the end */
+    int compiling;        /* the compile step runs; then `then` is run */
+    int compile_failed;   /* status compile_error: the program never ran */
+    cJSON *then;          /* the job's args, kept for the run after it */
+    cJSON *scratch;       /* paths removed when the execution ends */
+    char rid[SP_ID_SIZE]; /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
     int truncated, timed_out, killed, cancelled, over_limit, oom;
@@ -89,8 +90,8 @@ typedef struct hd_exec {
 } hd_exec;
 
 typedef struct hd_sandbox {
-    char id[65];
-    char owner[65];
+    char id[SP_ID_SIZE];
+    char owner[SP_ID_SIZE];
     sbx_sandbox *sbx;
     int slot;
     uid_t uid;
@@ -120,7 +121,7 @@ typedef struct hd_facts {
 } hd_facts;
 
 /* helperd.c */
-extern char hd_helper_id[65];
+extern char hd_helper_id[SP_ID_SIZE];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)

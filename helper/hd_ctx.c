@@ -33,6 +33,7 @@
 #include "hd_ctx.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -185,10 +186,10 @@ void hd_ctx_end(hd_ctx *c, const char *why)
                 log_warn("context %s: some processes survived SIGKILL", c->id);
         }
     }
-    if (rds_key(k, sizeof k, "ctx", c->id) == 0 &&
-        rds_key(sk, sizeof sk, "sbx", c->sbx->id) == 0) {
+    if (key_of(k, sizeof k, KEY_CTX, c->id) == 0 &&
+        key_of(sk, sizeof sk, KEY_SBX_CONTEXTS, c->sbx->id) == 0) {
         freeReplyObject(rds_cmd("DEL %s", k));
-        freeReplyObject(rds_cmd("SREM %s:contexts %s", sk, c->id));
+        freeReplyObject(rds_cmd("SREM %s %s", sk, c->id));
     }
     for (hd_ctx **pp = &c->sbx->ctxs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -215,7 +216,8 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
     const char *id = hd_arg_str(job->args, "ctx");
     const char *lang = hd_arg_str(job->args, "language");
     const char *owner = hd_arg_str(job->args, "owner");
-    char drv[65], created[24], k[RDS_KEY_MAX], sk[RDS_KEY_MAX];
+    char drv[SP_ID_SIZE], created[RDS_NUM_SIZE], k[RDS_KEY_MAX],
+        sk[RDS_KEY_MAX];
     hd_job dj = {.op = "exec", .opn = HC_EXEC};
     const char *py[] = {"python3", "-u", "-c", hd_py_driver};
     /* node cannot dup2: the shell moves its descriptors (js_driver.js). */
@@ -240,8 +242,8 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
         return;
     }
     if (id_generate("exe_", drv, sizeof drv) != 0 ||
-        rds_key(k, sizeof k, "ctx", id) != 0 ||
-        rds_key(sk, sizeof sk, "sbx", s->id) != 0) {
+        key_of(k, sizeof k, KEY_CTX, id) != 0 ||
+        key_of(sk, sizeof sk, KEY_SBX_CONTEXTS, s->id) != 0) {
         hd_reply_err(job->rid, SP_E_INTERNAL, "could not make an id");
         return;
     }
@@ -250,7 +252,7 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
                             "language %s created %s driver %s",
                             k, s->owner, s->id, hd_helper_id, lang, created,
                             drv));
-    freeReplyObject(rds_cmd("SADD %s:contexts %s", sk, id));
+    freeReplyObject(rds_cmd("SADD %s %s", sk, id));
     snprintf(dj.rid, sizeof dj.rid, "%s", job->rid);
     dj.args = cJSON_CreateObject();
     cJSON_AddStringToObject(dj.args, "id", drv);
@@ -271,7 +273,7 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
             e->killed = 1;
         }
         freeReplyObject(rds_cmd("DEL %s", k));
-        freeReplyObject(rds_cmd("SREM %s:contexts %s", sk, id));
+        freeReplyObject(rds_cmd("SREM %s %s", sk, id));
         return;
     }
     snprintf(c->id, sizeof c->id, "%s", id);
@@ -306,8 +308,8 @@ void hd_op_ctx_run(hd_sandbox *s, hd_job *job)
         return;
     }
     if (!id_valid_typed(id, "exe_") || code == NULL ||
-        rds_key(ek, sizeof ek, "exec", id) != 0 ||
-        rds_key(sk, sizeof sk, "sbx", s->id) != 0) {
+        key_of(ek, sizeof ek, KEY_EXEC, id) != 0 ||
+        key_of(sk, sizeof sk, KEY_SBX_RUNNING, s->id) != 0) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad context run");
         return;
     }
@@ -347,7 +349,7 @@ void hd_op_ctx_run(hd_sandbox *s, hd_job *job)
                             "status running started %lld context %s",
                             ek, s->owner, s->id, hd_helper_id, hd_now_ms(),
                             c->id));
-    freeReplyObject(rds_cmd("SADD %s:running %s", sk, id));
+    freeReplyObject(rds_cmd("SADD %s %s", sk, id));
     hd_ctx_event(run, "status", "{\"status\":\"running\"}", 20);
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "wait"))) {
         cJSON *rep = cJSON_CreateObject();
@@ -458,15 +460,15 @@ void hd_ctx_forget(const char *sandbox_id)
     char sk[RDS_KEY_MAX], k[RDS_KEY_MAX];
     redisReply *set;
 
-    if (rds_key(sk, sizeof sk, "sbx", sandbox_id) != 0)
+    if (key_of(sk, sizeof sk, KEY_SBX_CONTEXTS, sandbox_id) != 0)
         return;
-    set = rds_cmd("SMEMBERS %s:contexts", sk);
+    set = rds_cmd("SMEMBERS %s", sk);
     for (size_t i = 0;
          set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
          i++) {
-        if (rds_key(k, sizeof k, "ctx", set->element[i]->str) == 0)
+        if (key_of(k, sizeof k, KEY_CTX, set->element[i]->str) == 0)
             freeReplyObject(rds_cmd("DEL %s", k));
     }
     freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s:contexts", sk));
+    freeReplyObject(rds_cmd("DEL %s", sk));
 }

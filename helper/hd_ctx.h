@@ -9,9 +9,9 @@
 #include "hd.h"
 
 typedef struct hd_ctx_run {
-    char id[65];  /* exe_ id of the logical execution */
-    char rid[65]; /* sync run: reply here at the end */
-    char *line;   /* request line for the driver until sent */
+    char id[SP_ID_SIZE];  /* exe_ id of the logical execution */
+    char rid[SP_ID_SIZE]; /* sync run: reply here at the end */
+    char *line;           /* request line for the driver until sent */
     size_t line_len;
     long long timeout_ms, started_ms, deadline_ms;
     int interrupted; /* SIGINT sent for this run */
@@ -25,9 +25,9 @@ typedef struct hd_ctx_run {
 } hd_ctx_run;
 
 typedef struct hd_ctx {
-    char id[65];
+    char id[SP_ID_SIZE];
     char language[16];
-    char owner[65];
+    char owner[SP_ID_SIZE];
     hd_sandbox *sbx;
     hd_exec *driver;   /* NULL once detached */
     hd_ctx_run *cur;   /* the run the driver is working on */

@@ -12,6 +12,7 @@
  * queued one to the driver (hd_ctx.c). */
 #include "hd_ctx.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
@@ -29,9 +30,9 @@ static const char *hd_ctx_streams[2] = {"stdout", "stderr"};
 void hd_ctx_event(const hd_ctx_run *run, const char *type, const void *data,
                   size_t len)
 {
-    char vk[RDS_KEY_MAX], maxlen[24];
+    char vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
 
-    if (rds_key(vk, sizeof vk, "events", run->id) != 0)
+    if (key_of(vk, sizeof vk, KEY_EVENTS, run->id) != 0)
         return;
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
     freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,

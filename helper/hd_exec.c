@@ -15,6 +15,7 @@
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
@@ -39,14 +40,14 @@ static const char *hd_stream_names[2] = {"stdout", "stderr"};
 
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n)
 {
-    rds_key(ek, n, "exec", e->id);
-    rds_key(vk, n, "events", e->id);
+    key_of(ek, n, KEY_EXEC, e->id);
+    key_of(vk, n, KEY_EVENTS, e->id);
 }
 
 /* Append one event; data is raw bytes (binary safe). */
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[24];
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
     hd_exec_keys(e, ek, vk, sizeof ek);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
     freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,
@@ -297,11 +298,11 @@ static void hd_exec_started(hd_exec *e, hd_job *job)
     e->next = s->execs;
     s->execs = e;
     hd_exec_keys(e, ek, vk, sizeof ek);
-    rds_key(sk, sizeof sk, "sbx", s->id);
+    key_of(sk, sizeof sk, KEY_SBX_RUNNING, s->id);
     freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
                             "status running started %lld",
                             ek, s->owner, s->id, hd_helper_id, e->started_ms));
-    freeReplyObject(rds_cmd("SADD %s:running %s", sk, e->id));
+    freeReplyObject(rds_cmd("SADD %s %s", sk, e->id));
     e->kind->start(e);
     if (e->compiling) {
         close(e->in_fd); /* the compiler reads nothing */

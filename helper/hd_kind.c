@@ -15,6 +15,7 @@
  * from the facts. */
 #include "hd.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 
 #include <stdio.h>
@@ -75,7 +76,7 @@ static int hd_terminal_idle(hd_exec *e, long long now_ms)
     if (now_ms - e->last_watch_check_ms < HD_WATCH_CHECK_MS)
         return 0;
     e->last_watch_check_ms = now_ms;
-    if (rds_key(k, sizeof k, "terminal", e->id) == 0) {
+    if (key_of(k, sizeof k, KEY_TERMINAL, e->id) == 0) {
         r = rds_cmd("HGET %s watched_at", k);
         if (r != NULL && r->type == REDIS_REPLY_STRING &&
             atoll(r->str) > e->watched_ms)
@@ -94,7 +95,7 @@ static void hd_terminal_finish(hd_exec *e, const hd_facts *f)
     snprintf(ex, sizeof ex, "{\"code\":%d}", f->exit_code);
     hd_event_str(e, "exit", ex);
     hd_result_record(f);
-    if (rds_key(k, sizeof k, "terminal", e->id) == 0)
+    if (key_of(k, sizeof k, KEY_TERMINAL, e->id) == 0)
         freeReplyObject(
             rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
     hd_result_answer(f, e->rid);

@@ -5,6 +5,7 @@
  * earlier run of the helper. */
 #include "hd.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 #include "sp_utf8.h"
@@ -71,7 +72,7 @@ static void hd_exec_scratch(hd_exec *e)
 
 void hd_result_event(const hd_facts *f)
 {
-    char k[RDS_KEY_MAX], maxlen[24];
+    char k[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
     cJSON *ev = cJSON_CreateObject(), *data;
     char *js;
 
@@ -87,7 +88,7 @@ void hd_result_event(const hd_facts *f)
     js = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    if (js != NULL && rds_key(k, sizeof k, "events", f->id) == 0)
+    if (js != NULL && key_of(k, sizeof k, KEY_EVENTS, f->id) == 0)
         freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type result data %s", k,
                                 maxlen, js));
     free(js);
@@ -98,8 +99,8 @@ void hd_result_record(const hd_facts *f)
     char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], sk[RDS_KEY_MAX];
     long long ttl = cfg_int(CFG_SP_EVENT_TTL);
 
-    if (rds_key(ek, sizeof ek, "exec", f->id) != 0 ||
-        rds_key(vk, sizeof vk, "events", f->id) != 0)
+    if (key_of(ek, sizeof ek, KEY_EXEC, f->id) != 0 ||
+        key_of(vk, sizeof vk, KEY_EVENTS, f->id) != 0)
         return;
     if (f->error != NULL)
         freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
@@ -114,8 +115,9 @@ void hd_result_record(const hd_facts *f)
                                 f->truncated, hd_now_ms()));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
     freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
-    if (f->sandbox != NULL && rds_key(sk, sizeof sk, "sbx", f->sandbox) == 0)
-        freeReplyObject(rds_cmd("SREM %s:running %s", sk, f->id));
+    if (f->sandbox != NULL &&
+        key_of(sk, sizeof sk, KEY_SBX_RUNNING, f->sandbox) == 0)
+        freeReplyObject(rds_cmd("SREM %s %s", sk, f->id));
 }
 
 /* The facts object of an answer. */

@@ -5,6 +5,7 @@
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 
@@ -38,13 +39,14 @@ static int hd_slot_take(void)
 static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
                       const cJSON *args)
 {
-    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[24], expires[24], mem[24],
-        cpus[24], pids[24], disk[24];
+    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[RDS_NUM_SIZE],
+        expires[RDS_NUM_SIZE], mem[RDS_NUM_SIZE], cpus[RDS_NUM_SIZE],
+        pids[RDS_NUM_SIZE], disk[RDS_NUM_SIZE];
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(args, "metadata");
     char *mds = md ? cJSON_PrintUnformatted(md) : strdup("{}");
 
-    rds_key(k, sizeof k, "sbx", s->id);
-    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
+    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     snprintf(created, sizeof created, "%lld", s->created);
     snprintf(expires, sizeof expires, "%lld", s->expires_at);
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim->memory_mb);
@@ -56,7 +58,7 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
         "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
         k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
         s->network ? "1" : "0", mds ? mds : "{}"));
-    freeReplyObject(rds_cmd("SADD %s:sbxs %s", hk, s->id));
+    freeReplyObject(rds_cmd("SADD %s %s", hk, s->id));
     free(mds);
 }
 
@@ -166,7 +168,7 @@ static int hd_pool_n;
 void hd_pool_fill(void)
 {
     sbx_limits lim = {0};
-    char id[65], err[256];
+    char id[SP_ID_SIZE], err[256];
     hd_sandbox *s;
 
     if (hd_pool_n >= cfg_int(CFG_SP_POOL_SIZE))
@@ -192,7 +194,7 @@ void hd_op_run(hd_sandbox *none, hd_job *job)
     const cJSON *f;
     hd_sandbox *s = hd_pool;
     long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
-    char err[256], id[65];
+    char err[256], id[SP_ID_SIZE];
 
     (void)none; /* taken from the pool */
 
@@ -260,12 +262,12 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
     hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
     sbx_destroy(s->sbx);
-    rds_key(k, sizeof k, "sbx", s->id);
-    rds_key(ok, sizeof ok, "sbxs", s->owner);
-    rds_key(hk, sizeof hk, "helper", hd_helper_id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
+    key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
+    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     freeReplyObject(rds_cmd("DEL %s", k));
     freeReplyObject(rds_cmd("SREM %s %s", ok, s->id));
-    freeReplyObject(rds_cmd("SREM %s:sbxs %s", hk, s->id));
+    freeReplyObject(rds_cmd("SREM %s %s", hk, s->id));
     for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -304,7 +306,7 @@ void hd_op_timeout(hd_sandbox *s, hd_job *job)
     cJSON *rep = cJSON_CreateObject();
 
     s->expires_at = hd_now_ms() / 1000 + hd_arg_int(job->args, "timeout", 300);
-    rds_key(k, sizeof k, "sbx", s->id);
+    key_of(k, sizeof k, KEY_SBX, s->id);
     freeReplyObject(rds_cmd("HSET %s expires_at %lld", k, s->expires_at));
     cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
     hd_reply(job->rid, rep, NULL, 0);

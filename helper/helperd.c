@@ -40,6 +40,7 @@
 #include "sp_auth.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
@@ -63,7 +64,7 @@
 #define HD_POLL_MAX     8192
 #define HD_REPLY_TTL    60
 
-char hd_helper_id[65];
+char hd_helper_id[SP_ID_SIZE];
 unsigned long hd_reply_errors;
 static int hd_wake[2];
 static pthread_mutex_t hd_qlock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,7 +88,7 @@ void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len)
     cJSON_AddBoolToObject(obj, "ok", 1);
     js = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
-    if (js == NULL || rds_key(k, sizeof k, "reply", rid) != 0) {
+    if (js == NULL || key_of(k, sizeof k, KEY_REPLY, rid) != 0) {
         free(js);
         return;
     }
@@ -117,7 +118,7 @@ void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
     cJSON_AddStringToObject(obj, "message", msg);
     js = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
-    if (js != NULL && rds_key(k, sizeof k, "reply", rid) == 0) {
+    if (js != NULL && key_of(k, sizeof k, KEY_REPLY, rid) == 0) {
         freeReplyObject(rds_cmd("LPUSH %s %s", k, js));
         freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
     }
@@ -300,43 +301,44 @@ static void hd_drain_jobs(void)
 /* Forget what an earlier run of this helper left in Redis. */
 static void hd_reconcile(void)
 {
-    char hk[RDS_KEY_MAX], k[RDS_KEY_MAX], ok[RDS_KEY_MAX];
+    char hk[RDS_KEY_MAX], k[RDS_KEY_MAX], rk[RDS_KEY_MAX], ok[RDS_KEY_MAX];
     redisReply *set;
     int n = sbx_reap_leftovers();
 
     if (n != 0)
         log_info("removed %d sandboxes left by an earlier run", n);
-    rds_key(hk, sizeof hk, "helper", hd_helper_id);
-    set = rds_cmd("SMEMBERS %s:sbxs", hk);
+    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
+    set = rds_cmd("SMEMBERS %s", hk);
     for (size_t i = 0;
          set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
          i++) {
         const char *id = set->element[i]->str;
         redisReply *owner, *ex;
-        if (rds_key(k, sizeof k, "sbx", id) != 0)
+        if (key_of(k, sizeof k, KEY_SBX, id) != 0 ||
+            key_of(rk, sizeof rk, KEY_SBX_RUNNING, id) != 0)
             continue;
         owner = rds_cmd("HGET %s owner", k);
         if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
-            rds_key(ok, sizeof ok, "sbxs", owner->str) == 0)
+            key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, owner->str) == 0)
             freeReplyObject(rds_cmd("SREM %s %s", ok, id));
         freeReplyObject(owner);
-        ex = rds_cmd("SMEMBERS %s:running", k);
+        ex = rds_cmd("SMEMBERS %s", rk);
         for (size_t j = 0;
              ex != NULL && ex->type == REDIS_REPLY_ARRAY && j < ex->elements;
              j++)
             hd_exec_lost(ex->element[j]->str, "helper restarted");
         freeReplyObject(ex);
         hd_ctx_forget(id);
-        freeReplyObject(rds_cmd("DEL %s %s:running", k, k));
+        freeReplyObject(rds_cmd("DEL %s %s", k, rk));
     }
     freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s:sbxs", hk));
+    freeReplyObject(rds_cmd("DEL %s", hk));
 }
 
 static void hd_heartbeat(void)
 {
     char k[RDS_KEY_MAX];
-    rds_key_fixed(k, sizeof k, "helpers");
+    key_of(k, sizeof k, KEY_HELPERS, NULL);
     freeReplyObject(
         rds_cmd("ZADD %s %lld %s", k, hd_now_ms() / 1000, hd_helper_id));
 }
@@ -456,7 +458,8 @@ int main(int argc, char **argv)
 {
     static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
                                       CFG_COUNT};
-    char err[512], host[64], state[PATH_MAX], digest[65], cgname[64];
+    char err[512], host[64], state[PATH_MAX], digest[AUTH_SHA256_HEX_SIZE],
+        cgname[64];
     const char *init_path = argc > 1 ? argv[1] : NULL;
     sbx_config sc;
     pthread_t tid;
@@ -480,8 +483,8 @@ int main(int argc, char **argv)
         if (!id_valid((char[]){*p, 0}))
             *p = '-';
     }
-    if (rds_key_fixed(hd_k_jobs, sizeof hd_k_jobs, "jobs") != 0 ||
-        rds_key(hd_k_hjobs, sizeof hd_k_hjobs, "hjobs", hd_helper_id) != 0) {
+    if (key_of(hd_k_jobs, sizeof hd_k_jobs, KEY_JOBS, NULL) != 0 ||
+        key_of(hd_k_hjobs, sizeof hd_k_hjobs, KEY_HJOBS, hd_helper_id) != 0) {
         log_error("bad helper id");
         return 2;
     }
@@ -523,7 +526,7 @@ int main(int argc, char **argv)
     hd_pool_drain();
     {
         char k[RDS_KEY_MAX];
-        rds_key_fixed(k, sizeof k, "helpers");
+        key_of(k, sizeof k, KEY_HELPERS, NULL);
         freeReplyObject(rds_cmd("ZREM %s %s", k, hd_helper_id));
     }
     sbx_global_cleanup();

@@ -15,11 +15,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "sp_id.h"
+#include "sp_keys.h"
 #include "sp_redis.h"
 
 #define SSE_OUT_MAX (1024 * 1024) /* queued bytes per client, then dropped */
 #define SSE_EV_MAX  (768 * 1024)  /* one formatted event (< SSE_OUT_MAX) */
-#define SSE_ID_LEN  65
+#define SSE_ID_LEN  SP_ID_SIZE
 #define SSE_SID_STR 44 /* "<u64>-<u64>" + NUL */
 
 /* A Redis Stream entry id, "<ms>-<seq>". */
@@ -51,7 +53,7 @@ typedef struct sse_route {
     const char *prefix;     /* "/executions/" ... or "/events" */
     const char *suffix;     /* "/events" after the id; NULL: exact path */
     const char *id_prefix;  /* "exe_": the id's type prefix */
-    const char *owner_kind; /* hash holding "owner": "exec" -> exec:<id> */
+    sp_key_family owner;    /* hash holding "owner": KEY_EXEC -> exec:<id> */
     const char *label;      /* JSON field naming the id: "executionId" */
     const char *final_type; /* event after which the stream ends */
     int client_stream;      /* 1: /events?clientId= (pointer stream) */

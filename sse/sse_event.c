@@ -161,23 +161,19 @@ sse_ev *sse_ev_format(sse_sid id, const char *type, const char *data,
 
     if (!sse_type_ok(type))
         return NULL;
-    buf_init(&b, SSE_EV_MAX);
+    buf_init_sticky(&b, SSE_EV_MAX);
     sse_sid_format(id, sid);
-    rc = buf_printf(&b,
-                    "id: %s\nevent: %s\ndata: {\"type\":\"%s\",\"%s\":\"%s\"",
-                    sid, type, type, label_name, label);
-    if (rc == 0) {
-        if (sse_type_is_text(type))
-            rc = (buf_puts(&b, ",\"data\":") != 0 ||
-                  utf8_json_string((const unsigned char *)data, dlen, &b) != 0)
-                     ? -1
-                     : 0;
-        else
-            rc = sse_merge_json(&b, data, dlen, label_name);
+    buf_printf(&b, "id: %s\nevent: %s\ndata: {\"type\":\"%s\",\"%s\":\"%s\"",
+               sid, type, type, label_name, label);
+    if (sse_type_is_text(type)) {
+        buf_puts(&b, ",\"data\":");
+        utf8_json_string((const unsigned char *)data, dlen, &b);
+        rc = 0;
+    } else {
+        rc = sse_merge_json(&b, data, dlen, label_name); /* -1: cJSON failed */
     }
-    if (rc == 0)
-        rc = buf_puts(&b, "}\n\n");
-    if (rc != 0) {
+    buf_puts(&b, "}\n\n");
+    if (rc != 0 || buf_failed(&b)) {
         /* Too large or out of memory: say so in place of the event, under
          * its id, so that the stream goes on and resume stays exact. */
         buf_reset(&b);

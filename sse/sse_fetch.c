@@ -8,6 +8,7 @@
 #include "sp_auth.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 
 #include <stdio.h>
@@ -130,7 +131,7 @@ void sse_do_open(const sse_job *job, sse_res *res)
     /* Unknown, expired and someone else's executions all look alike. */
     res->status = SP_E_NOT_FOUND;
     if (!id_valid_typed(job->id, job->route->id_prefix) ||
-        rds_key(key, sizeof key, job->route->owner_kind, job->id) != 0)
+        key_of(key, sizeof key, job->route->owner, job->id) != 0)
         goto out;
     r = rds_cmd("HGET %s owner", key);
     if (r == NULL || r->type == REDIS_REPLY_ERROR)

@@ -21,6 +21,7 @@
  * has arrived, and drops any entry not newer than the last it sent. */
 #include "sse.h"
 #include "sp_config.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 
 #include <errno.h>
@@ -337,8 +338,8 @@ static void sse_touch_terminals(void)
     clock_gettime(CLOCK_REALTIME, &wall);
     for (size_t b = 0; b < SSE_WATCH_BUCKETS; b++) {
         for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next) {
-            if (strcmp(w->route->owner_kind, "terminal") != 0 ||
-                rds_key(k, sizeof k, "terminal", w->label) != 0)
+            if (w->route->owner != KEY_TERMINAL ||
+                key_of(k, sizeof k, KEY_TERMINAL, w->label) != 0)
                 continue;
             freeReplyObject(rds_cmd("HSET %s watched_at %lld", k,
                                     (long long)wall.tv_sec * 1000 +

@@ -11,6 +11,7 @@
 #include "sse_loop.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_status.h"
 
@@ -24,15 +25,14 @@
 #define SSE_QUERY_MAX       8192
 #define SSE_CLIENT_REPLAY_S 300
 
-/* The routes. Adding the terminal and task event streams is one line
- * each (their producers write events:<trm_id> / events:<tsk_id> and the
- * owner into terminal:<id> / task:<id>):
- *   {"/terminal/", "/events", "trm_", "terminal", "terminalId", "exit", 0},
- *   {"/tasks/", "/events", "tsk_", "task", "taskId", "result", 0}, */
+/* The routes. Adding an event stream is one line (its producer writes
+ * events:<id> and the owner into a hash family of sp_keys.h); tasks, once
+ * a KEY_TASK family (task:<id>) exists, would be:
+ *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0}, */
 static const sse_route sse_routes[] = {
-    {"/executions/", "/events", "exe_", "exec", "executionId", "result", 0},
-    {"/terminal/", "/events", "trm_", "terminal", "terminalId", "exit", 0},
-    {"/events", NULL, "exe_", "exec", "executionId", "result", 1},
+    {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0},
+    {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0},
+    {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1},
 };
 
 static uint32_t sse_max_streams;
@@ -250,7 +250,7 @@ void sse_request_opened(const sse_res *res)
         "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
         "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
     sse_client *cl = sse_client_get(res->handle);
-    char key[RDS_KEY_MAX], kind[RDS_KEY_MAX];
+    char key[RDS_KEY_MAX];
     sp_status st = (sp_status)res->status;
 
     if (cl == NULL || cl->state != SSE_CL_AUTH)
@@ -275,10 +275,9 @@ void sse_request_opened(const sse_res *res)
         return;
     }
     if (cl->route->client_stream) {
-        snprintf(kind, sizeof kind, "client:%s", res->sub);
-        if (rds_key(key, sizeof key, kind, cl->id) != 0)
+        if (key_of2(key, sizeof key, KEY_CLIENT, res->sub, cl->id) != 0)
             goto fail;
-    } else if (rds_key(key, sizeof key, "events", cl->id) != 0) {
+    } else if (key_of(key, sizeof key, KEY_EVENTS, cl->id) != 0) {
         goto fail;
     }
     if (sse_client_push_bytes(cl, head, sizeof head - 1, 0) != 0)

@@ -18,6 +18,7 @@
  * so events of two executions in the same millisecond may be resent or
  * skipped; per-execution streams resume exactly. */
 #include "sse_loop.h"
+#include "sp_keys.h"
 #include "sp_log.h"
 
 #include <stdlib.h>
@@ -200,7 +201,7 @@ static void sse_follow(sse_client *cl, const char *exe)
 {
     char key[RDS_KEY_MAX];
     if (cl->nsubs > SSE_CLIENT_EXECS_MAX ||
-        rds_key(key, sizeof key, "events", exe) != 0)
+        key_of(key, sizeof key, KEY_EVENTS, exe) != 0)
         return;
     for (sse_sub *s = cl->subs; s != NULL; s = s->cnext) {
         if (strcmp(s->tp->key, key) == 0)

@@ -16,6 +16,7 @@
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
+#include "sp_keys.h"
 #include "sp_multipart.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
@@ -473,6 +474,118 @@ START_TEST(status_table)
 }
 END_TEST
 
+/* ------------------------------------------------------------------- keys */
+
+/* The keys of every family, byte for byte as they were written before the
+ * table existed (Redis contents must not change). */
+START_TEST(keys_exact_strings)
+{
+    static const struct {
+        sp_key_family f;
+        const char *id, *id2, *want;
+    } cases[] = {
+        {KEY_APIKEY, "abc123", NULL, "sp:apikey:abc123"},
+        {KEY_KEY, "key_1", NULL, "sp:key:key_1"},
+        {KEY_KEYS, NULL, NULL, "sp:keys"},
+        {KEY_KEYREVOKED, "key_1", NULL, "sp:keyrevoked:key_1"},
+        {KEY_REVOKED, "jti-1", NULL, "sp:revoked:jti-1"},
+        {KEY_RTFAM, "fam", NULL, "sp:rtfam:fam"},
+        {KEY_RTUSED, "jti", NULL, "sp:rtused:jti"},
+        {KEY_HELPERS, NULL, NULL, "sp:helpers"},
+        {KEY_JOBS, NULL, NULL, "sp:jobs"},
+        {KEY_HJOBS, "hlp_a", NULL, "sp:hjobs:hlp_a"},
+        {KEY_REPLY, "rid_x", NULL, "sp:reply:rid_x"},
+        {KEY_HELPER_SBXS, "hlp_a", NULL, "sp:helper:hlp_a:sbxs"},
+        {KEY_SBX, "sbx_1", NULL, "sp:sbx:sbx_1"},
+        {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
+        {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
+        {KEY_SBXS_OF_OWNER, "alice", NULL, "sp:sbxs:alice"},
+        {KEY_SESSION, "alice", "s1", "sp:session:alice:s1"},
+        {KEY_SESSION_LOCK, "alice", "s1", "sp:session:alice:s1:lock"},
+        {KEY_RUNS, "alice", NULL, "sp:runs:alice"},
+        {KEY_EXEC, "exe_1", NULL, "sp:exec:exe_1"},
+        {KEY_EVENTS, "exe_1", NULL, "sp:events:exe_1"},
+        {KEY_CTX, "ctx_1", NULL, "sp:ctx:ctx_1"},
+        {KEY_CLIENT, "alice", "cli_1", "sp:client:alice:cli_1"},
+        {KEY_TERMINAL, "trm_1", NULL, "sp:terminal:trm_1"},
+        {KEY_TRMRATE, "trm_1", NULL, "sp:trmrate:trm_1"},
+        {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
+    };
+    char k[256];
+
+    ck_assert_int_eq(sizeof cases / sizeof cases[0], KEY_FAMILY_COUNT);
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc =
+            cases[i].id2 != NULL
+                ? key_of2(k, sizeof k, cases[i].f, cases[i].id, cases[i].id2)
+                : key_of(k, sizeof k, cases[i].f, cases[i].id);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_str_eq(k, cases[i].want);
+    }
+    ck_assert_int_eq(key_set_prefix("t1.x-y_z:"), 0);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_EVENTS, "exe_1"), 0);
+    ck_assert_str_eq(k, "t1.x-y_z:events:exe_1");
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+}
+END_TEST
+
+START_TEST(keys_refused)
+{
+    char k[256], small[13], id65[66];
+
+    memset(id65, 'a', 65);
+    id65[65] = '\0';
+    ck_assert_int_eq(key_set_prefix("sp:"), 0);
+    /* An id where none belongs, none where one does, a bad id. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_HELPERS, "x"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, NULL), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, ""), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, "a:b"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, "a b"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, id65), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SBX, id65 + 1), 0);
+    /* Two-id families take exactly two. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_SESSION, "alice"), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_SBX, "a", "b"), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_CLIENT, "alice", NULL), -1);
+    ck_assert_int_eq(key_of2(k, sizeof k, KEY_CLIENT, "alice", "x/y"), -1);
+    /* Out of range, too small. */
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_FAMILY_COUNT, "a"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, (sp_key_family)-1, "a"), -1);
+    ck_assert_int_eq(key_of(small, sizeof small, KEY_SBX, "sbx_12"), -1);
+    ck_assert_str_eq(small, "");
+    ck_assert_int_eq(key_of(small, sizeof small, KEY_SBX, "sbx_1"), 0);
+    ck_assert_str_eq(small, "sp:sbx:sbx_1");
+    ck_assert_int_eq(key_of(k, 0, KEY_HELPERS, NULL), -1);
+    /* The prefix: the characters rds_init allows, at most 32 bytes. */
+    ck_assert_int_eq(key_set_prefix("a b:"), -1);
+    ck_assert_int_eq(key_set_prefix("a{b}:"), -1);
+    ck_assert_int_eq(key_set_prefix("0123456789012345678901234567890123"), -1);
+    ck_assert_int_eq(key_of(k, sizeof k, KEY_HELPERS, NULL), 0);
+    ck_assert_str_eq(k, "sp:helpers");
+}
+END_TEST
+
+START_TEST(keys_table_rows)
+{
+    ck_assert_ptr_null(key_info(KEY_FAMILY_COUNT));
+    for (int i = 0; i < KEY_FAMILY_COUNT; i++) {
+        const sp_key_info *ki = key_info((sp_key_family)i);
+        ck_assert_ptr_nonnull(ki);
+        ck_assert_int_eq(strncmp(ki->name, "KEY_", 4), 0);
+        ck_assert_str_ne(ki->pattern, "");
+        ck_assert_str_ne(ki->type, "");
+        ck_assert_str_ne(ki->writers, "");
+        ck_assert_str_ne(ki->readers, "");
+        ck_assert_str_ne(ki->lifetime, "");
+        /* No two families share a pattern. */
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(key_info((sp_key_family)j)->pattern, ki->pattern);
+    }
+}
+END_TEST
+
 /* -------------------------------------------------------------------- buf */
 
 START_TEST(buf_max_enforced)
@@ -581,6 +694,80 @@ START_TEST(buf_reset_free)
     buf_init(&b, 0);
     ck_assert_int_eq(buf_append(&b, "", 0), 0);
     ck_assert_int_eq(buf_append(&b, "a", 1), -1);
+    buf_free(&b);
+}
+END_TEST
+
+/* A sticky buffer: after one failed append every later one does nothing
+ * and fails, however small, until buf_reset; buf_failed reports it. */
+START_TEST(buf_sticky_failure)
+{
+    sp_buf b;
+    buf_init_sticky(&b, 8);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_puts(&b, "abc"), 0);
+    ck_assert_int_eq(buf_puts(&b, "defghi"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "d"), -1);
+    ck_assert_int_eq(buf_append(&b, "", 0), -1);
+    ck_assert_int_eq(buf_printf(&b, "%d", 1), -1);
+    ck_assert_int_eq(buf_ensure(&b, 1), -1);
+    ck_assert_uint_eq(b.len, 3);
+    ck_assert_str_eq(b.data, "abc");
+    ck_assert_int_eq(buf_failed(&b), 1);
+    /* A JSON string into a failed buffer adds nothing either. */
+    ck_assert_int_eq(utf8_json_string((const unsigned char *)"x", 1, &b), -1);
+    ck_assert_str_eq(b.data, "abc");
+    /* buf_reset starts over: contents and failure gone, still sticky. */
+    buf_reset(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_puts(&b, "12345678"), 0);
+    ck_assert_int_eq(buf_printf(&b, "%s", "9"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, ""), -1);
+    ck_assert_str_eq(b.data, "12345678");
+    buf_free(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+}
+END_TEST
+
+/* A refused buf_ensure is a question, not a failed append: the fast path
+ * of utf8_json_string asks for the worst case and then goes on with what
+ * fits. */
+START_TEST(buf_sticky_ensure_not_failure)
+{
+    sp_buf b;
+    buf_init_sticky(&b, 16);
+    ck_assert_int_eq(buf_ensure(&b, 100), -1);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(utf8_json_string((const unsigned char *)"hello", 5, &b),
+                     0);
+    ck_assert_str_eq(b.data, "\"hello\"");
+    ck_assert_int_eq(buf_failed(&b), 0);
+    /* Too long for the buffer: fails, and stays failed. */
+    ck_assert_int_eq(
+        utf8_json_string((const unsigned char *)"0123456789", 10, &b), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "x"), -1);
+    buf_free(&b);
+}
+END_TEST
+
+/* A buffer made with buf_init remembers a failure too, but keeps taking
+ * appends that fit (captured output keeps what fits). */
+START_TEST(buf_plain_failure_remembered)
+{
+    sp_buf b;
+    buf_init(&b, 4);
+    ck_assert_int_eq(buf_puts(&b, "abcde"), -1);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_int_eq(buf_puts(&b, "ab"), 0);
+    ck_assert_int_eq(buf_failed(&b), 1);
+    ck_assert_str_eq(b.data, "ab");
+    buf_reset(&b);
+    ck_assert_int_eq(buf_failed(&b), 0);
+    ck_assert_int_eq(buf_ensure(&b, 10), -1);
+    ck_assert_int_eq(buf_failed(&b), 0);
     buf_free(&b);
 }
 END_TEST
@@ -1007,6 +1194,17 @@ static Suite *status_suite(void)
     return s;
 }
 
+static Suite *keys_suite(void)
+{
+    Suite *s = suite_create("keys");
+    TCase *tc = tcase_create("keys");
+    tcase_add_test(tc, keys_exact_strings);
+    tcase_add_test(tc, keys_refused);
+    tcase_add_test(tc, keys_table_rows);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 static Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -1017,6 +1215,9 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, buf_overflow_unbounded_max);
     tcase_add_test(tc, buf_printf_cases);
     tcase_add_test(tc, buf_reset_free);
+    tcase_add_test(tc, buf_sticky_failure);
+    tcase_add_test(tc, buf_sticky_ensure_not_failure);
+    tcase_add_test(tc, buf_plain_failure_remembered);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -1238,6 +1439,7 @@ int main(void)
 
     srunner_add_suite(sr, ids_suite());
     srunner_add_suite(sr, status_suite());
+    srunner_add_suite(sr, keys_suite());
     srunner_add_suite(sr, buf_suite());
     srunner_add_suite(sr, jwt_suite());
     srunner_add_suite(sr, parsers_suite());

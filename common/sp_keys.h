@@ -1,0 +1,149 @@
+/* sp_keys.h: the Redis keyspace, declared once. Every key sandpipe reads
+ * or writes belongs to one family below: its name pattern (after the
+ * configured SP_PREFIX; <...> stands for a validated id), its Redis type,
+ * the programs that write and read it, and what ends it. docs/KEYS.md is
+ * this table as printed by `sp-admin keys` (a test compares the two), and
+ * key_of() is the only way to build a key: no key is written as a literal
+ * anywhere else (tests/integration/test_keys.py looks for them). */
+#ifndef SP_KEYS_H
+#define SP_KEYS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* X(name, pattern, type, writers, readers, lifetime) */
+#define SP_KEY_FAMILIES(X)                                                     \
+    X(KEY_APIKEY, "apikey:<sha256>", "hash", "sp-admin (key create)",          \
+      "every FastCGI program and sp-sse (auth_api_key)",                       \
+      "until the key is revoked (sp-admin key revoke deletes it)")             \
+    X(KEY_KEY, "key:<kid>", "hash", "sp-admin (key create)",                   \
+      "sp-admin (key list, key revoke)",                                       \
+      "until the key is revoked (sp-admin key revoke deletes it)")             \
+    X(KEY_KEYS, "keys", "set", "sp-admin (key create, key revoke)",            \
+      "sp-admin (key list, key revoke)",                                       \
+      "permanent; a key id leaves it when the key is revoked")                 \
+    X(KEY_KEYREVOKED, "keyrevoked:<kid>", "string", "sp-admin (key revoke)",   \
+      "every program that checks a JWT (auth_is_revoked), sp-auth (refresh)",  \
+      "expires after SP_REFRESH_TTL + SP_ACCESS_TTL")                          \
+    X(KEY_REVOKED, "revoked:<jti>", "string", "sp-auth (revoke)",              \
+      "every program that checks a JWT (auth_is_revoked)",                     \
+      "expires when the access token would have")                              \
+    X(KEY_RTFAM, "rtfam:<family>", "string", "sp-auth (revoke, reuse)",        \
+      "sp-auth (refresh)", "expires after SP_REFRESH_TTL")                     \
+    X(KEY_RTUSED, "rtused:<jti>", "string", "sp-auth (refresh, SET NX)",       \
+      "sp-auth (refresh)", "expires when the refresh token would have")        \
+    X(KEY_HELPERS, "helpers", "zset", "sp-helperd (heartbeat, stop)",          \
+      "sp-sandboxes, sp-execute, sp-terminal, sp-health (rpc_live_helpers)",   \
+      "permanent; a helper leaves it when it stops, and counts as dead "       \
+      "RPC_HELPER_FRESH_S after its last heartbeat")                           \
+    X(KEY_JOBS, "jobs", "stream",                                              \
+      "sp-sandboxes, sp-execute, sp-terminal (rpc_call without a helper)",     \
+      "sp-helperd (consumer group helpers)",                                   \
+      "permanent; capped at about RPC_STREAM_MAXLEN entries")                  \
+    X(KEY_HJOBS, "hjobs:<helper>", "stream",                                   \
+      "sp-sandboxes, sp-execute, sp-terminal (rpc_call to a helper)",          \
+      "sp-helperd <helper> (consumer group helpers)",                          \
+      "permanent; capped at about RPC_STREAM_MAXLEN entries")                  \
+    X(KEY_REPLY, "reply:<rid>", "list", "sp-helperd (hd_reply, hd_reply_err)", \
+      "the program that sent job <rid> (rpc_call, BLPOP)",                     \
+      "popped by the caller; expires HD_REPLY_TTL (60 s) after the reply")     \
+    X(KEY_HELPER_SBXS, "helper:<helper>:sbxs", "set", "sp-helperd <helper>",   \
+      "sp-helperd <helper> (start-up reconcile)",                              \
+      "a sandbox leaves it when it ends; deleted when the helper starts")      \
+    X(KEY_SBX, "sbx:<sbx>", "hash", "sp-helperd (create, timeout)",            \
+      "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
+      "sp-helperd (reconcile)",                                                \
+      "deleted when the sandbox ends or its helper restarts")                  \
+    X(KEY_SBX_RUNNING, "sbx:<sbx>:running", "set",                             \
+      "sp-helperd (execution and context run start and end)",                  \
+      "sp-helperd (start-up reconcile)",                                       \
+      "an execution leaves it when it ends; deleted when the helper "          \
+      "restarts")                                                              \
+    X(KEY_SBX_CONTEXTS, "sbx:<sbx>:contexts", "set",                           \
+      "sp-helperd (context create, end)",                                      \
+      "sp-execute (context list), sp-helperd (reconcile)",                     \
+      "a context leaves it when it ends; deleted when the helper restarts")    \
+    X(KEY_SBXS_OF_OWNER, "sbxs:<sub>", "set",                                  \
+      "sp-sandboxes (create, reserved by a Lua script), sp-helperd (end)",     \
+      "sp-sandboxes (list, per-subject limit)",                                \
+      "a sandbox leaves it when it ends or its creation fails")                \
+    X(KEY_SESSION, "session:<sub>:<session>", "string",                        \
+      "sp-sandboxes (session init)", "sp-sandboxes (session routes)",          \
+      "no expiry; replaced when the session is initialised after its "         \
+      "sandbox ended")                                                         \
+    X(KEY_SESSION_LOCK, "session:<sub>:<session>:lock", "string",              \
+      "sp-sandboxes (session init, SET NX)", "sp-sandboxes (session init)",    \
+      "deleted when the creation ends; expires after 60 s")                    \
+    X(KEY_RUNS, "runs:<sub>", "zset",                                          \
+      "sp-execute, sp-terminal (reserve, release), sp-helperd (release)",      \
+      "sp-execute, sp-terminal (per-subject limit of one-off runs)",           \
+      "runs past their deadline are dropped; expires at the last deadline")    \
+    X(KEY_EXEC, "exec:<exe>", "hash",                                          \
+      "sp-helperd (execution, context run and terminal start and end)",        \
+      "sp-execute, sp-sandboxes, sp-terminal, sp-sse (owner check)",           \
+      "expires SP_EVENT_TTL after the execution ends")                         \
+    X(KEY_EVENTS, "events:<exe>", "stream",                                    \
+      "sp-helperd (hd_event, hd_ctx_event)",                                   \
+      "sp-sse, sp-execute (GET /executions), sp-sandboxes (events page)",      \
+      "capped at about SP_STREAM_MAXLEN entries; expires SP_EVENT_TTL after "  \
+      "the execution ends")                                                    \
+    X(KEY_CTX, "ctx:<ctx>", "hash", "sp-helperd (context create)",             \
+      "sp-execute (context routes)",                                           \
+      "deleted when the context ends or its helper restarts")                  \
+    X(KEY_CLIENT, "client:<sub>:<client>", "stream",                           \
+      "sp-execute (announces executions started with a clientId)",             \
+      "sp-sse (/events?clientId=)",                                            \
+      "capped at about 1000 entries; expires SP_EVENT_TTL after the last "     \
+      "announcement")                                                          \
+    X(KEY_TERMINAL, "terminal:<trm>", "hash",                                  \
+      "sp-terminal (create), sp-sse (watched_at), sp-helperd (end)",           \
+      "sp-terminal, sp-sse (owner check), sp-helperd (watched_at)",            \
+      "expires SP_TERMINAL_TIMEOUT + SP_EVENT_TTL after creation and "         \
+      "SP_EVENT_TTL after the shell ends; deleted if the start fails")         \
+    X(KEY_TRMRATE, "trmrate:<trm>", "string", "sp-terminal (input, INCR)",     \
+      "sp-terminal (input rate limit)", "expires 1 s after its first input")   \
+    X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
+      "every FastCGI program (http_flusher, once a second)",                   \
+      "sp-health (/metrics)", "permanent")
+
+#define SP_KEY_ENUM(name, pattern, type, writers, readers, lifetime) name,
+typedef enum sp_key_family {
+    SP_KEY_FAMILIES(SP_KEY_ENUM) KEY_FAMILY_COUNT
+} sp_key_family;
+#undef SP_KEY_ENUM
+
+/* One row of the table, for printing it (sp-admin keys). */
+typedef struct sp_key_info {
+    const char *name;     /* "KEY_SBX" */
+    const char *pattern;  /* "sbx:<sbx>", after the prefix */
+    const char *type;     /* Redis type */
+    const char *writers;  /* programs that write it */
+    const char *readers;  /* programs that read it */
+    const char *lifetime; /* what expires or deletes it */
+} sp_key_info;
+
+/* The row of family f, or NULL if f is out of range. Static storage. */
+const sp_key_info *key_info(sp_key_family f);
+
+/* Set the prefix of every key (SP_PREFIX; rds_init calls this). Returns
+ * 0, or -1 if prefix is longer than 32 bytes or holds a character other
+ * than letters, digits and ":_-." (the prefix is then unchanged). */
+int key_set_prefix(const char *prefix);
+
+/* Build the key of family f into out: the prefix, then the pattern with
+ * its one <...> replaced by id. A family without an id (KEY_HELPERS) takes
+ * id NULL. Returns 0, or -1 if id is not a valid id (id_valid), if id is
+ * given to a family without one or missing for a family with one, if the
+ * family has two ids (use key_of2), or if out is too small. */
+int key_of(char *out, size_t outlen, sp_key_family f, const char *id);
+
+/* As key_of for a family with two ids (KEY_SESSION, KEY_CLIENT ...): id
+ * and id2 fill its first and second <...>; both must be valid ids. */
+int key_of2(char *out, size_t outlen, sp_key_family f, const char *id,
+            const char *id2);
+
+/* Print the table as a Markdown table on fp (sp-admin keys;
+ * docs/KEYS.md holds exactly this). */
+void key_table_markdown(FILE *fp);
+
+#endif
