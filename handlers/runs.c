@@ -111,8 +111,8 @@ void run_answer(http_req *r, int stream, const char *exe, const char *client,
         return;
     }
     /* Output escapes to at most 6 bytes a byte, twice for context runs. */
-    buf_init(&b,
-             3 * out_max * 6 + (results ? strlen(results) : 0) + RUN_RICH_MAX);
+    buf_init_sticky(&b, 3 * out_max * 6 + (results ? strlen(results) : 0) +
+                            RUN_RICH_MAX);
     if (run_render(&v, &b) == 0)
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else

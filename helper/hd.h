@@ -1,6 +1,19 @@
 /* hd.h: what the files of the sandbox helper daemon (sp-helperd) share:
  * the sandbox and execution records, jobs, and replies. See helperd.c for
- * the theory of operation. */
+ * the theory of operation.
+ *
+ * The files are layers; each calls only the ones before it (and later
+ * ones only through a function pointer it was given, as a kind's
+ * callbacks), which tests/integration/test_layers.py checks:
+ *   hd_job.c       arguments, replies, the clock, the helper's id
+ *   hd_files.c     the file operations inside a sandbox
+ *   hd_result.c    an execution's end: facts → event, record, answer
+ *   hd_exec.c      executions: processes, output, input, deadlines
+ *   hd_kind.c      the kinds command and terminal
+ *   hd_ctx*.c      stateful contexts (and the kind of their driver)
+ *   hd_sandbox.c   sandboxes, the pool, one-off runs
+ *   hd_ops.c       the table of operations
+ *   helperd.c      the intake thread and the main loop */
 #ifndef HD_H
 #define HD_H
 
@@ -120,19 +133,21 @@ typedef struct hd_facts {
     const cJSON *exception; /* a context run: {name, message, traceback} */
 } hd_facts;
 
-/* helperd.c */
+/* hd_job.c: taking and answering jobs (every file may use it). */
 extern char hd_helper_id[SP_ID_SIZE];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 long long hd_now_ms(void);
+/* A job argument: a number (def when absent or not a number), a string
+ * (NULL when absent or not a string). */
+long long hd_arg_int(const cJSON *o, const char *name, long long def);
+const char *hd_arg_str(const cJSON *o, const char *name);
 
 /* hd_sandbox.c: the sandboxes of this helper (main thread only). */
 extern hd_sandbox *hd_sandboxes;
 hd_sandbox *hd_find(const char *id);
-long long hd_arg_int(const cJSON *o, const char *name, long long def);
-const char *hd_arg_str(const cJSON *o, const char *name);
 void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
 void hd_op_run(hd_sandbox *none, hd_job *job);    /* "run": one-off, pooled */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
@@ -148,14 +163,14 @@ void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 /* The same for a NUL-terminated data string. */
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
-/* Start the execution job describes, of the kind it names ("exec"). */
-void hd_op_exec(hd_sandbox *s, hd_job *job);
-/* Start it as kind k (internal kinds too). Answers the job. */
+/* Start the execution job describes as kind k. Answers the job. */
 void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k);
-void hd_op_stdin(hd_sandbox *s, hd_job *job);
-void hd_op_cancel(hd_sandbox *s, hd_job *job);
-void hd_op_signal(hd_sandbox *s, hd_job *job);
-void hd_op_resize(hd_sandbox *s, hd_job *job);
+/* stdin {data, eof}, cancel, signal {signal}, resize {cols, rows} of a
+ * running execution; each answers the job. */
+void hd_exec_stdin(hd_exec *e, hd_job *job);
+void hd_exec_cancel(hd_exec *e, hd_job *job);
+void hd_exec_signal(hd_exec *e, hd_job *job);
+void hd_exec_resize(hd_exec *e, hd_job *job);
 /* The default output of a kind: UTF-8 whole, capped, as events named by
  * type (stdout/stderr when type is NULL) and captured for a waiter. */
 void hd_exec_emit(hd_exec *e, int which, const unsigned char *p, size_t n,

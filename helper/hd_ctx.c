@@ -209,6 +209,34 @@ void hd_ctx_driver_ended(hd_exec *e)
     hd_ctx_end(c, "its process exited");
 }
 
+/* The kind of a context's driver (hd.h, hd_kind). */
+static void hd_context_output(hd_exec *e, int which, const unsigned char *p,
+                              size_t n, int at_eof)
+{
+    (void)at_eof;
+    /* Once its context has ended (detached), what is left goes nowhere. */
+    if (n > 0 && e->ctx != NULL)
+        hd_ctx_output(e, which, p, n);
+}
+
+/* The driver's runs end with it (hd_ctx.c); its own record is kept like
+ * any execution's, for a restart to find. */
+static void hd_context_finish(hd_exec *e, const hd_facts *f)
+{
+    if (e->ctx != NULL)
+        hd_ctx_driver_ended(e);
+    hd_result_record(f);
+    hd_result_answer(f, e->rid);
+}
+
+static void hd_context_start(hd_exec *e)
+{
+    hd_event_str(e, "status", "{\"status\":\"running\"}");
+}
+
+const hd_kind hd_kind_context = {NULL, hd_context_start, hd_context_output,
+                                 NULL, hd_context_finish};
+
 /* Start a context's driver; its Redis record is written first, so that a
  * run sent right after the reply finds it. */
 void hd_op_ctx_create(hd_sandbox *s, hd_job *job)

@@ -361,39 +361,10 @@ fail:
     hd_exec_free(e);
 }
 
-void hd_op_exec(hd_sandbox *s, hd_job *job)
+void hd_exec_stdin(hd_exec *e, hd_job *job)
 {
-    const hd_kind *k = hd_kind_find(hd_arg_str(job->args, "kind"));
-
-    if (k == NULL) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
-        return;
-    }
-    hd_exec_start(s, job, k);
-}
-
-/* The running execution exe of job in s, or NULL after answering 409 (a
- * run of a context is answered by hd_ctx_exec_job and is NULL too). */
-static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_find(s, hd_arg_str(job->args, "exe"), 0);
-
-    if (e == NULL && hd_ctx_exec_job(s, job))
-        return NULL; /* a run of a context */
-    if (e == NULL || e->exited) {
-        hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
-        return NULL;
-    }
-    return e;
-}
-
-void hd_op_stdin(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_target(s, job);
     const char *d = hd_arg_str(job->args, "data");
 
-    if (e == NULL)
-        return;
     if (e->in_fd < 0) {
         hd_reply_err(job->rid, SP_E_CONFLICT, "stdin is closed");
         return;
@@ -410,24 +381,17 @@ void hd_op_stdin(hd_sandbox *s, hd_job *job)
     hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
 
-void hd_op_cancel(hd_sandbox *s, hd_job *job)
+void hd_exec_cancel(hd_exec *e, hd_job *job)
 {
-    hd_exec *e = hd_exec_target(s, job);
-
-    if (e == NULL)
-        return;
     e->cancelled = 1;
     hd_exec_kill(e);
     hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
 
-void hd_op_signal(hd_sandbox *s, hd_job *job)
+void hd_exec_signal(hd_exec *e, hd_job *job)
 {
-    hd_exec *e = hd_exec_target(s, job);
     int sig = (int)hd_arg_int(job->args, "signal", 0);
 
-    if (e == NULL)
-        return;
     if (sig == SIGKILL) {
         e->killed = 1;
         hd_exec_kill(e);
@@ -441,14 +405,11 @@ void hd_op_signal(hd_sandbox *s, hd_job *job)
     hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
 }
 
-void hd_op_resize(hd_sandbox *s, hd_job *job)
+void hd_exec_resize(hd_exec *e, hd_job *job)
 {
-    hd_exec *e = hd_exec_target(s, job);
     long long cols = hd_arg_int(job->args, "cols", 0);
     long long rows = hd_arg_int(job->args, "rows", 0);
 
-    if (e == NULL)
-        return;
     if (!e->pty || sbx_pty_resize(e->fds[0], (unsigned short)cols,
                                   (unsigned short)rows) != 0) {
         hd_reply_err(job->rid, SP_E_CONFLICT, "not a terminal");

@@ -7,8 +7,8 @@
  *             with the captured output.
  *   terminal  a PTY shell: status "starting", "ready", output events, and
  *             exit {code}; closed when nobody watches or types.
- *   context   a stateful context's driver (internal): its output is the
- *             driver's frames (hd_ctx_frames.c), its end ends the context.
+ *   context   a stateful context's driver (internal, hd_ctx.c): its
+ *             output is the driver's frames, its end ends the context.
  *
  * Input, signals and resizing act on the process and are the same for
  * every kind (hd_exec.c); the API answers are rendered by the handlers
@@ -104,30 +104,6 @@ static void hd_terminal_finish(hd_exec *e, const hd_facts *f)
 const hd_kind hd_kind_terminal = {HC_KIND_TERMINAL, hd_terminal_start,
                                   hd_terminal_output, hd_terminal_idle,
                                   hd_terminal_finish};
-
-/* ---- context driver ----------------------------------------------------- */
-
-static void hd_context_output(hd_exec *e, int which, const unsigned char *p,
-                              size_t n, int at_eof)
-{
-    (void)at_eof;
-    /* Once its context has ended (detached), what is left goes nowhere. */
-    if (n > 0 && e->ctx != NULL)
-        hd_ctx_output(e, which, p, n);
-}
-
-/* The driver's runs end with it (hd_ctx.c); its own record is kept like
- * any execution's, for a restart to find. */
-static void hd_context_finish(hd_exec *e, const hd_facts *f)
-{
-    if (e->ctx != NULL)
-        hd_ctx_driver_ended(e);
-    hd_result_record(f);
-    hd_result_answer(f, e->rid);
-}
-
-const hd_kind hd_kind_context = {NULL, hd_command_start, hd_context_output,
-                                 NULL, hd_context_finish};
 
 /* ---- lookup ------------------------------------------------------------- */
 

@@ -39,6 +39,63 @@ typedef struct hd_op {
     hd_arg args[HD_ARGS_MAX]; /* ends at a NULL name */
 } hd_op;
 
+/* Start the execution job describes, of the kind it names ("exec"). */
+static void hd_op_exec(hd_sandbox *s, hd_job *job)
+{
+    const hd_kind *k = hd_kind_find(hd_arg_str(job->args, "kind"));
+
+    if (k == NULL) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
+        return;
+    }
+    hd_exec_start(s, job, k);
+}
+
+/* The running execution exe of job in s, or NULL after answering 409 (a
+ * run of a context is answered by hd_ctx_exec_job and is NULL too). */
+static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_by_id(s, hd_arg_str(job->args, "exe"));
+
+    if (e == NULL && hd_ctx_exec_job(s, job))
+        return NULL; /* a run of a context */
+    if (e == NULL || e->exited) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "execution is not running");
+        return NULL;
+    }
+    return e;
+}
+
+/* stdin, cancel, signal, resize: to a process, or (cancel) to a run of
+ * a context. */
+static void hd_op_stdin(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    if (e != NULL)
+        hd_exec_stdin(e, job);
+}
+
+static void hd_op_cancel(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    if (e != NULL)
+        hd_exec_cancel(e, job);
+}
+
+static void hd_op_signal(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    if (e != NULL)
+        hd_exec_signal(e, job);
+}
+
+static void hd_op_resize(hd_sandbox *s, hd_job *job)
+{
+    hd_exec *e = hd_exec_target(s, job);
+    if (e != NULL)
+        hd_exec_resize(e, job);
+}
+
 /* Arguments every execution start takes ("exec", and "run" with files). */
 #define HD_EXEC_ARGS                                                           \
     {"id", HD_A_ID, 1}, {"kind", HD_A_STR, 0}, {"owner", HD_A_ID, 0},          \

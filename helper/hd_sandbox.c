@@ -62,18 +62,6 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     free(mds);
 }
 
-long long hd_arg_int(const cJSON *o, const char *name, long long def)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(it) ? (long long)it->valuedouble : def;
-}
-
-const char *hd_arg_str(const cJSON *o, const char *name)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
 /* Make a sandbox with the given limits; not yet listed anywhere. Returns
  * NULL after logging (err for the client). */
 static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
@@ -192,6 +180,7 @@ void hd_op_run(hd_sandbox *none, hd_job *job)
     const char *owner = hd_arg_str(job->args, "owner");
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(job->args, "files");
     const cJSON *f;
+    const hd_kind *kind;
     hd_sandbox *s = hd_pool;
     long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
     char err[256], id[SP_ID_SIZE];
@@ -246,7 +235,11 @@ void hd_op_run(hd_sandbox *none, hd_job *job)
             return;
         }
     }
-    hd_op_exec(s, job);
+    kind = hd_kind_find(hd_arg_str(job->args, "kind"));
+    if (kind != NULL)
+        hd_exec_start(s, job, kind);
+    else
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
     if (s->execs == NULL)
         hd_sandbox_end(s, "run did not start");
 }

@@ -62,68 +62,12 @@
 #define HD_HEARTBEAT_MS 2000
 #define HD_TICK_MS      250
 #define HD_POLL_MAX     8192
-#define HD_REPLY_TTL    60
 
-char hd_helper_id[SP_ID_SIZE];
-unsigned long hd_reply_errors;
 static int hd_wake[2];
 static pthread_mutex_t hd_qlock = PTHREAD_MUTEX_INITIALIZER;
 static hd_job *hd_qhead, *hd_qtail;
 static char hd_k_jobs[RDS_KEY_MAX], hd_k_hjobs[RDS_KEY_MAX];
 static volatile sig_atomic_t hd_stop;
-
-long long hd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len)
-{
-    char k[RDS_KEY_MAX];
-    char *js;
-    sp_buf b;
-
-    cJSON_AddBoolToObject(obj, "ok", 1);
-    js = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (js == NULL || key_of(k, sizeof k, KEY_REPLY, rid) != 0) {
-        free(js);
-        return;
-    }
-    buf_init(&b, (size_t)1 << 31);
-    if (buf_puts(&b, js) == 0 && buf_append(&b, "\n", 1) == 0 &&
-        (data == NULL || buf_append(&b, data, len) == 0)) {
-        freeReplyObject(rds_cmd("LPUSH %s %b", k, b.data, b.len));
-        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
-    }
-    buf_free(&b);
-    free(js);
-}
-
-void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
-{
-    char k[RDS_KEY_MAX], msg[512];
-    cJSON *obj = cJSON_CreateObject();
-    char *js;
-    va_list ap;
-
-    hd_reply_errors++;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cJSON_AddBoolToObject(obj, "ok", 0);
-    cJSON_AddStringToObject(obj, "code", sp_status_code(st));
-    cJSON_AddStringToObject(obj, "message", msg);
-    js = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
-    if (js != NULL && key_of(k, sizeof k, KEY_REPLY, rid) == 0) {
-        freeReplyObject(rds_cmd("LPUSH %s %s", k, js));
-        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
-    }
-    free(js);
-}
 
 static void hd_job_free(hd_job *j)
 {
