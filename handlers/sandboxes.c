@@ -222,7 +222,7 @@ out:
     return result;
 }
 
-static void sbxh_post(http_req *r)
+void sbxh_post(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o;
     char id[SP_ID_SIZE];
@@ -240,7 +240,7 @@ static void sbxh_post(http_req *r)
     cJSON_Delete(body);
 }
 
-static void sbxh_list(http_req *r)
+void sbxh_list(http_req *r)
 {
     char k[RDS_KEY_MAX];
     redisReply *set;
@@ -265,7 +265,7 @@ static void sbxh_list(http_req *r)
     cJSON_Delete(root);
 }
 
-static void sbxh_get(http_req *r)
+void sbxh_get(http_req *r)
 {
     char helper[SP_ID_SIZE];
     cJSON *o, *usage;
@@ -287,7 +287,7 @@ static void sbxh_get(http_req *r)
     cJSON_Delete(o);
 }
 
-static void sbxh_delete(http_req *r)
+void sbxh_delete(http_req *r)
 {
     char helper[SP_ID_SIZE];
     rpc_err err;
@@ -301,7 +301,7 @@ static void sbxh_delete(http_req *r)
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 }
 
-static void sbxh_timeout(http_req *r)
+void sbxh_timeout(http_req *r)
 {
     cJSON *body = http_json_body(r, 0), *o;
     char helper[SP_ID_SIZE];
@@ -373,7 +373,7 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
     return 0;
 }
 
-static void sbxh_session_init(http_req *r)
+void sbxh_session_init(http_req *r)
 {
     cJSON *body = http_json_body(r, 1), *o = NULL, *root;
     char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[SP_ID_SIZE];
@@ -429,33 +429,4 @@ static void sbxh_session_init(http_req *r)
 out:
     freeReplyObject(rep);
     cJSON_Delete(body);
-}
-
-static const http_route sbxh_routes[] = {
-    {"POST", "/sandboxes", sbxh_post, AUTH_REQUIRED},
-    {"GET", "/sandboxes", sbxh_list, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*", sbxh_get, AUTH_REQUIRED},
-    {"DELETE", "/sandboxes/*", sbxh_delete, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/timeout", sbxh_timeout, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands", sbxh_commands, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/commands/*", sbxh_exec_get, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/commands/*/output", sbxh_exec_output, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands/*/stdin", sbxh_exec_stdin, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands/*/signal", sbxh_exec_signal, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/commands/*/resize", sbxh_exec_resize, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/packages", sbxh_packages, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/files", sbxh_files_get, AUTH_REQUIRED},
-    {"PUT", "/sandboxes/*/files", sbxh_files_put, AUTH_REQUIRED},
-    {"DELETE", "/sandboxes/*/files", sbxh_files_delete, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/files", sbxh_files_post, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/tree", sbxh_tree, AUTH_REQUIRED},
-    {"POST", "/sandboxes/*/dirs", sbxh_dirs, AUTH_REQUIRED},
-    {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
-    {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
-};
-
-int main(void)
-{
-    return http_main("sandboxes", sbxh_routes,
-                     sizeof sbxh_routes / sizeof sbxh_routes[0], NULL);
 }

@@ -1,6 +1,7 @@
-/* handlers/sandboxes.h: what the two files of the sandboxes family
- * (sandboxes.c: life cycle, sessions; sandbox_commands.c: commands,
- * packages; sandbox_files.c: files) share. */
+/* handlers/sandboxes.h: what the files of the sandboxes family share
+ * (sandboxes.c: life cycle, sessions, the sandbox lookup;
+ * sandbox_commands.c: commands, packages; sandbox_files.c: files;
+ * sandbox_routes.c: the route table and main). */
 #ifndef SANDBOXES_H
 #define SANDBOXES_H
 
@@ -30,6 +31,14 @@ const char *sbxh_field(const redisReply *h, const char *name);
 /* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
  * else -1 after the 400 naming field. */
 int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);
+
+/* Life-cycle and session routes (sandboxes.c). */
+void sbxh_post(http_req *r);
+void sbxh_list(http_req *r);
+void sbxh_get(http_req *r);
+void sbxh_delete(http_req *r);
+void sbxh_timeout(http_req *r);
+void sbxh_session_init(http_req *r);
 
 /* Commands routes (sandbox_commands.c). */
 void sbxh_commands(http_req *r);

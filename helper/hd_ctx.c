@@ -413,7 +413,7 @@ int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)
     for (hd_ctx *c = s->ctxs; exe != NULL && c != NULL; c = c->next) {
         hd_ctx_run **pp = &c->queue;
         if (c->cur != NULL && strcmp(c->cur->id, exe) == 0) {
-            if (strcmp(job->op, "cancel") != 0) {
+            if (job->opn != HC_CANCEL) {
                 hd_reply_err(job->rid, SP_E_CONFLICT,
                              "%s is not supported for a context run", job->op);
                 return 1;
@@ -427,7 +427,7 @@ int hd_ctx_exec_job(hd_sandbox *s, hd_job *job)
             hd_ctx_run *run = *pp;
             if (strcmp(run->id, exe) != 0)
                 continue;
-            if (strcmp(job->op, "cancel") != 0) {
+            if (job->opn != HC_CANCEL) {
                 hd_reply_err(job->rid, SP_E_CONFLICT,
                              "%s is not supported for a context run", job->op);
                 return 1;

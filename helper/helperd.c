@@ -299,97 +299,114 @@ typedef struct hd_pollref {
     int what; /* 0: control, 1: stdout, 2: stderr, 3: stdin, 4: wake */
 } hd_pollref;
 
+static struct pollfd hd_pfd[HD_POLL_MAX];
+static hd_pollref hd_ref[HD_POLL_MAX];
+
+/* Fill the poll set: the wake pipe, each sandbox's control socket, each
+ * execution's output and pending stdin. Returns its size; *next becomes
+ * the earliest deadline before it. */
+static nfds_t hd_poll_set(long long *next)
+{
+    nfds_t n = 0;
+
+    hd_pfd[n] = (struct pollfd){.fd = hd_wake[0], .events = POLLIN};
+    hd_ref[n++] = (hd_pollref){NULL, NULL, 4};
+    for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
+        long long d = hd_exec_next_deadline(s);
+        if (d > 0 && d < *next)
+            *next = d;
+        d = hd_ctx_next_deadline(s);
+        if (d > 0 && d < *next)
+            *next = d;
+        if (n < HD_POLL_MAX) {
+            hd_pfd[n] =
+                (struct pollfd){.fd = sbx_control_fd(s->sbx), .events = POLLIN};
+            hd_ref[n++] = (hd_pollref){s, NULL, 0};
+        }
+        for (hd_exec *e = s->execs; e != NULL; e = e->next) {
+            for (int w = 0; w < 2; w++) {
+                if (e->fds[w] >= 0 && n < HD_POLL_MAX) {
+                    hd_pfd[n] =
+                        (struct pollfd){.fd = e->fds[w], .events = POLLIN};
+                    hd_ref[n++] = (hd_pollref){s, e, 1 + w};
+                }
+            }
+            if (e->in_fd >= 0 && e->pending_in.len > 0 && n < HD_POLL_MAX) {
+                hd_pfd[n] = (struct pollfd){.fd = e->in_fd, .events = POLLOUT};
+                hd_ref[n++] = (hd_pollref){s, e, 3};
+            }
+        }
+    }
+    return n;
+}
+
+/* Handle what poll reported for the n entries: output and stdin first,
+ * then exit reports (so a process's last output is read before its
+ * result), then jobs. */
+static void hd_poll_handle(nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        if (hd_pfd[i].revents == 0)
+            continue;
+        if (hd_ref[i].what == 1 || hd_ref[i].what == 2)
+            hd_exec_read(hd_ref[i].e, hd_ref[i].what - 1);
+        else if (hd_ref[i].what == 3)
+            hd_exec_write_stdin(hd_ref[i].e);
+    }
+    /* Sandboxes can end here, so this pass is last and re-checks that
+     * each one still exists. */
+    for (nfds_t i = 0; i < n; i++) {
+        hd_sandbox *s = hd_ref[i].s;
+        sbx_exit_event ev[64];
+        size_t nev = 0;
+        if (hd_pfd[i].revents == 0 || hd_ref[i].what != 0)
+            continue;
+        if (sbx_handle_control(s->sbx, ev, 64, &nev) != 0) {
+            for (size_t k = 0; k < nev; k++)
+                hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
+            hd_sandbox_end(s, "sandbox died");
+            /* The references of later sandboxes are still valid, but
+             * this one's are not: finish the pass next time round. */
+            break;
+        }
+        for (size_t k = 0; k < nev; k++)
+            hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
+    }
+    if (hd_pfd[0].revents != 0)
+        hd_drain_jobs();
+}
+
+/* Deadlines, timeouts and one-off sandboxes whose run ended. */
+static void hd_tick(long long now)
+{
+    for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
+        nx = s->next;
+        hd_ctx_tick(s, now);
+        hd_exec_tick(s, now);
+        if (now / 1000 >= s->expires_at)
+            hd_sandbox_end(s, "timeout");
+        else if (s->ephemeral && s->execs == NULL)
+            hd_sandbox_end(s, "run finished");
+    }
+}
+
 static void hd_loop(void)
 {
-    static struct pollfd pfd[HD_POLL_MAX];
-    static hd_pollref ref[HD_POLL_MAX];
     long long last_beat = 0;
 
     while (!hd_stop) {
         long long now = hd_now_ms(), next = now + HD_TICK_MS;
-        nfds_t n = 0;
-        int rc;
+        nfds_t n = hd_poll_set(&next);
+        int rc = poll(hd_pfd, n, (int)(next > now ? next - now : 0));
 
-        pfd[n] = (struct pollfd){.fd = hd_wake[0], .events = POLLIN};
-        ref[n++] = (hd_pollref){NULL, NULL, 4};
-        for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
-            long long d = hd_exec_next_deadline(s);
-            if (d > 0 && d < next)
-                next = d;
-            d = hd_ctx_next_deadline(s);
-            if (d > 0 && d < next)
-                next = d;
-            if (n < HD_POLL_MAX) {
-                pfd[n] = (struct pollfd){.fd = sbx_control_fd(s->sbx),
-                                         .events = POLLIN};
-                ref[n++] = (hd_pollref){s, NULL, 0};
-            }
-            for (hd_exec *e = s->execs; e != NULL; e = e->next) {
-                for (int w = 0; w < 2; w++) {
-                    if (e->fds[w] >= 0 && n < HD_POLL_MAX) {
-                        pfd[n] =
-                            (struct pollfd){.fd = e->fds[w], .events = POLLIN};
-                        ref[n++] = (hd_pollref){s, e, 1 + w};
-                    }
-                }
-                if (e->in_fd >= 0 && e->pending_in.len > 0 && n < HD_POLL_MAX) {
-                    pfd[n] = (struct pollfd){.fd = e->in_fd, .events = POLLOUT};
-                    ref[n++] = (hd_pollref){s, e, 3};
-                }
-            }
-        }
-        rc = poll(pfd, n, (int)(next > now ? next - now : 0));
         if (rc < 0 && errno != EINTR) {
             log_error("poll() failed: %s", strerror(errno));
             sleep(1);
         }
-        for (nfds_t i = 0; rc > 0 && i < n; i++) {
-            if (pfd[i].revents == 0)
-                continue;
-            switch (ref[i].what) {
-            case 1:
-            case 2:
-                hd_exec_read(ref[i].e, ref[i].what - 1);
-                break;
-            case 3:
-                hd_exec_write_stdin(ref[i].e);
-                break;
-            default:
-                break;
-            }
-        }
-        /* Exit reports after output, so a process's last output is read
-         * before its result; sandboxes can end here, so this pass is last
-         * and re-checks that each one still exists. */
-        for (nfds_t i = 0; rc > 0 && i < n; i++) {
-            hd_sandbox *s = ref[i].s;
-            sbx_exit_event ev[64];
-            size_t nev = 0;
-            if (pfd[i].revents == 0 || ref[i].what != 0)
-                continue;
-            if (sbx_handle_control(s->sbx, ev, 64, &nev) != 0) {
-                for (size_t k = 0; k < nev; k++)
-                    hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
-                hd_sandbox_end(s, "sandbox died");
-                /* The references of later sandboxes are still valid, but
-                 * this one's are not: finish the pass next time round. */
-                break;
-            }
-            for (size_t k = 0; k < nev; k++)
-                hd_exec_exited(s, ev[k].req_id, ev[k].wait_status);
-        }
-        if (rc > 0 && pfd[0].revents != 0)
-            hd_drain_jobs();
+        if (rc > 0)
+            hd_poll_handle(n);
         now = hd_now_ms();
-        for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
-            nx = s->next;
-            hd_ctx_tick(s, now);
-            hd_exec_tick(s, now);
-            if (now / 1000 >= s->expires_at)
-                hd_sandbox_end(s, "timeout");
-            else if (s->ephemeral && s->execs == NULL)
-                hd_sandbox_end(s, "run finished");
-        }
+        hd_tick(now);
         hd_pool_fill();
         if (now - last_beat >= HD_HEARTBEAT_MS) {
             hd_heartbeat();

@@ -367,34 +367,106 @@ out:
     return result;
 }
 
+/* After SPAWN was sent for e: wait for the held child, move it into its
+ * cgroup, let it go and wait for its exec. Returns 0 or -1 (err). */
+static int spawn_handshake(sbx_sandbox *s, sbx_exec *e,
+                           const sbx_spawn_req *req, sbx_proc *out, char *err,
+                           size_t errlen)
+{
+    sbx_msg_spawned spawned;
+    sbx_msg_started started;
+
+    if (await(s, SBX_MSG_SPAWNED, e->req_id, &spawned, err, errlen) < 0)
+        return -1;
+    if (spawned.err != 0) {
+        snprintf(err, errlen, "fork() in the sandbox failed: %s",
+                 strerror(spawned.err > 0 && spawned.err < 4096 ? spawned.err
+                                                                : EPROTO));
+        return -1;
+    }
+    if (place_child(s, e->req_id, spawned.pid, &out->host_pid, err, errlen) <
+        0) {
+        send_hdr(s, SBX_MSG_ABORT, e->req_id);
+        return -1;
+    }
+    if (send_hdr(s, SBX_MSG_GO, e->req_id) < 0) {
+        snprintf(err, errlen, "send(GO) failed: %s", strerror(errno));
+        return -1;
+    }
+    if (await(s, SBX_MSG_STARTED, e->req_id, &started, err, errlen) < 0)
+        return -1;
+    if (started.stage != SBX_STAGE_OK) {
+        snprintf(err, errlen, "%s failed for \"%s\": %s",
+                 started.stage <= SBX_STAGE_MAX ? stage_calls[started.stage]
+                                                : "spawn",
+                 started.stage == SBX_STAGE_CHDIR && req->cwd ? req->cwd
+                                                              : req->argv[0],
+                 strerror(started.err > 0 && started.err < 4096 ? started.err
+                                                                : EPROTO));
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the sandbox-side ends of the child's stdio (a PTY's may repeat). */
+static void close_child_fds(int child[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (child[i] >= 0 && (i == 0 || child[i] != child[i - 1]))
+            close(child[i]);
+    child[0] = child[1] = child[2] = -1;
+}
+
+/* Undo a spawn that failed: our stdio ends, its cgroup, its slot. */
+static void spawn_undo(sbx_sandbox *s, sbx_exec *e, int made_cg, sbx_proc *out)
+{
+    if (out->stdin_fd >= 0)
+        close(out->stdin_fd);
+    if (out->stdout_fd >= 0 && out->stdout_fd != out->stdin_fd)
+        close(out->stdout_fd);
+    if (out->stderr_fd >= 0)
+        close(out->stderr_fd);
+    out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
+    out->host_pid = -1;
+    if (made_cg) {
+        sbx_cg_exec_kill(s->cg, e->req_id);
+        sbx_cg_exec_remove(s->cg, e->req_id);
+    }
+    e->state = SBX_EXEC_FREE;
+}
+
+/* A free execution slot of s, or NULL (err set). */
+static sbx_exec *free_exec(sbx_sandbox *s, const sbx_spawn_req *req, char *err,
+                           size_t errlen)
+{
+    if (s->dead) {
+        snprintf(err, errlen, "spawn: the sandbox is dead");
+        return NULL;
+    }
+    if (!req->argv || !req->argv[0] || !req->argv[0][0]) {
+        snprintf(err, errlen, "spawn: empty argv");
+        return NULL;
+    }
+    for (int i = 0; i < SBX_MAX_EXECS; i++)
+        if (s->execs[i].state == SBX_EXEC_FREE)
+            return &s->execs[i];
+    snprintf(err, errlen, "spawn: too many executions in the sandbox");
+    return NULL;
+}
+
 int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
               char *err, size_t errlen)
 {
     static char msg[SBX_PROTO_MAX_MSG];
-    int child[3] = {-1, -1, -1}, result = -1, made_cg = 0, i;
-    sbx_msg_spawned spawned;
-    sbx_msg_started started;
-    sbx_exec *e = NULL;
+    int child[3] = {-1, -1, -1}, result = -1, made_cg = 0;
+    sbx_exec *e;
     size_t len;
 
     out->req_id = 0;
     out->host_pid = -1;
     out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
-    if (s->dead) {
-        snprintf(err, errlen, "spawn: the sandbox is dead");
+    if ((e = free_exec(s, req, err, errlen)) == NULL)
         return -1;
-    }
-    if (!req->argv || !req->argv[0] || !req->argv[0][0]) {
-        snprintf(err, errlen, "spawn: empty argv");
-        return -1;
-    }
-    for (i = 0; i < SBX_MAX_EXECS && !e; i++)
-        if (s->execs[i].state == SBX_EXEC_FREE)
-            e = &s->execs[i];
-    if (!e) {
-        snprintf(err, errlen, "spawn: too many executions in the sandbox");
-        return -1;
-    }
     if (++s->next_req == 0)
         s->next_req = 1;
     len = build_spawn(req, s->next_req, msg);
@@ -413,62 +485,16 @@ int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
         snprintf(err, errlen, "sendmsg(SPAWN) failed: %s", strerror(errno));
         goto out;
     }
-    for (i = 0; i < 3; i++)
-        if (child[i] >= 0 && (i == 0 || child[i] != child[i - 1]))
-            close(child[i]);
-    child[0] = child[1] = child[2] = -1;
-    if (await(s, SBX_MSG_SPAWNED, e->req_id, &spawned, err, errlen) < 0)
+    close_child_fds(child);
+    if (spawn_handshake(s, e, req, out, err, errlen) < 0)
         goto out;
-    if (spawned.err != 0) {
-        snprintf(err, errlen, "fork() in the sandbox failed: %s",
-                 strerror(spawned.err > 0 && spawned.err < 4096 ? spawned.err
-                                                                : EPROTO));
-        goto out;
-    }
-    if (place_child(s, e->req_id, spawned.pid, &out->host_pid, err, errlen) <
-        0) {
-        send_hdr(s, SBX_MSG_ABORT, e->req_id);
-        goto out;
-    }
-    if (send_hdr(s, SBX_MSG_GO, e->req_id) < 0) {
-        snprintf(err, errlen, "send(GO) failed: %s", strerror(errno));
-        goto out;
-    }
-    if (await(s, SBX_MSG_STARTED, e->req_id, &started, err, errlen) < 0)
-        goto out;
-    if (started.stage != SBX_STAGE_OK) {
-        snprintf(err, errlen, "%s failed for \"%s\": %s",
-                 started.stage <= SBX_STAGE_MAX ? stage_calls[started.stage]
-                                                : "spawn",
-                 started.stage == SBX_STAGE_CHDIR && req->cwd ? req->cwd
-                                                              : req->argv[0],
-                 strerror(started.err > 0 && started.err < 4096 ? started.err
-                                                                : EPROTO));
-        goto out;
-    }
     e->state = SBX_EXEC_RUNNING;
     out->req_id = e->req_id;
     result = 0;
 out:
-    for (i = 0; i < 3; i++)
-        if (child[i] >= 0 && (i == 0 || child[i] != child[i - 1]))
-            close(child[i]);
-    if (result < 0) {
-        if (out->stdin_fd >= 0)
-            close(out->stdin_fd);
-        if (out->stdout_fd >= 0 && out->stdout_fd != out->stdin_fd)
-            close(out->stdout_fd);
-        if (out->stderr_fd >= 0)
-            close(out->stderr_fd);
-        out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
-        out->host_pid = -1;
-        if (made_cg) {
-            sbx_cg_exec_kill(s->cg, e->req_id);
-            sbx_cg_exec_remove(s->cg, e->req_id);
-        }
-        if (e)
-            e->state = SBX_EXEC_FREE;
-    }
+    close_child_fds(child);
+    if (result < 0)
+        spawn_undo(s, e, made_cg, out);
     return result;
 }
 

@@ -129,20 +129,68 @@ out:
     return result;
 }
 
+/*
+ * --userns-path: slirp4netns joins the user namespace that owns the
+ * sandbox's network namespace; the unprivileged host user created it, so
+ * it has the rights to make the tap device there without host root. With
+ * --disable-userns, sp-init sits in a nested user namespace, so ask the
+ * kernel for the owner of the network namespace instead of taking
+ * sp-init's. Returns an fd on it (O_CLOEXEC), or -1 (err).
+ */
+static int net_owner_userns(pid_t init_pid, char *err, size_t errlen)
+{
+    char path[64];
+    int netns, userns;
+
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)init_pid);
+    netns = open(path, O_RDONLY | O_CLOEXEC);
+    userns = netns < 0 ? -1 : ioctl(netns, NS_GET_USERNS);
+    if (userns < 0)
+        snprintf(err, errlen, "ioctl(\"%s\", NS_GET_USERNS) failed: %s", path,
+                 strerror(errno));
+    if (netns >= 0)
+        close(netns);
+    return userns;
+}
+
+/* Wait for slirp4netns's ready byte on ready_fd; 0, or -1 with its last
+ * complaint (read from errp_fd) in err. */
+static int net_wait_ready(int ready_fd, int errp_fd, char *err, size_t errlen)
+{
+    struct pollfd pfd = {.fd = ready_fd, .events = POLLIN};
+    char msg[256] = "", byte;
+    ssize_t n;
+    int rc;
+
+    do
+        rc = poll(&pfd, 1, SBX_REPLY_TIMEOUT_MS);
+    while (rc < 0 && errno == EINTR);
+    if (rc > 0 && read(ready_fd, &byte, 1) == 1)
+        return 0;
+    n = read(errp_fd, msg, sizeof(msg) - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    while (n > 1 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    if (strrchr(msg, '\n'))
+        memmove(msg, strrchr(msg, '\n') + 1, strlen(strrchr(msg, '\n')));
+    snprintf(err, errlen,
+             "slirp4netns did not configure the network "
+             "(%s%s%s)",
+             rc == 0 ? "timeout" : "it exited", msg[0] ? ": " : "", msg);
+    return -1;
+}
+
 int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
                   size_t njoin, pid_t *pid, int *exit_fd, char *err,
                   size_t errlen)
 {
-    int ready[2] = {-1, -1}, quit[2] = {-1, -1}, keep[3], rc, result = -1;
-    int netns = -1, userns = -1, errp[2] = {-1, -1};
-    char msg[256] = "";
-    ssize_t n;
-    char a_userns[64], a_ready[32], a_exit[32], a_pid[16], byte;
+    int ready[2] = {-1, -1}, quit[2] = {-1, -1}, keep[3], result = -1;
+    int userns = -1, errp[2] = {-1, -1};
+    char a_userns[64], a_ready[32], a_exit[32], a_pid[16];
     char *argv[] = {
         "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
         a_userns,      a_ready,       a_exit,        "--enable-seccomp",
         a_pid,         "tap0",        NULL};
-    struct pollfd pfd;
     struct stat st;
     sbx_launch l = {0};
 
@@ -162,22 +210,8 @@ int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
         snprintf(err, errlen, "pipe2() failed: %s", strerror(errno));
         goto out;
     }
-    /*
-     * --userns-path: slirp4netns joins the user namespace that owns the
-     * sandbox's network namespace; the unprivileged host user created it,
-     * so it has the rights to make the tap device there without host root.
-     * With --disable-userns, sp-init sits in a nested user namespace, so
-     * ask the kernel for the owner of the network namespace instead of
-     * taking sp-init's.
-     */
-    snprintf(a_userns, sizeof(a_userns), "/proc/%d/ns/net", (int)init_pid);
-    netns = open(a_userns, O_RDONLY | O_CLOEXEC);
-    userns = netns < 0 ? -1 : ioctl(netns, NS_GET_USERNS);
-    if (userns < 0) {
-        snprintf(err, errlen, "ioctl(\"%s\", NS_GET_USERNS) failed: %s",
-                 a_userns, strerror(errno));
+    if ((userns = net_owner_userns(init_pid, err, errlen)) < 0)
         goto out;
-    }
     snprintf(a_userns, sizeof(a_userns), "--userns-path=/proc/self/fd/%d",
              userns);
     snprintf(a_ready, sizeof(a_ready), "--ready-fd=%d", ready[1]);
@@ -201,30 +235,12 @@ int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
         goto out;
     close(ready[1]);
     ready[1] = -1;
-    pfd.fd = ready[0];
-    pfd.events = POLLIN;
-    do
-        rc = poll(&pfd, 1, SBX_REPLY_TIMEOUT_MS);
-    while (rc < 0 && errno == EINTR);
-    if (rc <= 0 || read(ready[0], &byte, 1) != 1) {
-        n = read(errp[0], msg, sizeof(msg) - 1);
-        msg[n > 0 ? n : 0] = '\0';
-        while (n > 1 && msg[n - 1] == '\n')
-            msg[--n] = '\0';
-        if (strrchr(msg, '\n'))
-            memmove(msg, strrchr(msg, '\n') + 1, strlen(strrchr(msg, '\n')));
-        snprintf(err, errlen,
-                 "slirp4netns did not configure the network "
-                 "(%s%s%s)",
-                 rc == 0 ? "timeout" : "it exited", msg[0] ? ": " : "", msg);
+    if (net_wait_ready(ready[0], errp[0], err, errlen) != 0)
         goto out;
-    }
     *exit_fd = quit[1];
     quit[1] = -1;
     result = 0;
 out:
-    if (netns >= 0)
-        close(netns);
     if (errp[0] >= 0)
         close(errp[0]);
     if (errp[1] >= 0)

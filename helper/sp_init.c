@@ -371,28 +371,30 @@ static int handle_socket(int sock)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The control socket named by arg (an fd number), or -1. */
+static int control_socket(const char *arg)
 {
-    static struct pollfd pfd[SBX_PROTO_MAX_CHILDREN + 2];
-    static child *pchild[SBX_PROTO_MAX_CHILDREN + 2];
-    sbx_msg_hello hello = {{SBX_MSG_HELLO, 0}, SBX_PROTO_VERSION, 0};
-    struct rlimit no_core = {0, 0};
     struct stat st;
-    sigset_t chld;
-    int sock, sfd, null_fd, result = 1;
-    size_t i, n;
     char *end;
     long v;
 
-    if (argc != 2)
-        goto out;
     errno = 0;
-    v = strtol(argv[1], &end, 10);
+    v = strtol(arg, &end, 10);
     if (errno || *end || v < 3 || v > INT_MAX)
-        goto out;
-    sock = (int)v;
-    if (fstat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
-        goto out;
+        return -1;
+    if (fstat((int)v, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return -1;
+    return (int)v;
+}
+
+/* Harden this process and its descriptors before anything runs; returns
+ * a signalfd for SIGCHLD, or -1. */
+static int init_setup(int sock)
+{
+    struct rlimit no_core = {0, 0};
+    sigset_t chld;
+    int null_fd;
+
     /*
      * Not dumpable: code in the sandbox runs as the same uid and could
      * otherwise write to this process through /proc/1/mem and speak to the
@@ -407,21 +409,26 @@ int main(int argc, char **argv)
     syscall(SYS_close_range, (unsigned)sock + 1, ~0U, 0U);
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0)
-        goto out;
-    for (i = 0; i < 3; i++)
-        if ((int)i != null_fd)
-            dup2(null_fd, (int)i);
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (i != null_fd)
+            dup2(null_fd, i);
     if (null_fd > 2)
         close(null_fd);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
-    sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0)
-        goto out;
-    hello.pid = getpid();
-    if (send_msg(sock, &hello, sizeof(hello)) < 0)
-        goto out;
+    return signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Serve the control socket until the host closes it: spawns, exits,
+ * start reports. Returns 0, or -1 if poll failed. */
+static int serve(int sock, int sfd)
+{
+    static struct pollfd pfd[SBX_PROTO_MAX_CHILDREN + 2];
+    static child *pchild[SBX_PROTO_MAX_CHILDREN + 2];
+    size_t i, n;
+
     for (;;) {
         pfd[0].fd = sock, pfd[0].events = POLLIN;
         pfd[1].fd = sfd, pfd[1].events = POLLIN;
@@ -436,7 +443,7 @@ int main(int argc, char **argv)
         if (poll(pfd, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            goto out;
+            return -1;
         }
         if (pfd[1].revents) {
             struct signalfd_siginfo si;
@@ -450,12 +457,24 @@ int main(int argc, char **argv)
                 report_started(sock, pchild[i]);
         if (pfd[0].revents & POLLIN) {
             if (handle_socket(sock) < 0)
-                break;
+                return 0;
         } else if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-            break;
+            return 0;
         }
     }
-    result = 0;
-out:
-    return result;
+}
+
+int main(int argc, char **argv)
+{
+    sbx_msg_hello hello = {{SBX_MSG_HELLO, 0}, SBX_PROTO_VERSION, 0};
+    int sock, sfd;
+
+    if (argc != 2 || (sock = control_socket(argv[1])) < 0)
+        return 1;
+    if ((sfd = init_setup(sock)) < 0)
+        return 1;
+    hello.pid = getpid();
+    if (send_msg(sock, &hello, sizeof(hello)) < 0)
+        return 1;
+    return serve(sock, sfd) == 0 ? 0 : 1;
 }

@@ -1,0 +1,34 @@
+/* handlers/sandbox_routes.c: the sandboxes family's route table and the
+ * sp-sandboxes program (the routes are in sandboxes.c: life cycle and
+ * sessions; sandbox_commands.c; sandbox_files.c). */
+#include "sandboxes.h"
+#include "sp_auth.h"
+
+static const http_route sbxh_routes[] = {
+    {"POST", "/sandboxes", sbxh_post, AUTH_REQUIRED},
+    {"GET", "/sandboxes", sbxh_list, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*", sbxh_get, AUTH_REQUIRED},
+    {"DELETE", "/sandboxes/*", sbxh_delete, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/timeout", sbxh_timeout, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands", sbxh_commands, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/commands/*", sbxh_exec_get, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/commands/*/output", sbxh_exec_output, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands/*/stdin", sbxh_exec_stdin, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands/*/signal", sbxh_exec_signal, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/commands/*/resize", sbxh_exec_resize, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/packages", sbxh_packages, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/files", sbxh_files_get, AUTH_REQUIRED},
+    {"PUT", "/sandboxes/*/files", sbxh_files_put, AUTH_REQUIRED},
+    {"DELETE", "/sandboxes/*/files", sbxh_files_delete, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/files", sbxh_files_post, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/tree", sbxh_tree, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/dirs", sbxh_dirs, AUTH_REQUIRED},
+    {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
+    {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
+};
+
+int main(void)
+{
+    return http_main("sandboxes", sbxh_routes,
+                     sizeof sbxh_routes / sizeof sbxh_routes[0], NULL);
+}
