@@ -36,6 +36,8 @@ typedef struct hd_op {
     int sandbox; /* acts on one of our sandboxes (args.sandbox) */
     int later;   /* the answer may come when an execution ends */
     void (*fn)(hd_sandbox *s, hd_job *job);
+    /* Or: acts on a running execution of the sandbox (args.exe). */
+    void (*on_exec)(hd_exec *e, hd_job *job);
     hd_arg args[HD_ARGS_MAX]; /* ends at a NULL name */
 } hd_op;
 
@@ -66,129 +68,64 @@ static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
     return e;
 }
 
-/* stdin, cancel, signal, resize: to a process, or (cancel) to a run of
- * a context. */
-static void hd_op_stdin(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_target(s, job);
-    if (e != NULL)
-        hd_exec_stdin(e, job);
-}
-
-static void hd_op_cancel(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_target(s, job);
-    if (e != NULL)
-        hd_exec_cancel(e, job);
-}
-
-static void hd_op_signal(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_target(s, job);
-    if (e != NULL)
-        hd_exec_signal(e, job);
-}
-
-static void hd_op_resize(hd_sandbox *s, hd_job *job)
-{
-    hd_exec *e = hd_exec_target(s, job);
-    if (e != NULL)
-        hd_exec_resize(e, job);
-}
-
+/* clang-format off */
 /* Arguments every execution start takes ("exec", and "run" with files). */
 #define HD_EXEC_ARGS                                                           \
     {"id", HD_A_ID, 1}, {"kind", HD_A_STR, 0}, {"owner", HD_A_ID, 0},          \
-        {"argv", HD_A_STRV, 1}, {"env", HD_A_OBJ, 0}, {"cwd", HD_A_STR, 0},    \
-        {"stdin", HD_A_STR, 0}, {"stdin_open", HD_A_BOOL, 0},                  \
-        {"pty", HD_A_BOOL, 0}, {"cols", HD_A_NUM, 0}, {"rows", HD_A_NUM, 0},   \
-        {"timeout_ms", HD_A_NUM, 0}, {"wait", HD_A_BOOL, 0},                   \
-        {"compile", HD_A_STRV, 0}, {"scratch", HD_A_STRV, 0},                  \
-    {                                                                          \
-        "expires_in", HD_A_NUM, 0                                              \
-    }
-#define HD_SBX                                                                 \
-    {                                                                          \
-        "sandbox", HD_A_ID, 1                                                  \
-    }
-#define HD_EXE                                                                 \
-    {                                                                          \
-        "exe", HD_A_ID, 1                                                      \
-    }
-#define HD_PATH                                                                \
-    {                                                                          \
-        "path", HD_A_STR, 1                                                    \
-    }
-#define HD_CTX_ID                                                              \
-    {                                                                          \
-        "ctx", HD_A_ID, 1                                                      \
-    }
+    {"argv", HD_A_STRV, 1}, {"env", HD_A_OBJ, 0}, {"cwd", HD_A_STR, 0},        \
+    {"stdin", HD_A_STR, 0}, {"stdin_open", HD_A_BOOL, 0},                      \
+    {"pty", HD_A_BOOL, 0}, {"cols", HD_A_NUM, 0}, {"rows", HD_A_NUM, 0},       \
+    {"timeout_ms", HD_A_NUM, 0}, {"wait", HD_A_BOOL, 0},                       \
+    {"compile", HD_A_STRV, 0}, {"scratch", HD_A_STRV, 0},                      \
+    {"expires_in", HD_A_NUM, 0}
+#define HD_SBX    {"sandbox", HD_A_ID, 1}
+#define HD_EXE    {"exe", HD_A_ID, 1}
+#define HD_PATH   {"path", HD_A_STR, 1}
+#define HD_CTX_ID {"ctx", HD_A_ID, 1}
 
 static const hd_op hd_ops[HC_OP_COUNT] = {
-    [HC_CREATE] = {0,
-                   0,
-                   hd_op_create,
-                   {{"id", HD_A_ID, 1},
-                    {"owner", HD_A_ID, 1},
-                    {"timeout", HD_A_NUM, 0},
-                    {"memory_mb", HD_A_NUM, 0},
-                    {"pids", HD_A_NUM, 0},
-                    {"disk_mb", HD_A_NUM, 0},
-                    {"cpus_milli", HD_A_NUM, 0},
-                    {"network", HD_A_BOOL, 0},
-                    {"env", HD_A_OBJ, 0},
-                    {"metadata", HD_A_OBJ, 0}}},
-    [HC_RUN] = {0, 1, hd_op_run, {HD_EXEC_ARGS, {"files", HD_A_ARR, 0}}},
-    [HC_DELETE] = {1, 0, hd_op_delete, {HD_SBX}},
-    [HC_USAGE] = {1, 0, hd_op_usage, {HD_SBX}},
-    [HC_TIMEOUT] = {1, 0, hd_op_timeout, {HD_SBX, {"timeout", HD_A_NUM, 1}}},
-    [HC_EXEC] = {1, 1, hd_op_exec, {HD_SBX, HD_EXEC_ARGS}},
-    [HC_STDIN] =
-        {1,
-         0,
-         hd_op_stdin,
-         {HD_SBX, HD_EXE, {"data", HD_A_STR, 0}, {"eof", HD_A_BOOL, 0}}},
-    [HC_CANCEL] = {1, 0, hd_op_cancel, {HD_SBX, HD_EXE}},
-    [HC_SIGNAL] = {1,
-                   0,
-                   hd_op_signal,
-                   {HD_SBX, HD_EXE, {"signal", HD_A_NUM, 1}}},
-    [HC_RESIZE] =
-        {1,
-         0,
-         hd_op_resize,
-         {HD_SBX, HD_EXE, {"cols", HD_A_NUM, 1}, {"rows", HD_A_NUM, 1}}},
-    [HC_FILE_READ] = {1, 0, hd_op_file, {HD_SBX, HD_PATH}},
-    [HC_FILE_TREE] = {1,
-                      0,
-                      hd_op_file,
-                      {HD_SBX, HD_PATH, {"depth", HD_A_NUM, 0}}},
-    [HC_FILE_WRITE] = {1, 0, hd_op_file, {HD_SBX, HD_PATH}},
-    [HC_FILE_MKDIR] = {1, 0, hd_op_file, {HD_SBX, HD_PATH}},
-    [HC_FILE_DELETE] = {1,
-                        0,
-                        hd_op_file,
-                        {HD_SBX, HD_PATH, {"recursive", HD_A_BOOL, 0}}},
-    [HC_CTX_CREATE] =
-        {1,
-         0,
-         hd_op_ctx_create,
-         {HD_SBX, HD_CTX_ID, {"language", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
-    [HC_CTX_RUN] = {1,
-                    1,
-                    hd_op_ctx_run,
-                    {HD_SBX,
-                     HD_CTX_ID,
-                     {"id", HD_A_ID, 1},
-                     {"owner", HD_A_ID, 1},
-                     {"code", HD_A_STR, 1},
-                     {"timeout_ms", HD_A_NUM, 0},
-                     {"wait", HD_A_BOOL, 0}}},
-    [HC_CTX_DELETE] = {1,
-                       0,
-                       hd_op_ctx_delete,
-                       {HD_SBX, HD_CTX_ID, {"owner", HD_A_ID, 0}}},
+    [HC_CREATE] = {.fn = hd_op_create, .args = {
+        {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1}, {"timeout", HD_A_NUM, 0},
+        {"memory_mb", HD_A_NUM, 0}, {"pids", HD_A_NUM, 0},
+        {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},
+        {"network", HD_A_BOOL, 0}, {"env", HD_A_OBJ, 0},
+        {"metadata", HD_A_OBJ, 0}}},
+    [HC_RUN] = {.later = 1, .fn = hd_op_run, .args = {
+        HD_EXEC_ARGS, {"files", HD_A_ARR, 0}}},
+    [HC_DELETE] = {.sandbox = 1, .fn = hd_op_delete, .args = {HD_SBX}},
+    [HC_USAGE] = {.sandbox = 1, .fn = hd_op_usage, .args = {HD_SBX}},
+    [HC_TIMEOUT] = {.sandbox = 1, .fn = hd_op_timeout, .args = {
+        HD_SBX, {"timeout", HD_A_NUM, 1}}},
+    [HC_EXEC] = {.sandbox = 1, .later = 1, .fn = hd_op_exec, .args = {
+        HD_SBX, HD_EXEC_ARGS}},
+    [HC_STDIN] = {.sandbox = 1, .on_exec = hd_exec_stdin, .args = {
+        HD_SBX, HD_EXE, {"data", HD_A_STR, 0}, {"eof", HD_A_BOOL, 0}}},
+    [HC_CANCEL] = {.sandbox = 1, .on_exec = hd_exec_cancel, .args = {
+        HD_SBX, HD_EXE}},
+    [HC_SIGNAL] = {.sandbox = 1, .on_exec = hd_exec_signal, .args = {
+        HD_SBX, HD_EXE, {"signal", HD_A_NUM, 1}}},
+    [HC_RESIZE] = {.sandbox = 1, .on_exec = hd_exec_resize, .args = {
+        HD_SBX, HD_EXE, {"cols", HD_A_NUM, 1}, {"rows", HD_A_NUM, 1}}},
+    [HC_FILE_READ] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH}},
+    [HC_FILE_TREE] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH, {"depth", HD_A_NUM, 0}}},
+    [HC_FILE_WRITE] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH}},
+    [HC_FILE_MKDIR] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH}},
+    [HC_FILE_DELETE] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH, {"recursive", HD_A_BOOL, 0}}},
+    [HC_CTX_CREATE] = {.sandbox = 1, .fn = hd_op_ctx_create, .args = {
+        HD_SBX, HD_CTX_ID, {"language", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
+    [HC_CTX_RUN] = {.sandbox = 1, .later = 1, .fn = hd_op_ctx_run, .args = {
+        HD_SBX, HD_CTX_ID, {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1},
+        {"code", HD_A_STR, 1}, {"timeout_ms", HD_A_NUM, 0},
+        {"wait", HD_A_BOOL, 0}}},
+    [HC_CTX_DELETE] = {.sandbox = 1, .fn = hd_op_ctx_delete, .args = {
+        HD_SBX, HD_CTX_ID, {"owner", HD_A_ID, 0}}},
 };
+/* clang-format on */
 
 /* 1 if v has type t. */
 static int hd_arg_is(const cJSON *v, hd_arg_type t)
@@ -254,11 +191,14 @@ void hd_ops_run(hd_job *job)
                  job->op);
         return;
     }
-    if (job->opn >= HC_OP_COUNT || hd_ops[job->opn].fn == NULL) {
+    if (job->opn >= HC_OP_COUNT ||
+        (hd_ops[job->opn].fn == NULL && hd_ops[job->opn].on_exec == NULL)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown op");
         return;
     }
     op = &hd_ops[job->opn];
+    log_debug("job %s: %s%s", job->entry, job->op,
+              op->later ? " (answered when its execution ends)" : "");
     if ((bad = hd_args_check(op, job->args)) != NULL) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad %s job: %s", job->op,
                      bad);
@@ -270,6 +210,12 @@ void hd_ops_run(hd_job *job)
             hd_reply_err(job->rid, SP_E_NOT_FOUND, "sandbox not found");
             return;
         }
+    }
+    if (op->on_exec != NULL) {
+        hd_exec *e = hd_exec_target(s, job);
+        if (e != NULL)
+            op->on_exec(e, job);
+        return;
     }
     op->fn(s, job);
 }
