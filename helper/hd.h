@@ -43,7 +43,7 @@ typedef struct hd_exec {
     sp_buf pending_in; /* stdin not yet written */
     int close_in;      /* close stdin once pending_in is written */
     int pty, background;
-    int execute_shape; /* reply in the /execute shape (DESIGN.md §4) */
+    int execute_shape; /* reply in the /execute shape (docs/DESIGN.md §4.3) */
     int terminal;      /* a terminal: output/ready/exit events */
     long long last_input_ms, last_watch_check_ms, watched_ms;
     int compiling;      /* the compile step runs; then `then` is run */
