@@ -10,6 +10,7 @@
 #        SP_FUZZ_KEEP=1   keep the work directory (binaries, grown corpora)
 #        SP_FUZZ_CRASH_DIR  where crashing inputs are kept (default
 #                         state/fuzz-crashes, git-ignored)
+#        SP_WERROR=1 or CI=true  warnings are errors (./sandpipe test)
 # Prints "fuzz <name>: ok (<runs> runs)" or "fuzz <name>: FAIL <crash file>"
 # per target; exits 1 if any failed, 0 (after saying so) without clang or
 # its libFuzzer runtime.
@@ -89,6 +90,9 @@ cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter
     $(pkg-config --cflags $pkgs)"
 # shellcheck disable=SC2086
 libs=$(pkg-config --libs $pkgs)
+if [ "${SP_WERROR:-}" = 1 ] || [ "${CI:-}" = true ]; then
+    cflags="$cflags -Werror"
+fi
 
 failed=0
 for t in $targets; do
