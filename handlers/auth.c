@@ -1,4 +1,4 @@
-/* handlers/auth.c: the auth family (DESIGN.md §4): API key → token pair,
+/* handlers/auth.c: the auth family (docs/DESIGN.md §4.3): API key → token pair,
  * refresh with rotation and reuse detection, verify, revoke.
  *
  * Refresh tokens belong to a family (one per sign-in). Redis keys:

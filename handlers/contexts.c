@@ -1,5 +1,5 @@
 /* handlers/contexts.c: stateful execution contexts, part of the execute
- * family and of the sp-execute program (DESIGN.md §4): create, list, get
+ * family and of the sp-execute program (docs/DESIGN.md §4.3): create, list, get
  * and delete the contexts of a sandbox, and run /execute or
  * /execute-stream code with a context_id in one.
  *

@@ -1,4 +1,4 @@
-/* handlers/execute.c: the execute family (DESIGN.md §4): run code in a
+/* handlers/execute.c: the execute family (docs/DESIGN.md §4.3): run code in a
  * language, waiting (/execute) or streaming (/execute-stream, events served
  * by the sse/ relay), in a given sandbox or in a one-off sandbox from the
  * helper's pool; executions (get, cancel, stdin); the language list; and a

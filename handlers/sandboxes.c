@@ -1,4 +1,4 @@
-/* handlers/sandboxes.c: the sandboxes family (DESIGN.md §4): create, list,
+/* handlers/sandboxes.c: the sandboxes family (docs/DESIGN.md §4): create, list,
  * get (with live usage), delete, extend, chat-session sandboxes, commands
  * and packages (sandbox_commands.c). Policy lives here (validation, clamping to
  * the configured maxima, the per-subject maximum, ownership); the helper that

@@ -1,4 +1,4 @@
-/* handlers/terminal.c: the terminal family (DESIGN.md §4): an interactive
+/* handlers/terminal.c: the terminal family (docs/DESIGN.md §4): an interactive
  * login shell on a PTY in a sandbox (a new one that ends with the terminal,
  * or a given one), its input, its window size, and its end. Its events
  * (status, ready, output, exit) are in events:<trm id> and served by the

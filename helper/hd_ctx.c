@@ -1,4 +1,4 @@
-/* hd_ctx.c: stateful execution contexts (DESIGN.md §4, "execute"): one
+/* hd_ctx.c: stateful execution contexts (docs/DESIGN.md §4.3): one
  * long-lived driver process per context (helper/drivers/), runs of code
  * queued to it one at a time, and the driver's frames turned into the
  * runs' events and results. This file: contexts' life cycle and the

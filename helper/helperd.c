@@ -1,4 +1,4 @@
-/* helperd.c: sp-helperd, the sandbox helper daemon (DESIGN.md §1, §5).
+/* helperd.c: sp-helperd, the sandbox helper daemon (docs/DESIGN.md §5).
  *
  * Theory of operation
  * -------------------

@@ -1,4 +1,4 @@
-/* relay.c: sp-sse, the SSE relay (DESIGN.md §4 "sse"). It turns the Redis
+/* relay.c: sp-sse, the SSE relay (docs/DESIGN.md §4.2). It turns the Redis
  * Streams the sandbox helper writes into Server-Sent Events for every
  * client watching, and is the only program that keeps responses open.
  *

@@ -1,5 +1,5 @@
 /* sse_event.c: stream ids and the SSE framing of stream entries
- * (DESIGN.md §4). An event is formatted once and the same bytes are queued
+ * (docs/DESIGN.md §4). An event is formatted once and the same bytes are queued
  * on every client that receives it (reference counted).
  *
  * Framing: "id: <ms-seq>\nevent: <type>\ndata: <one-line JSON>\n\n". The

@@ -2,7 +2,7 @@
  * table, the checks that come before any Redis call (route, method,
  * credential present, ids, Last-Event-ID, clientId), the OPEN job that
  * the reader answers (authentication and ownership), the JSON error
- * envelope of DESIGN.md §3 for everything refused before streaming
+ * envelope of docs/DESIGN.md §3 for everything refused before streaming
  * starts, and the response headers of a stream.
  *
  * Order of answers: 404 no such route, 405, 503 over the client limit,

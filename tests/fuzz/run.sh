@@ -1,21 +1,25 @@
 #!/bin/sh
 # tests/fuzz/run.sh: builds each libFuzzer harness of tests/fuzz/ against
-# the sources it tests (not build/: the product files are compiled with the
-# harness, instrumented) and runs each for a bounded time on a copy of its
+# the sources it tests (not the autotools build: the product files are
+# compiled with the harness, instrumented) in a temporary work directory,
+# never the source tree, and runs each for a bounded time on a copy of its
 # seed corpus, so the checked-in corpus only changes by hand.
 #
 # Usage: tests/fuzz/run.sh [TARGET...]   (default: every fuzz_*.c)
 # Env:   SP_FUZZ_SECONDS  seconds per target (default 20)
 #        SP_FUZZ_KEEP=1   keep the work directory (binaries, grown corpora)
+#        SP_FUZZ_CRASH_DIR  where crashing inputs are kept (default
+#                         state/fuzz-crashes, git-ignored)
+#        SP_WERROR=1 or CI=true  warnings are errors (./sandpipe test)
 # Prints "fuzz <name>: ok (<runs> runs)" or "fuzz <name>: FAIL <crash file>"
 # per target; exits 1 if any failed, 0 (after saying so) without clang or
 # its libFuzzer runtime.
-# Crashing inputs are kept in tests/fuzz/crashes/.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 secs=${SP_FUZZ_SECONDS:-20}
+crashes=${SP_FUZZ_CRASH_DIR:-$root/state/fuzz-crashes}
 pkgs="hiredis libcjson libjwt libcrypto fcgi"
 
 # Product sources each harness is linked with.
@@ -66,7 +70,7 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 trap 'exit 130' INT TERM
-mkdir -p "$here/crashes"
+mkdir -p "$crashes" || exit 1
 
 # clang without its runtimes (libclang-rt-14-dev) cannot link libFuzzer.
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n);
@@ -86,6 +90,9 @@ cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Wno-unused-parameter
     $(pkg-config --cflags $pkgs)"
 # shellcheck disable=SC2086
 libs=$(pkg-config --libs $pkgs)
+if [ "${SP_WERROR:-}" = 1 ] || [ "${CI:-}" = true ]; then
+    cflags="$cflags -Werror"
+fi
 
 failed=0
 for t in $targets; do
@@ -115,7 +122,7 @@ for t in $targets; do
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
         "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len "$t")" -print_final_stats=1 \
-        -artifact_prefix="$here/crashes/$t-" $dict \
+        -artifact_prefix="$crashes/$t-" $dict \
         "$work/corpus_$t" $seeds >"$work/$t.log" 2>&1
     rc=$?
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$work/$t.log" |

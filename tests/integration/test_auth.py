@@ -1,4 +1,4 @@
-"""test_auth.py: the auth family through nginx (DESIGN.md §4 auth): token,
+"""test_auth.py: the auth family through nginx (docs/DESIGN.md §4.3): token,
 verify, refresh rotation with reuse detection, revoke, revoked API keys,
 and forged tokens (alg none, expired, another secret)."""
 import time

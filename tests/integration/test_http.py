@@ -1,4 +1,4 @@
-"""test_http.py: HTTP conventions of DESIGN.md §3 as nginx and the handlers
+"""test_http.py: HTTP conventions of docs/DESIGN.md §3 as nginx and the handlers
 apply them: JSON 404/405 envelopes, Allow, CORS, security headers and the
 rate limit of the credential routes."""
 import http.client

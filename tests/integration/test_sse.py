@@ -1,4 +1,4 @@
-"""test_sse.py: the SSE relay (sse/, DESIGN.md §4 "sse") through nginx.
+"""test_sse.py: the SSE relay (sse/, docs/DESIGN.md §4.2) through nginx.
 
 Two groups. RelayTest writes events straight into Redis (as the helper
 does) and reads them back through nginx: framing, hostile bytes, JSON
