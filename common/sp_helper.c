@@ -1,6 +1,7 @@
 /* sp_helper.c: the typed helper client (sp_helper.h): one function per
  * operation, each building its job's arguments in one place. */
 #include "sp_helper.h"
+#include "sp_lost.h"
 #include "sp_status.h"
 
 #include <stdio.h>
@@ -29,8 +30,9 @@ hc_op hc_op_find(const char *name)
 
 /* Send op with args (consumed) to helper and wait up to wait_ms; the reply
  * goes to out when out is not NULL, else it is dropped. */
-static int hc_call(const char *helper, hc_op op, cJSON *args, const void *data,
-                   size_t len, long long wait_ms, rpc_reply *out, rpc_err *err)
+static int hc_call_exe(const char *helper, hc_op op, cJSON *args,
+                       const void *data, size_t len, long long wait_ms,
+                       const char *exe, rpc_reply *out, rpc_err *err)
 {
     rpc_reply local;
     int rc;
@@ -41,12 +43,43 @@ static int hc_call(const char *helper, hc_op op, cJSON *args, const void *data,
             memset(out, 0, sizeof *out);
         return -1;
     }
-    rc = rpc_call(helper, hc_op_name(op), args, data, len, wait_ms,
+    rc = rpc_call(helper, hc_op_name(op), args, data, len, wait_ms, exe,
                   out != NULL ? out : &local, err);
     cJSON_Delete(args);
     if (out == NULL && rc == 0)
         rpc_reply_free(&local);
     return rc;
+}
+
+static int hc_call(const char *helper, hc_op op, cJSON *args, const void *data,
+                   size_t len, long long wait_ms, rpc_reply *out, rpc_err *err)
+{
+    return hc_call_exe(helper, op, args, data, len, wait_ms, NULL, out, err);
+}
+
+/* An execution that was waited for and whose helper is gone: its facts
+ * are those of its end as lost (its record says the same, sp_lost.h). */
+static int hc_facts_lost(hc_facts *f, const char *exe, rpc_err *err)
+{
+    cJSON *facts;
+
+    lost_exec(exe, LOST_ERROR);
+    memset(f, 0, sizeof *f);
+    f->raw.json = cJSON_CreateObject();
+    facts = cJSON_AddObjectToObject(f->raw.json, "facts");
+    if (facts == NULL) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    cJSON_AddStringToObject(facts, "id", exe);
+    cJSON_AddStringToObject(facts, "status", "error");
+    cJSON_AddNumberToObject(facts, "exit_code", -1);
+    cJSON_AddNumberToObject(facts, "duration_ms", 0);
+    cJSON_AddBoolToObject(facts, "truncated", 0);
+    cJSON_AddStringToObject(facts, "error", LOST_ERROR);
+    f->json = facts;
+    f->out[0] = f->out[1] = "";
+    return 0;
 }
 
 /* A new args object naming the sandbox (NULL if out of memory). */
@@ -201,31 +234,37 @@ int hc_exec(const char *helper, const hc_exec_req *q, long long wait_ms,
             long long reserve_until_ms, hc_facts *out, rpc_err *err)
 {
     sp_status st;
+    int rc;
 
     memset(out, 0, sizeof *out);
-    if (q->sandbox != NULL)
-        return hc_call(helper, HC_EXEC, hc_exec_args(q), NULL, 0, wait_ms,
-                       &out->raw, err) == 0
-                   ? hc_facts_take(out, err)
-                   : -1;
-    /* A one-off sandbox counts against the subject's runs until the helper
-     * ends it. */
-    st = rpc_run_reserve(q->owner, q->id, reserve_until_ms);
-    if (st != SP_OK) {
-        rpc_err_set(err, st == SP_E_RATE_LIMITED ? RPC_ANSWER : RPC_TRANSPORT,
-                    st, "%s",
-                    st == SP_E_RATE_LIMITED ? "too many one-off runs at once"
-                                            : "state store unavailable");
-        return -1;
+    if (q->sandbox == NULL) {
+        /* A one-off sandbox counts against the subject's runs until the
+         * helper ends it. */
+        st = rpc_run_reserve(q->owner, q->id, reserve_until_ms);
+        if (st != SP_OK) {
+            rpc_err_set(
+                err, st == SP_E_RATE_LIMITED ? RPC_ANSWER : RPC_TRANSPORT, st,
+                "%s",
+                st == SP_E_RATE_LIMITED ? "too many one-off runs at once"
+                                        : "state store unavailable");
+            return -1;
+        }
     }
-    if (hc_call(NULL, HC_RUN, hc_exec_args(q), NULL, 0, wait_ms, &out->raw,
-                err) != 0 ||
-        hc_facts_take(out, err) != 0) {
-        rpc_run_release(q->owner, q->id);
+    rc = hc_call_exe(q->sandbox ? helper : NULL, q->sandbox ? HC_EXEC : HC_RUN,
+                     hc_exec_args(q), NULL, 0, wait_ms, q->id, &out->raw, err);
+    if (rc != 0 && err->fail == RPC_LOST && q->wait) {
+        if (q->sandbox == NULL)
+            rpc_run_release(q->owner, q->id);
+        return hc_facts_lost(out, q->id, err);
+    }
+    if (rc == 0)
+        rc = hc_facts_take(out, err);
+    if (rc != 0) {
+        if (q->sandbox == NULL)
+            rpc_run_release(q->owner, q->id);
         hc_facts_free(out);
-        return -1;
     }
-    return 0;
+    return rc;
 }
 
 int hc_stdin(const char *helper, const char *sbx, const char *exe,
@@ -349,8 +388,10 @@ int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
         cJSON_AddNumberToObject(a, "timeout_ms", (double)q->timeout_ms);
         cJSON_AddBoolToObject(a, "wait", q->wait);
     }
-    if (hc_call(helper, HC_CTX_RUN, a, NULL, 0, wait_ms, &out->raw, err) != 0)
-        return -1;
+    if (hc_call_exe(helper, HC_CTX_RUN, a, NULL, 0, wait_ms, q->id, &out->raw,
+                    err) != 0)
+        return err->fail == RPC_LOST && q->wait ? hc_facts_lost(out, q->id, err)
+                                                : -1;
     return hc_facts_take(out, err);
 }
 

@@ -32,10 +32,12 @@
       "sp-auth (refresh)", "expires after SP_REFRESH_TTL")                     \
     X(KEY_RTUSED, "rtused:<jti>", "string", "sp-auth (refresh, SET NX)",       \
       "sp-auth (refresh)", "expires when the refresh token would have")        \
-    X(KEY_HELPERS, "helpers", "zset", "sp-helperd (heartbeat, stop)",          \
-      "sp-sandboxes, sp-execute, sp-terminal, sp-health (rpc_live_helpers)",   \
-      "permanent; a helper leaves it when it stops, and counts as dead "       \
-      "RPC_HELPER_FRESH_S after its last heartbeat")                           \
+    X(KEY_HELPERS, "helpers", "zset",                                          \
+      "sp-helperd (heartbeat: score Unix ms, stop), sp-health (lost_sweep)",   \
+      "sp-sandboxes, sp-execute, sp-terminal, sp-health (rpc_live_helpers, "   \
+      "lost_helper_stale)",                                                    \
+      "permanent; a helper leaves it when it stops or is swept LOST_STALE_MS " \
+      "after its last heartbeat")                                              \
     X(KEY_JOBS, "jobs", "stream",                                              \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_call without a helper)",     \
       "sp-helperd (consumer group helpers)",                                   \
@@ -47,9 +49,16 @@
     X(KEY_REPLY, "reply:<rid>", "list", "sp-helperd (hd_reply, hd_reply_err)", \
       "the program that sent job <rid> (rpc_call, BLPOP)",                     \
       "popped by the caller; expires HD_REPLY_TTL (60 s) after the reply")     \
-    X(KEY_HELPER_SBXS, "helper:<helper>:sbxs", "set", "sp-helperd <helper>",   \
-      "sp-helperd <helper> (start-up reconcile)",                              \
-      "a sandbox leaves it when it ends; deleted when the helper starts")      \
+    X(KEY_HELPER_SBXS, "helper:<helper>:sbxs", "set",                          \
+      "sp-helperd <helper> (every sandbox it makes, pooled ones too)",         \
+      "sp-helperd <helper> (start-up), sp-health, any waiting handler "        \
+      "(lost_helper)",                                                         \
+      "a sandbox leaves it when it ends; deleted when the helper starts or "   \
+      "is found gone")                                                         \
+    X(KEY_HELPER_SWEEP, "helper:<helper>:sweep", "string",                     \
+      "lost_helper (SET NX): the helper at start, sp-health, waiting "         \
+      "handlers",                                                              \
+      "lost_helper", "deleted when the sweep ends; expires after 30 s")        \
     X(KEY_SBX, "sbx:<sbx>", "hash", "sp-helperd (create, timeout)",            \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \

@@ -5,6 +5,7 @@
 #include "sp_id.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_lost.h"
 #include "sp_redis.h"
 
 #include <stdarg.h>
@@ -28,8 +29,7 @@ long long rpc_live_helpers(void)
     long long n = -1;
 
     key_of(k, sizeof k, KEY_HELPERS, NULL);
-    rep = rds_cmd("ZCOUNT %s %lld +inf", k,
-                  (long long)time(NULL) - RPC_HELPER_FRESH_S);
+    rep = rds_cmd("ZCOUNT %s %lld +inf", k, rpc_now_ms() - LOST_STALE_MS);
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         n = rep->integer;
     freeReplyObject(rep);
@@ -216,9 +216,75 @@ static int rpc_parse(const redisReply *v, rpc_reply *out, rpc_err *err)
     return -1;
 }
 
+/* 1 if the wait for a reply should end: the helper (may be NULL) is
+ * gone, or execution exe (may be NULL) was ended as lost or its helper is
+ * gone. A helper found gone has its work ended as lost here, so that its
+ * records say so before the caller answers. */
+static int rpc_gone(const char *helper, const char *exe)
+{
+    char k[RDS_KEY_MAX], h[SP_ID_SIZE] = "";
+    redisReply *r;
+    int lost = 0;
+
+    if (exe != NULL && key_of(k, sizeof k, KEY_EXEC, exe) == 0) {
+        r = rds_cmd("HMGET %s status error helper", k);
+        if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+            lost = r->element[1]->type == REDIS_REPLY_STRING &&
+                   strcmp(r->element[1]->str, LOST_ERROR) == 0;
+            if (r->element[2]->type == REDIS_REPLY_STRING)
+                snprintf(h, sizeof h, "%s", r->element[2]->str);
+        }
+        freeReplyObject(r);
+    }
+    if (helper == NULL && id_valid(h))
+        helper = h;
+    if (!lost && helper != NULL && lost_helper_stale(helper) == 1) {
+        lost_helper(helper, LOST_ERROR);
+        lost = 1;
+    }
+    return lost;
+}
+
+/* BLPOP the reply key in slices until wait_ms passed, a reply came or the
+ * helper is gone (rpc_gone). Returns the reply's value (a BLPOP reply the
+ * caller frees) or NULL with err set. */
+static redisReply *rpc_wait(const char *rkey, long long wait_ms,
+                            const char *helper, const char *exe, rpc_err *err)
+{
+    long long end = rpc_now_ms() + wait_ms;
+
+    for (;;) {
+        long long left = end - rpc_now_ms(), slice;
+        redisReply *rep;
+
+        if (left <= 0)
+            break;
+        slice = left < RPC_WAIT_SLICE_MS ? left : RPC_WAIT_SLICE_MS;
+        rep = rds_cmd_wait(slice + 1000, "BLPOP %s %.3f", rkey,
+                           (double)slice / 1000.0);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+            return rep;
+        if (rep == NULL || rep->type != REDIS_REPLY_NIL) {
+            freeReplyObject(rep);
+            rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                        "state store unavailable");
+            return NULL;
+        }
+        freeReplyObject(rep);
+        if ((helper != NULL || exe != NULL) && rpc_gone(helper, exe)) {
+            rpc_err_set(err, RPC_LOST, SP_E_UNAVAILABLE,
+                        "the sandbox's helper is gone");
+            return NULL;
+        }
+    }
+    rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                "sandbox helper did not answer in time");
+    return NULL;
+}
+
 int rpc_call(const char *helper, const char *op, const cJSON *args,
-             const void *data, size_t len, long long wait_ms, rpc_reply *out,
-             rpc_err *err)
+             const void *data, size_t len, long long wait_ms, const char *exe,
+             rpc_reply *out, rpc_err *err)
 {
     char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40];
     char *js = NULL;
@@ -244,13 +310,9 @@ int rpc_call(const char *helper, const char *op, const cJSON *args,
                     "sandbox helper unavailable");
         goto out;
     }
-    rep = rds_cmd_wait(wait_ms, "BLPOP %s %lld", rkey, (wait_ms + 999) / 1000);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
-                    "sandbox helper did not answer in time");
-        goto out;
-    }
-    result = rpc_parse(rep->element[1], out, err);
+    rep = rpc_wait(rkey, wait_ms, helper, exe, err);
+    if (rep != NULL)
+        result = rpc_parse(rep->element[1], out, err);
 out:
     if (result != 0)
         rpc_reply_free(out);

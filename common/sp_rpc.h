@@ -19,9 +19,9 @@
 #include "sp_buf.h"
 #include "sp_status.h"
 
-#define RPC_STREAM_MAXLEN  100000
-#define RPC_HELPER_FRESH_S 10
-#define RPC_MSG_SIZE       256 /* a message rpc_call writes for the client */
+#define RPC_STREAM_MAXLEN 100000
+#define RPC_WAIT_SLICE_MS 1000 /* replies are awaited in slices this long */
+#define RPC_MSG_SIZE      256  /* a message rpc_call writes for the client */
 
 typedef struct rpc_reply {
     cJSON *json; /* the reply object; owned, freed by rpc_reply_free */
@@ -33,6 +33,7 @@ typedef struct rpc_reply {
 typedef enum rpc_fail {
     RPC_OK = 0,
     RPC_TRANSPORT, /* not asked, or no answer in time */
+    RPC_LOST,      /* the helper that had the job is gone (sp_lost.h) */
     RPC_ANSWER     /* the helper answered with an error */
 } rpc_fail;
 
@@ -45,14 +46,17 @@ typedef struct rpc_err {
 } rpc_err;
 
 /* Send job op with args (not consumed) and optional data to helper (NULL:
- * the shared stream) and wait up to wait_ms for the reply. Returns 0 with
- * the reply (ok true) in *out, or -1 with *err filled: RPC_TRANSPORT
- * (SP_E_UNAVAILABLE, or SP_E_INTERNAL when the job could not be built or
- * the reply was malformed) or RPC_ANSWER (the helper's code and message).
- * Only the typed client (sp_helper.c) calls this. */
+ * the shared stream) and wait up to wait_ms for the reply. The wait is
+ * cut short when the helper is gone (its heartbeat stopped), or, for a
+ * job about execution exe (may be NULL), when exe's helper is gone or exe
+ * was ended as lost. Returns 0 with the reply (ok true) in *out, or -1
+ * with *err filled: RPC_TRANSPORT (SP_E_UNAVAILABLE, or SP_E_INTERNAL when
+ * the job could not be built or the reply was malformed), RPC_LOST
+ * (SP_E_UNAVAILABLE) or RPC_ANSWER (the helper's code and message). Only
+ * the typed client (sp_helper.c) calls this. */
 int rpc_call(const char *helper, const char *op, const cJSON *args,
-             const void *data, size_t len, long long wait_ms, rpc_reply *out,
-             rpc_err *err);
+             const void *data, size_t len, long long wait_ms, const char *exe,
+             rpc_reply *out, rpc_err *err);
 
 /* Set err to a failure of kind fail with status st and a message. */
 void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,
@@ -92,7 +96,8 @@ void rpc_run_release(const char *sub, const char *id);
 /* Wall-clock time in Unix milliseconds. */
 long long rpc_now_ms(void);
 
-/* Number of helpers with a fresh heartbeat, or -1 if Redis failed. */
+/* Number of helpers with a fresh heartbeat (sp_lost.h), or -1 if Redis
+ * failed. */
 long long rpc_live_helpers(void);
 
 #endif

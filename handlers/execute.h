@@ -27,6 +27,9 @@ typedef struct run_view {
     size_t out_len, err_len;
     int context;            /* a run in a context: "stderr" too */
     const cJSON *exception; /* {name, message, traceback}, or NULL */
+    const char *error;      /* why the helper ended it (sandbox_lost), or
+                               NULL: the "error" when there is no exception
+                               and no stderr */
     int has_exit;           /* else exitCode is null (still running) */
     int exit_code;
     int has_duration;
@@ -36,7 +39,8 @@ typedef struct run_view {
 } run_view;
 
 /* Append the /execute answer of v to b: {executionId, status, output,
- * error (the exception, else the stderr text), stderr (context runs),
+ * error (the exception, else the stderr text, else why the helper ended
+ * it), stderr (context runs),
  * exitCode, duration, results, truncated}. Returns 0, or -1 if b is full. */
 int run_render(const run_view *v, sp_buf *b);
 

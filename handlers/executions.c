@@ -163,6 +163,7 @@ void exe_get(http_req *r)
     if ((f = exe_field(h, "duration_ms")) != NULL)
         v.has_duration = 1, v.duration_ms = atoll(f);
     v.truncated = (f = exe_field(h, "truncated")) && strcmp(f, "1") == 0;
+    v.error = exe_field(h, "error");
     v.results = x.res.data;
     if (!buf_failed(&x.res) && run_render(&v, &b) == 0)
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);

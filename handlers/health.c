@@ -1,18 +1,24 @@
 /* handlers/health.c: the health family: /ping, /health (Redis and helper
- * checks; 503 when Redis is down) and /metrics (Prometheus text). */
+ * checks; 503 when Redis is down) and /metrics (Prometheus text); and the
+ * sweeper that ends the work of helpers that are gone. */
 #include "config.h"
 #include "sp_buf.h"
 #include "sp_http.h"
 #include "sp_json.h"
 #include "sp_keys.h"
+#include "sp_lost.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HEALTH_METRICS_MAX (1024 * 1024)
+#define HEALTH_SWEEP_MS    1000
 
 static time_t health_started;
 
@@ -98,9 +104,35 @@ static const http_route health_routes[] = {
     {"GET", "/metrics", health_metrics, 0},
 };
 
+/* The sweeper: once a second, the work of helpers whose heartbeat
+ * stopped is ended as lost (sp_lost.h), so that no execution stays
+ * "running" while no helper runs to end it. Every sp-health runs one; a
+ * lock in Redis makes one of them do each sweep. */
+static void *health_sweeper(void *arg)
+{
+    sigset_t term;
+
+    (void)arg;
+    /* SIGTERM belongs to http_main's terminator thread. */
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    for (;;) {
+        lost_sweep();
+        usleep(HEALTH_SWEEP_MS * 1000);
+    }
+    return NULL;
+}
+
 static int health_init(void)
 {
+    pthread_t tid;
+
     health_started = time(NULL);
+    if (pthread_create(&tid, NULL, health_sweeper, NULL) != 0)
+        return -1;
+    pthread_detach(tid);
     return 0;
 }
 

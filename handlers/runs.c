@@ -36,6 +36,8 @@ int run_render(const run_view *v, sp_buf *b)
             utf8_json_string((const unsigned char *)s, strlen(s), b);
         }
         buf_puts(b, "}");
+    } else if (v->err_len == 0 && v->error != NULL) {
+        utf8_json_string((const unsigned char *)v->error, strlen(v->error), b);
     } else {
         utf8_json_string((const unsigned char *)v->err, v->err_len, b);
     }
@@ -76,6 +78,8 @@ static void run_view_of(const hc_facts *f, run_view *v, char **results_js)
         cJSON_GetObjectItemCaseSensitive(j, "duration_ms"));
     v->truncated =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "truncated"));
+    v->error =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "error"));
     *results_js = NULL;
     if (cJSON_IsObject(ctx)) {
         v->context = 1;

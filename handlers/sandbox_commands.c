@@ -52,6 +52,7 @@ static void sbxh_command_answer(http_req *r, const hc_facts *f)
 {
     static const char *const streams[2] = {"stdout", "stderr"};
     const cJSON *sig = cJSON_GetObjectItemCaseSensitive(f->json, "signal");
+    const cJSON *why = cJSON_GetObjectItemCaseSensitive(f->json, "error");
     const cJSON *it;
     sp_buf b;
 
@@ -69,6 +70,12 @@ static void sbxh_command_answer(http_req *r, const hc_facts *f)
         buf_puts(&b, ",\"signal\":");
         utf8_json_string((const unsigned char *)sig->valuestring,
                          strlen(sig->valuestring), &b);
+    }
+    /* Why the helper ended it (the sandbox was lost). */
+    if (cJSON_IsString(why)) {
+        buf_puts(&b, ",\"error\":");
+        utf8_json_string((const unsigned char *)why->valuestring,
+                         strlen(why->valuestring), &b);
     }
     buf_printf(
         &b, ",\"execution_id\":\"%s\",\"duration_ms\":%lld",

@@ -111,6 +111,7 @@ typedef struct hd_sandbox {
     long long created, expires_at;
     int network;
     int ephemeral; /* made for one run: ends when its executions do */
+    int lost;      /* found gone: its work was ended for it; publish nothing */
     cJSON *env;    /* object of strings given at create */
     hd_exec *execs;
     struct hd_ctx *ctxs; /* stateful contexts (hd_ctx.c) */
@@ -194,8 +195,6 @@ void hd_exec_finish(hd_exec *e);
 void hd_result_event(const hd_facts *f);
 void hd_result_record(const hd_facts *f);
 void hd_result_answer(const hd_facts *f, const char *rid);
-/* Finish an execution an earlier run of the helper left running. */
-void hd_exec_lost(const char *exe_id, const char *message);
 hd_exec *hd_exec_by_id(hd_sandbox *s, const char *id); /* NULL if none */
 
 /* hd_ctx.c, hd_ctx_frames.c: stateful contexts (theory of operation in
@@ -213,7 +212,6 @@ void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
 void hd_ctx_tick(hd_sandbox *s, long long now_ms);
 long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
 void hd_ctx_end_all(hd_sandbox *s, const char *why);
-void hd_ctx_forget(const char *sandbox_id); /* Redis records, at restart */
 
 /* hd_files.c: the file operations (file_read, _tree, _write, _mkdir,
  * _delete), as the sandbox's user. */

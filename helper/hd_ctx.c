@@ -94,6 +94,10 @@ void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
 {
     hd_facts f = {.id = run->id, .sandbox = s->id};
 
+    if (s->lost) {
+        hd_ctx_run_free(run); /* ended as lost already (sp_lost.h) */
+        return;
+    }
     for (int w = 0; w < 2; w++)
         hd_ctx_emit(NULL, run, w, (const unsigned char *)"", 0, 1);
     if (ended != NULL)
@@ -481,22 +485,4 @@ void hd_ctx_end_all(hd_sandbox *s, const char *why)
     snprintf(msg, sizeof msg, "the sandbox ended (%s)", why);
     while (s->ctxs != NULL)
         hd_ctx_end(s->ctxs, msg);
-}
-
-void hd_ctx_forget(const char *sandbox_id)
-{
-    char sk[RDS_KEY_MAX], k[RDS_KEY_MAX];
-    redisReply *set;
-
-    if (key_of(sk, sizeof sk, KEY_SBX_CONTEXTS, sandbox_id) != 0)
-        return;
-    set = rds_cmd("SMEMBERS %s", sk);
-    for (size_t i = 0;
-         set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
-         i++) {
-        if (key_of(k, sizeof k, KEY_CTX, set->element[i]->str) == 0)
-            freeReplyObject(rds_cmd("DEL %s", k));
-    }
-    freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s", sk));
 }

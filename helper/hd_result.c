@@ -1,8 +1,7 @@
 /* hd_result.c: the end of an execution: its status (ok, error, timeout,
  * oom, killed, cancelled, output_limit, compile_error), the result record
  * and event, the answer to a caller that waits (as a command or in the
- * /execute shape), its scratch files removed; and executions lost by an
- * earlier run of the helper. */
+ * /execute shape), its scratch files removed. */
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_keys.h"
@@ -173,19 +172,12 @@ void hd_exec_finish(hd_exec *e)
 {
     hd_facts f;
 
+    if (e->sbx->lost)
+        return; /* ended as lost already (sp_lost.h) */
     hd_exec_facts(e, &f);
     hd_exec_scratch(e);
     /* A one-off sandbox held one of its owner's runs (sp_rpc.h). */
     if (e->sbx->ephemeral)
         rpc_run_release(e->sbx->owner, e->id);
     e->kind->finish(e, &f);
-}
-
-void hd_exec_lost(const char *exe_id, const char *message)
-{
-    hd_facts f = {
-        .id = exe_id, .status = "error", .exit_code = -1, .error = message};
-
-    hd_result_event(&f);
-    hd_result_record(&f);
 }

@@ -39,14 +39,13 @@ static int hd_slot_take(void)
 static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
                       const cJSON *args)
 {
-    char k[RDS_KEY_MAX], hk[RDS_KEY_MAX], created[RDS_NUM_SIZE],
-        expires[RDS_NUM_SIZE], mem[RDS_NUM_SIZE], cpus[RDS_NUM_SIZE],
-        pids[RDS_NUM_SIZE], disk[RDS_NUM_SIZE];
+    char k[RDS_KEY_MAX], created[RDS_NUM_SIZE], expires[RDS_NUM_SIZE],
+        mem[RDS_NUM_SIZE], cpus[RDS_NUM_SIZE], pids[RDS_NUM_SIZE],
+        disk[RDS_NUM_SIZE];
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(args, "metadata");
     char *mds = md ? cJSON_PrintUnformatted(md) : strdup("{}");
 
     key_of(k, sizeof k, KEY_SBX, s->id);
-    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     snprintf(created, sizeof created, "%lld", s->created);
     snprintf(expires, sizeof expires, "%lld", s->expires_at);
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim->memory_mb);
@@ -58,18 +57,20 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
         "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
         k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
         s->network ? "1" : "0", mds ? mds : "{}"));
-    freeReplyObject(rds_cmd("SADD %s %s", hk, s->id));
     free(mds);
 }
 
-/* Make a sandbox with the given limits; not yet listed anywhere. Returns
- * NULL after logging (err for the client). */
+/* Make a sandbox with the given limits, listed in helper:<id>:sbxs before
+ * anything runs in it (so that whoever finds this helper gone finds its
+ * executions, pooled sandboxes' too); not yet in any other record.
+ * Returns NULL after logging (err for the client). */
 static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
                                   const sbx_limits *lim, int network,
                                   const cJSON *env, long long timeout,
                                   char *err, size_t errlen)
 {
     hd_sandbox *s = calloc(1, sizeof *s);
+    char hk[RDS_KEY_MAX];
 
     if (s == NULL || (s->slot = hd_slot_take()) < 0) {
         free(s);
@@ -93,6 +94,8 @@ static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
     }
     s->created = hd_now_ms() / 1000;
     s->expires_at = s->created + timeout;
+    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
+        freeReplyObject(rds_cmd("SADD %s %s", hk, s->id));
     return s;
 }
 
@@ -148,7 +151,8 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
 /* ---- one-off runs and the pool ---------------------------------------- */
 
 /* Ready sandboxes with the default limits, so that a one-off run does not
- * wait for a sandbox to be made. Not listed in Redis; an earlier run's are
+ * wait for a sandbox to be made. Listed only in helper:<id>:sbxs (no
+ * sandbox record, no owner) until a run takes one; an earlier run's are
  * removed by sbx_reap_leftovers like any other. */
 static hd_sandbox *hd_pool;
 static int hd_pool_n;

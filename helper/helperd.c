@@ -3,7 +3,7 @@
  * Theory of operation
  * -------------------
  * One sp-helperd runs as root on each sandbox host and owns every sandbox
- * there. It has two threads:
+ * there. It has three threads:
  *
  *   intake thread   XREADGROUP on "<prefix>jobs" (shared by all helpers,
  *                   consumer group "helpers") and "<prefix>hjobs:<id>" (jobs
@@ -15,9 +15,13 @@
  *                   execution. It runs every job, appends output chunks in
  *                   order to "<prefix>events:<exe id>" (a capped stream),
  *                   writes results to "<prefix>exec:<exe id>", answers jobs
- *                   on "<prefix>reply:<rid>", heartbeats into the
- *                   "<prefix>helpers" sorted set every 2 s, ends executions
- *                   past their deadline and sandboxes past their timeout.
+ *                   on "<prefix>reply:<rid>", ends executions past their
+ *                   deadline and sandboxes past their timeout.
+ *   beat thread     every LOST_BEAT_MS renews this helper's score (Unix ms)
+ *                   in "<prefix>helpers" (sp_lost.h); it runs apart from
+ *                   the main loop, so a long job never makes the helper
+ *                   look gone. If the helper was swept as gone anyway, the
+ *                   main loop ends its sandboxes without publishing.
  *
  * Sandboxes are made only by the main thread: their bwrap processes die
  * with the thread that made them (PDEATHSIG), and with them every process
@@ -31,17 +35,20 @@
  * results of the runs sent to it, one run at a time.
  *
  * At start it reconciles: sandboxes, cgroups, mounts and directories of an
- * earlier run are removed (sbx_reap_leftovers); Redis records of sandboxes
- * it owned are deleted and executions that were running are finished as
- * "error: helper restarted"; jobs delivered to it but not acknowledged are
- * read again (those past their deadline are dropped: nobody waits for
- * them). */
+ * earlier run are removed (sbx_reap_leftovers); Redis records of the
+ * sandboxes it owned (every one it made is listed in helper:<id>:sbxs
+ * before use, pooled ones too) are deleted and executions that were
+ * running are finished as "error: sandbox_lost" (lost_helper, sp_lost.h,
+ * unless a handler did so first); jobs delivered to it but not
+ * acknowledged are read again (those past their deadline are dropped:
+ * nobody waits for them). */
 #include "hd.h"
 #include "sp_auth.h"
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_lost.h"
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
@@ -59,15 +66,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HD_HEARTBEAT_MS 2000
-#define HD_TICK_MS      250
-#define HD_POLL_MAX     8192
+#define HD_TICK_MS  250
+#define HD_POLL_MAX 8192
 
 static int hd_wake[2];
 static pthread_mutex_t hd_qlock = PTHREAD_MUTEX_INITIALIZER;
 static hd_job *hd_qhead, *hd_qtail;
 static char hd_k_jobs[RDS_KEY_MAX], hd_k_hjobs[RDS_KEY_MAX];
 static volatile sig_atomic_t hd_stop;
+static volatile sig_atomic_t hd_lost_flag; /* swept as gone: end all */
 
 static void hd_job_free(hd_job *j)
 {
@@ -242,49 +249,57 @@ static void hd_drain_jobs(void)
 
 /* ---- start-up and the loop -------------------------------------------- */
 
-/* Forget what an earlier run of this helper left in Redis. */
+/* Forget what an earlier run of this helper left: its sandboxes on this
+ * host, and in Redis its executions (ended as lost) and records. Waits
+ * while another program sweeps them (sp_lost.h). */
 static void hd_reconcile(void)
 {
-    char hk[RDS_KEY_MAX], k[RDS_KEY_MAX], rk[RDS_KEY_MAX], ok[RDS_KEY_MAX];
-    redisReply *set;
     int n = sbx_reap_leftovers();
 
     if (n != 0)
         log_info("removed %d sandboxes left by an earlier run", n);
-    key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
-    set = rds_cmd("SMEMBERS %s", hk);
-    for (size_t i = 0;
-         set != NULL && set->type == REDIS_REPLY_ARRAY && i < set->elements;
-         i++) {
-        const char *id = set->element[i]->str;
-        redisReply *owner, *ex;
-        if (key_of(k, sizeof k, KEY_SBX, id) != 0 ||
-            key_of(rk, sizeof rk, KEY_SBX_RUNNING, id) != 0)
-            continue;
-        owner = rds_cmd("HGET %s owner", k);
-        if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
-            key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, owner->str) == 0)
-            freeReplyObject(rds_cmd("SREM %s %s", ok, id));
-        freeReplyObject(owner);
-        ex = rds_cmd("SMEMBERS %s", rk);
-        for (size_t j = 0;
-             ex != NULL && ex->type == REDIS_REPLY_ARRAY && j < ex->elements;
-             j++)
-            hd_exec_lost(ex->element[j]->str, "helper restarted");
-        freeReplyObject(ex);
-        hd_ctx_forget(id);
-        freeReplyObject(rds_cmd("DEL %s %s", k, rk));
+    for (int tries = 0; tries < 300; tries++) {
+        if (lost_helper(hd_helper_id, LOST_ERROR) != LOST_BUSY)
+            break;
+        usleep(100 * 1000);
     }
-    freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s", hk));
 }
 
-static void hd_heartbeat(void)
+/* Register this helper (its heartbeat score is Unix ms). */
+static void hd_register(void)
 {
     char k[RDS_KEY_MAX];
     key_of(k, sizeof k, KEY_HELPERS, NULL);
-    freeReplyObject(
-        rds_cmd("ZADD %s %lld %s", k, hd_now_ms() / 1000, hd_helper_id));
+    freeReplyObject(rds_cmd("ZADD %s %lld %s", k, hd_now_ms(), hd_helper_id));
+}
+
+/* Renew the heartbeat if this helper is still registered; if it was swept
+ * as gone (its heartbeat was late), its work was ended as lost: the main
+ * loop ends its sandboxes without a word (hd_lost_flag), and it registers
+ * again. */
+static const char hd_beat_lua[] =
+    "if redis.call('ZSCORE', KEYS[1], ARGV[1]) then "
+    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) return 1 end return 0";
+
+static void *hd_beat(void *arg)
+{
+    char k[RDS_KEY_MAX];
+
+    (void)arg;
+    key_of(k, sizeof k, KEY_HELPERS, NULL);
+    while (!hd_stop) {
+        redisReply *r = rds_cmd("EVAL %s 1 %s %s %lld", hd_beat_lua, k,
+                                hd_helper_id, hd_now_ms());
+        if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+            log_warn("this helper was found gone (late heartbeat): ending "
+                     "its sandboxes");
+            hd_lost_flag = 1;
+            hd_register();
+        }
+        freeReplyObject(r);
+        usleep(LOST_BEAT_MS * 1000);
+    }
+    return NULL;
 }
 
 static void hd_on_signal(int sig)
@@ -390,10 +405,19 @@ static void hd_tick(long long now)
     }
 }
 
+/* This helper was swept as gone: its executions were ended as lost and
+ * its records deleted; end its sandboxes without publishing anything. */
+static void hd_end_lost(void)
+{
+    hd_lost_flag = 0;
+    while (hd_sandboxes != NULL) {
+        hd_sandboxes->lost = 1;
+        hd_sandbox_end(hd_sandboxes, "found gone");
+    }
+}
+
 static void hd_loop(void)
 {
-    long long last_beat = 0;
-
     while (!hd_stop) {
         long long now = hd_now_ms(), next = now + HD_TICK_MS;
         nfds_t n = hd_poll_set(&next);
@@ -407,11 +431,9 @@ static void hd_loop(void)
             hd_poll_handle(n);
         now = hd_now_ms();
         hd_tick(now);
+        if (hd_lost_flag)
+            hd_end_lost();
         hd_pool_fill();
-        if (now - last_beat >= HD_HEARTBEAT_MS) {
-            hd_heartbeat();
-            last_beat = now;
-        }
     }
 }
 
@@ -473,9 +495,10 @@ int main(int argc, char **argv)
     sa.sa_handler = hd_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    hd_register();
     hd_reconcile();
-    hd_heartbeat();
-    if (pthread_create(&tid, NULL, hd_intake, NULL) != 0) {
+    if (pthread_create(&tid, NULL, hd_beat, NULL) != 0 ||
+        pthread_create(&tid, NULL, hd_intake, NULL) != 0) {
         log_error("pthread_create failed");
         return 1;
     }

@@ -2,12 +2,16 @@
 (sorted after the other sandbox tests, before test_zz_redis_outage.py).
 Every process of its sandboxes must die with it; the helper is then
 restarted exactly as ./sandpipe up starts it, reconciles (the old sandbox
-is gone, its running execution finished as "error: helper restarted") and
-new sandboxes work."""
+is gone, its running execution finished as "error: sandbox_lost") and
+new sandboxes work. While no helper runs, its executions end as
+"sandbox_lost" within seconds (the sweeper of sp-health, or the handler
+that waits for one) and callers that wait get that answer at once."""
 import glob
 import os
 import signal
 import subprocess
+import threading
+import time
 
 import sp
 import sbx_util as su
@@ -117,10 +121,10 @@ class HelperKillTest(su.SbxCase):
         for e in (exe, exe2):
             rec = su.redis_hash("exec:" + e)
             self.assertEqual(rec.get("status"), "error", rec)
-            self.assertIn("helper restarted", rec.get("error", ""), rec)
+            self.assertEqual(rec.get("error"), "sandbox_lost", rec)
             result = [ln for ln in su.redis("XRANGE", su.PREFIX + "events:" + e,
                                             "-", "+")
-                      if "helper restarted" in ln]
+                      if "sandbox_lost" in ln]
             self.assertTrue(result, f"no result event for {e}")
         # Nothing of the old sandbox is left on the host.
         d = os.path.join(state_dir(), "sandboxes", sid)
@@ -142,3 +146,97 @@ class HelperKillTest(su.SbxCase):
         r = call("DELETE", f"/sandboxes/{sid2}", timeout=60)
         self.assertEqual(r.status, 204, r)
         self.assertGreaterEqual(live_helpers(), 1)
+
+
+def result_events(exe):
+    """The result events of execution exe, as their raw data strings."""
+    lines = su.redis("XRANGE", su.PREFIX + "events:" + exe, "-", "+")
+    return [ln for ln in lines if '"status"' in ln and '"exitCode"' in ln]
+
+
+class HelperGoneTest(su.SbxCase):
+    """The helper dies and stays dead for a while: nothing stays running."""
+
+    def waiting(self, fn, out, name):
+        def run():
+            t0 = time.monotonic()
+            out[name] = (fn(), time.monotonic() - t0)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def test_executions_end_as_lost_while_no_helper_runs(self):
+        old_pid = sp.read_pid("sp-helperd")
+        self.assertTrue(sp.pid_alive(old_pid))
+        before = set(su.redis("KEYS", su.PREFIX + "exec:*"))
+        sid = self.new_sandbox()["id"]
+        bg = self.background(sid, ["sleep", "600"])
+        r = call("POST", "/execute-stream",
+                 {"code": "import time\ntime.sleep(600)", "timeout": 600000})
+        self.assertEqual(r.status, 200, r)
+        streamed = r.json["executionId"]
+        out = {}
+        threads = [
+            self.waiting(lambda: call("POST", "/execute",
+                                      {"code": "import time\n"
+                                               "print('started', flush=True)\n"
+                                               "time.sleep(600)",
+                                       "timeout": 600000}, timeout=120),
+                         out, "execute"),
+            self.waiting(lambda: call("POST", f"/sandboxes/{sid}/commands",
+                                      {"cmd": "sleep 600", "timeout": 600},
+                                      timeout=120),
+                         out, "command"),
+        ]
+        # All four run before the helper dies.
+        def n_running():
+            keys = set(su.redis("KEYS", su.PREFIX + "exec:*")) - before
+            return sum(su.redis("HGET", k, "status") == ["running"]
+                       for k in keys)
+        self.assertTrue(sp.wait_until(lambda: n_running() >= 4, 20, 0.2),
+                        n_running())
+        os.kill(old_pid, signal.SIGKILL)
+        t_kill = time.monotonic()
+        try:
+            for t in threads:
+                t.join(30)
+            waited = time.monotonic() - t_kill
+            # The waiting callers got the answer within seconds, not at
+            # their 600 s timeout.
+            self.assertLess(waited, 15, out)
+            doc, _ = out["execute"]
+            self.assertEqual(doc.status, 200, doc)
+            self.assertEqual((doc.json["status"], doc.json["error"]),
+                             ("error", "sandbox_lost"), doc.json)
+            res, _ = out["command"]
+            self.assertEqual(res.status, 200, res)
+            self.assertEqual((res.json["status"], res.json.get("error")),
+                             ("error", "sandbox_lost"), res.json)
+            # Nobody waits for these two: the sweeper ends them.
+            for e in (streamed, bg):
+                ended = sp.wait_until(
+                    lambda: su.redis_hash("exec:" + e).get("status") ==
+                    "error", 10, 0.2)
+                self.assertTrue(ended, su.redis_hash("exec:" + e))
+                self.assertEqual(su.redis_hash("exec:" + e).get("error"),
+                                 "sandbox_lost")
+                self.assertEqual(len(result_events(e)), 1, result_events(e))
+            doc = call("GET", f"/executions/{streamed}")
+            self.assertEqual((doc.json["status"], doc.json["error"]),
+                             ("error", "sandbox_lost"), doc.json)
+            # The dead helper no longer counts, and its sandbox is gone.
+            self.assertTrue(sp.wait_until(lambda: live_helpers() == 0, 5))
+            self.assertEqual(call("GET", f"/sandboxes/{sid}").status, 404)
+            r = call("POST", "/execute", {"code": "print(1)"})
+            self.assertEqual(r.status, 503, r)
+        finally:
+            start_helper()
+        new_pid = sp.read_pid("sp-helperd")
+        self.assertTrue(sp.wait_until(lambda: live_helpers() >= 1, 15, 0.2),
+                        log_tail())
+        # The restarted helper adds no second result to what was ended.
+        for e in (streamed, bg):
+            self.assertEqual(len(result_events(e)), 1, result_events(e))
+        r = call("POST", "/execute", {"code": "print(1)"}, timeout=60)
+        self.assertEqual((r.status, r.json.get("output")), (200, "1\n"), r)
+        self.assertTrue(sp.pid_alive(new_pid))
