@@ -496,6 +496,7 @@ START_TEST(keys_exact_strings)
         {KEY_HJOBS, "hlp_a", NULL, "sp:hjobs:hlp_a"},
         {KEY_REPLY, "rid_x", NULL, "sp:reply:rid_x"},
         {KEY_HELPER_SBXS, "hlp_a", NULL, "sp:helper:hlp_a:sbxs"},
+        {KEY_HELPER_SWEEP, "hlp_a", NULL, "sp:helper:hlp_a:sweep"},
         {KEY_SBX, "sbx_1", NULL, "sp:sbx:sbx_1"},
         {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
         {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
