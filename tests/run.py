@@ -19,7 +19,7 @@ import unittest
 ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("SP_BUILD_DIR") or os.path.join(ROOT, "build")
-CHECK_BINARIES = ("check_common", "check_sbx")
+CHECK_BINARIES = ("check_common", "check_sbx", "check_frame")
 SUMMARY = re.compile(r"(\d+)%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 FUZZ_LINE = re.compile(r"^fuzz (\S+): (ok|FAIL)")
 
