@@ -192,7 +192,8 @@ static sse_ev *sse_ev_from_wire(sse_sid id)
     sse_ev *ev = sse_ev_new(SSE_EV_STDOUT, sse_wire_buf.len);
     if (ev == NULL)
         return NULL;
-    memcpy(ev->data, sse_wire_buf.data, sse_wire_buf.len);
+    if (sse_wire_buf.len > 0)
+        memcpy(ev->data, sse_wire_buf.data, sse_wire_buf.len);
     ev->id = id;
     return ev;
 }
