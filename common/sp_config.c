@@ -19,6 +19,32 @@ const cfg_option cfg_options[CFG_COUNT] = {SP_CONFIG_OPTIONS(SP_CFG_ROW)};
 static char *cfg_values[CFG_COUNT];
 static long long cfg_ints[CFG_COUNT];
 
+/* 1 if s is a DNS name (RFC 1123 host names): dot-separated labels of
+ * 1..63 letters, digits and '-', no label starting or ending with '-',
+ * the last one not all digits (no IP address), no empty label. */
+static int cfg_dns_ok(const char *s)
+{
+    size_t label = 0, digits = 0;
+    char prev = '.';
+
+    for (; *s != '\0'; prev = *s++) {
+        char c = *s;
+        if (c == '.') {
+            if (label == 0 || prev == '-')
+                return 0;
+            label = digits = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-') ||
+            (c == '-' && label == 0) || ++label > 63)
+            return 0;
+        if (c >= '0' && c <= '9')
+            digits++;
+    }
+    return label > 0 && prev != '-' && digits < label;
+}
+
 static int cfg_find(const char *name, size_t len)
 {
     for (int i = 0; i < CFG_COUNT; i++) {
@@ -63,6 +89,16 @@ int cfg_check(cfg_id id, const char *value, char *err, size_t errlen)
         }
         return 0;
     }
+    case CFG_T_DNS:
+        if (len < (size_t)o->min || len > (size_t)o->max ||
+            !cfg_dns_ok(value)) {
+            snprintf(err, errlen,
+                     "%s: must be a DNS name (labels of letters, digits and "
+                     "'-', at most %lld bytes)",
+                     o->name, o->max);
+            return -1;
+        }
+        return 0;
     case CFG_T_STR:
     case CFG_T_SECRET:
         /* An empty value means "unset"; required options are checked by

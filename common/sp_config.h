@@ -72,7 +72,9 @@
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
     X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \
-      "first host uid given to sandboxes (one uid per slot)")
+      "first host uid given to sandboxes (one uid per slot)")                  \
+    X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
+      "domain of sandbox host names <port>-<sandbox id>.<domain>")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;
@@ -82,7 +84,8 @@ typedef enum cfg_type {
     CFG_T_STR,
     CFG_T_SECRET,
     CFG_T_INT,
-    CFG_T_LEVEL
+    CFG_T_LEVEL,
+    CFG_T_DNS /* a DNS name: labels of [A-Za-z0-9-], not numeric at the end */
 } cfg_type;
 
 typedef struct cfg_option {

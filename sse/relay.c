@@ -21,7 +21,8 @@
  * Options (environment, refused at start if malformed): the common ones
  * (REDIS_URL, JWT_SECRET, SP_SOCKET, SP_PREFIX, ...), SP_SSE_MAX_CLIENTS
  * (streams at once, default 10000; beyond: 503) and SP_SSE_HEARTBEAT_S
- * (seconds of silence before a ": hb" comment, default 15). */
+ * (seconds of silence before a keepalive, the ": hb" comment of SSE,
+ * default 15). */
 #include "sse_loop.h"
 #include "sp_auth.h"
 #include "sp_config.h"
@@ -51,9 +52,16 @@
 #define SSE_READ_CHUNK       16384
 #define SSE_EVENTS           256
 
+#define SSE_FRAMES_MAX 4 /* framings in use, each with its keepalive */
+
 static int sse_listen_fd = -1, sse_res_efd = -1, sse_timer_fd = -1;
 static long long sse_heartbeat_ms = 15000;
-static sse_ev *sse_hb_ev;
+/* The keepalive of each framing, made once and shared by every client
+ * (static: never freed). */
+static struct {
+    const sp_frame *frame;
+    sse_ev *ev;
+} sse_hbs[SSE_FRAMES_MAX];
 
 long long sse_now_ms(void)
 {
@@ -165,6 +173,26 @@ static void sse_readable(sse_client *cl, long long now)
     }
 }
 
+/* The shared keepalive event of fr, made on first use; NULL if out of
+ * memory or the table is full. */
+static sse_ev *sse_heartbeat(const sp_frame *fr)
+{
+    for (size_t i = 0; i < SSE_FRAMES_MAX; i++) {
+        if (sse_hbs[i].frame == fr)
+            return sse_hbs[i].ev;
+        if (sse_hbs[i].frame == NULL) {
+            sse_ev *ev = sse_ev_part(fr, SSE_PART_HEARTBEAT, NULL, NULL);
+            if (ev == NULL)
+                return NULL;
+            ev->refs = UINT32_MAX; /* shared by all, never freed */
+            sse_hbs[i].frame = fr;
+            sse_hbs[i].ev = ev;
+            return ev;
+        }
+    }
+    return NULL;
+}
+
 static void sse_tick_one(sse_client *cl, long long now)
 {
     if (cl->state == SSE_CL_STREAMING) {
@@ -176,9 +204,11 @@ static void sse_tick_one(sse_client *cl, long long now)
             sse_client_close(cl);
             return;
         }
-        if (cl->qlen == 0 && now - cl->last_out_ms >= sse_heartbeat_ms &&
-            sse_client_push(cl, sse_hb_ev) != 0)
-            sse_client_close(cl);
+        if (cl->qlen == 0 && now - cl->last_out_ms >= sse_heartbeat_ms) {
+            sse_ev *hb = sse_heartbeat(cl->route->frame);
+            if (hb != NULL && hb->len > 0 && sse_client_push(cl, hb) != 0)
+                sse_client_close(cl);
+        }
     } else if ((cl->state == SSE_CL_READING || cl->state == SSE_CL_AUTH) &&
                now - cl->born_ms > SSE_SETUP_TIMEOUT_MS) {
         sse_client_close(cl);
@@ -266,7 +296,6 @@ int main(void)
 {
     static const cfg_id required[] = {CFG_JWT_SECRET, CFG_SP_SOCKET,
                                       CFG_REDIS_URL, CFG_COUNT};
-    static const char hb[] = ": hb\n\n";
     char err[512];
     long long max_clients, hb_s;
     struct rlimit rl;
@@ -290,11 +319,6 @@ int main(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    sse_hb_ev = sse_ev_new(SSE_EV_STDOUT, sizeof hb - 1);
-    if (sse_hb_ev == NULL)
-        goto out;
-    memcpy(sse_hb_ev->data, hb, sizeof hb - 1);
-    sse_hb_ev->refs = UINT32_MAX; /* shared by all, never freed */
     sse_request_init((uint32_t)max_clients);
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0 ||

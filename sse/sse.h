@@ -1,5 +1,5 @@
 /* sse.h: the internals of the SSE relay (sp-sse) shared by its files:
- * stream ids, shared formatted events, the FastCGI responder parser, the
+ * stream ids, shared framed events, the FastCGI responder parser, the
  * jobs and results exchanged between the epoll loop and the one Redis
  * reader thread, and the client table. Nothing here is used outside sse/.
  *
@@ -17,6 +17,7 @@
 
 #include "sp_id.h"
 #include "sp_keys.h"
+#include "sp_frame.h"
 #include "sp_redis.h"
 
 #define SSE_OUT_MAX (1024 * 1024) /* queued bytes per client, then dropped */
@@ -57,6 +58,7 @@ typedef struct sse_route {
     const char *label;      /* JSON field naming the id: "executionId" */
     const char *final_type; /* event after which the stream ends */
     int client_stream;      /* 1: /events?clientId= (pointer stream) */
+    const sp_frame *frame;  /* the answer's framing (&frame_sse) */
 } sse_route;
 
 enum sse_job_type {
@@ -115,13 +117,33 @@ int sse_sid_cmp(sse_sid a, sse_sid b);
  * data; free with sse_ev_unref. */
 sse_ev *sse_ev_new(int kind, size_t len);
 
-/* Format one stream entry as an SSE event. type and data come from the
- * entry's fields; label_name/label say which id the event is about
- * ("executionId", "exe_..."). Returns the event (refs 1; caller frees
- * with sse_ev_unref) or NULL if out of memory. */
-sse_ev *sse_ev_format(sse_sid id, const char *type, const char *data,
-                      size_t dlen, const char *label_name, const char *label,
-                      const char *final_type);
+/* Frame one stream entry with fr. type and data come from the entry's
+ * fields; label_name/label say which id the event is about
+ * ("executionId", "exe_..."). NULL if type is not [a-z_]{1,32} (the entry
+ * is skipped) or memory ran out; an entry too large for SSE_EV_MAX
+ * becomes an "event_too_large" error event under the same id. Returns the
+ * event (refs 1; caller frees with sse_ev_unref). */
+sse_ev *sse_ev_format(const sp_frame *fr, sse_sid id, const char *type,
+                      const char *data, size_t dlen, const char *label_name,
+                      const char *label, const char *final_type);
+
+/* An error event without a stream id, framed by fr: {"type":"error",
+ * "<label_name>":"<label>","message","code"}. Caller frees; NULL if out of
+ * memory. message and code are the caller's constants (not escaped). */
+sse_ev *sse_ev_error(const sp_frame *fr, const char *label_name,
+                     const char *label, const char *code, const char *message);
+
+enum sse_part {
+    SSE_PART_PREAMBLE = 0,
+    SSE_PART_HEARTBEAT,
+    SSE_PART_END /* code NULL: normal end; else the error end */
+};
+
+/* The bytes of one part of an answer framed by fr (possibly none: len 0)
+ * as an event; code and message for an error end. Caller frees; NULL if
+ * fr refused or memory ran out. */
+sse_ev *sse_ev_part(const sp_frame *fr, int part, const char *code,
+                    const char *message);
 
 /* Drop one reference; frees at zero. NULL-safe; static events ignored. */
 void sse_ev_unref(sse_ev *ev);

@@ -158,6 +158,27 @@ void sse_client_finish(sse_client *cl)
         sse_client_close(cl);
 }
 
+void sse_client_end(sse_client *cl, const char *code, const char *message)
+{
+    sse_ev *ev;
+
+    if (cl->state != SSE_CL_STREAMING) {
+        sse_client_finish(cl);
+        return;
+    }
+    /* SSE has no trailer (len 0). A trailer that cannot be queued leaves
+     * an answer without its end: the client is dropped, and a reader that
+     * needs the end (Connect) sees the stream as failed, as it was. */
+    ev = sse_ev_part(cl->route->frame, SSE_PART_END, code, message);
+    if (ev == NULL || (ev->len > 0 && sse_client_push(cl, ev) != 0)) {
+        sse_ev_unref(ev);
+        sse_client_close(cl);
+        return;
+    }
+    sse_ev_unref(ev);
+    sse_client_finish(cl);
+}
+
 void sse_client_close(sse_client *cl)
 {
     if (cl == NULL)

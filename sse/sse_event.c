@@ -1,15 +1,17 @@
-/* sse_event.c: stream ids and the SSE framing of stream entries
- * (docs/DESIGN.md §4). An event is formatted once and the same bytes are queued
- * on every client that receives it (reference counted).
+/* sse_event.c: stream ids and the events of stream entries
+ * (docs/DESIGN.md §4). An event is formatted once and the same bytes are
+ * queued on every client that receives it (reference counted).
  *
- * Framing: "id: <ms-seq>\nevent: <type>\ndata: <one-line JSON>\n\n". The
- * JSON is always {"type","<label>",...} on one line: text output goes
- * through utf8_json_string (every control byte escaped, invalid bytes
- * U+FFFD), JSON objects from the producer through cJSON's unformatted
- * printer (no raw newline), so nothing a program prints can become
- * framing. */
+ * An entry becomes the JSON object {"type","<label>",...} on one line:
+ * text output goes through utf8_json_string (every control byte escaped,
+ * invalid bytes U+FFFD), JSON objects from the producer through cJSON's
+ * unformatted printer (no raw newline), so nothing a program prints can
+ * become framing. The route's framing (common/sp_frame.h; SSE for every
+ * route today: "id: <ms-seq>\nevent: <type>\ndata: <json>\n\n") turns the
+ * object into the bytes on the wire; nothing here knows those bytes. */
 #include "sse.h"
 #include "sp_buf.h"
+#include "sp_frame.h"
 #include "sp_utf8.h"
 
 #include <cjson/cJSON.h>
@@ -150,49 +152,128 @@ out:
     return result;
 }
 
-sse_ev *sse_ev_format(sse_sid id, const char *type, const char *data,
-                      size_t dlen, const char *label_name, const char *label,
-                      const char *final_type)
+/* The reader thread formats every event, and the loop thread a few: each
+ * thread has its own two buffers, kept between events (an event of 64 KiB
+ * output needs ~400 KiB of room for escaping; allocating that per event
+ * cost more than the copy). Bounded by SSE_EV_MAX each. */
+static __thread sp_buf sse_json_buf, sse_wire_buf;
+
+static void sse_bufs_reset(void)
+{
+    sse_json_buf.max = SSE_EV_MAX;
+    sse_wire_buf.max = SSE_EV_MAX;
+    buf_reset(&sse_json_buf);
+    buf_reset(&sse_wire_buf);
+}
+
+/* The envelope of an entry into j: {"type":"<type>","<label_name>":
+ * "<label>",...}. 0, or -1 if it does not fit. */
+static int sse_envelope(sp_buf *j, const char *type, const char *data,
+                        size_t dlen, const char *label_name, const char *label)
+{
+    if (buf_puts(j, "{\"type\":\"") != 0 || buf_puts(j, type) != 0 ||
+        buf_puts(j, "\",\"") != 0 || buf_puts(j, label_name) != 0 ||
+        buf_puts(j, "\":\"") != 0 || buf_puts(j, label) != 0 ||
+        buf_puts(j, "\"") != 0)
+        return -1;
+    if (sse_type_is_text(type)) {
+        if (buf_puts(j, ",\"data\":") != 0 ||
+            utf8_json_string((const unsigned char *)data, dlen, j) != 0)
+            return -1;
+    } else if (sse_merge_json(j, data, dlen, label_name) != 0) {
+        return -1;
+    }
+    return buf_puts(j, "}");
+}
+
+/* A shared event holding the wire buffer's bytes. */
+static sse_ev *sse_ev_from_wire(sse_sid id)
+{
+    sse_ev *ev = sse_ev_new(SSE_EV_STDOUT, sse_wire_buf.len);
+    if (ev == NULL)
+        return NULL;
+    if (sse_wire_buf.len > 0)
+        memcpy(ev->data, sse_wire_buf.data, sse_wire_buf.len);
+    ev->id = id;
+    return ev;
+}
+
+/* An error event {"type":"error","<label_name>":"<label>","message",
+ * "code"} framed by fr under sid (NULL: none) into the wire buffer. */
+static int sse_error_wire(const sp_frame *fr, const char *sid,
+                          const char *label_name, const char *label,
+                          const char *code, const char *message)
+{
+    buf_reset(&sse_json_buf);
+    buf_reset(&sse_wire_buf);
+    if (buf_printf(&sse_json_buf,
+                   "{\"type\":\"error\",\"%s\":\"%s\",\"message\":\"%s\","
+                   "\"code\":\"%s\"}",
+                   label_name, label, message, code) != 0)
+        return -1;
+    return fr->event(&sse_wire_buf, sid, "error", sse_json_buf.data,
+                     sse_json_buf.len);
+}
+
+sse_ev *sse_ev_format(const sp_frame *fr, sse_sid id, const char *type,
+                      const char *data, size_t dlen, const char *label_name,
+                      const char *label, const char *final_type)
 {
     char sid[SSE_SID_STR];
-    sp_buf b;
-    sse_ev *ev = NULL;
-    int rc;
+    sse_ev *ev;
 
     if (!sse_type_ok(type))
         return NULL;
-    buf_init_sticky(&b, SSE_EV_MAX);
+    sse_bufs_reset();
     sse_sid_format(id, sid);
-    buf_printf(&b, "id: %s\nevent: %s\ndata: {\"type\":\"%s\",\"%s\":\"%s\"",
-               sid, type, type, label_name, label);
-    if (sse_type_is_text(type)) {
-        buf_puts(&b, ",\"data\":");
-        utf8_json_string((const unsigned char *)data, dlen, &b);
-        rc = 0;
-    } else {
-        rc = sse_merge_json(&b, data, dlen, label_name); /* -1: cJSON failed */
-    }
-    buf_puts(&b, "}\n\n");
-    if (rc != 0 || buf_failed(&b)) {
+    if (sse_envelope(&sse_json_buf, type, data, dlen, label_name, label) != 0 ||
+        fr->event(&sse_wire_buf, sid, type, sse_json_buf.data,
+                  sse_json_buf.len) != 0) {
         /* Too large or out of memory: say so in place of the event, under
          * its id, so that the stream goes on and resume stays exact. */
-        buf_reset(&b);
-        if (buf_printf(&b,
-                       "id: %s\nevent: error\ndata: {\"type\":\"error\","
-                       "\"%s\":\"%s\",\"message\":\"event too large\","
-                       "\"code\":\"event_too_large\"}\n\n",
-                       sid, label_name, label) != 0)
-            goto out;
+        if (sse_error_wire(fr, sid, label_name, label, "event_too_large",
+                           "event too large") != 0)
+            return NULL;
     }
-    ev = sse_ev_new(SSE_EV_STDOUT, b.len);
-    if (ev == NULL)
-        goto out;
-    memcpy(ev->data, b.data, b.len);
-    ev->id = id;
-    ev->final = final_type != NULL && strcmp(type, final_type) == 0;
-out:
-    buf_free(&b);
+    ev = sse_ev_from_wire(id);
+    if (ev != NULL)
+        ev->final = final_type != NULL && strcmp(type, final_type) == 0;
     return ev;
+}
+
+sse_ev *sse_ev_error(const sp_frame *fr, const char *label_name,
+                     const char *label, const char *code, const char *message)
+{
+    sse_sid none = {0, 0};
+
+    sse_bufs_reset();
+    if (sse_error_wire(fr, NULL, label_name, label, code, message) != 0)
+        return NULL;
+    return sse_ev_from_wire(none);
+}
+
+sse_ev *sse_ev_part(const sp_frame *fr, int part, const char *code,
+                    const char *message)
+{
+    sse_sid none = {0, 0};
+    int rc;
+
+    sse_bufs_reset();
+    switch (part) {
+    case SSE_PART_PREAMBLE:
+        rc = fr->preamble(&sse_wire_buf);
+        break;
+    case SSE_PART_HEARTBEAT:
+        rc = fr->heartbeat(&sse_wire_buf);
+        break;
+    case SSE_PART_END:
+        rc = code != NULL ? fr->error_end(&sse_wire_buf, code, message)
+                          : fr->end(&sse_wire_buf);
+        break;
+    default:
+        rc = -1;
+    }
+    return rc == 0 ? sse_ev_from_wire(none) : NULL;
 }
 
 void sse_res_free(sse_res *res)

@@ -59,7 +59,7 @@ static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
         }
         return ev;
     }
-    ev = sse_ev_format(*id, type, data, dlen, route->label, label,
+    ev = sse_ev_format(route->frame, *id, type, data, dlen, route->label, label,
                        route->final_type);
     if (ev == NULL)
         log_warn("stream %s: entry of type \"%.32s\" skipped", label, type);

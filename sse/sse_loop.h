@@ -93,6 +93,11 @@ void sse_client_flush(sse_client *cl, long long now_ms);
 /* Write every client touched since the last call. */
 void sse_clients_flush_dirty(long long now_ms);
 
+/* End cl's stream with its framing's trailer (code NULL: the stream is
+ * complete) or error end (code, message: sp_status codes, e.g.
+ * "unavailable"), then finish the response. */
+void sse_client_end(sse_client *cl, const char *code, const char *message);
+
 /* Close cl at once and free everything it holds (subscriptions too). */
 void sse_client_close(sse_client *cl);
 

@@ -28,11 +28,16 @@
 /* The routes. Adding an event stream is one line (its producer writes
  * events:<id> and the owner into a hash family of sp_keys.h); tasks, once
  * a KEY_TASK family (task:<id>) exists, would be:
- *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0}, */
+ *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0,
+ *    &frame_sse},
+ * The last column is the answer's framing (common/sp_frame.h): a route
+ * that answers NDJSON or Connect envelopes names another one there. */
 static const sse_route sse_routes[] = {
-    {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0},
-    {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0},
-    {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1},
+    {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
+     &frame_sse},
+    {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
+     &frame_sse},
+    {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse},
 };
 
 static uint32_t sse_max_streams;
@@ -244,11 +249,36 @@ out:
     sse_fcgi_free(&cl->fcgi);
 }
 
+/* Queue the response headers of a stream and its framing's preamble.
+ * Returns 0, or -1 with nothing queued (the caller answers 500). */
+static int sse_stream_head(sse_client *cl)
+{
+    const sp_frame *fr = cl->route->frame;
+    sse_ev *pre = sse_ev_part(fr, SSE_PART_PREAMBLE, NULL, NULL);
+    char head[256];
+    int n, rc = -1;
+
+    if (pre == NULL)
+        return -1;
+    n = snprintf(head, sizeof head,
+                 "Status: 200 OK\r\n%s%s%sCache-Control: no-cache\r\n"
+                 "X-Accel-Buffering: no\r\n\r\n",
+                 fr->content_type ? "Content-Type: " : "",
+                 fr->content_type ? fr->content_type : "",
+                 fr->content_type ? "\r\n" : "");
+    /* The queue is empty here: past the size check only memory can fail
+     * (the client is then dropped with its half-sent answer). */
+    if (n > 0 && (size_t)n < sizeof head &&
+        (size_t)n + pre->len <= SSE_OUT_MAX / 2 &&
+        sse_client_push_bytes(cl, head, (size_t)n, 0) == 0 &&
+        (pre->len == 0 || sse_client_push(cl, pre) == 0))
+        rc = 0;
+    sse_ev_unref(pre);
+    return rc;
+}
+
 void sse_request_opened(const sse_res *res)
 {
-    static const char head[] =
-        "Status: 200 OK\r\nContent-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\r\n";
     sse_client *cl = sse_client_get(res->handle);
     char key[RDS_KEY_MAX];
     sp_status st = (sp_status)res->status;
@@ -280,18 +310,18 @@ void sse_request_opened(const sse_res *res)
     } else if (key_of(key, sizeof key, KEY_EVENTS, cl->id) != 0) {
         goto fail;
     }
-    if (sse_client_push_bytes(cl, head, sizeof head - 1, 0) != 0)
+    if (sse_stream_head(cl) != 0)
         goto fail;
     sse_client_streaming(cl);
     if (cl->route->client_stream) {
         if (sse_sub_add(cl, key, cl->route, cl->id, 1, NULL, 0,
                         (long long)time(NULL) * 1000 -
                             SSE_CLIENT_REPLAY_S * 1000LL) == NULL)
-            sse_client_finish(cl);
+            sse_client_end(cl, "internal", "internal error");
     } else if (sse_sub_add(cl, key, cl->route, cl->id, 0,
                            cl->has_resume ? &cl->resume : NULL, cl->has_resume,
                            0) == NULL) {
-        sse_client_finish(cl);
+        sse_client_end(cl, "internal", "internal error");
     }
     return;
 fail:

@@ -248,7 +248,7 @@ static void sse_sub_end(sse_sub *s)
     if (cl->route->client_stream)
         sse_sub_remove(s);
     else
-        sse_client_finish(cl);
+        sse_client_end(cl, NULL, NULL);
 }
 
 static void sse_later_run(const sse_later *l)
@@ -265,12 +265,9 @@ static void sse_later_run(const sse_later *l)
 
 static void sse_on_backlog(sse_res *res)
 {
-    static const char lost_fmt[] =
-        "event: error\ndata: {\"type\":\"error\",\"%s\":\"%s\","
-        "\"message\":\"events were lost\",\"code\":\"events_lost\"}\n\n";
     sse_client *cl = sse_client_get(res->handle);
     sse_sub *s;
-    char msg[256];
+    sse_ev *lost;
     int rc = 0;
 
     if (cl == NULL || cl->state != SSE_CL_STREAMING ||
@@ -279,14 +276,15 @@ static void sse_on_backlog(sse_res *res)
     s->inflight = 0;
     if (res->status != 0) {
         /* Redis failed: end the response; the client resumes later. */
-        sse_client_finish(cl);
+        sse_client_end(cl, "unavailable", "events could not be read");
         return;
     }
     if (res->lost) {
-        int n = snprintf(msg, sizeof msg, lost_fmt, s->tp->route->label,
-                         s->tp->label);
-        if (sse_client_push_bytes(cl, msg, (size_t)n, 0) != 0)
+        lost = sse_ev_error(s->tp->route->frame, s->tp->route->label,
+                            s->tp->label, "events_lost", "events were lost");
+        if (lost == NULL || sse_client_push(cl, lost) != 0)
             rc = -1;
+        sse_ev_unref(lost);
     }
     for (sse_ev *ev = res->evs; ev != NULL && rc == 0; ev = ev->next)
         rc = sse_deliver(s, ev);

@@ -5,8 +5,10 @@
  * buffer, then the value (up to a NUL). Invariants: the answer is 0 or -1;
  * a refusal leaves a terminated reason inside the buffer that starts with
  * the option's name; an accepted integer is one in the option's range, an
- * accepted level one of the four names, an accepted string empty or within
- * its length bounds and free of control bytes. */
+ * accepted level one of the four names, an accepted DNS name well formed
+ * (labels of 1..63 letters, digits and inner '-', the last not numeric),
+ * an accepted string empty or within its length bounds and free of control
+ * bytes. */
 #include "fuzz_util.h"
 #include "sp_config.h"
 
@@ -49,6 +51,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(len > 0 && *end == '\0' && errno == 0,
                  "%s: accepted a non-integer", o->name);
         FZ_CHECK(v >= o->min && v <= o->max, "%s: accepted %lld", o->name, v);
+    } else if (o->type == CFG_T_DNS) {
+        size_t label = 0;
+        FZ_CHECK(len >= 1 && len <= 253 && value[0] != '.' &&
+                     value[len - 1] != '.' && value[len - 1] != '-',
+                 "%s: accepted \"%s\"", o->name, value);
+        for (size_t i = 0; i < len; i++) {
+            char c = value[i];
+            label = c == '.' ? 0 : label + 1;
+            FZ_CHECK(label <= 63 &&
+                         (c == '.' || c == '-' || (c >= 'a' && c <= 'z') ||
+                          (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')),
+                     "%s: accepted \"%s\"", o->name, value);
+            FZ_CHECK(
+                !(c == '.' && (value[i + 1] == '.' || value[i + 1] == '-' ||
+                               value[i - 1] == '-')),
+                "%s: accepted a bad label in \"%s\"", o->name, value);
+        }
+        FZ_CHECK(strspn(strrchr(value, '.') ? strrchr(value, '.') + 1 : value,
+                        "0123456789") < label,
+                 "%s: accepted a numeric last label in \"%s\"", o->name, value);
     } else if (o->type == CFG_T_LEVEL) {
         FZ_CHECK(strcmp(value, "debug") == 0 || strcmp(value, "info") == 0 ||
                      strcmp(value, "warn") == 0 || strcmp(value, "error") == 0,

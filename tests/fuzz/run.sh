@@ -31,7 +31,8 @@ sources()
     utf8) echo common/sp_utf8.c common/sp_buf.c ;;
     config) echo common/sp_config.c common/sp_log.c ;;
     fcgi) echo sse/sse_fcgi.c ;;
-    event) echo sse/sse_event.c sse/sse_fcgi.c common/sp_utf8.c common/sp_buf.c ;;
+    event) echo sse/sse_event.c sse/sse_fcgi.c common/sp_frame.c \
+        common/sp_utf8.c common/sp_buf.c ;;
     *) return 1 ;;
     esac
 }
