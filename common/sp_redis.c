@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char rds_host[256];
 static int rds_port;
@@ -140,28 +141,93 @@ static redisReply *rds_checked(redisReply *r, redisContext *c)
     return r;
 }
 
-redisReply *rds_cmd(const char *fmt, ...)
+/* 1 if r is Redis saying it is still loading its data. */
+static int rds_loading(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           strncmp(r->str, "LOADING", 7) == 0;
+}
+
+/* One try of a command on this thread's connection, remade once if a kept
+ * connection was stale. */
+static redisReply *rds_try(const char *fmt, va_list ap)
 {
     int fresh;
     redisContext *c = rds_conn_fresh(&fresh);
     redisReply *r;
-    va_list ap;
+    va_list again;
 
     if (c == NULL)
         return NULL;
-    va_start(ap, fmt);
+    va_copy(again, ap);
     r = redisvCommand(c, fmt, ap);
-    va_end(ap);
     if (r == NULL && !fresh && rds_stale(c)) {
         rds_close();
         c = rds_conn_fresh(&fresh);
-        if (c == NULL)
-            return NULL;
-        va_start(ap, fmt);
-        r = redisvCommand(c, fmt, ap);
-        va_end(ap);
+        if (c != NULL)
+            r = redisvCommand(c, fmt, again);
     }
-    return rds_checked(r, c);
+    va_end(again);
+    return c != NULL ? rds_checked(r, c) : NULL;
+}
+
+redisReply *rds_cmd(const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    for (int waited = 0;; waited += 100) {
+        va_start(ap, fmt);
+        r = rds_try(fmt, ap);
+        va_end(ap);
+        if (!rds_loading(r) || waited >= RDS_LOADING_WAIT_MS)
+            return r;
+        /* Redis is reading its AOF at start: wait for it, not fail. */
+        freeReplyObject(r);
+        usleep(100 * 1000);
+    }
+}
+
+long long rds_vformat(char **out, const char *fmt, va_list ap)
+{
+    return redisvFormatCommand(out, fmt, ap);
+}
+
+void rds_free_formatted(char *cmd)
+{
+    redisFreeCommand(cmd);
+}
+
+int rds_send_formatted(int n, char *const *cmds, const size_t *lens)
+{
+    redisContext *c = rds_conn();
+    int got = 0;
+
+    if (c == NULL)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (redisAppendFormattedCommand(c, cmds[i], lens[i]) != REDIS_OK)
+            goto fail;
+    }
+    for (; got < n; got++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
+            goto fail;
+        if (rds_loading(r)) {
+            /* Not run, nor the ones after it; the connection stays. */
+            freeReplyObject(r);
+            rds_close(); /* its queued replies are of no use */
+            return got;
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            log_warn("redis command failed: %s", r->str);
+        freeReplyObject(r);
+    }
+    return got;
+fail:
+    log_warn("redis pipeline failed: %s", c->errstr);
+    rds_close();
+    return got;
 }
 
 redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)

@@ -96,8 +96,7 @@ static void hd_terminal_finish(hd_exec *e, const hd_facts *f)
     hd_event_str(e, "exit", ex);
     hd_result_record(f);
     if (key_of(k, sizeof k, KEY_TERMINAL, e->id) == 0)
-        freeReplyObject(
-            rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
+        hd_pub("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL));
     hd_result_answer(f, e->rid);
 }
 

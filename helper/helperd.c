@@ -223,8 +223,9 @@ static void *hd_intake(void *arg)
 
 static void hd_ack(const hd_job *j)
 {
-    freeReplyObject(rds_cmd("XACK %s helpers %s",
-                            j->shared ? hd_k_jobs : hd_k_hjobs, j->entry));
+    /* After the job's own writes: a job whose effects Redis has not got
+     * stays pending, to be read again by a restarted helper. */
+    hd_pub("XACK %s helpers %s", j->shared ? hd_k_jobs : hd_k_hjobs, j->entry);
 }
 
 static void hd_drain_jobs(void)
@@ -434,6 +435,9 @@ static void hd_loop(void)
         if (hd_lost_flag)
             hd_end_lost();
         hd_pool_fill();
+        /* Everything this pass wrote, in one round trip (or kept while
+         * Redis is away: hd_pub.c). */
+        hd_pub_flush();
     }
 }
 
@@ -508,6 +512,12 @@ int main(int argc, char **argv)
     while (hd_sandboxes != NULL)
         hd_sandbox_end(hd_sandboxes, "helper stopped");
     hd_pool_drain();
+    /* What they wrote, given a few seconds if Redis is away. */
+    for (int i = 0; i < 10 && hd_pub_flush() != 0; i++)
+        usleep(500 * 1000);
+    if (hd_pub_pending() > 0)
+        log_warn("stopping with %zu bytes of writes Redis never got",
+                 hd_pub_pending());
     {
         char k[RDS_KEY_MAX];
         key_of(k, sizeof k, KEY_HELPERS, NULL);
