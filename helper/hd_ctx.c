@@ -124,8 +124,8 @@ void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
     f.cap[1] = &run->cap[1];
     f.results = run->results;
     f.exception = run->error;
+    hd_result_record(&f); /* before its event, as for any execution */
     hd_result_event(&f);
-    hd_result_record(&f);
     hd_result_answer(&f, run->rid);
     hd_ctx_run_free(run);
 }
