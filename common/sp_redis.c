@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define RDS_WARN_EVERY_S 5
 
 static char rds_host[256];
 static int rds_port;
@@ -93,7 +96,15 @@ static redisContext *rds_conn_fresh(int *fresh)
     else
         c = redisConnectWithTimeout(rds_host, rds_port, rds_timeout);
     if (c == NULL || c->err) {
-        log_warn("redis connect failed: %s", c ? c->errstr : "out of memory");
+        /* Once per RDS_WARN_EVERY_S while Redis stays away, not for every
+         * try of every thread. */
+        static _Atomic long long last_warn;
+        long long now = (long long)time(NULL);
+        if (now - last_warn >= RDS_WARN_EVERY_S) {
+            last_warn = now;
+            log_warn("redis connect failed: %s",
+                     c ? c->errstr : "out of memory");
+        }
         redisFree(c);
         return NULL;
     }
@@ -297,6 +308,28 @@ fail:
     log_warn("redis pipeline failed: %s", c->errstr);
     rds_close();
     return -1;
+}
+
+/* rds_try with its arguments. */
+static redisReply *rds_try_args(const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = rds_try(fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int rds_ready(void)
+{
+    redisReply *r = rds_try_args("PING");
+    int ok;
+
+    ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
 }
 
 int rds_ping(void)

@@ -54,6 +54,12 @@ void rds_free_formatted(char *cmd);
  * run and may be sent again. */
 int rds_send_formatted(int n, char *const *cmds, const size_t *lens);
 
+/* 1 if Redis answers PING now (one try, no wait while it is loading),
+ * else 0: before sending many commands to a Redis that may have just
+ * come back, as commands sent while it loads are refused one by one and
+ * those after them may run. */
+int rds_ready(void);
+
 /* 1 if this thread's connection answers PING, else 0. */
 int rds_ping(void);
 

@@ -503,6 +503,14 @@ static int hd_exec_compiled(hd_exec *e)
     return 0;
 }
 
+/* e has ended: what it lost while Redis was away, then its end. */
+static void hd_exec_end(hd_exec *e)
+{
+    if (!e->sbx->lost)
+        hd_exec_report_lost(e);
+    hd_exec_finish(e);
+}
+
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
@@ -536,7 +544,7 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
             continue; /* the program runs now */
         if (e->exited && e->fds[0] < 0 && e->fds[1] < 0) {
             *pp = e->next;
-            hd_exec_finish(e);
+            hd_exec_end(e);
             hd_exec_free(e);
             continue;
         }
@@ -561,7 +569,7 @@ void hd_exec_kill_all(hd_sandbox *s, const char *why)
             }
         }
         (void)why;
-        hd_exec_finish(e);
+        hd_exec_end(e);
         hd_exec_free(e);
     }
 }

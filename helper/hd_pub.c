@@ -114,6 +114,13 @@ int hd_pub_flush(void)
         return 0;
     if (hd_pub_down && hd_pub_now_ms() < hd_pub_retry_at)
         return -1;
+    /* Back after an outage: only once Redis has loaded its data, since
+     * commands sent while it loads are refused one by one and those after
+     * them may run (their order would be lost). */
+    if (hd_pub_down && !rds_ready()) {
+        hd_pub_retry_at = hd_pub_now_ms() + HD_PUB_RETRY_MS;
+        return -1;
+    }
     while (hd_pub_head != NULL) {
         int n = 0, done;
         size_t bytes = 0;

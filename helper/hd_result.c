@@ -172,7 +172,6 @@ void hd_exec_finish(hd_exec *e)
 
     if (e->sbx->lost)
         return; /* ended as lost already (sp_lost.h) */
-    hd_exec_report_lost(e);
     hd_exec_facts(e, &f);
     hd_exec_scratch(e);
     /* A one-off sandbox held one of its owner's runs (sp_rpc.h). */
