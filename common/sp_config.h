@@ -74,7 +74,10 @@
     X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \
       "first host uid given to sandboxes (one uid per slot)")                  \
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
-      "domain of sandbox host names <port>-<sandbox id>.<domain>")
+      "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
+    X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
+      "output a helper keeps while Redis is away; past it output is dropped "  \
+      "and counted (events_lost)")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;

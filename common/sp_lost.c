@@ -164,6 +164,9 @@ int lost_helper(const char *helper, const char *why)
 
 int lost_sweep(void)
 {
+    /* Since when this sweeper has seen Redis answer (one sweeper thread
+     * per process). */
+    static long long ok_since;
     char k[RDS_KEY_MAX];
     redisReply *r;
     int n = 0;
@@ -173,7 +176,16 @@ int lost_sweep(void)
     r = rds_cmd("ZRANGEBYSCORE %s -inf %lld", k, lost_now_ms() - LOST_STALE_MS);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
+        ok_since = 0;
         return -1;
+    }
+    if (ok_since == 0)
+        ok_since = lost_now_ms();
+    /* After Redis was away every heartbeat looks old: helpers get the time
+     * to beat again before any is taken for gone. */
+    if (lost_now_ms() - ok_since < 2 * LOST_STALE_MS) {
+        freeReplyObject(r);
+        return 0;
     }
     for (size_t i = 0; i < r->elements; i++) {
         const char *h = r->element[i]->str;

@@ -34,7 +34,10 @@ int lost_helper(const char *helper, const char *why);
 
 /* Every helper whose heartbeat is stale: lost_helper, then it leaves
  * `helpers` (a helper that was only slow sees that at its next heartbeat
- * and ends its sandboxes). Returns the number of helpers swept, or -1. */
+ * and ends its sandboxes). Nothing is swept until this caller has seen
+ * Redis answer for 2 × LOST_STALE_MS: after an outage of Redis every
+ * heartbeat looks old. One caller (thread) per process. Returns the
+ * number of helpers swept, or -1. */
 int lost_sweep(void);
 
 #endif

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RDS_WARN_EVERY_S 5
 
 static char rds_host[256];
 static int rds_port;
@@ -92,7 +96,15 @@ static redisContext *rds_conn_fresh(int *fresh)
     else
         c = redisConnectWithTimeout(rds_host, rds_port, rds_timeout);
     if (c == NULL || c->err) {
-        log_warn("redis connect failed: %s", c ? c->errstr : "out of memory");
+        /* Once per RDS_WARN_EVERY_S while Redis stays away, not for every
+         * try of every thread. */
+        static _Atomic long long last_warn;
+        long long now = (long long)time(NULL);
+        if (now - last_warn >= RDS_WARN_EVERY_S) {
+            last_warn = now;
+            log_warn("redis connect failed: %s",
+                     c ? c->errstr : "out of memory");
+        }
         redisFree(c);
         return NULL;
     }
@@ -140,28 +152,93 @@ static redisReply *rds_checked(redisReply *r, redisContext *c)
     return r;
 }
 
-redisReply *rds_cmd(const char *fmt, ...)
+/* 1 if r is Redis saying it is still loading its data. */
+static int rds_loading(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR &&
+           strncmp(r->str, "LOADING", 7) == 0;
+}
+
+/* One try of a command on this thread's connection, remade once if a kept
+ * connection was stale. */
+static redisReply *rds_try(const char *fmt, va_list ap)
 {
     int fresh;
     redisContext *c = rds_conn_fresh(&fresh);
     redisReply *r;
-    va_list ap;
+    va_list again;
 
     if (c == NULL)
         return NULL;
-    va_start(ap, fmt);
+    va_copy(again, ap);
     r = redisvCommand(c, fmt, ap);
-    va_end(ap);
     if (r == NULL && !fresh && rds_stale(c)) {
         rds_close();
         c = rds_conn_fresh(&fresh);
-        if (c == NULL)
-            return NULL;
-        va_start(ap, fmt);
-        r = redisvCommand(c, fmt, ap);
-        va_end(ap);
+        if (c != NULL)
+            r = redisvCommand(c, fmt, again);
     }
-    return rds_checked(r, c);
+    va_end(again);
+    return c != NULL ? rds_checked(r, c) : NULL;
+}
+
+redisReply *rds_cmd(const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    for (int waited = 0;; waited += 100) {
+        va_start(ap, fmt);
+        r = rds_try(fmt, ap);
+        va_end(ap);
+        if (!rds_loading(r) || waited >= RDS_LOADING_WAIT_MS)
+            return r;
+        /* Redis is reading its AOF at start: wait for it, not fail. */
+        freeReplyObject(r);
+        usleep(100 * 1000);
+    }
+}
+
+long long rds_vformat(char **out, const char *fmt, va_list ap)
+{
+    return redisvFormatCommand(out, fmt, ap);
+}
+
+void rds_free_formatted(char *cmd)
+{
+    redisFreeCommand(cmd);
+}
+
+int rds_send_formatted(int n, char *const *cmds, const size_t *lens)
+{
+    redisContext *c = rds_conn();
+    int got = 0;
+
+    if (c == NULL)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (redisAppendFormattedCommand(c, cmds[i], lens[i]) != REDIS_OK)
+            goto fail;
+    }
+    for (; got < n; got++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
+            goto fail;
+        if (rds_loading(r)) {
+            /* Not run, nor the ones after it; the connection stays. */
+            freeReplyObject(r);
+            rds_close(); /* its queued replies are of no use */
+            return got;
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            log_warn("redis command failed: %s", r->str);
+        freeReplyObject(r);
+    }
+    return got;
+fail:
+    log_warn("redis pipeline failed: %s", c->errstr);
+    rds_close();
+    return got;
 }
 
 redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)
@@ -231,6 +308,28 @@ fail:
     log_warn("redis pipeline failed: %s", c->errstr);
     rds_close();
     return -1;
+}
+
+/* rds_try with its arguments. */
+static redisReply *rds_try_args(const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = rds_try(fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int rds_ready(void)
+{
+    redisReply *r = rds_try_args("PING");
+    int ok;
+
+    ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return ok;
 }
 
 int rds_ping(void)

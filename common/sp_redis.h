@@ -7,9 +7,11 @@
 #define SP_REDIS_H
 
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stddef.h>
 
-#define RDS_KEY_MAX 256
+#define RDS_KEY_MAX         256
+#define RDS_LOADING_WAIT_MS 60000
 #define RDS_NUM_SIZE                                                           \
     24 /* a number as a command argument ("%lld"), with its NUL */
 
@@ -20,7 +22,9 @@ int rds_init(char *err, size_t errlen);
 /* Run a command on this thread's connection (hiredis format). Returns the
  * reply, which the caller frees with freeReplyObject(), or NULL if Redis
  * cannot be reached (the connection is dropped and remade next time). An
- * error reply (REDIS_REPLY_ERROR) is returned as a reply. */
+ * error reply (REDIS_REPLY_ERROR) is returned as a reply, but for LOADING
+ * (Redis reading its data at start): then the command is sent again until
+ * Redis is ready, for up to RDS_LOADING_WAIT_MS. */
 redisReply *rds_cmd(const char *fmt, ...);
 
 /* As rds_cmd, but the reply may take up to wait_ms (for blocking commands
@@ -36,6 +40,25 @@ redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens);
  * (then no reply is returned). */
 int rds_pipeline(int n, const char *const *argvs[], const int *argcs,
                  redisReply **replies);
+
+/* Format a command as rds_cmd would (hiredis format) into the Redis
+ * protocol: *out (caller frees with rds_free_formatted) of the returned
+ * length, or -1. */
+long long rds_vformat(char **out, const char *fmt, va_list ap);
+void rds_free_formatted(char *cmd);
+
+/* Send n formatted commands in one round trip and read their replies in
+ * order, freeing them (error replies are logged). Returns how many were
+ * answered, 0..n; fewer than n means the connection failed (it is
+ * dropped) or Redis is still loading its data (LOADING): the rest were not
+ * run and may be sent again. */
+int rds_send_formatted(int n, char *const *cmds, const size_t *lens);
+
+/* 1 if Redis answers PING now (one try, no wait while it is loading),
+ * else 0: before sending many commands to a Redis that may have just
+ * come back, as commands sent while it loads are refused one by one and
+ * those after them may run. */
+int rds_ready(void);
 
 /* 1 if this thread's connection answers PING, else 0. */
 int rds_ping(void);

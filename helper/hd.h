@@ -5,6 +5,7 @@
  * The files are layers; each calls only the ones before it (and later
  * ones only through a function pointer it was given, as a kind's
  * callbacks), which tests/integration/test_layers.py checks:
+ *   hd_pub.c       the queue of writes to Redis
  *   hd_job.c       arguments, replies, the clock, the helper's id
  *   hd_files.c     the file operations inside a sandbox
  *   hd_result.c    an execution's end: facts → event, record, answer
@@ -93,6 +94,7 @@ typedef struct hd_exec {
     char rid[SP_ID_SIZE]; /* sync command: reply here at the end */
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
+    size_t lost_bytes; /* output dropped while Redis was away, unreported */
     int truncated, timed_out, killed, cancelled, over_limit, oom;
     int exited, wait_status;
     sp_buf cap[2];       /* captured stdout/stderr for sync replies */
@@ -134,6 +136,17 @@ typedef struct hd_facts {
     const cJSON *exception; /* a context run: {name, message, traceback} */
 } hd_facts;
 
+/* hd_pub.c: every write of the main thread to Redis, queued in order and
+ * sent at the end of each pass of the main loop; kept while Redis is away
+ * (hiredis format, as rds_cmd). */
+void hd_pub(const char *fmt, ...);
+/* 1 if len more bytes of output fit in the queue now (else: drop it and
+ * count it as lost). */
+int hd_pub_room(size_t len);
+/* Send what is queued; 0, or -1 if Redis is away (kept for later). */
+int hd_pub_flush(void);
+size_t hd_pub_pending(void); /* bytes queued */
+
 /* hd_job.c: taking and answering jobs (every file may use it). */
 extern char hd_helper_id[SP_ID_SIZE];
 extern unsigned long hd_reply_errors; /* error replies sent so far */
@@ -160,7 +173,8 @@ void hd_pool_drain(void); /* end the pool's sandboxes (at stop) */
 
 /* hd_exec.c */
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
-/* Append one event {type, data (raw bytes)} to the execution's stream. */
+/* Append one event {type, data (raw bytes)} to the execution's stream
+ * (queued, hd_pub). */
 void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 /* The same for a NUL-terminated data string. */
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
@@ -176,6 +190,8 @@ void hd_exec_resize(hd_exec *e, hd_job *job);
  * type (stdout/stderr when type is NULL) and captured for a waiter. */
 void hd_exec_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
                   int at_eof, const char *type);
+/* The events_lost {bytes} event for output e dropped, if any. */
+void hd_exec_report_lost(hd_exec *e);
 void hd_exec_read(hd_exec *e, int which);
 void hd_exec_write_stdin(hd_exec *e);
 void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);

@@ -124,8 +124,8 @@ void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
     f.cap[1] = &run->cap[1];
     f.results = run->results;
     f.exception = run->error;
+    hd_result_record(&f); /* before its event, as for any execution */
     hd_result_event(&f);
-    hd_result_record(&f);
     hd_result_answer(&f, run->rid);
     hd_ctx_run_free(run);
 }
@@ -192,8 +192,8 @@ void hd_ctx_end(hd_ctx *c, const char *why)
     }
     if (key_of(k, sizeof k, KEY_CTX, c->id) == 0 &&
         key_of(sk, sizeof sk, KEY_SBX_CONTEXTS, c->sbx->id) == 0) {
-        freeReplyObject(rds_cmd("DEL %s", k));
-        freeReplyObject(rds_cmd("SREM %s %s", sk, c->id));
+        hd_pub("DEL %s", k);
+        hd_pub("SREM %s %s", sk, c->id);
     }
     for (hd_ctx **pp = &c->sbx->ctxs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == c) {
@@ -280,11 +280,10 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
         return;
     }
     snprintf(created, sizeof created, "%lld", hd_now_ms() / 1000);
-    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
-                            "language %s created %s driver %s",
-                            k, s->owner, s->id, hd_helper_id, lang, created,
-                            drv));
-    freeReplyObject(rds_cmd("SADD %s %s", sk, id));
+    hd_pub("HSET %s owner %s sandbox %s helper %s "
+           "language %s created %s driver %s",
+           k, s->owner, s->id, hd_helper_id, lang, created, drv);
+    hd_pub("SADD %s %s", sk, id);
     snprintf(dj.rid, sizeof dj.rid, "%s", job->rid);
     dj.args = cJSON_CreateObject();
     cJSON_AddStringToObject(dj.args, "id", drv);
@@ -304,8 +303,8 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
             sbx_kill_exec(s->sbx, e->req_id);
             e->killed = 1;
         }
-        freeReplyObject(rds_cmd("DEL %s", k));
-        freeReplyObject(rds_cmd("SREM %s %s", sk, id));
+        hd_pub("DEL %s", k);
+        hd_pub("SREM %s %s", sk, id);
         return;
     }
     snprintf(c->id, sizeof c->id, "%s", id);
@@ -377,11 +376,10 @@ void hd_op_ctx_run(hd_sandbox *s, hd_job *job)
     buf_init(&run->cap[0], run->out_max);
     buf_init(&run->cap[1], run->out_max);
     run->results = cJSON_CreateArray();
-    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
-                            "status running started %lld context %s",
-                            ek, s->owner, s->id, hd_helper_id, hd_now_ms(),
-                            c->id));
-    freeReplyObject(rds_cmd("SADD %s %s", sk, id));
+    hd_pub("HSET %s owner %s sandbox %s helper %s "
+           "status running started %lld context %s",
+           ek, s->owner, s->id, hd_helper_id, hd_now_ms(), c->id);
+    hd_pub("SADD %s %s", sk, id);
     hd_ctx_event(run, "status", "{\"status\":\"running\"}", 20);
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "wait"))) {
         cJSON *rep = cJSON_CreateObject();

@@ -17,6 +17,7 @@ typedef struct hd_ctx_run {
     int interrupted; /* SIGINT sent for this run */
     int timed_out, cancelled, over_limit, truncated;
     size_t out_bytes, out_max;
+    size_t lost_bytes;   /* output dropped while Redis was away */
     sp_buf cap[2];       /* stdout, stderr for the sync reply */
     utf8_carry carry[2]; /* partial characters of stdout, stderr */
     cJSON *results;      /* [{mime: data}] for the sync reply */

@@ -35,8 +35,27 @@ void hd_ctx_event(const hd_ctx_run *run, const char *type, const void *data,
     if (key_of(vk, sizeof vk, KEY_EVENTS, run->id) != 0)
         return;
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,
-                            type, data, len));
+    hd_pub("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen, type, data,
+           len);
+}
+
+/* Output of run may be queued (n bytes): 1, after its events_lost event
+ * if output was dropped before; else 0 and it counts as lost (hd_pub). */
+static int hd_ctx_output_room(hd_ctx_run *run, size_t n)
+{
+    char ev[64];
+
+    if (!hd_pub_room(n)) {
+        run->lost_bytes += n;
+        run->truncated = 1;
+        return 0;
+    }
+    if (run->lost_bytes > 0) {
+        snprintf(ev, sizeof ev, "{\"bytes\":%zu}", run->lost_bytes);
+        hd_ctx_event(run, "events_lost", ev, strlen(ev));
+        run->lost_bytes = 0;
+    }
+    return 1;
 }
 
 void hd_ctx_event_json(const hd_ctx_run *run, const char *type, cJSON *obj)
@@ -69,7 +88,8 @@ void hd_ctx_emit(hd_ctx *c, hd_ctx_run *run, int which, const unsigned char *p,
     if (cut == 0)
         goto out;
     run->out_bytes += cut;
-    hd_ctx_event(run, hd_ctx_streams[which], buf, cut);
+    if (hd_ctx_output_room(run, cut))
+        hd_ctx_event(run, hd_ctx_streams[which], buf, cut);
     if (run->rid[0] != '\0')
         buf_append(&run->cap[which], buf, cut); /* bounded by out_max */
 out:
@@ -88,6 +108,8 @@ static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data)
         return;
     }
     run->out_bytes += n;
+    if (!hd_ctx_output_room(run, n))
+        return;
     ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "mime", mime);
     cJSON_AddStringToObject(ev, "data", data);

@@ -50,8 +50,19 @@ void hd_event(const hd_exec *e, const char *type, const void *data, size_t len)
     char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
     hd_exec_keys(e, ek, vk, sizeof ek);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen,
-                            type, data, len));
+    hd_pub("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen, type, data,
+           len);
+}
+
+void hd_exec_report_lost(hd_exec *e)
+{
+    char ev[64];
+
+    if (e->lost_bytes == 0)
+        return;
+    snprintf(ev, sizeof ev, "{\"bytes\":%zu}", e->lost_bytes);
+    hd_event(e, "events_lost", ev, strlen(ev));
+    e->lost_bytes = 0;
 }
 
 static hd_exec *hd_exec_find(hd_sandbox *s, const char *id, uint32_t req)
@@ -89,7 +100,15 @@ void hd_exec_emit(hd_exec *e, int which, const unsigned char *p, size_t n,
     if (cut == 0)
         return;
     e->out_bytes += cut;
-    hd_event(e, type != NULL ? type : hd_stream_names[which], buf, cut);
+    if (!hd_pub_room(cut)) {
+        /* Redis is away and the helper's buffer is full: the output is
+         * dropped, counted, and said so when there is room again. */
+        e->lost_bytes += cut;
+        e->truncated = 1;
+    } else {
+        hd_exec_report_lost(e);
+        hd_event(e, type != NULL ? type : hd_stream_names[which], buf, cut);
+    }
     if (e->rid[0] != '\0')
         buf_append(&e->cap[which], buf, cut); /* bounded by out_max */
 }
@@ -299,10 +318,9 @@ static void hd_exec_started(hd_exec *e, hd_job *job)
     s->execs = e;
     hd_exec_keys(e, ek, vk, sizeof ek);
     key_of(sk, sizeof sk, KEY_SBX_RUNNING, s->id);
-    freeReplyObject(rds_cmd("HSET %s owner %s sandbox %s helper %s "
-                            "status running started %lld",
-                            ek, s->owner, s->id, hd_helper_id, e->started_ms));
-    freeReplyObject(rds_cmd("SADD %s %s", sk, e->id));
+    hd_pub("HSET %s owner %s sandbox %s helper %s status running started %lld",
+           ek, s->owner, s->id, hd_helper_id, e->started_ms);
+    hd_pub("SADD %s %s", sk, e->id);
     e->kind->start(e);
     if (e->compiling) {
         close(e->in_fd); /* the compiler reads nothing */
@@ -485,6 +503,14 @@ static int hd_exec_compiled(hd_exec *e)
     return 0;
 }
 
+/* e has ended: what it lost while Redis was away, then its end. */
+static void hd_exec_end(hd_exec *e)
+{
+    if (!e->sbx->lost)
+        hd_exec_report_lost(e);
+    hd_exec_finish(e);
+}
+
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
@@ -518,7 +544,7 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
             continue; /* the program runs now */
         if (e->exited && e->fds[0] < 0 && e->fds[1] < 0) {
             *pp = e->next;
-            hd_exec_finish(e);
+            hd_exec_end(e);
             hd_exec_free(e);
             continue;
         }
@@ -543,7 +569,7 @@ void hd_exec_kill_all(hd_sandbox *s, const char *why)
             }
         }
         (void)why;
-        hd_exec_finish(e);
+        hd_exec_end(e);
         hd_exec_free(e);
     }
 }

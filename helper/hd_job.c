@@ -40,8 +40,8 @@ void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len)
     buf_init(&b, (size_t)1 << 31);
     if (buf_puts(&b, js) == 0 && buf_append(&b, "\n", 1) == 0 &&
         (data == NULL || buf_append(&b, data, len) == 0)) {
-        freeReplyObject(rds_cmd("LPUSH %s %b", k, b.data, b.len));
-        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
+        hd_pub("LPUSH %s %b", k, b.data, b.len);
+        hd_pub("EXPIRE %s %d", k, HD_REPLY_TTL);
     }
     buf_free(&b);
     free(js);
@@ -64,8 +64,8 @@ void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
     js = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
     if (js != NULL && key_of(k, sizeof k, KEY_REPLY, rid) == 0) {
-        freeReplyObject(rds_cmd("LPUSH %s %s", k, js));
-        freeReplyObject(rds_cmd("EXPIRE %s %d", k, HD_REPLY_TTL));
+        hd_pub("LPUSH %s %s", k, js);
+        hd_pub("EXPIRE %s %d", k, HD_REPLY_TTL);
     }
     free(js);
 }

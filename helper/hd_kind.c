@@ -37,10 +37,12 @@ static void hd_command_output(hd_exec *e, int which, const unsigned char *p,
     hd_exec_emit(e, which, p, n, at_eof, NULL);
 }
 
+/* The record first, then the event: whoever saw the result event finds
+ * the record ended too. */
 static void hd_command_finish(hd_exec *e, const hd_facts *f)
 {
-    hd_result_event(f);
     hd_result_record(f);
+    hd_result_event(f);
     hd_result_answer(f, e->rid);
 }
 
@@ -93,11 +95,10 @@ static void hd_terminal_finish(hd_exec *e, const hd_facts *f)
     char ex[64], k[RDS_KEY_MAX];
 
     snprintf(ex, sizeof ex, "{\"code\":%d}", f->exit_code);
-    hd_event_str(e, "exit", ex);
     hd_result_record(f);
+    hd_event_str(e, "exit", ex);
     if (key_of(k, sizeof k, KEY_TERMINAL, e->id) == 0)
-        freeReplyObject(
-            rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
+        hd_pub("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL));
     hd_result_answer(f, e->rid);
 }
 

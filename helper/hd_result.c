@@ -88,8 +88,7 @@ void hd_result_event(const hd_facts *f)
     cJSON_Delete(ev);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
     if (js != NULL && key_of(k, sizeof k, KEY_EVENTS, f->id) == 0)
-        freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type result data %s", k,
-                                maxlen, js));
+        hd_pub("XADD %s MAXLEN ~ %s * type result data %s", k, maxlen, js);
     free(js);
 }
 
@@ -102,21 +101,20 @@ void hd_result_record(const hd_facts *f)
         key_of(vk, sizeof vk, KEY_EVENTS, f->id) != 0)
         return;
     if (f->error != NULL)
-        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
-                                "duration_ms %lld truncated %d ended %lld "
-                                "error %s",
-                                ek, f->status, f->exit_code, f->duration_ms,
-                                f->truncated, hd_now_ms(), f->error));
+        hd_pub("HSET %s status %s exit_code %d duration_ms %lld truncated %d "
+               "ended %lld error %s",
+               ek, f->status, f->exit_code, f->duration_ms, f->truncated,
+               hd_now_ms(), f->error);
     else
-        freeReplyObject(rds_cmd("HSET %s status %s exit_code %d "
-                                "duration_ms %lld truncated %d ended %lld",
-                                ek, f->status, f->exit_code, f->duration_ms,
-                                f->truncated, hd_now_ms()));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", ek, ttl));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", vk, ttl));
+        hd_pub("HSET %s status %s exit_code %d duration_ms %lld truncated %d "
+               "ended %lld",
+               ek, f->status, f->exit_code, f->duration_ms, f->truncated,
+               hd_now_ms());
+    hd_pub("EXPIRE %s %lld", ek, ttl);
+    hd_pub("EXPIRE %s %lld", vk, ttl);
     if (f->sandbox != NULL &&
         key_of(sk, sizeof sk, KEY_SBX_RUNNING, f->sandbox) == 0)
-        freeReplyObject(rds_cmd("SREM %s %s", sk, f->id));
+        hd_pub("SREM %s %s", sk, f->id);
 }
 
 /* The facts object of an answer. */

@@ -52,11 +52,10 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     snprintf(cpus, sizeof cpus, "%.3f", lim->cpus);
     snprintf(pids, sizeof pids, "%u", lim->pids);
     snprintf(disk, sizeof disk, "%llu", (unsigned long long)lim->disk_mb);
-    freeReplyObject(rds_cmd(
-        "HSET %s owner %s helper %s status running created %s expires_at %s "
-        "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
-        k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
-        s->network ? "1" : "0", mds ? mds : "{}"));
+    hd_pub("HSET %s owner %s helper %s status running created %s expires_at %s "
+           "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
+           k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
+           s->network ? "1" : "0", mds ? mds : "{}");
     free(mds);
 }
 
@@ -95,7 +94,7 @@ static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
     s->created = hd_now_ms() / 1000;
     s->expires_at = s->created + timeout;
     if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
-        freeReplyObject(rds_cmd("SADD %s %s", hk, s->id));
+        hd_pub("SADD %s %s", hk, s->id);
     return s;
 }
 
@@ -262,9 +261,9 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
     key_of(k, sizeof k, KEY_SBX, s->id);
     key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
     key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
-    freeReplyObject(rds_cmd("DEL %s", k));
-    freeReplyObject(rds_cmd("SREM %s %s", ok, s->id));
-    freeReplyObject(rds_cmd("SREM %s %s", hk, s->id));
+    hd_pub("DEL %s", k);
+    hd_pub("SREM %s %s", ok, s->id);
+    hd_pub("SREM %s %s", hk, s->id);
     for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -304,7 +303,7 @@ void hd_op_timeout(hd_sandbox *s, hd_job *job)
 
     s->expires_at = hd_now_ms() / 1000 + hd_arg_int(job->args, "timeout", 300);
     key_of(k, sizeof k, KEY_SBX, s->id);
-    freeReplyObject(rds_cmd("HSET %s expires_at %lld", k, s->expires_at));
+    hd_pub("HSET %s expires_at %lld", k, s->expires_at);
     cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
     hd_reply(job->rid, rep, NULL, 0);
 }

@@ -223,8 +223,9 @@ static void *hd_intake(void *arg)
 
 static void hd_ack(const hd_job *j)
 {
-    freeReplyObject(rds_cmd("XACK %s helpers %s",
-                            j->shared ? hd_k_jobs : hd_k_hjobs, j->entry));
+    /* After the job's own writes: a job whose effects Redis has not got
+     * stays pending, to be read again by a restarted helper. */
+    hd_pub("XACK %s helpers %s", j->shared ? hd_k_jobs : hd_k_hjobs, j->entry);
 }
 
 static void hd_drain_jobs(void)
@@ -434,31 +435,17 @@ static void hd_loop(void)
         if (hd_lost_flag)
             hd_end_lost();
         hd_pool_fill();
+        /* Everything this pass wrote, in one round trip (or kept while
+         * Redis is away: hd_pub.c). */
+        hd_pub_flush();
     }
 }
 
-int main(int argc, char **argv)
+/* The helper's id from the host name, and its job streams' keys. */
+static int hd_ids(void)
 {
-    static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
-                                      CFG_COUNT};
-    char err[512], host[64], state[PATH_MAX], digest[AUTH_SHA256_HEX_SIZE],
-        cgname[64];
-    const char *init_path = argc > 1 ? argv[1] : NULL;
-    sbx_config sc;
-    pthread_t tid;
-    struct sigaction sa = {0};
+    char host[64];
 
-    log_set_program("helperd");
-    signal(SIGPIPE, SIG_IGN);
-    if (init_path == NULL) {
-        log_error("usage: sp-helperd /path/to/sp-init");
-        return 2;
-    }
-    if (cfg_load(required, err, sizeof err) != 0 ||
-        rds_init(err, sizeof err) != 0) {
-        log_error("configuration refused: %s", err);
-        return 2;
-    }
     if (gethostname(host, sizeof host) != 0)
         snprintf(host, sizeof host, "local");
     snprintf(hd_helper_id, sizeof hd_helper_id, "hlp_%.59s", host);
@@ -466,14 +453,22 @@ int main(int argc, char **argv)
         if (!id_valid((char[]){*p, 0}))
             *p = '-';
     }
-    if (key_of(hd_k_jobs, sizeof hd_k_jobs, KEY_JOBS, NULL) != 0 ||
-        key_of(hd_k_hjobs, sizeof hd_k_hjobs, KEY_HJOBS, hd_helper_id) != 0) {
-        log_error("bad helper id");
-        return 2;
-    }
-    /* Each state directory gets its own cgroup subtree, so that two
-     * sandpipes on one host (say a dev stack and the tests) never reap
-     * each other's sandboxes at start. */
+    return key_of(hd_k_jobs, sizeof hd_k_jobs, KEY_JOBS, NULL) != 0 ||
+                   key_of(hd_k_hjobs, sizeof hd_k_hjobs, KEY_HJOBS,
+                          hd_helper_id) != 0
+               ? -1
+               : 0;
+}
+
+/* The sandbox library, with a cgroup subtree of this state directory's
+ * own: two sandpipes on one host (say a dev stack and the tests) never
+ * reap each other's sandboxes at start. Returns 0, or 2 (bad
+ * configuration) or 1 after logging. */
+static int hd_sandboxes_init(const char *init_path)
+{
+    char err[512], state[PATH_MAX], digest[AUTH_SHA256_HEX_SIZE], cgname[64];
+    sbx_config sc;
+
     if (realpath(cfg_str(CFG_SP_STATE_DIR), state) == NULL) {
         log_error("realpath(\"%s\") failed: %s", cfg_str(CFG_SP_STATE_DIR),
                   strerror(errno));
@@ -488,6 +483,56 @@ int main(int argc, char **argv)
         log_error("sandbox set-up failed: %s", err);
         return 1;
     }
+    return 0;
+}
+
+/* End every sandbox, hand Redis what is still queued (a few seconds if it
+ * is away) and leave the set of helpers. */
+static void hd_shutdown(void)
+{
+    char k[RDS_KEY_MAX];
+
+    log_info("stopping: ending every sandbox");
+    while (hd_sandboxes != NULL)
+        hd_sandbox_end(hd_sandboxes, "helper stopped");
+    hd_pool_drain();
+    for (int i = 0; i < 10 && hd_pub_flush() != 0; i++)
+        usleep(500 * 1000);
+    if (hd_pub_pending() > 0)
+        log_warn("stopping with %zu bytes of writes Redis never got",
+                 hd_pub_pending());
+    key_of(k, sizeof k, KEY_HELPERS, NULL);
+    freeReplyObject(rds_cmd("ZREM %s %s", k, hd_helper_id));
+    sbx_global_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+    static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
+                                      CFG_COUNT};
+    char err[512];
+    const char *init_path = argc > 1 ? argv[1] : NULL;
+    pthread_t tid;
+    struct sigaction sa = {0};
+    int rc;
+
+    log_set_program("helperd");
+    signal(SIGPIPE, SIG_IGN);
+    if (init_path == NULL) {
+        log_error("usage: sp-helperd /path/to/sp-init");
+        return 2;
+    }
+    if (cfg_load(required, err, sizeof err) != 0 ||
+        rds_init(err, sizeof err) != 0) {
+        log_error("configuration refused: %s", err);
+        return 2;
+    }
+    if (hd_ids() != 0) {
+        log_error("bad helper id");
+        return 2;
+    }
+    if ((rc = hd_sandboxes_init(init_path)) != 0)
+        return rc;
     if (pipe2(hd_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("pipe2() failed: %s", strerror(errno));
         return 1;
@@ -504,15 +549,6 @@ int main(int argc, char **argv)
     }
     log_info("helper %s ready", hd_helper_id);
     hd_loop();
-    log_info("stopping: ending every sandbox");
-    while (hd_sandboxes != NULL)
-        hd_sandbox_end(hd_sandboxes, "helper stopped");
-    hd_pool_drain();
-    {
-        char k[RDS_KEY_MAX];
-        key_of(k, sizeof k, KEY_HELPERS, NULL);
-        freeReplyObject(rds_cmd("ZREM %s %s", k, hd_helper_id));
-    }
-    sbx_global_cleanup();
+    hd_shutdown();
     return 0;
 }

@@ -179,12 +179,26 @@ def read_pid(name):
 
 
 def pid_alive(pid):
+    """True while pid runs; a zombie (dead, not yet reaped: a helper the
+    tests started themselves) counts as dead, and is reaped if it is
+    ours."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return False
     return True
 
 

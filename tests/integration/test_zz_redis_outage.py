@@ -148,3 +148,127 @@ def burst(call, threads=8, each=4):
     for t in ts:
         t.join()
     return answers
+
+
+def stop_redis(test):
+    pid = sp.read_pid("redis")
+    os.kill(pid, signal.SIGTERM)
+    test.assertTrue(sp.wait_until(lambda: not sp.pid_alive(pid), 10, 0.05),
+                    "Redis did not exit after SIGTERM")
+
+
+def restart_redis(test):
+    start_redis()
+    test.assertTrue(sp.wait_until(redis_answers, 20, 0.1),
+                    "Redis did not come back")
+
+
+class HelperThroughOutageTest(sp.Case):
+    """The helper keeps what it could not write while Redis was away and
+    writes it, in order, when Redis is back (docs/DESIGN.md §5.4)."""
+
+    def test_output_and_result_kept_through_an_outage(self):
+        import sbx_util as su
+        r = su.call("POST", "/sandboxes", {}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sid = r.json["id"]
+        self.addCleanup(su.call, "DELETE", f"/sandboxes/{sid}")
+        # 150 lines over 3 s; Redis goes away 0.5 s in and comes back after
+        # the program has ended.
+        r = su.call("POST", f"/sandboxes/{sid}/commands",
+                    {"argv": ["python3", "-c",
+                              "import time\n"
+                              "for i in range(150):\n"
+                              "    print('line', i, flush=True)\n"
+                              "    time.sleep(0.02)\n"],
+                     "background": True})
+        self.assertEqual(r.status, 202, r)
+        exe = r.json["execution_id"]
+        time.sleep(0.5)
+        stop_redis(self)
+        try:
+            time.sleep(5)
+        finally:
+            restart_redis(self)
+        ended = sp.wait_until(
+            lambda: su.redis_hash("exec:" + exe).get("status") == "ok", 20, 0.2)
+        self.assertTrue(ended, su.redis_hash("exec:" + exe))
+        rec = su.redis_hash("exec:" + exe)
+        self.assertEqual(rec.get("truncated"), "0", rec)
+        page = su.call("GET", f"/sandboxes/{sid}/commands/{exe}/output")
+        self.assertEqual(page.status, 200, page)
+        out = "".join(e["data"] for e in page.json["events"]
+                      if e["type"] == "stdout")
+        self.assertEqual(out, "".join(f"line {i}\n" for i in range(150)))
+        types = [e["type"] for e in page.json["events"]]
+        self.assertEqual(types.count("result"), 1, types)
+        self.assertEqual(types[-1], "result", types)
+        self.assertNotIn("events_lost", types)
+
+    def test_overflow_is_reported(self):
+        """With a 1 MiB buffer, 4 MiB of output during an outage: what did
+        not fit is dropped, counted in an events_lost event, and the result
+        says truncated."""
+        import sbx_util as su
+        import test_sandboxes_zkill as zk
+        pid = sp.read_pid("sp-helperd")
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(pid), 20))
+        # A 1 MiB buffer, and room for all the output in the execution.
+        extra = {"SP_HELPER_BUFFER_MB": "1", "SP_OUTPUT_MAX": "16777216"}
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            zk.start_helper()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
+        try:
+            self.assertTrue(sp.wait_until(lambda: zk.live_helpers() >= 1, 20))
+            r = su.call("POST", "/sandboxes", {}, timeout=60)
+            self.assertEqual(r.status, 201, r)
+            sid = r.json["id"]
+            r = su.call("POST", f"/sandboxes/{sid}/commands",
+                        {"argv": ["python3", "-c",
+                                  "import sys, time\n"
+                                  "time.sleep(1)\n"
+                                  "for i in range(64):\n"
+                                  "    sys.stdout.write('x' * 65535 + '\\n')\n"
+                                  "    sys.stdout.flush()\n"],
+                         "background": True})
+            self.assertEqual(r.status, 202, r)
+            exe = r.json["execution_id"]
+            stop_redis(self)
+            try:
+                time.sleep(5)
+            finally:
+                restart_redis(self)
+            ended = sp.wait_until(
+                lambda: su.redis_hash("exec:" + exe).get("status") == "ok",
+                20, 0.2)
+            self.assertTrue(ended, su.redis_hash("exec:" + exe))
+            self.assertEqual(su.redis_hash("exec:" + exe).get("truncated"),
+                             "1")
+            page = su.call("GET", f"/sandboxes/{sid}/commands/{exe}/output")
+            evs = page.json["events"]
+            lost = [e for e in evs if e["type"] == "events_lost"]
+            self.assertTrue(lost, [e["type"] for e in evs])
+            got = sum(len(e["data"]) for e in evs if e["type"] == "stdout")
+            lost_bytes = sum(e["data"]["bytes"] for e in lost)
+            self.assertGreater(lost_bytes, 0)
+            self.assertEqual(got + lost_bytes, 64 * 65536)
+            self.assertLess(got, 2 * 1024 * 1024)
+            result = [e for e in evs if e["type"] == "result"]
+            self.assertEqual(len(result), 1)
+            self.assertTrue(result[0]["data"]["data"]["truncated"])
+            su.call("DELETE", f"/sandboxes/{sid}")
+        finally:
+            # Back to the helper as the launcher runs it.
+            pid = sp.read_pid("sp-helperd")
+            os.kill(pid, signal.SIGTERM)
+            sp.wait_until(lambda: not sp.pid_alive(pid), 20)
+            zk.start_helper()
+            sp.wait_until(lambda: zk.live_helpers() >= 1, 20)
