@@ -25,22 +25,24 @@ static int spool_fd = -1;
 
 int spool_dir(void)
 {
+    static int logged; /* a failure is logged once, not per request */
     char path[PATH_MAX];
-    const char *state;
-    int fd;
+    const char *state = cfg_str(CFG_SP_STATE_DIR);
+    int fd, len;
 
     pthread_mutex_lock(&spool_lock);
     fd = spool_fd;
     if (fd < 0) {
-        state = cfg_str(CFG_SP_STATE_DIR);
-        if (state == NULL || state[0] == '\0')
-            log_error("the file spool needs SP_STATE_DIR");
-        else if (snprintf(path, sizeof path, "%s/%s", state, SPOOL_SUBDIR) >=
-                 (int)sizeof path)
-            log_error("SP_STATE_DIR is too long for the file spool");
-        else if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                      O_CLOEXEC)) < 0)
+        len = snprintf(path, sizeof path, "%s/%s", state ? state : "",
+                       SPOOL_SUBDIR);
+        if (state != NULL && state[0] != '\0' && len < (int)sizeof path)
+            fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        else
+            errno = EINVAL; /* SP_STATE_DIR empty or too long */
+        if (fd < 0 && !logged) {
             log_error("open(\"%s\") failed: %s", path, strerror(errno));
+            logged = 1;
+        }
         spool_fd = fd;
     }
     pthread_mutex_unlock(&spool_lock);
