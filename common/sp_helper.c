@@ -1,12 +1,18 @@
 /* sp_helper.c: the typed helper client (sp_helper.h): one function per
- * operation, each building its job's arguments in one place. */
+ * operation, each building its job's arguments in one place. File bodies
+ * go through the spool (sp_spool.h), never into a job or a reply. */
 #include "sp_helper.h"
+#include "sp_log.h"
 #include "sp_lost.h"
+#include "sp_spool.h"
 #include "sp_status.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const hc_names[HC_OP_COUNT] = {
 #define HC_NAME(e, name) [e] = name,
@@ -31,8 +37,8 @@ hc_op hc_op_find(const char *name)
 /* Send op with args (consumed) to helper and wait up to wait_ms; the reply
  * goes to out when out is not NULL, else it is dropped. */
 static int hc_call_exe(const char *helper, hc_op op, cJSON *args,
-                       const void *data, size_t len, long long wait_ms,
-                       const char *exe, rpc_reply *out, rpc_err *err)
+                       long long wait_ms, const char *exe, rpc_reply *out,
+                       rpc_err *err)
 {
     rpc_reply local;
     int rc;
@@ -43,7 +49,7 @@ static int hc_call_exe(const char *helper, hc_op op, cJSON *args,
             memset(out, 0, sizeof *out);
         return -1;
     }
-    rc = rpc_call(helper, hc_op_name(op), args, data, len, wait_ms, exe,
+    rc = rpc_call(helper, hc_op_name(op), args, wait_ms, exe,
                   out != NULL ? out : &local, err);
     cJSON_Delete(args);
     if (out == NULL && rc == 0)
@@ -51,10 +57,10 @@ static int hc_call_exe(const char *helper, hc_op op, cJSON *args,
     return rc;
 }
 
-static int hc_call(const char *helper, hc_op op, cJSON *args, const void *data,
-                   size_t len, long long wait_ms, rpc_reply *out, rpc_err *err)
+static int hc_call(const char *helper, hc_op op, cJSON *args, long long wait_ms,
+                   rpc_reply *out, rpc_err *err)
 {
-    return hc_call_exe(helper, op, args, data, len, wait_ms, NULL, out, err);
+    return hc_call_exe(helper, op, args, wait_ms, NULL, out, err);
 }
 
 /* An execution that was waited for and whose helper is gone: its facts
@@ -169,13 +175,13 @@ int hc_create(const hc_sandbox_req *q, rpc_err *err)
         hc_put(a, "env", q->env);
         hc_put(a, "metadata", q->metadata);
     }
-    return hc_call(NULL, HC_CREATE, a, NULL, 0, HC_CREATE_WAIT_MS, NULL, err);
+    return hc_call(NULL, HC_CREATE, a, HC_CREATE_WAIT_MS, NULL, err);
 }
 
 int hc_delete(const char *helper, const char *sbx, rpc_err *err)
 {
-    return hc_call(helper, HC_DELETE, hc_args(sbx), NULL, 0, HC_CREATE_WAIT_MS,
-                   NULL, err);
+    return hc_call(helper, HC_DELETE, hc_args(sbx), HC_CREATE_WAIT_MS, NULL,
+                   err);
 }
 
 int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err)
@@ -183,8 +189,7 @@ int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err)
     rpc_reply rr;
 
     *usage = NULL;
-    if (hc_call(helper, HC_USAGE, hc_args(sbx), NULL, 0, HC_OP_WAIT_MS, &rr,
-                err) != 0)
+    if (hc_call(helper, HC_USAGE, hc_args(sbx), HC_OP_WAIT_MS, &rr, err) != 0)
         return -1;
     cJSON_DeleteItemFromObject(rr.json, "ok");
     *usage = rr.json;
@@ -199,7 +204,7 @@ int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
     cJSON *a = hc_args(sbx);
     if (a != NULL)
         cJSON_AddNumberToObject(a, "timeout", (double)timeout_s);
-    return hc_call(helper, HC_TIMEOUT, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+    return hc_call(helper, HC_TIMEOUT, a, HC_OP_WAIT_MS, NULL, err);
 }
 
 /* The job arguments of an execution. */
@@ -251,7 +256,7 @@ int hc_exec(const char *helper, const hc_exec_req *q, long long wait_ms,
         }
     }
     rc = hc_call_exe(q->sandbox ? helper : NULL, q->sandbox ? HC_EXEC : HC_RUN,
-                     hc_exec_args(q), NULL, 0, wait_ms, q->id, &out->raw, err);
+                     hc_exec_args(q), wait_ms, q->id, &out->raw, err);
     if (rc != 0 && err->fail == RPC_LOST && q->wait) {
         if (q->sandbox == NULL)
             rpc_run_release(q->owner, q->id);
@@ -275,14 +280,14 @@ int hc_stdin(const char *helper, const char *sbx, const char *exe,
         hc_put_str(a, "data", data);
         cJSON_AddBoolToObject(a, "eof", eof);
     }
-    return hc_call(helper, HC_STDIN, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+    return hc_call(helper, HC_STDIN, a, HC_OP_WAIT_MS, NULL, err);
 }
 
 int hc_cancel(const char *helper, const char *sbx, const char *exe,
               rpc_err *err)
 {
-    return hc_call(helper, HC_CANCEL, hc_exe_args(sbx, exe), NULL, 0,
-                   HC_OP_WAIT_MS, NULL, err);
+    return hc_call(helper, HC_CANCEL, hc_exe_args(sbx, exe), HC_OP_WAIT_MS,
+                   NULL, err);
 }
 
 int hc_signal(const char *helper, const char *sbx, const char *exe, int sig,
@@ -291,7 +296,7 @@ int hc_signal(const char *helper, const char *sbx, const char *exe, int sig,
     cJSON *a = hc_exe_args(sbx, exe);
     if (a != NULL)
         cJSON_AddNumberToObject(a, "signal", sig);
-    return hc_call(helper, HC_SIGNAL, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+    return hc_call(helper, HC_SIGNAL, a, HC_OP_WAIT_MS, NULL, err);
 }
 
 int hc_resize(const char *helper, const char *sbx, const char *exe,
@@ -302,7 +307,7 @@ int hc_resize(const char *helper, const char *sbx, const char *exe,
         cJSON_AddNumberToObject(a, "cols", (double)cols);
         cJSON_AddNumberToObject(a, "rows", (double)rows);
     }
-    return hc_call(helper, HC_RESIZE, a, NULL, 0, HC_OP_WAIT_MS, NULL, err);
+    return hc_call(helper, HC_RESIZE, a, HC_OP_WAIT_MS, NULL, err);
 }
 
 /* hc_args plus path. */
@@ -314,11 +319,82 @@ static cJSON *hc_path_args(const char *sbx, const char *path)
     return a;
 }
 
+/* The end of a call that used spool file name (fd): closed and removed,
+ * whether the helper consumed it or never took the job. */
+static void hc_spool_done(int dir, int fd, const char *name)
+{
+    if (fd >= 0)
+        close(fd);
+    if (spool_remove(dir, name) != 0 && errno != ENOENT)
+        log_warn("unlinkat(spool file) failed: %s", strerror(errno));
+}
+
+/* A new spool file of this process into *fd and name; -1 with err set. */
+static int hc_spool_new(int *dir, int *fd, char *name, rpc_err *err)
+{
+    *fd = -1;
+    name[0] = '\0';
+    if ((*dir = spool_dir()) < 0 ||
+        (*fd = spool_create(*dir, name, SPOOL_NAME_SIZE)) < 0) {
+        if (*dir >= 0)
+            log_error("openat(spool file) failed: %s", strerror(errno));
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                    "file spool unavailable");
+        return -1;
+    }
+    return 0;
+}
+
+/* A read's file bytes from spool file fd into out->data: exactly the size
+ * the helper answered, which the file must have. */
+static int hc_spool_take(int fd, rpc_reply *out, rpc_err *err)
+{
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(out->json, "size");
+    struct stat st;
+    size_t n;
+
+    if (!cJSON_IsNumber(size) || size->valuedouble < 0 ||
+        size->valuedouble > (double)SPOOL_BODY_MAX || fstat(fd, &st) != 0 ||
+        (double)st.st_size != size->valuedouble) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "malformed helper reply");
+        return -1;
+    }
+    n = (size_t)st.st_size;
+    free(out->data);
+    out->len = 0;
+    if ((out->data = malloc(n ? n : 1)) == NULL ||
+        spool_read_all(fd, out->data, n) != 0) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "could not read the file back");
+        return -1;
+    }
+    out->len = n;
+    return 0;
+}
+
 int hc_file_read(const char *helper, const char *sbx, const char *path,
                  rpc_reply *out, rpc_err *err)
 {
-    return hc_call(helper, HC_FILE_READ, hc_path_args(sbx, path), NULL, 0,
-                   HC_FILE_WAIT_MS, out, err);
+    char name[SPOOL_NAME_SIZE];
+    const cJSON *type;
+    cJSON *a;
+    int dir, fd, rc;
+
+    memset(out, 0, sizeof *out);
+    if (hc_spool_new(&dir, &fd, name, err) != 0)
+        return -1;
+    if ((a = hc_path_args(sbx, path)) != NULL)
+        cJSON_AddStringToObject(a, "spool", name);
+    rc = hc_call(helper, HC_FILE_READ, a, HC_FILE_WAIT_MS, out, err);
+    type = rc == 0 ? cJSON_GetObjectItemCaseSensitive(out->json, "type") : NULL;
+    /* A directory's listing is all in the answer; a file's bytes are in
+     * the spool file. */
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0 &&
+        (rc = hc_spool_take(fd, out, err)) != 0)
+        rpc_reply_free(out);
+    hc_spool_done(dir, fd, name);
+    return rc;
 }
 
 int hc_file_tree(const char *helper, const char *sbx, const char *path,
@@ -327,21 +403,39 @@ int hc_file_tree(const char *helper, const char *sbx, const char *path,
     cJSON *a = hc_path_args(sbx, path);
     if (a != NULL)
         cJSON_AddNumberToObject(a, "depth", (double)depth);
-    return hc_call(helper, HC_FILE_TREE, a, NULL, 0, HC_FILE_WAIT_MS, out, err);
+    return hc_call(helper, HC_FILE_TREE, a, HC_FILE_WAIT_MS, out, err);
 }
 
 int hc_file_write(const char *helper, const char *sbx, const char *path,
                   const void *data, size_t len, rpc_reply *out, rpc_err *err)
 {
-    /* An empty file still sends a data field. */
-    return hc_call(helper, HC_FILE_WRITE, hc_path_args(sbx, path),
-                   data != NULL ? data : "", len, HC_FILE_WAIT_MS, out, err);
+    char name[SPOOL_NAME_SIZE];
+    cJSON *a;
+    int dir, fd, rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (hc_spool_new(&dir, &fd, name, err) != 0)
+        return -1;
+    if (len > 0 && spool_write_all(fd, data, len) != 0) {
+        log_error("write(spool file) failed: %s", strerror(errno));
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                    "file spool unavailable");
+        goto out;
+    }
+    if ((a = hc_path_args(sbx, path)) != NULL) {
+        cJSON_AddStringToObject(a, "spool", name);
+        cJSON_AddNumberToObject(a, "len", (double)len);
+    }
+    rc = hc_call(helper, HC_FILE_WRITE, a, HC_FILE_WAIT_MS, out, err);
+out:
+    hc_spool_done(dir, fd, name);
+    return rc;
 }
 
 int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
                   rpc_reply *out, rpc_err *err)
 {
-    return hc_call(helper, HC_FILE_MKDIR, hc_path_args(sbx, path), NULL, 0,
+    return hc_call(helper, HC_FILE_MKDIR, hc_path_args(sbx, path),
                    HC_FILE_WAIT_MS, out, err);
 }
 
@@ -351,8 +445,7 @@ int hc_file_delete(const char *helper, const char *sbx, const char *path,
     cJSON *a = hc_path_args(sbx, path);
     if (a != NULL)
         cJSON_AddBoolToObject(a, "recursive", recursive);
-    return hc_call(helper, HC_FILE_DELETE, a, NULL, 0, HC_FILE_WAIT_MS, NULL,
-                   err);
+    return hc_call(helper, HC_FILE_DELETE, a, HC_FILE_WAIT_MS, NULL, err);
 }
 
 /* hc_args plus ctx and owner. */
@@ -372,8 +465,7 @@ int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
     cJSON *a = hc_ctx_args(sbx, ctx, owner);
     if (a != NULL)
         cJSON_AddStringToObject(a, "language", language);
-    return hc_call(helper, HC_CTX_CREATE, a, NULL, 0, HC_CTX_WAIT_MS, NULL,
-                   err);
+    return hc_call(helper, HC_CTX_CREATE, a, HC_CTX_WAIT_MS, NULL, err);
 }
 
 int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
@@ -388,8 +480,7 @@ int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
         cJSON_AddNumberToObject(a, "timeout_ms", (double)q->timeout_ms);
         cJSON_AddBoolToObject(a, "wait", q->wait);
     }
-    if (hc_call_exe(helper, HC_CTX_RUN, a, NULL, 0, wait_ms, q->id, &out->raw,
-                    err) != 0)
+    if (hc_call_exe(helper, HC_CTX_RUN, a, wait_ms, q->id, &out->raw, err) != 0)
         return err->fail == RPC_LOST && q->wait ? hc_facts_lost(out, q->id, err)
                                                 : -1;
     return hc_facts_take(out, err);
@@ -398,6 +489,6 @@ int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
 int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
                   const char *owner, rpc_err *err)
 {
-    return hc_call(helper, HC_CTX_DELETE, hc_ctx_args(sbx, ctx, owner), NULL, 0,
+    return hc_call(helper, HC_CTX_DELETE, hc_ctx_args(sbx, ctx, owner),
                    HC_CTX_WAIT_MS, NULL, err);
 }

@@ -162,8 +162,9 @@ int hc_signal(const char *helper, const char *sbx, const char *exe, int sig,
 int hc_resize(const char *helper, const char *sbx, const char *exe,
               long long cols, long long rows, rpc_err *err);
 
-/* A file's bytes (json type "file", raw in out->data) or a directory's
- * listing (json). */
+/* A file's bytes (json type "file", raw in out->data, caller frees with
+ * rpc_reply_free) or a directory's listing (json). The bytes come back
+ * through a spool file (sp_spool.h), never through Redis. */
 int hc_file_read(const char *helper, const char *sbx, const char *path,
                  rpc_reply *out, rpc_err *err);
 
@@ -171,7 +172,9 @@ int hc_file_read(const char *helper, const char *sbx, const char *path,
 int hc_file_tree(const char *helper, const char *sbx, const char *path,
                  long long depth, rpc_reply *out, rpc_err *err);
 
-/* Write len bytes of data at path; out gets the file's entry. */
+/* Write len bytes of data at path; out gets the file's entry. The bytes
+ * go to the helper through a spool file (sp_spool.h), never through
+ * Redis. */
 int hc_file_write(const char *helper, const char *sbx, const char *path,
                   const void *data, size_t len, rpc_reply *out, rpc_err *err);
 

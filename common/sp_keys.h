@@ -41,11 +41,15 @@
     X(KEY_JOBS, "jobs", "stream",                                              \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_call without a helper)",     \
       "sp-helperd (consumer group helpers)",                                   \
-      "permanent; capped at about RPC_STREAM_MAXLEN entries")                  \
+      "permanent; an entry (never a file body: sp_spool.h) is deleted once "   \
+      "handled or dropped, or when its caller stops waiting; capped at about " \
+      "RPC_STREAM_MAXLEN entries")                                             \
     X(KEY_HJOBS, "hjobs:<helper>", "stream",                                   \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_call to a helper)",          \
       "sp-helperd <helper> (consumer group helpers)",                          \
-      "permanent; capped at about RPC_STREAM_MAXLEN entries")                  \
+      "permanent; an entry (never a file body: sp_spool.h) is deleted once "   \
+      "handled or dropped, or when its caller stops waiting; capped at about " \
+      "RPC_STREAM_MAXLEN entries")                                             \
     X(KEY_REPLY, "reply:<rid>", "list", "sp-helperd (hd_reply, hd_reply_err)", \
       "the program that sent job <rid> (rpc_call, BLPOP)",                     \
       "popped by the caller; expires HD_REPLY_TTL (60 s) after the reply")     \

@@ -138,15 +138,15 @@ void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,
     va_end(ap);
 }
 
-/* XADD the job to stream; 0, or -1 if Redis did not take it. */
+/* XADD the job to stream, its entry id into entry (RPC_ENTRY_SIZE); 0,
+ * or -1 if Redis did not take it. */
 static int rpc_send(const char *stream, const char *op, const char *rid,
-                    const char *js, const void *data, size_t len,
-                    long long wait_ms)
+                    const char *js, long long wait_ms, char *entry)
 {
     char deadline[32], maxlen[RDS_NUM_SIZE];
     const char *argv[16];
     size_t lens[16];
-    int argc = 0, result;
+    int argc = 0, result = -1;
     redisReply *rep;
 
     snprintf(deadline, sizeof deadline, "%lld", rpc_now_ms() + wait_ms);
@@ -166,13 +166,13 @@ static int rpc_send(const char *stream, const char *op, const char *rid,
     RPC_ARG(deadline, strlen(deadline));
     RPC_ARG("args", 4);
     RPC_ARG(js, strlen(js));
-    if (data != NULL) {
-        RPC_ARG("data", 4);
-        RPC_ARG(data, len);
-    }
 #undef RPC_ARG
     rep = rds_cmdv(argc, argv, lens);
-    result = rep != NULL && rep->type == REDIS_REPLY_STRING ? 0 : -1;
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING &&
+        rep->len < RPC_ENTRY_SIZE) {
+        memcpy(entry, rep->str, rep->len + 1);
+        result = 0;
+    }
     freeReplyObject(rep);
     return result;
 }
@@ -291,10 +291,9 @@ static redisReply *rpc_wait(const char *rkey, long long wait_ms,
 }
 
 int rpc_call(const char *helper, const char *op, const cJSON *args,
-             const void *data, size_t len, long long wait_ms, const char *exe,
-             rpc_reply *out, rpc_err *err)
+             long long wait_ms, const char *exe, rpc_reply *out, rpc_err *err)
 {
-    char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40];
+    char stream[RDS_KEY_MAX], rkey[RDS_KEY_MAX], rid[40], entry[RPC_ENTRY_SIZE];
     char *js = NULL;
     redisReply *rep = NULL;
     int result = -1;
@@ -313,14 +312,20 @@ int rpc_call(const char *helper, const char *op, const cJSON *args,
         rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL, "out of resources");
         return -1;
     }
-    if (rpc_send(stream, op, rid, js, data, len, wait_ms) != 0) {
+    if (rpc_send(stream, op, rid, js, wait_ms, entry) != 0) {
         rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
                     "sandbox helper unavailable");
         goto out;
     }
     rep = rpc_wait(rkey, wait_ms, helper, exe, err);
-    if (rep != NULL)
-        result = rpc_parse(rep->element[1], out, err);
+    if (rep == NULL) {
+        /* Nobody waits for it any more: a job no helper took (its helper
+         * is gone) must not stay in the stream. A helper that has it
+         * already drops it at its deadline. */
+        freeReplyObject(rds_cmd("XDEL %s %s", stream, entry));
+        goto out;
+    }
+    result = rpc_parse(rep->element[1], out, err);
 out:
     if (result != 0)
         rpc_reply_free(out);

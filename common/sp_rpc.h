@@ -1,14 +1,18 @@
 /* sp_rpc.h: requests from handlers to sandbox helpers through Redis.
  *
  * A job is an entry of a Redis Stream: fields op, rid (reply id),
- * deadline (Unix ms after which the helper drops it), args (JSON object)
- * and optionally data (raw bytes). Jobs that any helper may take (creating
- * a sandbox) go to "<prefix>jobs"; jobs for an existing sandbox go to the
- * stream of the helper that owns it, "<prefix>hjobs:<helper id>". Both are
- * read through the consumer group "helpers".
+ * deadline (Unix ms after which the helper drops it) and args (JSON
+ * object); never a file's bytes, which wait in the spool (sp_spool.h).
+ * The helper deletes an entry (XACK, XDEL) once it has handled or dropped
+ * it; the caller deletes it when it gave up waiting. Jobs that any helper
+ * may take (creating a sandbox) go to "<prefix>jobs"; jobs for an
+ * existing sandbox go to the stream of the helper that owns it,
+ * "<prefix>hjobs:<helper id>". Both are read through the consumer group
+ * "helpers".
  *
  * The helper answers by LPUSH to "<prefix>reply:<rid>" of one string: a
- * JSON object, a newline, then optional raw bytes. The JSON is
+ * JSON object, a newline, then optional raw bytes (captured output; a
+ * file's bytes come back through the spool). The JSON is
  * {"ok":true,...} or {"ok":false,"code":"<sp_status code>","message":..}. */
 #ifndef SP_RPC_H
 #define SP_RPC_H
@@ -22,6 +26,7 @@
 #define RPC_STREAM_MAXLEN 100000
 #define RPC_WAIT_SLICE_MS 1000 /* replies are awaited in slices this long */
 #define RPC_MSG_SIZE      256  /* a message rpc_call writes for the client */
+#define RPC_ENTRY_SIZE    64   /* a stream entry id ("<ms>-<seq>") */
 
 typedef struct rpc_reply {
     cJSON *json; /* the reply object; owned, freed by rpc_reply_free */
@@ -45,18 +50,17 @@ typedef struct rpc_err {
     char msg[RPC_MSG_MAX]; /* for the client; never internals */
 } rpc_err;
 
-/* Send job op with args (not consumed) and optional data to helper (NULL:
- * the shared stream) and wait up to wait_ms for the reply. The wait is
- * cut short when the helper is gone (its heartbeat stopped), or, for a
- * job about execution exe (may be NULL), when exe's helper is gone or exe
- * was ended as lost. Returns 0 with the reply (ok true) in *out, or -1
- * with *err filled: RPC_TRANSPORT (SP_E_UNAVAILABLE, or SP_E_INTERNAL when
- * the job could not be built or the reply was malformed), RPC_LOST
+/* Send job op with args (not consumed) to helper (NULL: the shared
+ * stream) and wait up to wait_ms for the reply. The wait is cut short
+ * when the helper is gone (its heartbeat stopped), or, for a job about
+ * execution exe (may be NULL), when exe's helper is gone or exe was ended
+ * as lost. Returns 0 with the reply (ok true) in *out, or -1 with *err
+ * filled: RPC_TRANSPORT (SP_E_UNAVAILABLE, or SP_E_INTERNAL when the job
+ * could not be built or the reply was malformed), RPC_LOST
  * (SP_E_UNAVAILABLE) or RPC_ANSWER (the helper's code and message). Only
  * the typed client (sp_helper.c) calls this. */
 int rpc_call(const char *helper, const char *op, const cJSON *args,
-             const void *data, size_t len, long long wait_ms, const char *exe,
-             rpc_reply *out, rpc_err *err);
+             long long wait_ms, const char *exe, rpc_reply *out, rpc_err *err);
 
 /* Set err to a failure of kind fail with status st and a message. */
 void rpc_err_set(rpc_err *err, rpc_fail fail, sp_status st, const char *fmt,

@@ -1,6 +1,7 @@
-/* handlers/health.c: the health family: /ping, /health (Redis and helper
- * checks; 503 when Redis is down) and /metrics (Prometheus text); and the
- * sweeper that ends the work of helpers that are gone. */
+/* handlers/health.c: the health family: /ping, /health (Redis, with its
+ * memory, and helper checks; 503 when Redis is down) and /metrics
+ * (Prometheus text); and the sweeper that ends the work of helpers that
+ * are gone. */
 #include "config.h"
 #include "sp_buf.h"
 #include "sp_http.h"
@@ -27,6 +28,38 @@ static void health_ping(http_req *r)
     http_send_raw(r, 200, "text/plain; charset=utf-8", "pong\n", 5);
 }
 
+/* The value of field name ("used_memory") in the text of INFO, or -1. */
+static long long health_info_field(const char *info, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = info; p != NULL && *p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, name, n) == 0 && p[n] == ':')
+            return strtoll(p + n + 1, NULL, 10);
+    }
+    return -1;
+}
+
+/* Redis' memory into h: used_memory and maxmemory in bytes (maxmemory 0:
+ * no cap), both absent if INFO failed. */
+static void health_redis_memory(cJSON *h)
+{
+    redisReply *rep = rds_cmd("INFO memory");
+    long long used, max;
+
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+        used = health_info_field(rep->str, "used_memory");
+        max = health_info_field(rep->str, "maxmemory");
+        if (used >= 0 && max >= 0) {
+            cJSON_AddNumberToObject(h, "used_memory", (double)used);
+            cJSON_AddNumberToObject(h, "maxmemory", (double)max);
+        }
+    }
+    freeReplyObject(rep);
+}
+
 static void health_health(http_req *r)
 {
     time_t now = time(NULL);
@@ -43,6 +76,8 @@ static void health_health(http_req *r)
     checks = cJSON_AddObjectToObject(root, "checks");
     h = cJSON_AddObjectToObject(checks, "redis");
     cJSON_AddStringToObject(h, "status", redis_ok ? "ok" : "down");
+    if (redis_ok)
+        health_redis_memory(h);
     h = cJSON_AddObjectToObject(checks, "helpers");
     cJSON_AddStringToObject(h, "status", helpers > 0 ? "ok" : "down");
     cJSON_AddNumberToObject(h, "live", helpers < 0 ? 0 : (double)helpers);

@@ -42,7 +42,10 @@ typedef struct hd_job {
     int shared;     /* from the shared stream (else our own) */
     long long deadline_ms;
     cJSON *args;
-    char *data; /* raw bytes, may be NULL */
+    /* The bytes of a write the helper makes itself (a one-off run's
+     * files); never set from a stream entry: a job's file body is in the
+     * spool (sp_spool.h). NULL otherwise. */
+    const char *data;
     size_t len;
     struct hd_job *next;
 } hd_job;
@@ -230,9 +233,11 @@ long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
 void hd_ctx_end_all(hd_sandbox *s, const char *why);
 
 /* hd_files.c: the file operations (file_read, _tree, _write, _mkdir,
- * _delete), as the sandbox's user. */
+ * _delete), as the sandbox's user; bodies through the spool. */
 pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
 void hd_op_file(hd_sandbox *s, hd_job *job);
+/* Every tick: once a minute, remove orphaned spool files (sp_spool.h). */
+void hd_spool_tick(long long now_ms);
 
 /* hd_ops.c: the table of operations. */
 /* Run one job: look its op up, check its arguments against the op's

@@ -13,10 +13,18 @@
  * opened O_PATH and checked with fstat(): only regular files are read or
  * written and directories listed, so FIFOs, sockets and devices are never
  * opened for I/O and nothing blocks. New files and directories belong to
- * the sandbox's uid. */
+ * the sandbox's uid.
+ *
+ * File bodies never pass through Redis: a write's body and a read's bytes
+ * are in a spool file the handler made (sp_spool.h), whose name the job
+ * carries. The helper opens it as root before it takes the sandbox's
+ * user, only by a name of the spool's pattern inside the spool directory,
+ * never through a link, and copies between it and the sandbox's file in
+ * chunks (sendfile), so a 64 MiB body is never held in memory. */
 #include "hd.h"
 #include "sbx_priv.h"
 #include "sp_log.h"
+#include "sp_spool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,7 +40,8 @@
 #define HD_PATH_MAX         4096
 #define HD_TREE_MAX_ENTRIES 10000
 #define HD_TREE_MAX_DEPTH   16
-#define HD_FILE_MAX         ((size_t)64 * 1024 * 1024)
+#define HD_FILE_MAX         SPOOL_BODY_MAX
+#define HD_SPOOL_SWEEP_MS   60000
 #define HD_RESOLVE          (RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS)
 
 typedef struct hd_path {
@@ -209,22 +218,54 @@ static void hd_list(int dirfd, const char *path, int depth, cJSON *arr,
     closedir(d);
 }
 
-static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
+/* A regular file's bytes (fd O_PATH, st its stat) into the spool file
+ * out; the answer carries their number. */
+static void hd_file_bytes(hd_job *job, int fd, const struct stat *st, int out)
+{
+    char self[64];
+    int rfd;
+    long long got;
+    cJSON *rep;
+
+    if ((size_t)st->st_size > HD_FILE_MAX) {
+        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE,
+                     "file is larger than %zu bytes", HD_FILE_MAX);
+        return;
+    }
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    rfd =
+        out < 0 ? -1 : open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    /* Up to the size seen at the start: a file that grows meanwhile is
+     * cut there, one that shrinks ends early. */
+    got = rfd < 0 ? -1 : spool_copy(rfd, out, (size_t)st->st_size);
+    if (rfd >= 0)
+        close(rfd);
+    if (got < 0) {
+        log_warn("copying a file to the spool failed: %s", strerror(errno));
+        hd_reply_err(job->rid, SP_E_INTERNAL, "could not read the file");
+        return;
+    }
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "type", "file");
+    cJSON_AddNumberToObject(rep, "size", (double)got);
+    hd_reply(job->rid, rep, NULL, 0);
+}
+
+static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth,
+                         int out)
 {
     char self[64];
     struct stat st;
-    int fd = hd_openat2(p->root, p->rel, O_PATH), rfd = -1;
-    char *data = NULL;
-    size_t max = HD_FILE_MAX, got = 0;
+    int fd = hd_openat2(p->root, p->rel, O_PATH), rfd;
     cJSON *rep;
 
     if (fd < 0 || fstat(fd, &st) != 0) {
         hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such file or directory");
         goto out;
     }
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
     if (S_ISDIR(st.st_mode)) {
         int count = 0;
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
         rfd = open(self, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "path", p->norm);
@@ -232,7 +273,6 @@ static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
         if (rfd >= 0)
             hd_list(rfd, p->norm, depth, cJSON_AddArrayToObject(rep, "entries"),
                     &count);
-        rfd = -1;
         cJSON_AddBoolToObject(rep, "truncated", count >= HD_TREE_MAX_ENTRIES);
         hd_reply(job->rid, rep, NULL, 0);
         goto out;
@@ -246,33 +286,10 @@ static void hd_file_read(hd_sandbox *s, hd_job *job, hd_path *p, int depth)
                      "not a regular file or directory");
         goto out;
     }
-    if ((size_t)st.st_size > max) {
-        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE,
-                     "file is larger than %zu bytes", max);
-        goto out;
-    }
-    rfd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    data = malloc((size_t)st.st_size + 1);
-    if (rfd < 0 || data == NULL) {
-        hd_reply_err(job->rid, SP_E_INTERNAL, "could not read the file");
-        goto out;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(rfd, data + got, (size_t)st.st_size - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    rep = cJSON_CreateObject();
-    cJSON_AddStringToObject(rep, "type", "file");
-    cJSON_AddNumberToObject(rep, "size", (double)got);
-    hd_reply(job->rid, rep, data, got);
+    hd_file_bytes(job, fd, &st, out);
 out:
-    free(data);
     if (fd >= 0)
         close(fd);
-    if (rfd >= 0)
-        close(rfd);
     (void)s;
 }
 
@@ -333,11 +350,30 @@ static int hd_parent(hd_sandbox *s, hd_job *job, hd_path *p, int mkparents,
     return fd;
 }
 
-static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
+/* The body of a write into fd: from the spool file body (its length
+ * checked by hd_spool_open), or the bytes of a write the helper makes
+ * itself (job->data). Returns the bytes written, or -1 with errno. */
+static long long hd_write_body(int fd, const hd_job *job, int body)
+{
+    long long len = hd_arg_int(job->args, "len", 0), n;
+
+    if (job->data != NULL)
+        return spool_write_all(fd, job->data, job->len) == 0
+                   ? (long long)job->len
+                   : -1;
+    n = spool_copy(body, fd, (size_t)len);
+    if (n >= 0 && n != len) {
+        errno = EIO; /* the spool file shrank under us */
+        return -1;
+    }
+    return n;
+}
+
+static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p, int body)
 {
     const char *name;
     int dir = hd_parent(s, job, p, 1, &name), fd = -1;
-    size_t off = 0;
+    long long n;
     struct stat st;
     cJSON *rep;
 
@@ -355,24 +391,19 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p)
         goto out;
     }
     hd_chown(fd, "", s->uid);
-    while (off < job->len) {
-        ssize_t w = write(fd, job->data + off, job->len - off);
-        if (w < 0) {
-            hd_reply_err(
-                job->rid,
-                errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_INTERNAL,
-                "write failed: %s",
-                errno == ENOSPC ? "the workspace is full" : strerror(errno));
-            /* A refused upload leaves nothing behind (a partial file
-             * would keep the workspace full). */
-            unlinkat(dir, name, 0);
-            goto out;
-        }
-        off += (size_t)w;
+    if ((n = hd_write_body(fd, job, body)) < 0) {
+        hd_reply_err(
+            job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_INTERNAL,
+            "write failed: %s",
+            errno == ENOSPC ? "the workspace is full" : strerror(errno));
+        /* A refused upload leaves nothing behind (a partial file would
+         * keep the workspace full). */
+        unlinkat(dir, name, 0);
+        goto out;
     }
     rep = cJSON_CreateObject();
     cJSON_AddStringToObject(rep, "path", p->norm);
-    cJSON_AddNumberToObject(rep, "size", (double)off);
+    cJSON_AddNumberToObject(rep, "size", (double)n);
     hd_reply(job->rid, rep, NULL, 0);
 out:
     if (fd >= 0)
@@ -469,12 +500,93 @@ pid_t hd_init_pid(const sbx_sandbox *sbx)
     return sbx->init_pid;
 }
 
+/* The spool file of job (args.spool), opened as root before the work
+ * takes the sandbox's user: a write's body (its size must be args.len;
+ * removed from the spool once open, the helper having consumed it) or a
+ * read's answer file (emptied), into *fd. A write the helper makes
+ * itself (job->data) and the other ops have none (*fd -1). Returns 0, or
+ * -1 after replying. */
+static int hd_spool_open(hd_job *job, int *fd)
+{
+    const char *name = hd_arg_str(job->args, "spool");
+    long long len = hd_arg_int(job->args, "len", -1);
+    int is_write = job->opn == HC_FILE_WRITE, dir;
+    off_t size = 0;
+
+    *fd = -1;
+    if ((!is_write && job->opn != HC_FILE_READ) || job->data != NULL)
+        return 0;
+    if (is_write && (len < 0 || (size_t)len > HD_FILE_MAX)) {
+        hd_reply_err(job->rid, SP_E_PAYLOAD_TOO_LARGE,
+                     "file is larger than %zu bytes", HD_FILE_MAX);
+        return -1;
+    }
+    if ((dir = spool_dir()) < 0) {
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "file spool unavailable");
+        return -1;
+    }
+    /* The name is hostile: never logged, never used unless it is a spool
+     * name, and only inside the spool directory (sp_spool.h). */
+    *fd = spool_open(dir, name, is_write ? O_RDONLY : O_WRONLY, &size);
+    if (*fd >= 0 && (is_write ? size != len : ftruncate(*fd, 0) != 0)) {
+        close(*fd);
+        *fd = -1;
+        errno = EINVAL;
+    }
+    if (*fd < 0) {
+        log_warn("job %s: spool file refused: %s", job->entry, strerror(errno));
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad spool file");
+        return -1;
+    }
+    if (is_write)
+        spool_remove(dir, name);
+    return 0;
+}
+
+void hd_spool_tick(long long now_ms)
+{
+    static long long last;
+    int dir, n;
+
+    if (now_ms - last < HD_SPOOL_SWEEP_MS)
+        return;
+    last = now_ms;
+    if ((dir = spool_dir()) >= 0 && (n = spool_sweep(dir, SPOOL_ORPHAN_S)) > 0)
+        log_info("removed %d orphaned spool files", n);
+}
+
+/* Run the file op of job with the spool file body (-1: none). */
+static void hd_file_op(hd_sandbox *s, hd_job *job, hd_path *p, int depth,
+                       int body)
+{
+    switch (job->opn) {
+    case HC_FILE_READ:
+        hd_file_read(s, job, p, 1, body);
+        break;
+    case HC_FILE_TREE:
+        hd_file_read(s, job, p, depth, -1);
+        break;
+    case HC_FILE_WRITE:
+        hd_file_write(s, job, p, body);
+        break;
+    case HC_FILE_MKDIR:
+        hd_file_mkdir(s, job, p);
+        break;
+    case HC_FILE_DELETE:
+        hd_file_delete(s, job, p);
+        break;
+    default:
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
+        break;
+    }
+}
+
 void hd_op_file(hd_sandbox *s, hd_job *job)
 {
     const cJSON *jp = cJSON_GetObjectItemCaseSensitive(job->args, "path");
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(job->args, "depth");
     hd_path p;
-    int depth = cJSON_IsNumber(jd) ? (int)jd->valuedouble : 1;
+    int depth = cJSON_IsNumber(jd) ? (int)jd->valuedouble : 1, body;
 
     if (depth < 1)
         depth = 1;
@@ -485,34 +597,22 @@ void hd_op_file(hd_sandbox *s, hd_job *job)
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "path is required");
         return;
     }
+    if (hd_spool_open(job, &body) != 0) {
+        close(p.root);
+        return;
+    }
     /* From here on the file system sees the sandbox's user: permissions
      * are the sandbox's own, new files are its, and the sandbox's private
      * mounts (its /tmp belongs to its user namespace, where host root is
-     * not mapped) accept the writes. The root fd above was opened as root.
-     * setfsuid is per thread; only this (main) thread does file work. */
+     * not mapped) accept the writes. The root fd above and the spool file
+     * were opened as root. setfsuid is per thread; only this (main)
+     * thread does file work. */
     syscall(SYS_setfsgid, s->uid);
     syscall(SYS_setfsuid, s->uid);
-    switch (job->opn) {
-    case HC_FILE_READ:
-        hd_file_read(s, job, &p, 1);
-        break;
-    case HC_FILE_TREE:
-        hd_file_read(s, job, &p, depth);
-        break;
-    case HC_FILE_WRITE:
-        hd_file_write(s, job, &p);
-        break;
-    case HC_FILE_MKDIR:
-        hd_file_mkdir(s, job, &p);
-        break;
-    case HC_FILE_DELETE:
-        hd_file_delete(s, job, &p);
-        break;
-    default:
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
-        break;
-    }
+    hd_file_op(s, job, &p, depth, body);
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);
+    if (body >= 0)
+        close(body);
     close(p.root);
 }

@@ -82,6 +82,8 @@ static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
 #define HD_EXE    {"exe", HD_A_ID, 1}
 #define HD_PATH   {"path", HD_A_STR, 1}
 #define HD_CTX_ID {"ctx", HD_A_ID, 1}
+/* A spool file's name (sp_spool.h; hd_files.c checks its pattern). */
+#define HD_SPOOL  {"spool", HD_A_STR, 1}
 
 static const hd_op hd_ops[HC_OP_COUNT] = {
     [HC_CREATE] = {.fn = hd_op_create, .args = {
@@ -107,11 +109,11 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
     [HC_RESIZE] = {.sandbox = 1, .on_exec = hd_exec_resize, .args = {
         HD_SBX, HD_EXE, {"cols", HD_A_NUM, 1}, {"rows", HD_A_NUM, 1}}},
     [HC_FILE_READ] = {.sandbox = 1, .fn = hd_op_file, .args = {
-        HD_SBX, HD_PATH}},
+        HD_SBX, HD_PATH, HD_SPOOL}},
     [HC_FILE_TREE] = {.sandbox = 1, .fn = hd_op_file, .args = {
         HD_SBX, HD_PATH, {"depth", HD_A_NUM, 0}}},
     [HC_FILE_WRITE] = {.sandbox = 1, .fn = hd_op_file, .args = {
-        HD_SBX, HD_PATH}},
+        HD_SBX, HD_PATH, HD_SPOOL, {"len", HD_A_NUM, 1}}},
     [HC_FILE_MKDIR] = {.sandbox = 1, .fn = hd_op_file, .args = {
         HD_SBX, HD_PATH}},
     [HC_FILE_DELETE] = {.sandbox = 1, .fn = hd_op_file, .args = {

@@ -8,7 +8,10 @@
  *   intake thread   XREADGROUP on "<prefix>jobs" (shared by all helpers,
  *                   consumer group "helpers") and "<prefix>hjobs:<id>" (jobs
  *                   for sandboxes this helper owns); parsed jobs go into a
- *                   queue and one byte into the wake pipe.
+ *                   queue and one byte into the wake pipe. A job's entry
+ *                   is acknowledged and deleted once it is handled (or
+ *                   dropped); file bodies are never in it, but in the
+ *                   spool (sp_spool.h).
  *   main thread     one poll() loop over: the wake pipe, each sandbox's
  *                   control socket (sp-init's exit reports), and the stdout/
  *                   stderr pipes (or PTY master) and stdin of every running
@@ -81,7 +84,6 @@ static void hd_job_free(hd_job *j)
     if (j == NULL)
         return;
     cJSON_Delete(j->args);
-    free(j->data);
     free(j);
 }
 
@@ -118,12 +120,6 @@ static hd_job *hd_job_parse(redisReply *e, int shared)
             j->deadline_ms = atoll(v->str);
         else if (strcmp(name, "args") == 0)
             j->args = cJSON_Parse(v->str);
-        else if (strcmp(name, "data") == 0 && j->data == NULL &&
-                 (j->data = malloc(v->len + 1)) != NULL) {
-            memcpy(j->data, v->str, v->len);
-            j->data[v->len] = '\0';
-            j->len = v->len;
-        }
     }
     return j;
 }
@@ -142,6 +138,35 @@ static void hd_enqueue(hd_job *j)
         log_warn("write(wake pipe) failed: %s", strerror(errno));
 }
 
+/* Acknowledge and delete entry id of stream at once (its job is dropped
+ * or unreadable; intake thread): nothing of it stays in Redis. */
+static void hd_forget(const char *stream, const char *id)
+{
+    const char *ack[] = {"XACK", stream, "helpers", id};
+    const char *del[] = {"XDEL", stream, id};
+    const char *const *argvs[] = {ack, del};
+    const int argcs[] = {4, 3};
+    redisReply *rep[2];
+
+    if (rds_pipeline(2, argvs, argcs, rep) == 0) {
+        freeReplyObject(rep[0]);
+        freeReplyObject(rep[1]);
+    }
+}
+
+/* Queue entry e of a stream as a job; one that cannot be read is
+ * forgotten at once. */
+static void hd_take_entry(redisReply *e, int shared)
+{
+    hd_job *j = hd_job_parse(e, shared);
+
+    if (j != NULL)
+        hd_enqueue(j);
+    else if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+             e->element[0]->type == REDIS_REPLY_STRING)
+        hd_forget(shared ? hd_k_jobs : hd_k_hjobs, e->element[0]->str);
+}
+
 /* Queue every entry of an XREADGROUP reply. */
 static void hd_take(redisReply *r)
 {
@@ -153,11 +178,8 @@ static void hd_take(redisReply *r)
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
             continue;
         shared = strcmp(st->element[0]->str, hd_k_jobs) == 0;
-        for (size_t i = 0; i < st->element[1]->elements; i++) {
-            hd_job *j = hd_job_parse(st->element[1]->element[i], shared);
-            if (j != NULL)
-                hd_enqueue(j);
-        }
+        for (size_t i = 0; i < st->element[1]->elements; i++)
+            hd_take_entry(st->element[1]->element[i], shared);
     }
 }
 
@@ -196,11 +218,8 @@ static void *hd_intake(void *arg)
                         hd_k_jobs, hd_helper_id);
             if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
                 redisReply *entries = r->element[1];
-                for (size_t i = 0; i < entries->elements; i++) {
-                    hd_job *j = hd_job_parse(entries->element[i], 1);
-                    if (j != NULL)
-                        hd_enqueue(j);
-                }
+                for (size_t i = 0; i < entries->elements; i++)
+                    hd_take_entry(entries->element[i], 1);
             }
             freeReplyObject(r);
         }
@@ -221,11 +240,17 @@ static void *hd_intake(void *arg)
     return NULL;
 }
 
+/* The job has been handled or dropped: acknowledged and deleted from its
+ * stream, so that the stream does not grow (docs/KEYS.md). */
 static void hd_ack(const hd_job *j)
 {
-    /* After the job's own writes: a job whose effects Redis has not got
-     * stays pending, to be read again by a restarted helper. */
-    hd_pub("XACK %s helpers %s", j->shared ? hd_k_jobs : hd_k_hjobs, j->entry);
+    const char *stream = j->shared ? hd_k_jobs : hd_k_hjobs;
+
+    /* Queued after the job's own writes (hd_pub): a job whose effects
+     * Redis has not got stays pending, to be read again by a restarted
+     * helper; once done nothing of it stays in Redis. */
+    hd_pub("XACK %s helpers %s", stream, j->entry);
+    hd_pub("XDEL %s %s", stream, j->entry);
 }
 
 static void hd_drain_jobs(void)
@@ -404,6 +429,7 @@ static void hd_tick(long long now)
         else if (s->ephemeral && s->execs == NULL)
             hd_sandbox_end(s, "run finished");
     }
+    hd_spool_tick(now);
 }
 
 /* This helper was swept as gone: its executions were ended as lost and

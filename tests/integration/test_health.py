@@ -39,6 +39,12 @@ class HealthTest(sp.Case):
         self.assertIsInstance(doc["version"], str)
         self.assertTrue(doc["version"])
         self.assertEqual(doc["checks"]["redis"]["status"], "ok")
+        # Redis' memory, in bytes (maxmemory 0: no cap).
+        redis = doc["checks"]["redis"]
+        self.assertIsInstance(redis["used_memory"], int)
+        self.assertGreater(redis["used_memory"], 0)
+        self.assertIsInstance(redis["maxmemory"], int)
+        self.assertGreaterEqual(redis["maxmemory"], 0)
         helpers = doc["checks"]["helpers"]
         self.assertIn(helpers["status"], ("ok", "down"))
 

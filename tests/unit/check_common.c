@@ -1,15 +1,20 @@
 /* tests/unit/check_common.c: unit tests of common/ (configuration, ids,
- * the status table, bounded buffers and JWT verification). Tokens for the
- * negative JWT cases are built here by hand (base64url + OpenSSL HMAC) so
- * that none of them depends on tok_issue. Run under CK_FORK=yes: each test
- * has its own process, and the fixture resets the environment anyway. */
+ * the status table, bounded buffers, JWT verification, the file spool).
+ * Tokens for the negative JWT cases are built here by hand (base64url +
+ * OpenSSL HMAC) so that none of them depends on tok_issue. Run under
+ * CK_FORK=yes: each test has its own process, and the fixture resets the
+ * environment anyway. */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sp_buf.h"
@@ -18,6 +23,7 @@
 #include "sp_jwt.h"
 #include "sp_keys.h"
 #include "sp_multipart.h"
+#include "sp_spool.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
 
@@ -1433,6 +1439,183 @@ static Suite *parsers_suite(void)
     return s;
 }
 
+/* ---- spool ------------------------------------------------------------ */
+
+/* A fresh directory for spool tests; its fd (O_RDONLY) into *dirfd. */
+static char *t_spool_dir(int *dirfd)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/ck_spool.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    *dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(*dirfd, 0);
+    return path;
+}
+
+static void t_spool_rmdir(const char *path, int dirfd)
+{
+    char cmd[128];
+    close(dirfd);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(spool_names)
+{
+    char name[SPOOL_NAME_SIZE];
+    int dirfd, fd;
+    char *dir = t_spool_dir(&dirfd);
+
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAAAAA"), 1);
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAAA-_"), 1);
+    ck_assert_int_eq(spool_name_valid(NULL), 0);
+    ck_assert_int_eq(spool_name_valid(""), 0);
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAAAA"), 0);
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAAAAAA"), 0);
+    ck_assert_int_eq(spool_name_valid("spx_AAAAAAAAAAAAAAAAAAAAAA"), 0);
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAAA/A"), 0);
+    ck_assert_int_eq(spool_name_valid("spl_AAAAAAAAAAAAAAAAAAA..A"), 0);
+    ck_assert_int_eq(spool_name_valid("../spl_AAAAAAAAAAAAAAAAAA"), 0);
+    fd = spool_create(dirfd, name, sizeof name);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(spool_name_valid(name), 1);
+    close(fd);
+    /* A name that is not a spool name is never removed. */
+    ck_assert_int_eq(spool_remove(dirfd, ".."), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(spool_remove(dirfd, name), 0);
+    ck_assert_int_eq(spool_remove(dirfd, name), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    t_spool_rmdir(dir, dirfd);
+}
+END_TEST
+
+START_TEST(spool_open_refuses_planted_files)
+{
+    char name[SPOOL_NAME_SIZE], other[SPOOL_NAME_SIZE], path[128];
+    int dirfd, fd;
+    off_t size = -1;
+    char *dir = t_spool_dir(&dirfd);
+
+    fd = spool_create(dirfd, name, sizeof name);
+    ck_assert_int_eq(spool_write_all(fd, "hello", 5), 0);
+    close(fd);
+    fd = spool_open(dirfd, name, O_RDONLY, &size);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(size, 5);
+    close(fd);
+    /* Not a spool name. */
+    ck_assert_int_eq(spool_open(dirfd, "../etc", O_RDONLY, &size), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    /* A symbolic link is never followed. */
+    id_generate(SPOOL_PREFIX, other, sizeof other);
+    ck_assert_int_eq(symlinkat(name, dirfd, other), 0);
+    ck_assert_int_eq(spool_open(dirfd, other, O_WRONLY, &size), -1);
+    ck_assert_int_eq(errno, ELOOP);
+    unlinkat(dirfd, other, 0);
+    /* A second link to a file: refused (both names). */
+    ck_assert_int_eq(linkat(dirfd, name, dirfd, other, 0), 0);
+    ck_assert_int_eq(spool_open(dirfd, other, O_RDONLY, &size), -1);
+    ck_assert_int_eq(errno, EPERM);
+    ck_assert_int_eq(spool_open(dirfd, name, O_RDONLY, &size), -1);
+    unlinkat(dirfd, other, 0);
+    /* A FIFO: refused at once, never waited on. */
+    ck_assert_int_eq(mkfifoat(dirfd, other, 0600), 0);
+    ck_assert_int_eq(spool_open(dirfd, other, O_RDONLY, &size), -1);
+    ck_assert_int_eq(errno, EPERM);
+    unlinkat(dirfd, other, 0);
+    /* A directory. */
+    ck_assert_int_eq(mkdirat(dirfd, other, 0700), 0);
+    ck_assert_int_eq(spool_open(dirfd, other, O_RDONLY, &size), -1);
+    unlinkat(dirfd, other, AT_REMOVEDIR);
+    /* A file of someone else than the directory's owner (root only). */
+    if (geteuid() == 0) {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        ck_assert_int_eq(chown(path, 12345, 12345), 0);
+        ck_assert_int_eq(spool_open(dirfd, name, O_RDONLY, &size), -1);
+        ck_assert_int_eq(errno, EPERM);
+    }
+    t_spool_rmdir(dir, dirfd);
+}
+END_TEST
+
+START_TEST(spool_copy_and_read_back)
+{
+    char name[SPOOL_NAME_SIZE], out[SPOOL_NAME_SIZE];
+    size_t n = 3 * 1024 * 1024 + 17;
+    unsigned char *data = malloc(n), *back = malloc(n);
+    int dirfd, in, to, pfd[2];
+    char *dir = t_spool_dir(&dirfd);
+
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)(i * 7 + (i >> 11));
+    in = spool_create(dirfd, name, sizeof name);
+    ck_assert_int_eq(spool_write_all(in, data, n), 0);
+    ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+    to = spool_create(dirfd, out, sizeof out);
+    /* Asked for more than there is: stops at the end of the source. */
+    ck_assert_int_eq(spool_copy(in, to, n + 100), (long long)n);
+    ck_assert_int_eq(spool_read_all(to, back, n), 0);
+    ck_assert_mem_eq(back, data, n);
+    /* Reading more than the file holds is an error. */
+    ck_assert_int_eq(spool_read_all(to, back, n + 1), -1);
+    ck_assert_int_eq(errno, EIO);
+    /* From a pipe (no sendfile): the read/write fallback. */
+    ck_assert_int_eq(pipe(pfd), 0);
+    ck_assert_int_eq(spool_write_all(pfd[1], "piped", 5), 0);
+    close(pfd[1]);
+    ck_assert_int_eq(ftruncate(to, 0), 0);
+    ck_assert_int_eq(lseek(to, 0, SEEK_SET), 0);
+    ck_assert_int_eq(spool_copy(pfd[0], to, 100), 5);
+    ck_assert_int_eq(spool_read_all(to, back, 5), 0);
+    ck_assert_mem_eq(back, "piped", 5);
+    close(pfd[0]);
+    close(in);
+    close(to);
+    free(data);
+    free(back);
+    t_spool_rmdir(dir, dirfd);
+}
+END_TEST
+
+START_TEST(spool_sweep_by_age)
+{
+    char fresh[SPOOL_NAME_SIZE], old[SPOOL_NAME_SIZE];
+    struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
+    struct stat st;
+    int dirfd, fd;
+    char *dir = t_spool_dir(&dirfd);
+
+    close(spool_create(dirfd, fresh, sizeof fresh));
+    fd = spool_create(dirfd, old, sizeof old);
+    ts[1].tv_sec = time(NULL) - SPOOL_ORPHAN_S - 10;
+    ck_assert_int_eq(futimens(fd, ts), 0);
+    close(fd);
+    /* Another name, however old, is left alone. */
+    fd = openat(dirfd, "keep", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    ck_assert_int_eq(futimens(fd, ts), 0);
+    close(fd);
+    ck_assert_int_eq(spool_sweep(dirfd, SPOOL_ORPHAN_S), 1);
+    ck_assert_int_eq(fstatat(dirfd, old, &st, 0), -1);
+    ck_assert_int_eq(fstatat(dirfd, fresh, &st, 0), 0);
+    ck_assert_int_eq(fstatat(dirfd, "keep", &st, 0), 0);
+    ck_assert_int_eq(spool_sweep(dirfd, SPOOL_ORPHAN_S), 0);
+    t_spool_rmdir(dir, dirfd);
+}
+END_TEST
+
+static Suite *spool_suite(void)
+{
+    Suite *s = suite_create("spool");
+    TCase *tc = tcase_create("spool");
+    tcase_add_test(tc, spool_names);
+    tcase_add_test(tc, spool_open_refuses_planted_files);
+    tcase_add_test(tc, spool_copy_and_read_back);
+    tcase_add_test(tc, spool_sweep_by_age);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
     SRunner *sr = srunner_create(config_suite());
@@ -1444,6 +1627,7 @@ int main(void)
     srunner_add_suite(sr, buf_suite());
     srunner_add_suite(sr, jwt_suite());
     srunner_add_suite(sr, parsers_suite());
+    srunner_add_suite(sr, spool_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
