@@ -268,6 +268,8 @@ static void hd_drain_jobs(void)
         hd_job *next = list->next;
         hd_ops_run(list);
         hd_ack(list);
+        /* Its answer now: the next job may be slow (making a sandbox). */
+        hd_pub_flush();
         hd_job_free(list);
         list = next;
     }
@@ -420,10 +422,15 @@ static void hd_poll_handle(nfds_t n)
 /* Deadlines, timeouts and one-off sandboxes whose run ended. */
 static void hd_tick(long long now)
 {
-    for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
-        nx = s->next;
+    for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
         hd_ctx_tick(s, now);
         hd_exec_tick(s, now);
+    }
+    /* The ends of executions go out before any slow teardown below, so
+     * that a waiting caller never waits for a sandbox's removal. */
+    hd_pub_flush();
+    for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
+        nx = s->next;
         if (now / 1000 >= s->expires_at)
             hd_sandbox_end(s, "timeout");
         else if (s->ephemeral && s->execs == NULL)
@@ -460,9 +467,11 @@ static void hd_loop(void)
         hd_tick(now);
         if (hd_lost_flag)
             hd_end_lost();
-        hd_pool_fill();
         /* Everything this pass wrote, in one round trip (or kept while
-         * Redis is away: hd_pub.c). */
+         * Redis is away: hd_pub.c), before a sandbox is made for the pool
+         * (slow, and nobody should wait for it). */
+        hd_pub_flush();
+        hd_pool_fill();
         hd_pub_flush();
     }
 }
