@@ -34,7 +34,7 @@
     X(SP_SANDBOX_MAX_PER_SUBJECT, INT, "10", 1, 10000,                         \
       "live sandboxes one subject may have")                                   \
     X(SP_SANDBOX_TIMEOUT, INT, "300", 1, 604800,                               \
-      "default sandbox idle timeout, seconds")                                 \
+      "default sandbox lifetime (its timeout), seconds")                       \
     X(SP_SANDBOX_MAX_TIMEOUT, INT, "86400", 1, 604800,                         \
       "largest sandbox timeout a client may ask for, seconds")                 \
     X(SP_SANDBOX_MEMORY_MB, INT, "512", 16, 1048576,                           \
