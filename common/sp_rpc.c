@@ -72,6 +72,22 @@ int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
     return st == SP_OK ? 0 : -1;
 }
 
+int rpc_need_helper(struct http_req *r)
+{
+    if (rpc_live_helpers() > 0)
+        return 0;
+    http_send_error(r, SP_E_UNAVAILABLE, NULL, "no sandbox helper is running");
+    return -1;
+}
+
+int rpc_new_id(struct http_req *r, const char *prefix, char *out)
+{
+    if (id_generate(prefix, out, SP_ID_SIZE) == 0)
+        return 0;
+    http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+    return -1;
+}
+
 void http_send_rpc_error(struct http_req *r, const rpc_err *err,
                          const char *field)
 {

@@ -80,6 +80,15 @@ struct http_req;
 int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
                    char *helper);
 
+/* 0 if a helper runs (a fresh heartbeat), else -1 after answering r with
+ * 503 "no sandbox helper is running": before work that any helper may
+ * take (a sandbox, a one-off run). */
+int rpc_need_helper(struct http_req *r);
+
+/* A new id of type prefix ("exe_") into out (SP_ID_SIZE bytes): 0, or -1
+ * after answering r with 500. */
+int rpc_new_id(struct http_req *r, const char *prefix, char *out);
+
 /* Answer r with the failure err of a helper call: its status (503 for a
  * helper that was not reached or did not answer, with Retry-After) and
  * message; field may be NULL. The one place a helper failure becomes

@@ -142,10 +142,8 @@ void ctxh_create(http_req *r)
     }
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         goto out;
-    if (id_generate("ctx_", id, sizeof id) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+    if (rpc_new_id(r, "ctx_", id) != 0)
         goto out;
-    }
     if (hc_ctx_create(helper, r->params[0], id, lang, r->auth.sub, &err) != 0) {
         http_send_rpc_error(r, &err, NULL);
         goto out;
@@ -253,10 +251,8 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
     }
     if (run_put_all(r, rec.helper, rec.sandbox, q->files) != 0)
         return;
-    if (id_generate("exe_", exe, sizeof exe) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+    if (rpc_new_id(r, "exe_", exe) != 0)
         return;
-    }
     x = (hc_ctx_run_req){.sandbox = rec.sandbox,
                          .ctx = q->ctx,
                          .id = exe,

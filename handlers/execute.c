@@ -253,15 +253,9 @@ static void exe_run(http_req *r, int stream)
     if (q.sandbox != NULL &&
         rpc_sandbox_of(r, q.sandbox, "sandbox_id", helper) != 0)
         goto out;
-    if (q.sandbox == NULL && rpc_live_helpers() <= 0) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL,
-                        "no sandbox helper is running");
+    if ((q.sandbox == NULL && rpc_need_helper(r) != 0) ||
+        rpc_new_id(r, "exe_", exe) != 0)
         goto out;
-    }
-    if (id_generate("exe_", exe, sizeof exe) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
-        goto out;
-    }
     exe_start(r, &q, helper, exe);
 out:
     cJSON_Delete(q.files);

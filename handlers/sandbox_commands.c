@@ -105,10 +105,8 @@ static void sbxh_run(http_req *r, const char *helper, hc_exec_req *q, int bg,
     rpc_err err;
     cJSON *o;
 
-    if (id_generate("exe_", exe, sizeof exe) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+    if (rpc_new_id(r, "exe_", exe) != 0)
         return;
-    }
     q->id = exe;
     q->kind = HC_KIND_COMMAND;
     q->owner = r->auth.sub;

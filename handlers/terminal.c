@@ -106,15 +106,11 @@ static void trm_create(http_req *r)
     if (sandbox != NULL) {
         if (rpc_sandbox_of(r, sandbox, "sandbox_id", helper) != 0)
             goto out;
-    } else if (rpc_live_helpers() <= 0) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL,
-                        "no sandbox helper is running");
+    } else if (rpc_need_helper(r) != 0) {
         goto out;
     }
-    if (id_generate("trm_", id, sizeof id) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+    if (rpc_new_id(r, "trm_", id) != 0)
         goto out;
-    }
     /* The record exists before the shell, so the relay can serve the
      * stream from its first event. */
     key_of(k, sizeof k, KEY_TERMINAL, id);
