@@ -189,3 +189,14 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
     out->data[out->len] = '\0';
     return 0;
 }
+
+int utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        int len = utf8_seq(s + i, n - i);
+        if (len <= 0)
+            return 0;
+        i += (size_t)len;
+    }
+    return 1;
+}

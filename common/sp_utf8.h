@@ -34,4 +34,7 @@ int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out);
  * control characters (NUL included) \u00XX escapes. 0, or -1 if full. */
 int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out);
 
+/* 1 if s[0..n) is all valid UTF-8 (nothing cut off at the end). */
+int utf8_valid(const unsigned char *s, size_t n);
+
 #endif

@@ -33,6 +33,7 @@ sources()
     fcgi) echo sse/sse_fcgi.c ;;
     event) echo sse/sse_event.c sse/sse_fcgi.c common/sp_frame.c \
         common/sp_utf8.c common/sp_buf.c ;;
+    tspec) echo common/sp_tspec.c common/sp_utf8.c common/sp_buf.c ;;
     *) return 1 ;;
     esac
 }
@@ -42,6 +43,7 @@ max_len()
 {
     case $1 in
     jwt | config) echo 4300 ;;
+    tspec) echo 8192 ;;
     *) echo 4096 ;;
     esac
 }
