@@ -144,6 +144,74 @@ class SupervisionTest(sp.Case):
         self.assertTrue(ok, get("/health").json["checks"]["supervision"])
 
 
+
+class DownTest(sp.Case):
+    def test_down_removes_the_helpers_cgroups(self):
+        """down removes the cgroups the helper made for its state
+        directory (sandpipe-<12 hex of the SHA-256 of its real path>) in
+        every hierarchy, and nothing of another state's. Run on a scratch
+        state directory of its own, where nothing else runs."""
+        import glob
+        import hashlib
+        import tempfile
+        st = tempfile.mkdtemp(prefix="sp-down-", dir=os.path.dirname(
+            os.path.abspath(sp.STATE)))
+        name = "sandpipe-" + hashlib.sha256(
+            os.path.realpath(st).encode()).hexdigest()[:12]
+        other = "sandpipe-downtest-other"
+        made = []
+        for root in ["/sys/fs/cgroup"] + glob.glob("/sys/fs/cgroup/*/"):
+            d = os.path.join(root, name)
+            try:
+                os.makedirs(os.path.join(d, "sbx_x", "exe_y"))
+                os.mkdir(os.path.join(root, other))
+            except OSError:
+                continue
+            made.append(root)
+            self.addCleanup(lambda r=root: os.path.isdir(os.path.join(
+                r, other)) and os.rmdir(os.path.join(r, other)))
+        if not made:
+            self.skipTest("cannot make cgroups here")
+        env = dict(os.environ, SP_STATE_DIR=st,
+                   SP_LISTEN="127.0.0.1:1", SP_ENV_FILE="")
+        p = subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for root in made:
+            self.assertFalse(os.path.exists(os.path.join(root, name)), root)
+            self.assertTrue(os.path.isdir(os.path.join(root, other)), root)
+        subprocess.run(["rm", "-rf", st])
+
+
+class SystemdUnitsTest(sp.Case):
+    def test_units_verify(self):
+        """make install-systemd writes a unit per program, the helper's and
+        sandpipe.target; systemd-analyze verify finds nothing to say."""
+        import shutil
+        import tempfile
+        if shutil.which("systemd-analyze") is None:
+            self.skipTest("systemd-analyze is not installed")
+        dest = tempfile.mkdtemp(prefix="sp-units-")
+        self.addCleanup(shutil.rmtree, dest, True)
+        build = os.path.abspath(sp.BUILD)
+        p = subprocess.run(["make", "-C", build, "-s", "install-systemd",
+                            "DESTDIR=" + dest, "bindir=" + build],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        units = []
+        for d, _, files in os.walk(dest):
+            units += [os.path.join(d, f) for f in files]
+        names = sorted(os.path.basename(u) for u in units)
+        want = sorted(["sandpipe.target", "sandpipe-helperd.service"] +
+                      [f"sandpipe-{n}.service" for n in
+                       ("auth", "health", "sandboxes", "execute", "terminal",
+                        "sse")])
+        self.assertEqual(names, want)
+        v = subprocess.run(["systemd-analyze", "verify", "--man=no"] + units,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual((v.returncode, v.stdout + v.stderr), (0, ""))
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
