@@ -72,8 +72,8 @@
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
     X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
-      "first host uid given to sandboxes (one uid per slot); 0: derived from " \
-      "the state directory, so two instances never share a range")             \
+      "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
+      "ranges, chosen by the state directory")                                 \
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
