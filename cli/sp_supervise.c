@@ -98,7 +98,7 @@ typedef struct sup_prog {
 static sup_prog sup_progs[SUP_MAX_PROGRAMS];
 static int sup_nprogs;
 static const char *sup_ctl, *sup_run;
-static struct timespec sup_programs_mtime;
+static struct stat sup_programs_seen; /* the file as last read */
 static int sup_dirty = 1;
 
 static long long sup_now_ms(void)
@@ -229,11 +229,15 @@ static void sup_load(void)
     FILE *f;
 
     snprintf(path, sizeof path, "%s/programs", sup_ctl);
+    /* The size too: appends within one tick of the file system's clock
+     * leave the modification time as it was. */
     if (stat(path, &st) != 0 ||
-        (st.st_mtim.tv_sec == sup_programs_mtime.tv_sec &&
-         st.st_mtim.tv_nsec == sup_programs_mtime.tv_nsec))
+        (st.st_mtim.tv_sec == sup_programs_seen.st_mtim.tv_sec &&
+         st.st_mtim.tv_nsec == sup_programs_seen.st_mtim.tv_nsec &&
+         st.st_size == sup_programs_seen.st_size &&
+         st.st_ino == sup_programs_seen.st_ino))
         return;
-    sup_programs_mtime = st.st_mtim;
+    sup_programs_seen = st;
     if ((f = fopen(path, "re")) == NULL) {
         log_error("fopen(\"%s\") failed: %s", path, strerror(errno));
         return;
@@ -241,6 +245,12 @@ static void sup_load(void)
     while (fgets(buf, sizeof buf, f) != NULL) {
         char name[SUP_NAME_MAX + 1];
         sup_prog *p;
+        /* A line still being written is read again once it is whole
+         * (the file's size changes). */
+        if (strchr(buf, '\n') == NULL) {
+            memset(&sup_programs_seen, 0, sizeof sup_programs_seen);
+            break;
+        }
         buf[strcspn(buf, "\n")] = '\0';
         snprintf(name, sizeof name, "%.*s", (int)strcspn(buf, "\t"), buf);
         if (buf[0] == '\0' || buf[0] == '#' || sup_find(name) != NULL)
