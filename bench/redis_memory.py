@@ -145,7 +145,8 @@ def main():
     a = ap.parse_args()
     n = a.total_mib // a.file_mib
     total = n * a.file_mib * MiB
-    env = dict(os.environ, SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
                    check=True, stdout=subprocess.DEVNULL)

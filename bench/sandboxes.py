@@ -57,7 +57,8 @@ def main():
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--alive", type=int, default=200)
     a = ap.parse_args()
-    env = dict(os.environ, SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
                SP_SANDBOX_MAX_PER_SUBJECT=str(a.alive + 10))
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env, check=True,

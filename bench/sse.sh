@@ -78,7 +78,7 @@ rm -rf "$SP_STATE_DIR" 2>/dev/null || say "some of $SP_STATE_DIR stayed"
 mkdir -p "$OUT"
 gcc -O2 -Wall -Wextra -o "$BIN" "$ROOT/bench/sse_load.c"
 say "starting the stack (log: $OUT/up.log)"
-"$ROOT/sandpipe" up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; die "up failed"; }
+SP_APIKEY_RATE=999999 SP_APIKEY_BURST=999999 "$ROOT/sandpipe" up >"$OUT/up.log" 2>&1 || { cat "$OUT/up.log"; die "up failed"; }
 KEY=$(cat "$SP_STATE_DIR/api_key")
 RUN=$SP_STATE_DIR/run
 SSE_PID=$(cat "$RUN/sp-sse.pid")

@@ -106,7 +106,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     a = ap.parse_args()
-    env = dict(os.environ, SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env, check=True,
                    stdout=subprocess.DEVNULL)

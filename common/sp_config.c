@@ -198,6 +198,36 @@ out:
     return result;
 }
 
+/* SP_HELPER_UID from the state directory when it is 0 (sp_config.h), so
+ * that two instances on one host (each with its own state directory)
+ * never give their sandboxes the same host uids. */
+static int cfg_derive_uid(char *err, size_t errlen)
+{
+    char real[4096], num[24];
+    const char *dir = cfg_values[CFG_SP_STATE_DIR];
+    unsigned long long h = 1469598103934665603ULL;
+
+    if (cfg_ints[CFG_SP_HELPER_UID] != 0) {
+        if (cfg_ints[CFG_SP_HELPER_UID] < 1000) {
+            snprintf(err, errlen,
+                     "SP_HELPER_UID: must be 0 (derived) or at "
+                     "least 1000");
+            return -1;
+        }
+        return 0;
+    }
+    if (dir == NULL || dir[0] == '\0')
+        dir = "state";
+    if (realpath(dir, real) == NULL)
+        snprintf(real, sizeof real, "%s", dir);
+    for (const unsigned char *p = (const unsigned char *)real; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    snprintf(num, sizeof num, "%lld",
+             (long long)CFG_UID_FIRST +
+                 (long long)(h % CFG_UID_RANGES) * CFG_UID_SPAN);
+    return cfg_set(CFG_SP_HELPER_UID, num, err, errlen);
+}
+
 int cfg_load(const cfg_id *required, char *err, size_t errlen)
 {
     const char *file;
@@ -221,6 +251,8 @@ int cfg_load(const cfg_id *required, char *err, size_t errlen)
             return -1;
         }
     }
+    if (cfg_derive_uid(err, errlen) != 0)
+        return -1;
     log_parse_level(cfg_values[CFG_SP_LOG_LEVEL], &log_min_level);
     return 0;
 }

@@ -71,8 +71,9 @@
       "one-off runs (/execute, terminals) one subject may have at once")       \
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
-    X(SP_HELPER_UID, INT, "200000", 1000, 2147483647,                          \
-      "first host uid given to sandboxes (one uid per slot)")                  \
+    X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
+      "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
+      "ranges, chosen by the state directory")                                 \
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
@@ -109,6 +110,15 @@ int cfg_load(const cfg_id *required, char *err, size_t errlen);
 
 /* Validate one value for option id; returns 0 or -1 with a reason. */
 int cfg_check(cfg_id id, const char *value, char *err, size_t errlen);
+
+/* SP_HELPER_UID 0 (the default) is derived from the real path of
+ * SP_STATE_DIR (./state when empty): CFG_UID_FIRST + (FNV-1a 64 of the
+ * path mod CFG_UID_RANGES) × CFG_UID_SPAN. Each instance's range
+ * (helper/hd.h: HD_MAX_SLOTS uids) lies inside its own span. A value set
+ * by hand is taken as it is and must be at least 1000. */
+#define CFG_UID_FIRST  200000
+#define CFG_UID_SPAN   65536
+#define CFG_UID_RANGES 8192
 
 /* Current value of an option; the string lives until the next cfg_load. */
 const char *cfg_str(cfg_id id);

@@ -5,6 +5,7 @@
 #include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
+#include "sp_utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -235,25 +236,51 @@ void http_send_json(http_req *r, int status, const cJSON *obj)
     free(s);
 }
 
+/* s as valid UTF-8 in out (room for 3 × len + 1): a message or field may
+ * echo request input (a path, a name), and JSON is UTF-8, so every byte
+ * that is not part of a valid sequence becomes U+FFFD. */
+static void http_utf8(const char *s, char *out, size_t outlen)
+{
+    sp_buf b;
+
+    buf_init(&b, outlen - 1);
+    if (utf8_sanitize((const unsigned char *)s, strlen(s), &b) == 0 &&
+        b.data != NULL)
+        memcpy(out, b.data, b.len + 1);
+    else
+        snprintf(out, outlen, "%s", "(unprintable)");
+    buf_free(&b);
+}
+
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
 {
-    char msg[512];
+    char raw[512], msg[3 * sizeof raw + 1], fld[3 * 64 + 1];
     cJSON *root, *err;
     va_list ap;
     char *s;
+    int n;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* Cut short: never end inside a character. */
+    if (n >= (int)sizeof raw)
+        raw[utf8_cut((const unsigned char *)raw, strlen(raw))] = '\0';
+    http_utf8(raw, msg, sizeof msg);
     if (st == SP_E_RATE_LIMITED || st == SP_E_UNAVAILABLE)
         http_add_header(r, "Retry-After: %d", st == SP_E_UNAVAILABLE ? 2 : 1);
     root = cJSON_CreateObject();
     err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "code", sp_status_code(st));
     cJSON_AddStringToObject(err, "message", msg);
-    if (field != NULL)
-        cJSON_AddStringToObject(err, "field", field);
+    if (field != NULL) {
+        char cut[64];
+        snprintf(cut, sizeof cut, "%s", field);
+        cut[utf8_cut((const unsigned char *)cut, strlen(cut))] = '\0';
+        http_utf8(cut, fld, sizeof fld);
+        cJSON_AddStringToObject(err, "field", fld);
+    }
     s = cJSON_PrintUnformatted(root);
     if (s != NULL) {
         http_send_raw(r, sp_status_http(st), "application/json; charset=utf-8",

@@ -1,9 +1,11 @@
 /* handlers/health.c: the health family: /ping, /health (Redis, with its
- * memory, and helper checks; 503 when Redis is down) and /metrics
+ * memory, helper checks and the supervisor's view of every program; 503
+ * when Redis is down) and /metrics
  * (Prometheus text); and the sweeper that ends the work of helpers that
  * are gone. */
 #include "config.h"
 #include "sp_buf.h"
+#include "sp_config.h"
 #include "sp_http.h"
 #include "sp_json.h"
 #include "sp_keys.h"
@@ -11,8 +13,10 @@
 #include "sp_redis.h"
 #include "sp_rpc.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,6 +64,68 @@ static void health_redis_memory(cJSON *h)
     freeReplyObject(rep);
 }
 
+/* One line of the supervisor's status file into progs; 1 if the program
+ * runs, 0 if not, -1 if the line is not a program's. */
+static int health_program(const char *line, cJSON *progs, double *restarts)
+{
+    char name[33], state[16], last[24], ts[JSON_TIME_SIZE];
+    int pid;
+    unsigned n;
+    long long started;
+    cJSON *p;
+
+    if (sscanf(line, "%32s %15s %d %u %lld %23s", name, state, &pid, &n,
+               &started, last) != 6)
+        return -1;
+    p = cJSON_AddObjectToObject(progs, name);
+    cJSON_AddStringToObject(p, "state", state);
+    cJSON_AddNumberToObject(p, "pid", pid);
+    cJSON_AddNumberToObject(p, "restarts", n);
+    if (started > 0) {
+        json_time(started, ts, sizeof ts);
+        cJSON_AddStringToObject(p, "started_at", ts);
+    }
+    cJSON_AddStringToObject(p, "last_exit", last);
+    *restarts += n;
+    return strcmp(state, "running") == 0;
+}
+
+/* checks.supervision: what sp-supervise (cli/sp_supervise.c) says of
+ * every program, from $SP_STATE_DIR/run/supervise.status. Status "off"
+ * without that file (programs run by systemd, say), "down" when the
+ * supervisor that wrote it is gone, "degraded" while a program is not
+ * running, else "ok". */
+static void health_supervision(cJSON *checks)
+{
+    char path[4200], line[256];
+    const char *dir = cfg_str(CFG_SP_STATE_DIR);
+    cJSON *s = cJSON_AddObjectToObject(checks, "supervision"), *progs;
+    int spid = 0, all = 1, alive;
+    double restarts = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/run/supervise.status",
+             *dir != '\0' ? dir : "state");
+    if ((f = fopen(path, "re")) == NULL) {
+        cJSON_AddStringToObject(s, "status", "off");
+        return;
+    }
+    progs = cJSON_CreateObject();
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "supervisor %d", &spid) == 1)
+            continue;
+        if (health_program(line, progs, &restarts) == 0)
+            all = 0;
+    }
+    fclose(f);
+    /* EPERM: it runs, as root. */
+    alive = spid > 0 && (kill(spid, 0) == 0 || errno == EPERM);
+    cJSON_AddStringToObject(s, "status",
+                            !alive ? "down" : (all ? "ok" : "degraded"));
+    cJSON_AddNumberToObject(s, "restarts", restarts);
+    cJSON_AddItemToObject(s, "programs", progs);
+}
+
 static void health_health(http_req *r)
 {
     time_t now = time(NULL);
@@ -81,6 +147,7 @@ static void health_health(http_req *r)
     h = cJSON_AddObjectToObject(checks, "helpers");
     cJSON_AddStringToObject(h, "status", helpers > 0 ? "ok" : "down");
     cJSON_AddNumberToObject(h, "live", helpers < 0 ? 0 : (double)helpers);
+    health_supervision(checks);
     if (!redis_ok)
         http_add_header(r, "Retry-After: 2");
     http_send_json(r, redis_ok ? 200 : 503, root);

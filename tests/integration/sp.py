@@ -244,3 +244,61 @@ class Case(unittest.TestCase):
         r = get("/api/auth/verify", headers=headers)
         self.assertError(r, 401, "unauthenticated")
         return r
+
+
+# The supervisor (cli/sp_supervise.c): its status file, hold files, and
+# waiting for a program it starts again.
+
+def supervision():
+    """The supervisor's status file as {name: {state, pid, restarts,
+    last_exit}}; {} when there is none."""
+    out = {}
+    try:
+        with open(os.path.join(STATE, "run", "supervise.status")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 6:
+                    out[parts[0]] = {"state": parts[1], "pid": int(parts[2]),
+                                     "restarts": int(parts[3]),
+                                     "last_exit": parts[5]}
+    except OSError:
+        pass
+    return out
+
+
+def hold(name):
+    """Keep the supervisor from starting name again when it ends."""
+    with open(os.path.join(STATE, "supervise", "hold", name), "w"):
+        pass
+
+
+def release(name):
+    """Undo hold(name): the supervisor starts it again within 100 ms."""
+    try:
+        os.unlink(os.path.join(STATE, "supervise", "hold", name))
+    except FileNotFoundError:
+        pass
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def restarted(name, old_pid, timeout=5):
+    """The new pid of name once the supervisor has started it again (its
+    pid file names a live process of that program other than old_pid),
+    or None after timeout seconds."""
+    exe = {"redis": "redis-server"}.get(name, name)[:15]
+
+    def new():
+        try:
+            pid = read_pid(name)
+        except (OSError, ValueError):
+            return None
+        return pid if (pid != old_pid and pid_alive(pid) and
+                       comm(pid) == exe) else None
+    return wait_until(new, timeout, 0.05)

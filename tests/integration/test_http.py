@@ -2,7 +2,10 @@
 apply them: JSON 404/405 envelopes, Allow, CORS, security headers and the
 rate limit of the credential routes."""
 import http.client
+import json
 import os
+import re
+import signal
 import threading
 import time
 
@@ -167,6 +170,113 @@ class RateLimitTest(sp.Case):
                                 f"{path}: {len(reached)} requests reached the "
                                 f"handler, none rate limited "
                                 f"(statuses {sorted(set(statuses))})")
+
+
+
+def pipelined(keys, path="/api/auth/verify"):
+    """A GET of path with each X-API-Key of keys, pipelined on one
+    connection; the statuses nginx answered, in order."""
+    reqs = [f"GET {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {k}\r\n"
+            for k in keys]
+    reqs[-1] += "Connection: close\r\n"
+    answer = sp.raw("".join(r + "\r\n" for r in reqs).encode(), timeout=30)
+    return [int(m) for m in re.findall(rb"^HTTP/1\.1 (\d{3})", answer, re.M)]
+
+
+class ApiKeyRateLimitTest(sp.Case):
+    """Requests that present an API key in X-API-Key are rate limited per
+    address, as guesses at /api/auth/token are (snippets/api.conf); those
+    without one are not counted."""
+    BAD = "spk_" + "A" * 43
+
+    def tearDown(self):
+        sp.wait_until(lambda: get("/api/auth/verify", patient=False, headers={
+            "X-API-Key": sp.API_KEY}).status != 429, 15, 0.2)
+
+    def test_api_key_burst_gets_429(self):
+        statuses, out = [], []
+        lock = threading.Lock()
+
+        def conn():
+            got = pipelined([self.BAD] * 500)
+            with lock:
+                out.extend(got)
+        deadline = time.monotonic() + 30
+        while 429 not in out and len(out) < 8000 and \
+                time.monotonic() < deadline:
+            ts = [threading.Thread(target=conn) for _ in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        statuses = out
+        self.assertIn(429, statuses, f"no 429 in {len(statuses)} requests")
+        self.assertLessEqual(set(statuses), {401, 429}, set(statuses))
+        # The right key is limited too while the address is over its rate
+        # (a key's validity is what must not be learnt faster): the last
+        # of a burst.
+        got = pipelined([self.BAD] * 300 + [sp.API_KEY])
+        self.assertEqual(got[-1], 429, got[-5:])
+        r = sp.raw(b"GET /api/auth/verify HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                   + self.BAD.encode() + b"\r\nConnection: close\r\n\r\n")
+        if sp.raw_status(r) == 429:
+            self.assertIn(b'"rate_limited"', r)
+            self.assertIn(b"Retry-After:", r)
+        # Requests without an API key are not counted.
+        self.assertEqual(get("/ping", patient=False).status, 200)
+        pair_r = get("/api/auth/verify", patient=False)
+        self.assertError(pair_r, 401, "unauthenticated")
+
+
+class NginxErrorsTest(sp.Case):
+    """nginx's own refusals before any handler: the JSON envelope."""
+
+    def assertRawError(self, answer, status, code):
+        self.assertEqual(sp.raw_status(answer), status, answer[:300])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertIn(b"application/json", head)
+        doc = json.loads(body)
+        self.assertEqual(set(doc), {"error"})
+        self.assertEqual(doc["error"]["code"], code)
+        self.assertIsInstance(doc["error"]["message"], str)
+
+    def test_malformed_request_line(self):
+        self.assertRawError(sp.raw(b"GARBAGE\r\n\r\n"), 400,
+                            "invalid_argument")
+
+    def test_malformed_header(self):
+        self.assertRawError(sp.raw(b"GET /ping HTTP/1.1\r\nHost: x\r\n"
+                                   b"Bad Header\r\n\r\n"), 400,
+                            "invalid_argument")
+
+    def test_header_too_large(self):
+        self.assertRawError(sp.raw(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: "
+                                   + b"a" * 40000 + b"\r\n\r\n"), 400,
+                            "invalid_argument")
+
+    def test_uri_too_long(self):
+        self.assertRawError(sp.raw(b"GET /" + b"a" * 20000 +
+                                   b" HTTP/1.1\r\nHost: x\r\n\r\n"), 414,
+                            "invalid_argument")
+
+    def test_body_too_large(self):
+        r = sp.post("/api/auth/token", b"x" * (64 * 1024),
+                    headers={"Content-Type": "application/json"})
+        self.assertError(r, 413, "payload_too_large")
+
+    def test_handler_down_is_json_503_family(self):
+        pid = sp.read_pid("sp-terminal")
+        sp.hold("sp-terminal")
+        try:
+            os.kill(pid, signal.SIGKILL)
+            self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(pid), 5))
+            r = get("/terminal/trm_x", headers={"X-API-Key": sp.API_KEY})
+            self.assertError(r, 502, "unavailable")
+        finally:
+            sp.release("sp-terminal")
+        self.assertIsNotNone(sp.restarted("sp-terminal", pid, 5))
+        sp.wait_until(lambda: get("/terminal/trm_x", headers={
+            "X-API-Key": sp.API_KEY}).status == 404, 5)
 
 
 class LogsTest(sp.Case):

@@ -159,3 +159,24 @@ class RobustnessTest(sp.Case):
 
 def bearer_of(pair):
     return sp.bearer(pair["access_token"])
+
+
+class Utf8EchoTest(sp.Case):
+    """An error message that names request input (a file path of /execute)
+    is valid UTF-8, whatever bytes the request carried: invalid ones
+    become U+FFFD, never raw in the JSON."""
+
+    def test_invalid_utf8_is_never_echoed_raw(self):
+        import sbx_util as su
+        r = su.call("POST", "/sandboxes", {}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sid = r.json["id"]
+        self.addCleanup(su.call, "DELETE", f"/sandboxes/{sid}")
+        body = (b'{"code":"print(1)","sandbox_id":"' + sid.encode() +
+                b'","files":[{"path":"/etc/\xff\xfe\xc3(bad\xe2\x82","content"'
+                b':"x"}]}')
+        r = su.call("POST", "/execute", body, extra=JSON, timeout=60)
+        err = self.assertError(r, 400)
+        self.assertEqual(err.get("field"), "files", r)
+        text = r.body.decode("utf-8")  # strict: raises on invalid UTF-8
+        self.assertIn("\ufffd", json.loads(text)["error"]["message"], r)

@@ -1,15 +1,16 @@
 """test_sandboxes_zkill.py: the sandbox helper is killed with SIGKILL
 (sorted after the other sandbox tests, before test_zz_redis_outage.py).
-Every process of its sandboxes must die with it; the helper is then
-restarted exactly as ./sandpipe up starts it, reconciles (the old sandbox
-is gone, its running execution finished as "error: sandbox_lost") and
-new sandboxes work. While no helper runs, its executions end as
-"sandbox_lost" within seconds (the sweeper of sp-health, or the handler
-that waits for one) and callers that wait get that answer at once."""
+Every process of its sandboxes must die with it; the supervisor
+(cli/sp_supervise.c) starts the helper again within 2 s, and it
+reconciles (the old sandbox is gone, its running execution finished as
+"error: sandbox_lost") and new sandboxes work. While no helper runs (the
+supervisor is told to hold it), /health marks it gone within 2 s, its
+executions end as "sandbox_lost" within seconds (the sweeper of
+sp-health, or the handler that waits for one) and callers that wait get
+that answer at once."""
 import glob
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -17,47 +18,13 @@ import sp
 import sbx_util as su
 from sbx_util import call
 
-# Variables of the test runner that the launcher did not give the helper.
-RUNNER_ONLY = ("SP_ROOT", "SP_BUILD_DIR", "SP_API_KEY", "SP_REDIS_URL",
-               "SP_TEST_OUT")
-
-
 def state_dir():
     return os.path.abspath(sp.STATE)
 
 
-def redis_url():
-    if sp.REDIS_URL:
-        return sp.REDIS_URL
-    with open(os.path.join(state_dir(), "run", "redis_url")) as f:
-        return f.read().strip()
-
-
-def jwt_secret():
-    if sp.SECRET:
-        return sp.SECRET
-    with open(os.path.join(state_dir(), "jwt_secret")) as f:
-        return f.read().strip()
-
-
-def start_helper():
-    """Start sp-helperd as the launcher does: its own session, output
-    appended to its log, pid where ./sandpipe down looks for it."""
-    st = state_dir()
-    env = {k: v for k, v in os.environ.items() if k not in RUNNER_ONLY}
-    env.update(SP_STATE_DIR=st, REDIS_URL=redis_url(), JWT_SECRET=jwt_secret())
-    build = os.path.abspath(sp.BUILD)
-    log = open(os.path.join(st, "log", "sp-helperd.log"), "ab")
-    try:
-        proc = subprocess.Popen(
-            [os.path.join(build, "sp-helperd"), os.path.join(build, "sp-init")],
-            env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        log.close()
-    with open(os.path.join(st, "run", "sp-helperd.pid"), "w") as f:
-        f.write(f"{proc.pid}\n")
-    return proc
+def wait_helper_back(old_pid, timeout=5):
+    """The helper's new pid once the supervisor started it again."""
+    return sp.restarted("sp-helperd", old_pid, timeout)
 
 
 def log_tail(n=1500):
@@ -93,21 +60,20 @@ class HelperKillTest(su.SbxCase):
         self.assertTrue(bwraps, "no bwrap of the sandbox seen")
 
         os.kill(old_pid, signal.SIGKILL)
-        try:
-            self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(old_pid),
-                                          5, 0.05),
-                            "the helper did not die")
-            gone = sp.wait_until(
-                lambda: not su.pgrep(f"sleep {marker}") and
-                not su.pgrep(f"sandboxes/{sid}/workspace"), 5, 0.1)
-            self.assertTrue(gone, "sandbox processes outlived the helper: "
-                            f"{su.pgrep(f'sleep {marker}')} "
-                            f"{su.pgrep(f'sandboxes/{sid}/workspace')}")
-        finally:
-            start_helper()
+        self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(old_pid),
+                                      5, 0.05),
+                        "the helper did not die")
+        gone = sp.wait_until(
+            lambda: not su.pgrep(f"sleep {marker}") and
+            not su.pgrep(f"sandboxes/{sid}/workspace"), 5, 0.1)
+        self.assertTrue(gone, "sandbox processes outlived the helper: "
+                        f"{su.pgrep(f'sleep {marker}')} "
+                        f"{su.pgrep(f'sandboxes/{sid}/workspace')}")
 
-        new_pid = sp.read_pid("sp-helperd")
-        self.assertNotEqual(new_pid, old_pid)
+        # The supervisor started it again.
+        new_pid = wait_helper_back(old_pid)
+        self.assertIsNotNone(new_pid, f"the helper is not back: "
+                             f"{sp.supervision().get('sp-helperd')}")
         # Up: the helper announces itself, and the old sandbox is gone.
         up = sp.wait_until(lambda: sp.pid_alive(new_pid) and
                            live_helpers() >= 1 and
@@ -165,6 +131,31 @@ class HelperGoneTest(su.SbxCase):
         t.start()
         return t
 
+    def test_health_marks_a_dead_helper_within_2s(self):
+        """The helper beats every 500 ms and is gone 2 s after its last
+        beat (common/sp_lost.h): /health says so within 2 s of its death
+        (and a little slack for the request itself)."""
+        old_pid = sp.read_pid("sp-helperd")
+        self.assertTrue(sp.wait_until(lambda: live_helpers() >= 1, 10, 0.1))
+        sp.hold("sp-helperd")
+        try:
+            os.kill(old_pid, signal.SIGKILL)
+            t_kill = time.monotonic()
+
+            def down():
+                h = sp.get("/health", timeout=5).json["checks"]["helpers"]
+                return h["status"] == "down" and h["live"] == 0
+            self.assertTrue(sp.wait_until(down, 4, 0.05),
+                            "/health still counts the dead helper")
+            took = time.monotonic() - t_kill
+            self.assertLess(took, 2.3, f"/health saw it gone after {took:.2f} s")
+            self.assertGreater(took, 1.0, "gone before its heartbeat aged")
+        finally:
+            sp.release("sp-helperd")
+        self.assertIsNotNone(wait_helper_back(old_pid))
+        self.assertTrue(sp.wait_until(lambda: live_helpers() >= 1, 15, 0.2),
+                        log_tail())
+
     def test_executions_end_as_lost_while_no_helper_runs(self):
         old_pid = sp.read_pid("sp-helperd")
         self.assertTrue(sp.pid_alive(old_pid))
@@ -195,6 +186,8 @@ class HelperGoneTest(su.SbxCase):
                        for k in keys)
         self.assertTrue(sp.wait_until(lambda: n_running() >= 4, 20, 0.2),
                         n_running())
+        # The supervisor must not start it again while this test looks.
+        sp.hold("sp-helperd")
         os.kill(old_pid, signal.SIGKILL)
         t_kill = time.monotonic()
         try:
@@ -230,8 +223,9 @@ class HelperGoneTest(su.SbxCase):
             r = call("POST", "/execute", {"code": "print(1)"})
             self.assertEqual(r.status, 503, r)
         finally:
-            start_helper()
-        new_pid = sp.read_pid("sp-helperd")
+            sp.release("sp-helperd")
+        new_pid = wait_helper_back(old_pid)
+        self.assertIsNotNone(new_pid, sp.supervision().get("sp-helperd"))
         self.assertTrue(sp.wait_until(lambda: live_helpers() >= 1, 15, 0.2),
                         log_tail())
         # The restarted helper adds no second result to what was ended.

@@ -1,8 +1,9 @@
 """test_zz_redis_outage.py: Redis dies under a running sandpipe and comes
-back (runs last: "zz"). While it is down, /health is 503 with Redis "down"
-and Retry-After, and authenticated routes answer 503 unavailable quickly
-(no 502, no hang). Redis is then restarted exactly as the launcher starts
-it, and the same API key works again without restarting sandpipe."""
+back (runs last: "zz"). While it is down (the supervisor is told to hold
+it), /health is 503 with Redis "down" and Retry-After, and authenticated
+routes answer 503 unavailable quickly (no 502, no hang). Redis is then
+started again by the supervisor, as up started it, and the same API key
+works again without restarting sandpipe."""
 import os
 import signal
 import subprocess
@@ -16,19 +17,37 @@ TIMEOUT = 5  # client timeout: an answer slower than this is a hang
 
 
 def start_redis():
-    """Start Redis as ./sandpipe up does and record its pid where
-    ./sandpipe down looks for it."""
-    log = open(os.path.join(sp.STATE, "log", "redis.log"), "ab")
+    """Let the supervisor start Redis again (as ./sandpipe up did); its
+    new pid."""
+    old = sp.read_pid("redis") if os.path.exists(
+        os.path.join(sp.STATE, "run", "redis.pid")) else 0
+    sp.release("redis")
+    return sp.restarted("redis", old, 5)
+
+
+def start_helper(extra_env):
+    """Start sp-helperd by hand, with extra_env added to what the
+    supervisor gives it (its own session, output appended to its log, pid
+    where ./sandpipe down looks). The supervisor holds its own meanwhile."""
+    runner_only = ("SP_ROOT", "SP_BUILD_DIR", "SP_API_KEY", "SP_REDIS_URL",
+                   "SP_TEST_OUT")
+    st = os.path.abspath(sp.STATE)
+    env = {k: v for k, v in os.environ.items() if k not in runner_only}
+    with open(os.path.join(st, "jwt_secret")) as f:
+        secret = sp.SECRET or f.read().strip()
+    with open(os.path.join(st, "run", "redis_url")) as f:
+        url = f.read().strip()
+    env.update(SP_STATE_DIR=st, REDIS_URL=url, JWT_SECRET=secret, **extra_env)
+    build = os.path.abspath(sp.BUILD)
+    log = open(os.path.join(st, "log", "sp-helperd.log"), "ab")
     try:
         proc = subprocess.Popen(
-            ["setpriv", "--reuid=sandpipe", "--regid=sandpipe",
-             "--clear-groups", "--inh-caps=-all", "--", "redis-server",
-             os.path.join(sp.STATE, "redis", "redis.conf")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [os.path.join(build, "sp-helperd"), os.path.join(build, "sp-init")],
+            env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         log.close()
-    with open(os.path.join(sp.STATE, "run", "redis.pid"), "w") as f:
+    with open(os.path.join(st, "run", "sp-helperd.pid"), "w") as f:
         f.write(f"{proc.pid}\n")
     return proc
 
@@ -51,16 +70,18 @@ class RedisOutageTest(sp.Case):
 
         pid = sp.read_pid("redis")
         self.assertTrue(sp.pid_alive(pid))
+        sp.hold("redis")
         os.kill(pid, signal.SIGTERM)
         gone = sp.wait_until(lambda: not sp.pid_alive(pid), 10, 0.05)
         self.assertTrue(gone, "Redis did not exit after SIGTERM")
         try:
             self.check_down(key_headers, pair)
         finally:
-            proc = start_redis()
+            new = start_redis()
             up = sp.wait_until(redis_answers, 10, 0.1)
         self.assertTrue(up, "Redis did not come back")
-        self.assertIsNone(proc.poll())
+        self.assertIsNotNone(new, sp.supervision().get("redis"))
+        self.assertTrue(sp.pid_alive(new))
         self.check_recovered(key_headers, pair)
 
     def check_down(self, key_headers, pair):
@@ -152,6 +173,7 @@ def burst(call, threads=8, each=4):
 
 def stop_redis(test):
     pid = sp.read_pid("redis")
+    sp.hold("redis")
     os.kill(pid, signal.SIGTERM)
     test.assertTrue(sp.wait_until(lambda: not sp.pid_alive(pid), 10, 0.05),
                     "Redis did not exit after SIGTERM")
@@ -211,21 +233,14 @@ class HelperThroughOutageTest(sp.Case):
         says truncated."""
         import sbx_util as su
         import test_sandboxes_zkill as zk
+        # The supervised helper makes way for one started by hand with a
+        # 1 MiB buffer and room for all the output in the execution.
         pid = sp.read_pid("sp-helperd")
+        sp.hold("sp-helperd")
         os.kill(pid, signal.SIGTERM)
         self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(pid), 20))
-        # A 1 MiB buffer, and room for all the output in the execution.
-        extra = {"SP_HELPER_BUFFER_MB": "1", "SP_OUTPUT_MAX": "16777216"}
-        saved = {k: os.environ.get(k) for k in extra}
-        os.environ.update(extra)
-        try:
-            zk.start_helper()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    del os.environ[k]
-                else:
-                    os.environ[k] = v
+        mine = start_helper({"SP_HELPER_BUFFER_MB": "1",
+                             "SP_OUTPUT_MAX": "16777216"})
         try:
             self.assertTrue(sp.wait_until(lambda: zk.live_helpers() >= 1, 20))
             r = su.call("POST", "/sandboxes", {}, timeout=60)
@@ -266,9 +281,13 @@ class HelperThroughOutageTest(sp.Case):
             self.assertTrue(result[0]["data"]["data"]["truncated"])
             su.call("DELETE", f"/sandboxes/{sid}")
         finally:
-            # Back to the helper as the launcher runs it.
-            pid = sp.read_pid("sp-helperd")
-            os.kill(pid, signal.SIGTERM)
-            sp.wait_until(lambda: not sp.pid_alive(pid), 20)
-            zk.start_helper()
+            # Back to the supervised helper.
+            mine.terminate()
+            try:
+                mine.wait(20)
+            except subprocess.TimeoutExpired:
+                mine.kill()
+                mine.wait()
+            sp.release("sp-helperd")
+            self.assertIsNotNone(sp.restarted("sp-helperd", mine.pid, 5))
             sp.wait_until(lambda: zk.live_helpers() >= 1, 20)

@@ -188,6 +188,34 @@ START_TEST(cfg_env_override)
 }
 END_TEST
 
+START_TEST(cfg_helper_uid_derived)
+{
+    char err[256] = "";
+    long long a, b;
+
+    /* Unset: derived from the state directory, inside its own span. */
+    setenv("SP_STATE_DIR", "/tmp/sp-unit-state-a", 1);
+    ck_assert_int_eq(cfg_load(NULL, err, sizeof err), 0);
+    a = cfg_int(CFG_SP_HELPER_UID);
+    ck_assert_int_ge(a, CFG_UID_FIRST);
+    ck_assert_int_eq((a - CFG_UID_FIRST) % CFG_UID_SPAN, 0);
+    ck_assert_int_lt(a + CFG_UID_SPAN, 2147483647LL);
+    ck_assert_int_eq(cfg_load(NULL, err, sizeof err), 0);
+    ck_assert_int_eq(cfg_int(CFG_SP_HELPER_UID), a); /* stable */
+    setenv("SP_STATE_DIR", "/tmp/sp-unit-state-b", 1);
+    ck_assert_int_eq(cfg_load(NULL, err, sizeof err), 0);
+    b = cfg_int(CFG_SP_HELPER_UID);
+    ck_assert_int_ne(a, b);
+    /* Set by hand: as it is; below 1000 (and not 0) is refused. */
+    setenv("SP_HELPER_UID", "800000", 1);
+    ck_assert_int_eq(cfg_load(NULL, err, sizeof err), 0);
+    ck_assert_int_eq(cfg_int(CFG_SP_HELPER_UID), 800000);
+    setenv("SP_HELPER_UID", "999", 1);
+    ck_assert_int_eq(cfg_load(NULL, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "SP_HELPER_UID"));
+}
+END_TEST
+
 START_TEST(cfg_envfile_parsing)
 {
     char err[256] = "";
@@ -1163,6 +1191,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, cfg_defaults);
     tcase_add_test(tc, cfg_defaults_all_valid);
     tcase_add_test(tc, cfg_env_override);
+    tcase_add_test(tc, cfg_helper_uid_derived);
     tcase_add_test(tc, cfg_envfile_parsing);
     tcase_add_test(tc, cfg_envfile_env_wins);
     tcase_add_test(tc, cfg_envfile_unknown_key);
