@@ -397,6 +397,13 @@ void sbxh_session_init(http_req *r)
             break;
         }
         if (rep->type == REDIS_REPLY_STATUS) {
+            /* Another creator may have finished between our look and our
+             * lock: look again under the lock. */
+            found = sbxh_session_get(r->auth.sub, k, id);
+            if (found != 0) {
+                freeReplyObject(rds_cmd("DEL %s", lock));
+                break;
+            }
             if (sbxh_create(r, body, id) != 0) {
                 freeReplyObject(rds_cmd("DEL %s", lock));
                 goto out;
