@@ -185,10 +185,11 @@ typedef struct hd_work {
 } hd_work;
 int hd_work_init(void); /* start the workers (once); 0, or -1 logged */
 void hd_work_submit(hd_work *w);
-int hd_work_fd(void);         /* readable: call hd_work_complete */
-void hd_work_complete(void);  /* call done of each finished piece */
-size_t hd_work_pending(void); /* submitted, done not yet called */
-void hd_work_wait(void);      /* complete until nothing is pending */
+void hd_work_submit_first(hd_work *w); /* before all waiting work */
+int hd_work_fd(void);                  /* readable: call hd_work_complete */
+void hd_work_complete(void);           /* call done of each finished piece */
+size_t hd_work_pending(void);          /* submitted, done not yet called */
+void hd_work_wait(void);               /* complete until nothing is pending */
 
 /* hd_sandbox.c: the sandboxes of this helper (main thread only; made and
  * ended on workers). */
@@ -233,6 +234,17 @@ void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
 /* Start the execution job describes as kind k. Answers the job. */
 void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k);
+/* The same in three steps, so that the spawn (which waits for sp-init)
+ * may run on a worker: hd_exec_prepare makes the execution (NULL after
+ * answering the job); hd_exec_spawn_job starts its process (0, or -1
+ * with err) and touches only e, its sandbox's sbx and job, so any one
+ * thread may call it while no other uses that sandbox; hd_exec_begin
+ * (main thread) links e into its sandbox, writes its first events and
+ * answers the job now or at its end, or, if the spawn failed, answers
+ * err and frees e. */
+hd_exec *hd_exec_prepare(hd_sandbox *s, hd_job *job, const hd_kind *k);
+int hd_exec_spawn_job(hd_exec *e, const hd_job *job, char *err, size_t errlen);
+void hd_exec_begin(hd_exec *e, hd_job *job, int spawn_rc, const char *err);
 /* stdin {data, eof}, cancel, signal {signal}, resize {cols, rows} of a
  * running execution; each answers the job. */
 void hd_exec_stdin(hd_exec *e, hd_job *job);

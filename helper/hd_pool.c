@@ -72,30 +72,108 @@ static int hd_run_files(hd_sandbox *s, hd_job *job)
     return 0;
 }
 
-/* Run job once in the ready sandbox s, which ends with the run. */
+/* A run's process being spawned on a worker (hd_run_go). */
+typedef struct hd_run_spawn {
+    hd_work w;
+    hd_exec *e;
+    hd_job *job; /* held */
+    int rc;
+    char err[512];
+} hd_run_spawn;
+
+static void hd_run_spawn_run(hd_work *w)
+{
+    hd_run_spawn *r = (hd_run_spawn *)w;
+
+    r->rc = hd_exec_spawn_job(r->e, r->job, r->err, sizeof r->err);
+}
+
+/* The run's process was spawned (spawn_rc 0) or not: its sandbox joins
+ * the others, and its execution begins (or it ends, answered). */
+static void hd_run_begin(hd_exec *e, hd_job *job, int spawn_rc, const char *err)
+{
+    hd_sandbox *s = e->sbx;
+
+    s->next = hd_sandboxes;
+    hd_sandboxes = s;
+    hd_exec_begin(e, job, spawn_rc, err);
+    if (s->execs == NULL)
+        hd_sandbox_end(s, "run did not start");
+}
+
+static void hd_run_spawn_done(hd_work *w)
+{
+    hd_run_spawn *r = (hd_run_spawn *)w;
+
+    hd_run_begin(r->e, r->job, r->rc, r->err);
+    hd_job_release(r->job);
+    free(r);
+}
+
+/* 1 if some execution runs: its output, exit or stdin may wait for the
+ * main loop. */
+static int hd_any_running(void)
+{
+    for (const hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
+        if (s->execs != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* Spawn e's process: here when nothing else runs (no one waits for the
+ * main loop, and the hand-over to a worker would only add to the run's
+ * latency), else on a worker, first in line, so that the spawn's waits
+ * (sp-init forks it, the host moves it into its cgroup, it execs) never
+ * hold up other runs. Meanwhile its sandbox is in no list, so the main
+ * thread leaves it alone. The job is released here if it was held; one
+ * handed to a worker becomes held. */
+static void hd_run_go(hd_exec *e, hd_job *job)
+{
+    hd_run_spawn *r;
+    char err[512];
+    int held = job->held;
+
+    if (hd_any_running() && (r = calloc(1, sizeof *r)) != NULL) {
+        r->w.run = hd_run_spawn_run;
+        r->w.done = hd_run_spawn_done;
+        r->e = e;
+        r->job = job;
+        job->held = 1;
+        hd_work_submit_first(&r->w);
+        return;
+    }
+    hd_run_begin(e, job, hd_exec_spawn_job(e, job, err, sizeof err), err);
+    if (held)
+        hd_job_release(job);
+}
+
+/* Run job once in the ready sandbox s, which ends with the run: its files
+ * are written, its process spawned (hd_run_go). If job was held, it is
+ * released once answered. */
 static void hd_run_start(hd_sandbox *s, hd_job *job)
 {
     const char *owner = hd_arg_str(job->args, "owner");
     long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
-    const hd_kind *kind;
+    const hd_kind *kind = hd_kind_find(hd_arg_str(job->args, "kind"));
+    hd_exec *e;
 
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->ephemeral = 1;
     s->expires_at = hd_now_ms() / 1000 +
                     hd_arg_int(job->args, "expires_in", timeout_ms / 1000 + 60);
-    s->next = hd_sandboxes;
-    hd_sandboxes = s;
-    if (hd_run_files(s, job) != 0) {
-        hd_sandbox_end(s, "run did not start");
+    if (kind == NULL)
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
+    else if (hd_run_files(s, job) == 0 &&
+             (e = hd_exec_prepare(s, job, kind)) != NULL) {
+        hd_run_go(e, job);
         return;
     }
-    kind = hd_kind_find(hd_arg_str(job->args, "kind"));
-    if (kind != NULL)
-        hd_exec_start(s, job, kind);
-    else
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
-    if (s->execs == NULL)
-        hd_sandbox_end(s, "run did not start");
+    s->next = hd_sandboxes; /* so that it ends as every other one */
+    hd_sandboxes = s;
+    hd_sandbox_end(s, "run did not start");
+    if (job->held)
+        hd_job_release(job);
 }
 
 /* The oldest waiting run someone still waits for (those past their
@@ -154,8 +232,7 @@ static void hd_pool_made(hd_sandbox *s, const sbx_limits *lim, void *arg,
     if (hd_pool_stopped) {
         hd_sandbox_end(s, "helper stopped");
     } else if ((job = hd_run_next()) != NULL) {
-        hd_run_start(s, job);
-        hd_job_release(job);
+        hd_run_start(s, job); /* releases it */
     } else {
         s->next = hd_pool;
         hd_pool = s;

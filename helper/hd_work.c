@@ -4,10 +4,13 @@
  * Making a sandbox waits (bwrap's exec, sp-init's hello, the network) and
  * so does ending one (the cgroup kill until the cgroup is empty, the
  * reaping of bwrap, the unmount); on the main loop every other sandbox
- * would wait with it. A piece of work is a struct whose first member is an
- * hd_work: its run function is called on one of HD_WORKERS threads, then
- * its done function on the main thread, which publishes, answers and
- * frees (workers never touch Redis, hd_pub or the helper's lists).
+ * would wait with it; so does the spawn of a one-off run's program (sp-init
+ * forks it, the host moves it into its cgroup, it execs). A piece of work
+ * is a struct whose first member is an hd_work: its run function is
+ * called on one of HD_WORKERS threads, then its done function on the main
+ * thread, which publishes, answers and frees (workers never touch Redis,
+ * hd_pub or the helper's lists). Work a client waits for now (a spawn)
+ * goes before the rest (hd_work_submit_first).
  *
  * The workers are started once and never exit while the helper runs:
  * bwrap is made with PR_SET_PDEATHSIG, which fires when the *thread* that
@@ -26,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HD_WORKERS 4
+#define HD_WORKERS 8
 
 static pthread_mutex_t hd_work_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hd_work_cond = PTHREAD_COND_INITIALIZER;
@@ -99,6 +102,18 @@ void hd_work_submit(hd_work *w)
     hd_work_n++;
     pthread_mutex_lock(&hd_work_lock);
     hd_work_push(&hd_todo_head, &hd_todo_tail, w);
+    pthread_cond_signal(&hd_work_cond);
+    pthread_mutex_unlock(&hd_work_lock);
+}
+
+void hd_work_submit_first(hd_work *w)
+{
+    hd_work_n++;
+    pthread_mutex_lock(&hd_work_lock);
+    w->next = hd_todo_head;
+    hd_todo_head = w;
+    if (hd_todo_tail == NULL)
+        hd_todo_tail = w;
     pthread_cond_signal(&hd_work_cond);
     pthread_mutex_unlock(&hd_work_lock);
 }
