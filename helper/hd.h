@@ -175,9 +175,10 @@ const char *hd_arg_str(const cJSON *o, const char *name);
 /* hd_work.c: work off the main loop, on worker threads that live as long
  * as the helper (a sandbox's bwrap dies with the thread that made it).
  * A piece of work is a struct whose first member is an hd_work: run is
- * called on a worker (the sandbox library only: never Redis, hd_pub or
- * the helper's lists), then done on the main thread (it publishes,
- * answers and frees). */
+ * called on a worker (the sandbox library and the records handed to it
+ * only, which nothing else uses meanwhile: never Redis, hd_pub or the
+ * helper's lists), then done on the main thread (it publishes, answers
+ * and frees). */
 typedef struct hd_work {
     void (*run)(struct hd_work *w);
     void (*done)(struct hd_work *w);

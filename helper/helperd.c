@@ -23,9 +23,12 @@
  *                   deadline and sandboxes past their timeout. It alone
  *                   owns the lists of sandboxes and writes to Redis.
  *   workers         HD_WORKERS threads (hd_work.c) that make sandboxes
- *                   (sbx_create: bwrap, sp-init's hello, cgroups, network)
- *                   and remove them (sbx_destroy: the cgroup kill, bwrap
- *                   reaped, unmount, directory), the parts that wait. A
+ *                   (sbx_create: bwrap, sp-init's hello, cgroups, network),
+ *                   remove them (sbx_destroy: the cgroup kill, bwrap
+ *                   reaped, unmount, directory) and, while other
+ *                   executions run, spawn one-off runs' programs (sp-init
+ *                   forks, the host moves, the program execs): the parts
+ *                   that wait. A
  *                   finished piece goes to a completion queue and a byte
  *                   into the completion pipe; the main thread then
  *                   records, publishes and answers. A job that waits for
