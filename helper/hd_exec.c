@@ -538,7 +538,8 @@ static void hd_exec_end(hd_exec *e)
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
-    int oom_read = sbx_oom_count(s->sbx, &oom) == 0;
+    /* Every pass of the loop: the cgroup file only when something runs. */
+    int oom_read = s->execs != NULL && sbx_oom_count(s->sbx, &oom) == 0;
 
     for (hd_exec **pp = &s->execs; *pp != NULL;) {
         hd_exec *e = *pp;
