@@ -4,9 +4,15 @@ the time from POST /terminal/{id}/input of one character to its echo on
 the terminal's SSE stream, next to the same round trip through a bare PTY
 (bash on os.openpty, no sandbox) measured in the same run.
 
-  sudo bench/terminal_echo.py [--n 300]
+  sudo bench/terminal_echo.py [--n 300] [--rate 50]
 
-Starts its own stack (state in state/bench-trm, port 18096) and stops it."""
+Starts its own stack (state in state/bench-trm, port 18096) and stops it.
+
+Keystrokes are paced at --rate per second (a fast typist makes about 10),
+in the bare PTY as through sandpipe: a terminal takes at most
+INPUTS_PER_S inputs a second (TRM_INPUTS_PER_S, handlers/terminal.c;
+README's API table) and answers 429 past it, and the bench measures echo
+latency, not that limit. The pace is refused above the limit."""
 import argparse, http.client, json, os, pty, select, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,6 +20,14 @@ LISTEN = "127.0.0.1:18096"
 STATE = os.path.join(ROOT, "state", "bench-trm")
 HOST, PORT = LISTEN.split(":")
 CHARS = "abcdefghijklmnopqrstuvwxyz"
+INPUTS_PER_S = 200  # handlers/terminal.c, TRM_INPUTS_PER_S
+
+
+def pace(start, i, rate):
+    """Sleep until keystroke i of a run begun at start is due."""
+    delay = start + i / rate - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def pct(xs, p):
@@ -21,15 +35,17 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
 
 
-def bare_pty(n):
+def bare_pty(n, rate):
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
     time.sleep(0.5)
     os.read(fd, 65536)
     out = []
+    start = time.perf_counter()
     for i in range(n):
         c = CHARS[i % len(CHARS)]
+        pace(start, i, rate)
         t = time.perf_counter()
         os.write(fd, c.encode())
         got = b""
@@ -70,7 +86,7 @@ class Events:
                 return data["data"]
 
 
-def sandpipe(n, key):
+def sandpipe(n, key, rate):
     h = {"X-API-Key": key, "Content-Type": "application/json"}
     c = http.client.HTTPConnection(HOST, int(PORT), timeout=30)
 
@@ -86,8 +102,10 @@ def sandpipe(n, key):
     post(f"/terminal/{t['id']}/input", {"data": "PS1='$ '\n"})
     time.sleep(0.5)
     out = []
+    start = time.perf_counter()
     for i in range(n):
         ch = CHARS[i % len(CHARS)]
+        pace(start, i, rate)
         s = time.perf_counter()
         post(f"/terminal/{t['id']}/input", {"data": ch})
         got = ""
@@ -105,7 +123,15 @@ def sandpipe(n, key):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--rate", type=float, default=50,
+                    help="keystrokes per second (at most half the "
+                         "terminal's input limit, for margin: it counts "
+                         "in fixed one-second windows, and the ^U every "
+                         "50 keystrokes is an input too)")
     a = ap.parse_args()
+    if not 0 < a.rate <= INPUTS_PER_S / 2:
+        ap.error(f"--rate must be in (0, {INPUTS_PER_S // 2}]: a terminal "
+                 f"takes at most {INPUTS_PER_S} inputs a second")
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
                SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
     env.pop("REDIS_URL", None)
@@ -113,12 +139,13 @@ def main():
                    stdout=subprocess.DEVNULL)
     try:
         key = open(os.path.join(STATE, "api_key")).read().strip()
-        base = bare_pty(a.n)
-        sp = sandpipe(a.n, key)
+        base = bare_pty(a.n, a.rate)
+        sp = sandpipe(a.n, key, a.rate)
         print(f"\n{'keystroke echo (ms)':40} {'p50':>8} {'p99':>8}")
         print(f"{'bare PTY (bash, baseline)':40} {pct(base, 50):8.3f} {pct(base, 99):8.3f}")
         print(f"{'sandpipe input -> SSE output':40} {pct(sp, 50):8.3f} {pct(sp, 99):8.3f}")
-        print(f"difference at p50: {pct(sp, 50) - pct(base, 50):.3f} ms")
+        print(f"difference at p50: {pct(sp, 50) - pct(base, 50):.3f} ms "
+              f"({a.n} keystrokes at {a.rate:g}/s)")
     finally:
         subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -71,6 +71,9 @@
       "one-off runs (/execute, terminals) one subject may have at once")       \
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \
       "ready sandboxes each helper keeps for one-off runs")                    \
+    X(SP_POOL_MAX, INT, "8", 0, 256,                                           \
+      "ready sandboxes the pool grows to while runs wait for one (never "      \
+      "below SP_POOL_SIZE)")                                                   \
     X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
       "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
       "ranges, chosen by the state directory")                                 \

@@ -7,12 +7,14 @@
  * callbacks), which tests/integration/test_layers.py checks:
  *   hd_pub.c       the queue of writes to Redis
  *   hd_job.c       arguments, replies, the clock, the helper's id
+ *   hd_work.c      the worker threads: work off the main loop
  *   hd_files.c     the file operations inside a sandbox
  *   hd_result.c    an execution's end: facts → event, record, answer
  *   hd_exec.c      executions: processes, output, input, deadlines
  *   hd_kind.c      the kinds command and terminal
  *   hd_ctx*.c      stateful contexts (and the kind of their driver)
- *   hd_sandbox.c   sandboxes, the pool, one-off runs
+ *   hd_sandbox.c   sandboxes: made and ended on workers, recorded
+ *   hd_pool.c      the pool of ready sandboxes, one-off runs
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
 #ifndef HD_H
@@ -47,6 +49,10 @@ typedef struct hd_job {
      * spool (sp_spool.h). NULL otherwise. */
     const char *data;
     size_t len;
+    /* Kept by its function past its return (answered once a worker has
+     * done its part): helperd.c neither acknowledges nor frees it then;
+     * hd_job_release does, later. */
+    int held;
     struct hd_job *next;
 } hd_job;
 
@@ -152,6 +158,10 @@ size_t hd_pub_pending(void); /* bytes queued */
 
 /* hd_job.c: taking and answering jobs (every file may use it). */
 extern char hd_helper_id[SP_ID_SIZE];
+/* A held job (hd_job.held) is done: acknowledged and freed (through
+ * hd_job_end, which helperd.c sets at start). */
+void hd_job_release(hd_job *job);
+extern void (*hd_job_end)(hd_job *job);
 extern unsigned long hd_reply_errors; /* error replies sent so far */
 void hd_reply(const char *rid, cJSON *obj, const void *data, size_t len);
 void hd_reply_err(const char *rid, sp_status st, const char *fmt, ...)
@@ -162,17 +172,59 @@ long long hd_now_ms(void);
 long long hd_arg_int(const cJSON *o, const char *name, long long def);
 const char *hd_arg_str(const cJSON *o, const char *name);
 
-/* hd_sandbox.c: the sandboxes of this helper (main thread only). */
+/* hd_work.c: work off the main loop, on worker threads that live as long
+ * as the helper (a sandbox's bwrap dies with the thread that made it).
+ * A piece of work is a struct whose first member is an hd_work: run is
+ * called on a worker (the sandbox library and the records handed to it
+ * only, which nothing else uses meanwhile: never Redis, hd_pub or the
+ * helper's lists), then done on the main thread (it publishes, answers
+ * and frees). */
+typedef struct hd_work {
+    void (*run)(struct hd_work *w);
+    void (*done)(struct hd_work *w);
+    struct hd_work *next;
+} hd_work;
+int hd_work_init(void); /* start the workers (once); 0, or -1 logged */
+void hd_work_submit(hd_work *w);
+void hd_work_submit_first(hd_work *w); /* before all waiting work */
+int hd_work_fd(void);                  /* readable: call hd_work_complete */
+void hd_work_complete(void);           /* call done of each finished piece */
+size_t hd_work_pending(void);          /* submitted, done not yet called */
+void hd_work_wait(void);               /* complete until nothing is pending */
+
+/* hd_sandbox.c: the sandboxes of this helper (main thread only; made and
+ * ended on workers). */
 extern hd_sandbox *hd_sandboxes;
 hd_sandbox *hd_find(const char *id);
+/* made(s, lim, arg, err) on the main thread once a sandbox asked for by
+ * hd_sandbox_make is made (listed in helper:<id>:sbxs, in no other list;
+ * the callee owns s) or not (s NULL; err says why). */
+typedef void (*hd_made_fn)(hd_sandbox *s, const sbx_limits *lim, void *arg,
+                           const char *err);
+/* Make a sandbox on a worker; made is called later. Returns 0, or -1 if
+ * it cannot be asked for (the helper is full; made is not called). */
+int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
+                    int network, const cJSON *env, long long timeout,
+                    hd_made_fn made, void *arg);
+void hd_default_limits(sbx_limits *lim);          /* a one-off run's */
 void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
-void hd_op_run(hd_sandbox *none, hd_job *job);    /* "run": one-off, pooled */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);
 void hd_op_timeout(hd_sandbox *s, hd_job *job);
-void hd_sandbox_end(hd_sandbox *s, const char *why); /* frees s */
-void hd_pool_fill(void);  /* make one ready sandbox if the pool is short */
-void hd_pool_drain(void); /* end the pool's sandboxes (at stop) */
+/* End s: its executions finish now, its records go; its processes,
+ * mounts, cgroups and directory are removed on a worker, after which rid
+ * (NULL or "": none) is answered. Frees s. */
+void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid);
+void hd_sandbox_end(hd_sandbox *s, const char *why); /* answers nobody */
+
+/* hd_pool.c: ready sandboxes for one-off runs, sized to demand. */
+void hd_op_run(hd_sandbox *none, hd_job *job); /* "run": one-off, pooled */
+/* Make ready sandboxes (on workers) while the pool is short; shrink it
+ * back slowly when runs stop waiting. Every pass of the main loop. */
+void hd_pool_fill(void);
+/* At stop: answer the runs waiting for a sandbox, end the ready ones.
+ * Returns how many it ended or answered. */
+int hd_pool_drain(void);
 
 /* hd_exec.c */
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
@@ -183,6 +235,17 @@ void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
 /* Start the execution job describes as kind k. Answers the job. */
 void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k);
+/* The same in three steps, so that the spawn (which waits for sp-init)
+ * may run on a worker: hd_exec_prepare makes the execution (NULL after
+ * answering the job); hd_exec_spawn_job starts its process (0, or -1
+ * with err) and touches only e, its sandbox's sbx and job, so any one
+ * thread may call it while no other uses that sandbox; hd_exec_begin
+ * (main thread) links e into its sandbox, writes its first events and
+ * answers the job now or at its end, or, if the spawn failed, answers
+ * err and frees e. */
+hd_exec *hd_exec_prepare(hd_sandbox *s, hd_job *job, const hd_kind *k);
+int hd_exec_spawn_job(hd_exec *e, const hd_job *job, char *err, size_t errlen);
+void hd_exec_begin(hd_exec *e, hd_job *job, int spawn_rc, const char *err);
 /* stdin {data, eof}, cancel, signal {signal}, resize {cols, rows} of a
  * running execution; each answers the job. */
 void hd_exec_stdin(hd_exec *e, hd_job *job);

@@ -339,21 +339,21 @@ static void hd_exec_started(hd_exec *e, hd_job *job)
     }
 }
 
-void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k)
+hd_exec *hd_exec_prepare(hd_sandbox *s, hd_job *job, const hd_kind *k)
 {
     const cJSON *a = job->args;
     const cJSON *compile = cJSON_GetObjectItemCaseSensitive(a, "compile");
-    char *argv[HD_ARGV_MAX + 1] = {0}, err[512];
+    char *argv[HD_ARGV_MAX + 1] = {0};
     hd_exec *e;
 
     if (!(id_valid_typed(hd_arg_str(a, "id"), "exe_") ||
           id_valid_typed(hd_arg_str(a, "id"), "trm_")) ||
         hd_argv(cJSON_GetObjectItemCaseSensitive(a, "argv"), argv) < 0) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad exec job");
-        return;
+        return NULL;
     }
     if ((e = hd_exec_new(s, job, k)) == NULL)
-        return;
+        return NULL;
     /* With "compile", that argv runs first (its output is the
      * execution's); the program runs only if it succeeds. */
     if (cJSON_IsArray(compile)) {
@@ -361,22 +361,46 @@ void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k)
         e->compiling = 1;
         if (hd_argv(compile, argv) < 0) {
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad compile");
-            goto fail;
+            hd_exec_free(e);
+            return NULL;
         }
     }
-    sbx_oom_count(s->sbx, &e->oom_before);
+    return e;
+}
+
+int hd_exec_spawn_job(hd_exec *e, const hd_job *job, char *err, size_t errlen)
+{
+    const cJSON *a = job->args;
+    char *argv[HD_ARGV_MAX + 1] = {0};
+
+    hd_argv(
+        cJSON_GetObjectItemCaseSensitive(a, e->compiling ? "compile" : "argv"),
+        argv);
+    sbx_oom_count(e->sbx->sbx, &e->oom_before);
     e->started_ms = hd_now_ms();
-    if (hd_exec_spawn(
-            e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
-            hd_arg_str(a, "cwd"), (unsigned short)hd_arg_int(a, "cols", 80),
-            (unsigned short)hd_arg_int(a, "rows", 24), err, sizeof err) != 0) {
+    return hd_exec_spawn(
+        e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
+        hd_arg_str(a, "cwd"), (unsigned short)hd_arg_int(a, "cols", 80),
+        (unsigned short)hd_arg_int(a, "rows", 24), err, errlen);
+}
+
+void hd_exec_begin(hd_exec *e, hd_job *job, int spawn_rc, const char *err)
+{
+    if (spawn_rc != 0) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s", err);
-        goto fail;
+        hd_exec_free(e);
+        return;
     }
     hd_exec_started(e, job);
-    return;
-fail:
-    hd_exec_free(e);
+}
+
+void hd_exec_start(hd_sandbox *s, hd_job *job, const hd_kind *k)
+{
+    hd_exec *e = hd_exec_prepare(s, job, k);
+    char err[512];
+
+    if (e != NULL)
+        hd_exec_begin(e, job, hd_exec_spawn_job(e, job, err, sizeof err), err);
 }
 
 void hd_exec_stdin(hd_exec *e, hd_job *job)
@@ -514,7 +538,8 @@ static void hd_exec_end(hd_exec *e)
 void hd_exec_tick(hd_sandbox *s, long long now_ms)
 {
     uint64_t oom = 0;
-    int oom_read = sbx_oom_count(s->sbx, &oom) == 0;
+    /* Every pass of the loop: the cgroup file only when something runs. */
+    int oom_read = s->execs != NULL && sbx_oom_count(s->sbx, &oom) == 0;
 
     for (hd_exec **pp = &s->execs; *pp != NULL;) {
         hd_exec *e = *pp;

@@ -16,6 +16,12 @@
 
 char hd_helper_id[SP_ID_SIZE];
 unsigned long hd_reply_errors;
+void (*hd_job_end)(hd_job *job);
+
+void hd_job_release(hd_job *job)
+{
+    hd_job_end(job);
+}
 
 long long hd_now_ms(void)
 {

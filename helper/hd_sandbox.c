@@ -1,7 +1,8 @@
 /* hd_sandbox.c: the helper's sandboxes: made (sbx_create) with one host
  * uid per slot, recorded in Redis (sbx:<id>, helper:<id>:sbxs), extended,
- * measured and ended; the pool of ready sandboxes and one-off runs in
- * them. All of it runs on the helper's main thread (see helperd.c). */
+ * measured and ended. The records live on the helper's main thread (see
+ * helperd.c); sbx_create and sbx_destroy run on a worker (hd_work.c), so
+ * that making or ending one sandbox never holds up the others. */
 #include "hd.h"
 #include "sp_config.h"
 #include "sp_id.h"
@@ -59,22 +60,83 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     free(mds);
 }
 
-/* Make a sandbox with the given limits, listed in helper:<id>:sbxs before
- * anything runs in it (so that whoever finds this helper gone finds its
- * executions, pooled sandboxes' too); not yet in any other record.
- * Returns NULL after logging (err for the client). */
-static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
-                                  const sbx_limits *lim, int network,
-                                  const cJSON *env, long long timeout,
-                                  char *err, size_t errlen)
+/* A sandbox being made on a worker (hd_work.c). */
+typedef struct hd_making {
+    hd_work w;
+    hd_sandbox *s; /* its record; s->sbx is set by the worker */
+    sbx_limits lim;
+    long long timeout;
+    hd_made_fn made;
+    void *arg;
+    char err[512];
+    struct hd_making *next;
+} hd_making;
+
+/* Sandboxes being made (their ids are taken). */
+static hd_making *hd_makings;
+
+static void hd_making_run(hd_work *w)
 {
-    hd_sandbox *s = calloc(1, sizeof *s);
+    hd_making *m = (hd_making *)w;
+    hd_sandbox *s = m->s;
+
+    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid, &s->sbx, m->err,
+                   sizeof m->err) != 0)
+        s->sbx = NULL;
+}
+
+/* Made (or not): listed in helper:<id>:sbxs before anything runs in it
+ * (so that whoever finds this helper gone finds its executions, pooled
+ * sandboxes' too), then handed to whoever asked. */
+static void hd_making_done(hd_work *w)
+{
+    hd_making *m = (hd_making *)w, **pp;
+    hd_sandbox *s = m->s;
     char hk[RDS_KEY_MAX];
 
-    if (s == NULL || (s->slot = hd_slot_take()) < 0) {
+    for (pp = &hd_makings; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    }
+    if (s->sbx == NULL) {
+        log_error("sbx_create(%s) failed: %s", s->id, m->err);
+        hd_slots[s->slot] = 0;
+        cJSON_Delete(s->env);
         free(s);
-        snprintf(err, errlen, "helper is full");
-        return NULL;
+        m->made(NULL, &m->lim, m->arg, "could not create the sandbox");
+        free(m);
+        return;
+    }
+    s->created = hd_now_ms() / 1000;
+    s->expires_at = s->created + m->timeout;
+    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
+        hd_pub("SADD %s %s", hk, s->id);
+    m->made(s, &m->lim, m->arg, NULL);
+    free(m);
+}
+
+static int hd_making_find(const char *id)
+{
+    for (const hd_making *m = hd_makings; m != NULL; m = m->next) {
+        if (strcmp(m->s->id, id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
+                    int network, const cJSON *env, long long timeout,
+                    hd_made_fn made, void *arg)
+{
+    hd_making *m = calloc(1, sizeof *m);
+    hd_sandbox *s = calloc(1, sizeof *s);
+
+    if (m == NULL || s == NULL || (s->slot = hd_slot_take()) < 0) {
+        free(m);
+        free(s);
+        return -1;
     }
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->owner, sizeof s->owner, "%s", owner);
@@ -82,23 +144,20 @@ static hd_sandbox *hd_sandbox_new(const char *id, const char *owner,
     s->network = network;
     s->env =
         cJSON_IsObject(env) ? cJSON_Duplicate(env, 1) : cJSON_CreateObject();
-    if (sbx_create(id, lim, network, s->uid, s->uid, &s->sbx, err, errlen) !=
-        0) {
-        log_error("sbx_create(%s) failed: %s", id, err);
-        hd_slots[s->slot] = 0;
-        cJSON_Delete(s->env);
-        free(s);
-        snprintf(err, errlen, "could not create the sandbox");
-        return NULL;
-    }
-    s->created = hd_now_ms() / 1000;
-    s->expires_at = s->created + timeout;
-    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
-        hd_pub("SADD %s %s", hk, s->id);
-    return s;
+    m->w.run = hd_making_run;
+    m->w.done = hd_making_done;
+    m->s = s;
+    m->lim = *lim;
+    m->timeout = timeout;
+    m->made = made;
+    m->arg = arg;
+    m->next = hd_makings;
+    hd_makings = m;
+    hd_work_submit(&m->w);
+    return 0;
 }
 
-static void hd_default_limits(sbx_limits *lim)
+void hd_default_limits(sbx_limits *lim)
 {
     lim->memory_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_MEMORY_MB);
     lim->disk_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_DISK_MB);
@@ -107,149 +166,105 @@ static void hd_default_limits(sbx_limits *lim)
     lim->cpus = (double)cfg_int(CFG_SP_SANDBOX_CPUS) / 1000.0;
 }
 
+/* A named sandbox was made (or not) for the create job arg, which was
+ * held: recorded and answered. */
+static void hd_created(hd_sandbox *s, const sbx_limits *lim, void *arg,
+                       const char *err)
+{
+    hd_job *job = arg;
+    cJSON *rep;
+
+    if (s == NULL) {
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "%s", err);
+    } else {
+        s->next = hd_sandboxes;
+        hd_sandboxes = s;
+        hd_record(s, lim, job->args);
+        rep = cJSON_CreateObject();
+        cJSON_AddStringToObject(rep, "id", s->id);
+        hd_reply(job->rid, rep, NULL, 0);
+    }
+    hd_job_release(job);
+}
+
 void hd_op_create(hd_sandbox *none, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
     const char *owner = hd_arg_str(job->args, "owner");
+    const cJSON *a = job->args;
     sbx_limits lim = {0};
-    hd_sandbox *s;
-    char err[512];
-    cJSON *rep;
 
     (void)none; /* made here, not found */
     if (!id_valid_typed(id, "sbx_") || !id_valid(owner)) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad id or owner");
         return;
     }
-    if (hd_find(id) != NULL) {
+    if (hd_find(id) != NULL || hd_making_find(id)) {
         hd_reply_err(job->rid, SP_E_CONFLICT, "sandbox exists");
         return;
     }
-    lim.memory_mb = (uint64_t)hd_arg_int(job->args, "memory_mb", 512);
-    lim.disk_mb = (uint64_t)hd_arg_int(job->args, "disk_mb", 512);
+    lim.memory_mb = (uint64_t)hd_arg_int(a, "memory_mb", 512);
+    lim.disk_mb = (uint64_t)hd_arg_int(a, "disk_mb", 512);
     lim.tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
-    lim.pids = (uint32_t)hd_arg_int(job->args, "pids", 256);
-    lim.cpus = (double)hd_arg_int(job->args, "cpus_milli", 1000) / 1000.0;
-    s = hd_sandbox_new(
-        id, owner, &lim,
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "network")),
-        cJSON_GetObjectItemCaseSensitive(job->args, "env"),
-        hd_arg_int(job->args, "timeout", 300), err, sizeof err);
-    if (s == NULL) {
-        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "%s", err);
+    lim.pids = (uint32_t)hd_arg_int(a, "pids", 256);
+    lim.cpus = (double)hd_arg_int(a, "cpus_milli", 1000) / 1000.0;
+    if (hd_sandbox_make(
+            id, owner, &lim,
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "network")),
+            cJSON_GetObjectItemCaseSensitive(a, "env"),
+            hd_arg_int(a, "timeout", 300), hd_created, job) != 0) {
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "helper is full");
         return;
     }
-    s->next = hd_sandboxes;
-    hd_sandboxes = s;
-    hd_record(s, &lim, job->args);
-    rep = cJSON_CreateObject();
-    cJSON_AddStringToObject(rep, "id", s->id);
-    hd_reply(job->rid, rep, NULL, 0);
+    job->held = 1; /* answered by hd_created */
 }
 
-/* ---- one-off runs and the pool ---------------------------------------- */
+/* A sandbox being ended on a worker: its processes, mounts, cgroups and
+ * directory. Its slot (host uid) is free again only when that is done. */
+typedef struct hd_ending {
+    hd_work w;
+    sbx_sandbox *sbx;
+    int slot;
+    char rid[SP_ID_SIZE]; /* answered once it is gone ("": nobody) */
+} hd_ending;
 
-/* Ready sandboxes with the default limits, so that a one-off run does not
- * wait for a sandbox to be made. Listed only in helper:<id>:sbxs (no
- * sandbox record, no owner) until a run takes one; an earlier run's are
- * removed by sbx_reap_leftovers like any other. */
-static hd_sandbox *hd_pool;
-static int hd_pool_n;
-
-void hd_pool_fill(void)
+static void hd_ending_run(hd_work *w)
 {
-    sbx_limits lim = {0};
-    char id[SP_ID_SIZE], err[256];
-    hd_sandbox *s;
-
-    if (hd_pool_n >= cfg_int(CFG_SP_POOL_SIZE))
-        return;
-    hd_default_limits(&lim);
-    if (id_generate("sbx_", id, sizeof id) != 0)
-        return;
-    s = hd_sandbox_new(id, "pool", &lim, 0, NULL, 0, err, sizeof err);
-    if (s == NULL)
-        return;
-    s->next = hd_pool;
-    hd_pool = s;
-    hd_pool_n++;
+    sbx_destroy(((hd_ending *)w)->sbx);
 }
 
-/* Run argv once in a pooled (or new) sandbox of the default limits that
- * ends with the run: files are written first, then it starts and is
- * answered as for "exec" (at its end with "wait", else at once). */
-void hd_op_run(hd_sandbox *none, hd_job *job)
+static void hd_ending_done(hd_work *w)
 {
-    const char *owner = hd_arg_str(job->args, "owner");
-    const cJSON *files = cJSON_GetObjectItemCaseSensitive(job->args, "files");
-    const cJSON *f;
-    const hd_kind *kind;
-    hd_sandbox *s = hd_pool;
-    long long timeout_ms = hd_arg_int(job->args, "timeout_ms", 30000);
-    char err[256], id[SP_ID_SIZE];
+    hd_ending *d = (hd_ending *)w;
 
-    (void)none; /* taken from the pool */
-
-    if (!id_valid(owner)) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad owner");
-        return;
-    }
-    if (s != NULL) {
-        hd_pool = s->next;
-        hd_pool_n--;
-    } else {
-        sbx_limits lim = {0};
-        hd_default_limits(&lim);
-        if (id_generate("sbx_", id, sizeof id) != 0 ||
-            (s = hd_sandbox_new(id, owner, &lim, 0, NULL, 0, err,
-                                sizeof err)) == NULL) {
-            hd_reply_err(job->rid, SP_E_UNAVAILABLE, "no sandbox available");
-            return;
-        }
-    }
-    snprintf(s->owner, sizeof s->owner, "%s", owner);
-    s->ephemeral = 1;
-    s->expires_at = hd_now_ms() / 1000 +
-                    hd_arg_int(job->args, "expires_in", timeout_ms / 1000 + 60);
-    s->next = hd_sandboxes;
-    hd_sandboxes = s;
-    cJSON_ArrayForEach(f, files)
-    {
-        hd_job fj = {.op = "file_write", .opn = HC_FILE_WRITE};
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "content");
-        fj.args = cJSON_CreateObject();
-        cJSON_AddStringToObject(fj.args, "path",
-                                hd_arg_str(f, "path") ? hd_arg_str(f, "path")
-                                                      : "");
-        fj.data = cJSON_IsString(c) ? c->valuestring : "";
-        fj.len = strlen(fj.data);
-        /* Written as the files API would, with the same checks; the
-         * reply goes nowhere (no rid), so a failure is seen through the
-         * count of error replies. */
-        unsigned long before = hd_reply_errors;
-        hd_op_file(s, &fj);
-        cJSON_Delete(fj.args);
-        if (hd_reply_errors != before) {
-            hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
-                         "files: cannot write %s (paths must be in "
-                         "/workspace, /uploaded_files or /tmp)",
-                         hd_arg_str(f, "path") ? hd_arg_str(f, "path") : "");
-            hd_sandbox_end(s, "run did not start");
-            return;
-        }
-    }
-    kind = hd_kind_find(hd_arg_str(job->args, "kind"));
-    if (kind != NULL)
-        hd_exec_start(s, job, kind);
-    else
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown kind");
-    if (s->execs == NULL)
-        hd_sandbox_end(s, "run did not start");
+    hd_slots[d->slot] = 0;
+    if (d->rid[0] != '\0')
+        hd_reply(d->rid, cJSON_CreateObject(), NULL, 0);
+    free(d);
 }
 
-/* End a sandbox: its executions are finished as killed, its processes,
- * mounts, cgroups and directory removed, its Redis records deleted. */
-void hd_sandbox_end(hd_sandbox *s, const char *why)
+/* Hand s's sandbox to a worker to be removed (at once, here, if there is
+ * no memory for that). */
+static void hd_sandbox_remove(hd_sandbox *s, const char *rid)
+{
+    hd_ending *d = calloc(1, sizeof *d);
+
+    if (d == NULL) {
+        sbx_destroy(s->sbx);
+        hd_slots[s->slot] = 0;
+        if (rid != NULL && rid[0] != '\0')
+            hd_reply(rid, cJSON_CreateObject(), NULL, 0);
+        return;
+    }
+    d->w.run = hd_ending_run;
+    d->w.done = hd_ending_done;
+    d->sbx = s->sbx;
+    d->slot = s->slot;
+    snprintf(d->rid, sizeof d->rid, "%s", rid != NULL ? rid : "");
+    hd_work_submit(&d->w);
+}
+
+void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
 {
     char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX];
     hd_sandbox **pp;
@@ -257,7 +272,6 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
     log_info("ending sandbox %s: %s", s->id, why);
     hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
-    sbx_destroy(s->sbx);
     key_of(k, sizeof k, KEY_SBX, s->id);
     key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
     key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
@@ -270,15 +284,20 @@ void hd_sandbox_end(hd_sandbox *s, const char *why)
             break;
         }
     }
-    hd_slots[s->slot] = 0;
+    hd_sandbox_remove(s, rid);
     cJSON_Delete(s->env);
     free(s);
 }
 
+void hd_sandbox_end(hd_sandbox *s, const char *why)
+{
+    hd_sandbox_end_then(s, why, NULL);
+}
+
 void hd_op_delete(hd_sandbox *s, hd_job *job)
 {
-    hd_sandbox_end(s, "deleted");
-    hd_reply(job->rid, cJSON_CreateObject(), NULL, 0);
+    /* Answered once it is gone: a deleted sandbox has no process left. */
+    hd_sandbox_end_then(s, "deleted", job->rid);
 }
 
 void hd_op_usage(hd_sandbox *s, hd_job *job)
@@ -306,16 +325,4 @@ void hd_op_timeout(hd_sandbox *s, hd_job *job)
     hd_pub("HSET %s expires_at %lld", k, s->expires_at);
     cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
     hd_reply(job->rid, rep, NULL, 0);
-}
-
-void hd_pool_drain(void)
-{
-    while (hd_pool != NULL) {
-        hd_sandbox *p = hd_pool;
-        hd_pool = p->next;
-        p->next = hd_sandboxes;
-        hd_sandboxes = p;
-        hd_pool_n--;
-        hd_sandbox_end(p, "helper stopped");
-    }
 }

@@ -3,7 +3,7 @@
  * Theory of operation
  * -------------------
  * One sp-helperd runs as root on each sandbox host and owns every sandbox
- * there. It has three threads:
+ * there. It has these threads:
  *
  *   intake thread   XREADGROUP on "<prefix>jobs" (shared by all helpers,
  *                   consumer group "helpers") and "<prefix>hjobs:<id>" (jobs
@@ -12,23 +12,38 @@
  *                   is acknowledged and deleted once it is handled (or
  *                   dropped); file bodies are never in it, but in the
  *                   spool (sp_spool.h).
- *   main thread     one poll() loop over: the wake pipe, each sandbox's
- *                   control socket (sp-init's exit reports), and the stdout/
- *                   stderr pipes (or PTY master) and stdin of every running
- *                   execution. It runs every job, appends output chunks in
- *                   order to "<prefix>events:<exe id>" (a capped stream),
- *                   writes results to "<prefix>exec:<exe id>", answers jobs
- *                   on "<prefix>reply:<rid>", ends executions past their
- *                   deadline and sandboxes past their timeout.
+ *   main thread     one poll() loop over: the wake pipe, the workers'
+ *                   completion pipe, each sandbox's control socket
+ *                   (sp-init's exit reports), and the stdout/stderr pipes
+ *                   (or PTY master) and stdin of every running execution.
+ *                   It runs every job, appends output chunks in order to
+ *                   "<prefix>events:<exe id>" (a capped stream), writes
+ *                   results to "<prefix>exec:<exe id>", answers jobs on
+ *                   "<prefix>reply:<rid>", ends executions past their
+ *                   deadline and sandboxes past their timeout. It alone
+ *                   owns the lists of sandboxes and writes to Redis.
+ *   workers         HD_WORKERS threads (hd_work.c) that make sandboxes
+ *                   (sbx_create: bwrap, sp-init's hello, cgroups, network),
+ *                   remove them (sbx_destroy: the cgroup kill, bwrap
+ *                   reaped, unmount, directory) and, while other
+ *                   executions run, spawn one-off runs' programs (sp-init
+ *                   forks, the host moves, the program execs): the parts
+ *                   that wait. A
+ *                   finished piece goes to a completion queue and a byte
+ *                   into the completion pipe; the main thread then
+ *                   records, publishes and answers. A job that waits for
+ *                   one (a create, a run that found the pool empty) is
+ *                   held: acknowledged once it is answered.
  *   beat thread     every LOST_BEAT_MS renews this helper's score (Unix ms)
  *                   in "<prefix>helpers" (sp_lost.h); it runs apart from
  *                   the main loop, so a long job never makes the helper
  *                   look gone. If the helper was swept as gone anyway, the
  *                   main loop ends its sandboxes without publishing.
  *
- * Sandboxes are made only by the main thread: their bwrap processes die
- * with the thread that made them (PDEATHSIG), and with them every process
- * of the sandbox; so a SIGKILLed helper leaves no sandbox process behind.
+ * Sandboxes are made only by the workers, which are started once and never
+ * exit while the helper runs: a bwrap process dies with the thread that
+ * made it (PDEATHSIG), and with it every process of the sandbox; so a
+ * SIGKILLed helper leaves no sandbox process behind.
  *
  * Processes: helperd → bwrap → sp-init (PID 1 inside) → programs (see
  * sbx.c). Each sandbox runs as its own host uid, SP_HELPER_UID + slot.
@@ -253,6 +268,13 @@ static void hd_ack(const hd_job *j)
     hd_pub("XDEL %s %s", stream, j->entry);
 }
 
+/* A held job is done (hd_job_release). */
+static void hd_job_done(hd_job *j)
+{
+    hd_ack(j);
+    hd_job_free(j);
+}
+
 static void hd_drain_jobs(void)
 {
     char sink[256];
@@ -267,10 +289,10 @@ static void hd_drain_jobs(void)
     while (list != NULL) {
         hd_job *next = list->next;
         hd_ops_run(list);
-        hd_ack(list);
+        if (!list->held) /* else its function released it or will */
+            hd_job_done(list);
         /* Its answer now: the next job may be slow (making a sandbox). */
         hd_pub_flush();
-        hd_job_free(list);
         list = next;
     }
 }
@@ -339,21 +361,24 @@ static void hd_on_signal(int sig)
 typedef struct hd_pollref {
     hd_sandbox *s;
     hd_exec *e;
-    int what; /* 0: control, 1: stdout, 2: stderr, 3: stdin, 4: wake */
+    int what; /* 0: control, 1: stdout, 2: stderr, 3: stdin, 4: wake,
+               * 5: workers' completions */
 } hd_pollref;
 
 static struct pollfd hd_pfd[HD_POLL_MAX];
 static hd_pollref hd_ref[HD_POLL_MAX];
 
-/* Fill the poll set: the wake pipe, each sandbox's control socket, each
- * execution's output and pending stdin. Returns its size; *next becomes
- * the earliest deadline before it. */
+/* Fill the poll set: the wake pipe, the workers' completions, each
+ * sandbox's control socket, each execution's output and pending stdin. Returns
+ * its size; *next becomes the earliest deadline before it. */
 static nfds_t hd_poll_set(long long *next)
 {
     nfds_t n = 0;
 
     hd_pfd[n] = (struct pollfd){.fd = hd_wake[0], .events = POLLIN};
     hd_ref[n++] = (hd_pollref){NULL, NULL, 4};
+    hd_pfd[n] = (struct pollfd){.fd = hd_work_fd(), .events = POLLIN};
+    hd_ref[n++] = (hd_pollref){NULL, NULL, 5};
     for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
         long long d = hd_exec_next_deadline(s);
         if (d > 0 && d < *next)
@@ -385,7 +410,8 @@ static nfds_t hd_poll_set(long long *next)
 
 /* Handle what poll reported for the n entries: output and stdin first,
  * then exit reports (so a process's last output is read before its
- * result), then jobs. */
+ * result), then jobs, then the work the workers finished (sandboxes made
+ * or ended). */
 static void hd_poll_handle(nfds_t n)
 {
     for (nfds_t i = 0; i < n; i++) {
@@ -417,6 +443,8 @@ static void hd_poll_handle(nfds_t n)
     }
     if (hd_pfd[0].revents != 0)
         hd_drain_jobs();
+    if (hd_pfd[1].revents != 0)
+        hd_work_complete();
 }
 
 /* Deadlines, timeouts and one-off sandboxes whose run ended. */
@@ -521,16 +549,20 @@ static int hd_sandboxes_init(const char *init_path)
     return 0;
 }
 
-/* End every sandbox, hand Redis what is still queued (a few seconds if it
- * is away) and leave the set of helpers. */
+/* End every sandbox (those being made too, once they are), hand Redis
+ * what is still queued (a few seconds if it is away) and leave the set
+ * of helpers. */
 static void hd_shutdown(void)
 {
     char k[RDS_KEY_MAX];
 
     log_info("stopping: ending every sandbox");
-    while (hd_sandboxes != NULL)
-        hd_sandbox_end(hd_sandboxes, "helper stopped");
-    hd_pool_drain();
+    do {
+        while (hd_sandboxes != NULL)
+            hd_sandbox_end(hd_sandboxes, "helper stopped");
+        hd_pool_drain();
+        hd_work_wait();
+    } while (hd_sandboxes != NULL);
     for (int i = 0; i < 10 && hd_pub_flush() != 0; i++)
         usleep(500 * 1000);
     if (hd_pub_pending() > 0)
@@ -572,6 +604,9 @@ int main(int argc, char **argv)
         log_error("pipe2() failed: %s", strerror(errno));
         return 1;
     }
+    hd_job_end = hd_job_done;
+    if (hd_work_init() != 0)
+        return 1;
     sa.sa_handler = hd_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

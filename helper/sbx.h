@@ -9,8 +9,10 @@
  * theory of operation.
  *
  * Return convention: 0 on success, -1 on error with a human message naming
- * the failed call in err (when err is not NULL). Not thread-safe: one thread
- * drives a given sandbox; sbx_global_init runs once before anything else.
+ * the failed call in err (when err is not NULL). One thread at a time
+ * drives a given sandbox; different sandboxes may be driven from different
+ * threads at once (nothing but sbx_global_init's settings is shared, and
+ * those are read-only). sbx_global_init runs once before anything else.
  */
 #ifndef SBX_H
 #define SBX_H

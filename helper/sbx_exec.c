@@ -308,7 +308,7 @@ static int send_spawn(sbx_sandbox *s, const char *msg, size_t len,
  */
 static int find_host_pid(sbx_sandbox *s, pid_t ns_pid, pid_t *pid)
 {
-    static pid_t pids[4096];
+    pid_t pids[4096];
     char path[64], line[256], *p, *end;
     size_t n, i;
     struct stat st;
@@ -457,7 +457,9 @@ static sbx_exec *free_exec(sbx_sandbox *s, const sbx_spawn_req *req, char *err,
 int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
               char *err, size_t errlen)
 {
-    static char msg[SBX_PROTO_MAX_MSG];
+    /* Per call, not static: sandboxes may be spawned into from several
+     * threads at once (a helper's workers). */
+    char *msg = malloc(SBX_PROTO_MAX_MSG);
     int child[3] = {-1, -1, -1}, result = -1, made_cg = 0;
     sbx_exec *e;
     size_t len;
@@ -465,13 +467,20 @@ int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
     out->req_id = 0;
     out->host_pid = -1;
     out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
-    if ((e = free_exec(s, req, err, errlen)) == NULL)
+    if (msg == NULL) {
+        snprintf(err, errlen, "malloc() failed");
         return -1;
+    }
+    if ((e = free_exec(s, req, err, errlen)) == NULL) {
+        free(msg);
+        return -1;
+    }
     if (++s->next_req == 0)
         s->next_req = 1;
     len = build_spawn(req, s->next_req, msg);
     if (len == 0) {
         snprintf(err, errlen, "spawn: argv/env too large or malformed");
+        free(msg);
         return -1;
     }
     e->req_id = s->next_req;
@@ -492,6 +501,7 @@ int sbx_spawn(sbx_sandbox *s, const sbx_spawn_req *req, sbx_proc *out,
     out->req_id = e->req_id;
     result = 0;
 out:
+    free(msg);
     close_child_fds(child);
     if (result < 0)
         spawn_undo(s, e, made_cg, out);
