@@ -230,7 +230,10 @@ int rds_send_formatted(int n, char *const *cmds, const size_t *lens)
             rds_close(); /* its queued replies are of no use */
             return got;
         }
-        if (r->type == REDIS_REPLY_ERROR)
+        /* An event sent again after an outage (its id is taken: it ran
+         * the first time) is refused: that is not a failure. */
+        if (r->type == REDIS_REPLY_ERROR &&
+            strstr(r->str, "equal or smaller than the target stream") == NULL)
             log_warn("redis command failed: %s", r->str);
         freeReplyObject(r);
     }

@@ -56,6 +56,18 @@ typedef struct hd_job {
     struct hd_job *next;
 } hd_job;
 
+/* The id of the last event the helper gave a stream: events are added
+ * with explicit, increasing ids ("<ms>-<seq>"), so that an event sent
+ * again after a Redis outage (its first sending ran, but the answer was
+ * lost) is refused by Redis instead of appearing twice (hd_pub.c). */
+typedef struct hd_evid {
+    long long ms, seq;
+} hd_evid;
+
+/* The next id of a stream into out (HD_EVID_SIZE bytes). */
+#define HD_EVID_SIZE 48
+void hd_evid_next(hd_evid *v, char *out);
+
 struct hd_sandbox;
 struct hd_ctx; /* hd_ctx.h */
 struct hd_exec;
@@ -104,6 +116,7 @@ typedef struct hd_exec {
     long long started_ms, deadline_ms;
     size_t out_bytes, out_max;
     size_t lost_bytes; /* output dropped while Redis was away, unreported */
+    hd_evid evid;      /* the last event id given to its stream */
     int truncated, timed_out, killed, cancelled, over_limit, oom;
     int exited, wait_status;
     sp_buf cap[2];       /* captured stdout/stderr for sync replies */
@@ -141,6 +154,7 @@ typedef struct hd_facts {
     int truncated;
     const char *error;      /* why the helper ended it, or NULL */
     const sp_buf *cap[2];   /* stdout, stderr captured (or NULL) */
+    hd_evid *evid;          /* its stream's ids (NULL: Redis picks) */
     const cJSON *results;   /* a context run: its rich results, else NULL */
     const cJSON *exception; /* a context run: {name, message, traceback} */
 } hd_facts;
@@ -230,7 +244,7 @@ int hd_pool_drain(void);
 void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n);
 /* Append one event {type, data (raw bytes)} to the execution's stream
  * (queued, hd_pub). */
-void hd_event(const hd_exec *e, const char *type, const void *data, size_t len);
+void hd_event(hd_exec *e, const char *type, const void *data, size_t len);
 /* The same for a NUL-terminated data string. */
 #define hd_event_str(e, type, s) hd_event((e), (type), (s), strlen(s))
 /* Start the execution job describes as kind k. Answers the job. */

@@ -122,6 +122,7 @@ void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
     f.error = ended;
     f.cap[0] = &run->cap[0];
     f.cap[1] = &run->cap[1];
+    f.evid = &run->evid;
     f.results = run->results;
     f.exception = run->error;
     hd_result_record(&f); /* before its event, as for any execution */

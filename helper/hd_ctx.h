@@ -18,6 +18,7 @@ typedef struct hd_ctx_run {
     int timed_out, cancelled, over_limit, truncated;
     size_t out_bytes, out_max;
     size_t lost_bytes;   /* output dropped while Redis was away */
+    hd_evid evid;        /* the last event id given to its stream */
     sp_buf cap[2];       /* stdout, stderr for the sync reply */
     utf8_carry carry[2]; /* partial characters of stdout, stderr */
     cJSON *results;      /* [{mime: data}] for the sync reply */
@@ -63,11 +64,11 @@ void hd_ctx_end(hd_ctx *c, const char *why);
 
 /* Append one event {type, data} to the run's stream; data is len raw
  * bytes. Redis failures are not reported (the stream is best effort). */
-void hd_ctx_event(const hd_ctx_run *run, const char *type, const void *data,
+void hd_ctx_event(hd_ctx_run *run, const char *type, const void *data,
                   size_t len);
 
 /* The same with data a JSON object; obj is consumed (freed), may be NULL. */
-void hd_ctx_event_json(const hd_ctx_run *run, const char *type, cJSON *obj);
+void hd_ctx_event_json(hd_ctx_run *run, const char *type, cJSON *obj);
 
 /* n bytes of output of stream which (0 stdout, 1 stderr) of run: cut at
  * UTF-8 boundaries (at_eof flushes the carried partial character), capped

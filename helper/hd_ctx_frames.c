@@ -27,15 +27,16 @@
 
 static const char *hd_ctx_streams[2] = {"stdout", "stderr"};
 
-void hd_ctx_event(const hd_ctx_run *run, const char *type, const void *data,
+void hd_ctx_event(hd_ctx_run *run, const char *type, const void *data,
                   size_t len)
 {
-    char vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
+    char vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE], id[HD_EVID_SIZE];
 
     if (key_of(vk, sizeof vk, KEY_EVENTS, run->id) != 0)
         return;
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    hd_pub("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen, type, data,
+    hd_evid_next(&run->evid, id);
+    hd_pub("XADD %s MAXLEN ~ %s %s type %s data %b", vk, maxlen, id, type, data,
            len);
 }
 
@@ -58,7 +59,7 @@ static int hd_ctx_output_room(hd_ctx_run *run, size_t n)
     return 1;
 }
 
-void hd_ctx_event_json(const hd_ctx_run *run, const char *type, cJSON *obj)
+void hd_ctx_event_json(hd_ctx_run *run, const char *type, cJSON *obj)
 {
     char *js = cJSON_PrintUnformatted(obj);
     if (js != NULL)

@@ -45,12 +45,14 @@ void hd_exec_keys(const hd_exec *e, char *ek, char *vk, size_t n)
 }
 
 /* Append one event; data is raw bytes (binary safe). */
-void hd_event(const hd_exec *e, const char *type, const void *data, size_t len)
+void hd_event(hd_exec *e, const char *type, const void *data, size_t len)
 {
-    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE];
+    char ek[RDS_KEY_MAX], vk[RDS_KEY_MAX], maxlen[RDS_NUM_SIZE],
+        id[HD_EVID_SIZE];
     hd_exec_keys(e, ek, vk, sizeof ek);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    hd_pub("XADD %s MAXLEN ~ %s * type %s data %b", vk, maxlen, type, data,
+    hd_evid_next(&e->evid, id);
+    hd_pub("XADD %s MAXLEN ~ %s %s type %s data %b", vk, maxlen, id, type, data,
            len);
 }
 

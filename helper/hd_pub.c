@@ -20,6 +20,7 @@
 #include "sp_redis.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,6 +148,19 @@ int hd_pub_flush(void)
         log_info("Redis is back: every waiting write was sent");
     hd_pub_down = 0;
     return 0;
+}
+
+void hd_evid_next(hd_evid *v, char *out)
+{
+    long long now = hd_pub_now_ms();
+
+    if (now > v->ms) {
+        v->ms = now;
+        v->seq = 0;
+    } else {
+        v->seq++; /* same ms (or the clock went back): keep increasing */
+    }
+    snprintf(out, HD_EVID_SIZE, "%lld-%lld", v->ms, v->seq);
 }
 
 size_t hd_pub_pending(void)

@@ -16,7 +16,7 @@
 
 /* e's facts: its status from what happened to it (the first cause
  * wins), its exit code (128 + signal when killed), its duration. */
-static void hd_exec_facts(const hd_exec *e, hd_facts *f)
+static void hd_exec_facts(hd_exec *e, hd_facts *f)
 {
     int code = -1, sig = 0;
 
@@ -49,6 +49,7 @@ static void hd_exec_facts(const hd_exec *e, hd_facts *f)
     f->truncated = e->truncated;
     f->cap[0] = &e->cap[0];
     f->cap[1] = &e->cap[1];
+    f->evid = &e->evid;
 }
 
 /* Remove the execution's scratch files (the code file, a compiled
@@ -87,8 +88,12 @@ void hd_result_event(const hd_facts *f)
     js = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
     snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_STREAM_MAXLEN));
-    if (js != NULL && key_of(k, sizeof k, KEY_EVENTS, f->id) == 0)
-        hd_pub("XADD %s MAXLEN ~ %s * type result data %s", k, maxlen, js);
+    if (js != NULL && key_of(k, sizeof k, KEY_EVENTS, f->id) == 0) {
+        char id[HD_EVID_SIZE] = "*";
+        if (f->evid != NULL)
+            hd_evid_next(f->evid, id);
+        hd_pub("XADD %s MAXLEN ~ %s %s type result data %s", k, maxlen, id, js);
+    }
     free(js);
 }
 
