@@ -174,7 +174,8 @@ def main():
         streams = Streams(key)
         per_run = max(1, a.streams // max(1, a.runs))
         opened, killed = 0, False
-        while any(t.is_alive() for t in ths) or opened < len(exes):
+        while any(t.is_alive() for t in ths) or \
+                opened < min(a.streams, len(exes) * per_run):
             with lock:
                 new = exes[opened // per_run:] if per_run else []
             for exe in new:
