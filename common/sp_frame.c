@@ -20,38 +20,6 @@ static const unsigned char frame_connect_hb[] = {0, 0, 0, 0, 2, '{', '}'};
 static const unsigned char frame_connect_end[] = {2, 0, 0, 0, 2, '{', '}'};
 static const unsigned char frame_ws_ping[] = {0x80 | FRAME_WS_PING, 0};
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (Unicode table 3-7:
- * no overlong forms, no surrogates, nothing past U+10FFFF), 0 if none. */
-static size_t frame_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
 /* 1 if s[0..n) may be carried as an event's data: valid UTF-8, no NUL,
  * no control byte but tab, and CR/LF only when lines_ok. */
 static int frame_text_ok(const unsigned char *s, size_t n, int lines_ok)
@@ -84,7 +52,7 @@ static int frame_text_ok(const unsigned char *s, size_t n, int lines_ok)
             i++;
             continue;
         }
-        len = frame_utf8_len(s + i, n - i);
+        len = utf8_seq_len(s + i, n - i);
         if (len == 0)
             return 0;
         i += len;
@@ -276,17 +244,23 @@ static int frame_ndjson_heartbeat(sp_buf *b)
     return buf_append(b, frame_ndjson_hb, sizeof frame_ndjson_hb - 1);
 }
 
+/* The error object of an error end into e (initialised here, freed by
+ * the caller): 0, or -1 if code or message is refused or too long. */
+static int frame_error_doc(sp_buf *e, const char *code, const char *message)
+{
+    buf_init(e, FRAME_ERR_MAX);
+    if (!frame_code_ok(code) || message == NULL)
+        return -1;
+    return frame_error_json(e, code, message);
+}
+
 static int frame_ndjson_error_end(sp_buf *b, const char *code,
                                   const char *message)
 {
     sp_buf e;
     int result = -1;
 
-    if (!frame_code_ok(code) || message == NULL)
-        return -1;
-    buf_init(&e, FRAME_ERR_MAX);
-    if (frame_error_json(&e, code, message) == 0 &&
-        buf_append(&e, "\n", 1) == 0)
+    if (frame_error_doc(&e, code, message) == 0 && buf_append(&e, "\n", 1) == 0)
         result = buf_append(b, e.data, e.len);
     buf_free(&e);
     return result;
@@ -343,13 +317,12 @@ static int frame_connect_heartbeat(sp_buf *b)
 static int frame_connect_error_end(sp_buf *b, const char *code,
                                    const char *message)
 {
-    sp_buf e;
+    sp_buf e = {0};
     int result = -1;
 
-    if (!frame_code_ok(code) || message == NULL)
-        return -1;
-    buf_init(&e, FRAME_ERR_MAX);
-    if (frame_error_json(&e, frame_connect_code(code), message) == 0)
+    /* Checked as one of ours, sent as Connect's code. */
+    if (frame_code_ok(code) &&
+        frame_error_doc(&e, frame_connect_code(code), message) == 0)
         result = frame_envelope(b, 0x02, e.data, e.len);
     buf_free(&e);
     return result;
@@ -491,10 +464,7 @@ static int frame_ws_error_end(sp_buf *b, const char *code, const char *message)
     sp_buf e;
     int result = -1;
 
-    if (!frame_code_ok(code) || message == NULL)
-        return -1;
-    buf_init(&e, FRAME_ERR_MAX);
-    if (frame_error_json(&e, code, message) == 0)
+    if (frame_error_doc(&e, code, message) == 0)
         result = frame_ws_close(b, FRAME_WS_FAILURE, e.data, e.len);
     buf_free(&e);
     return result;

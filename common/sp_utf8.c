@@ -190,6 +190,12 @@ int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out)
     return 0;
 }
 
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    int len = utf8_seq(s, n);
+    return len > 0 ? (size_t)len : 0;
+}
+
 int utf8_valid(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {

@@ -34,6 +34,11 @@ int utf8_sanitize(const unsigned char *s, size_t n, sp_buf *out);
  * control characters (NUL included) \u00XX escapes. 0, or -1 if full. */
 int utf8_json_string(const unsigned char *s, size_t n, sp_buf *out);
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (no overlong
+ * forms, no surrogates, nothing past U+10FFFF; n >= 1), or 0 if there is
+ * none (also when it is cut off by the end of the buffer). */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+
 /* 1 if s[0..n) is all valid UTF-8 (nothing cut off at the end). */
 int utf8_valid(const unsigned char *s, size_t n);
 
