@@ -61,7 +61,10 @@ int lost_exec(const char *exe, const char *why)
     redisReply *r;
     int result = -1;
 
-    if (key_of(ek, sizeof ek, KEY_EXEC, exe) != 0 ||
+    /* why goes into JSON and a Lua format as is: a plain word only. */
+    if (why == NULL || why[0] == '\0' ||
+        strspn(why, "abcdefghijklmnopqrstuvwxyz_") != strlen(why) ||
+        key_of(ek, sizeof ek, KEY_EXEC, exe) != 0 ||
         key_of(vk, sizeof vk, KEY_EVENTS, exe) != 0)
         return -1;
     if (id_valid_typed(exe, "trm_")) {

@@ -20,7 +20,8 @@
  * is fresh, -1 if Redis could not tell. */
 int lost_helper_stale(const char *helper);
 
-/* End execution exe as lost (error why) unless it has ended or has no
+/* End execution exe as lost (error why: a word of [a-z_], as LOST_ERROR)
+ * unless it has ended or has no
  * record: its record says so and its stream gets its last event. Returns
  * 1 if it ended it, 0 if there was nothing to end, -1 if Redis failed. */
 int lost_exec(const char *exe, const char *why);
