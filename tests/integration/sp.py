@@ -8,6 +8,7 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -302,3 +303,38 @@ def restarted(name, old_pid, timeout=5):
         return pid if (pid != old_pid and pid_alive(pid) and
                        comm(pid) == exe) else None
     return wait_until(new, timeout, 0.05)
+
+
+# ---- tests that drive a browser (tests/browser/*.mjs) ---------------------
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = os.environ.get("SP_ROOT") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+
+# Skips a browser test class where Debian's chromium is not installed.
+needs_chromium = unittest.skipUnless(
+    os.access(CHROMIUM, os.X_OK),
+    f"{CHROMIUM} is not installed (Debian package chromium; "
+    "./sandpipe test installs it)")
+
+
+def run_browser_script(case, name, env, timeout):
+    """Run tests/browser/<name> (node's test runner, headless Chromium
+    through playwright-core) with env; fails case if node or
+    playwright-core is missing. Returns the finished process (raises
+    subprocess.TimeoutExpired), after printing its TAP verdicts (all of
+    its output when it failed), indented as the calling test's."""
+    node = shutil.which("node")
+    case.assertIsNotNone(node, "node is not installed")
+    case.assertTrue(
+        os.path.isdir(os.path.join(ROOT, "web", "node_modules",
+                                   "playwright-core")),
+        "web/node_modules is missing: ./sandpipe up runs npm ci in web/")
+    proc = subprocess.run([node, os.path.join(ROOT, "tests", "browser", name)],
+                          env=env, cwd=ROOT, capture_output=True, text=True,
+                          errors="replace", timeout=timeout)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    if proc.returncode == 0:
+        lines = [ln for ln in lines if ln.startswith(("ok ", "not ok "))]
+    print("\n" + "\n".join("    " + ln for ln in lines))
+    return proc
