@@ -244,12 +244,12 @@ fail:
     return got;
 }
 
-redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)
+/* One try of rds_cmd_wait. */
+static redisReply *rds_try_wait(long long wait_ms, const char *fmt, va_list ap)
 {
     redisContext *c = rds_conn();
     struct timeval tv;
     redisReply *r;
-    va_list ap;
 
     if (c == NULL)
         return NULL;
@@ -257,13 +257,29 @@ redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)
     tv.tv_sec = wait_ms / 1000;
     tv.tv_usec = (wait_ms % 1000) * 1000;
     redisSetTimeout(c, tv);
-    va_start(ap, fmt);
     r = redisvCommand(c, fmt, ap);
-    va_end(ap);
     if (r == NULL)
         return rds_checked(r, c);
     redisSetTimeout(c, rds_timeout);
     return r;
+}
+
+redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    for (long long waited = 0;; waited += 100) {
+        va_start(ap, fmt);
+        r = rds_try_wait(wait_ms, fmt, ap);
+        va_end(ap);
+        /* While Redis loads its data, wait for it (within wait_ms), as
+         * rds_cmd does. */
+        if (!rds_loading(r) || waited >= wait_ms)
+            return r;
+        freeReplyObject(r);
+        usleep(100 * 1000);
+    }
 }
 
 redisReply *rds_cmdv(int argc, const char **argv, const size_t *lens)

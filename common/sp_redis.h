@@ -28,7 +28,8 @@ int rds_init(char *err, size_t errlen);
 redisReply *rds_cmd(const char *fmt, ...);
 
 /* As rds_cmd, but the reply may take up to wait_ms (for blocking commands
- * such as BLPOP); the normal timeout is restored afterwards. */
+ * such as BLPOP); the normal timeout is restored afterwards. While Redis
+ * is loading its data the command is sent again, for up to wait_ms. */
 redisReply *rds_cmd_wait(long long wait_ms, const char *fmt, ...);
 
 /* As rds_cmd, with an argument vector (binary safe). */

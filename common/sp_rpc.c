@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 long long rpc_now_ms(void)
 {
@@ -281,13 +280,6 @@ static redisReply *rpc_wait(const char *rkey, long long wait_ms,
                            (double)slice / 1000.0);
         if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
             return rep;
-        if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
-            strncmp(rep->str, "LOADING", 7) == 0) {
-            /* Redis is reading its data at start: wait for it. */
-            freeReplyObject(rep);
-            usleep(100 * 1000);
-            continue;
-        }
         if (rep == NULL || rep->type != REDIS_REPLY_NIL) {
             freeReplyObject(rep);
             rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
