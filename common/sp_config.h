@@ -123,6 +123,13 @@ int cfg_check(cfg_id id, const char *value, char *err, size_t errlen);
 #define CFG_UID_SPAN   65536
 #define CFG_UID_RANGES 8192
 
+/* Template sandboxes map SBX_RANGE_IDS ids each (helper/sbx.h): instance
+ * i (SP_HELPER_UID's span index mod CFG_TPL_INSTANCES) takes host uids
+ * CFG_TPL_UID_FIRST + i × CFG_TPL_UID_SPAN, one range per helper slot. */
+#define CFG_TPL_UID_FIRST 0x10000000LL
+#define CFG_TPL_UID_SPAN  0x1000000LL /* 4096 slots × 4096 ids */
+#define CFG_TPL_INSTANCES 128
+
 /* Current value of an option; the string lives until the next cfg_load. */
 const char *cfg_str(cfg_id id);
 long long cfg_int(cfg_id id);

@@ -52,7 +52,7 @@ static double one_run(int i)
     double t0 = now_ms();
 
     snprintf(id, sizeof(id), "bench_%d", i);
-    if (sbx_create(id, &lim, 0, 1000, 1000, &s, err, sizeof(err)) < 0 ||
+    if (sbx_create(id, &lim, 0, 1000, 1000, NULL, &s, err, sizeof(err)) < 0 ||
         sbx_spawn(s, &req, &p, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         return -1;

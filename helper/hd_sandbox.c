@@ -80,8 +80,8 @@ static void hd_making_run(hd_work *w)
     hd_making *m = (hd_making *)w;
     hd_sandbox *s = m->s;
 
-    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid, &s->sbx, m->err,
-                   sizeof m->err) != 0)
+    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid, NULL, &s->sbx,
+                   m->err, sizeof m->err) != 0)
         s->sbx = NULL;
 }
 

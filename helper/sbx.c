@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,8 +51,7 @@ sbx_globals sbx_g;
 
 extern char **environ;
 
-/* Run argv (no shell), return its stdout (up to len-1 bytes) in buf. */
-static int run_capture(char *const argv[], char *buf, size_t len)
+int sbx_run_capture(char *const argv[], char *buf, size_t len)
 {
     posix_spawn_file_actions_t fa;
     int p[2], status, result = -1;
@@ -63,7 +63,7 @@ static int run_capture(char *const argv[], char *buf, size_t len)
         return -1;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
     if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
         goto out;
     close(p[1]);
@@ -79,7 +79,7 @@ static int run_capture(char *const argv[], char *buf, size_t len)
     p[0] = -1;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    result = 0;
+    result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
     posix_spawn_file_actions_destroy(&fa);
     if (p[0] >= 0)
@@ -122,7 +122,7 @@ int sbx_global_init(const sbx_config *cfg, char *err, size_t errlen)
                  strerror(errno));
         goto out;
     }
-    if (run_capture(help_argv, help, sizeof(help)) < 0 ||
+    if (sbx_run_capture(help_argv, help, sizeof(help)) < 0 ||
         !strstr(help, "--as-pid-1") || !strstr(help, "--bind-fd") ||
         !strstr(help, "--ro-bind-data") || !strstr(help, "--size")) {
         snprintf(err, errlen,
@@ -259,8 +259,8 @@ static int check_limits(const sbx_limits *lim, char *err, size_t errlen)
 }
 
 int sbx_create(const char *id, const sbx_limits *lim, int network,
-               uid_t host_uid, gid_t host_gid, sbx_sandbox **out, char *err,
-               size_t errlen)
+               uid_t host_uid, gid_t host_gid, const sbx_root *root,
+               sbx_sandbox **out, char *err, size_t errlen)
 {
     int join[SBX_CG_MAX_HIER], result = -1;
     sbx_sandbox *s = NULL;
@@ -286,11 +286,12 @@ int sbx_create(const char *id, const sbx_limits *lim, int network,
         snprintf(err, errlen, "calloc() failed");
         goto out;
     }
-    s->sock = s->bwrap_err = s->slirp_exit = -1;
+    s->sock = s->bwrap_err = s->slirp_exit = s->userns = -1;
     s->bwrap_pid = s->init_pid = s->slirp_pid = -1;
     snprintf(s->id, sizeof(s->id), "%s", id);
     if (asprintf(&s->dir, "%s/sandboxes/%s", sbx_g.state_dir, id) < 0 ||
-        asprintf(&s->workspace, "%s/workspace", s->dir) < 0) {
+        (root && asprintf(&s->root, "%s/root", s->dir) < 0) ||
+        asprintf(&s->workspace, "%s/workspace", root ? s->root : s->dir) < 0) {
         snprintf(err, errlen, "asprintf() failed");
         goto out;
     }
@@ -301,8 +302,9 @@ int sbx_create(const char *id, const sbx_limits *lim, int network,
     s->dir_made = 1;
     s->uid = host_uid;
     s->gid = host_gid;
-    if (sbx_fs_prepare(s->dir, s->workspace, lim->disk_mb, host_uid, host_gid,
-                       err, errlen) < 0)
+    if ((root ? sbx_root_prepare(s, root, lim->disk_mb, err, errlen)
+              : sbx_fs_prepare(s->dir, s->workspace, lim->disk_mb, host_uid,
+                               host_gid, err, errlen)) < 0)
         goto out;
     if (sbx_cg_create(id, lim, &s->cg, err, errlen) < 0)
         goto out;
@@ -339,6 +341,36 @@ const char *sbx_id(const sbx_sandbox *s)
     return s->id;
 }
 
+const char *sbx_root_path(const sbx_sandbox *s)
+{
+    return s->root;
+}
+
+uid_t sbx_host_uid(const sbx_sandbox *s, uint32_t inside)
+{
+    if (!s->root)
+        return s->uid;
+    if (inside < SBX_RANGE_IDS - 2)
+        return s->uid + inside;
+    if (inside == 65534 || inside == 65535)
+        return s->uid + SBX_RANGE_IDS - 2 + (inside - 65534);
+    return (uid_t)-1;
+}
+
+int sbx_disk_usage(const sbx_sandbox *s, uint64_t *used, uint64_t *total)
+{
+    char path[4096];
+    struct statvfs v;
+
+    snprintf(path, sizeof path, "%s/%s", s->dir,
+             s->root ? "disk" : "workspace");
+    if (statvfs(path, &v) < 0)
+        return -1;
+    *total = (uint64_t)v.f_blocks * v.f_frsize;
+    *used = (uint64_t)(v.f_blocks - v.f_bfree) * v.f_frsize;
+    return 0;
+}
+
 /* Reap a child of ours that has been killed (bounded wait). */
 static void reap_child(pid_t pid)
 {
@@ -368,9 +400,11 @@ void sbx_destroy(sbx_sandbox *s)
     reap_child(s->slirp_pid);
     reap_child(s->bwrap_pid);
     close_fd(&s->bwrap_err);
+    close_fd(&s->userns);
     if (s->dir_made)
         sbx_fs_remove(s->dir);
     free(s->dir);
+    free(s->root);
     free(s->workspace);
     free(s);
 }

@@ -39,6 +39,24 @@ typedef struct sbx_limits {
     double cpus;        /* 0: no limit */
 } sbx_limits;
 
+/*
+ * The root a sandbox sees. NULL (the "host" view): the host's /usr
+ * read-only, a tmpfs workspace, one id (1000) inside. A template: rootfs
+ * is its tree (owned by the ids it has inside), seen through an overlay
+ * whose writable layer is on an ext4 disk of disk_mb of the sandbox's
+ * own; ids 0..SBX_RANGE_IDS-3 (and 65534, 65535) map to host ids from the
+ * host_uid given to sbx_create, which owns the sandbox's user namespace;
+ * sp-init runs as root of that namespace and programs as the uid each
+ * spawn asks for. in_place: rootfs itself is written (template builds;
+ * no disk, no overlay).
+ */
+typedef struct sbx_root {
+    const char *rootfs;
+    int in_place;
+} sbx_root;
+
+#define SBX_RANGE_IDS 4096 /* host ids per template sandbox */
+
 typedef struct sbx_sandbox sbx_sandbox; /* opaque */
 
 typedef struct sbx_exit_event {
@@ -50,6 +68,8 @@ typedef struct sbx_spawn_req {
     char *const *argv; /* argv[0] is looked up in the PATH of envp */
     char *const *envp; /* may be NULL; PATH, HOME, LANG are added if absent */
     const char *cwd;   /* NULL: /workspace */
+    int user_set;      /* 0: run as 1000:1000 */
+    uint32_t uid, gid; /* inside; the host view has no other than 1000 */
     int pty;           /* run on a fresh pseudo-terminal */
     unsigned short cols, rows;
 } sbx_spawn_req;
@@ -75,14 +95,15 @@ void sbx_global_cleanup(void);
  * Build and start a sandbox. id must be [A-Za-z0-9_-]{1,64} and unused.
  * host_uid/host_gid: the unprivileged host identity the sandbox runs as.
  * network: 1 for a private network reached through slirp4netns.
+ * root: NULL for the host view, else the template (see sbx_root).
  * On success *out is owned by the caller and freed by sbx_destroy.
  * The caller must not reap children it did not start (no waitpid(-1)):
  * the sandbox's bwrap process is the caller's child. The bwrap process
  * dies with the thread that called sbx_create (PR_SET_PDEATHSIG).
  */
 int sbx_create(const char *id, const sbx_limits *lim, int network,
-               uid_t host_uid, gid_t host_gid, sbx_sandbox **out, char *err,
-               size_t errlen);
+               uid_t host_uid, gid_t host_gid, const sbx_root *root,
+               sbx_sandbox **out, char *err, size_t errlen);
 
 /* The fd to poll for POLLIN; readable => call sbx_handle_control. */
 int sbx_control_fd(const sbx_sandbox *s);
@@ -135,6 +156,18 @@ int sbx_reap_leftovers(void);
 
 /* Host path of the workspace root (owned by s). */
 const char *sbx_workspace_path(const sbx_sandbox *s);
+
+/* Host path of a template sandbox's root (owned by s), NULL in the host
+ * view. */
+const char *sbx_root_path(const sbx_sandbox *s);
+
+/* The host uid of id `inside` of the sandbox (the host view: its one uid),
+ * or (uid_t)-1 when that id is not mapped. */
+uid_t sbx_host_uid(const sbx_sandbox *s, uint32_t inside);
+
+/* Bytes used and total of the sandbox's disk (the workspace tmpfs in the
+ * host view). */
+int sbx_disk_usage(const sbx_sandbox *s, uint64_t *used, uint64_t *total);
 
 /* The sandbox's id (owned by s). */
 const char *sbx_id(const sbx_sandbox *s);

@@ -70,41 +70,35 @@ static void argv_free(argv_b *a)
         free(a->owned[i]);
 }
 
+/*
+ * What root of a template sandbox's user namespace may do there (and only
+ * there): own and change its files (apt-get, dpkg), switch ids (sp-init
+ * starts each program as the user it asks for; apt drops to _apt), signal
+ * its own processes, bind low ports, chroot, set file capabilities. Not
+ * mount, ptrace, raw sockets or anything of CAP_SYS_ADMIN: the seccomp
+ * filter denies those calls in any case.
+ */
+static const char *const root_caps[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE",     "CAP_FOWNER",     "CAP_FSETID",
+    "CAP_KILL",    "CAP_SETGID",           "CAP_SETUID",     "CAP_SETFCAP",
+    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE",
+};
+
 /* Fds handed to bwrap; -1 when unused. */
 typedef struct bw_fds {
     int seccomp, passwd, group, hosts, resolv, sock;
 } bw_fds;
 
-static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
-                       int network, const bw_fds *f)
+/* The host view: the host's /usr read-only and generated accounts. */
+static void host_view(argv_b *a, const sbx_sandbox *s, const bw_fds *f)
 {
     size_t i;
 
-    add(a, "bwrap");
-    /*
-     * New user namespace (unprivileged: nothing inside is root on the
-     * host), PID (no host processes visible, sp-init is PID 1), IPC, UTS
-     * and network (no network unless slirp4netns is attached) namespaces.
-     * cgroup namespace when possible so /proc/self/cgroup reveals nothing.
-     */
     add(a, "--unshare-user");
-    add(a, "--unshare-pid");
-    add(a, "--unshare-ipc");
-    add(a, "--unshare-uts");
-    add(a, "--unshare-net");
-    add(a, "--unshare-cgroup-try");
     /* No nested user namespaces, the entry to most kernel attack surface. */
     if (sbx_g.disable_userns)
         add(a, "--disable-userns");
-    /* The sandbox dies with bwrap, bwrap with the daemon. */
-    add(a, "--die-with-parent");
-    /* sp-init is PID 1 and reaps the namespace itself. */
-    add(a, "--as-pid-1");
-    /* A fresh session: TIOCSTI cannot reach the daemon's terminal. */
-    add(a, "--new-session");
     add(a, "--uid"), add(a, "1000"), add(a, "--gid"), add(a, "1000");
-    add(a, "--hostname"), add(a, "sandbox");
-    /* The host's runtimes, read-only; nothing else of the host. */
     add(a, "--ro-bind"), add(a, "/usr"), add(a, "/usr");
     add(a, "--symlink"), add(a, "usr/bin"), add(a, "/bin");
     add(a, "--symlink"), add(a, "usr/sbin"), add(a, "/sbin");
@@ -117,6 +111,52 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     add(a, "/etc/passwd");
     add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->group);
     add(a, "/etc/group");
+    (void)s;
+}
+
+/* A template: its overlay as the root, joined to the user namespace made
+ * for it (the seccomp filter denies unshare and clone of namespaces, so
+ * no nested one), sp-init as root there with root_caps. */
+static void template_view(argv_b *a, const sbx_sandbox *s)
+{
+    size_t i;
+
+    add(a, "--userns"), add_fmt_u64(a, (uint64_t)s->userns);
+    add(a, "--uid"), add(a, "0"), add(a, "--gid"), add(a, "0");
+    add(a, "--cap-drop"), add(a, "ALL");
+    for (i = 0; i < sizeof root_caps / sizeof root_caps[0]; i++)
+        add(a, "--cap-add"), add(a, root_caps[i]);
+    add(a, "--bind"), add(a, s->root), add(a, "/");
+}
+
+static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
+                       int network, const bw_fds *f)
+{
+    add(a, "bwrap");
+    /*
+     * New user namespace (unprivileged: nothing inside is root on the
+     * host), PID (no host processes visible, sp-init is PID 1), IPC, UTS
+     * and network (no network unless slirp4netns is attached) namespaces.
+     * cgroup namespace when possible so /proc/self/cgroup reveals nothing.
+     */
+    add(a, "--unshare-pid");
+    add(a, "--unshare-ipc");
+    add(a, "--unshare-uts");
+    add(a, "--unshare-net");
+    add(a, "--unshare-cgroup-try");
+    /* The sandbox dies with bwrap, bwrap with the daemon. */
+    add(a, "--die-with-parent");
+    /* sp-init is PID 1 and reaps the namespace itself. */
+    add(a, "--as-pid-1");
+    /* A fresh session: TIOCSTI cannot reach the daemon's terminal. */
+    add(a, "--new-session");
+    add(a, "--hostname"), add(a, "sandbox");
+    /* The host's runtimes read-only and nothing else of the host, or the
+     * template's root. */
+    if (s->root)
+        template_view(a, s);
+    else
+        host_view(a, s, f);
     add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->hosts);
     add(a, "/etc/hosts");
     if (network) {
@@ -129,20 +169,25 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     /* /tmp is a tmpfs of its own size, counted apart from the workspace. */
     add(a, "--size"), add_fmt_u64(a, lim->tmp_mb * 1024 * 1024);
     add(a, "--tmpfs"), add(a, "/tmp");
-    /* The workspace tmpfs: the only writable host storage, size-capped. */
-    add(a, "--bind"), add(a, s->workspace), add(a, "/workspace");
-    /* Chat uploads land in the workspace (so they count against its cap)
-     * and are seen where clients expect them. */
-    add(a, "--symlink"), add(a, "/workspace/uploaded_files");
-    add(a, "/uploaded_files");
+    if (!s->root) {
+        /* The workspace tmpfs: the only writable host storage, capped. */
+        add(a, "--bind"), add(a, s->workspace), add(a, "/workspace");
+        /* Chat uploads land in the workspace (so they count against its
+         * cap) and are seen where clients expect them. */
+        add(a, "--symlink"), add(a, "/workspace/uploaded_files");
+        add(a, "/uploaded_files");
+    }
     add(a, "--ro-bind"), add(a, sbx_g.init_path), add(a, "/.sp/init");
-    /* The root itself (bwrap's tmpfs holding the mount points) read-only:
-     * code writes only to /workspace and /tmp, whose sizes are capped,
-     * not to / or /etc, which only the memory limit would bound. */
-    add(a, "--remount-ro"), add(a, "/");
+    /* The host view's root (bwrap's tmpfs holding the mount points)
+     * read-only: code writes only to /workspace and /tmp, whose sizes are
+     * capped, not to / or /etc, which only the memory limit would bound.
+     * A template's root is on the sandbox's disk, capped by its size. */
+    if (!s->root)
+        add(a, "--remount-ro"), add(a, "/");
     add(a, "--chdir"), add(a, "/workspace");
     add(a, "--clearenv");
-    add(a, "--setenv"), add(a, "PATH"), add(a, "/usr/local/bin:/usr/bin:/bin");
+    add(a, "--setenv"), add(a, "PATH");
+    add(a, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     add(a, "--setenv"), add(a, "HOME"), add(a, "/workspace");
     add(a, "--setenv"), add(a, "LANG"), add(a, "C.UTF-8");
     add(a, "--seccomp"), add_fmt_u64(a, (uint64_t)f->seccomp);
@@ -163,7 +208,7 @@ int sbx_bwrap_start(sbx_sandbox *s, const sbx_limits *lim, int network,
                     uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     bw_fds f = {-1, -1, -1, -1, -1, -1};
-    int sp[2] = {-1, -1}, ep[2] = {-1, -1}, keep[6], join[SBX_CG_MAX_HIER];
+    int sp[2] = {-1, -1}, ep[2] = {-1, -1}, keep[7], join[SBX_CG_MAX_HIER];
     argv_b a = {0};
     sbx_launch l = {0};
     int result = -1;
@@ -193,11 +238,12 @@ int sbx_bwrap_start(sbx_sandbox *s, const sbx_limits *lim, int network,
         goto out;
     }
     keep[0] = f.seccomp, keep[1] = f.passwd, keep[2] = f.group;
-    keep[3] = f.hosts, keep[4] = f.sock, keep[5] = f.resolv;
+    keep[3] = f.hosts, keep[4] = f.sock, keep[5] = s->userns;
+    keep[6] = f.resolv;
     l.path = SBX_BWRAP_PATH;
     l.argv = a.v;
     l.keep = keep;
-    l.nkeep = network ? 6 : 5;
+    l.nkeep = network ? 7 : 6;
     l.join = join;
     l.njoin = sbx_cg_join_fds(s->cg, join, SBX_CG_MAX_HIER);
     l.uid = uid;

@@ -27,13 +27,14 @@
 #include "sbx_proto.h"
 
 static const char *const default_env[] = {
-    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/workspace",
     "LANG=C.UTF-8",
 };
 
 static const char *const stage_calls[] = {
-    "", "setsid()", "ioctl(TIOCSCTTY)", "dup2()", "chdir()", "execve()",
+    "",        "setsid()", "ioctl(TIOCSCTTY)", "dup2()",
+    "chdir()", "execve()", "setuid()",
 };
 
 static sbx_exec *find_exec(sbx_sandbox *s, uint32_t req_id)
@@ -184,8 +185,15 @@ static int has_key(char *const *envp, const char *kv)
 /* Build the SPAWN message in buf; returns its length, 0 if too large. */
 static size_t build_spawn(const sbx_spawn_req *req, uint32_t req_id, char *buf)
 {
-    sbx_msg_spawn m = {
-        {SBX_MSG_SPAWN, req_id}, 0, req->cols, req->rows, 0, 0, 0};
+    sbx_msg_spawn m = {{SBX_MSG_SPAWN, req_id},
+                       0,
+                       req->cols,
+                       req->rows,
+                       req->user_set ? req->uid : SBX_SANDBOX_UID,
+                       req->user_set ? req->gid : SBX_SANDBOX_UID,
+                       0,
+                       0,
+                       0};
     size_t off = sizeof(m), i;
 
     m.flags = req->pty ? SBX_SPAWN_PTY : 0;

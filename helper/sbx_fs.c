@@ -106,21 +106,24 @@ static int rm_at(int dirfd, const char *name, dev_t dev, int depth)
 
 int sbx_fs_remove(const char *dir)
 {
-    char *ws = NULL;
+    /* The overlay before the disk its upper layer is on. */
+    static const char *const mounts[] = {"root", "lower", "disk", "workspace"};
+    char path[4096];
     struct stat st;
+    size_t m;
     int i;
 
-    if (asprintf(&ws, "%s/workspace", dir) < 0)
-        return -1;
     /*
-     * Detach: a process that still holds the tmpfs open cannot keep the
+     * Detach: a process that still holds a file open cannot keep the
      * directory from going. UMOUNT_NOFOLLOW: never unmount through a link.
-     * Loop in case the workspace was mounted more than once.
+     * Loop in case something was mounted more than once.
      */
-    for (i = 0; i < 8; i++)
-        if (umount2(ws, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-            break;
-    free(ws);
+    for (m = 0; m < sizeof mounts / sizeof mounts[0]; m++) {
+        snprintf(path, sizeof path, "%s/%s", dir, mounts[m]);
+        for (i = 0; i < 8; i++)
+            if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                break;
+    }
     if (lstat(dir, &st) < 0)
         return errno == ENOENT ? 0 : -1;
     return rm_at(AT_FDCWD, dir, st.st_dev, 0);

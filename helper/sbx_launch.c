@@ -104,7 +104,7 @@ static void child(const sbx_launch *l, pid_t parent, int null_fd, int report)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
     for (i = 0; i < l->nkeep; i++)
-        if (fcntl(l->keep[i], F_SETFD, 0) < 0)
+        if (l->keep[i] >= 0 && fcntl(l->keep[i], F_SETFD, 0) < 0)
             fail(report, ST_FDS);
     execve(l->path, l->argv, no_env);
     fail(report, ST_EXEC);

@@ -16,6 +16,7 @@
 #define SBX_BWRAP_PATH       "/usr/bin/bwrap"
 #define SBX_SLIRP_PATH       "/usr/bin/slirp4netns"
 #define SBX_SANDBOX_UID      1000 /* the uid and gid code sees inside */
+#define SBX_MKFS_PATH        "/usr/sbin/mke2fs"
 #define SBX_REPLY_TIMEOUT_MS 5000
 
 enum sbx_exec_state {
@@ -33,7 +34,9 @@ typedef struct sbx_exec {
 struct sbx_sandbox {
     char id[SBX_ID_MAX + 1];
     char *dir;       /* <state_dir>/sandboxes/<id> */
-    char *workspace; /* <dir>/workspace, a tmpfs */
+    char *workspace; /* <dir>/workspace (tmpfs), or <root>/workspace */
+    char *root;      /* <dir>/root: the template's root, or NULL (host) */
+    int userns;      /* the user namespace of a template's sandbox, or -1 */
     int dir_made;    /* dir is ours to remove */
     sbx_cg *cg;
     int sock;      /* host end of the sp-init socket */
@@ -104,7 +107,29 @@ int sbx_fs_valid_id(const char *id);
 int sbx_fs_prepare(const char *dir, const char *workspace, uint64_t disk_mb,
                    uid_t uid, gid_t gid, char *err, size_t errlen);
 
-/* Unmount dir/workspace and remove dir without following links. */
+/*
+ * Template roots (sbx_root.c): a user namespace owned by host uid range
+ * mapping SBX_RANGE_IDS ids (its fd), the template idmapped through it,
+ * the sandbox's ext4 disk image and its loop mount, the overlay; and all
+ * of them for s (dir, root, userns set). Each returns -1 with err set.
+ */
+int sbx_userns_make(uid_t range, char *err, size_t errlen);
+int sbx_idmap_mount(const char *src, const char *dst, int userns, int ro,
+                    char *err, size_t errlen);
+int sbx_disk_make(const char *img, uint64_t mb, uid_t owner, char *err,
+                  size_t errlen);
+int sbx_disk_mount(const char *img, const char *dst, char *err, size_t errlen);
+int sbx_overlay_mount(const char *lower, const char *disk, const char *dst,
+                      char *err, size_t errlen);
+int sbx_root_prepare(sbx_sandbox *s, const sbx_root *root, uint64_t disk_mb,
+                     char *err, size_t errlen);
+
+/* Run argv (no shell) with stdout and stderr into buf (up to len-1 bytes,
+ * NUL-terminated): its exit status (128 + signal), or -1. */
+int sbx_run_capture(char *const argv[], char *buf, size_t len);
+
+/* Unmount what a sandbox mounted under dir (root, lower, disk, workspace)
+ * and remove dir without following links. */
 int sbx_fs_remove(const char *dir);
 
 /* sbx_fs_remove every entry of <state_dir>/sandboxes. Count, or -1. */

@@ -12,7 +12,8 @@
  * and gives up on the sandbox at the first malformed message.
  *
  *   init -> host  HELLO    {version, pid}            once, at start
- *   host -> init  SPAWN    {flags, cols, rows, argc, envc, strings_len}
+ *   host -> init  SPAWN    {flags, cols, rows, uid, gid, argc, envc,
+ *                           strings_len}
  *                          strings: cwd\0 argv[0..argc)\0 envp[0..envc)\0
  *                          + SCM_RIGHTS: stdin, stdout, stderr
  *   init -> host  SPAWNED  {pid in the sandbox's PID namespace, errno}
@@ -28,7 +29,7 @@
 
 #include <stdint.h>
 
-#define SBX_PROTO_VERSION      1
+#define SBX_PROTO_VERSION      2
 #define SBX_PROTO_MAX_MSG      (128 * 1024)
 #define SBX_PROTO_MAX_ARGS     4096 /* argc and envc each */
 #define SBX_PROTO_MAX_CHILDREN 1024
@@ -53,7 +54,8 @@ enum sbx_stage {
     SBX_STAGE_DUP = 3,
     SBX_STAGE_CHDIR = 4,
     SBX_STAGE_EXEC = 5,
-    SBX_STAGE_MAX = 5,
+    SBX_STAGE_USER = 6, /* taking the uid and gid the host asked for */
+    SBX_STAGE_MAX = 6,
 };
 
 typedef struct sbx_msg_hdr {
@@ -71,6 +73,7 @@ typedef struct sbx_msg_spawn {
     sbx_msg_hdr h;
     uint32_t flags;
     uint16_t cols, rows;
+    uint32_t uid, gid; /* inside; sp-init switches when it runs as another */
     uint32_t argc, envc;
     uint32_t strings_len;
 } sbx_msg_spawn;

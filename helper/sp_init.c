@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -121,9 +122,24 @@ static int exec_with_path(char **argv, char **envp)
  * The first failure is remembered and reported only after the go, so the
  * host sees every outcome the same way (STARTED with stage and errno).
  */
-static void child_run(int sock, const int fds[3], int pty, const char *cwd,
-                      char **argv, char **envp, int sync_rd, int err_wr)
+/* Become uid:gid (with that one group) unless already so; 0 or errno. */
+static int take_user(uint32_t uid, uint32_t gid)
 {
+    gid_t g = (gid_t)gid;
+
+    if (getuid() == uid && getgid() == gid)
+        return 0;
+    if (setgroups(1, &g) < 0 || setresgid(g, g, g) < 0 ||
+        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+        return errno;
+    return 0;
+}
+
+static void child_run(int sock, const sbx_msg_spawn *m, const int fds[3],
+                      const char *cwd, char **argv, char **envp, int sync_rd,
+                      int err_wr)
+{
+    int pty = (m->flags & SBX_SPAWN_PTY) != 0;
     int32_t report[2] = {0, 0};
     sigset_t none;
     char go;
@@ -147,6 +163,8 @@ static void child_run(int sock, const int fds[3], int pty, const char *cwd,
             report[0] = SBX_STAGE_DUP, report[1] = errno;
         }
     }
+    if (report[0] == 0 && (report[1] = take_user(m->uid, m->gid)) != 0)
+        report[0] = SBX_STAGE_USER;
     if (report[0] == 0 && cwd[0] && chdir(cwd) < 0)
         report[0] = SBX_STAGE_CHDIR, report[1] = errno;
     /* Nothing but 0-2 may reach the program; the pipes go at exec. */
@@ -239,8 +257,7 @@ static void handle_spawn(int sock, size_t len, const int fds[3], int nfds)
         goto out;
     }
     if (pid == 0)
-        child_run(sock, fds, (m->flags & SBX_SPAWN_PTY) != 0, cwd, argv, envp,
-                  sync_p[0], err_p[1]);
+        child_run(sock, m, fds, cwd, argv, envp, sync_p[0], err_p[1]);
     c->state = CH_HELD;
     c->req_id = m->h.req_id;
     c->pid = pid;

@@ -62,7 +62,7 @@ static sbx_sandbox *make_sandbox(const char *id, const sbx_limits *lim)
     sbx_sandbox *s = NULL;
 
     ck_assert_msg(sbx_create(id, lim ? lim : &default_limits, 0, HOST_UID,
-                             HOST_GID, &s, err, sizeof(err)) == 0,
+                             HOST_GID, NULL, &s, err, sizeof(err)) == 0,
                   "sbx_create: %s", err);
     return s;
 }
@@ -343,7 +343,7 @@ START_TEST(test_network_slirp)
     run_result *r;
     int port, lfd, rc;
 
-    rc = sbx_create("t_net", &default_limits, 1, HOST_UID, HOST_GID, &s, err,
+    rc = sbx_create("t_net", &default_limits, 1, HOST_UID, HOST_GID, NULL, &s, err,
                     sizeof(err));
     if (stat("/dev/net/tun", &st) == 0 && (st.st_mode & 0006) != 0006) {
         /* This host does not allow it: the refusal must say why. */
@@ -712,7 +712,7 @@ START_TEST(test_parent_killed)
         sbx_sandbox *s;
         sbx_proc p;
 
-        if (sbx_create("t_parent", &default_limits, 0, HOST_UID, HOST_GID, &s,
+        if (sbx_create("t_parent", &default_limits, 0, HOST_UID, HOST_GID, NULL, &s,
                        err, sizeof(err)) < 0 ||
             sbx_spawn(s, &req, &p, err, sizeof(err)) < 0)
             _exit(1);
@@ -783,16 +783,16 @@ START_TEST(test_bad_input)
     sbx_sandbox *s = NULL, *t = NULL;
 
     ck_assert_int_eq(sbx_create("../etc", &default_limits, 0, HOST_UID,
-                                HOST_GID, &s, err, sizeof(err)),
+                                HOST_GID, NULL, &s, err, sizeof(err)),
                      -1);
     ck_assert_int_eq(
-        sbx_create("ok", &default_limits, 0, 0, 0, &s, err, sizeof(err)), -1);
+        sbx_create("ok", &default_limits, 0, 0, 0, NULL, &s, err, sizeof(err)), -1);
     lim.disk_mb = 0;
     ck_assert_int_eq(
-        sbx_create("ok", &lim, 0, HOST_UID, HOST_GID, &s, err, sizeof(err)),
+        sbx_create("ok", &lim, 0, HOST_UID, HOST_GID, NULL, &s, err, sizeof(err)),
         -1);
     s = make_sandbox("t_dup", NULL);
-    ck_assert_int_eq(sbx_create("t_dup", &default_limits, 0, HOST_UID, HOST_GID,
+    ck_assert_int_eq(sbx_create("t_dup", &default_limits, 0, HOST_UID, HOST_GID, NULL,
                                 &t, err, sizeof(err)),
                      -1);
     ck_assert_ptr_null(t);
