@@ -74,6 +74,9 @@
     X(SP_POOL_MAX, INT, "8", 0, 256,                                           \
       "ready sandboxes the pool grows to while runs wait for one (never "      \
       "below SP_POOL_SIZE)")                                                   \
+    X(SP_DEFAULT_TEMPLATE, STR, "base", 1, 64,                                 \
+      "the template of a sandbox whose request names none (\"host\": the "  \
+      "host's /usr read-only, no disk of its own)")                            \
     X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
       "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
       "ranges, chosen by the state directory")                                 \

@@ -174,6 +174,7 @@ int hc_create(const hc_sandbox_req *q, rpc_err *err)
         cJSON_AddBoolToObject(a, "network", q->network);
         hc_put(a, "env", q->env);
         hc_put(a, "metadata", q->metadata);
+        hc_put_str(a, "template", q->template_name);
     }
     return hc_call(NULL, HC_CREATE, a, HC_CREATE_WAIT_MS, NULL, err);
 }
@@ -220,6 +221,7 @@ static cJSON *hc_exec_args(const hc_exec_req *q)
     hc_put(a, "argv", q->argv);
     hc_put(a, "env", q->env);
     hc_put_str(a, "cwd", q->cwd);
+    hc_put_str(a, "user", q->user);
     hc_put_str(a, "stdin", q->stdin_data);
     cJSON_AddBoolToObject(a, "stdin_open", q->stdin_open);
     cJSON_AddBoolToObject(a, "pty", q->pty);
@@ -491,4 +493,15 @@ int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
 {
     return hc_call(helper, HC_CTX_DELETE, hc_ctx_args(sbx, ctx, owner),
                    HC_CTX_WAIT_MS, NULL, err);
+}
+
+int hc_tpl_delete(const char *name, const char *owner, rpc_err *err)
+{
+    cJSON *a = hc_args(NULL);
+
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "name", name);
+        cJSON_AddStringToObject(a, "owner", owner);
+    }
+    return hc_call(NULL, HC_TPL_DELETE, a, HC_OP_WAIT_MS, NULL, err);
 }

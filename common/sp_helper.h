@@ -52,7 +52,8 @@
     X(HC_FILE_DELETE, "file_delete") /* remove a file or a tree */             \
     X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
-    X(HC_CTX_DELETE, "ctx_delete")   /* end a context */
+    X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
+    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -80,6 +81,7 @@ typedef struct hc_sandbox_req {
     int network;
     const cJSON *env;      /* object of strings, or NULL */
     const cJSON *metadata; /* object, or NULL */
+    const char *template_name; /* NULL: SP_DEFAULT_TEMPLATE */
 } hc_sandbox_req;
 
 /* An execution to start. Strings and JSON stay the caller's. */
@@ -91,6 +93,7 @@ typedef struct hc_exec_req {
     const cJSON *argv;      /* array of strings */
     const cJSON *env;       /* object of strings, or NULL */
     const char *cwd;        /* or NULL */
+    const char *user;       /* "root", a name or uid; NULL: the template's */
     const char *stdin_data; /* written first, or NULL */
     int stdin_open;         /* stdin stays open for later input */
     int pty;
@@ -197,5 +200,8 @@ int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,
 /* End context ctx of sbx (owner's). */
 int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
                   const char *owner, rpc_err *err);
+
+/* Remove template name (made by owner; not in use). */
+int hc_tpl_delete(const char *name, const char *owner, rpc_err *err);
 
 #endif

@@ -67,6 +67,16 @@
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \
       "deleted when the sandbox ends or its helper restarts")                  \
+    X(KEY_TPL, "tpl:<name>", "hash",                                           \
+      "sp-helperd (template list, template_delete)",                           \
+      "sp-sandboxes (GET /templates)",                                         \
+      "while the template exists; deleted with it")                            \
+    X(KEY_TPLS, "templates", "set", "sp-helperd (template list: RENAME)",      \
+      "sp-sandboxes (GET /templates)",                                         \
+      "permanent; replaced whole every few seconds")                           \
+    X(KEY_TPLS_NEW, "templates:<helper>:new", "set",                           \
+      "sp-helperd (template list)", "nobody: renamed to templates",            \
+      "renamed away at once")                                                  \
     X(KEY_SBX_RUNNING, "sbx:<sbx>:running", "set",                             \
       "sp-helperd (execution and context run start and end)",                  \
       "sp-helperd (start-up reconcile)",                                       \

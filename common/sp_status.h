@@ -16,6 +16,8 @@ typedef enum sp_status {
     SP_E_RATE_LIMITED = 9,
     SP_E_INTERNAL = 10,
     SP_E_UNAVAILABLE = 11,
+    SP_E_FORBIDDEN = 12,
+    SP_E_INSUFFICIENT_STORAGE = 13,
     SP_STATUS_COUNT
 } sp_status;
 

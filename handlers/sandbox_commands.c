@@ -145,6 +145,7 @@ void sbxh_commands(http_req *r)
         return;
     if (json_str(r, body, "cmd", 0, 65536, &cmd) != 0 ||
         json_str(r, body, "cwd", 0, 4096, &q.cwd) != 0 ||
+        json_str(r, body, "user", 0, 64, &q.user) != 0 ||
         json_str(r, body, "stdin", 0, SBXH_STDIN_MAX, &q.stdin_data) != 0 ||
         json_obj(r, body, "env", &q.env) != 0 ||
         json_int(r, body, "timeout", 0, 1, cfg_int(CFG_SP_COMMAND_MAX_TIMEOUT),

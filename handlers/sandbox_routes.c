@@ -1,6 +1,6 @@
 /* handlers/sandbox_routes.c: the sandboxes family's route table and the
  * sp-sandboxes program (the routes are in sandboxes.c: life cycle and
- * sessions; sandbox_commands.c; sandbox_files.c). */
+ * sessions; sandbox_commands.c; sandbox_files.c; templates.c). */
 #include "sandboxes.h"
 #include "sp_auth.h"
 
@@ -24,6 +24,9 @@ static const http_route sbxh_routes[] = {
     {"GET", "/sandboxes/*/tree", sbxh_tree, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/dirs", sbxh_dirs, AUTH_REQUIRED},
     {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
+    {"GET", "/templates", tplh_list, AUTH_REQUIRED},
+    {"GET", "/templates/*", tplh_get, AUTH_REQUIRED},
+    {"DELETE", "/templates/*", tplh_delete, AUTH_REQUIRED},
     {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
 };
 

@@ -10,6 +10,7 @@
  *   session:<sub>:<sid> the sandbox of a chat session
  *   exec:<id>, events:<id>  written by the helper (hd_exec.c) */
 #include "sandboxes.h"
+#include "sp_tspec.h"
 #include "sp_auth.h"
 #include "sp_buf.h"
 #include "sp_config.h"
@@ -83,6 +84,8 @@ cJSON *sbxh_render(const char *id)
                             atof((v = sbxh_field(h, "disk_mb")) ? v : "0"));
     v = sbxh_field(h, "network");
     cJSON_AddBoolToObject(o, "network", v != NULL && strcmp(v, "1") == 0);
+    v = sbxh_field(h, "template");
+    cJSON_AddStringToObject(o, "template", v ? v : "host");
     v = sbxh_field(h, "metadata");
     md = v ? cJSON_Parse(v) : NULL;
     cJSON_AddItemToObject(o, "metadata", md ? md : cJSON_CreateObject());
@@ -140,8 +143,16 @@ static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
         json_obj(r, body, "limits", &lim) != 0 ||
         json_obj(r, body, "env", &q->env) != 0 ||
         json_obj(r, body, "metadata", &q->metadata) != 0 ||
-        json_bool(r, body, "network", 0, &q->network) != 0)
+        json_bool(r, body, "network", 0, &q->network) != 0 ||
+        json_str(r, body, "template", 0, TS_NAME_MAX, &q->template_name) != 0)
         return -1;
+    if (q->template_name != NULL && strcmp(q->template_name, "host") != 0 &&
+        !ts_name_valid(q->template_name)) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "template",
+                        "template must be a template's name "
+                        "([a-z0-9][a-z0-9._-]*)");
+        return -1;
+    }
     if (sbxh_limit(r, lim, "memory_mb", cfg_int(CFG_SP_SANDBOX_MEMORY_MB),
                    cfg_int(CFG_SP_SANDBOX_MAX_MEMORY_MB), &q->memory_mb) != 0 ||
         sbxh_limit(r, lim, "pids", cfg_int(CFG_SP_SANDBOX_PIDS),

@@ -61,4 +61,9 @@ void sbxh_session_upload(http_req *r);
 /* The sandbox id of a chat session of the caller, or -1 (404 sent). */
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);
 
+/* templates.c: GET /templates, GET and DELETE /templates/{name}. */
+void tplh_list(http_req *r);
+void tplh_get(http_req *r);
+void tplh_delete(http_req *r);
+
 #endif

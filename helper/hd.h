@@ -8,12 +8,14 @@
  *   hd_pub.c       the queue of writes to Redis
  *   hd_job.c       arguments, replies, the clock, the helper's id
  *   hd_work.c      the worker threads: work off the main loop
+ *   hd_tpl.c       templates read: meta.json, build locks
  *   hd_files.c     the file operations inside a sandbox
  *   hd_result.c    an execution's end: facts → event, record, answer
  *   hd_exec.c      executions: processes, output, input, deadlines
  *   hd_kind.c      the kinds command and terminal
  *   hd_ctx*.c      stateful contexts (and the kind of their driver)
  *   hd_sandbox.c   sandboxes: made and ended on workers, recorded
+ *   hd_tpl_ops.c   templates listed in Redis, pruned, deleted
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
@@ -126,6 +128,17 @@ typedef struct hd_exec {
     struct hd_exec *next;
 } hd_exec;
 
+#define HD_PATH_MAX 4096
+
+/* A template a sandbox was made from (hd_tpl.c): its meta.json. */
+typedef struct hd_tpl {
+    char name[72], version[64];
+    char rootfs[HD_PATH_MAX + 256];
+    char user[64];     /* who programs run as by default */
+    char workdir[256]; /* where they start by default */
+    cJSON *env;        /* the template's ENV, under the sandbox's own */
+} hd_tpl;
+
 typedef struct hd_sandbox {
     char id[SP_ID_SIZE];
     char owner[SP_ID_SIZE];
@@ -137,6 +150,7 @@ typedef struct hd_sandbox {
     int ephemeral; /* made for one run: ends when its executions do */
     int lost;      /* found gone: its work was ended for it; publish nothing */
     cJSON *env;    /* object of strings given at create */
+    hd_tpl *tpl;   /* its template, or NULL for the host view */
     hd_exec *execs;
     struct hd_ctx *ctxs; /* stateful contexts (hd_ctx.c) */
     struct hd_sandbox *next;
@@ -219,8 +233,27 @@ typedef void (*hd_made_fn)(hd_sandbox *s, const sbx_limits *lim, void *arg,
  * it cannot be asked for (the helper is full; made is not called). */
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
                     int network, const cJSON *env, long long timeout,
-                    hd_made_fn made, void *arg);
+                    hd_tpl *tpl, hd_made_fn made, void *arg);
 void hd_default_limits(sbx_limits *lim);          /* a one-off run's */
+/* 1 if a sandbox being made uses version (NULL: any) of template name. */
+int hd_sandbox_making_tpl(const char *name, const char *version);
+
+/* hd_tpl.c: templates read. The templates directory; a template's meta
+ * (NULL: none); one loaded for a sandbox of subject (NULL: none, or
+ * another subject's private one); freed; 1 while a build holds name. */
+const char *hd_tpl_dir(void);
+cJSON *hd_tpl_meta(const char *name);
+hd_tpl *hd_tpl_load(const char *name, const char *subject);
+void hd_tpl_free(hd_tpl *t);
+int hd_tpl_building(const char *name);
+/* Remove a tree without following links or leaving its file system. */
+int hd_rm_tree(const char *path);
+
+/* hd_tpl_ops.c: the list in Redis (every few seconds, at once when
+ * hd_tpl_dirty), unused versions removed, "template_delete". */
+extern volatile int hd_tpl_dirty;
+void hd_tpl_tick(long long now);
+void hd_op_tpl_delete(hd_sandbox *none, hd_job *job);
 void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);

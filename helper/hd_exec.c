@@ -163,13 +163,13 @@ void hd_exec_write_stdin(hd_exec *e)
 
 /* Build a NULL-terminated "K=V" array from the sandbox's and the job's env
  * objects (the job wins). Returns 0 or -1 (bad name or too many). */
-static int hd_env(const cJSON *base, const cJSON *extra, char **envp,
-                  size_t max)
+static int hd_env(const cJSON *who, const cJSON *base, const cJSON *extra,
+                  char **envp, size_t max)
 {
     size_t n = 0;
-    const cJSON *srcs[2] = {base, extra};
+    const cJSON *srcs[3] = {who, base, extra};
 
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 3; s++) {
         const cJSON *it;
         cJSON_ArrayForEach(it, srcs[s])
         {
@@ -218,25 +218,62 @@ static void hd_exec_free(hd_exec *e)
     free(e);
 }
 
+/* Who a program runs as, into req, and its HOME and USER into who: in
+ * the host view only the user (1000); in a template's sandbox any account
+ * of the sandbox's own /etc/passwd ("root", a name or a uid), the
+ * template's user by default. 0, or -1 with err set. */
+static int hd_exec_user(const hd_sandbox *s, const char *user,
+                        sbx_spawn_req *req, cJSON *who, char *err,
+                        size_t errlen)
+{
+    char root[64];
+    sbx_user u;
+
+    if (s->tpl == NULL) {
+        if (user && strcmp(user, "user") && strcmp(user, "1000")) {
+            snprintf(err, errlen, "the host template has only the user "
+                                  "\"user\"");
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(root, sizeof root, "/proc/%d/root", (int)hd_init_pid(s->sbx));
+    if (sbx_passwd_lookup(root, user ? user : s->tpl->user, &u) != 0) {
+        snprintf(err, errlen, "no user %s in the sandbox",
+                 user ? user : s->tpl->user);
+        return -1;
+    }
+    req->user_set = 1;
+    req->uid = u.uid;
+    req->gid = u.gid;
+    cJSON_AddStringToObject(who, "HOME", u.home);
+    cJSON_AddStringToObject(who, "USER", u.name);
+    return 0;
+}
+
 /* Spawn argv (a NULL-terminated array of job strings) as e's process
- * with the sandbox's env and extra; e takes its pipes, pidfd and request
- * id. Returns 0, or -1 with a reason in err. */
+ * with the sandbox's env and extra, as user; e takes its pipes, pidfd and
+ * request id. Returns 0, or -1 with a reason in err. */
 static int hd_exec_spawn(hd_exec *e, char **argv, const cJSON *extra,
-                         const char *cwd, unsigned short cols,
-                         unsigned short rows, char *err, size_t errlen)
+                         const char *cwd, const char *user,
+                         unsigned short cols, unsigned short rows, char *err,
+                         size_t errlen)
 {
     char *envp[HD_ENV_MAX + 1] = {0};
     sbx_spawn_req req = {0};
+    cJSON *who = cJSON_CreateObject();
     sbx_proc proc;
     int result = -1;
 
-    if (hd_env(e->sbx->env, extra, envp, HD_ENV_MAX) != 0) {
+    if (hd_exec_user(e->sbx, user, &req, who, err, errlen) != 0)
+        goto out;
+    if (hd_env(who, e->sbx->env, extra, envp, HD_ENV_MAX) != 0) {
         snprintf(err, errlen, "bad argv or env");
         goto out;
     }
     req.argv = argv;
     req.envp = envp;
-    req.cwd = cwd;
+    req.cwd = cwd ? cwd : e->sbx->tpl ? e->sbx->tpl->workdir : NULL;
     req.pty = e->pty;
     req.cols = cols ? cols : 80;
     req.rows = rows ? rows : 24;
@@ -252,6 +289,7 @@ static int hd_exec_spawn(hd_exec *e, char **argv, const cJSON *extra,
     e->pidfd = (int)syscall(SYS_pidfd_open, proc.host_pid, 0);
     result = 0;
 out:
+    cJSON_Delete(who);
     hd_strv_free(envp);
     return result;
 }
@@ -382,7 +420,8 @@ int hd_exec_spawn_job(hd_exec *e, const hd_job *job, char *err, size_t errlen)
     e->started_ms = hd_now_ms();
     return hd_exec_spawn(
         e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
-        hd_arg_str(a, "cwd"), (unsigned short)hd_arg_int(a, "cols", 80),
+        hd_arg_str(a, "cwd"), hd_arg_str(a, "user"),
+        (unsigned short)hd_arg_int(a, "cols", 80),
         (unsigned short)hd_arg_int(a, "rows", 24), err, errlen);
 }
 
@@ -516,7 +555,8 @@ static int hd_exec_compiled(hd_exec *e)
     }
     if (hd_argv(cJSON_GetObjectItemCaseSensitive(a, "argv"), argv) < 0 ||
         hd_exec_spawn(e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
-                      hd_arg_str(a, "cwd"), 0, 0, err, sizeof err) != 0) {
+                      hd_arg_str(a, "cwd"), hd_arg_str(a, "user"), 0, 0, err,
+                      sizeof err) != 0) {
         static const char msg[] = "could not start the program\n";
         hd_event(e, "stderr", msg, sizeof msg - 1);
         return -1;

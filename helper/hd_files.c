@@ -37,7 +37,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define HD_PATH_MAX         4096
 #define HD_TREE_MAX_ENTRIES 10000
 #define HD_TREE_MAX_DEPTH   16
 #define HD_FILE_MAX         SPOOL_BODY_MAX
@@ -101,6 +100,24 @@ static void hd_chown(int dirfd, const char *name, uid_t uid)
         log_warn("fchownat(\"%s\") failed: %s", name, strerror(errno));
 }
 
+/* The host uid of the sandbox's user (1000 inside), whose the files the
+ * API writes are. */
+static uid_t hd_owner(const hd_sandbox *s)
+{
+    return sbx_host_uid(s->sbx, 1000);
+}
+
+/* A template's sandbox: any absolute path, resolved in its root. */
+static int hd_path_in_root(hd_sandbox *s, hd_path *p)
+{
+    char where[64];
+
+    p->rel = p->norm[1] == '\0' ? "." : p->norm + 1;
+    snprintf(where, sizeof where, "/proc/%d/root", (int)hd_init_pid(s->sbx));
+    p->root = open(where, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return p->root < 0 ? -1 : 0;
+}
+
 /* Map a client path to a root fd and a relative path. Returns 0, or -1
  * after having replied with the error. */
 static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
@@ -117,6 +134,12 @@ static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
     p->root = -1;
     if (hd_normalise(path, p->norm, sizeof p->norm) != 0) {
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad path");
+        return -1;
+    }
+    if (s->tpl != NULL) {
+        if (hd_path_in_root(s, p) == 0)
+            return 0;
+        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "the sandbox is gone");
         return -1;
     }
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
@@ -141,7 +164,7 @@ static int hd_path_open(hd_sandbox *s, hd_job *job, const char *path,
             open(sbx_workspace_path(s->sbx), O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* Made on first use, owned by the sandbox user. */
         if (ws >= 0 && mkdirat(ws, "uploaded_files", 0755) == 0)
-            hd_chown(ws, "uploaded_files", s->uid);
+            hd_chown(ws, "uploaded_files", hd_owner(s));
         if (ws >= 0)
             close(ws);
         snprintf(where, sizeof where, "%s/uploaded_files",
@@ -330,7 +353,7 @@ static int hd_parent(hd_sandbox *s, hd_job *job, hd_path *p, int mkparents,
                         : fcntl(p->root, F_DUPFD_CLOEXEC, 0);
                 const char *leaf = cut ? cut + 1 : dir;
                 if (parent >= 0 && mkdirat(parent, leaf, 0755) == 0)
-                    hd_chown(parent, leaf, s->uid);
+                    hd_chown(parent, leaf, hd_owner(s));
                 if (parent >= 0)
                     close(parent);
                 if (cut)
@@ -385,17 +408,19 @@ static void hd_file_write(hd_sandbox *s, hd_job *job, hd_path *p, int body)
                 0644);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         hd_reply_err(job->rid,
-                     errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_CONFLICT,
+                     errno == ENOSPC ? SP_E_INSUFFICIENT_STORAGE
+                                     : SP_E_CONFLICT,
                      "cannot write here: %s",
                      fd < 0 ? strerror(errno) : "not a regular file");
         goto out;
     }
-    hd_chown(fd, "", s->uid);
+    hd_chown(fd, "", hd_owner(s));
     if ((n = hd_write_body(fd, job, body)) < 0) {
         hd_reply_err(
-            job->rid, errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_INTERNAL,
+            job->rid,
+            errno == ENOSPC ? SP_E_INSUFFICIENT_STORAGE : SP_E_INTERNAL,
             "write failed: %s",
-            errno == ENOSPC ? "the workspace is full" : strerror(errno));
+            errno == ENOSPC ? "the sandbox's disk is full" : strerror(errno));
         /* A refused upload leaves nothing behind (a partial file would
          * keep the workspace full). */
         unlinkat(dir, name, 0);
@@ -425,12 +450,13 @@ static void hd_file_mkdir(hd_sandbox *s, hd_job *job, hd_path *p)
          !S_ISDIR(st.st_mode))) {
         /* An existing directory is success; anything else there is not. */
         hd_reply_err(job->rid,
-                     errno == ENOSPC ? SP_E_PAYLOAD_TOO_LARGE : SP_E_CONFLICT,
+                     errno == ENOSPC ? SP_E_INSUFFICIENT_STORAGE
+                                     : SP_E_CONFLICT,
                      "mkdir failed: %s",
                      errno == EEXIST || errno == 0 ? "a file is in the way"
                                                    : strerror(errno));
     } else {
-        hd_chown(dir, name, s->uid);
+        hd_chown(dir, name, hd_owner(s));
         rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "path", p->norm);
         hd_reply(job->rid, rep, NULL, 0);
@@ -607,8 +633,8 @@ void hd_op_file(hd_sandbox *s, hd_job *job)
      * not mapped) accept the writes. The root fd above and the spool file
      * were opened as root. setfsuid is per thread; only this (main)
      * thread does file work. */
-    syscall(SYS_setfsgid, s->uid);
-    syscall(SYS_setfsuid, s->uid);
+    syscall(SYS_setfsgid, hd_owner(s));
+    syscall(SYS_setfsuid, hd_owner(s));
     hd_file_op(s, job, &p, depth, body);
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);

@@ -77,7 +77,7 @@ static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
     {"pty", HD_A_BOOL, 0}, {"cols", HD_A_NUM, 0}, {"rows", HD_A_NUM, 0},       \
     {"timeout_ms", HD_A_NUM, 0}, {"wait", HD_A_BOOL, 0},                       \
     {"compile", HD_A_STRV, 0}, {"scratch", HD_A_STRV, 0},                      \
-    {"expires_in", HD_A_NUM, 0}
+    {"expires_in", HD_A_NUM, 0}, {"user", HD_A_STR, 0}
 #define HD_SBX    {"sandbox", HD_A_ID, 1}
 #define HD_EXE    {"exe", HD_A_ID, 1}
 #define HD_PATH   {"path", HD_A_STR, 1}
@@ -91,7 +91,9 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"memory_mb", HD_A_NUM, 0}, {"pids", HD_A_NUM, 0},
         {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},
         {"network", HD_A_BOOL, 0}, {"env", HD_A_OBJ, 0},
-        {"metadata", HD_A_OBJ, 0}}},
+        {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0}}},
+    [HC_TPL_DELETE] = {.fn = hd_op_tpl_delete, .args = {
+        {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
     [HC_RUN] = {.later = 1, .fn = hd_op_run, .args = {
         HD_EXEC_ARGS, {"files", HD_A_ARR, 0}}},
     [HC_DELETE] = {.sandbox = 1, .fn = hd_op_delete, .args = {HD_SBX}},

@@ -54,9 +54,11 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     snprintf(pids, sizeof pids, "%u", lim->pids);
     snprintf(disk, sizeof disk, "%llu", (unsigned long long)lim->disk_mb);
     hd_pub("HSET %s owner %s helper %s status running created %s expires_at %s "
-           "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s",
+           "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s "
+           "template %s",
            k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
-           s->network ? "1" : "0", mds ? mds : "{}");
+           s->network ? "1" : "0", mds ? mds : "{}",
+           s->tpl ? s->tpl->name : "host");
     free(mds);
 }
 
@@ -79,10 +81,21 @@ static void hd_making_run(hd_work *w)
 {
     hd_making *m = (hd_making *)w;
     hd_sandbox *s = m->s;
+    sbx_root root = {s->tpl ? s->tpl->rootfs : NULL, 0};
 
-    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid, NULL, &s->sbx,
-                   m->err, sizeof m->err) != 0)
+    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid,
+                   s->tpl ? &root : NULL, &s->sbx, m->err,
+                   sizeof m->err) != 0)
         s->sbx = NULL;
+}
+
+int hd_sandbox_making_tpl(const char *name, const char *version)
+{
+    for (const hd_making *m = hd_makings; m != NULL; m = m->next)
+        if (m->s->tpl && strcmp(m->s->tpl->name, name) == 0 &&
+            (!version || strcmp(m->s->tpl->version, version) == 0))
+            return 1;
+    return 0;
 }
 
 /* Made (or not): listed in helper:<id>:sbxs before anything runs in it
@@ -104,6 +117,7 @@ static void hd_making_done(hd_work *w)
         log_error("sbx_create(%s) failed: %s", s->id, m->err);
         hd_slots[s->slot] = 0;
         cJSON_Delete(s->env);
+        hd_tpl_free(s->tpl);
         free(s);
         m->made(NULL, &m->lim, m->arg, "could not create the sandbox");
         free(m);
@@ -126,9 +140,24 @@ static int hd_making_find(const char *id)
     return 0;
 }
 
+/* The first host uid of a slot's ids: one uid in the host view, a
+ * range of SBX_RANGE_IDS for a template (sp_config.h). */
+static uid_t hd_slot_uid(int slot, int template)
+{
+    long long u = cfg_int(CFG_SP_HELPER_UID), idx;
+
+    if (!template)
+        return (uid_t)(u + slot);
+    idx = ((u - CFG_UID_FIRST) / CFG_UID_SPAN) % CFG_TPL_INSTANCES;
+    if (idx < 0)
+        idx = -idx;
+    return (uid_t)(CFG_TPL_UID_FIRST + idx * CFG_TPL_UID_SPAN +
+                   (long long)slot * SBX_RANGE_IDS);
+}
+
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
                     int network, const cJSON *env, long long timeout,
-                    hd_made_fn made, void *arg)
+                    hd_tpl *tpl, hd_made_fn made, void *arg)
 {
     hd_making *m = calloc(1, sizeof *m);
     hd_sandbox *s = calloc(1, sizeof *s);
@@ -140,10 +169,16 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
     }
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->owner, sizeof s->owner, "%s", owner);
-    s->uid = (uid_t)(cfg_int(CFG_SP_HELPER_UID) + s->slot);
+    s->tpl = tpl;
+    s->uid = hd_slot_uid(s->slot, tpl != NULL);
     s->network = network;
-    s->env =
-        cJSON_IsObject(env) ? cJSON_Duplicate(env, 1) : cJSON_CreateObject();
+    /* The template's ENV under the sandbox's own. */
+    s->env = tpl ? cJSON_Duplicate(tpl->env, 1) : cJSON_CreateObject();
+    for (const cJSON *it = cJSON_IsObject(env) ? env->child : NULL;
+         it != NULL && s->env != NULL; it = it->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(s->env, it->string);
+        cJSON_AddItemToObject(s->env, it->string, cJSON_Duplicate(it, 1));
+    }
     m->w.run = hd_making_run;
     m->w.done = hd_making_done;
     m->s = s;
@@ -193,6 +228,8 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
     const char *owner = hd_arg_str(job->args, "owner");
     const cJSON *a = job->args;
     sbx_limits lim = {0};
+    const char *tname;
+    hd_tpl *tpl = NULL;
 
     (void)none; /* made here, not found */
     if (!id_valid_typed(id, "sbx_") || !id_valid(owner)) {
@@ -208,11 +245,19 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
     lim.tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
     lim.pids = (uint32_t)hd_arg_int(a, "pids", 256);
     lim.cpus = (double)hd_arg_int(a, "cpus_milli", 1000) / 1000.0;
+    tname = hd_arg_str(a, "template");
+    if (tname == NULL || !tname[0])
+        tname = cfg_str(CFG_SP_DEFAULT_TEMPLATE);
+    if (strcmp(tname, "host") != 0 && (tpl = hd_tpl_load(tname, owner)) == NULL) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no template named %s", tname);
+        return;
+    }
     if (hd_sandbox_make(
             id, owner, &lim,
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "network")),
             cJSON_GetObjectItemCaseSensitive(a, "env"),
-            hd_arg_int(a, "timeout", 300), hd_created, job) != 0) {
+            hd_arg_int(a, "timeout", 300), tpl, hd_created, job) != 0) {
+        hd_tpl_free(tpl);
         hd_reply_err(job->rid, SP_E_UNAVAILABLE, "helper is full");
         return;
     }
@@ -286,6 +331,7 @@ void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
     }
     hd_sandbox_remove(s, rid);
     cJSON_Delete(s->env);
+    hd_tpl_free(s->tpl);
     free(s);
 }
 
@@ -302,7 +348,7 @@ void hd_op_delete(hd_sandbox *s, hd_job *job)
 
 void hd_op_usage(hd_sandbox *s, hd_job *job)
 {
-    uint64_t mem = 0, cpu = 0, oom = 0;
+    uint64_t mem = 0, cpu = 0, oom = 0, used = 0, total = 0;
     uint32_t n = 0;
     cJSON *rep = cJSON_CreateObject();
 
@@ -312,6 +358,10 @@ void hd_op_usage(hd_sandbox *s, hd_job *job)
     cJSON_AddNumberToObject(rep, "cpu_ms", (double)(cpu / 1000000));
     cJSON_AddNumberToObject(rep, "processes", n);
     cJSON_AddNumberToObject(rep, "oom_kills", (double)oom);
+    if (sbx_disk_usage(s->sbx, &used, &total) == 0) {
+        cJSON_AddNumberToObject(rep, "disk_bytes", (double)used);
+        cJSON_AddNumberToObject(rep, "disk_total_bytes", (double)total);
+    }
     hd_reply(job->rid, rep, NULL, 0);
 }
 

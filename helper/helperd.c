@@ -465,6 +465,7 @@ static void hd_tick(long long now)
             hd_sandbox_end(s, "run finished");
     }
     hd_spool_tick(now);
+    hd_tpl_tick(now);
 }
 
 /* This helper was swept as gone: its executions were ended as lost and

@@ -165,6 +165,19 @@ const char *sbx_root_path(const sbx_sandbox *s);
  * or (uid_t)-1 when that id is not mapped. */
 uid_t sbx_host_uid(const sbx_sandbox *s, uint32_t inside);
 
+/* An account of a root's /etc/passwd, by name or uid (read inside root:
+ * no link leads out of it). Returns 0, or -1 when there is none. */
+typedef struct sbx_user {
+    uint32_t uid, gid;
+    char name[64];
+    char home[256];
+} sbx_user;
+int sbx_passwd_lookup(const char *root, const char *who, sbx_user *u);
+
+/* Run argv on the host (no shell) with stdout and stderr into buf (up to
+ * len-1 bytes, NUL-terminated): its exit status (128 + signal), or -1. */
+int sbx_run_capture(char *const argv[], char *buf, size_t len);
+
 /* Bytes used and total of the sandbox's disk (the workspace tmpfs in the
  * host view). */
 int sbx_disk_usage(const sbx_sandbox *s, uint64_t *used, uint64_t *total);

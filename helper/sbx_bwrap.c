@@ -107,8 +107,10 @@ static void host_view(argv_b *a, const sbx_sandbox *s, const bw_fds *f)
     for (i = 0; i < sizeof(etc_files) / sizeof(etc_files[0]); i++)
         add(a, "--ro-bind-try"), add(a, etc_files[i]), add(a, etc_files[i]);
     /* Generated, so no host account or host name leaks in. */
+    add(a, "--perms"), add(a, "0644");
     add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->passwd);
     add(a, "/etc/passwd");
+    add(a, "--perms"), add(a, "0644");
     add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->group);
     add(a, "/etc/group");
     (void)s;
@@ -157,10 +159,12 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
         template_view(a, s);
     else
         host_view(a, s, f);
+    add(a, "--perms"), add(a, "0644");
     add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->hosts);
     add(a, "/etc/hosts");
     if (network) {
-        add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->resolv);
+        add(a, "--perms"), add(a, "0644");
+    add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->resolv);
         add(a, "/etc/resolv.conf");
     }
     /* A /proc of the new PID namespace and a minimal /dev (null, tty...). */
@@ -168,6 +172,7 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     add(a, "--dev"), add(a, "/dev");
     /* /tmp is a tmpfs of its own size, counted apart from the workspace. */
     add(a, "--size"), add_fmt_u64(a, lim->tmp_mb * 1024 * 1024);
+    add(a, "--perms"), add(a, "1777");
     add(a, "--tmpfs"), add(a, "/tmp");
     if (!s->root) {
         /* The workspace tmpfs: the only writable host storage, capped. */

@@ -124,9 +124,6 @@ int sbx_overlay_mount(const char *lower, const char *disk, const char *dst,
 int sbx_root_prepare(sbx_sandbox *s, const sbx_root *root, uint64_t disk_mb,
                      char *err, size_t errlen);
 
-/* Run argv (no shell) with stdout and stderr into buf (up to len-1 bytes,
- * NUL-terminated): its exit status (128 + signal), or -1. */
-int sbx_run_capture(char *const argv[], char *buf, size_t len);
 
 /* Unmount what a sandbox mounted under dir (root, lower, disk, workspace)
  * and remove dir without following links. */

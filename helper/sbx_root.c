@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -314,4 +315,38 @@ int sbx_root_prepare(sbx_sandbox *s, const sbx_root *root, uint64_t disk_mb,
     rc = mkdir_own(ws, 0755, s->uid + SBX_SANDBOX_UID, err, errlen);
     free(ws);
     return rc;
+}
+
+int sbx_passwd_lookup(const char *root, const char *who, sbx_user *u)
+{
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd, found = -1;
+    char line[1024], *f[7];
+    FILE *pw;
+
+    if (rfd < 0)
+        return -1;
+    /* Inside the root: a link the sandbox made cannot lead to the host's. */
+    fd = (int)syscall(SYS_openat2, rfd, "etc/passwd", &how, sizeof how);
+    close(rfd);
+    pw = fd < 0 ? NULL : fdopen(fd, "r");
+    while (pw && found < 0 && fgets(line, sizeof line, pw)) {
+        char *p = line;
+        int n = 0;
+
+        line[strcspn(line, "\n")] = '\0';
+        while (n < 7 && (f[n] = strsep(&p, ":")) != NULL)
+            n++;
+        if (n == 7 && (strcmp(f[0], who) == 0 || strcmp(f[2], who) == 0)) {
+            u->uid = (uint32_t)strtoul(f[2], NULL, 10);
+            u->gid = (uint32_t)strtoul(f[3], NULL, 10);
+            snprintf(u->name, sizeof u->name, "%s", f[0]);
+            snprintf(u->home, sizeof u->home, "%s", f[5]);
+            found = 0;
+        }
+    }
+    if (pw)
+        fclose(pw);
+    return found;
 }

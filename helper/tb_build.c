@@ -4,13 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,46 +97,17 @@ static int tb_base_layer(const char *suite, int slim, char *out, size_t outlen)
     return rc == 0 ? 0 : tb_fail(TB_EXIT_FAILED, "mmdebstrap failed (%d)", rc);
 }
 
-/* An open file of the template's tree, resolved inside it. */
-static FILE *tb_open_in_root(const char *path)
-{
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-    int root = open(tb.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
-
-    if (root < 0)
-        return NULL;
-    fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
-    close(root);
-    return fd < 0 ? NULL : fdopen(fd, "r");
-}
-
 int tb_user_lookup(const char *who, unsigned *uid, unsigned *gid, char *home,
                    size_t homelen, char *name, size_t namelen)
 {
-    char line[1024], *f[7];
-    FILE *pw = tb_open_in_root("etc/passwd");
-    int found = -1;
+    sbx_user u;
 
-    while (pw && found < 0 && fgets(line, sizeof line, pw)) {
-        char *p = line;
-        int n = 0;
-
-        line[strcspn(line, "\n")] = '\0';
-        while (n < 7 && (f[n++] = strsep(&p, ":")) != NULL)
-            ;
-        if (n == 7 && f[6] &&
-            (strcmp(f[0], who) == 0 || strcmp(f[2], who) == 0)) {
-            *uid = (unsigned)strtoul(f[2], NULL, 10);
-            *gid = (unsigned)strtoul(f[3], NULL, 10);
-            snprintf(home, homelen, "%s", f[5]);
-            snprintf(name, namelen, "%s", f[0]);
-            found = 0;
-        }
-    }
-    if (pw)
-        fclose(pw);
-    return found;
+    if (sbx_passwd_lookup(tb.rootfs, who, &u) < 0)
+        return -1;
+    *uid = u.uid, *gid = u.gid;
+    snprintf(home, homelen, "%s", u.home);
+    snprintf(name, namelen, "%s", u.name);
+    return 0;
 }
 
 /* The meta of a new template: its user (the account, as a name), home,

@@ -706,7 +706,7 @@ class ResourceTest(su.SbxCase):
         self.assertGreater(free_after, free_before - 64 * 1024 * 1024)
         # Full: an upload is refused with a clear status.
         r = self.put(sid, "/workspace/more", b"x" * (1024 * 1024))
-        self.assertError(r, 413, "payload_too_large")
+        self.assertError(r, 507, "insufficient_storage")
         # Freed: usable again, yet an upload above the cap is refused.
         self.ok(sid, "rm -f /workspace/big /tmp/big /workspace/more")
         r = self.put(sid, "/workspace/huge", os.urandom(20 * 1024 * 1024),

@@ -1,0 +1,123 @@
+/* hd_tpl.c: templates as the helper reads them: the meta.json that
+ * sp-template wrote ($SP_STATE_DIR/templates/<name>), loaded for a
+ * sandbox made from it; whether a build holds a name. What is done with
+ * the list (published, pruned, deleted, built) is in hd_tpl_ops.c. */
+#include "hd.h"
+#include "sp_config.h"
+#include "sp_tspec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define HD_TPL_META_MAX (1 << 20)
+
+const char *hd_tpl_dir(void)
+{
+    static char dir[HD_PATH_MAX];
+
+    if (!dir[0]) {
+        const char *st = cfg_str(CFG_SP_STATE_DIR);
+
+        snprintf(dir, sizeof dir, "%s/templates", st && *st ? st : "state");
+    }
+    return dir;
+}
+
+cJSON *hd_tpl_meta(const char *name)
+{
+    char path[HD_PATH_MAX + 128], *text = NULL;
+    cJSON *meta = NULL;
+    long len;
+    FILE *f;
+
+    if (!ts_name_valid(name))
+        return NULL;
+    snprintf(path, sizeof path, "%s/%s/meta.json", hd_tpl_dir(), name);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+        len < HD_TPL_META_MAX && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)len + 1)) != NULL &&
+        fread(text, 1, (size_t)len, f) == (size_t)len) {
+        text[len] = '\0';
+        meta = cJSON_Parse(text);
+    }
+    free(text);
+    fclose(f);
+    return meta;
+}
+
+static const char *meta_str(const cJSON *m, const char *k)
+{
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, k));
+    return v ? v : "";
+}
+
+hd_tpl *hd_tpl_load(const char *name, const char *subject)
+{
+    cJSON *m = hd_tpl_meta(name);
+    const char *owner = meta_str(m, "owner");
+    hd_tpl *t;
+
+    if (m == NULL || (owner[0] && strcmp(owner, subject) != 0) ||
+        (t = calloc(1, sizeof *t)) == NULL) {
+        cJSON_Delete(m); /* another subject's private one: not found */
+        return NULL;
+    }
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->version, sizeof t->version, "%s", meta_str(m, "version"));
+    snprintf(t->rootfs, sizeof t->rootfs, "%s/%s/%s/rootfs", hd_tpl_dir(),
+             name, t->version);
+    snprintf(t->user, sizeof t->user, "%s", meta_str(m, "user"));
+    snprintf(t->workdir, sizeof t->workdir, "%s", meta_str(m, "workdir"));
+    t->env = cJSON_DetachItemFromObject(m, "env");
+    if (!cJSON_IsObject(t->env)) {
+        cJSON_Delete(t->env);
+        t->env = cJSON_CreateObject();
+    }
+    cJSON_Delete(m);
+    if (strchr(t->version, '/') || !t->version[0]) {
+        hd_tpl_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void hd_tpl_free(hd_tpl *t)
+{
+    if (t) {
+        cJSON_Delete(t->env);
+        free(t);
+    }
+}
+
+/* 1 while a build of name holds its lock (sp-template). */
+int hd_tpl_building(const char *name)
+{
+    char path[HD_PATH_MAX + 128];
+    int fd, busy = 0;
+
+    snprintf(path, sizeof path, "%s/.locks/%s", hd_tpl_dir(), name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        busy = flock(fd, LOCK_EX | LOCK_NB) < 0;
+        close(fd); /* releases the lock we may have taken */
+    }
+    return busy;
+}
+
+
+int hd_rm_tree(const char *path)
+{
+    char out[512];
+    char *argv[] = {"/bin/rm", "-rf", "--one-file-system", "--", (char *)path,
+                    NULL};
+
+    return sbx_run_capture(argv, out, sizeof out) == 0 ? 0 : -1;
+}

@@ -1,0 +1,208 @@
+"""test_templates.py: sandboxes of a real template (base, built with
+mmdebstrap and a RUN step by `./sandpipe test` once, cached): the user and
+root inside, apt-get with network, a root that is the sandbox's own and
+vanishes with it, a disk of its own (ENOSPC and 507 with memory
+untouched, usage.disk_bytes), the template API (list, one, unknown,
+another subject's private one), bad input, and nothing left behind (no
+mount, no loop device, no image) once a sandbox is deleted."""
+import os
+import subprocess
+
+import sbx_util as su
+import sp
+from sbx_util import call
+
+
+def state_dir():
+    return os.environ.get("SP_STATE_DIR", "state/test")
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [ln.split()[4] for ln in f if ln.split()[4].startswith(path)]
+
+
+def loop_backing_under(path):
+    out = subprocess.run(["losetup", "-a", "-n", "-O", "BACK-FILE"],
+                         capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if path in ln]
+
+
+class TemplatesTest(su.SbxCase):
+    @classmethod
+    def setUpClass(cls):
+        r = call("GET", "/templates/base")
+        if r.status != 200:
+            raise AssertionError(f"the base template is not built: {r!r}")
+        cls.sid = cls.class_sandbox({"template": "base", "network": True,
+                                     "limits": {"disk_mb": 256}})
+
+    def test_user_home_and_root(self):
+        out = self.ok(self.sid, 'id -u; echo "$HOME"; pwd; whoami')
+        self.assertEqual(out.split(), ["1000", "/home/user", "/home/user",
+                                       "user"])
+        out = self.ok(self.sid, 'id -u; echo "$HOME"', user="root")
+        self.assertEqual(out.split(), ["0", "/root"])
+        # The user cannot write the system; root (of the sandbox) can, and
+        # that root is not the host's: the write lands on the sandbox's
+        # own layer.
+        res = self.sh(self.sid, "touch /usr/local/bin/x")
+        self.assertNotEqual(res["exitCode"], 0, res)
+        self.ok(self.sid, "echo mine > /usr/local/bin/x && chown user "
+                "/usr/local/bin/x", user="root")
+        self.assertEqual(self.ok(self.sid, "cat /usr/local/bin/x"), "mine\n")
+        r = self.run_raw(self.sid, "true", user="nobody-such")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("no user", r.json["error"]["message"])
+
+    def test_apt_get_install_as_root(self):
+        res = self.sh(self.sid, "apt-get install -y -q jq >/dev/null 2>&1; "
+                      "echo '{\"a\": 41}' | jq '.a + 1'", user="root",
+                      timeout=300)
+        self.assertEqual((res["exitCode"], res["stdout"]), (0, "42\n"), res)
+        # Another sandbox of the same template does not have it.
+        other = self.new_sandbox({"template": "base"})["id"]
+        res = self.sh(other, "command -v jq || echo none")
+        self.assertEqual(res["stdout"], "none\n")
+
+    def test_files_anywhere_in_the_root(self):
+        self.put_ok(self.sid, "/home/user/notes/a.txt", b"hello")
+        self.assertEqual(self.ok(self.sid, "cat notes/a.txt; stat -c %U "
+                                 "notes/a.txt"), "hello" + "user\n")
+        self.assertEqual(self.get_ok(self.sid, "/etc/debian_version").status,
+                         200)
+        # A link the sandbox makes to / stays inside its own root.
+        self.ok(self.sid, "ln -sfn / /home/user/up")
+        r = self.fget(self.sid, "/home/user/up/etc/hostname")
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.body.strip(), open("/etc/hostname", "rb")
+                            .read().strip())
+
+    def test_disk_full_is_enospc_not_oom(self):
+        sid = self.new_sandbox({"template": "base",
+                                "limits": {"disk_mb": 64,
+                                           "memory_mb": 128}})["id"]
+        res = self.sh(sid, "dd if=/dev/zero of=big bs=1M count=200",
+                      timeout=120)
+        self.assertIn("No space left on device", res["stderr"])
+        doc = call("GET", f"/sandboxes/{sid}").json
+        self.assertEqual(doc["template"], "base")
+        usage = doc["usage"]
+        self.assertEqual(usage["oom_kills"], 0, usage)
+        self.assertGreater(usage["disk_bytes"], 40 * 1024 * 1024, usage)
+        self.assertLessEqual(usage["disk_total_bytes"], 64 * 1024 * 1024)
+        self.assertLess(usage["memory_bytes"], 100 * 1024 * 1024, usage)
+        r = self.put(sid, "/home/user/more", b"x" * (2 * 1024 * 1024))
+        self.assertError(r, 507, "insufficient_storage")
+        # A disk above the memory limit is usable.
+        big = self.new_sandbox({"template": "base",
+                                "limits": {"disk_mb": 1024,
+                                           "memory_mb": 64}})["id"]
+        self.ok(big, "dd if=/dev/zero of=f bs=1M count=300 status=none && "
+                "sync", timeout=120)
+
+    def test_deleted_sandbox_leaves_nothing(self):
+        sid = self.new_sandbox({"template": "base"})["id"]
+        path = os.path.realpath(os.path.join(state_dir(), "sandboxes", sid))
+        self.assertTrue(mounts_under(path + "/"), "no mounts while it runs")
+        self.assertTrue(loop_backing_under(path))
+        r = call("DELETE", f"/sandboxes/{sid}", timeout=60)
+        self.assertIn(r.status, (200, 204), r)
+        self.assertEqual(mounts_under(path + "/"), [])
+        self.assertEqual(loop_backing_under(path), [])
+        self.assertFalse(os.path.exists(path))
+
+    def test_template_api(self):
+        names = [t["name"] for t in call("GET", "/templates").json["templates"]]
+        self.assertIn("base", names)
+        self.assertIn("host", names)
+        base = call("GET", "/templates/base").json
+        self.assertEqual((base["user"], base["workdir"], base["private"]),
+                         ("user", "/home/user", False))
+        self.assertEqual(base["from"], "debian:bookworm")
+        self.assertError(call("GET", "/templates/no-such"), 404, "not_found")
+        self.assertError(self.create_raw({"template": "no-such"}), 404,
+                         "not_found")
+        self.assertError(self.create_raw({"template": "../etc"}), 400,
+                         "invalid_argument")
+        self.assertError(self.create_raw({"template": 7}), 400,
+                         "invalid_argument")
+        # Built in: not deletable through the API; in use: not either.
+        self.assertError(call("DELETE", "/templates/base"), 403, "forbidden")
+        self.assertError(call("DELETE", "/templates/host"), 403, "forbidden")
+
+    def test_private_template_of_another_subject(self):
+        spec = os.path.join(os.environ.get("SP_TEST_OUT", "/tmp"),
+                            "private.spec")
+        with open(spec, "w") as f:
+            f.write("FROM base\nENV SECRET_TEMPLATE=1\n")
+        env = dict(os.environ, SP_STATE_DIR=state_dir())
+        res = subprocess.run([os.path.join(sp.BUILD, "sp-template"), "build",
+                              "theirs", spec, "--private", "someone-else"],
+                             env=env, capture_output=True, text=True,
+                             timeout=600)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertError(self.create_raw({"template": "theirs"}), 404,
+                         "not_found")
+        self.assertError(call("GET", "/templates/theirs"), 404, "not_found")
+        names = [t["name"] for t in call("GET", "/templates").json["templates"]]
+        self.assertNotIn("theirs", names)
+
+    def test_bad_specs_and_tarballs(self):
+        env = dict(os.environ, SP_STATE_DIR=state_dir())
+        tool = os.path.join(sp.BUILD, "sp-template")
+        out = os.environ.get("SP_TEST_OUT", "/tmp")
+        cases = {"FROM debian:bookworm\nFROBNICATE x\n": "line 2",
+                 "FROM ubuntu:24.04\n": "line 1",
+                 "FROM base\nCOPY ../../etc/passwd /x\n": "line 2"}
+        for i, (text, where) in enumerate(cases.items()):
+            with self.subTest(spec=text):
+                spec = os.path.join(out, f"bad{i}.spec")
+                with open(spec, "w") as f:
+                    f.write(text)
+                res = subprocess.run([tool, "build", f"bad{i}", spec, out],
+                                     env=env, capture_output=True, text=True,
+                                     timeout=120)
+                self.assertEqual(res.returncode, 2, res.stdout)
+                self.assertIn(where, res.stdout)
+                self.assertFalse(os.path.exists(os.path.join(
+                    state_dir(), "templates", f"bad{i}", "meta.json")))
+        # A failing RUN: failed, with the step, and no template left.
+        spec = os.path.join(out, "fails.spec")
+        with open(spec, "w") as f:
+            f.write("FROM base\nRUN echo about-to-fail && exit 3\n")
+        res = subprocess.run([tool, "build", "fails", spec], env=env,
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("about-to-fail", res.stdout)
+        self.assertIn("step 1 (line 2): exited with status 3", res.stdout)
+        self.assertEqual(os.listdir(os.path.join(state_dir(), "templates",
+                                                 "fails")), [])
+        # A tarball with a device node and a setuid file: both neutralised.
+        root = os.path.join(out, "imp")
+        os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+        with open(os.path.join(root, "etc", "passwd"), "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n")
+        suid = os.path.join(root, "suid")
+        open(suid, "w").close()
+        os.chmod(suid, 0o4755)
+        dev = os.path.join(root, "null")
+        if not os.path.exists(dev):
+            os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 3))
+        tar = os.path.join(out, "imp.tar")
+        subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
+        res = subprocess.run([tool, "import", "imported", tar], env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertIn("removed device node /null", res.stdout)
+        self.assertIn("cleared set-id bits of /suid", res.stdout)
+        # A member with ".." is refused, and nothing is left.
+        evil = os.path.join(out, "evil.tar")
+        subprocess.run(["tar", "-C", root, "-cf", evil, "-P",
+                        "--transform", "s,^,../../,", "etc/passwd"],
+                       check=True)
+        res = subprocess.run([tool, "import", "evil", evil], env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(res.returncode, 2, res.stdout)
+        self.assertFalse(os.path.exists(os.path.join(
+            state_dir(), "templates", "evil", "meta.json")))
