@@ -505,3 +505,19 @@ int hc_tpl_delete(const char *name, const char *owner, rpc_err *err)
     }
     return hc_call(NULL, HC_TPL_DELETE, a, HC_OP_WAIT_MS, NULL, err);
 }
+
+int hc_tpl_build(const hc_tpl_build_req *q, rpc_err *err)
+{
+    cJSON *a = hc_args(NULL);
+
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "build", q->build);
+        cJSON_AddStringToObject(a, "name", q->name);
+        cJSON_AddStringToObject(a, "owner", q->owner);
+        cJSON_AddStringToObject(a, "spec", q->spec);
+        cJSON_AddBoolToObject(a, "private", q->private_);
+        hc_put(a, "args", q->args);
+        hc_put(a, "files", q->files);
+    }
+    return hc_call(NULL, HC_TPL_BUILD, a, HC_OP_WAIT_MS, NULL, err);
+}

@@ -53,7 +53,8 @@
     X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
     X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
-    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */
+    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */      \
+    X(HC_TPL_BUILD, "template_build")   /* start a template build */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -203,5 +204,17 @@ int hc_ctx_delete(const char *helper, const char *sbx, const char *ctx,
 
 /* Remove template name (made by owner; not in use). */
 int hc_tpl_delete(const char *name, const char *owner, rpc_err *err);
+
+/* A template build (POST /templates after the handler's checks). Strings
+ * and JSON stay the caller's. */
+typedef struct hc_tpl_build_req {
+    const char *build, *name, *owner, *spec;
+    int private_;
+    const cJSON *args;  /* object of strings, or NULL */
+    const cJSON *files; /* object path → text, or NULL */
+} hc_tpl_build_req;
+
+/* Start a build (it runs on; its events are events:<build>). */
+int hc_tpl_build(const hc_tpl_build_req *q, rpc_err *err);
 
 #endif

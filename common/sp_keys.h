@@ -77,6 +77,10 @@
     X(KEY_TPLS_NEW, "templates:<helper>:new", "set",                           \
       "sp-helperd (template list)", "nobody: renamed to templates",            \
       "renamed away at once")                                                  \
+    X(KEY_TBUILD, "tbuild:<bld>", "hash",                                      \
+      "sp-sandboxes (POST /templates), sp-helperd (build end)",                \
+      "sp-sandboxes (GET /templates/{name}/builds/{id}), sp-sse (owner check)",\
+      "expires SP_EVENT_TTL after the build ends")                             \
     X(KEY_SBX_RUNNING, "sbx:<sbx>:running", "set",                             \
       "sp-helperd (execution and context run start and end)",                  \
       "sp-helperd (start-up reconcile)",                                       \

@@ -27,6 +27,8 @@ static const http_route sbxh_routes[] = {
     {"GET", "/templates", tplh_list, AUTH_REQUIRED},
     {"GET", "/templates/*", tplh_get, AUTH_REQUIRED},
     {"DELETE", "/templates/*", tplh_delete, AUTH_REQUIRED},
+    {"POST", "/templates", tplh_post, AUTH_REQUIRED},
+    {"GET", "/templates/*/builds/*", tplh_build_get, AUTH_REQUIRED},
     {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
 };
 

@@ -65,5 +65,7 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);
 void tplh_list(http_req *r);
 void tplh_get(http_req *r);
 void tplh_delete(http_req *r);
+void tplh_post(http_req *r);
+void tplh_build_get(http_req *r);
 
 #endif

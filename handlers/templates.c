@@ -1,15 +1,22 @@
 /* handlers/templates.c: the templates the helper publishes (tpl:<name>,
- * templates; hd_tpl_ops.c): list, one, delete. A private template is its
- * owner's only: to anyone else it does not exist. Templates are built
- * with `sandpipe template build|import` (sp-template). */
+ * templates; hd_tpl_ops.c): list, one, delete; builds asked for here
+ * (POST /templates: the spec checked, then the helper's template_build)
+ * and their records. A private template is its owner's only: to anyone
+ * else it does not exist. The command line builds with `sandpipe template
+ * build|import` (sp-template) directly. */
 #include "sandboxes.h"
 #include "sp_helper.h"
+#include "sp_id.h"
+#include "sp_json.h"
+#include "sp_rpc.h"
 #include "sp_keys.h"
 #include "sp_redis.h"
 #include "sp_tspec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A template as the API shows it, or NULL (none, or not the subject's). */
 static cJSON *tplh_render(const char *name, const char *subject)
@@ -40,9 +47,9 @@ static cJSON *tplh_render(const char *name, const char *subject)
         return NULL;
     }
     o = cJSON_CreateObject();
-    static const char *const fields[] = {"name",    "from",       "version",
-                                         "user",    "home",       "workdir",
-                                         "env",     "created_at", "maker"};
+    static const char *const fields[] = {"name", "from",       "version",
+                                         "user", "home",       "workdir",
+                                         "env",  "created_at", "maker"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         cJSON *v = cJSON_GetObjectItem(m, fields[i]);
         if (v)
@@ -108,4 +115,126 @@ void tplh_delete(http_req *r)
         return;
     }
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
+}
+
+/* The body's args: an object of strings (at most TB_ARGS of them), as
+ * ts_parse wants them ("NAME=value", NULL-terminated, into kv). */
+#define TPLH_ARGS 64
+static int tplh_args(http_req *r, const cJSON *args, char *kv[TPLH_ARGS + 1])
+{
+    const cJSON *it;
+    int n = 0;
+
+    cJSON_ArrayForEach(it, args)
+    {
+        if (!cJSON_IsString(it) || n == TPLH_ARGS ||
+            asprintf(&kv[n], "%s=%s", it->string, it->valuestring) < 0) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, "args",
+                            "args must map names to strings (at most %d)",
+                            TPLH_ARGS);
+            return -1;
+        }
+        n++;
+    }
+    kv[n] = NULL;
+    return 0;
+}
+
+/* The spec parses (its line in the message if not), with these args. */
+static int tplh_spec_ok(http_req *r, const char *spec, const cJSON *args)
+{
+    char *kv[TPLH_ARGS + 1] = {0}, err[TS_ERR_SIZE];
+    ts_spec sp = {0};
+    int line = 0, rc = -1;
+
+    if (tplh_args(r, args, kv) == 0) {
+        rc = ts_parse(spec, strlen(spec), (const char *const *)kv, &sp, err,
+                      &line);
+        if (rc != 0)
+            http_send_error(r, SP_E_INVALID_ARGUMENT, "spec", "line %d: %s",
+                            line, err);
+    }
+    ts_free(&sp);
+    for (int i = 0; kv[i]; i++)
+        free(kv[i]);
+    return rc;
+}
+
+/* POST /templates {name, spec, private, args, files}: 202 and the build,
+ * whose log streams at …/builds/{id}/events. */
+void tplh_post(http_req *r)
+{
+    cJSON *body = http_json_body(r, 0), *rep;
+    hc_tpl_build_req q = {.owner = r->auth.sub};
+    char bid[SP_ID_SIZE], k[RDS_KEY_MAX], url[256];
+    rpc_err err;
+
+    if (body == NULL)
+        return;
+    if (json_str(r, body, "name", 1, TS_NAME_MAX, &q.name) != 0 ||
+        json_str(r, body, "spec", 1, TS_TEXT_MAX, &q.spec) != 0 ||
+        json_bool(r, body, "private", 0, &q.private_) != 0 ||
+        json_obj(r, body, "args", &q.args) != 0 ||
+        json_obj(r, body, "files", &q.files) != 0)
+        goto out;
+    if (!ts_name_valid(q.name) || strcmp(q.name, "host") == 0) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "name",
+                        "name must be [a-z0-9][a-z0-9._-]* and not host");
+        goto out;
+    }
+    if (tplh_spec_ok(r, q.spec, q.args) != 0 || rpc_need_helper(r) != 0 ||
+        rpc_new_id(r, "bld_", bid) != 0)
+        goto out;
+    q.build = bid;
+    key_of(k, sizeof k, KEY_TBUILD, bid);
+    freeReplyObject(rds_cmd("HSET %s owner %s name %s status building "
+                            "created %lld",
+                            k, r->auth.sub, q.name, (long long)time(NULL)));
+    if (hc_tpl_build(&q, &err) != 0) {
+        freeReplyObject(rds_cmd("DEL %s", k));
+        http_send_rpc_error(r, &err, "name");
+        goto out;
+    }
+    rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "build_id", bid);
+    cJSON_AddStringToObject(rep, "name", q.name);
+    cJSON_AddStringToObject(rep, "status", "building");
+    snprintf(url, sizeof url, "/templates/%s/builds/%s/events", q.name, bid);
+    cJSON_AddStringToObject(rep, "events_url", url);
+    http_send_json(r, 202, rep);
+    cJSON_Delete(rep);
+out:
+    cJSON_Delete(body);
+}
+
+/* GET /templates/{name}/builds/{id}: the build's record (its owner's). */
+void tplh_build_get(http_req *r)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *h = NULL;
+    cJSON *o;
+    const char *want[] = {"name", "status", "error", "created", "ended"};
+
+    if (id_valid_typed(r->params[1], "bld_") &&
+        key_of(k, sizeof k, KEY_TBUILD, r->params[1]) == 0)
+        h = rds_cmd("HGETALL %s", k);
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0 ||
+        strcmp(sbxh_field(h, "owner") ? sbxh_field(h, "owner") : "",
+               r->auth.sub) != 0 ||
+        strcmp(sbxh_field(h, "name") ? sbxh_field(h, "name") : "",
+               r->params[0]) != 0) {
+        freeReplyObject(h);
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "build not found");
+        return;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "build_id", r->params[1]);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *v = sbxh_field(h, want[i]);
+        if (v && (i < 3 ? v[0] != '\0' : 1))
+            cJSON_AddStringToObject(o, want[i], v);
+    }
+    freeReplyObject(h);
+    http_send_json(r, 200, o);
+    cJSON_Delete(o);
 }

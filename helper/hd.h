@@ -16,6 +16,7 @@
  *   hd_ctx*.c      stateful contexts (and the kind of their driver)
  *   hd_sandbox.c   sandboxes: made and ended on workers, recorded
  *   hd_tpl_ops.c   templates listed in Redis, pruned, deleted
+ *   hd_tpl_build.c template builds asked for through the API
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
@@ -242,6 +243,7 @@ int hd_sandbox_making_tpl(const char *name, const char *version);
  * (NULL: none); one loaded for a sandbox of subject (NULL: none, or
  * another subject's private one); freed; 1 while a build holds name. */
 const char *hd_tpl_dir(void);
+const char *hd_tpl_ctx_root(void); /* API builds' specs and files */
 cJSON *hd_tpl_meta(const char *name);
 hd_tpl *hd_tpl_load(const char *name, const char *subject);
 void hd_tpl_free(hd_tpl *t);
@@ -254,6 +256,13 @@ int hd_rm_tree(const char *path);
 extern volatile int hd_tpl_dirty;
 void hd_tpl_tick(long long now);
 void hd_op_tpl_delete(hd_sandbox *none, hd_job *job);
+
+/* hd_tpl_build.c: "template_build" (sp-template on a thread of its own,
+ * its output as the build's events). hd_template_path: sp-template. At
+ * start: builds a stopped helper left, ended as failed. */
+extern char hd_template_path[HD_PATH_MAX];
+void hd_op_tpl_build(hd_sandbox *none, hd_job *job);
+void hd_tpl_build_reap(void);
 void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);

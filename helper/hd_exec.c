@@ -231,8 +231,9 @@ static int hd_exec_user(const hd_sandbox *s, const char *user,
 
     if (s->tpl == NULL) {
         if (user && strcmp(user, "user") && strcmp(user, "1000")) {
-            snprintf(err, errlen, "the host template has only the user "
-                                  "\"user\"");
+            snprintf(err, errlen,
+                     "the host template has only the user "
+                     "\"user\"");
             return -1;
         }
         return 0;
@@ -255,9 +256,8 @@ static int hd_exec_user(const hd_sandbox *s, const char *user,
  * with the sandbox's env and extra, as user; e takes its pipes, pidfd and
  * request id. Returns 0, or -1 with a reason in err. */
 static int hd_exec_spawn(hd_exec *e, char **argv, const cJSON *extra,
-                         const char *cwd, const char *user,
-                         unsigned short cols, unsigned short rows, char *err,
-                         size_t errlen)
+                         const char *cwd, const char *user, unsigned short cols,
+                         unsigned short rows, char *err, size_t errlen)
 {
     char *envp[HD_ENV_MAX + 1] = {0};
     sbx_spawn_req req = {0};
@@ -418,11 +418,11 @@ int hd_exec_spawn_job(hd_exec *e, const hd_job *job, char *err, size_t errlen)
         argv);
     sbx_oom_count(e->sbx->sbx, &e->oom_before);
     e->started_ms = hd_now_ms();
-    return hd_exec_spawn(
-        e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
-        hd_arg_str(a, "cwd"), hd_arg_str(a, "user"),
-        (unsigned short)hd_arg_int(a, "cols", 80),
-        (unsigned short)hd_arg_int(a, "rows", 24), err, errlen);
+    return hd_exec_spawn(e, argv, cJSON_GetObjectItemCaseSensitive(a, "env"),
+                         hd_arg_str(a, "cwd"), hd_arg_str(a, "user"),
+                         (unsigned short)hd_arg_int(a, "cols", 80),
+                         (unsigned short)hd_arg_int(a, "rows", 24), err,
+                         errlen);
 }
 
 void hd_exec_begin(hd_exec *e, hd_job *job, int spawn_rc, const char *err)

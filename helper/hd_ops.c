@@ -94,6 +94,10 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0}}},
     [HC_TPL_DELETE] = {.fn = hd_op_tpl_delete, .args = {
         {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
+    [HC_TPL_BUILD] = {.fn = hd_op_tpl_build, .args = {
+        {"build", HD_A_ID, 1}, {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1},
+        {"spec", HD_A_STR, 1}, {"private", HD_A_BOOL, 0},
+        {"args", HD_A_OBJ, 0}, {"files", HD_A_OBJ, 0}}},
     [HC_RUN] = {.later = 1, .fn = hd_op_run, .args = {
         HD_EXEC_ARGS, {"files", HD_A_ARR, 0}}},
     [HC_DELETE] = {.sandbox = 1, .fn = hd_op_delete, .args = {HD_SBX}},

@@ -84,8 +84,7 @@ static void hd_making_run(hd_work *w)
     sbx_root root = {s->tpl ? s->tpl->rootfs : NULL, 0};
 
     if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid,
-                   s->tpl ? &root : NULL, &s->sbx, m->err,
-                   sizeof m->err) != 0)
+                   s->tpl ? &root : NULL, &s->sbx, m->err, sizeof m->err) != 0)
         s->sbx = NULL;
 }
 
@@ -248,7 +247,8 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
     tname = hd_arg_str(a, "template");
     if (tname == NULL || !tname[0])
         tname = cfg_str(CFG_SP_DEFAULT_TEMPLATE);
-    if (strcmp(tname, "host") != 0 && (tpl = hd_tpl_load(tname, owner)) == NULL) {
+    if (strcmp(tname, "host") != 0 &&
+        (tpl = hd_tpl_load(tname, owner)) == NULL) {
         hd_reply_err(job->rid, SP_E_NOT_FOUND, "no template named %s", tname);
         return;
     }

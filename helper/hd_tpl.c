@@ -28,6 +28,18 @@ const char *hd_tpl_dir(void)
     return dir;
 }
 
+const char *hd_tpl_ctx_root(void)
+{
+    static char dir[HD_PATH_MAX];
+
+    if (!dir[0]) {
+        const char *st = cfg_str(CFG_SP_STATE_DIR);
+
+        snprintf(dir, sizeof dir, "%s/template-ctx", st && *st ? st : "state");
+    }
+    return dir;
+}
+
 cJSON *hd_tpl_meta(const char *name)
 {
     char path[HD_PATH_MAX + 128], *text = NULL;
@@ -55,7 +67,8 @@ cJSON *hd_tpl_meta(const char *name)
 
 static const char *meta_str(const cJSON *m, const char *k)
 {
-    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, k));
+    const char *v =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, k));
     return v ? v : "";
 }
 
@@ -72,8 +85,8 @@ hd_tpl *hd_tpl_load(const char *name, const char *subject)
     }
     snprintf(t->name, sizeof t->name, "%s", name);
     snprintf(t->version, sizeof t->version, "%s", meta_str(m, "version"));
-    snprintf(t->rootfs, sizeof t->rootfs, "%s/%s/%s/rootfs", hd_tpl_dir(),
-             name, t->version);
+    snprintf(t->rootfs, sizeof t->rootfs, "%s/%s/%s/rootfs", hd_tpl_dir(), name,
+             t->version);
     snprintf(t->user, sizeof t->user, "%s", meta_str(m, "user"));
     snprintf(t->workdir, sizeof t->workdir, "%s", meta_str(m, "workdir"));
     t->env = cJSON_DetachItemFromObject(m, "env");
@@ -112,12 +125,11 @@ int hd_tpl_building(const char *name)
     return busy;
 }
 
-
 int hd_rm_tree(const char *path)
 {
     char out[512];
-    char *argv[] = {"/bin/rm", "-rf", "--one-file-system", "--", (char *)path,
-                    NULL};
+    char *argv[] = {"/bin/rm", "-rf",        "--one-file-system",
+                    "--",      (char *)path, NULL};
 
     return sbx_run_capture(argv, out, sizeof out) == 0 ? 0 : -1;
 }

@@ -18,7 +18,8 @@ volatile int hd_tpl_dirty = 1; /* publish the list at the next tick */
 
 static const char *meta_str(const cJSON *m, const char *k)
 {
-    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, k));
+    const char *v =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, k));
     return v ? v : "";
 }
 
@@ -46,8 +47,7 @@ static void hd_tpl_prune(const char *name, const char *current)
         if (de->d_name[0] != 'v' || strcmp(de->d_name, current) == 0 ||
             hd_tpl_in_use(name, de->d_name))
             continue;
-        snprintf(path, sizeof path, "%s/%s/%s", hd_tpl_dir(), name,
-                 de->d_name);
+        snprintf(path, sizeof path, "%s/%s/%s", hd_tpl_dir(), name, de->d_name);
         log_info("removing unused template version %s", path);
         hd_rm_tree(path);
     }

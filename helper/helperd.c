@@ -601,6 +601,11 @@ int main(int argc, char **argv)
     }
     if ((rc = hd_sandboxes_init(init_path)) != 0)
         return rc;
+    /* sp-template sits beside sp-init. */
+    snprintf(hd_template_path, sizeof hd_template_path, "%.*s/sp-template",
+             (int)(strrchr(init_path, '/') ? strrchr(init_path, '/') - init_path
+                                           : 1),
+             strrchr(init_path, '/') ? init_path : ".");
     if (pipe2(hd_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("pipe2() failed: %s", strerror(errno));
         return 1;
@@ -613,6 +618,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     hd_register();
     hd_reconcile();
+    hd_tpl_build_reap();
     if (pthread_create(&tid, NULL, hd_beat, NULL) != 0 ||
         pthread_create(&tid, NULL, hd_intake, NULL) != 0) {
         log_error("pthread_create failed");

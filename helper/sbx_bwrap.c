@@ -164,7 +164,7 @@ static void build_argv(argv_b *a, const sbx_sandbox *s, const sbx_limits *lim,
     add(a, "/etc/hosts");
     if (network) {
         add(a, "--perms"), add(a, "0644");
-    add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->resolv);
+        add(a, "--ro-bind-data"), add_fmt_u64(a, (uint64_t)f->resolv);
         add(a, "/etc/resolv.conf");
     }
     /* A /proc of the new PID namespace and a minimal /dev (null, tty...). */

@@ -1,8 +1,9 @@
 /*
  * sp-template — builds and imports templates (run as root).
  *
- *   sp-template build NAME SPEC [CONTEXT] [--arg K=V]... [--private OWNER]
- *   sp-template import NAME TARBALL [--private OWNER]
+ *   sp-template build NAME SPEC [CONTEXT] [--arg K=V]... [OPTIONS]
+ *   sp-template import NAME TARBALL [OPTIONS]
+ *   OPTIONS: --private OWNER, --maker SUBJECT, --die-with-parent
  *
  * A template lives in $SP_STATE_DIR/templates/NAME: meta.json (what the
  * helper and the API read: user, workdir, env, start command, owner) and
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,8 +115,10 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: sp-template build NAME SPEC [CONTEXT] [--arg K=V]... "
-            "[--private OWNER]\n"
-            "       sp-template import NAME TARBALL [--private OWNER]\n");
+            "[OPTIONS]\n"
+            "       sp-template import NAME TARBALL [OPTIONS]\n"
+            "options: --private OWNER (only OWNER sees it), --maker SUBJECT "
+            "(may rebuild and delete it), --die-with-parent\n");
     return TB_EXIT_USAGE;
 }
 
@@ -126,6 +131,10 @@ static int tb_options(int argc, char **argv, int first)
             tb.args[tb.nargs++] = argv[++i];
         else if (strcmp(argv[i], "--private") == 0 && i + 1 < argc)
             tb.owner = argv[++i];
+        else if (strcmp(argv[i], "--maker") == 0 && i + 1 < argc)
+            tb.maker = argv[++i];
+        else if (strcmp(argv[i], "--die-with-parent") == 0)
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
         else
             return -1;
     }

@@ -26,6 +26,7 @@ typedef struct tb_globals {
     const char *name;    /* the template being made */
     const char *context; /* COPY sources, or NULL */
     const char *owner;   /* private to this subject, or NULL (shared) */
+    const char *maker;   /* the subject that asked (API), or NULL */
     const char *args[TB_ARGS_MAX + 1];
     int nargs;
     char version[64];  /* v<time>-<pid> */

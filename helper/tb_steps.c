@@ -243,6 +243,9 @@ int tb_publish(const char *vdir)
     cJSON_DeleteItemFromObject(tb.meta, "owner");
     if (tb.owner)
         cJSON_AddStringToObject(tb.meta, "owner", tb.owner);
+    cJSON_DeleteItemFromObject(tb.meta, "maker");
+    if (tb.maker)
+        cJSON_AddStringToObject(tb.meta, "maker", tb.maker);
     cJSON_DeleteItemFromObject(tb.meta, "created_at");
     cJSON_AddNumberToObject(tb.meta, "created_at", (double)time(NULL));
     text = cJSON_Print(tb.meta);

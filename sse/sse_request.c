@@ -38,6 +38,8 @@ static const sse_route sse_routes[] = {
     {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
      &frame_sse},
     {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse},
+    {"/templates/*/builds/", "/events", "bld_", KEY_TBUILD, "buildId", "result",
+     0, &frame_sse},
 };
 
 static uint32_t sse_max_streams;
@@ -113,13 +115,33 @@ static void sse_reply_error(sse_client *cl, sp_status st, const char *field,
     sse_client_finish(cl);
 }
 
+/* How much of path the route prefix takes, where a star in the prefix
+ * takes one segment (not empty, no slash): the template's name in the
+ * builds' route. 0: no match. */
+static size_t sse_prefix_len(const char *path, const char *prefix)
+{
+    const char *p = path;
+
+    for (; *prefix; prefix++) {
+        if (*prefix == '*') {
+            size_t n = strcspn(p, "/");
+            if (n == 0)
+                return 0;
+            p += n;
+        } else if (*p++ != *prefix) {
+            return 0;
+        }
+    }
+    return (size_t)(p - path);
+}
+
 /* Match path against the routes; id receives the path's id segment. */
 static const sse_route *sse_route_match(const char *path, char *id,
                                         size_t idlen)
 {
     for (size_t i = 0; i < sizeof sse_routes / sizeof sse_routes[0]; i++) {
         const sse_route *rt = &sse_routes[i];
-        size_t pl = strlen(rt->prefix), sl, il;
+        size_t pl, sl, il;
         const char *slash;
         if (rt->suffix == NULL) {
             if (strcmp(path, rt->prefix) == 0) {
@@ -128,7 +150,7 @@ static const sse_route *sse_route_match(const char *path, char *id,
             }
             continue;
         }
-        if (strncmp(path, rt->prefix, pl) != 0 ||
+        if ((pl = sse_prefix_len(path, rt->prefix)) == 0 ||
             (slash = strchr(path + pl, '/')) == NULL)
             continue;
         sl = strlen(rt->suffix);

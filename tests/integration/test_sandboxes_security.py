@@ -711,7 +711,7 @@ class ResourceTest(su.SbxCase):
         self.ok(sid, "rm -f /workspace/big /tmp/big /workspace/more")
         r = self.put(sid, "/workspace/huge", os.urandom(20 * 1024 * 1024),
                      timeout=60)
-        self.assertError(r, 413, "payload_too_large")
+        self.assertError(r, 507, "insufficient_storage")
         with self.subTest("a refused upload leaves no partial file"):
             r = self.fget(sid, "/workspace/huge")
             self.assertEqual(r.status, 404, "the refused upload left a "

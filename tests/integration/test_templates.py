@@ -205,3 +205,88 @@ class TemplatesTest(su.SbxCase):
         self.assertEqual(res.returncode, 2, res.stdout)
         self.assertFalse(os.path.exists(os.path.join(
             state_dir(), "templates", "evil", "meta.json")))
+
+
+class TemplateBuildApiTest(su.SbxCase):
+    """POST /templates: a real build (FROM base, COPY, RUN) whose log
+    streams over SSE; its record; the template in use; refusals."""
+
+    def build(self, body, expect=202):
+        r = call("POST", "/templates", body, timeout=30)
+        self.assertEqual(r.status, expect, r)
+        return r.json
+
+    def events(self, url, timeout=600):
+        from test_sse import Stream
+        s = Stream(url, headers=su.headers(), timeout=timeout)
+        self.assertEqual(s.status, 200)
+        evs = s.until(lambda e: e.get("event") == "result")
+        s.close()
+        return evs
+
+    def test_build_stream_use_delete(self):
+        name = "api-" + su.unique_marker()[:8].lower()
+        doc = self.build({"name": name, "spec":
+                          "FROM base\nARG N=6\nCOPY app.py /home/user/\n"
+                          "RUN python3 /home/user/app.py $N > /home/user/out\n"
+                          "ENV FROM_SPEC=yes\n",
+                          "args": {"N": "7"},
+                          "files": {"app.py": "import sys\n"
+                                    "print(6 * int(sys.argv[1]))\n"}})
+        self.assertTrue(doc["build_id"].startswith("bld_"), doc)
+        evs = self.events(doc["events_url"])
+        lines = [e["data"]["line"] for e in evs if e.get("event") == "log"]
+        self.assertTrue(any("step" in ln for ln in lines), lines)
+        self.assertEqual(evs[-1]["data"]["status"], "ready", evs[-1])
+        rec = call("GET", f"/templates/{name}/builds/{doc['build_id']}").json
+        self.assertEqual(rec["status"], "ready", rec)
+        t = call("GET", f"/templates/{name}").json
+        self.assertEqual((t["from"], t["env"]["FROM_SPEC"]), ("base", "yes"))
+        sid = self.new_sandbox({"template": name})["id"]
+        self.assertEqual(self.ok(sid, "cat out; echo $FROM_SPEC"), "42\nyes\n")
+        # In use: not deletable; then deleted by its maker.
+        self.assertError(call("DELETE", f"/templates/{name}"), 409,
+                         "conflict")
+        call("DELETE", f"/sandboxes/{sid}", timeout=60)
+        r = call("DELETE", f"/templates/{name}", timeout=60)
+        self.assertEqual(r.status, 204, r)
+        self.assertError(call("GET", f"/templates/{name}"), 404, "not_found")
+
+    def test_failing_build_leaves_nothing(self):
+        name = "fail-" + su.unique_marker()[:8].lower()
+        doc = self.build({"name": name,
+                          "spec": "FROM base\nRUN echo partial > /x && false\n"})
+        evs = self.events(doc["events_url"])
+        res = evs[-1]["data"]
+        self.assertEqual(res["status"], "failed", res)
+        self.assertIn("line 2", res["error"])
+        self.assertError(call("GET", f"/templates/{name}"), 404, "not_found")
+        self.assertError(self.create_raw({"template": name}), 404)
+
+    def test_refusals(self):
+        r = call("POST", "/templates", {"name": "x1", "spec":
+                                        "FROM base\nEXPOSE 80\n"})
+        self.assertError(r, 400, "invalid_argument", "spec")
+        self.assertIn("line 2", r.json["error"]["message"])
+        self.assertError(call("POST", "/templates",
+                              {"name": "Bad/Name", "spec": "FROM base\n"}),
+                         400, "invalid_argument", "name")
+        self.assertError(call("POST", "/templates",
+                              {"name": "host", "spec": "FROM base\n"}),
+                         400, "invalid_argument", "name")
+        self.assertError(call("POST", "/templates",
+                              {"name": "x2", "spec": "FROM base\n",
+                               "files": {"../escape": "x"}}),
+                         400, "invalid_argument")
+        # A built-in is not anyone's to rebuild.
+        self.assertError(call("POST", "/templates",
+                              {"name": "base", "spec": "FROM base\n"}),
+                         403, "forbidden")
+        # Two builds of one name at once: the second is refused.
+        name = "twice-" + su.unique_marker()[:8].lower()
+        first = self.build({"name": name,
+                            "spec": "FROM base\nRUN sleep 5\n"})
+        r = call("POST", "/templates", {"name": name, "spec": "FROM base\n"})
+        self.assertError(r, 409, "conflict")
+        self.events(first["events_url"])
+        call("DELETE", f"/templates/{name}", timeout=60)

@@ -130,7 +130,7 @@ static int wait_proc(sbx_sandbox *s, sbx_proc *p, run_result *r, double limit)
 static void run(sbx_sandbox *s, char *const argv[], char *const envp[],
                 run_result *r)
 {
-    sbx_spawn_req req = {argv, envp, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv, .envp = envp};
     char err[512] = "";
     sbx_proc p;
 
@@ -188,7 +188,7 @@ START_TEST(test_exec_errors)
 {
     sbx_sandbox *s = make_sandbox("t_noexec", NULL);
     char *argv[] = {"no-such-binary-xyz", NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv};
     char err[512] = "";
     sbx_proc p;
 
@@ -343,8 +343,8 @@ START_TEST(test_network_slirp)
     run_result *r;
     int port, lfd, rc;
 
-    rc = sbx_create("t_net", &default_limits, 1, HOST_UID, HOST_GID, NULL, &s, err,
-                    sizeof(err));
+    rc = sbx_create("t_net", &default_limits, 1, HOST_UID, HOST_GID, NULL, &s,
+                    err, sizeof(err));
     if (stat("/dev/net/tun", &st) == 0 && (st.st_mode & 0006) != 0006) {
         /* This host does not allow it: the refusal must say why. */
         ck_assert_int_eq(rc, -1);
@@ -477,7 +477,7 @@ START_TEST(test_fork_bomb)
                      "except OSError as e:\n"
                      "    print('forked', n, 'errno', e.errno, flush=True)\n",
                      NULL};
-    sbx_spawn_req req = {bomb, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = bomb};
     char err[512], buf[256];
     sbx_proc p;
     uint64_t mem, cpu;
@@ -572,7 +572,7 @@ START_TEST(test_orphan_killed)
     run_result *r = result_new();
     char *argv[] = {"/bin/sh", "-c", "sleep 100 >/dev/null 2>&1 & echo started",
                     NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv};
     char err[512];
     sbx_proc p;
     uint64_t mem, cpu;
@@ -676,7 +676,7 @@ START_TEST(test_destroy_leaves_nothing)
 {
     sbx_sandbox *s = make_sandbox("t_destroy", NULL);
     char *argv[] = {"sleep", "100", NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv};
     char err[512], dir[4096];
     sbx_proc p;
 
@@ -697,7 +697,7 @@ END_TEST
 START_TEST(test_parent_killed)
 {
     char *argv[] = {"sleep", "1000", NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv};
     int pfd[2], status, i;
     pid_t child, sleeper = 0;
     char dir[4096];
@@ -712,8 +712,8 @@ START_TEST(test_parent_killed)
         sbx_sandbox *s;
         sbx_proc p;
 
-        if (sbx_create("t_parent", &default_limits, 0, HOST_UID, HOST_GID, NULL, &s,
-                       err, sizeof(err)) < 0 ||
+        if (sbx_create("t_parent", &default_limits, 0, HOST_UID, HOST_GID, NULL,
+                       &s, err, sizeof(err)) < 0 ||
             sbx_spawn(s, &req, &p, err, sizeof(err)) < 0)
             _exit(1);
         if (write(pfd[1], &p.host_pid, sizeof(p.host_pid)) < 0)
@@ -749,7 +749,7 @@ START_TEST(test_pty)
                     "test -t 0 && echo tty; stty size; "
                     "read x; echo got $x",
                     NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 1, 100, 30};
+    sbx_spawn_req req = {.argv = argv, .pty = 1, .cols = 100, .rows = 30};
     run_result *r = result_new();
     struct winsize ws;
     char err[512];
@@ -786,14 +786,15 @@ START_TEST(test_bad_input)
                                 HOST_GID, NULL, &s, err, sizeof(err)),
                      -1);
     ck_assert_int_eq(
-        sbx_create("ok", &default_limits, 0, 0, 0, NULL, &s, err, sizeof(err)), -1);
-    lim.disk_mb = 0;
-    ck_assert_int_eq(
-        sbx_create("ok", &lim, 0, HOST_UID, HOST_GID, NULL, &s, err, sizeof(err)),
+        sbx_create("ok", &default_limits, 0, 0, 0, NULL, &s, err, sizeof(err)),
         -1);
+    lim.disk_mb = 0;
+    ck_assert_int_eq(sbx_create("ok", &lim, 0, HOST_UID, HOST_GID, NULL, &s,
+                                err, sizeof(err)),
+                     -1);
     s = make_sandbox("t_dup", NULL);
-    ck_assert_int_eq(sbx_create("t_dup", &default_limits, 0, HOST_UID, HOST_GID, NULL,
-                                &t, err, sizeof(err)),
+    ck_assert_int_eq(sbx_create("t_dup", &default_limits, 0, HOST_UID, HOST_GID,
+                                NULL, &t, err, sizeof(err)),
                      -1);
     ck_assert_ptr_null(t);
     sbx_destroy(s);
