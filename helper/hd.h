@@ -235,7 +235,7 @@ typedef void (*hd_made_fn)(hd_sandbox *s, const sbx_limits *lim, void *arg,
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
                     int network, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg);
-void hd_default_limits(sbx_limits *lim);          /* a one-off run's */
+void hd_default_limits(sbx_limits *lim); /* a one-off run's */
 /* 1 if a sandbox being made uses version (NULL: any) of template name. */
 int hd_sandbox_making_tpl(const char *name, const char *version);
 
@@ -248,6 +248,9 @@ cJSON *hd_tpl_meta(const char *name);
 hd_tpl *hd_tpl_load(const char *name, const char *subject);
 void hd_tpl_free(hd_tpl *t);
 int hd_tpl_building(const char *name);
+/* A build of name starts (-1: one runs already, or too many) / ended. */
+int hd_tpl_claim(const char *name);
+void hd_tpl_release(const char *name);
 /* Remove a tree without following links or leaving its file system. */
 int hd_rm_tree(const char *path);
 
@@ -255,6 +258,9 @@ int hd_rm_tree(const char *path);
  * hd_tpl_dirty), unused versions removed, "template_delete". */
 extern volatile int hd_tpl_dirty;
 void hd_tpl_tick(long long now);
+/* name's record and place in the list now, on the calling thread's own
+ * Redis connection (a build's thread, before it says the build ended). */
+void hd_tpl_register_now(const char *name);
 void hd_op_tpl_delete(hd_sandbox *none, hd_job *job);
 
 /* hd_tpl_build.c: "template_build" (sp-template on a thread of its own,

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +111,56 @@ void hd_tpl_free(hd_tpl *t)
     }
 }
 
-/* 1 while a build of name holds its lock (sp-template). */
+/* Names of the builds this helper runs (claimed before sp-template takes
+ * its lock, released after it exited); build threads and the main loop
+ * share them. */
+#define HD_TPL_CLAIMS 64
+static char hd_tpl_claims[HD_TPL_CLAIMS][72];
+static pthread_mutex_t hd_tpl_claims_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int hd_tpl_claimed(const char *name)
+{
+    for (int i = 0; i < HD_TPL_CLAIMS; i++)
+        if (strcmp(hd_tpl_claims[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int hd_tpl_claim(const char *name)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&hd_tpl_claims_lock);
+    for (int i = 0; i < HD_TPL_CLAIMS && rc < 0 && !hd_tpl_claimed(name); i++)
+        if (hd_tpl_claims[i][0] == '\0') {
+            snprintf(hd_tpl_claims[i], sizeof hd_tpl_claims[i], "%s", name);
+            rc = 0;
+        }
+    pthread_mutex_unlock(&hd_tpl_claims_lock);
+    return rc;
+}
+
+void hd_tpl_release(const char *name)
+{
+    pthread_mutex_lock(&hd_tpl_claims_lock);
+    for (int i = 0; i < HD_TPL_CLAIMS; i++)
+        if (strcmp(hd_tpl_claims[i], name) == 0)
+            hd_tpl_claims[i][0] = '\0';
+    pthread_mutex_unlock(&hd_tpl_claims_lock);
+}
+
+/* 1 while a build of name runs: ours (claimed), or any that holds its
+ * lock (sp-template, from the command line too). */
 int hd_tpl_building(const char *name)
 {
     char path[HD_PATH_MAX + 128];
-    int fd, busy = 0;
+    int fd, busy;
+
+    pthread_mutex_lock(&hd_tpl_claims_lock);
+    busy = hd_tpl_claimed(name);
+    pthread_mutex_unlock(&hd_tpl_claims_lock);
+    if (busy)
+        return 1;
 
     snprintf(path, sizeof path, "%s/.locks/%s", hd_tpl_dir(), name);
     fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -217,8 +217,11 @@ static void *hd_build_thread(void *arg)
         ;
     if (pid > 0)
         status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (status == 0)
+        hd_tpl_register_now(b->name); /* listed before it is said ready */
     hd_build_end(b, status, why);
     hd_rm_tree(b->dir);
+    hd_tpl_release(b->name);
     hd_tpl_dirty = 1;
     log_info("template build %s of %s ended: %d", b->id, b->name, status);
     hd_build_free(b);
@@ -271,16 +274,18 @@ void hd_op_tpl_build(hd_sandbox *none, hd_job *job)
     else if (m != NULL && (maker == NULL || strcmp(maker, owner) != 0))
         hd_reply_err(job->rid, SP_E_FORBIDDEN,
                      "the template %s is another's (or built in)", b->name);
-    else if (hd_tpl_building(b->name))
+    else if (hd_tpl_building(b->name) || hd_tpl_claim(b->name) != 0)
         hd_reply_err(job->rid, SP_E_CONFLICT, "a build of %s is running",
                      b->name);
-    else if ((err = hd_build_context(b, a)) != NULL)
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s", err);
-    else if (hd_build_argv(b, a, owner) != 0)
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad build arguments");
-    else if (pthread_create(&t, NULL, hd_build_thread, b) != 0)
+    else if ((err = hd_build_context(b, a)) != NULL ||
+             hd_build_argv(b, a, owner) != 0) {
+        hd_tpl_release(b->name);
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s",
+                     err ? err : "bad build arguments");
+    } else if (pthread_create(&t, NULL, hd_build_thread, b) != 0) {
+        hd_tpl_release(b->name);
         hd_reply_err(job->rid, SP_E_UNAVAILABLE, "could not start the build");
-    else {
+    } else {
         pthread_detach(t);
         rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "build", b->id);

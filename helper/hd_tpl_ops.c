@@ -87,6 +87,22 @@ static void hd_tpl_publish(void)
     hd_pub("RENAME %s %s", nk, dk);
 }
 
+void hd_tpl_register_now(const char *name)
+{
+    char k[RDS_KEY_MAX], dk[RDS_KEY_MAX];
+    cJSON *m = hd_tpl_meta(name);
+    char *js = m ? cJSON_PrintUnformatted(m) : NULL;
+
+    if (js && key_of(k, sizeof k, KEY_TPL, name) == 0 &&
+        key_of(dk, sizeof dk, KEY_TPLS, NULL) == 0) {
+        freeReplyObject(
+            rds_cmd("HSET %s meta %s owner %s", k, js, meta_str(m, "owner")));
+        freeReplyObject(rds_cmd("SADD %s %s", dk, name));
+    }
+    free(js);
+    cJSON_Delete(m);
+}
+
 void hd_tpl_tick(long long now)
 {
     static long long last;

@@ -7,6 +7,7 @@ another subject's private one), bad input, and nothing left behind (no
 mount, no loop device, no image) once a sandbox is deleted."""
 import os
 import subprocess
+import uuid
 
 import sbx_util as su
 import sp
@@ -225,7 +226,7 @@ class TemplateBuildApiTest(su.SbxCase):
         return evs
 
     def test_build_stream_use_delete(self):
-        name = "api-" + su.unique_marker()[:8].lower()
+        name = "api-" + uuid.uuid4().hex[:8]
         doc = self.build({"name": name, "spec":
                           "FROM base\nARG N=6\nCOPY app.py /home/user/\n"
                           "RUN python3 /home/user/app.py $N > /home/user/out\n"
@@ -253,7 +254,7 @@ class TemplateBuildApiTest(su.SbxCase):
         self.assertError(call("GET", f"/templates/{name}"), 404, "not_found")
 
     def test_failing_build_leaves_nothing(self):
-        name = "fail-" + su.unique_marker()[:8].lower()
+        name = "fail-" + uuid.uuid4().hex[:8]
         doc = self.build({"name": name,
                           "spec": "FROM base\nRUN echo partial > /x && false\n"})
         evs = self.events(doc["events_url"])
@@ -283,7 +284,7 @@ class TemplateBuildApiTest(su.SbxCase):
                               {"name": "base", "spec": "FROM base\n"}),
                          403, "forbidden")
         # Two builds of one name at once: the second is refused.
-        name = "twice-" + su.unique_marker()[:8].lower()
+        name = "twice-" + uuid.uuid4().hex[:8]
         first = self.build({"name": name,
                             "spec": "FROM base\nRUN sleep 5\n"})
         r = call("POST", "/templates", {"name": name, "spec": "FROM base\n"})
