@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""bench/templates.py: sandboxes of a real template (base: Debian bookworm
+over an overlay on the sandbox's own loop-mounted ext4 disk) through the
+real stack, next to baselines measured in the same run.
+
+  sudo bench/templates.py [--n 50] [--alive 200] [--docker] [--up]
+
+Starts its own stack (state in state/bench-tpl, port 18094; the first run
+builds the base template there, later runs reuse it) and stops it. Prints
+p50/p99 of:
+  - bare `bwrap ... /bin/true` on the template's root (the same tree,
+    bind-mounted read-only, no disk, no overlay): the baseline;
+  - create (template base) -> first command (`true`) -> delete through
+    nginx, measured interleaved with the baseline (the machine's load
+    drifts);
+  - with --docker, where a Docker daemon answers: `docker run --rm
+    --network none` of the same root (imported once), /bin/true;
+  - host memory per idle template sandbox with --alive of them alive;
+  - with --up: `./sandpipe up` on a fresh state directory (built-in
+    templates included) and again after `down` (reusing them).
+Then the goals of issue 11 with their ratios."""
+import argparse, http.client, json, os, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LISTEN = "127.0.0.1:18094"
+STATE = os.path.join(ROOT, "state", "bench-tpl")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+class Client:
+    def __init__(self, key):
+        host, port = LISTEN.split(":")
+        self.c = http.client.HTTPConnection(host, int(port), timeout=120)
+        self.h = {"X-API-Key": key, "Content-Type": "application/json"}
+
+    def req(self, method, path, body=None):
+        self.c.request(method, path,
+                       json.dumps(body) if body is not None else None, self.h)
+        r = self.c.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+
+def mem_used_kib():
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":")
+            info[k] = int(v.split()[0])
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+def rootfs_of(name):
+    meta = json.load(open(os.path.join(STATE, "templates", name,
+                                       "meta.json")))
+    return os.path.join(STATE, "templates", name, meta["version"], "rootfs")
+
+
+def bare_argv(rootfs):
+    return ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--ro-bind", rootfs, "/",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--",
+            "/bin/true"]
+
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+def docker_times(rootfs, n):
+    """docker run of the same root, or None without a Docker daemon."""
+    if not shutil.which("docker") or subprocess.run(
+            ["docker", "info"], capture_output=True).returncode != 0:
+        return None
+    tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."],
+                           stdout=subprocess.PIPE)
+    subprocess.run(["docker", "import", "-", "sandpipe-bench-base"],
+                   stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+    tar.wait()
+    run = ["docker", "run", "--rm", "--network", "none",
+           "sandpipe-bench-base", "/bin/true"]
+    timed(run)  # the first run sets things up
+    return [timed(run) for _ in range(n)]
+
+
+def up_times(env):
+    """`up` on a fresh state (built-ins made), then again after down."""
+    fresh = dict(env, SP_STATE_DIR=STATE + "-up", SP_LISTEN="127.0.0.1:18095")
+    shutil.rmtree(fresh["SP_STATE_DIR"], ignore_errors=True)
+    out = []
+    for _ in range(2):
+        t = time.perf_counter()
+        subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=fresh,
+                       check=True, stdout=subprocess.DEVNULL)
+        out.append(time.perf_counter() - t)
+        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=fresh,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def lifecycle(c, rootfs, n):
+    base, life = [], []
+    for _ in range(n):
+        base.append(timed(bare_argv(rootfs)))
+        t0 = time.perf_counter()
+        s = c.req("POST", "/sandboxes", {"template": "base", "timeout": 60})
+        r = c.req("POST", f"/sandboxes/{s['id']}/commands",
+                  {"argv": ["true"]})
+        assert r["status"] == "ok", r
+        c.req("DELETE", f"/sandboxes/{s['id']}")
+        life.append((time.perf_counter() - t0) * 1000)
+    return base, life
+
+
+def idle_memory(c, alive):
+    time.sleep(1)
+    before = mem_used_kib()
+    ids = [c.req("POST", "/sandboxes", {"template": "base",
+                                        "timeout": 600})["id"]
+           for _ in range(alive)]
+    time.sleep(2)
+    after = mem_used_kib()
+    ok = sum(c.req("POST", f"/sandboxes/{i}/commands",
+                   {"argv": ["true"]})["status"] == "ok" for i in ids)
+    for i in ids:
+        c.req("DELETE", f"/sandboxes/{i}")
+    return (after - before) / alive / 1024.0, ok
+
+
+def report(base, life, dock, per, ok, alive, ups):
+    b50 = pct(base, 50)
+    print(f"\n{'(ms)':48} {'p50':>8} {'p99':>8} {'vs bwrap p50':>13}")
+    rows = [("bare bwrap /bin/true on the template's root", base),
+            ("create (base) -> command -> delete", life)]
+    if dock:
+        rows.append(("docker run --rm of the same root", dock))
+    for name, xs in rows:
+        print(f"{name:48} {pct(xs, 50):8.2f} {pct(xs, 99):8.2f} "
+              f"{pct(xs, 50) / b50:12.2f}x")
+    print(f"host memory per idle template sandbox ({alive} alive, {ok} "
+          f"answered a command): {per:.2f} MiB")
+    if ups:
+        print(f"up on a fresh state (built-ins made): {ups[0]:.1f} s; "
+              f"again after down: {ups[1]:.1f} s")
+    print("\ngoals (issue 11):")
+    r = pct(life, 50) / b50
+    print(f"  {'create -> command -> delete p50 <= 1.3 x bare bwrap':52} "
+          f"{r:6.2f} x  {'met' if r <= 1.3 else 'NOT met'}")
+    if dock:
+        d = pct(dock, 50) / pct(life, 50)
+        print(f"  {'>= 20 x faster than docker run':52} {d:6.2f} x  "
+              f"{'met' if d >= 20 else 'NOT met'}")
+    else:
+        print("  >= 20 x faster than docker run: no Docker daemon here "
+              "(--docker where one runs)")
+    print(f"  {'host memory per idle sandbox <= 2 MiB':52} {per:6.2f}    "
+          f"{'met' if per <= 2 else 'NOT met'}")
+    print(f"  {f'{alive} idle sandboxes':52} {ok:6d}    "
+          f"{'met' if ok == alive else 'NOT met'}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--alive", type=int, default=200)
+    ap.add_argument("--docker", action="store_true")
+    ap.add_argument("--up", action="store_true")
+    a = ap.parse_args()
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_BUILTIN_TEMPLATES="base",
+               SP_SANDBOX_MAX_PER_SUBJECT=str(a.alive + 10))
+    env.pop("REDIS_URL", None)
+    ups = up_times(env) if a.up else None
+    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        c = Client(open(os.path.join(STATE, "api_key")).read().strip())
+        rootfs = rootfs_of("base")
+        base, life = lifecycle(c, rootfs, a.n)
+        dock = docker_times(rootfs, max(5, a.n // 5)) if a.docker else None
+        per, ok = idle_memory(c, a.alive)
+        report(base, life, dock, per, ok, a.alive, ups)
+    finally:
+        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
