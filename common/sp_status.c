@@ -20,6 +20,7 @@ static const struct {
     [SP_E_RATE_LIMITED] = {429, "rate_limited"},
     [SP_E_INTERNAL] = {500, "internal"},
     [SP_E_UNAVAILABLE] = {503, "unavailable"},
+    [SP_E_PAUSED] = {409, "paused"},
 };
 
 int sp_status_http(sp_status st)

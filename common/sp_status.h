@@ -16,6 +16,7 @@ typedef enum sp_status {
     SP_E_RATE_LIMITED = 9,
     SP_E_INTERNAL = 10,
     SP_E_UNAVAILABLE = 11,
+    SP_E_PAUSED = 12, /* 409: the sandbox is paused (resume it first) */
     SP_STATUS_COUNT
 } sp_status;
 

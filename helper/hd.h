@@ -9,12 +9,14 @@
  *   hd_job.c       arguments, replies, the clock, the helper's id
  *   hd_work.c      the worker threads: work off the main loop
  *   hd_files.c     the file operations inside a sandbox
+ *   hd_disk.c      a sandbox's disk figure (used, total)
  *   hd_result.c    an execution's end: facts → event, record, answer
  *   hd_exec.c      executions: processes, output, input, deadlines
  *   hd_kind.c      the kinds command and terminal
  *   hd_ctx*.c      stateful contexts (and the kind of their driver)
  *   hd_sandbox.c   sandboxes: made and ended on workers, recorded
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
+ *   hd_metrics.c   samples of every sandbox's CPU, memory and disk
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
 #ifndef HD_H
@@ -133,6 +135,12 @@ typedef struct hd_sandbox {
     int slot;
     uid_t uid;
     long long created, expires_at;
+    long long paused_ms; /* Unix ms it was paused at; 0: it runs */
+    uint64_t memory_mb;  /* its limits, for its metrics */
+    double cpus;
+    uint64_t m_cpu_ns; /* its CPU time at the last metrics sample */
+    long long m_at_ms; /* when that was (0: none yet) */
+    hd_evid m_evid;    /* the last id of its metrics stream */
     int network;
     int ephemeral; /* made for one run: ends when its executions do */
     int lost;      /* found gone: its work was ended for it; publish nothing */
@@ -225,6 +233,15 @@ void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);
 void hd_op_timeout(hd_sandbox *s, hd_job *job);
+/* "pause": freeze its processes, stop its timeout and its executions'
+ * deadlines; "resume": thaw them and move every deadline by the time it
+ * was paused. Each answers {status, paused_at?} and is a no-op when the
+ * sandbox already is so. */
+void hd_op_pause(hd_sandbox *s, hd_job *job);
+void hd_op_resume(hd_sandbox *s, hd_job *job);
+/* Why s must end now (its timeout passed; paused longer than
+ * SP_PAUSE_MAX), or NULL. */
+const char *hd_sandbox_due(const hd_sandbox *s, long long now_ms);
 /* End s: its executions finish now, its records go; its processes,
  * mounts, cgroups and directory are removed on a worker, after which rid
  * (NULL or "": none) is answered. Frees s. */
@@ -277,6 +294,9 @@ void hd_exec_write_stdin(hd_exec *e);
 void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);
 void hd_exec_tick(hd_sandbox *s, long long now_ms);
 void hd_exec_kill_all(hd_sandbox *s, const char *why);
+/* s was paused for delta_ms: its executions' deadlines and idle clocks
+ * move by as much. */
+void hd_exec_shift(hd_sandbox *s, long long delta_ms);
 long long hd_exec_next_deadline(const hd_sandbox *s);
 
 /* hd_result.c */
@@ -308,6 +328,7 @@ void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
 void hd_ctx_tick(hd_sandbox *s, long long now_ms);
 long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
 void hd_ctx_end_all(hd_sandbox *s, const char *why);
+void hd_ctx_shift(hd_sandbox *s, long long delta_ms); /* as hd_exec_shift */
 
 /* hd_files.c: the file operations (file_read, _tree, _write, _mkdir,
  * _delete), as the sandbox's user; bodies through the spool. */
@@ -315,6 +336,14 @@ pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
 void hd_op_file(hd_sandbox *s, hd_job *job);
 /* Every tick: once a minute, remove orphaned spool files (sp_spool.h). */
 void hd_spool_tick(long long now_ms);
+
+/* hd_disk.c: the disk of s as its code sees it (/workspace): bytes used
+ * and its size. 0, or -1 (both 0) when it cannot be read. */
+int hd_disk_usage(hd_sandbox *s, uint64_t *used, uint64_t *total);
+
+/* hd_metrics.c: every SP_METRICS_INTERVAL ms, a sample of each named
+ * sandbox (CPU %, memory, disk) appended to sbx:<id>:metrics (hd_pub). */
+void hd_metrics_tick(long long now_ms);
 
 /* hd_ops.c: the table of operations. */
 /* Run one job: look its op up, check its arguments against the op's

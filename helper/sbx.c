@@ -339,6 +339,16 @@ const char *sbx_id(const sbx_sandbox *s)
     return s->id;
 }
 
+int sbx_pause(sbx_sandbox *s, char *err, size_t errlen)
+{
+    return sbx_cg_freeze(s->cg, 1, err, errlen);
+}
+
+int sbx_resume(sbx_sandbox *s, char *err, size_t errlen)
+{
+    return sbx_cg_freeze(s->cg, 0, err, errlen);
+}
+
 /* Reap a child of ours that has been killed (bounded wait). */
 static void reap_child(pid_t pid)
 {
