@@ -493,6 +493,7 @@ START_TEST(status_table)
         {SP_E_RATE_LIMITED, 429, "rate_limited"},
         {SP_E_INTERNAL, 500, "internal"},
         {SP_E_UNAVAILABLE, 503, "unavailable"},
+        {SP_E_PAUSED, 409, "paused"},
     };
     ck_assert_int_eq(sizeof want / sizeof want[0], SP_STATUS_COUNT);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -533,6 +534,7 @@ START_TEST(keys_exact_strings)
         {KEY_HELPER_SWEEP, "hlp_a", NULL, "sp:helper:hlp_a:sweep"},
         {KEY_SBX, "sbx_1", NULL, "sp:sbx:sbx_1"},
         {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
+        {KEY_SBX_METRICS, "sbx_1", NULL, "sp:sbx:sbx_1:metrics"},
         {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
         {KEY_SBXS_OF_OWNER, "alice", NULL, "sp:sbxs:alice"},
         {KEY_SESSION, "alice", "s1", "sp:session:alice:s1"},
