@@ -84,7 +84,13 @@
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
       "output a helper keeps while Redis is away; past it output is dropped "  \
-      "and counted (events_lost)")
+      "and counted (events_lost)")                                             \
+    X(SP_PAUSE_MAX, INT, "86400", 1, 2592000,                                  \
+      "seconds a sandbox may stay paused; then it is deleted")                 \
+    X(SP_METRICS_INTERVAL, INT, "5000", 500, 3600000,                          \
+      "milliseconds between two samples of a sandbox's CPU, memory and disk")  \
+    X(SP_METRICS_MAXLEN, INT, "720", 10, 100000,                               \
+      "samples kept per sandbox (the oldest are trimmed)")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;

@@ -199,6 +199,16 @@ int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err)
     return 0;
 }
 
+int hc_pause(const char *helper, const char *sbx, rpc_err *err)
+{
+    return hc_call(helper, HC_PAUSE, hc_args(sbx), HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_resume(const char *helper, const char *sbx, rpc_err *err)
+{
+    return hc_call(helper, HC_RESUME, hc_args(sbx), HC_OP_WAIT_MS, NULL, err);
+}
+
 int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
                rpc_err *err)
 {

@@ -40,6 +40,8 @@
     X(HC_DELETE, "delete")           /* end a sandbox */                       \
     X(HC_USAGE, "usage")             /* a sandbox's live usage */              \
     X(HC_TIMEOUT, "timeout")         /* a sandbox's new time to live */        \
+    X(HC_PAUSE, "pause")             /* freeze a sandbox's processes */        \
+    X(HC_RESUME, "resume")           /* thaw them */                           \
     X(HC_EXEC, "exec")               /* an execution in a sandbox */           \
     X(HC_STDIN, "stdin")             /* input to an execution */               \
     X(HC_CANCEL, "cancel")           /* end an execution as cancelled */       \
@@ -137,6 +139,12 @@ int hc_delete(const char *helper, const char *sbx, rpc_err *err);
 
 /* sbx's live usage into *usage (an object the caller frees). */
 int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err);
+
+/* Pause sandbox sbx (freeze every process; its timeout stops), or resume
+ * it (its processes go on, its timeout with the time it had left); either
+ * is a no-op when it is already so. */
+int hc_pause(const char *helper, const char *sbx, rpc_err *err);
+int hc_resume(const char *helper, const char *sbx, rpc_err *err);
 
 /* Give sbx timeout_s more seconds to live from now. */
 int hc_timeout(const char *helper, const char *sbx, long long timeout_s,

@@ -63,7 +63,8 @@
       "lost_helper (SET NX): the helper at start, sp-health, waiting "         \
       "handlers",                                                              \
       "lost_helper", "deleted when the sweep ends; expires after 30 s")        \
-    X(KEY_SBX, "sbx:<sbx>", "hash", "sp-helperd (create, timeout)",            \
+    X(KEY_SBX, "sbx:<sbx>", "hash",                                            \
+      "sp-helperd (create, timeout, pause, resume)",                           \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \
       "deleted when the sandbox ends or its helper restarts")                  \
@@ -86,6 +87,12 @@
       "sp-helperd (start-up reconcile)",                                       \
       "an execution leaves it when it ends; deleted when the helper "          \
       "restarts")                                                              \
+    X(KEY_SBX_METRICS, "sbx:<sbx>:metrics", "stream",                          \
+      "sp-helperd (a sample every SP_METRICS_INTERVAL ms: cpu, cpus, mem, "    \
+      "memmax, disk, diskmax; the entry id is the sample's Unix ms)",          \
+      "sp-sandboxes (GET /sandboxes/{id}/metrics)",                            \
+      "capped at about SP_METRICS_MAXLEN entries; deleted when the sandbox "   \
+      "ends or its helper restarts")                                           \
     X(KEY_SBX_CONTEXTS, "sbx:<sbx>:contexts", "set",                           \
       "sp-helperd (context create, end)",                                      \
       "sp-execute (context list), sp-helperd (reconcile)",                     \

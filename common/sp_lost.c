@@ -106,13 +106,14 @@ static redisReply *lost_members(const char *key)
 static int lost_sandbox(const char *sbx, const char *why)
 {
     char k[RDS_KEY_MAX], rk[RDS_KEY_MAX], ck[RDS_KEY_MAX], ok[RDS_KEY_MAX],
-        xk[RDS_KEY_MAX];
+        xk[RDS_KEY_MAX], mk[RDS_KEY_MAX];
     redisReply *owner, *set;
     int n = 0;
 
     if (key_of(k, sizeof k, KEY_SBX, sbx) != 0 ||
         key_of(rk, sizeof rk, KEY_SBX_RUNNING, sbx) != 0 ||
-        key_of(ck, sizeof ck, KEY_SBX_CONTEXTS, sbx) != 0)
+        key_of(ck, sizeof ck, KEY_SBX_CONTEXTS, sbx) != 0 ||
+        key_of(mk, sizeof mk, KEY_SBX_METRICS, sbx) != 0)
         return 0;
     owner = rds_cmd("HGET %s owner", k);
     if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
@@ -129,7 +130,7 @@ static int lost_sandbox(const char *sbx, const char *why)
             freeReplyObject(rds_cmd("DEL %s", xk));
     }
     freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s %s %s", k, rk, ck));
+    freeReplyObject(rds_cmd("DEL %s %s %s %s", k, rk, ck, mk));
     return n;
 }
 

@@ -22,6 +22,7 @@ static const struct {
     [SP_E_UNAVAILABLE] = {503, "unavailable"},
     [SP_E_FORBIDDEN] = {403, "forbidden"},
     [SP_E_INSUFFICIENT_STORAGE] = {507, "insufficient_storage"},
+    [SP_E_PAUSED] = {409, "paused"},
 };
 
 int sp_status_http(sp_status st)
@@ -62,6 +63,8 @@ const char *sp_http_reason(int http_status)
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -76,6 +79,8 @@ const char *sp_http_reason(int http_status)
         return "Too Many Requests";
     case 503:
         return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
     default:
         return "Internal Server Error";
     }

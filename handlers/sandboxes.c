@@ -55,7 +55,7 @@ cJSON *sbxh_render(const char *id)
     redisReply *h;
     cJSON *o = NULL, *lim, *md;
     const char *v;
-    long long created, expires;
+    long long created, expires, paused;
 
     if (key_of(k, sizeof k, KEY_SBX, id) != 0)
         return NULL;
@@ -68,11 +68,19 @@ cJSON *sbxh_render(const char *id)
     cJSON_AddStringToObject(o, "status", v ? v : "unknown");
     created = atoll((v = sbxh_field(h, "created")) ? v : "0");
     expires = atoll((v = sbxh_field(h, "expires_at")) ? v : "0");
+    paused = atoll((v = sbxh_field(h, "paused_at")) ? v : "0");
     json_time(created, t, sizeof t);
     cJSON_AddStringToObject(o, "created_at", t);
     json_time(expires, t, sizeof t);
     cJSON_AddStringToObject(o, "expires_at", t);
-    cJSON_AddNumberToObject(o, "timeout", (double)(expires - time(NULL)));
+    /* Paused, the time left stands still (resume moves expires_at on). */
+    cJSON_AddNumberToObject(o, "timeout",
+                            (double)(expires - (paused ? paused : time(NULL))));
+    json_time(paused, t, sizeof t);
+    if (paused != 0)
+        cJSON_AddStringToObject(o, "paused_at", t);
+    else
+        cJSON_AddNullToObject(o, "paused_at");
     lim = cJSON_AddObjectToObject(o, "limits");
     cJSON_AddNumberToObject(lim, "memory_mb",
                             atof((v = sbxh_field(h, "memory_mb")) ? v : "0"));

@@ -40,6 +40,10 @@ void sbxh_delete(http_req *r);
 void sbxh_timeout(http_req *r);
 void sbxh_session_init(http_req *r);
 
+/* Pause, resume and metrics routes (sandbox_pause.c). */
+void sbxh_pause(http_req *r);
+void sbxh_resume(http_req *r);
+void sbxh_metrics(http_req *r);
 /* Commands routes (sandbox_commands.c). */
 void sbxh_commands(http_req *r);
 void sbxh_exec_get(http_req *r);

@@ -18,6 +18,7 @@
  *   hd_tpl_ops.c   templates listed in Redis, pruned, deleted
  *   hd_tpl_build.c template builds asked for through the API
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
+ *   hd_metrics.c   samples of every sandbox's CPU, memory and disk
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
 #ifndef HD_H
@@ -147,6 +148,12 @@ typedef struct hd_sandbox {
     int slot;
     uid_t uid;
     long long created, expires_at;
+    long long paused_ms; /* Unix ms it was paused at; 0: it runs */
+    uint64_t memory_mb;  /* its limits, for its metrics */
+    double cpus;
+    uint64_t m_cpu_ns; /* its CPU time at the last metrics sample */
+    long long m_at_ms; /* when that was (0: none yet) */
+    hd_evid m_evid;    /* the last id of its metrics stream */
     int network;
     int ephemeral; /* made for one run: ends when its executions do */
     int lost;      /* found gone: its work was ended for it; publish nothing */
@@ -273,6 +280,15 @@ void hd_op_create(hd_sandbox *none, hd_job *job); /* "create" */
 void hd_op_delete(hd_sandbox *s, hd_job *job);
 void hd_op_usage(hd_sandbox *s, hd_job *job);
 void hd_op_timeout(hd_sandbox *s, hd_job *job);
+/* "pause": freeze its processes, stop its timeout and its executions'
+ * deadlines; "resume": thaw them and move every deadline by the time it
+ * was paused. Each answers {status, paused_at?} and is a no-op when the
+ * sandbox already is so. */
+void hd_op_pause(hd_sandbox *s, hd_job *job);
+void hd_op_resume(hd_sandbox *s, hd_job *job);
+/* Why s must end now (its timeout passed; paused longer than
+ * SP_PAUSE_MAX), or NULL. */
+const char *hd_sandbox_due(const hd_sandbox *s, long long now_ms);
 /* End s: its executions finish now, its records go; its processes,
  * mounts, cgroups and directory are removed on a worker, after which rid
  * (NULL or "": none) is answered. Frees s. */
@@ -325,6 +341,9 @@ void hd_exec_write_stdin(hd_exec *e);
 void hd_exec_exited(hd_sandbox *s, uint32_t req_id, int wait_status);
 void hd_exec_tick(hd_sandbox *s, long long now_ms);
 void hd_exec_kill_all(hd_sandbox *s, const char *why);
+/* s was paused for delta_ms: its executions' deadlines and idle clocks
+ * move by as much. */
+void hd_exec_shift(hd_sandbox *s, long long delta_ms);
 long long hd_exec_next_deadline(const hd_sandbox *s);
 
 /* hd_result.c */
@@ -356,6 +375,7 @@ void hd_ctx_driver_ended(hd_exec *e); /* the driver's hd_exec finished */
 void hd_ctx_tick(hd_sandbox *s, long long now_ms);
 long long hd_ctx_next_deadline(const hd_sandbox *s); /* 0: none */
 void hd_ctx_end_all(hd_sandbox *s, const char *why);
+void hd_ctx_shift(hd_sandbox *s, long long delta_ms); /* as hd_exec_shift */
 
 /* hd_files.c: the file operations (file_read, _tree, _write, _mkdir,
  * _delete), as the sandbox's user; bodies through the spool. */
@@ -363,6 +383,10 @@ pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
 void hd_op_file(hd_sandbox *s, hd_job *job);
 /* Every tick: once a minute, remove orphaned spool files (sp_spool.h). */
 void hd_spool_tick(long long now_ms);
+
+/* hd_metrics.c: every SP_METRICS_INTERVAL ms, a sample of each named
+ * sandbox (CPU %, memory, disk) appended to sbx:<id>:metrics (hd_pub). */
+void hd_metrics_tick(long long now_ms);
 
 /* hd_ops.c: the table of operations. */
 /* Run one job: look its op up, check its arguments against the op's

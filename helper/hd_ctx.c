@@ -477,6 +477,18 @@ long long hd_ctx_next_deadline(const hd_sandbox *s)
     return next;
 }
 
+void hd_ctx_shift(hd_sandbox *s, long long delta_ms)
+{
+    for (hd_ctx *c = s->ctxs; c != NULL; c = c->next) {
+        if (c->kill_ms > 0)
+            c->kill_ms += delta_ms;
+        if (c->cur != NULL && c->cur->deadline_ms > 0)
+            c->cur->deadline_ms += delta_ms;
+        if (c->cur != NULL)
+            c->cur->started_ms += delta_ms;
+    }
+}
+
 void hd_ctx_end_all(hd_sandbox *s, const char *why)
 {
     char msg[128];

@@ -619,6 +619,17 @@ void hd_exec_tick(hd_sandbox *s, long long now_ms)
     }
 }
 
+void hd_exec_shift(hd_sandbox *s, long long delta_ms)
+{
+    for (hd_exec *e = s->execs; e != NULL; e = e->next) {
+        if (e->deadline_ms > 0)
+            e->deadline_ms += delta_ms;
+        e->started_ms += delta_ms; /* its duration is its running time */
+        e->last_input_ms += delta_ms;
+        e->watched_ms += delta_ms;
+    }
+}
+
 void hd_exec_kill_all(hd_sandbox *s, const char *why)
 {
     while (s->execs != NULL) {

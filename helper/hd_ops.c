@@ -34,7 +34,10 @@ typedef struct hd_arg {
 
 typedef struct hd_op {
     int sandbox; /* acts on one of our sandboxes (args.sandbox) */
-    int later;   /* the answer may come when an execution ends */
+    /* May act on it while it is paused; any other op on a paused sandbox
+     * is 409 paused (its processes are frozen: sp-init cannot answer). */
+    int paused_ok;
+    int later; /* the answer may come when an execution ends */
     void (*fn)(hd_sandbox *s, hd_job *job);
     /* Or: acts on a running execution of the sandbox (args.exe). */
     void (*on_exec)(hd_exec *e, hd_job *job);
@@ -100,10 +103,16 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"args", HD_A_OBJ, 0}, {"files", HD_A_OBJ, 0}}},
     [HC_RUN] = {.later = 1, .fn = hd_op_run, .args = {
         HD_EXEC_ARGS, {"files", HD_A_ARR, 0}}},
-    [HC_DELETE] = {.sandbox = 1, .fn = hd_op_delete, .args = {HD_SBX}},
-    [HC_USAGE] = {.sandbox = 1, .fn = hd_op_usage, .args = {HD_SBX}},
-    [HC_TIMEOUT] = {.sandbox = 1, .fn = hd_op_timeout, .args = {
-        HD_SBX, {"timeout", HD_A_NUM, 1}}},
+    [HC_DELETE] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_delete,
+        .args = {HD_SBX}},
+    [HC_USAGE] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_usage,
+        .args = {HD_SBX}},
+    [HC_TIMEOUT] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_timeout,
+        .args = {HD_SBX, {"timeout", HD_A_NUM, 1}}},
+    [HC_PAUSE] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_pause,
+        .args = {HD_SBX}},
+    [HC_RESUME] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_resume,
+        .args = {HD_SBX}},
     [HC_EXEC] = {.sandbox = 1, .later = 1, .fn = hd_op_exec, .args = {
         HD_SBX, HD_EXEC_ARGS}},
     [HC_STDIN] = {.sandbox = 1, .on_exec = hd_exec_stdin, .args = {
@@ -216,6 +225,10 @@ void hd_ops_run(hd_job *job)
         s = hd_find(hd_arg_str(job->args, "sandbox"));
         if (s == NULL) {
             hd_reply_err(job->rid, SP_E_NOT_FOUND, "sandbox not found");
+            return;
+        }
+        if (s->paused_ms != 0 && !op->paused_ok) {
+            hd_reply_err(job->rid, SP_E_PAUSED, "sandbox is paused");
             return;
         }
     }

@@ -124,6 +124,8 @@ static void hd_making_done(hd_work *w)
     }
     s->created = hd_now_ms() / 1000;
     s->expires_at = s->created + m->timeout;
+    s->memory_mb = m->lim.memory_mb;
+    s->cpus = m->lim.cpus;
     if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
         hd_pub("SADD %s %s", hk, s->id);
     m->made(s, &m->lim, m->arg, NULL);
@@ -311,16 +313,19 @@ static void hd_sandbox_remove(hd_sandbox *s, const char *rid)
 
 void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
 {
-    char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX];
+    char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX], mk[RDS_KEY_MAX];
     hd_sandbox **pp;
 
     log_info("ending sandbox %s: %s", s->id, why);
+    /* A paused sandbox is not thawed: its frozen processes are killed as
+     * they are (sbx_cgkill.c), so none of its code runs again. */
     hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
     key_of(k, sizeof k, KEY_SBX, s->id);
     key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
     key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
-    hd_pub("DEL %s", k);
+    key_of(mk, sizeof mk, KEY_SBX_METRICS, s->id);
+    hd_pub("DEL %s %s", k, mk);
     hd_pub("SREM %s %s", ok, s->id);
     hd_pub("SREM %s %s", hk, s->id);
     for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
@@ -369,10 +374,90 @@ void hd_op_timeout(hd_sandbox *s, hd_job *job)
 {
     char k[RDS_KEY_MAX];
     cJSON *rep = cJSON_CreateObject();
+    /* Paused, the time left starts counting at the resume, which moves
+     * expires_at by the time it was paused. */
+    long long from = s->paused_ms != 0 ? s->paused_ms : hd_now_ms();
 
-    s->expires_at = hd_now_ms() / 1000 + hd_arg_int(job->args, "timeout", 300);
+    s->expires_at = from / 1000 + hd_arg_int(job->args, "timeout", 300);
     key_of(k, sizeof k, KEY_SBX, s->id);
     hd_pub("HSET %s expires_at %lld", k, s->expires_at);
     cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
     hd_reply(job->rid, rep, NULL, 0);
+}
+
+/* The answer of pause and resume: the state s is in. */
+static void hd_pause_reply(const hd_sandbox *s, const char *rid)
+{
+    cJSON *rep = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(rep, "status", s->paused_ms ? "paused" : "running");
+    if (s->paused_ms != 0)
+        cJSON_AddNumberToObject(rep, "paused_at",
+                                (double)(s->paused_ms / 1000));
+    cJSON_AddNumberToObject(rep, "expires_at", (double)s->expires_at);
+    hd_reply(rid, rep, NULL, 0);
+}
+
+void hd_op_pause(hd_sandbox *s, hd_job *job)
+{
+    char k[RDS_KEY_MAX], err[256];
+
+    if (s->paused_ms == 0) {
+        if (s->ephemeral) {
+            hd_reply_err(job->rid, SP_E_CONFLICT, "a one-off sandbox");
+            return;
+        }
+        if (sbx_pause(s->sbx, err, sizeof err) != 0) {
+            log_error("sbx_pause(%s) failed: %s", s->id, err);
+            if (sbx_resume(s->sbx, err, sizeof err) != 0)
+                log_error("sbx_resume(%s) failed: %s", s->id, err);
+            hd_reply_err(job->rid, SP_E_UNAVAILABLE,
+                         "could not pause the sandbox");
+            return;
+        }
+        s->paused_ms = hd_now_ms();
+        key_of(k, sizeof k, KEY_SBX, s->id);
+        hd_pub("HSET %s status paused paused_at %lld", k, s->paused_ms / 1000);
+        log_info("paused sandbox %s", s->id);
+    }
+    hd_pause_reply(s, job->rid);
+}
+
+void hd_op_resume(hd_sandbox *s, hd_job *job)
+{
+    char k[RDS_KEY_MAX], err[256];
+    long long delta;
+
+    if (s->paused_ms != 0) {
+        if (sbx_resume(s->sbx, err, sizeof err) != 0) {
+            log_error("sbx_resume(%s) failed: %s", s->id, err);
+            hd_reply_err(job->rid, SP_E_UNAVAILABLE,
+                         "could not resume the sandbox");
+            return;
+        }
+        /* The clocks stood still while it was paused. */
+        delta = hd_now_ms() - s->paused_ms;
+        s->expires_at += (delta + 500) / 1000;
+        hd_exec_shift(s, delta);
+        hd_ctx_shift(s, delta);
+        s->paused_ms = 0;
+        key_of(k, sizeof k, KEY_SBX, s->id);
+        hd_pub("HSET %s status running expires_at %lld", k, s->expires_at);
+        hd_pub("HDEL %s paused_at", k);
+        log_info("resumed sandbox %s after %lld ms", s->id, delta);
+    }
+    hd_pause_reply(s, job->rid);
+}
+
+const char *hd_sandbox_due(const hd_sandbox *s, long long now_ms)
+{
+    if (s->paused_ms != 0)
+        return now_ms - s->paused_ms >= cfg_int(CFG_SP_PAUSE_MAX) * 1000
+                   ? "paused longer than SP_PAUSE_MAX"
+                   : NULL;
+    if (now_ms / 1000 >= s->expires_at)
+        return "timeout";
+    if (s->ephemeral && s->execs == NULL)
+        return "run finished";
+    return NULL;
 }

@@ -380,10 +380,11 @@ static nfds_t hd_poll_set(long long *next)
     hd_pfd[n] = (struct pollfd){.fd = hd_work_fd(), .events = POLLIN};
     hd_ref[n++] = (hd_pollref){NULL, NULL, 5};
     for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
-        long long d = hd_exec_next_deadline(s);
+        /* A paused sandbox's deadlines wait for its resume. */
+        long long d = s->paused_ms ? 0 : hd_exec_next_deadline(s);
         if (d > 0 && d < *next)
             *next = d;
-        d = hd_ctx_next_deadline(s);
+        d = s->paused_ms ? 0 : hd_ctx_next_deadline(s);
         if (d > 0 && d < *next)
             *next = d;
         if (n < HD_POLL_MAX) {
@@ -451,6 +452,8 @@ static void hd_poll_handle(nfds_t n)
 static void hd_tick(long long now)
 {
     for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
+        if (s->paused_ms != 0)
+            continue; /* its clocks stand still until it is resumed */
         hd_ctx_tick(s, now);
         hd_exec_tick(s, now);
     }
@@ -458,12 +461,12 @@ static void hd_tick(long long now)
      * that a waiting caller never waits for a sandbox's removal. */
     hd_pub_flush();
     for (hd_sandbox *s = hd_sandboxes, *nx; s != NULL; s = nx) {
+        const char *why = hd_sandbox_due(s, now);
         nx = s->next;
-        if (now / 1000 >= s->expires_at)
-            hd_sandbox_end(s, "timeout");
-        else if (s->ephemeral && s->execs == NULL)
-            hd_sandbox_end(s, "run finished");
+        if (why != NULL)
+            hd_sandbox_end(s, why);
     }
+    hd_metrics_tick(now);
     hd_spool_tick(now);
     hd_tpl_tick(now);
 }

@@ -371,6 +371,16 @@ int sbx_disk_usage(const sbx_sandbox *s, uint64_t *used, uint64_t *total)
     return 0;
 }
 
+int sbx_pause(sbx_sandbox *s, char *err, size_t errlen)
+{
+    return sbx_cg_freeze(s->cg, 1, err, errlen);
+}
+
+int sbx_resume(sbx_sandbox *s, char *err, size_t errlen)
+{
+    return sbx_cg_freeze(s->cg, 0, err, errlen);
+}
+
 /* Reap a child of ours that has been killed (bounded wait). */
 static void reap_child(pid_t pid)
 {

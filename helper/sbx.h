@@ -138,6 +138,18 @@ int sbx_usage(sbx_sandbox *s, uint64_t *mem_bytes, uint64_t *cpu_ns,
 /* How many processes the OOM killer has killed in this sandbox. */
 int sbx_oom_count(sbx_sandbox *s, uint64_t *count);
 
+/*
+ * Pause: freeze every process of the sandbox (sp-init, its programs,
+ * bwrap and slirp4netns) through its cgroup; a frozen process uses no CPU
+ * and keeps its memory. Nothing may be asked of sp-init (sbx_spawn) until
+ * sbx_resume. sbx_kill_exec and sbx_destroy still work. Waits (at most a
+ * second) until the kernel has frozen them all; -1 with err otherwise.
+ */
+int sbx_pause(sbx_sandbox *s, char *err, size_t errlen);
+
+/* Resume: thaw what sbx_pause froze; every process goes on where it was. */
+int sbx_resume(sbx_sandbox *s, char *err, size_t errlen);
+
 /* Set the window size of a pty master returned by sbx_spawn. */
 int sbx_pty_resize(int master_fd, unsigned short cols, unsigned short rows);
 

@@ -1,11 +1,18 @@
 /*
- * sbx_cgkill.c — killing what is in a cgroup and removing cgroups.
+ * sbx_cgkill.c — freezing, killing what is in a cgroup and removing
+ * cgroups.
  *
  * Tracking hierarchy on cgroup2: one write to cgroup.kill SIGKILLs the
  * whole subtree atomically, forks in flight included. On v1: the freezer
  * stops every task, the listed tasks get SIGKILL, the thaw delivers it,
  * and this repeats until nothing is listed. Then the tree is removed in
  * every hierarchy, children first.
+ *
+ * Pausing a sandbox freezes its tracking cgroup (cgroup.freeze on v2,
+ * freezer.state on v1); both freeze the whole subtree, executions
+ * included, and a frozen task uses no CPU. On v2 cgroup.kill kills frozen
+ * tasks too; on v1 a SIGKILL to a task frozen through its parent is only
+ * delivered at the thaw, so a kill there does not wait for it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -67,14 +74,56 @@ static int populated(const char *dir)
     return v != 0;
 }
 
+/* The tracking cgroup dir has reached the state asked for: frozen (1) or
+ * thawed (0). */
+static int freeze_reached(const char *dir, int frozen)
+{
+    char path[CG_PATH_MAX], state[32];
+    uint64_t v = 0;
+
+    if (sbx_cg_g.h[sbx_cg_g.track].v2) {
+        snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+        return sbx_cg_read_key(path, "frozen", &v) == 0 && (v != 0) == frozen;
+    }
+    snprintf(path, sizeof(path), "%s/freezer.state", dir);
+    return sbx_cg_read_small(path, state, sizeof(state)) == 0 &&
+           strncmp(state, frozen ? "FROZEN" : "THAWED", 6) == 0;
+}
+
+/*
+ * Freeze (frozen 1) or thaw the tracking cgroup dir, with its subtree, and
+ * wait at most wait_ms until the kernel has done it. Returns 0, or -1
+ * (the request stays: a task in an uninterruptible sleep freezes later).
+ */
+static int freeze_dir(const char *dir, int frozen, long wait_ms)
+{
+    char path[CG_PATH_MAX];
+    int v2 = sbx_cg_g.h[sbx_cg_g.track].v2;
+    long waited;
+
+    snprintf(path, sizeof(path), "%s/%s", dir,
+             v2 ? "cgroup.freeze" : "freezer.state");
+    if (sbx_cg_write_file(
+            path, v2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED"),
+            NULL, 0) < 0)
+        return -1;
+    for (waited = 0; !freeze_reached(dir, frozen); waited++) {
+        if (waited >= wait_ms)
+            return -1;
+        sbx_cg_sleep_ms(1);
+    }
+    return 0;
+}
+
 /*
  * Kill every process in the tracking cgroup dir and below; wait (bounded)
  * until none is left. Returns 0 when empty.
  */
 static int kill_cgroup(const char *dir)
 {
-    char path[CG_PATH_MAX], state[32];
+    char path[CG_PATH_MAX];
     long waited = 0, step = 1;
+    uint64_t v = 0;
     int i;
 
     if (sbx_cg_g.h[sbx_cg_g.track].v2) {
@@ -95,25 +144,33 @@ static int kill_cgroup(const char *dir)
      * v1 freezer: freeze so nothing can fork while we read the task list,
      * kill what is listed, thaw so the SIGKILLs are delivered, repeat.
      */
-    snprintf(path, sizeof(path), "%s/freezer.state", dir);
+    snprintf(path, sizeof(path), "%s/freezer.parent_freezing", dir);
     for (i = 0; i < 200; i++) {
         size_t n;
-        int w;
 
-        sbx_cg_write_file(path, "FROZEN", NULL, 0);
-        for (w = 0; w < 100; w++) {
-            if (sbx_cg_read_small(path, state, sizeof(state)) < 0 ||
-                strncmp(state, "FROZEN", 6) == 0)
-                break;
-            sbx_cg_sleep_ms(1);
-        }
+        freeze_dir(dir, 1, 100);
         n = kill_tree_v1(dir);
-        sbx_cg_write_file(path, "THAWED", NULL, 0);
+        freeze_dir(dir, 0, 0);
         if (n == 0)
+            return 0;
+        /* Frozen through a paused sandbox: the thaw delivers the kill. */
+        if (sbx_cg_read_u64(path, &v) == 0 && v != 0)
             return 0;
         sbx_cg_sleep_ms(i < 5 ? 1 : 10);
     }
     return -1;
+}
+
+int sbx_cg_freeze(sbx_cg *cg, int frozen, char *err, size_t errlen)
+{
+    const char *dir = cg->dir[sbx_cg_g.track];
+
+    if (freeze_dir(dir, frozen, FREEZE_WAIT_MS) < 0) {
+        snprintf(err, errlen, "%s \"%s\" did not finish within %d ms",
+                 frozen ? "freezing" : "thawing", dir, FREEZE_WAIT_MS);
+        return -1;
+    }
+    return 0;
 }
 
 int sbx_cg_exec_kill(sbx_cg *cg, uint32_t req_id)

@@ -55,6 +55,13 @@ int sbx_cg_exec_move(sbx_cg *cg, uint32_t req_id, pid_t pid, char *err,
 /* SIGKILL every process of execution req_id, wait until none is left. */
 int sbx_cg_exec_kill(sbx_cg *cg, uint32_t req_id);
 
+/*
+ * Freeze (frozen 1: no process of the sandbox runs, executions included)
+ * or thaw the sandbox's tracking cgroup; wait at most FREEZE_WAIT_MS for
+ * the kernel to finish. Returns 0, or -1 with err set.
+ */
+int sbx_cg_freeze(sbx_cg *cg, int frozen, char *err, size_t errlen);
+
 /* Remove the (empty) cgroup of execution req_id; -1 if it is busy. */
 int sbx_cg_exec_remove(sbx_cg *cg, uint32_t req_id);
 

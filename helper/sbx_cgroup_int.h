@@ -11,15 +11,16 @@
 
 #include "sbx_cgroup.h"
 
-#define ROLE_MEM      0x1u
-#define ROLE_PIDS     0x2u
-#define ROLE_CPU      0x4u
-#define ROLE_CPUACCT  0x8u
-#define ROLE_TRACK    0x10u
-#define CG_PATH_MAX   512
-#define CG_MOUNT_MAX  256 /* mount points we accept; paths below fit */
-#define KILL_WAIT_MS  3000
-#define CPU_PERIOD_US 100000
+#define ROLE_MEM       0x1u
+#define ROLE_PIDS      0x2u
+#define ROLE_CPU       0x4u
+#define ROLE_CPUACCT   0x8u
+#define ROLE_TRACK     0x10u
+#define CG_PATH_MAX    512
+#define CG_MOUNT_MAX   256 /* mount points we accept; paths below fit */
+#define KILL_WAIT_MS   3000
+#define FREEZE_WAIT_MS 1000 /* a pause or resume waits this long at most */
+#define CPU_PERIOD_US  100000
 
 typedef struct sbx_cg_hier {
     char *mount;

@@ -495,6 +495,7 @@ START_TEST(status_table)
         {SP_E_UNAVAILABLE, 503, "unavailable"},
         {SP_E_FORBIDDEN, 403, "forbidden"},
         {SP_E_INSUFFICIENT_STORAGE, 507, "insufficient_storage"},
+        {SP_E_PAUSED, 409, "paused"},
     };
     ck_assert_int_eq(sizeof want / sizeof want[0], SP_STATUS_COUNT);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -539,6 +540,7 @@ START_TEST(keys_exact_strings)
         {KEY_TPLS_NEW, "hlp_a", NULL, "sp:templates:hlp_a:new"},
         {KEY_TBUILD, "bld_1", NULL, "sp:tbuild:bld_1"},
         {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
+        {KEY_SBX_METRICS, "sbx_1", NULL, "sp:sbx:sbx_1:metrics"},
         {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
         {KEY_SBXS_OF_OWNER, "alice", NULL, "sp:sbxs:alice"},
         {KEY_SESSION, "alice", "s1", "sp:session:alice:s1"},

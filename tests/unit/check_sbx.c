@@ -694,6 +694,47 @@ START_TEST(test_destroy_leaves_nothing)
 }
 END_TEST
 
+START_TEST(test_pause)
+{
+    sbx_sandbox *s = make_sandbox("t_pause", NULL);
+    char *argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    char err[512];
+    sbx_proc p;
+    uint64_t mem, c1 = 0, c2 = 0;
+    uint32_t tasks;
+    int i;
+
+    ck_assert_msg(sbx_spawn(s, &req, &p, err, sizeof(err)) == 0, "%s", err);
+    for (i = 0; i < 200 && c1 < 20 * 1000000ULL; i++) {
+        usleep(10 * 1000);
+        ck_assert_int_eq(sbx_usage(s, &mem, &c1, &tasks), 0);
+    }
+    ck_assert_msg(sbx_pause(s, err, sizeof(err)) == 0, "%s", err);
+    /* Idempotent, and frozen: no CPU is used while paused. */
+    ck_assert_msg(sbx_pause(s, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(sbx_usage(s, &mem, &c1, &tasks), 0);
+    usleep(300 * 1000);
+    ck_assert_int_eq(sbx_usage(s, &mem, &c2, &tasks), 0);
+    ck_assert_uint_eq(c2, c1);
+    ck_assert(pid_alive(p.host_pid));
+    /* Thawed, it goes on. */
+    ck_assert_msg(sbx_resume(s, err, sizeof(err)) == 0, "%s", err);
+    for (i = 0; i < 200 && c2 == c1; i++) {
+        usleep(10 * 1000);
+        ck_assert_int_eq(sbx_usage(s, &mem, &c2, &tasks), 0);
+    }
+    ck_assert_uint_gt(c2, c1);
+    /* A paused sandbox is destroyed without waiting for a thaw. */
+    ck_assert_msg(sbx_pause(s, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(sbx_kill_exec(s, p.req_id), 0);
+    sbx_destroy(s);
+    ck_assert(!pid_alive(p.host_pid));
+    ck_assert(!cgroup_dir_exists("t_pause"));
+    close(p.stdin_fd), close(p.stdout_fd), close(p.stderr_fd);
+}
+END_TEST
+
 START_TEST(test_parent_killed)
 {
     char *argv[] = {"sleep", "1000", NULL};
@@ -893,6 +934,7 @@ static Suite *sbx_suite(void)
     tcase_add_test(tc, test_orphan_killed);
     tcase_add_test(tc, test_sandboxes_isolated);
     tcase_add_test(tc, test_destroy_leaves_nothing);
+    tcase_add_test(tc, test_pause);
     tcase_add_test(tc, test_parent_killed);
     tcase_add_test(tc, test_pty);
     tcase_add_test(tc, test_bad_input);
