@@ -74,6 +74,11 @@
     X(SP_POOL_MAX, INT, "8", 0, 256,                                           \
       "ready sandboxes the pool grows to while runs wait for one (never "      \
       "below SP_POOL_SIZE)")                                                   \
+    X(SP_POOL_NAMED, INT, "2", 0, 64,                                          \
+      "ready sandboxes of SP_POOL_TEMPLATE with the default limits and no "    \
+      "network that POST /sandboxes takes when it asks for just that")         \
+    X(SP_POOL_TEMPLATE, STR, "", 0, 64,                                        \
+      "the template of those ready sandboxes (empty: SP_DEFAULT_TEMPLATE)")    \
     X(SP_DEFAULT_TEMPLATE, STR, "base", 1, 64,                                 \
       "the template of a sandbox whose request names none (\"host\": the "  \
       "host's /usr read-only, no disk of its own)")                            \

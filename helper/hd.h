@@ -18,6 +18,7 @@
  *   hd_tpl_ops.c   templates listed in Redis, pruned, deleted
  *   hd_tpl_build.c template builds asked for through the API
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
+ *   hd_pool_named.c ready sandboxes for create
  *   hd_metrics.c   samples of every sandbox's CPU, memory and disk
  *   hd_ops.c       the table of operations
  *   helperd.c      the intake thread and the main loop */
@@ -243,6 +244,12 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
                     int network, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg);
 void hd_default_limits(sbx_limits *lim); /* a one-off run's */
+/* A create job's limits and template name (SP_DEFAULT_TEMPLATE if it
+ * names none); -1 after answering a bad one. */
+int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname);
+/* The ready sandbox s becomes the one the create job asked for (its id,
+ * owner, env, timeout): listed, recorded, answered. */
+void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim);
 /* 1 if a sandbox being made uses version (NULL: any) of template name. */
 int hd_sandbox_making_tpl(const char *name, const char *version);
 
@@ -297,6 +304,13 @@ void hd_sandbox_end(hd_sandbox *s, const char *why); /* answers nobody */
 
 /* hd_pool.c: ready sandboxes for one-off runs, sized to demand. */
 void hd_op_run(hd_sandbox *none, hd_job *job); /* "run": one-off, pooled */
+/* hd_pool_named.c: ready sandboxes for "create" (SP_POOL_NAMED of
+ * SP_POOL_TEMPLATE): kept made (every pass), taken by a create that asks
+ * for exactly them (else hd_op_create), ended at stop. */
+void hd_np_fill(void);
+void hd_op_create_pooled(hd_sandbox *none, hd_job *job);
+int hd_np_drain(void);
+
 /* Make ready sandboxes (on workers) while the pool is short; shrink it
  * back slowly when runs stop waiting. Every pass of the main loop. */
 void hd_pool_fill(void);

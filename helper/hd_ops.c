@@ -89,7 +89,7 @@ static hd_exec *hd_exec_target(hd_sandbox *s, hd_job *job)
 #define HD_SPOOL  {"spool", HD_A_STR, 1}
 
 static const hd_op hd_ops[HC_OP_COUNT] = {
-    [HC_CREATE] = {.fn = hd_op_create, .args = {
+    [HC_CREATE] = {.fn = hd_op_create_pooled, .args = {
         {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1}, {"timeout", HD_A_NUM, 0},
         {"memory_mb", HD_A_NUM, 0}, {"pids", HD_A_NUM, 0},
         {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},

@@ -156,6 +156,18 @@ static uid_t hd_slot_uid(int slot, int template)
                    (long long)slot * SBX_RANGE_IDS);
 }
 
+/* The template's ENV under env, into s->env (replaced). */
+static void hd_sandbox_env(hd_sandbox *s, const cJSON *env)
+{
+    cJSON_Delete(s->env);
+    s->env = s->tpl ? cJSON_Duplicate(s->tpl->env, 1) : cJSON_CreateObject();
+    for (const cJSON *it = cJSON_IsObject(env) ? env->child : NULL;
+         it != NULL && s->env != NULL; it = it->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(s->env, it->string);
+        cJSON_AddItemToObject(s->env, it->string, cJSON_Duplicate(it, 1));
+    }
+}
+
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
                     int network, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg)
@@ -173,13 +185,7 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
     s->tpl = tpl;
     s->uid = hd_slot_uid(s->slot, tpl != NULL);
     s->network = network;
-    /* The template's ENV under the sandbox's own. */
-    s->env = tpl ? cJSON_Duplicate(tpl->env, 1) : cJSON_CreateObject();
-    for (const cJSON *it = cJSON_IsObject(env) ? env->child : NULL;
-         it != NULL && s->env != NULL; it = it->next) {
-        cJSON_DeleteItemFromObjectCaseSensitive(s->env, it->string);
-        cJSON_AddItemToObject(s->env, it->string, cJSON_Duplicate(it, 1));
-    }
+    hd_sandbox_env(s, env); /* the template's ENV under the sandbox's */
     m->w.run = hd_making_run;
     m->w.done = hd_making_done;
     m->s = s;
@@ -223,6 +229,48 @@ static void hd_created(hd_sandbox *s, const sbx_limits *lim, void *arg,
     hd_job_release(job);
 }
 
+void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim)
+{
+    const cJSON *a = job->args;
+    char hk[RDS_KEY_MAX];
+
+    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
+        hd_pub("SREM %s %s", hk, s->id);
+    snprintf(s->id, sizeof s->id, "%s", hd_arg_str(a, "id"));
+    snprintf(s->owner, sizeof s->owner, "%s", hd_arg_str(a, "owner"));
+    hd_sandbox_env(s, cJSON_GetObjectItemCaseSensitive(a, "env"));
+    s->created = hd_now_ms() / 1000;
+    s->expires_at = s->created + hd_arg_int(a, "timeout", 300);
+    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
+        hd_pub("SADD %s %s", hk, s->id);
+    job->held = 1; /* hd_created releases it */
+    hd_created(s, lim, job, NULL);
+}
+
+int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname)
+{
+    const char *id = hd_arg_str(job->args, "id");
+    const cJSON *a = job->args;
+
+    if (!id_valid_typed(id, "sbx_") || !id_valid(hd_arg_str(a, "owner"))) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad id or owner");
+        return -1;
+    }
+    if (hd_find(id) != NULL || hd_making_find(id)) {
+        hd_reply_err(job->rid, SP_E_CONFLICT, "sandbox exists");
+        return -1;
+    }
+    lim->memory_mb = (uint64_t)hd_arg_int(a, "memory_mb", 512);
+    lim->disk_mb = (uint64_t)hd_arg_int(a, "disk_mb", 512);
+    lim->tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
+    lim->pids = (uint32_t)hd_arg_int(a, "pids", 256);
+    lim->cpus = (double)hd_arg_int(a, "cpus_milli", 1000) / 1000.0;
+    *tname = hd_arg_str(a, "template");
+    if (*tname == NULL || !(*tname)[0])
+        *tname = cfg_str(CFG_SP_DEFAULT_TEMPLATE);
+    return 0;
+}
+
 void hd_op_create(hd_sandbox *none, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
@@ -233,22 +281,8 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
     hd_tpl *tpl = NULL;
 
     (void)none; /* made here, not found */
-    if (!id_valid_typed(id, "sbx_") || !id_valid(owner)) {
-        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad id or owner");
+    if (hd_create_args(job, &lim, &tname) != 0)
         return;
-    }
-    if (hd_find(id) != NULL || hd_making_find(id)) {
-        hd_reply_err(job->rid, SP_E_CONFLICT, "sandbox exists");
-        return;
-    }
-    lim.memory_mb = (uint64_t)hd_arg_int(a, "memory_mb", 512);
-    lim.disk_mb = (uint64_t)hd_arg_int(a, "disk_mb", 512);
-    lim.tmp_mb = (uint64_t)cfg_int(CFG_SP_SANDBOX_TMP_MB);
-    lim.pids = (uint32_t)hd_arg_int(a, "pids", 256);
-    lim.cpus = (double)hd_arg_int(a, "cpus_milli", 1000) / 1000.0;
-    tname = hd_arg_str(a, "template");
-    if (tname == NULL || !tname[0])
-        tname = cfg_str(CFG_SP_DEFAULT_TEMPLATE);
     if (strcmp(tname, "host") != 0 &&
         (tpl = hd_tpl_load(tname, owner)) == NULL) {
         hd_reply_err(job->rid, SP_E_NOT_FOUND, "no template named %s", tname);

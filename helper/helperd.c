@@ -504,6 +504,7 @@ static void hd_loop(void)
          * (slow, and nobody should wait for it). */
         hd_pub_flush();
         hd_pool_fill();
+        hd_np_fill();
         hd_pub_flush();
     }
 }
@@ -565,6 +566,7 @@ static void hd_shutdown(void)
         while (hd_sandboxes != NULL)
             hd_sandbox_end(hd_sandboxes, "helper stopped");
         hd_pool_drain();
+        hd_np_drain();
         hd_work_wait();
     } while (hd_sandboxes != NULL);
     for (int i = 0; i < 10 && hd_pub_flush() != 0; i++)
