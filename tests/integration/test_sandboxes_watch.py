@@ -240,6 +240,22 @@ class WatchTest(su.SbxCase):
         self.assertEqual(r.json["status"], "ended")
         self.assertEqual(r.json["events"][-1]["data"]["reason"], "idle")
 
+    def test_one_call_watch_with_access_token(self):
+        """An EventSource sends no headers: the token in the query goes
+        with the request to the relay."""
+        d = self.fresh_dir()
+        tok = sp.token_pair()["access_token"]
+        s = Stream(f"/sandboxes/{self.sid}/watch?path={su.q(d)}"
+                   f"&access_token={su.q(tok)}", timeout=20)
+        self.addCleanup(s.close)
+        self.assertEqual(s.status, 200)
+        self.ok(self.sid, f"touch {d}/t.txt")
+        self.until(s, lambda e: e["data"].get("name") == "t.txt", "t.txt")
+        s = Stream(f"/sandboxes/{self.sid}/watch?path={su.q(d)}"
+                   "&access_token=nope", timeout=20)
+        self.addCleanup(s.close)
+        self.assertEqual(s.status, 401)
+
     def test_limits(self):
         sid = self.new_sandbox()["id"]
         d = self.fresh_dir(sid)
