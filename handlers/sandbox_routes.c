@@ -27,7 +27,9 @@ static const http_route sbxh_routes[] = {
     {"GET", "/sandboxes/*/watches", sbxh_watch_list, AUTH_REQUIRED},
     {"DELETE", "/sandboxes/*/watches/*", sbxh_watch_delete, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/watches/*/events", sbxh_watch_events, AUTH_REQUIRED},
-    {"GET", "/sandboxes/*/watch", sbxh_watch_stream, AUTH_REQUIRED},
+    /* An EventSource sends no headers: ?access_token= too. */
+    {"GET", "/sandboxes/*/watch", sbxh_watch_stream,
+     AUTH_REQUIRED | AUTH_QUERY_TOKEN},
     {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
     {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
 };
