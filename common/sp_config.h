@@ -67,6 +67,15 @@
       "close a terminal nobody has watched for this long, seconds")            \
     X(SP_TERMINAL_TIMEOUT, INT, "3600", 10, 604800,                            \
       "close a terminal nobody has typed into for this long, seconds")         \
+    X(SP_WATCH_MAX_PER_SANDBOX, INT, "8", 1, 1024,                             \
+      "file watches one sandbox may have at once")                             \
+    X(SP_WATCH_MAX_DIRS, INT, "1024", 1, 65536,                                \
+      "directories one recursive watch covers (beyond: an overflow event)")    \
+    X(SP_WATCH_MAXLEN, INT, "10000", 100, 10000000,                            \
+      "events kept per watch stream")                                          \
+    X(SP_WATCH_GRACE, INT, "10", 1, 86400,                                     \
+      "end a watch made by GET /sandboxes/{id}/watch nobody has read for "     \
+      "this long, seconds")                                                    \
     X(SP_RUNS_MAX_PER_SUBJECT, INT, "16", 1, 100000,                           \
       "one-off runs (/execute, terminals) one subject may have at once")       \
     X(SP_POOL_SIZE, INT, "4", 0, 64,                                           \

@@ -531,3 +531,27 @@ int hc_tpl_build(const hc_tpl_build_req *q, rpc_err *err)
     }
     return hc_call(NULL, HC_TPL_BUILD, a, HC_OP_WAIT_MS, NULL, err);
 }
+
+int hc_watch_start(const char *helper, const hc_watch_req *q, rpc_reply *out,
+                   rpc_err *err)
+{
+    cJSON *a = hc_path_args(q->sandbox, q->path);
+
+    memset(out, 0, sizeof *out);
+    if (a != NULL) {
+        cJSON_AddStringToObject(a, "id", q->id);
+        cJSON_AddStringToObject(a, "owner", q->owner);
+        cJSON_AddBoolToObject(a, "recursive", q->recursive);
+        cJSON_AddBoolToObject(a, "ephemeral", q->ephemeral);
+    }
+    return hc_call(helper, HC_WATCH_START, a, HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_watch_stop(const char *helper, const char *sbx, const char *wch,
+                  rpc_err *err)
+{
+    cJSON *a = hc_args(sbx);
+    if (a != NULL)
+        cJSON_AddStringToObject(a, "watch", wch);
+    return hc_call(helper, HC_WATCH_STOP, a, HC_OP_WAIT_MS, NULL, err);
+}

@@ -56,7 +56,9 @@
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
     X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
     X(HC_TPL_DELETE, "template_delete") /* remove an unused template */      \
-    X(HC_TPL_BUILD, "template_build")   /* start a template build */
+    X(HC_TPL_BUILD, "template_build")   /* start a template build */      \
+    X(HC_WATCH_START, "watch_start") /* watch a directory's file events */     \
+    X(HC_WATCH_STOP, "watch_stop")   /* end a watch */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -115,6 +117,16 @@ typedef struct hc_ctx_run_req {
     long long timeout_ms;
     int wait;
 } hc_ctx_run_req;
+
+/* A watch of a directory in a sandbox (helper/hd_watch.c). Strings stay
+ * the caller's. */
+typedef struct hc_watch_req {
+    const char *sandbox, *id, *owner; /* id: a wch_ id made by the caller */
+    const char *path;                 /* as the sandbox sees it */
+    int recursive;
+    int ephemeral; /* ends once nobody has read its stream for
+                    * SP_WATCH_GRACE seconds */
+} hc_watch_req;
 
 /* The answer of an execution: when it started (wait 0) json holds
  * execution_id, sandbox_id and helper; when it ended, json holds its
@@ -224,5 +236,16 @@ typedef struct hc_tpl_build_req {
 
 /* Start a build (it runs on; its events are events:<build>). */
 int hc_tpl_build(const hc_tpl_build_req *q, rpc_err *err);
+
+/* Start watch q->id on helper; out gets {watch_id, path, recursive}
+ * (path normalised). Errors: not_found (no such directory),
+ * invalid_argument (bad path, not a directory), rate_limited (the sandbox
+ * has SP_WATCH_MAX_PER_SANDBOX watches). */
+int hc_watch_start(const char *helper, const hc_watch_req *q, rpc_reply *out,
+                   rpc_err *err);
+
+/* End watch wch of sbx (its stream gets its end event). */
+int hc_watch_stop(const char *helper, const char *sbx, const char *wch,
+                  rpc_err *err);
 
 #endif

@@ -121,6 +121,22 @@
       "sp-sse, sp-execute (GET /executions), sp-sandboxes (events page)",      \
       "capped at about SP_STREAM_MAXLEN entries; expires SP_EVENT_TTL after "  \
       "the execution ends")                                                    \
+    X(KEY_WATCH, "watch:<wch>", "hash",                                        \
+      "sp-helperd (watch start and end), sp-sse (watched_at)",                 \
+      "sp-sandboxes (watch routes), sp-sse (owner check), sp-helperd "         \
+      "(watched_at of a watch that lives while it is read)",                   \
+      "expires SP_EVENT_TTL after the watch ends; ended by lost_helper when "  \
+      "its helper is gone")                                                    \
+    X(KEY_WATCH_EVENTS, "watch:<wch>:events", "stream",                        \
+      "sp-helperd (file events of a watch), lost_helper (its end)",            \
+      "sp-sse, sp-sandboxes (events page)",                                    \
+      "capped at about SP_WATCH_MAXLEN entries; expires SP_EVENT_TTL after "   \
+      "the watch ends")                                                        \
+    X(KEY_SBX_WATCHES, "sbx:<sbx>:watches", "set",                             \
+      "sp-helperd (watch start, end)",                                         \
+      "sp-sandboxes (watch list), lost_helper",                                \
+      "a watch leaves it when it ends; deleted when the sandbox ends or its "  \
+      "helper is gone")                                                        \
     X(KEY_CTX, "ctx:<ctx>", "hash", "sp-helperd (context create)",             \
       "sp-execute (context routes)",                                           \
       "deleted when the context ends or its helper restarts")                  \

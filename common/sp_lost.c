@@ -29,6 +29,18 @@ static const char lost_exec_lua[] =
     "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
     "return 1";
 
+/* If the watch is active: record its end and add its end event. KEYS:
+ * watch, its events. ARGV: why, now (ms), ttl (s), stream max length. */
+static const char lost_watch_lua[] =
+    "if redis.call('HGET', KEYS[1], 'status') ~= 'active' then return 0 end "
+    "redis.call('HSET', KEYS[1], 'status', 'ended', 'reason', ARGV[1], "
+    "'ended', ARGV[2]) "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', 'end', "
+    "'data', '{\"reason\":\"' .. ARGV[1] .. '\"}') "
+    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
+    "return 1";
+
 static long long lost_now_ms(void)
 {
     struct timespec ts;
@@ -90,6 +102,24 @@ int lost_exec(const char *exe, const char *why)
     return result;
 }
 
+/* End watch wch as lost (why: a plain word, as for lost_exec) unless it
+ * has ended: its stream gets its end event, so that every reader's stream
+ * ends. */
+static void lost_watch(const char *wch, const char *why)
+{
+    char wk[RDS_KEY_MAX], vk[RDS_KEY_MAX], now[RDS_NUM_SIZE], ttl[RDS_NUM_SIZE],
+        maxlen[RDS_NUM_SIZE];
+
+    if (key_of(wk, sizeof wk, KEY_WATCH, wch) != 0 ||
+        key_of(vk, sizeof vk, KEY_WATCH_EVENTS, wch) != 0)
+        return;
+    snprintf(now, sizeof now, "%lld", lost_now_ms());
+    snprintf(ttl, sizeof ttl, "%lld", cfg_int(CFG_SP_EVENT_TTL));
+    snprintf(maxlen, sizeof maxlen, "%lld", cfg_int(CFG_SP_WATCH_MAXLEN));
+    freeReplyObject(rds_cmd("EVAL %s 2 %s %s %s %s %s %s", lost_watch_lua, wk,
+                            vk, why, now, ttl, maxlen));
+}
+
 /* The members of set key (a SMEMBERS reply the caller frees), or NULL. */
 static redisReply *lost_members(const char *key)
 {
@@ -101,19 +131,20 @@ static redisReply *lost_members(const char *key)
     return r;
 }
 
-/* End sandbox sbx's executions as lost and delete its records; the
- * number of executions ended. */
+/* End sandbox sbx's executions and watches as lost and delete its
+ * records; the number of executions ended. */
 static int lost_sandbox(const char *sbx, const char *why)
 {
     char k[RDS_KEY_MAX], rk[RDS_KEY_MAX], ck[RDS_KEY_MAX], ok[RDS_KEY_MAX],
-        xk[RDS_KEY_MAX], mk[RDS_KEY_MAX];
+        xk[RDS_KEY_MAX], mk[RDS_KEY_MAX], wk[RDS_KEY_MAX];
     redisReply *owner, *set;
     int n = 0;
 
     if (key_of(k, sizeof k, KEY_SBX, sbx) != 0 ||
         key_of(rk, sizeof rk, KEY_SBX_RUNNING, sbx) != 0 ||
         key_of(ck, sizeof ck, KEY_SBX_CONTEXTS, sbx) != 0 ||
-        key_of(mk, sizeof mk, KEY_SBX_METRICS, sbx) != 0)
+        key_of(mk, sizeof mk, KEY_SBX_METRICS, sbx) != 0 ||
+        key_of(wk, sizeof wk, KEY_SBX_WATCHES, sbx) != 0)
         return 0;
     owner = rds_cmd("HGET %s owner", k);
     if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
@@ -130,7 +161,11 @@ static int lost_sandbox(const char *sbx, const char *why)
             freeReplyObject(rds_cmd("DEL %s", xk));
     }
     freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s %s %s %s", k, rk, ck, mk));
+    set = lost_members(wk);
+    for (size_t i = 0; set != NULL && i < set->elements; i++)
+        lost_watch(set->element[i]->str, why);
+    freeReplyObject(set);
+    freeReplyObject(rds_cmd("DEL %s %s %s %s %s", k, rk, ck, mk, wk));
     return n;
 }
 

@@ -26,9 +26,10 @@ int lost_helper_stale(const char *helper);
  * 1 if it ended it, 0 if there was nothing to end, -1 if Redis failed. */
 int lost_exec(const char *exe, const char *why);
 
-/* End every execution of helper's sandboxes as lost (why) and delete the
- * records of those sandboxes (the sandbox, its running set and contexts,
- * its place in its owner's set) and the helper's set of them. One caller
+/* End every execution and file watch of helper's sandboxes as lost (why)
+ * and delete the records of those sandboxes (the sandbox, its running,
+ * context and watch sets, its place in its owner's set) and the helper's
+ * set of them. One caller
  * at a time per helper (others get LOST_BUSY at once). Returns the number of
  * executions ended, or -1 if Redis failed. */
 int lost_helper(const char *helper, const char *why);

@@ -244,25 +244,22 @@ void sbxh_exec_get(http_req *r)
     cJSON_Delete(o);
 }
 
-/* GET …/commands/{exe}/output?after=<event id>: the events so far, as JSON
- * (for clients without SSE). Output bytes are made valid UTF-8. */
-void sbxh_exec_output(http_req *r)
+void sbxh_send_events(http_req *r, sp_key_family f, const char *id,
+                      const char *param, const char *status)
 {
-    char helper[SP_ID_SIZE], k[RDS_KEY_MAX], after[64] = "-", start[80];
+    char k[RDS_KEY_MAX], after[64] = "-", start[80];
     redisReply *rep;
     sp_buf b;
     const char *last = NULL;
 
-    if (sbxh_exec_lookup(r, helper) != 0)
-        return;
-    if (http_query(r, "after", after, sizeof after) < 0 ||
+    if (http_query(r, param, after, sizeof after) < 0 || after[0] == '\0' ||
         strspn(after, "0123456789-") != strlen(after)) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "after",
-                        "after must be an event id");
+        http_send_error(r, SP_E_INVALID_ARGUMENT, param,
+                        "%s must be an event id", param);
         return;
     }
     snprintf(start, sizeof start, "%s%s", strcmp(after, "-") ? "(" : "", after);
-    key_of(k, sizeof k, KEY_EVENTS, r->params[1]);
+    key_of(k, sizeof k, f, id);
     rep = rds_cmd("XRANGE %s %s + COUNT %d", k, start, SBXH_EVENTS_PAGE);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(rep);
@@ -272,14 +269,14 @@ void sbxh_exec_output(http_req *r)
     buf_init_sticky(&b, (size_t)64 << 20);
     buf_puts(&b, "{\"events\":[");
     for (size_t i = 0; i < rep->elements; i++) {
-        redisReply *e = rep->element[i], *f = e->element[1];
+        redisReply *e = rep->element[i], *fl = e->element[1];
         const char *type = "unknown";
         const redisReply *data = NULL;
-        for (size_t j = 0; j + 1 < f->elements; j += 2) {
-            if (strcmp(f->element[j]->str, "type") == 0)
-                type = f->element[j + 1]->str;
-            else if (strcmp(f->element[j]->str, "data") == 0)
-                data = f->element[j + 1];
+        for (size_t j = 0; j + 1 < fl->elements; j += 2) {
+            if (strcmp(fl->element[j]->str, "type") == 0)
+                type = fl->element[j + 1]->str;
+            else if (strcmp(fl->element[j]->str, "data") == 0)
+                data = fl->element[j + 1];
         }
         last = e->element[0]->str;
         buf_printf(&b,
@@ -289,17 +286,30 @@ void sbxh_exec_output(http_req *r)
             buf_puts(&b, "null");
         else if (strcmp(type, "stdout") == 0 || strcmp(type, "stderr") == 0)
             utf8_json_string((const unsigned char *)data->str, data->len, &b);
-        else
-            buf_append(&b, data->str, data->len); /* helper-made JSON */
+        else /* helper-made JSON; its strings made valid UTF-8 */
+            utf8_sanitize((const unsigned char *)data->str, data->len, &b);
         buf_puts(&b, "}");
     }
-    buf_printf(&b, "],\"next\":\"%s\"}", last ? last : after);
+    buf_printf(&b, "],\"next\":\"%s\"", last ? last : after);
+    if (status != NULL)
+        buf_printf(&b, ",\"status\":\"%s\"", status);
+    buf_puts(&b, "}");
     if (!buf_failed(&b))
         http_send_raw(r, 200, "application/json; charset=utf-8", b.data, b.len);
     else
         http_send_error(r, SP_E_INTERNAL, NULL, "events too large");
     buf_free(&b);
     freeReplyObject(rep);
+}
+
+/* GET …/commands/{exe}/output?after=<event id>: the events so far, as JSON
+ * (for clients without SSE). Output bytes are made valid UTF-8. */
+void sbxh_exec_output(http_req *r)
+{
+    char helper[SP_ID_SIZE];
+
+    if (sbxh_exec_lookup(r, helper) == 0)
+        sbxh_send_events(r, KEY_EVENTS, r->params[1], "after", NULL);
 }
 
 /* The signal named name ("SIGTERM" or "TERM"), or 0. */

@@ -1,7 +1,7 @@
 /* handlers/sandbox_routes.c: the sandboxes family's route table and the
  * sp-sandboxes program (the routes are in sandboxes.c: life cycle and
  * sessions; sandbox_pause.c: pause, resume, metrics; sandbox_commands.c;
- * sandbox_files.c; templates.c). */
+ * sandbox_files.c; sandbox_watches.c; templates.c). */
 #include "sandboxes.h"
 #include "sp_auth.h"
 
@@ -27,6 +27,13 @@ static const http_route sbxh_routes[] = {
     {"POST", "/sandboxes/*/files", sbxh_files_post, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/tree", sbxh_tree, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/dirs", sbxh_dirs, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/watches", sbxh_watch_create, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/watches", sbxh_watch_list, AUTH_REQUIRED},
+    {"DELETE", "/sandboxes/*/watches/*", sbxh_watch_delete, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/watches/*/events", sbxh_watch_events, AUTH_REQUIRED},
+    /* An EventSource sends no headers: ?access_token= too. */
+    {"GET", "/sandboxes/*/watch", sbxh_watch_stream,
+     AUTH_REQUIRED | AUTH_QUERY_TOKEN},
     {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
     {"GET", "/templates", tplh_list, AUTH_REQUIRED},
     {"GET", "/templates/*", tplh_get, AUTH_REQUIRED},

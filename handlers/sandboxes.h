@@ -1,13 +1,15 @@
 /* handlers/sandboxes.h: what the files of the sandboxes family share
  * (sandboxes.c: life cycle, sessions, the sandbox lookup;
  * sandbox_commands.c: commands, packages; sandbox_files.c: files;
- * sandbox_routes.c: the route table and main). */
+ * sandbox_watches.c: file watches; sandbox_routes.c: the route table and
+ * main). */
 #ifndef SANDBOXES_H
 #define SANDBOXES_H
 
 #include "sp_http.h"
 #include "sp_redis.h"
 #include "sp_helper.h"
+#include "sp_keys.h"
 #include "sp_rpc.h"
 
 #define SBXH_FILE_MAX (64 * 1024 * 1024)
@@ -53,6 +55,13 @@ void sbxh_exec_signal(http_req *r);
 void sbxh_exec_resize(http_req *r);
 void sbxh_packages(http_req *r);
 
+/* The events of stream f:<id> after the event id in query parameter
+ * param ("-" when absent), a page as JSON {events:[{id, type, data}],
+ * next, status?} (status: NULL to leave it out); errors sent
+ * (sandbox_commands.c). */
+void sbxh_send_events(http_req *r, sp_key_family f, const char *id,
+                      const char *param, const char *status);
+
 /* Files routes (sandbox_files.c). */
 void sbxh_files_get(http_req *r);
 void sbxh_files_put(http_req *r);
@@ -61,6 +70,13 @@ void sbxh_files_post(http_req *r);
 void sbxh_tree(http_req *r);
 void sbxh_dirs(http_req *r);
 void sbxh_session_upload(http_req *r);
+
+/* Watch routes (sandbox_watches.c). */
+void sbxh_watch_create(http_req *r);
+void sbxh_watch_list(http_req *r);
+void sbxh_watch_delete(http_req *r);
+void sbxh_watch_events(http_req *r);
+void sbxh_watch_stream(http_req *r);
 
 /* The sandbox id of a chat session of the caller, or -1 (404 sent). */
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);

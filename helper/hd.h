@@ -10,6 +10,7 @@
  *   hd_work.c      the worker threads: work off the main loop
  *   hd_tpl.c       templates read: meta.json, build locks
  *   hd_files.c     the file operations inside a sandbox
+ *   hd_watch.c     file watches: inotify → a watch's event stream
  *   hd_result.c    an execution's end: facts → event, record, answer
  *   hd_exec.c      executions: processes, output, input, deadlines
  *   hd_kind.c      the kinds command and terminal
@@ -40,6 +41,7 @@
 
 #define HD_MAX_SLOTS 4096 /* sandboxes per helper (one host uid each) */
 #define HD_STDIN_MAX (1024 * 1024)
+#define HD_PATH_MAX  4096 /* a path inside a sandbox */
 
 typedef struct hd_job {
     char op[32]; /* the name on the wire, for logs */
@@ -161,7 +163,8 @@ typedef struct hd_sandbox {
     cJSON *env;    /* object of strings given at create */
     hd_tpl *tpl;   /* its template, or NULL for the host view */
     hd_exec *execs;
-    struct hd_ctx *ctxs; /* stateful contexts (hd_ctx.c) */
+    struct hd_ctx *ctxs;      /* stateful contexts (hd_ctx.c) */
+    struct hd_watch *watches; /* file watches (hd_watch.c) */
     struct hd_sandbox *next;
 } hd_sandbox;
 
@@ -395,12 +398,41 @@ void hd_ctx_shift(hd_sandbox *s, long long delta_ms); /* as hd_exec_shift */
  * _delete), as the sandbox's user; bodies through the spool. */
 pid_t hd_init_pid(const sbx_sandbox *sbx); /* host pid of sp-init */
 void hd_op_file(hd_sandbox *s, hd_job *job);
+/* Directory path of s, resolved as every file operation resolves a path
+ * (inside /workspace, /uploaded_files or /tmp; never through a link out
+ * of them) with the rights of s's user: an O_PATH fd (the caller closes)
+ * and its normalised form in norm; or -1 after answering job
+ * (invalid_argument: bad path or not a directory; not_found). */
+int hd_dir_open(hd_sandbox *s, hd_job *job, const char *path, char *norm,
+                size_t normlen);
+/* rel below dirfd with only real directories on the way (no symlink, no
+ * other mount, never above dirfd), opened with flags | O_CLOEXEC; -1 with
+ * errno. */
+int hd_open_beneath(int dirfd, const char *rel, int flags);
+/* This thread's file system rights: s's user's, or root's (s NULL). */
+void hd_fs_as(const hd_sandbox *s);
 /* Every tick: once a minute, remove orphaned spool files (sp_spool.h). */
 void hd_spool_tick(long long now_ms);
 
 /* hd_metrics.c: every SP_METRICS_INTERVAL ms, a sample of each named
  * sandbox (CPU %, memory, disk) appended to sbx:<id>:metrics (hd_pub). */
 void hd_metrics_tick(long long now_ms);
+
+/* hd_watch.c: file watches (theory of operation there). A watch belongs
+ * to its sandbox and ends with it. */
+struct hd_watch;
+void hd_op_watch_start(hd_sandbox *s, hd_job *job); /* "watch_start" */
+void hd_op_watch_stop(hd_sandbox *s, hd_job *job);  /* "watch_stop" */
+/* The inotify fd of watch w and the watch after it (NULL: none) of s's
+ * list, for the poll set. */
+int hd_watch_fd(const struct hd_watch *w);
+struct hd_watch *hd_watch_next(const struct hd_watch *w);
+/* w's fd is readable: its events go to its stream (w may end). */
+void hd_watch_read(struct hd_watch *w);
+/* Every tick: end the watches nobody reads any more (ephemeral ones). */
+void hd_watch_tick(hd_sandbox *s, long long now_ms);
+/* End every watch of s (end {reason: "sandbox_ended"}). */
+void hd_watch_end_all(hd_sandbox *s);
 
 /* hd_ops.c: the table of operations. */
 /* Run one job: look its op up, check its arguments against the op's

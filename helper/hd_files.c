@@ -49,11 +49,31 @@ typedef struct hd_path {
     int root;               /* O_PATH fd of the root directory */
 } hd_path;
 
-static int hd_openat2(int dirfd, const char *path, int flags)
+static int hd_openat2_how(int dirfd, const char *path, int flags,
+                          unsigned long long resolve)
 {
     struct open_how how = {.flags = (unsigned long long)flags | O_CLOEXEC,
-                           .resolve = HD_RESOLVE};
+                           .resolve = resolve};
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+static int hd_openat2(int dirfd, const char *path, int flags)
+{
+    return hd_openat2_how(dirfd, path, flags, HD_RESOLVE);
+}
+
+int hd_open_beneath(int dirfd, const char *rel, int flags)
+{
+    return hd_openat2_how(dirfd, rel, flags,
+                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                              RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
+}
+
+void hd_fs_as(const hd_sandbox *s)
+{
+    /* setfsuid is per thread; only the main thread does file work. */
+    syscall(SYS_setfsgid, s != NULL ? s->uid : 0);
+    syscall(SYS_setfsuid, s != NULL ? s->uid : 0);
 }
 
 /* Lexical normalisation: "a/./b/../c" → "/workspace/a/c"; ".." never goes
@@ -521,6 +541,32 @@ static void hd_file_delete(hd_sandbox *s, hd_job *job, hd_path *p)
     close(dir);
 }
 
+int hd_dir_open(hd_sandbox *s, hd_job *job, const char *path, char *norm,
+                size_t normlen)
+{
+    hd_path p;
+    struct stat st;
+    int fd;
+
+    if (hd_path_open(s, job, path, &p) != 0)
+        return -1;
+    hd_fs_as(s);
+    fd = hd_openat2(p.root, p.rel, O_PATH);
+    hd_fs_as(NULL);
+    close(p.root);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such directory");
+    } else if (!S_ISDIR(st.st_mode)) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "not a directory");
+    } else {
+        snprintf(norm, normlen, "%s", p.norm);
+        return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 pid_t hd_init_pid(const sbx_sandbox *sbx)
 {
     return sbx->init_pid;
@@ -631,13 +677,10 @@ void hd_op_file(hd_sandbox *s, hd_job *job)
      * are the sandbox's own, new files are its, and the sandbox's private
      * mounts (its /tmp belongs to its user namespace, where host root is
      * not mapped) accept the writes. The root fd above and the spool file
-     * were opened as root. setfsuid is per thread; only this (main)
-     * thread does file work. */
-    syscall(SYS_setfsgid, hd_owner(s));
-    syscall(SYS_setfsuid, hd_owner(s));
+     * were opened as root. */
+    hd_fs_as(s);
     hd_file_op(s, job, &p, depth, body);
-    syscall(SYS_setfsuid, 0);
-    syscall(SYS_setfsgid, 0);
+    hd_fs_as(NULL);
     if (body >= 0)
         close(body);
     close(p.root);

@@ -141,6 +141,11 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"wait", HD_A_BOOL, 0}}},
     [HC_CTX_DELETE] = {.sandbox = 1, .fn = hd_op_ctx_delete, .args = {
         HD_SBX, HD_CTX_ID, {"owner", HD_A_ID, 0}}},
+    [HC_WATCH_START] = {.sandbox = 1, .fn = hd_op_watch_start, .args = {
+        HD_SBX, HD_PATH, {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1},
+        {"recursive", HD_A_BOOL, 0}, {"ephemeral", HD_A_BOOL, 0}}},
+    [HC_WATCH_STOP] = {.sandbox = 1, .fn = hd_op_watch_stop, .args = {
+        HD_SBX, {"watch", HD_A_ID, 1}}},
 };
 /* clang-format on */
 

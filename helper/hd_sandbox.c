@@ -353,6 +353,7 @@ void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
     log_info("ending sandbox %s: %s", s->id, why);
     /* A paused sandbox is not thawed: its frozen processes are killed as
      * they are (sbx_cgkill.c), so none of its code runs again. */
+    hd_watch_end_all(s);
     hd_ctx_end_all(s, why); /* before the executions: drivers among them */
     hd_exec_kill_all(s, why);
     key_of(k, sizeof k, KEY_SBX, s->id);

@@ -14,8 +14,9 @@
  *                   spool (sp_spool.h).
  *   main thread     one poll() loop over: the wake pipe, the workers'
  *                   completion pipe, each sandbox's control socket
- *                   (sp-init's exit reports), and the stdout/stderr pipes
- *                   (or PTY master) and stdin of every running execution.
+ *                   (sp-init's exit reports), the stdout/stderr pipes
+ *                   (or PTY master) and stdin of every running execution,
+ *                   and the inotify fd of every file watch (hd_watch.c).
  *                   It runs every job, appends output chunks in order to
  *                   "<prefix>events:<exe id>" (a capped stream), writes
  *                   results to "<prefix>exec:<exe id>", answers jobs on
@@ -362,7 +363,8 @@ typedef struct hd_pollref {
     hd_sandbox *s;
     hd_exec *e;
     int what; /* 0: control, 1: stdout, 2: stderr, 3: stdin, 4: wake,
-               * 5: workers' completions */
+               * 5: workers' completions, 6: a watch's inotify */
+    struct hd_watch *w;
 } hd_pollref;
 
 static struct pollfd hd_pfd[HD_POLL_MAX];
@@ -376,9 +378,9 @@ static nfds_t hd_poll_set(long long *next)
     nfds_t n = 0;
 
     hd_pfd[n] = (struct pollfd){.fd = hd_wake[0], .events = POLLIN};
-    hd_ref[n++] = (hd_pollref){NULL, NULL, 4};
+    hd_ref[n++] = (hd_pollref){NULL, NULL, 4, NULL};
     hd_pfd[n] = (struct pollfd){.fd = hd_work_fd(), .events = POLLIN};
-    hd_ref[n++] = (hd_pollref){NULL, NULL, 5};
+    hd_ref[n++] = (hd_pollref){NULL, NULL, 5, NULL};
     for (hd_sandbox *s = hd_sandboxes; s != NULL; s = s->next) {
         /* A paused sandbox's deadlines wait for its resume. */
         long long d = s->paused_ms ? 0 : hd_exec_next_deadline(s);
@@ -390,19 +392,24 @@ static nfds_t hd_poll_set(long long *next)
         if (n < HD_POLL_MAX) {
             hd_pfd[n] =
                 (struct pollfd){.fd = sbx_control_fd(s->sbx), .events = POLLIN};
-            hd_ref[n++] = (hd_pollref){s, NULL, 0};
+            hd_ref[n++] = (hd_pollref){s, NULL, 0, NULL};
+        }
+        for (struct hd_watch *w = s->watches; w != NULL && n < HD_POLL_MAX;
+             w = hd_watch_next(w)) {
+            hd_pfd[n] = (struct pollfd){.fd = hd_watch_fd(w), .events = POLLIN};
+            hd_ref[n++] = (hd_pollref){s, NULL, 6, w};
         }
         for (hd_exec *e = s->execs; e != NULL; e = e->next) {
             for (int w = 0; w < 2; w++) {
                 if (e->fds[w] >= 0 && n < HD_POLL_MAX) {
                     hd_pfd[n] =
                         (struct pollfd){.fd = e->fds[w], .events = POLLIN};
-                    hd_ref[n++] = (hd_pollref){s, e, 1 + w};
+                    hd_ref[n++] = (hd_pollref){s, e, 1 + w, NULL};
                 }
             }
             if (e->in_fd >= 0 && e->pending_in.len > 0 && n < HD_POLL_MAX) {
                 hd_pfd[n] = (struct pollfd){.fd = e->in_fd, .events = POLLOUT};
-                hd_ref[n++] = (hd_pollref){s, e, 3};
+                hd_ref[n++] = (hd_pollref){s, e, 3, NULL};
             }
         }
     }
@@ -422,6 +429,8 @@ static void hd_poll_handle(nfds_t n)
             hd_exec_read(hd_ref[i].e, hd_ref[i].what - 1);
         else if (hd_ref[i].what == 3)
             hd_exec_write_stdin(hd_ref[i].e);
+        else if (hd_ref[i].what == 6)
+            hd_watch_read(hd_ref[i].w); /* may end only that watch */
     }
     /* Sandboxes can end here, so this pass is last and re-checks that
      * each one still exists. */
@@ -456,6 +465,7 @@ static void hd_tick(long long now)
             continue; /* its clocks stand still until it is resumed */
         hd_ctx_tick(s, now);
         hd_exec_tick(s, now);
+        hd_watch_tick(s, now);
     }
     /* The ends of executions go out before any slow teardown below, so
      * that a waiting caller never waits for a sandbox's removal. */

@@ -49,7 +49,8 @@ typedef struct sse_ev {
     char data[];
 } sse_ev;
 
-/* What a route streams; one table entry per route (relay.c). */
+/* What a route streams; one table entry per route (sse_request.c). A
+ * path is prefix, [parent id, mid,] id, suffix. */
 typedef struct sse_route {
     const char *prefix;     /* "/executions/" ... or "/events" */
     const char *suffix;     /* "/events" after the id; NULL: exact path */
@@ -59,6 +60,15 @@ typedef struct sse_route {
     const char *final_type; /* event after which the stream ends */
     int client_stream;      /* 1: /events?clientId= (pointer stream) */
     const sp_frame *frame;  /* the answer's framing (&frame_sse) */
+    sp_key_family events;   /* the stream: KEY_EVENTS -> events:<id> */
+    const char *noun;       /* what a 404 says is missing: "execution" */
+    int touch;              /* 1: the owner hash's watched_at is kept fresh
+                             * while the stream is read (its producer ends
+                             * it when nobody reads it) */
+    const char *mid;        /* NULL, or "/watches/" between a parent id
+                             * and the id: the owner hash's field
+                             * parent_field must hold the parent id */
+    const char *parent_field;
 } sse_route;
 
 enum sse_job_type {
@@ -78,6 +88,7 @@ typedef struct sse_job {
     char key[RDS_KEY_MAX];    /* stream key (WATCH, UNWATCH, BACKLOG) */
     char label[SSE_ID_LEN];   /* id shown in events ("exe_...") */
     char id[SSE_ID_LEN];      /* OPEN: id from the path or clientId */
+    char parent[SSE_ID_LEN];  /* OPEN: the path's parent id (route mid) */
     char api_key[SSE_ID_LEN]; /* OPEN: X-API-Key, or empty */
     char *token;              /* OPEN: bearer/access token (malloc'd) */
     int has_after;            /* BACKLOG: after is set */

@@ -133,10 +133,17 @@ void sse_do_open(const sse_job *job, sse_res *res)
     if (!id_valid_typed(job->id, job->route->id_prefix) ||
         key_of(key, sizeof key, job->route->owner, job->id) != 0)
         goto out;
-    r = rds_cmd("HGET %s owner", key);
+    /* A route with a parent (a sandbox's watch): the record names it. */
+    r = rds_cmd("HMGET %s owner %s", key,
+                job->route->parent_field ? job->route->parent_field : "owner");
     if (r == NULL || r->type == REDIS_REPLY_ERROR)
         res->status = SP_E_UNAVAILABLE;
-    else if (r->type == REDIS_REPLY_STRING && strcmp(r->str, res->sub) == 0)
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(r->element[0]->str, res->sub) == 0 &&
+             (job->route->parent_field == NULL ||
+              (r->element[1]->type == REDIS_REPLY_STRING &&
+               strcmp(r->element[1]->str, job->parent) == 0)))
         res->status = SP_OK;
 out:
     freeReplyObject(r);

@@ -48,6 +48,7 @@ struct sse_client {
     sse_fcgi fcgi;
     const sse_route *route;
     char id[SSE_ID_LEN];
+    char parent[SSE_ID_LEN]; /* the path's parent id (route mid), or "" */
     sse_sid resume;
     int has_resume;
     const char *bad_param; /* 400 to send after authentication */

@@ -322,10 +322,17 @@ static void sse_x_drop(void)
     sse_x_pending = 0;
 }
 
-/* Terminals are closed by their helper when nobody watches them (see
- * handlers/terminal.c): while a stream of a terminal is open, say so in
- * terminal:<id> watched_at (Unix ms) every SSE_TOUCH_MS. */
-static void sse_touch_terminals(void)
+/* Set watched_at only in a record that exists: one that has expired is
+ * not made again (without its TTL). */
+static const char sse_touch_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "redis.call('HSET', KEYS[1], 'watched_at', ARGV[1]) end return 0";
+
+/* Terminals and the watches of GET /sandboxes/{id}/watch are ended by
+ * their helper when nobody reads them (handlers/terminal.c,
+ * helper/hd_watch.c): while a stream of a touch route is open, say so in
+ * its owner hash's watched_at (Unix ms) every SSE_TOUCH_MS. */
+static void sse_touch_streams(void)
 {
     static long long last;
     long long now = sse_now_ms();
@@ -338,10 +345,10 @@ static void sse_touch_terminals(void)
     clock_gettime(CLOCK_REALTIME, &wall);
     for (size_t b = 0; b < SSE_WATCH_BUCKETS; b++) {
         for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next) {
-            if (w->route->owner != KEY_TERMINAL ||
-                key_of(k, sizeof k, KEY_TERMINAL, w->label) != 0)
+            if (!w->route->touch ||
+                key_of(k, sizeof k, w->route->owner, w->label) != 0)
                 continue;
-            freeReplyObject(rds_cmd("HSET %s watched_at %lld", k,
+            freeReplyObject(rds_cmd("EVAL %s 1 %s %lld", sse_touch_lua, k,
                                     (long long)wall.tv_sec * 1000 +
                                         wall.tv_nsec / 1000000));
         }
@@ -368,11 +375,11 @@ static void *sse_reader_main(void *arg)
             pf[1].fd = sse_x->fd;
         else if (sse_nwatches > 0)
             timeout = 1000; /* X is down: try again soon */
-        /* Wake at least every SSE_TOUCH_MS for the terminals' marks. */
+        /* Wake at least every SSE_TOUCH_MS for the touch routes' marks. */
         if (timeout < 0 || timeout > SSE_TOUCH_MS)
             timeout = SSE_TOUCH_MS;
         n = poll(pf, 2, timeout);
-        sse_touch_terminals();
+        sse_touch_streams();
         if (n == 0 && sse_x_pending &&
             sse_now_ms() - sse_x_sent_ms > SSE_XREAD_BLOCK_MS + 5000) {
             log_warn("redis XREAD gave no answer; reconnecting");

@@ -26,20 +26,27 @@
 #define SSE_CLIENT_REPLAY_S 300
 
 /* The routes. Adding an event stream is one line (its producer writes
- * events:<id> and the owner into a hash family of sp_keys.h); tasks, once
+ * its stream and the owner into a hash family of sp_keys.h); tasks, once
  * a KEY_TASK family (task:<id>) exists, would be:
  *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0,
- *    &frame_sse},
- * The last column is the answer's framing (common/sp_frame.h): a route
- * that answers NDJSON or Connect envelopes names another one there. */
+ *    &frame_sse, KEY_EVENTS, "task", 0, NULL, NULL},
+ * The eighth column is the answer's framing (common/sp_frame.h): a route
+ * that answers NDJSON or Connect envelopes names another one there; the
+ * others are sse_route's (sse.h). */
 static const sse_route sse_routes[] = {
     {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
-     &frame_sse},
+     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL},
     {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
-     &frame_sse},
-    {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse},
-    {"/templates/*/builds/", "/events", "bld_", KEY_TBUILD, "buildId", "result",
-     0, &frame_sse},
+     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL},
+    {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse,
+     KEY_EVENTS, "execution", 0, NULL, NULL},
+    /* /sandboxes/{sbx}/watches/{wch}/events: a file watch (hd_watch.c). */
+    {"/sandboxes/", "/events", "wch_", KEY_WATCH, "watchId", "end", 0,
+     &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox"},
+    /* /templates/{name}/builds/{bld}/events: a template build's log
+     * (hd_tpl_build.c). */
+    {"/templates/", "/events", "bld_", KEY_TBUILD, "buildId", "result", 0,
+     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name"},
 };
 
 static uint32_t sse_max_streams;
@@ -115,57 +122,51 @@ static void sse_reply_error(sse_client *cl, sp_status st, const char *field,
     sse_client_finish(cl);
 }
 
-/* How much of path the route prefix takes, where a star in the prefix
- * takes one segment (not empty, no slash): the template's name in the
- * builds' route. 0: no match. */
-static size_t sse_prefix_len(const char *path, const char *prefix)
+/* One id segment of path at p, up to the next '/', into id (idlen
+ * bytes); anything that cannot be an id is kept as "" (answered 404).
+ * Returns the '/' after it, or NULL if there is none or it is empty. */
+static const char *sse_segment(const char *p, char *id, size_t idlen)
 {
-    const char *p = path;
+    const char *slash = strchr(p, '/');
+    size_t il = slash != NULL ? (size_t)(slash - p) : 0;
 
-    for (; *prefix; prefix++) {
-        if (*prefix == '*') {
-            size_t n = strcspn(p, "/");
-            if (n == 0)
-                return 0;
-            p += n;
-        } else if (*p++ != *prefix) {
-            return 0;
-        }
+    if (il == 0)
+        return NULL;
+    if (il < idlen) {
+        memcpy(id, p, il);
+        id[il] = '\0';
+    } else {
+        id[0] = '\0';
     }
-    return (size_t)(p - path);
+    return slash;
 }
 
-/* Match path against the routes; id receives the path's id segment. */
+/* Match path against the routes; id receives the path's id segment,
+ * parent its parent id segment (routes with mid; else ""). */
 static const sse_route *sse_route_match(const char *path, char *id,
-                                        size_t idlen)
+                                        char *parent, size_t idlen)
 {
     for (size_t i = 0; i < sizeof sse_routes / sizeof sse_routes[0]; i++) {
         const sse_route *rt = &sse_routes[i];
-        size_t pl, sl, il;
-        const char *slash;
+        size_t pl = strlen(rt->prefix);
+        const char *p = path + pl;
+        parent[0] = id[0] = '\0';
         if (rt->suffix == NULL) {
-            if (strcmp(path, rt->prefix) == 0) {
-                id[0] = '\0';
+            if (strcmp(path, rt->prefix) == 0)
                 return rt;
-            }
             continue;
         }
-        if ((pl = sse_prefix_len(path, rt->prefix)) == 0 ||
-            (slash = strchr(path + pl, '/')) == NULL)
+        if (strncmp(path, rt->prefix, pl) != 0)
             continue;
-        sl = strlen(rt->suffix);
-        il = (size_t)(slash - path - pl);
-        if (strcmp(slash, rt->suffix) != 0 || il == 0)
-            continue;
-        /* Anything that cannot be an id is kept as "" (answered 404). */
-        if (il < idlen) {
-            memcpy(id, path + pl, il);
-            id[il] = '\0';
-        } else {
-            id[0] = '\0';
+        if (rt->mid != NULL) {
+            if ((p = sse_segment(p, parent, idlen)) == NULL ||
+                strncmp(p, rt->mid, strlen(rt->mid)) != 0)
+                continue;
+            p += strlen(rt->mid);
         }
-        (void)sl;
-        return rt;
+        if ((p = sse_segment(p, id, idlen)) != NULL &&
+            strcmp(p, rt->suffix) == 0)
+            return rt;
     }
     return NULL;
 }
@@ -219,7 +220,7 @@ void sse_request(sse_client *cl)
         method[0] = '\0';
     if (sse_fcgi_param(&cl->fcgi, "QUERY_STRING", query, sizeof query) < 0)
         query[0] = '\0';
-    cl->route = sse_route_match(path, cl->id, sizeof cl->id);
+    cl->route = sse_route_match(path, cl->id, cl->parent, sizeof cl->id);
     if (cl->route == NULL) {
         sse_reply_error(cl, SP_E_NOT_FOUND, NULL, "no such route");
         goto out;
@@ -261,6 +262,7 @@ void sse_request(sse_client *cl)
     job->handle = sse_client_handle(cl);
     job->route = cl->route;
     snprintf(job->id, sizeof job->id, "%s", cl->id);
+    snprintf(job->parent, sizeof job->parent, "%s", cl->parent);
     cl->state = SSE_CL_AUTH;
     sse_reader_submit(job);
     job = NULL;
@@ -323,13 +325,15 @@ void sse_request_opened(const sse_res *res)
         return;
     }
     if (st == SP_E_NOT_FOUND) {
-        sse_reply_error(cl, st, NULL, "no such execution");
+        char msg[64];
+        snprintf(msg, sizeof msg, "no such %s", cl->route->noun);
+        sse_reply_error(cl, st, NULL, msg);
         return;
     }
     if (cl->route->client_stream) {
         if (key_of2(key, sizeof key, KEY_CLIENT, res->sub, cl->id) != 0)
             goto fail;
-    } else if (key_of(key, sizeof key, KEY_EVENTS, cl->id) != 0) {
+    } else if (key_of(key, sizeof key, cl->route->events, cl->id) != 0) {
         goto fail;
     }
     if (sse_stream_head(cl) != 0)

@@ -3,7 +3,7 @@
 Every process of its sandboxes must die with it; the supervisor
 (cli/sp_supervise.c) starts the helper again within 2 s, and it
 reconciles (the old sandbox is gone, its running execution finished as
-"error: sandbox_lost") and new sandboxes work. While no helper runs (the
+"error: sandbox_lost", its file watch ended) and new sandboxes work. While no helper runs (the
 supervisor is told to hold it), /health marks it gone within 2 s, its
 executions end as "sandbox_lost" within seconds (the sweeper of
 sp-health, or the handler that waits for one) and callers that wait get
@@ -17,6 +17,7 @@ import time
 import sp
 import sbx_util as su
 from sbx_util import call
+from test_sse import Stream
 
 def state_dir():
     return os.path.abspath(sp.STATE)
@@ -58,6 +59,11 @@ class HelperKillTest(su.SbxCase):
         self.assertTrue(host, "the sandbox's sleep is not seen on the host")
         bwraps = su.pgrep(f"sandboxes/{sid}/workspace")
         self.assertTrue(bwraps, "no bwrap of the sandbox seen")
+        # A file watch of the sandbox, read through the relay.
+        w = call("POST", f"/sandboxes/{sid}/watches", {"path": "/workspace"})
+        self.assertEqual(w.status, 201, w)
+        watch = Stream(w.json["events_url"], headers=su.headers(), timeout=20)
+        self.addCleanup(watch.close)
 
         os.kill(old_pid, signal.SIGKILL)
         self.assertTrue(sp.wait_until(lambda: not sp.pid_alive(old_pid),
@@ -92,6 +98,10 @@ class HelperKillTest(su.SbxCase):
                                             "-", "+")
                       if "sandbox_lost" in ln]
             self.assertTrue(result, f"no result event for {e}")
+        # Its watch ended too, and the stream with it.
+        evs = watch.all()
+        self.assertTrue(evs and evs[-1]["event"] == "end", evs)
+        self.assertEqual(evs[-1]["data"]["reason"], "sandbox_lost")
         # Nothing of the old sandbox is left on the host.
         d = os.path.join(state_dir(), "sandboxes", sid)
         clean = sp.wait_until(lambda: not os.path.lexists(d), 10, 0.2)
