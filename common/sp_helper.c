@@ -159,9 +159,11 @@ static int hc_facts_take(hc_facts *f, rpc_err *err)
     return 0;
 }
 
-int hc_create(const hc_sandbox_req *q, rpc_err *err)
+int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err)
 {
     cJSON *a = hc_args(NULL);
+    rpc_reply rr;
+    const char *id;
 
     if (a != NULL) {
         cJSON_AddStringToObject(a, "id", q->id);
@@ -176,7 +178,14 @@ int hc_create(const hc_sandbox_req *q, rpc_err *err)
         hc_put(a, "metadata", q->metadata);
         hc_put_str(a, "template", q->template_name);
     }
-    return hc_call(NULL, HC_CREATE, a, HC_CREATE_WAIT_MS, NULL, err);
+    if (hc_call(NULL, HC_CREATE, a, HC_CREATE_WAIT_MS, &rr, err) != 0)
+        return -1;
+    /* A ready sandbox keeps the id it was made with. */
+    id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rr.json, "id"));
+    snprintf(id_out, SP_ID_SIZE, "%s",
+             id && id_valid_typed(id, "sbx_") ? id : q->id);
+    rpc_reply_free(&rr);
+    return 0;
 }
 
 int hc_delete(const char *helper, const char *sbx, rpc_err *err)

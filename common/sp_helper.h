@@ -143,8 +143,9 @@ typedef struct hc_facts {
 /* Release f; NULL-safe. */
 void hc_facts_free(hc_facts *f);
 
-/* Make a sandbox on any helper. */
-int hc_create(const hc_sandbox_req *q, rpc_err *err);
+/* Make a sandbox on any helper; id_out (SP_ID_SIZE) gets its id: q->id,
+ * or the id of a ready sandbox the helper gave instead (hd_pool_named.c). */
+int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err);
 
 /* End sandbox sbx (on helper). */
 int hc_delete(const char *helper, const char *sbx, rpc_err *err);

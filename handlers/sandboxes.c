@@ -34,6 +34,9 @@
 static const char sbxh_reserve_lua[] =
     "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
     "redis.call('SADD', KEYS[1], ARGV[1]) return 1";
+/* The id reserved, replaced by the one the helper gave (one place). */
+static const char sbxh_swap_lua[] = "redis.call('SREM', KEYS[1], ARGV[1]) "
+                                    "redis.call('SADD', KEYS[1], ARGV[2])";
 
 int sbxh_lookup(http_req *r, const char *id, char *helper)
 {
@@ -56,6 +59,7 @@ cJSON *sbxh_render(const char *id)
     cJSON *o = NULL, *lim, *md;
     const char *v;
     long long created, expires, paused;
+    struct timespec now;
 
     if (key_of(k, sizeof k, KEY_SBX, id) != 0)
         return NULL;
@@ -73,9 +77,12 @@ cJSON *sbxh_render(const char *id)
     cJSON_AddStringToObject(o, "created_at", t);
     json_time(expires, t, sizeof t);
     cJSON_AddStringToObject(o, "expires_at", t);
-    /* Paused, the time left stands still (resume moves expires_at on). */
+    /* Paused, the time left stands still (resume moves expires_at on).
+     * The clock is the one the helper reads (time() may read a coarser
+     * one that lags it, which made 120 s read as 121). */
+    clock_gettime(CLOCK_REALTIME, &now);
     cJSON_AddNumberToObject(o, "timeout",
-                            (double)(expires - (paused ? paused : time(NULL))));
+                            (double)(expires - (paused ? paused : now.tv_sec)));
     json_time(paused, t, sizeof t);
     if (paused != 0)
         cJSON_AddStringToObject(o, "paused_at", t);
@@ -200,7 +207,7 @@ static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
 
 int sbxh_create(http_req *r, const cJSON *body, char *id_out)
 {
-    char k[RDS_KEY_MAX], count[RDS_NUM_SIZE];
+    char k[RDS_KEY_MAX], count[RDS_NUM_SIZE], made[SP_ID_SIZE];
     hc_sandbox_req q = {.id = id_out, .owner = r->auth.sub};
     redisReply *rep = NULL;
     rpc_err err;
@@ -226,10 +233,15 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
                         "at most %s live sandboxes per subject", count);
         goto out;
     }
-    if (hc_create(&q, &err) != 0) {
+    if (hc_create(&q, made, &err) != 0) {
         freeReplyObject(rds_cmd("SREM %s %s", k, id_out));
         http_send_rpc_error(r, &err, NULL);
         goto out;
+    }
+    if (strcmp(made, id_out) != 0) {
+        freeReplyObject(
+            rds_cmd("EVAL %s 1 %s %s %s", sbxh_swap_lua, k, id_out, made));
+        snprintf(id_out, SP_ID_SIZE, "%s", made);
     }
     result = 0;
 out:

@@ -250,8 +250,9 @@ void hd_default_limits(sbx_limits *lim); /* a one-off run's */
 /* A create job's limits and template name (SP_DEFAULT_TEMPLATE if it
  * names none); -1 after answering a bad one. */
 int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname);
-/* The ready sandbox s becomes the one the create job asked for (its id,
- * owner, env, timeout): listed, recorded, answered. */
+/* The ready sandbox s becomes the one the create job asked for (owner,
+ * env, timeout; it keeps its own id, which the answer gives): recorded,
+ * answered. */
 void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim);
 /* 1 if a sandbox being made uses version (NULL: any) of template name. */
 int hd_sandbox_making_tpl(const char *name, const char *version);

@@ -2,10 +2,11 @@
  * that making one is not on the caller's time. SP_POOL_NAMED sandboxes of
  * SP_POOL_TEMPLATE (SP_DEFAULT_TEMPLATE when empty) with the default
  * limits and no network are kept made; a create that asks for exactly
- * that takes one: it gets the create's id, owner, env and timeout
- * (hd_sandbox_adopt) and is answered at once, and another is made on a
- * worker. A sandbox's directory and cgroups keep the name it was made
- * with; only its record and the API see the create's id. One made from a
+ * that takes one: it gets the create's owner, env and timeout
+ * (hd_sandbox_adopt) and is answered at once with its own id (made with
+ * it, its directory and cgroups are named by it: the handler lists that
+ * id for the owner instead of the one it proposed), and another is made
+ * on a worker. One made from a
  * version of its template that a rebuild has replaced is ended instead of
  * taken. Like hd_pool.c: main thread only; ready sandboxes are listed only
  * in helper:<id>:sbxs. */

@@ -232,17 +232,13 @@ static void hd_created(hd_sandbox *s, const sbx_limits *lim, void *arg,
 void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim)
 {
     const cJSON *a = job->args;
-    char hk[RDS_KEY_MAX];
 
-    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
-        hd_pub("SREM %s %s", hk, s->id);
-    snprintf(s->id, sizeof s->id, "%s", hd_arg_str(a, "id"));
+    /* It keeps its id (its directory and cgroups are named by it): the
+     * answer tells the handler, which lists that one for the owner. */
     snprintf(s->owner, sizeof s->owner, "%s", hd_arg_str(a, "owner"));
     hd_sandbox_env(s, cJSON_GetObjectItemCaseSensitive(a, "env"));
     s->created = hd_now_ms() / 1000;
     s->expires_at = s->created + hd_arg_int(a, "timeout", 300);
-    if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
-        hd_pub("SADD %s %s", hk, s->id);
     job->held = 1; /* hd_created releases it */
     hd_created(s, lim, job, NULL);
 }

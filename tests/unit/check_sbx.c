@@ -698,7 +698,7 @@ START_TEST(test_pause)
 {
     sbx_sandbox *s = make_sandbox("t_pause", NULL);
     char *argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
-    sbx_spawn_req req = {argv, NULL, NULL, 0, 0, 0};
+    sbx_spawn_req req = {.argv = argv};
     char err[512];
     sbx_proc p;
     uint64_t mem, c1 = 0, c2 = 0;
