@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* A template as the API shows it, or NULL (none, or not the subject's). */
@@ -140,7 +141,28 @@ static int tplh_args(http_req *r, const cJSON *args, char *kv[TPLH_ARGS + 1])
     return 0;
 }
 
-/* The spec parses (its line in the message if not), with these args. */
+/* The line of the FROM instruction (the first that is not blank, a
+ * comment or an ARG); 1 if none is found. */
+static int tplh_from_line(const char *spec)
+{
+    int line = 1;
+
+    for (const char *p = spec; *p; line++) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        if (n >= 4 && strncasecmp(p, "FROM", 4) == 0)
+            return line;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 1;
+}
+
+/* The spec parses (its line in the message if not), with these args,
+ * and a FROM template is one the subject may use. */
 static int tplh_spec_ok(http_req *r, const char *spec, const cJSON *args)
 {
     char *kv[TPLH_ARGS + 1] = {0}, err[TS_ERR_SIZE];
@@ -153,6 +175,17 @@ static int tplh_spec_ok(http_req *r, const char *spec, const cJSON *args)
         if (rc != 0)
             http_send_error(r, SP_E_INVALID_ARGUMENT, "spec", "line %d: %s",
                             line, err);
+    }
+    if (rc == 0 && sp.base[0]) {
+        cJSON *base = tplh_render(sp.base, r->auth.sub);
+        if (base == NULL || strcmp(sp.base, "host") == 0) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, "spec",
+                            "line %d: FROM %s: no such template (a Debian "
+                            "suite or a template of yours)",
+                            tplh_from_line(spec), sp.base);
+            rc = -1;
+        }
+        cJSON_Delete(base);
     }
     ts_free(&sp);
     for (int i = 0; kv[i]; i++)

@@ -29,6 +29,58 @@ def loop_backing_under(path):
     return [ln for ln in out.splitlines() if path in ln]
 
 
+class TemplateLeftoversTest(su.SbxCase):
+    """What a killed helper leaves (a template sandbox's overlay, disk
+    mount, loop device, image) is gone once the supervisor has started it
+    again; and `sandpipe down` removes such leftovers of its state."""
+
+    def test_restarted_helper_leaves_nothing(self):
+        sid = self.new_sandbox({"template": "base"})["id"]
+        path = os.path.realpath(os.path.join(state_dir(), "sandboxes", sid))
+        self.assertTrue(mounts_under(path + "/"))
+        old = sp.read_pid("sp-helperd")
+        os.kill(old, 9)
+        self.assertIsNotNone(sp.restarted("sp-helperd", old, timeout=10))
+        self.assertTrue(sp.wait_until(
+            lambda: not mounts_under(path + "/") and
+            not loop_backing_under(path) and not os.path.exists(path), 15),
+            (mounts_under(path + "/"), loop_backing_under(path)))
+        # The helper serves again.
+        other = self.new_sandbox({"template": "base"})["id"]
+        self.assertEqual(self.ok(other, "echo back"), "back\n")
+
+    def test_down_removes_leftover_disks(self):
+        import tempfile
+        st = tempfile.mkdtemp(prefix="sp-down-tpl-", dir=os.path.dirname(
+            os.path.abspath(sp.STATE)))
+        d = os.path.join(st, "sandboxes", "sbx_left")
+        for sub in ("disk", "lower", "root"):
+            os.makedirs(os.path.join(d, sub))
+        img = os.path.join(d, "disk.img")
+        subprocess.run(["truncate", "-s", "32M", img], check=True)
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", img], check=True)
+        subprocess.run(["mount", "-o", "loop", img, os.path.join(d, "disk")],
+                       check=True)
+        for sub in ("upper", "work"):
+            os.mkdir(os.path.join(d, "disk", sub))
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir=/usr,upperdir={d}/disk/upper,"
+                        f"workdir={d}/disk/work", os.path.join(d, "root")],
+                       check=True)
+        self.assertEqual(len(mounts_under(d + "/")), 2)
+        env = dict(os.environ, SP_STATE_DIR=st, SP_LISTEN="127.0.0.1:1",
+                   SP_ENV_FILE="")
+        p = subprocess.run([os.path.join(sp.ROOT, "sandpipe"), "down"],
+                           env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(sp.wait_until(lambda: not loop_backing_under(d), 5),
+                        loop_backing_under(d))
+        self.assertEqual(mounts_under(d + "/"), [])
+        self.assertFalse(os.path.exists(img))
+        subprocess.run(["rm", "-rf", st])
+
+
 class TemplatesTest(su.SbxCase):
     @classmethod
     def setUpClass(cls):
@@ -65,6 +117,13 @@ class TemplatesTest(su.SbxCase):
         other = self.new_sandbox({"template": "base"})["id"]
         res = self.sh(other, "command -v jq || echo none")
         self.assertEqual(res["stdout"], "none\n")
+
+    def test_npm_install(self):
+        out = self.ok(self.sid, "mkdir -p p && cd p && npm install --silent "
+                      "--no-audit --no-fund is-number@7 >/dev/null 2>&1; "
+                      "node -e \"console.log(require('is-number')(5))\"",
+                      timeout=300)
+        self.assertEqual(out, "true\n")
 
     def test_files_anywhere_in_the_root(self):
         self.put_ok(self.sid, "/home/user/notes/a.txt", b"hello")
@@ -267,6 +326,10 @@ class TemplateBuildApiTest(su.SbxCase):
     def test_refusals(self):
         r = call("POST", "/templates", {"name": "x1", "spec":
                                         "FROM base\nEXPOSE 80\n"})
+        self.assertError(r, 400, "invalid_argument", "spec")
+        self.assertIn("line 2", r.json["error"]["message"])
+        r = call("POST", "/templates", {"name": "x3", "spec":
+                                        "# a comment\nFROM nowhere-such\n"})
         self.assertError(r, 400, "invalid_argument", "spec")
         self.assertIn("line 2", r.json["error"]["message"])
         self.assertError(call("POST", "/templates",
