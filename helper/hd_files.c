@@ -71,9 +71,13 @@ int hd_open_beneath(int dirfd, const char *rel, int flags)
 
 void hd_fs_as(const hd_sandbox *s)
 {
-    /* setfsuid is per thread; only the main thread does file work. */
-    syscall(SYS_setfsgid, s != NULL ? s->uid : 0);
-    syscall(SYS_setfsuid, s != NULL ? s->uid : 0);
+    /* setfsuid is per thread; only the main thread does file work. The
+     * sandbox's user (1000 inside): its own uid in the host view, its
+     * range's 1001st in a template's sandbox. */
+    uid_t u = s != NULL ? sbx_host_uid(s->sbx, 1000) : 0;
+
+    syscall(SYS_setfsgid, u);
+    syscall(SYS_setfsuid, u);
 }
 
 /* Lexical normalisation: "a/./b/../c" → "/workspace/a/c"; ".." never goes

@@ -219,7 +219,7 @@ START_TEST(test_clean_env_and_fds)
     char *ls[] = {"ls", "-1", "/proc/self/fd", NULL};
 
     run(s, argv, envp, r);
-    ck_assert_str_eq(r->out, "A=1\nLANG=C\nPATH=/usr/local/bin:/usr/bin:/bin\n"
+    ck_assert_str_eq(r->out, "A=1\nLANG=C\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
                              "HOME=/workspace\n");
     /* 0-2 and the directory ls is reading, nothing else. */
     run(s, ls, NULL, r);
