@@ -10,7 +10,8 @@
 //   3. Run panel: POST /execute-stream, then the execution's events.
 //   4. Terminal: xterm.js on POST /terminal and its events; keystrokes are
 //      batched into POST /terminal/{id}/input.
-//   5. File panel: list, upload, download and delete under /workspace.
+//   5. File panel: list, upload, download and delete under /workspace (or
+//      the workdir of the sandbox's template).
 //   6. Wiring: views, buttons, sign in and out, start-up.
 
 import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
@@ -81,6 +82,10 @@ function setSandbox(doc) {
   clearInterval(sandbox.keepAlive);
   sandbox.keepAlive = setInterval(keepSandboxAlive, SANDBOX_KEEPALIVE_MS);
   sandboxView.setSandbox(doc.id);
+  files.root = files.path = FILES_ROOT;
+  files.rootKnown = filesRootOf(doc.template).then((root) => {
+    if (sandbox.id === doc.id && root !== files.root) files.root = files.path = root;
+  });
   return doc.id;
 }
 
@@ -94,7 +99,6 @@ async function replaceSandbox(body) {
   const terminalClosed = closeTerminal();
   stopRunStream();
   setSandbox(made);
-  files.path = FILES_ROOT;
   notice(`Sandbox ${made.id} of the template ${made.template || 'host'} is the console's now.`);
   await terminalClosed;
   if (old) request('DELETE', `/sandboxes/${old}`).catch(() => {});
@@ -419,8 +423,20 @@ function closeTerminal() {
 // ---------------------------------------------------------------------
 // 5. File panel
 
+// The file panel starts in /workspace, or in the template's workdir
+// (/home/user for base) for a sandbox of a template with a root of its own.
 const FILES_ROOT = '/workspace';
-const files = { path: FILES_ROOT };
+const files = { root: FILES_ROOT, path: FILES_ROOT, rootKnown: Promise.resolve() };
+
+async function filesRootOf(template) {
+  if (!template || template === 'host') return FILES_ROOT;
+  try {
+    const t = await request('GET', `/templates/${encodeURIComponent(template)}`);
+    return t.workdir || FILES_ROOT;
+  } catch {
+    return FILES_ROOT;
+  }
+}
 
 function filesUrl(path, extra = '') {
   return `/sandboxes/${sandbox.id}/files?path=${encodeURIComponent(path)}${extra}`;
@@ -428,9 +444,10 @@ function filesUrl(path, extra = '') {
 
 async function listFiles() {
   if (!sandbox.id) return;
+  await files.rootKnown;
   const listing = await request('GET', filesUrl(files.path));
   $('files-path').textContent = files.path;
-  $('files-up').disabled = files.path === FILES_ROOT;
+  $('files-up').disabled = files.path === files.root;
   const entries = [...listing.entries].sort((a, b) =>
     (a.type === 'directory' ? 0 : 1) - (b.type === 'directory' ? 0 : 1) || a.name.localeCompare(b.name));
   const rows = entries.map(fileRow);
@@ -568,7 +585,7 @@ function main() {
   $('term-restart').addEventListener('click', () => openTerminal().catch(showError));
   $('files-refresh').addEventListener('click', () => listFiles().catch(showError));
   $('files-up').addEventListener('click', () => {
-    files.path = files.path.replace(/\/[^/]+$/, '') || FILES_ROOT;
+    files.path = files.path.replace(/\/[^/]+$/, '') || files.root;
     listFiles().catch(showError);
   });
   $('files-upload').addEventListener('change', (e) => {

@@ -14,7 +14,8 @@
 import { $, request, showError, formatSize, formatTime, facts, setError } from '/lib.js';
 
 const REFRESH_MS = 5000;
-const WINDOW_S = 600;                 // the charts' span
+const WINDOW_S = 600;                 // the charts' longest span
+const MIN_SPAN_S = 60;                // and their shortest (a young sandbox)
 const MIB = 1024 * 1024;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CHART_W = 300, CHART_H = 64;
@@ -245,15 +246,19 @@ async function renderCharts(id) {
     (v, max) => max ? `${formatSize(v)} of ${formatSize(max)}` : formatSize(v));
 }
 
-// drawChart(figureId, [[t, value], …], max, format): a sparkline of the
-// last WINDOW_S seconds; the y axis runs from 0 to max (or the largest
-// value when there is no max), the caption shows the latest value.
+// drawChart(figureId, [[t, value], …], max, format): a sparkline from the
+// first sample (at most WINDOW_S, at least MIN_SPAN_S ago) to now; the y
+// axis runs from 0 to max (or the largest value when there is no max),
+// the caption shows the latest value.
 function drawChart(figId, series, max, format) {
   const fig = $(figId), svg = fig.querySelector('svg');
   const points = series.filter(([t, v]) => Number.isFinite(t) && Number.isFinite(v));
   const top = Math.max(max || 0, ...points.map(([, v]) => v), 1e-9);
-  const now = Date.now() / 1000, from = now - WINDOW_S;
-  const x = (t) => Math.max(0, Math.min(CHART_W, ((t - from) / WINDOW_S) * CHART_W));
+  const now = Date.now() / 1000;
+  const span = Math.min(WINDOW_S, Math.max(MIN_SPAN_S, points.length ? now - points[0][0] : 0));
+  const from = now - span;
+  const x = (t) => Math.max(0, Math.min(CHART_W, ((t - from) / span) * CHART_W));
+  fig.querySelector('.since').textContent = span >= 120 ? `${Math.round(span / 60)} min ago` : `${Math.round(span)} s ago`;
   const y = (v) => CHART_H - 2 - (Math.max(0, v) / top) * (CHART_H - 4);
   svg.setAttribute('viewBox', `0 0 ${CHART_W} ${CHART_H}`);
   svg.setAttribute('preserveAspectRatio', 'none');

@@ -164,13 +164,20 @@ test('opens a sandbox of the new template and shows its disk and usage', () => s
   assert.ok(used > 0 && used < total, `disk used ${used}`);
   assert.match(await page.textContent('#disk-text'), /of \d+(\.\d)? MiB/);
   await page.waitForFunction(() => document.querySelector('#disk-bar .fill').getBoundingClientRect().width > 0, null, WAIT);
-  // Some load, then the charts fill (from the metrics route, or the page's
-  // own samples every 5 s).
+  // The workspace follows: the files of the template's workdir, a
+  // terminal in it. Some CPU and disk, then the charts fill (from the
+  // metrics route, or the page's own samples every 5 s).
   await page.click('#view-workspace');
-  await page.selectOption('#language', 'python');
-  await page.fill('#code', 'x = 0\nfor i in range(3_000_000): x += i\nprint(x)');
-  await page.click('#run');
-  await page.waitForSelector('#run-status[data-status="ok"]', { timeout: 60000 });
+  await page.waitForFunction(() => document.getElementById('files-path').textContent === '/home/user', null, WAIT);
+  await page.waitForFunction(() => document.getElementById('term-status').textContent === 'ready', null, WAIT);
+  await page.waitForFunction(() => /\$\s*$/m.test(document.querySelector('#terminal .xterm-rows')?.textContent || ''), null, WAIT);
+  await page.click('#terminal');
+  await page.keyboard.type("head -c 30000000 /dev/urandom > big; timeout 3 sh -c 'while :; do :; done'; echo load-$((6*7))");
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => [...document.querySelectorAll('#terminal .xterm-rows > div')]
+    .some((r) => r.textContent.trim() === 'load-42'), null, WAIT);
+  await page.click('#files-refresh');
+  await page.locator('#files-list tr', { hasText: 'big' }).waitFor(WAIT);
   await page.click('#view-sandbox');
   await page.waitForFunction(() => ['chart-cpu', 'chart-mem', 'chart-disk']
     .every((c) => Number(document.getElementById(c).dataset.points) >= 2), null, { timeout: 30000 });
