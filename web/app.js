@@ -1,26 +1,28 @@
-// web/app.js: the whole behaviour of the sandpipe web console.
+// web/app.js: the web console's workspace and its wiring. What every part
+// shares (API calls, the session's tokens, event streams, small helpers)
+// is in lib.js; the Templates view in templates.js; the Sandbox view
+// (usage, charts, a new sandbox of a chosen template) in sandbox.js.
 //
 // Read top to bottom:
-//   1. API calls: fetch with the access token, the JSON error envelope.
-//   2. Session: the API key (sessionStorage) is exchanged for a token pair,
-//      which is refreshed (and so rotated) before the access token expires.
-//   3. Event streams: EventSource on the SSE routes, with the token in the
-//      query string (EventSource cannot send headers), reopened with a
-//      fresh token and resumed after the last event seen.
-//   4. The console's sandbox: one per browser session, shared by runs, the
-//      terminal and the file panel.
-//   5. Run panel: POST /execute-stream, then the execution's events.
-//   6. Terminal: xterm.js on POST /terminal and its events; keystrokes are
+//   1. Signing out.
+//   2. The console's sandbox: one per browser session, shared by runs, the
+//      terminal and the file panel; replaced by one of another template.
+//   3. Run panel: POST /execute-stream, then the execution's events.
+//   4. Terminal: xterm.js on POST /terminal and its events; keystrokes are
 //      batched into POST /terminal/{id}/input.
-//   7. File panel: list, upload, download and delete under /workspace.
-//   8. Wiring: buttons, sign in and out, start-up.
+//   5. File panel: list, upload, download and delete under /workspace (or
+//      the workdir of the sandbox's template).
+//   6. Wiring: views, buttons, sign in and out, start-up.
 
 import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
 import { FitAddon } from '/vendor/xterm-addon-fit/lib/addon-fit.mjs';
+import {
+  $, KEY_STORE, request, auth, signIn, openStream,
+  notice, showError, button, formatSize, formatTime,
+} from '/lib.js';
+import * as templates from '/templates.js';
+import * as sandboxView from '/sandbox.js';
 
-const $ = (id) => document.getElementById(id);
-
-const KEY_STORE = 'sandpipe.apiKey';
 const SANDBOX_STORE = 'sandpipe.sandboxId';
 const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
 const SANDBOX_KEEPALIVE_MS = 5 * 60 * 1000;
@@ -28,95 +30,7 @@ const INPUT_BATCH_MS = 8;             // keystrokes typed this close together go
 const INPUT_CHUNK = 16 * 1024;        // the server takes at most 64 KiB per input
 
 // ---------------------------------------------------------------------
-// 1. API calls
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-// request(method, path, options) → parsed JSON, null for 204, or the
-// Response itself with {raw: true}. Options: json (sent as JSON), body
-// (sent as is: FormData, Blob, string), anonymous (no token). A 401 on an
-// authenticated call refreshes the tokens once and tries again.
-async function request(method, path, { json, body, anonymous = false, raw = false } = {}, retried = false) {
-  const headers = {};
-  if (json !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  if (!anonymous) headers.Authorization = `Bearer ${await accessToken()}`;
-  const res = await fetch(path, { method, headers, body });
-  if (res.status === 401 && !anonymous && !retried) {
-    await refreshTokens();
-    return request(method, path, { json, body, anonymous, raw }, true);
-  }
-  if (!res.ok) {
-    let code = 'http_' + res.status, message = res.statusText;
-    try {
-      const err = (await res.json()).error;
-      code = err.code;
-      message = err.message + (err.field ? ` (${err.field})` : '');
-    } catch { /* not the JSON envelope */ }
-    throw new ApiError(res.status, code, message);
-  }
-  if (raw) return res;
-  if (res.status === 204) return null;
-  return res.json();
-}
-
-// ---------------------------------------------------------------------
-// 2. Session
-
-const auth = { apiKey: null, access: null, refresh: null, expiresAt: 0, timer: 0, pending: null };
-
-async function signIn(apiKey) {
-  const pair = await request('POST', '/api/auth/token', { json: { api_key: apiKey }, anonymous: true });
-  auth.apiKey = apiKey;
-  sessionStorage.setItem(KEY_STORE, apiKey);
-  setTokens(pair);
-}
-
-function setTokens(pair) {
-  auth.access = pair.access_token;
-  auth.refresh = pair.refresh_token;
-  auth.expiresAt = Date.now() + pair.expires_in * 1000;
-  // Refresh a minute before expiry (earlier for very short lifetimes).
-  const lead = Math.min(60, pair.expires_in / 5);
-  clearTimeout(auth.timer);
-  auth.timer = setTimeout(() => refreshTokens().catch(showError), (pair.expires_in - lead) * 1000);
-}
-
-// One refresh at a time: presenting the same refresh token twice looks
-// like a stolen token to the server, which then revokes the whole family.
-// If the refresh token is refused, the API key gets a new pair.
-function refreshTokens() {
-  if (!auth.pending) {
-    auth.pending = (async () => {
-      try {
-        setTokens(await request('POST', '/api/auth/refresh',
-          { json: { refresh_token: auth.refresh }, anonymous: true }));
-      } catch (err) {
-        if (!auth.apiKey || err.status === 429) throw err;
-        setTokens(await request('POST', '/api/auth/token',
-          { json: { api_key: auth.apiKey }, anonymous: true }));
-      }
-    })().finally(() => { auth.pending = null; });
-  }
-  return auth.pending;
-}
-
-// The current access token, refreshed first if it is about to expire
-// (timers do not run while a laptop sleeps).
-async function accessToken() {
-  if (auth.pending) await auth.pending;
-  if (!auth.access) throw new ApiError(401, 'unauthenticated', 'not signed in');
-  if (Date.now() > auth.expiresAt - 15000) await refreshTokens();
-  return auth.access;
-}
+// 1. Signing out
 
 async function signOut() {
   const refresh = auth.refresh;
@@ -138,71 +52,7 @@ async function signOut() {
 }
 
 // ---------------------------------------------------------------------
-// 3. Event streams
-
-// Event ids are "<ms>-<seq>" (Redis stream positions).
-function idAfter(a, b) {
-  const [am, as] = a.split('-').map(Number), [bm, bs] = b.split('-').map(Number);
-  return am > bm || (am === bm && as > bs);
-}
-
-// openStream(path, types, onEvent, {finalType, onGiveUp}) → {close()}.
-// Calls onEvent(type, data) for each event, data being the parsed JSON.
-// The browser reconnects by itself after a dropped connection; when the
-// server refuses the stream (an expired token, a restart), EventSource
-// stops, so the stream is reopened with a fresh token and resumes after
-// the last event seen (events seen twice are skipped). After a few
-// refusals in a row it gives up and calls onGiveUp.
-function openStream(path, types, onEvent, { finalType, onGiveUp = () => {} } = {}) {
-  let es = null, lastId = '', closed = false, failures = 0;
-
-  function close() {
-    closed = true;
-    if (es) es.close();
-  }
-
-  function deliver(type, ev) {
-    if (closed) return;
-    // An event without an id of its own (the relay's "events_lost") shows
-    // the previous id again: only typed events are checked.
-    if (ev.lastEventId && type !== 'error') {
-      if (lastId && !idAfter(ev.lastEventId, lastId)) return;
-      lastId = ev.lastEventId;
-    }
-    failures = 0;
-    let data;
-    try { data = JSON.parse(ev.data); } catch { return; }
-    onEvent(type, data);
-    if (type === finalType) close();
-  }
-
-  async function connect() {
-    if (closed) return;
-    const query = new URLSearchParams({ access_token: await accessToken() });
-    if (lastId) query.set('lastEventId', lastId);
-    if (closed) return;
-    es = new EventSource(`${path}?${query}`);
-    for (const type of types) es.addEventListener(type, (ev) => deliver(type, ev));
-    // "error" is both the server's error event (a MessageEvent with data)
-    // and EventSource's own connection error (a plain Event).
-    es.addEventListener('error', (ev) => {
-      if (ev.data !== undefined) return deliver('error', ev);
-      if (closed || es.readyState !== EventSource.CLOSED) return;
-      if (++failures > 3) {
-        closed = true;
-        onGiveUp();
-        return;
-      }
-      setTimeout(() => connect().catch(showError), 400 * failures);
-    });
-  }
-
-  connect().catch((err) => { closed = true; showError(err); onGiveUp(); });
-  return { close };
-}
-
-// ---------------------------------------------------------------------
-// 4. The console's sandbox
+// 2. The console's sandbox
 
 const sandbox = { id: null, keepAlive: 0 };
 
@@ -212,24 +62,47 @@ async function ensureSandbox() {
   const known = sessionStorage.getItem(SANDBOX_STORE);
   if (known) {
     try {
-      await request('POST', `/sandboxes/${known}/timeout`, { json: { timeout: SANDBOX_TIMEOUT_S } });
-      return setSandbox(known);
+      const doc = await request('POST', `/sandboxes/${known}/timeout`, { json: { timeout: SANDBOX_TIMEOUT_S } });
+      return setSandbox(doc);
     } catch (err) {
       if (err.status !== 404) throw err;
     }
   }
-  const made = await request('POST', '/sandboxes', { json: { timeout: SANDBOX_TIMEOUT_S } });
-  return setSandbox(made.id);
+  return setSandbox(await request('POST', '/sandboxes', { json: { timeout: SANDBOX_TIMEOUT_S } }));
 }
 
-function setSandbox(id) {
-  sandbox.id = id;
+// setSandbox(doc): the sandbox of this answer (GET or POST /sandboxes) is
+// the console's. Returns its id.
+function setSandbox(doc) {
+  sandbox.id = doc.id;
   run.contexts = {};
-  sessionStorage.setItem(SANDBOX_STORE, id);
-  $('sandbox-id').textContent = id;
+  sessionStorage.setItem(SANDBOX_STORE, doc.id);
+  $('sandbox-id').textContent = doc.id;
+  $('sandbox-template').textContent = doc.template || 'host';
   clearInterval(sandbox.keepAlive);
   sandbox.keepAlive = setInterval(keepSandboxAlive, SANDBOX_KEEPALIVE_MS);
-  return id;
+  sandboxView.setSandbox(doc.id);
+  files.root = files.path = FILES_ROOT;
+  files.rootKnown = filesRootOf(doc.template).then((root) => {
+    if (sandbox.id === doc.id && root !== files.root) files.root = files.path = root;
+  });
+  return doc.id;
+}
+
+// replaceSandbox(body): a new sandbox (POST /sandboxes with body: the
+// Sandbox view's template, network and limits) becomes the console's;
+// the old one is deleted once the new one exists, so that a refused
+// request (an unknown template, too many sandboxes) loses nothing.
+async function replaceSandbox(body) {
+  const made = await request('POST', '/sandboxes', { json: { timeout: SANDBOX_TIMEOUT_S, ...body } });
+  const old = sandbox.id;
+  const terminalClosed = closeTerminal();
+  stopRunStream();
+  setSandbox(made);
+  notice(`Sandbox ${made.id} of the template ${made.template || 'host'} is the console's now.`);
+  await terminalClosed;
+  if (old) request('DELETE', `/sandboxes/${old}`).catch(() => {});
+  await Promise.all([openTerminal(), listFiles()]);
 }
 
 async function keepSandboxAlive() {
@@ -247,7 +120,7 @@ async function keepSandboxAlive() {
 }
 
 // ---------------------------------------------------------------------
-// 5. Run panel
+// 3. Run panel
 
 const RUN_EVENTS = ['status', 'stdout', 'stderr', 'display', 'result'];
 const run = { id: null, stream: null, contexts: {} };
@@ -417,7 +290,7 @@ function appendDisplay(mime, data) {
 }
 
 // ---------------------------------------------------------------------
-// 6. Terminal
+// 4. Terminal
 
 const TERMINAL_EVENTS = ['status', 'ready', 'output', 'exit'];
 const term = {
@@ -548,10 +421,22 @@ function closeTerminal() {
 }
 
 // ---------------------------------------------------------------------
-// 7. File panel
+// 5. File panel
 
+// The file panel starts in /workspace, or in the template's workdir
+// (/home/user for base) for a sandbox of a template with a root of its own.
 const FILES_ROOT = '/workspace';
-const files = { path: FILES_ROOT };
+const files = { root: FILES_ROOT, path: FILES_ROOT, rootKnown: Promise.resolve() };
+
+async function filesRootOf(template) {
+  if (!template || template === 'host') return FILES_ROOT;
+  try {
+    const t = await request('GET', `/templates/${encodeURIComponent(template)}`);
+    return t.workdir || FILES_ROOT;
+  } catch {
+    return FILES_ROOT;
+  }
+}
 
 function filesUrl(path, extra = '') {
   return `/sandboxes/${sandbox.id}/files?path=${encodeURIComponent(path)}${extra}`;
@@ -559,9 +444,10 @@ function filesUrl(path, extra = '') {
 
 async function listFiles() {
   if (!sandbox.id) return;
+  await files.rootKnown;
   const listing = await request('GET', filesUrl(files.path));
   $('files-path').textContent = files.path;
-  $('files-up').disabled = files.path === FILES_ROOT;
+  $('files-up').disabled = files.path === files.root;
   const entries = [...listing.entries].sort((a, b) =>
     (a.type === 'directory' ? 0 : 1) - (b.type === 'directory' ? 0 : 1) || a.name.localeCompare(b.name));
   const rows = entries.map(fileRow);
@@ -594,15 +480,6 @@ function fileRow(entry) {
   return tr;
 }
 
-function button(text, className, onClick) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.className = className;
-  b.textContent = text;
-  b.addEventListener('click', onClick);
-  return b;
-}
-
 // The download needs the Authorization header, so it is fetched and
 // handed to the browser as a blob.
 async function downloadFile(entry) {
@@ -631,42 +508,30 @@ async function uploadFiles(fileList) {
   await listFiles();
 }
 
-function formatSize(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-// "modified" is seconds since the epoch (an RFC 3339 string also works).
-function formatTime(t) {
-  if (t == null) return '';
-  const d = new Date(typeof t === 'number' ? t * 1000 : t);
-  return isNaN(d) ? String(t) : d.toLocaleString();
-}
-
 // ---------------------------------------------------------------------
-// 8. Wiring
+// 6. Wiring
 
-let noticeTimer = 0;
+const VIEWS = ['workspace', 'templates', 'sandbox'];
 
-function notice(text, isError = false) {
-  const el = $('notice');
-  el.textContent = text;
-  el.classList.toggle('error', isError);
-  el.hidden = false;
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => { el.hidden = true; }, isError ? 10000 : 4000);
-}
-
-function showError(err) {
-  console.error(err);
-  notice(err instanceof ApiError ? `${err.message} [${err.code}]` : String(err.message || err), true);
+// showView(name): one of VIEWS is shown (none when signed out).
+function showView(name) {
+  for (const v of VIEWS) {
+    $(v === 'workspace' ? v : `${v}-view`).hidden = v !== name;
+    const tab = $(`view-${v}`);
+    if (v === name) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
+  document.body.dataset.view = name || '';
+  sandboxView.show(name === 'sandbox');
+  if (name === 'templates') templates.load().catch(showError);
 }
 
 function showSignedOut() {
   $('sign-in-form').hidden = false;
   $('session').hidden = true;
-  $('workspace').hidden = true;
+  $('views').hidden = true;
+  showView(null);
+  sandboxView.setSandbox(null);
   $('welcome').hidden = false;
   document.body.dataset.state = 'signed-out';
 }
@@ -675,12 +540,15 @@ function showSignedOut() {
 async function startConsole() {
   $('sign-in-form').hidden = true;
   $('session').hidden = false;
-  $('workspace').hidden = false;
+  $('views').hidden = false;
+  showView('workspace');
   $('welcome').hidden = true;
   if (!term.xterm) setupTerminal();   // once visible, so that it can measure itself
   const [who] = await Promise.all([request('GET', '/api/auth/verify'), ensureSandbox(), loadLanguages()]);
   $('subject').textContent = who.sub;
   document.body.dataset.state = 'signed-in';
+  // The templates fill the Sandbox view's picker; the workspace works without.
+  templates.load().catch(showError);
   await Promise.all([openTerminal(), listFiles()]);
 }
 
@@ -717,13 +585,22 @@ function main() {
   $('term-restart').addEventListener('click', () => openTerminal().catch(showError));
   $('files-refresh').addEventListener('click', () => listFiles().catch(showError));
   $('files-up').addEventListener('click', () => {
-    files.path = files.path.replace(/\/[^/]+$/, '') || FILES_ROOT;
+    files.path = files.path.replace(/\/[^/]+$/, '') || files.root;
     listFiles().catch(showError);
   });
   $('files-upload').addEventListener('change', (e) => {
     uploadFiles(e.target.files).catch(showError).finally(() => { e.target.value = ''; });
   });
   window.addEventListener('pagehide', closeTerminal);
+  for (const v of VIEWS) $(`view-${v}`).addEventListener('click', () => showView(v));
+  templates.init({
+    onUse: (name) => {
+      sandboxView.pick(name);
+      showView('sandbox');
+      $('new-template').focus();
+    },
+  });
+  sandboxView.init({ onOpen: replaceSandbox });
 
   // A reload in the same tab signs in again with the stored key.
   const stored = sessionStorage.getItem(KEY_STORE);
