@@ -131,14 +131,25 @@ static uid_t hd_owner(const hd_sandbox *s)
     return sbx_host_uid(s->sbx, 1000);
 }
 
-/* A template's sandbox: any absolute path, resolved in its root. */
+/* A template's sandbox: any absolute path, resolved in its overlay as the
+ * host mounted it (without what bwrap mounts on it inside: /proc, /dev,
+ * the generated /etc files), except /tmp, its own tmpfs, reached through
+ * sp-init's root. No other mount is entered (RESOLVE_NO_XDEV). */
 static int hd_path_in_root(hd_sandbox *s, hd_path *p)
 {
     char where[64];
+    int tmp = strncmp(p->norm, "/tmp", 4) == 0 &&
+              (p->norm[4] == '\0' || p->norm[4] == '/');
 
-    p->rel = p->norm[1] == '\0' ? "." : p->norm + 1;
-    snprintf(where, sizeof where, "/proc/%d/root", (int)hd_init_pid(s->sbx));
-    p->root = open(where, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (tmp) {
+        p->rel = p->norm[4] == '\0' ? "." : p->norm + 5;
+        snprintf(where, sizeof where, "/proc/%d/root/tmp",
+                 (int)hd_init_pid(s->sbx));
+    } else {
+        p->rel = p->norm[1] == '\0' ? "." : p->norm + 1;
+    }
+    p->root = open(tmp ? where : sbx_root_path(s->sbx),
+                   O_PATH | O_DIRECTORY | O_CLOEXEC);
     return p->root < 0 ? -1 : 0;
 }
 

@@ -631,6 +631,9 @@ int main(int argc, char **argv)
     sa.sa_handler = hd_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* The templates are listed before the helper says it is alive. */
+    hd_tpl_tick(hd_now_ms());
+    hd_pub_flush();
     hd_register();
     hd_reconcile();
     hd_tpl_build_reap();

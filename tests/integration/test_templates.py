@@ -118,6 +118,26 @@ class TemplatesTest(su.SbxCase):
         res = self.sh(other, "command -v jq || echo none")
         self.assertEqual(res["stdout"], "none\n")
 
+    def test_execute_and_contexts(self):
+        """/execute with the sandbox's id and a stateful context run in
+        the template's root, as its user."""
+        r = call("POST", "/execute", {"code": "import os\nprint(2 + 2, "
+                                      "os.getuid(), os.getcwd())",
+                                      "language": "python",
+                                      "sandbox_id": self.sid}, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["output"], "4 1000 /home/user\n", r.json)
+        r = call("POST", f"/sandboxes/{self.sid}/contexts",
+                 {"language": "python"}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        ctx = r.json["id"]
+        for code, want in (("x = 20", ""), ("print(x + 1)", "21\n")):
+            r = call("POST", "/execute", {"code": code, "context_id": ctx,
+                                          "sandbox_id": self.sid},
+                     timeout=60)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["output"], want, r.json)
+
     def test_npm_install(self):
         out = self.ok(self.sid, "mkdir -p p && cd p && npm install --silent "
                       "--no-audit --no-fund is-number@7 >/dev/null 2>&1; "
@@ -136,6 +156,30 @@ class TemplatesTest(su.SbxCase):
         r = self.fget(self.sid, "/home/user/up/home/user/notes/a.txt")
         self.assertEqual((r.status, r.body), (200, b"hello"), r)
         self.assertFalse(os.path.exists("/home/user/notes/a.txt"))
+        # /tmp is the sandbox's own; /proc and /dev are never entered, by
+        # name or through a link.
+        self.put_ok(self.sid, "/tmp/t.txt", b"tmp")
+        self.assertEqual(self.ok(self.sid, "cat /tmp/t.txt"), "tmp")
+        self.ok(self.sid, "ln -sfn /proc/1/environ /home/user/env; "
+                "ln -sfn /dev/tty /home/user/tty")
+        for path in ("/proc/1/environ", "/home/user/env", "/dev/tty",
+                     "/home/user/tty", "/proc/self/mem"):
+            with self.subTest(path=path):
+                # Not there (the overlay's empty /proc), or a device node
+                # of the template's tree refused as not a file: never read.
+                r = self.fget(self.sid, path)
+                self.assertIn(r.status, (400, 404), r)
+        # A watch sees a file a command writes in the user's home.
+        r = call("POST", f"/sandboxes/{self.sid}/watches",
+                 {"path": "/home/user", "recursive": False})
+        self.assertEqual(r.status, 201, r)
+        wid = r.json["watch_id"]
+        self.ok(self.sid, "echo x > /home/user/watched.txt")
+        seen = sp.wait_until(lambda: any(
+            e["data"].get("name") == "watched.txt" for e in call(
+                "GET", f"/sandboxes/{self.sid}/watches/{wid}/events?since=0")
+            .json["events"]), 10)
+        self.assertTrue(seen)
 
     def test_disk_full_is_enospc_not_oom(self):
         sid = self.new_sandbox({"template": "base",
