@@ -11,6 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DUR=${1:-10}
 CONN=${2:-64}
 export SP_STATE_DIR=$ROOT/state/bench SP_LISTEN=127.0.0.1:18090
+export SP_DEFAULT_TEMPLATE=host SP_BUILTIN_TEMPLATES=""
 # Measure the handler, not the X-API-Key rate limit.
 export SP_APIKEY_RATE=999999 SP_APIKEY_BURST=999999
 STATIC_PORT=18091

@@ -177,7 +177,8 @@ def main():
     a = ap.parse_args()
     concs = [int(c) for c in a.conc.split(",")]
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
     env.pop("REDIS_URL", None)
     if a.pool is not None:
         env["SP_POOL_SIZE"] = str(a.pool)

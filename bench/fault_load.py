@@ -151,6 +151,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE,
                        (max(soft, min(hard, a.streams + 1024)), hard))
     env = dict(os.environ, SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="",
                SP_RUNS_MAX_PER_SUBJECT=str(max(100, a.runs)))
     env.pop("REDIS_URL", None)
     build = env.get("SP_BUILD_DIR") or os.path.join(ROOT, "state", "build")

@@ -146,7 +146,8 @@ def main():
     n = a.total_mib // a.file_mib
     total = n * a.file_mib * MiB
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
                    check=True, stdout=subprocess.DEVNULL)

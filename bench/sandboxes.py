@@ -63,6 +63,7 @@ def main():
     a = ap.parse_args()
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
                SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="",
                SP_SANDBOX_MAX_PER_SUBJECT=str(a.alive + 10))
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env, check=True,

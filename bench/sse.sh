@@ -28,6 +28,7 @@ EVENTS=${EVENTS:-20}
 INTERVAL_MS=${INTERVAL_MS:-100}
 TPUT_REPS=${TPUT_REPS:-2}
 export SP_STATE_DIR=$ROOT/state/bench-sse
+export SP_DEFAULT_TEMPLATE=host SP_BUILTIN_TEMPLATES=""
 export SP_LISTEN=127.0.0.1:18098
 # Output cap and stream length big enough for 100 MB in one execution.
 export SP_OUTPUT_MAX=200000000 SP_STREAM_MAXLEN=100000

@@ -95,6 +95,7 @@ def docker_times(rootfs, n):
 def up_times(env):
     """`up` on a fresh state (built-ins made), then again after down."""
     fresh = dict(env, SP_STATE_DIR=STATE + "-up", SP_LISTEN="127.0.0.1:18095")
+    fresh.pop("SP_BUILTIN_TEMPLATES", None)  # all of them, as a first up
     shutil.rmtree(fresh["SP_STATE_DIR"], ignore_errors=True)
     out = []
     for _ in range(2):

@@ -133,7 +133,8 @@ def main():
         ap.error(f"--rate must be in (0, {INPUTS_PER_S // 2}]: a terminal "
                  f"takes at most {INPUTS_PER_S} inputs a second")
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN)
+               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
     env.pop("REDIS_URL", None)
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
