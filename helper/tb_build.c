@@ -16,10 +16,16 @@
 
 #define TB_SPEC_MAX (TS_TEXT_MAX + 1)
 
-/* The account every Debian base has, and where its work goes. */
+/* The account every Debian base has, and where its work goes; and the
+ * certificate authorities the host trusts beyond Debian's (its local ones:
+ * a TLS-intercepting proxy's, say), so that apt, pip, npm and curl in the
+ * templates trust what the host trusts. */
 static const char base_hook[] =
     "chroot \"$1\" useradd -m -u 1000 -U -s /bin/bash user && "
-    "mkdir -p \"$1/workspace\" && chown 1000:1000 \"$1/workspace\"";
+    "mkdir -p \"$1/workspace\" && chown 1000:1000 \"$1/workspace\" && "
+    "for c in /usr/local/share/ca-certificates/*.crt; do "
+    "[ -f \"$c\" ] && cp \"$c\" \"$1/usr/local/share/ca-certificates/\"; "
+    "done; chroot \"$1\" update-ca-certificates >/dev/null";
 static const char slim_opts[] = "--dpkgopt=path-exclude=/usr/share/man/*";
 static const char slim_opts2[] = "--dpkgopt=path-exclude=/usr/share/doc/*";
 

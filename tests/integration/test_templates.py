@@ -139,11 +139,20 @@ class TemplatesTest(su.SbxCase):
             self.assertEqual(r.json["output"], want, r.json)
 
     def test_npm_install(self):
+        """A package from the npm registry lands in the project's
+        node_modules (not one of Debian's node-* packages found instead)."""
         out = self.ok(self.sid, "mkdir -p p && cd p && npm install --silent "
-                      "--no-audit --no-fund is-number@7 >/dev/null 2>&1; "
-                      "node -e \"console.log(require('is-number')(5))\"",
+                      "--no-audit --no-fund is-number@7.0.0 >/dev/null && "
+                      "node -p \"require.resolve('is-number') + ' ' + "
+                      "require('is-number/package.json').version\"",
                       timeout=300)
-        self.assertEqual(out, "true\n")
+        self.assertEqual(out, "/home/user/p/node_modules/is-number/index.js "
+                              "7.0.0\n")
+        # TLS to the registry npm is configured with (whatever host that
+        # is) verifies with the template's certificate authorities.
+        self.assertEqual(self.ok(self.sid, "curl -sS -o /dev/null -w "
+                                 "'%{http_code}' \"$(npm config get "
+                                 "registry)is-number\"", timeout=60)[:1], "2")
 
     def test_files_anywhere_in_the_root(self):
         self.put_ok(self.sid, "/home/user/notes/a.txt", b"hello")
