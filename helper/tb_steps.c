@@ -75,8 +75,11 @@ static size_t tb_env(char **env, size_t max)
 
     env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
                "/bin";
+    /* The step's user's home: root's until a USER step. */
     snprintf(home, sizeof home, "HOME=%s",
-             cJSON_GetStringValue(cJSON_GetObjectItem(tb.meta, "home")));
+             step_uid == 0
+                 ? "/root"
+                 : cJSON_GetStringValue(cJSON_GetObjectItem(tb.meta, "home")));
     env[n++] = home;
     cJSON_ArrayForEach(e, vars)
     {
