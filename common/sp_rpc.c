@@ -341,3 +341,43 @@ out:
     free(js);
     return result;
 }
+
+static const char *rpc_field(const redisReply *h, const char *name)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(h->element[i]->str, name) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            return h->element[i + 1]->str;
+    return NULL;
+}
+
+redisReply *rpc_owned_record(http_req *r, int f, const char *id,
+                             const char *prefix, const char *noun,
+                             const char *parent_field, const char *parent)
+{
+    char k[RDS_KEY_MAX];
+    const char *owner, *in;
+    redisReply *h;
+
+    if (!id_valid_typed(id, prefix) ||
+        key_of(k, sizeof k, (sp_key_family)f, id) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "%s not found", noun);
+        return NULL;
+    }
+    h = rds_cmd("HGETALL %s", k);
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(h);
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return NULL;
+    }
+    owner = rpc_field(h, "owner");
+    in = parent_field ? rpc_field(h, parent_field) : NULL;
+    if (owner == NULL || strcmp(owner, r->auth.sub) != 0 ||
+        (parent_field && (in == NULL || strcmp(in, parent) != 0))) {
+        freeReplyObject(h);
+        http_send_error(r, SP_E_NOT_FOUND, NULL, "%s not found", noun);
+        return NULL;
+    }
+    return h;
+}

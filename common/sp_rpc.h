@@ -77,6 +77,16 @@ sp_status rpc_sandbox_helper(const char *sub, const char *sbx_id, char *helper);
 /* As rpc_sandbox_helper for the caller of r; on failure the 404 (field
  * may be NULL) or 503 is sent. Returns 0 or -1. */
 struct http_req;
+/* The hash record of id in key family f (sp_keys.h), if id has the type
+ * prefix, the record's "owner" is the caller's subject and, when
+ * parent_field is given, its parent_field is parent: the HGETALL reply
+ * (struct redisReply *, caller frees); else NULL after answering 404
+ * ("<noun> not found": unknown, or another's) or 503. */
+struct redisReply *rpc_owned_record(struct http_req *r, int f, const char *id,
+                                    const char *prefix, const char *noun,
+                                    const char *parent_field,
+                                    const char *parent);
+
 int rpc_sandbox_of(struct http_req *r, const char *sbx_id, const char *field,
                    char *helper);
 

@@ -21,30 +21,7 @@
  * else NULL after 404/503. */
 static redisReply *exe_record(http_req *r, const char *id)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *h;
-    const char *owner = NULL;
-
-    if (!id_valid_typed(id, "exe_") || key_of(k, sizeof k, KEY_EXEC, id)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
-        return NULL;
-    }
-    h = rds_cmd("HGETALL %s", k);
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return NULL;
-    }
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        if (strcmp(h->element[i]->str, "owner") == 0)
-            owner = h->element[i + 1]->str;
-    }
-    if (owner == NULL || strcmp(owner, r->auth.sub) != 0) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "execution not found");
-        return NULL;
-    }
-    return h;
+    return rpc_owned_record(r, KEY_EXEC, id, "exe_", "execution", NULL, NULL);
 }
 
 static const char *exe_field(const redisReply *h, const char *name)

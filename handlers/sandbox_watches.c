@@ -48,29 +48,7 @@ static cJSON *sbxw_render(const char *id, const redisReply *h)
  * 503. */
 static redisReply *sbxw_record(http_req *r, const char *sbx, const char *wid)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *h;
-    const char *owner, *in;
-
-    if (!id_valid_typed(wid, "wch_") || key_of(k, sizeof k, KEY_WATCH, wid)) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "watch not found");
-        return NULL;
-    }
-    h = rds_cmd("HGETALL %s", k);
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return NULL;
-    }
-    owner = sbxh_field(h, "owner");
-    in = sbxh_field(h, "sandbox");
-    if (owner == NULL || in == NULL || strcmp(owner, r->auth.sub) != 0 ||
-        strcmp(in, sbx) != 0) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "watch not found");
-        return NULL;
-    }
-    return h;
+    return rpc_owned_record(r, KEY_WATCH, wid, "wch_", "watch", "sandbox", sbx);
 }
 
 /* Start a watch of q (q->id made here) on sandbox q->sandbox of the
@@ -125,37 +103,32 @@ out:
     cJSON_Delete(body);
 }
 
+/* One running watch as the list shows it, or NULL. */
+static cJSON *sbxw_item(const char *wid, const void *arg)
+{
+    char wk[RDS_KEY_MAX];
+    redisReply *h;
+    cJSON *o = NULL;
+
+    (void)arg;
+    if (!id_valid(wid) || key_of(wk, sizeof wk, KEY_WATCH, wid) != 0)
+        return NULL;
+    h = rds_cmd("HGETALL %s", wk);
+    if (h != NULL && h->type == REDIS_REPLY_ARRAY && h->elements > 0)
+        o = sbxw_render(wid, h);
+    freeReplyObject(h);
+    return o;
+}
+
 /* GET /sandboxes/{id}/watches: the sandbox's watches that run. */
 void sbxh_watch_list(http_req *r)
 {
-    char helper[SP_ID_SIZE], k[RDS_KEY_MAX], wk[RDS_KEY_MAX];
-    redisReply *set;
-    cJSON *o, *arr;
+    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return;
     key_of(k, sizeof k, KEY_SBX_WATCHES, r->params[0]);
-    set = rds_cmd("SMEMBERS %s", k);
-    if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(set);
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return;
-    }
-    o = cJSON_CreateObject();
-    arr = cJSON_AddArrayToObject(o, "watches");
-    for (size_t i = 0; i < set->elements && i < SBXW_LIST_MAX; i++) {
-        const char *wid = set->element[i]->str;
-        redisReply *h;
-        if (!id_valid(wid) || key_of(wk, sizeof wk, KEY_WATCH, wid) != 0)
-            continue;
-        h = rds_cmd("HGETALL %s", wk);
-        if (h != NULL && h->type == REDIS_REPLY_ARRAY && h->elements > 0)
-            cJSON_AddItemToArray(arr, sbxw_render(wid, h));
-        freeReplyObject(h);
-    }
-    http_send_json(r, 200, o);
-    cJSON_Delete(o);
-    freeReplyObject(set);
+    sbxh_send_set(r, k, "watches", SBXW_LIST_MAX, sbxw_item, NULL);
 }
 
 /* DELETE /sandboxes/{id}/watches/{wid}: 204; the watch's stream ends

@@ -267,29 +267,43 @@ void sbxh_post(http_req *r)
     cJSON_Delete(body);
 }
 
-void sbxh_list(http_req *r)
+void sbxh_send_set(http_req *r, const char *key, const char *field, size_t max,
+                   sbxh_render_fn render, const void *arg)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *set;
+    redisReply *set = rds_cmd("SMEMBERS %s", key);
     cJSON *root, *arr;
 
-    key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub);
-    set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(set);
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         return;
     }
     root = cJSON_CreateObject();
-    arr = cJSON_AddArrayToObject(root, "sandboxes");
-    for (size_t i = 0; i < set->elements; i++) {
-        cJSON *o = sbxh_render(set->element[i]->str);
+    arr = cJSON_AddArrayToObject(root, field);
+    for (size_t i = 0; i < set->elements && i < max; i++) {
+        cJSON *o = set->element[i]->type == REDIS_REPLY_STRING
+                       ? render(set->element[i]->str, arg)
+                       : NULL;
         if (o != NULL)
             cJSON_AddItemToArray(arr, o);
     }
     freeReplyObject(set);
     http_send_json(r, 200, root);
     cJSON_Delete(root);
+}
+
+static cJSON *sbxh_render_item(const char *id, const void *arg)
+{
+    (void)arg;
+    return sbxh_render(id);
+}
+
+void sbxh_list(http_req *r)
+{
+    char k[RDS_KEY_MAX];
+
+    key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub);
+    sbxh_send_set(r, k, "sandboxes", (size_t)-1, sbxh_render_item, NULL);
 }
 
 void sbxh_get(http_req *r)

@@ -30,6 +30,12 @@ cJSON *sbxh_render(const char *id);
 /* Value of field name in an HGETALL reply h, or NULL. */
 const char *sbxh_field(const redisReply *h, const char *name);
 
+/* Answer r with {field: [render(id, arg) for each id of the set key]}
+ * (at most max; an id rendered as NULL is left out); 503 without Redis. */
+typedef cJSON *(*sbxh_render_fn)(const char *id, const void *arg);
+void sbxh_send_set(http_req *r, const char *key, const char *field,
+                   size_t max, sbxh_render_fn render, const void *arg);
+
 /* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
  * else -1 after the 400 naming field. */
 int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);

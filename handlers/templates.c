@@ -61,29 +61,17 @@ static cJSON *tplh_render(const char *name, const char *subject)
     return o;
 }
 
+static cJSON *tplh_render_item(const char *name, const void *subject)
+{
+    return tplh_render(name, subject);
+}
+
 void tplh_list(http_req *r)
 {
     char k[RDS_KEY_MAX];
-    redisReply *set;
-    cJSON *root, *arr;
 
     key_of(k, sizeof k, KEY_TPLS, NULL);
-    set = rds_cmd("SMEMBERS %s", k);
-    if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(set);
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return;
-    }
-    root = cJSON_CreateObject();
-    arr = cJSON_AddArrayToObject(root, "templates");
-    for (size_t i = 0; i < set->elements; i++) {
-        cJSON *o = tplh_render(set->element[i]->str, r->auth.sub);
-        if (o != NULL)
-            cJSON_AddItemToArray(arr, o);
-    }
-    freeReplyObject(set);
-    http_send_json(r, 200, root);
-    cJSON_Delete(root);
+    sbxh_send_set(r, k, "templates", (size_t)-1, tplh_render_item, r->auth.sub);
 }
 
 void tplh_get(http_req *r)
@@ -243,23 +231,13 @@ out:
 /* GET /templates/{name}/builds/{id}: the build's record (its owner's). */
 void tplh_build_get(http_req *r)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *h = NULL;
-    cJSON *o;
+    redisReply *h = rpc_owned_record(r, KEY_TBUILD, r->params[1], "bld_",
+                                     "build", "name", r->params[0]);
     const char *want[] = {"name", "status", "error", "created", "ended"};
+    cJSON *o;
 
-    if (id_valid_typed(r->params[1], "bld_") &&
-        key_of(k, sizeof k, KEY_TBUILD, r->params[1]) == 0)
-        h = rds_cmd("HGETALL %s", k);
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0 ||
-        strcmp(sbxh_field(h, "owner") ? sbxh_field(h, "owner") : "",
-               r->auth.sub) != 0 ||
-        strcmp(sbxh_field(h, "name") ? sbxh_field(h, "name") : "",
-               r->params[0]) != 0) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "build not found");
+    if (h == NULL)
         return;
-    }
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "build_id", r->params[1]);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
