@@ -18,64 +18,31 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
-const { chromium } = createRequire(path.join(ROOT, 'web', 'package.json'))('playwright-core');
+import { API_KEY, LISTEN, OUT, openBrowser, stepper } from './session.mjs';
 
-const LISTEN = process.env.SP_LISTEN || '127.0.0.1:18080';
-const API_KEY = process.env.SP_API_KEY || '';
-const OUT = path.join(process.env.SP_TEST_OUT || path.join(ROOT, 'tests', 'out'), 'browser');
-const CHROMIUM = process.env.SP_CHROMIUM || '/usr/bin/chromium';
 const WAIT = { timeout: 20000 };
 const BUILD_WAIT = { timeout: 400000 };   // a build copies base's tree once
 
 const NAME = `browser-${randomBytes(3).toString('hex')}`;
 const SPEC = 'FROM base\nRUN echo built-by-browser\n';
 
-let profile, context, page;
-const pageLog = [];
+let browser, page;
 
 before(async () => {
-  assert.ok(API_KEY, 'SP_API_KEY must be set');
-  await mkdir(OUT, { recursive: true });
-  profile = await mkdtemp(path.join(tmpdir(), 'sp-browser-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) pageLog.push(`http ${r.status()}: ${r.request().method()} ${r.url().replace(/access_token=[^&]+/, 'access_token=…')}`);
-  });
+  browser = await openBrowser();
+  page = browser.page;
 });
 
 after(async () => {
-  if (page && pageLog.length) console.log('page log:\n  ' + pageLog.join('\n  '));
-  if (context) await context.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
   // Whatever a failed step left: the template is not kept.
   await fetch(`http://${LISTEN}/templates/${NAME}`, { method: 'DELETE', headers: { 'X-API-Key': API_KEY } }).catch(() => {});
 });
 
-async function step(name, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    if (page) await page.screenshot({ path: path.join(OUT, `failed-templates-${name}.png`) }).catch(() => {});
-    throw err;
-  }
-}
+// Saves a screenshot when a step fails, then fails the step.
+const step = stepper('failed-templates-', () => page);
 
 const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`) });
 const row = (name) => page.locator('#tpl-list tr', { has: page.getByRole('button', { name, exact: true }) });
