@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +123,7 @@ static int freeze_dir(const char *dir, int frozen, long wait_ms)
 static int kill_cgroup(const char *dir)
 {
     char path[CG_PATH_MAX];
-    long waited = 0, step = 1;
+    long step = 1;
     uint64_t v = 0;
     int i;
 
@@ -131,14 +132,28 @@ static int kill_cgroup(const char *dir)
         snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
         if (sbx_cg_write_file(path, "1", NULL, 0) < 0)
             return access(dir, F_OK) == 0 ? -1 : 0;
-        while (populated(dir)) {
-            if (waited >= KILL_WAIT_MS)
-                return -1;
-            sbx_cg_sleep_ms(step);
-            waited += step;
+        /* cgroup.events wakes poll (POLLPRI) when "populated" changes:
+         * no sleep lasts longer than the dying does. */
+        snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+        int ev = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+        long long deadline = sbx_cg_now_ms() + KILL_WAIT_MS;
+
+        while (rc == 0 && populated(dir)) {
+            struct pollfd pfd = {ev, POLLPRI, 0};
+            char b[256];
+
+            /* Reading it arms the next notification (kernfs). */
+            if (ev >= 0 && pread(ev, b, sizeof b, 0) < 0)
+                sbx_cg_sleep_ms(1);
+            if (sbx_cg_now_ms() >= deadline)
+                rc = -1;
+            else if (ev < 0 || poll(&pfd, 1, (int)step) < 0)
+                sbx_cg_sleep_ms(step);
             step = step < 16 ? step * 2 : step;
         }
-        return 0;
+        if (ev >= 0)
+            close(ev);
+        return rc;
     }
     /*
      * v1 freezer: freeze so nothing can fork while we read the task list,

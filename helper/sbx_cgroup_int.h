@@ -46,6 +46,7 @@ extern sbx_cg_layout sbx_cg_g;
 
 /* Sleep ms milliseconds. */
 void sbx_cg_sleep_ms(long ms);
+long long sbx_cg_now_ms(void); /* CLOCK_MONOTONIC */
 
 /* Write val to path; -1 with err set (err may be NULL). */
 int sbx_cg_write_file(const char *path, const char *val, char *err,

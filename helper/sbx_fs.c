@@ -106,7 +106,8 @@ static int rm_at(int dirfd, const char *name, dev_t dev, int depth)
 
 int sbx_fs_remove(const char *dir)
 {
-    /* The overlay before the disk its upper layer is on. */
+    /* The overlay before the disk its upper layer is on (mounts a
+     * template's sandbox had before its directory became a tmpfs). */
     static const char *const mounts[] = {"root", "lower", "disk", "workspace"};
     char path[4096];
     struct stat st;
@@ -118,6 +119,11 @@ int sbx_fs_remove(const char *dir)
      * directory from going. UMOUNT_NOFOLLOW: never unmount through a link.
      * Loop in case something was mounted more than once.
      */
+    /* A template sandbox's directory is a tmpfs holding its mounts: one
+     * lazy unmount detaches the whole tree. */
+    for (i = 0; i < 4; i++)
+        if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+            break;
     for (m = 0; m < sizeof mounts / sizeof mounts[0]; m++) {
         snprintf(path, sizeof path, "%s/%s", dir, mounts[m]);
         for (i = 0; i < 8; i++)
@@ -141,6 +147,15 @@ int sbx_fs_reap(const char *state_dir)
     if (!d)
         return errno == ENOENT ? 0 : -1;
     while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+
+        /* A disk image a stopped helper had not unlinked yet (sbx_root.c). */
+        if (n > 4 && strcmp(de->d_name + n - 4, ".img") == 0) {
+            snprintf(path, sizeof(path), "%s/sandboxes/%s", state_dir,
+                     de->d_name);
+            unlink(path);
+            continue;
+        }
         if (!sbx_fs_valid_id(de->d_name))
             continue;
         snprintf(path, sizeof(path), "%s/sandboxes/%s", state_dir, de->d_name);
