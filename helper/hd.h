@@ -300,9 +300,10 @@ void hd_op_resume(hd_sandbox *s, hd_job *job);
 /* Why s must end now (its timeout passed; paused longer than
  * SP_PAUSE_MAX), or NULL. */
 const char *hd_sandbox_due(const hd_sandbox *s, long long now_ms);
-/* End s: its executions finish now, its records go; its processes,
- * mounts, cgroups and directory are removed on a worker, after which rid
- * (NULL or "": none) is answered. Frees s. */
+/* End s: its executions finish now, its records go; on workers its
+ * processes and cgroups end, then rid (NULL or "": none) is answered,
+ * then its mounts, disk and directory are removed (and only then is its
+ * slot free again). Frees s. */
 void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid);
 void hd_sandbox_end(hd_sandbox *s, const char *why); /* answers nobody */
 

@@ -305,6 +305,10 @@ typedef struct hd_ending {
     char rid[SP_ID_SIZE]; /* answered once it is gone ("": nobody) */
 } hd_ending;
 
+/* In two steps on workers: its processes end (then whoever asked is
+ * answered: nothing of the sandbox runs any more, and its id and records
+ * are gone already), then its mounts, disk and directory go; only then is
+ * its slot (its host uids) free again. */
 static void hd_ending_run(hd_work *w)
 {
     sbx_destroy(((hd_ending *)w)->sbx);
@@ -315,9 +319,23 @@ static void hd_ending_done(hd_work *w)
     hd_ending *d = (hd_ending *)w;
 
     hd_slots[d->slot] = 0;
+    free(d);
+}
+
+static void hd_ending_stop(hd_work *w)
+{
+    sbx_stop(((hd_ending *)w)->sbx);
+}
+
+static void hd_ending_stopped(hd_work *w)
+{
+    hd_ending *d = (hd_ending *)w;
+
     if (d->rid[0] != '\0')
         hd_reply(d->rid, cJSON_CreateObject(), NULL, 0);
-    free(d);
+    d->w.run = hd_ending_run;
+    d->w.done = hd_ending_done;
+    hd_work_submit(&d->w);
 }
 
 /* Hand s's sandbox to a worker to be removed (at once, here, if there is
@@ -333,8 +351,8 @@ static void hd_sandbox_remove(hd_sandbox *s, const char *rid)
             hd_reply(rid, cJSON_CreateObject(), NULL, 0);
         return;
     }
-    d->w.run = hd_ending_run;
-    d->w.done = hd_ending_done;
+    d->w.run = hd_ending_stop;
+    d->w.done = hd_ending_stopped;
     d->sbx = s->sbx;
     d->slot = s->slot;
     snprintf(d->rid, sizeof d->rid, "%s", rid != NULL ? rid : "");

@@ -399,16 +399,26 @@ static void reap_child(pid_t pid)
     }
 }
 
-void sbx_destroy(sbx_sandbox *s)
+void sbx_stop(sbx_sandbox *s)
 {
-    if (!s)
+    if (!s || s->stopped)
         return;
     /* The cgroup kill takes bwrap, sp-init, every program and slirp. */
     sbx_cg_destroy(s->cg);
+    s->cg = NULL;
     close_fd(&s->slirp_exit);
     close_fd(&s->sock);
     reap_child(s->slirp_pid);
     reap_child(s->bwrap_pid);
+    s->slirp_pid = s->bwrap_pid = -1;
+    s->stopped = 1;
+}
+
+void sbx_destroy(sbx_sandbox *s)
+{
+    if (!s)
+        return;
+    sbx_stop(s);
     close_fd(&s->bwrap_err);
     close_fd(&s->userns);
     if (s->dir_made)

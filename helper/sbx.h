@@ -154,6 +154,13 @@ int sbx_resume(sbx_sandbox *s, char *err, size_t errlen);
 int sbx_pty_resize(int master_fd, unsigned short cols, unsigned short rows);
 
 /*
+ * Kill everything and remove the cgroups: no process of the sandbox is
+ * left (its mounts and directory are; sbx_destroy removes them). Accepts
+ * NULL; a second call does nothing.
+ */
+void sbx_stop(sbx_sandbox *s);
+
+/*
  * Kill everything, unmount, remove cgroups and the sandbox directory, free.
  * Accepts NULL.
  */

@@ -50,6 +50,7 @@ struct sbx_sandbox {
     pid_t slirp_pid;
     int slirp_exit; /* closing it stops slirp4netns */
     int dead;
+    int stopped; /* sbx_stop has run: no process of it is left */
     uint32_t next_req;
     sbx_exec execs[SBX_MAX_EXECS];
     sbx_exit_event queue[SBX_MAX_EXECS]; /* exits read during a spawn */

@@ -220,9 +220,12 @@ class TemplatesTest(su.SbxCase):
         self.assertTrue(loop_backing_under(path))
         r = call("DELETE", f"/sandboxes/{sid}", timeout=60)
         self.assertIn(r.status, (200, 204), r)
-        self.assertEqual(mounts_under(path + "/"), [])
-        self.assertEqual(loop_backing_under(path), [])
-        self.assertFalse(os.path.exists(path))
+        # Answered once its processes are gone; its mounts, loop device
+        # and directory follow within moments.
+        self.assertTrue(sp.wait_until(
+            lambda: not mounts_under(path + "/") and
+            not loop_backing_under(path) and not os.path.exists(path), 5),
+            (mounts_under(path + "/"), loop_backing_under(path)))
 
     def test_template_api(self):
         names = [t["name"] for t in call("GET", "/templates").json["templates"]]
