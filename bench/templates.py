@@ -56,6 +56,20 @@ def mem_used_kib():
     return info["MemTotal"] - info["MemAvailable"]
 
 
+def sandboxes_charged_kib():
+    """What the kernel charges to the memory cgroups of this state's
+    sandboxes (their processes, page cache and kernel memory), in KiB."""
+    import glob
+    total = 0
+    for f in (glob.glob("/sys/fs/cgroup/memory/sandpipe-*/memory.usage_in_bytes")
+              + glob.glob("/sys/fs/cgroup/sandpipe-*/memory.current")):
+        try:
+            total += int(open(f).read())
+        except (OSError, ValueError):
+            pass
+    return total // 1024
+
+
 def rootfs_of(name):
     meta = json.load(open(os.path.join(STATE, "templates", name,
                                        "meta.json")))
@@ -124,17 +138,18 @@ def lifecycle(c, rootfs, n):
 
 def idle_memory(c, alive):
     time.sleep(1)
-    before = mem_used_kib()
+    before, cg_before = mem_used_kib(), sandboxes_charged_kib()
     ids = [c.req("POST", "/sandboxes", {"template": "base",
                                         "timeout": 600})["id"]
            for _ in range(alive)]
     time.sleep(2)
-    after = mem_used_kib()
+    after, cg_after = mem_used_kib(), sandboxes_charged_kib()
     ok = sum(c.req("POST", f"/sandboxes/{i}/commands",
                    {"argv": ["true"]})["status"] == "ok" for i in ids)
     for i in ids:
         c.req("DELETE", f"/sandboxes/{i}")
-    return (after - before) / alive / 1024.0, ok
+    return ((after - before) / alive / 1024.0,
+            (cg_after - cg_before) / alive / 1024.0, ok)
 
 
 def report(base, life, dock, per, ok, alive, ups):
@@ -147,8 +162,10 @@ def report(base, life, dock, per, ok, alive, ups):
     for name, xs in rows:
         print(f"{name:48} {pct(xs, 50):8.2f} {pct(xs, 99):8.2f} "
               f"{pct(xs, 50) / b50:12.2f}x")
+    per, cg = per
     print(f"host memory per idle template sandbox ({alive} alive, {ok} "
-          f"answered a command): {per:.2f} MiB")
+          f"answered a command): {per:.2f} MiB (MemTotal - MemAvailable), "
+          f"{cg:.2f} MiB charged to their memory cgroups")
     if ups:
         print(f"up on a fresh state (built-ins made): {ups[0]:.1f} s; "
               f"again after down: {ups[1]:.1f} s")
@@ -163,8 +180,9 @@ def report(base, life, dock, per, ok, alive, ups):
     else:
         print("  >= 20 x faster than docker run: no Docker daemon here "
               "(--docker where one runs)")
-    print(f"  {'host memory per idle sandbox <= 2 MiB':52} {per:6.2f}    "
-          f"{'met' if per <= 2 else 'NOT met'}")
+    worst = max(per, cg)
+    print(f"  {'host memory per idle sandbox <= 2 MiB':52} {worst:6.2f}    "
+          f"{'met' if worst <= 2 else 'NOT met'}")
     print(f"  {f'{alive} idle sandboxes':52} {ok:6d}    "
           f"{'met' if ok == alive else 'NOT met'}")
 
@@ -189,8 +207,8 @@ def main():
         rootfs = rootfs_of("base")
         base, life = lifecycle(c, rootfs, a.n)
         dock = docker_times(rootfs, max(5, a.n // 5)) if a.docker else None
-        per, ok = idle_memory(c, a.alive)
-        report(base, life, dock, per, ok, a.alive, ups)
+        per, cg, ok = idle_memory(c, a.alive)
+        report(base, life, dock, (per, cg), ok, a.alive, ups)
     finally:
         subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
