@@ -410,3 +410,34 @@ class TemplateBuildApiTest(su.SbxCase):
         self.assertError(r, 409, "conflict")
         self.events(first["events_url"])
         call("DELETE", f"/templates/{name}", timeout=60)
+
+
+class CodeInterpreterTest(su.SbxCase):
+    """The code-interpreter template does what it is for: the scientific
+    stack imports, and a stateful context turns a matplotlib figure into
+    an image result."""
+
+    @classmethod
+    def setUpClass(cls):
+        r = call("GET", "/templates/code-interpreter")
+        if r.status != 200:
+            raise AssertionError(f"code-interpreter is not built: {r!r}")
+        cls.sid = cls.class_sandbox({"template": "code-interpreter"})
+
+    def test_stack_and_a_figure(self):
+        out = self.ok(self.sid, "python3 -c 'import numpy, pandas, scipy, "
+                      "matplotlib; print(pandas.DataFrame({\"a\": "
+                      "numpy.arange(3)}).a.sum())'", timeout=120)
+        self.assertEqual(out, "3\n")
+        r = call("POST", f"/sandboxes/{self.sid}/contexts",
+                 {"language": "python"}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        r = call("POST", "/execute", {
+            "code": "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
+                    "None", "context_id": r.json["id"],
+            "sandbox_id": self.sid}, timeout=120)
+        self.assertEqual(r.status, 200, r)
+        pngs = [x["image/png"] for x in r.json["results"] if "image/png" in x]
+        self.assertEqual(len(pngs), 1, r.json)
+        import base64
+        self.assertTrue(base64.b64decode(pngs[0]).startswith(b"\x89PNG"))
