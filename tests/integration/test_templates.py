@@ -108,6 +108,42 @@ class TemplatesTest(su.SbxCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("no user", r.json["error"]["message"])
 
+    def test_root_inside_is_not_the_hosts(self):
+        """Root of a template's sandbox: writes to the system land on the
+        sandbox's own layer (the template on the host is untouched), and
+        mount, new namespaces, other processes' memory and the host's
+        processes stay out of reach."""
+        meta = call("GET", "/templates/base").json
+        host_ls = os.path.join(state_dir(), "templates", "base",
+                               meta["version"], "rootfs", "usr", "bin", "ls")
+        before = open(host_ls, "rb").read()
+        sid = self.new_sandbox({"template": "base"})["id"]
+        self.ok(sid, "echo overwritten > /usr/bin/ls", user="root")
+        self.assertEqual(open(host_ls, "rb").read(), before)
+        other = self.new_sandbox({"template": "base"})["id"]
+        self.assertNotEqual(self.ok(other, "head -c 11 /usr/bin/ls | "
+                                    "od -c | head -1"), "")
+        self.assertEqual(self.ok(sid, "cat /usr/bin/ls"), "overwritten\n")
+        for cmd in ("mount -t tmpfs none /mnt",
+                    "unshare -U true", "unshare -m true",
+                    "cat /proc/1/environ",
+                    "cat /proc/1/root/etc/hostname",
+                    "chroot /proc/1/root true"):
+            with self.subTest(cmd=cmd):
+                res = self.sh(sid, cmd, user="root")
+                self.assertNotEqual(res["exitCode"], 0, res)
+        procs = self.ok(sid, "find /proc -maxdepth 1 -name '[0-9]*' | wc -l",
+                        user="root")
+        self.assertLess(int(procs), 10)
+        # Its files on the host belong to its own unprivileged uids.
+        self.ok(sid, "touch /root/mine", user="root")
+        import glob
+        found = glob.glob(os.path.join(state_dir(), "sandboxes", "*", "disk",
+                                       "upper", "root", "mine"))
+        self.assertEqual(len(found), 1, found)
+        for path in found:
+            self.assertGreater(os.stat(path).st_uid, 65535, path)
+
     def test_apt_get_install_as_root(self):
         res = self.sh(self.sid, "apt-get install -y -q jq >/dev/null 2>&1; "
                       "echo '{\"a\": 41}' | jq '.a + 1'", user="root",
