@@ -266,3 +266,14 @@ long long cfg_int(cfg_id id)
 {
     return cfg_ints[id];
 }
+
+long long cfg_tpl_uid(int slot)
+{
+    long long u = cfg_int(CFG_SP_HELPER_UID);
+    long long idx = ((u - CFG_UID_FIRST) / CFG_UID_SPAN) % CFG_TPL_INSTANCES;
+
+    if (idx < 0)
+        idx = -idx;
+    return CFG_TPL_UID_FIRST + idx * CFG_TPL_UID_SPAN +
+           (long long)slot * (CFG_TPL_UID_SPAN / 4096);
+}

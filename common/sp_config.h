@@ -153,6 +153,10 @@ int cfg_check(cfg_id id, const char *value, char *err, size_t errlen);
 #define CFG_TPL_UID_SPAN  0x1000000LL /* 4096 slots × 4096 ids */
 #define CFG_TPL_INSTANCES 128
 
+/* The first host uid of the range of template slot slot (0..4095) of this
+ * instance: CFG_TPL_UID_FIRST + i × CFG_TPL_UID_SPAN + slot × 4096. */
+long long cfg_tpl_uid(int slot);
+
 /* Current value of an option; the string lives until the next cfg_load. */
 const char *cfg_str(cfg_id id);
 long long cfg_int(cfg_id id);

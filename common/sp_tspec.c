@@ -773,3 +773,28 @@ void ts_free(ts_spec *s)
     free(s->steps);
     memset(s, 0, sizeof *s);
 }
+
+cJSON *ts_meta_read(const char *dir, const char *name)
+{
+    char path[4200], *text = NULL;
+    cJSON *meta = NULL;
+    long len;
+    FILE *f;
+
+    if (!ts_name_valid(name))
+        return NULL;
+    snprintf(path, sizeof path, "%s/%s/meta.json", dir, name);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+        len < TS_META_MAX && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)len + 1)) != NULL &&
+        fread(text, 1, (size_t)len, f) == (size_t)len) {
+        text[len] = '\0';
+        meta = cJSON_Parse(text);
+    }
+    free(text);
+    fclose(f);
+    return meta;
+}

@@ -77,4 +77,11 @@ void ts_free(ts_spec *s);
 /* 1 if name is a valid template name: [a-z0-9][a-z0-9._-]{0,63}. */
 int ts_name_valid(const char *name);
 
+/* The meta.json of template name under dir ($SP_STATE_DIR/templates),
+ * parsed (caller frees with cJSON_Delete); NULL for a bad name, none, or
+ * one that is not JSON or over TS_META_MAX bytes. */
+#define TS_META_MAX (1 << 20)
+struct cJSON;
+struct cJSON *ts_meta_read(const char *dir, const char *name);
+
 #endif

@@ -266,11 +266,14 @@ cJSON *hd_tpl_meta(const char *name);
 hd_tpl *hd_tpl_load(const char *name, const char *subject);
 void hd_tpl_free(hd_tpl *t);
 int hd_tpl_building(const char *name);
+/* Take the tree at path away at once (renamed into templates/.trash) and
+ * remove it on a worker; 0, or -1 if it could not be moved. At start:
+ * what an earlier helper left in .trash, removed the same way. */
+int hd_tpl_discard(const char *path);
+void hd_tpl_discard_leftovers(void);
 /* A build of name starts (-1: one runs already, or too many) / ended. */
 int hd_tpl_claim(const char *name);
 void hd_tpl_release(const char *name);
-/* Remove a tree without following links or leaving its file system. */
-int hd_rm_tree(const char *path);
 
 /* hd_tpl_ops.c: the list in Redis (every few seconds, at once when
  * hd_tpl_dirty), unused versions removed, "template_delete". */

@@ -143,17 +143,13 @@ static int hd_making_find(const char *id)
 
 /* The first host uid of a slot's ids: one uid in the host view, a
  * range of SBX_RANGE_IDS for a template (sp_config.h). */
+_Static_assert(CFG_TPL_UID_SPAN / 4096 == SBX_RANGE_IDS,
+               "a template slot's host uids are its sandbox's range");
+
 static uid_t hd_slot_uid(int slot, int template)
 {
-    long long u = cfg_int(CFG_SP_HELPER_UID), idx;
-
-    if (!template)
-        return (uid_t)(u + slot);
-    idx = ((u - CFG_UID_FIRST) / CFG_UID_SPAN) % CFG_TPL_INSTANCES;
-    if (idx < 0)
-        idx = -idx;
-    return (uid_t)(CFG_TPL_UID_FIRST + idx * CFG_TPL_UID_SPAN +
-                   (long long)slot * SBX_RANGE_IDS);
+    return template ? (uid_t)cfg_tpl_uid(slot)
+                    : (uid_t)(cfg_int(CFG_SP_HELPER_UID) + slot);
 }
 
 /* The template's ENV under env, into s->env (replaced). */

@@ -6,6 +6,7 @@
 #include "sp_config.h"
 #include "sp_tspec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,57 +14,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define HD_TPL_META_MAX (1 << 20)
+/* $SP_STATE_DIR/sub (./state when unset) into dir, once. */
+static const char *hd_state_sub(char *dir, size_t len, const char *sub)
+{
+    if (!dir[0]) {
+        const char *st = cfg_str(CFG_SP_STATE_DIR);
+
+        snprintf(dir, len, "%s/%s", st && *st ? st : "state", sub);
+    }
+    return dir;
+}
 
 const char *hd_tpl_dir(void)
 {
     static char dir[HD_PATH_MAX];
 
-    if (!dir[0]) {
-        const char *st = cfg_str(CFG_SP_STATE_DIR);
-
-        snprintf(dir, sizeof dir, "%s/templates", st && *st ? st : "state");
-    }
-    return dir;
+    return hd_state_sub(dir, sizeof dir, "templates");
 }
 
 const char *hd_tpl_ctx_root(void)
 {
     static char dir[HD_PATH_MAX];
 
-    if (!dir[0]) {
-        const char *st = cfg_str(CFG_SP_STATE_DIR);
-
-        snprintf(dir, sizeof dir, "%s/template-ctx", st && *st ? st : "state");
-    }
-    return dir;
+    return hd_state_sub(dir, sizeof dir, "template-ctx");
 }
 
 cJSON *hd_tpl_meta(const char *name)
 {
-    char path[HD_PATH_MAX + 128], *text = NULL;
-    cJSON *meta = NULL;
-    long len;
-    FILE *f;
-
-    if (!ts_name_valid(name))
-        return NULL;
-    snprintf(path, sizeof path, "%s/%s/meta.json", hd_tpl_dir(), name);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
-        len < HD_TPL_META_MAX && fseek(f, 0, SEEK_SET) == 0 &&
-        (text = malloc((size_t)len + 1)) != NULL &&
-        fread(text, 1, (size_t)len, f) == (size_t)len) {
-        text[len] = '\0';
-        meta = cJSON_Parse(text);
-    }
-    free(text);
-    fclose(f);
-    return meta;
+    return ts_meta_read(hd_tpl_dir(), name);
 }
 
 static const char *meta_str(const cJSON *m, const char *k)
@@ -171,11 +152,67 @@ int hd_tpl_building(const char *name)
     return busy;
 }
 
-int hd_rm_tree(const char *path)
-{
-    char out[512];
-    char *argv[] = {"/bin/rm", "-rf",        "--one-file-system",
-                    "--",      (char *)path, NULL};
+/* A tree being removed on a worker. */
+typedef struct hd_discard {
+    hd_work w;
+    char path[HD_PATH_MAX + 64];
+} hd_discard;
 
-    return sbx_run_capture(argv, out, sizeof out) == 0 ? 0 : -1;
+static void hd_discard_run(hd_work *w)
+{
+    sbx_rm_tree(((hd_discard *)w)->path);
+}
+
+static void hd_discard_done(hd_work *w)
+{
+    free(w);
+}
+
+/* Remove path on a worker (a template's tree is hundreds of MB: never on
+ * the main loop). */
+static void hd_discard_later(const char *path)
+{
+    hd_discard *d = calloc(1, sizeof *d);
+
+    if (d == NULL) {
+        sbx_rm_tree(path);
+        return;
+    }
+    snprintf(d->path, sizeof d->path, "%s", path);
+    d->w.run = hd_discard_run;
+    d->w.done = hd_discard_done;
+    hd_work_submit(&d->w);
+}
+
+int hd_tpl_discard(const char *path)
+{
+    static unsigned n;
+    char trash[HD_PATH_MAX + 64];
+
+    snprintf(trash, sizeof trash, "%s/.trash", hd_tpl_dir());
+    mkdir(trash, 0700);
+    snprintf(trash, sizeof trash, "%s/.trash/%lld-%u", hd_tpl_dir(),
+             hd_now_ms(), n++);
+    if (rename(path, trash) != 0)
+        return errno == ENOENT ? 0 : -1;
+    hd_discard_later(trash);
+    return 0;
+}
+
+void hd_tpl_discard_leftovers(void)
+{
+    char trash[HD_PATH_MAX + 64], path[HD_PATH_MAX + 400];
+    struct dirent *de;
+    DIR *d;
+
+    snprintf(trash, sizeof trash, "%s/.trash", hd_tpl_dir());
+    d = opendir(trash);
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", trash, de->d_name);
+        hd_discard_later(path);
+    }
+    if (d)
+        closedir(d);
 }

@@ -220,7 +220,7 @@ static void *hd_build_thread(void *arg)
     if (status == 0)
         hd_tpl_register_now(b->name); /* listed before it is said ready */
     hd_build_end(b, status, why);
-    hd_rm_tree(b->dir);
+    sbx_rm_tree(b->dir);
     hd_tpl_release(b->name);
     hd_tpl_dirty = 1;
     log_info("template build %s of %s ended: %d", b->id, b->name, status);
@@ -293,7 +293,7 @@ void hd_op_tpl_build(hd_sandbox *none, hd_job *job)
         b = NULL; /* the thread's now */
     }
     if (b != NULL) {
-        hd_rm_tree(b->dir);
+        sbx_rm_tree(b->dir);
         hd_build_free(b);
     }
     cJSON_Delete(m);
@@ -312,7 +312,7 @@ void hd_tpl_build_reap(void)
         snprintf(b.id, sizeof b.id, "%.64s", de->d_name);
         snprintf(b.dir, sizeof b.dir, "%s/%s", hd_tpl_ctx_root(), b.id);
         hd_build_end(&b, TB_STOPPED, "the helper stopped during the build");
-        hd_rm_tree(b.dir);
+        sbx_rm_tree(b.dir);
     }
     if (d)
         closedir(d);

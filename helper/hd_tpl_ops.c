@@ -49,7 +49,7 @@ static void hd_tpl_prune(const char *name, const char *current)
             continue;
         snprintf(path, sizeof path, "%s/%s/%s", hd_tpl_dir(), name, de->d_name);
         log_info("removing unused template version %s", path);
-        hd_rm_tree(path);
+        hd_tpl_discard(path);
     }
     if (d)
         closedir(d);
@@ -135,7 +135,7 @@ void hd_op_tpl_delete(hd_sandbox *none, hd_job *job)
                      "the template is in use by a sandbox or a build");
     else {
         snprintf(path, sizeof path, "%s/%s", hd_tpl_dir(), name);
-        if (hd_rm_tree(path) != 0) {
+        if (hd_tpl_discard(path) != 0) {
             hd_reply_err(job->rid, SP_E_INTERNAL, "could not remove it");
         } else {
             if (key_of(k, sizeof k, KEY_TPL, name) == 0)

@@ -193,6 +193,10 @@ typedef struct sbx_user {
 } sbx_user;
 int sbx_passwd_lookup(const char *root, const char *who, sbx_user *u);
 
+/* Remove the tree at path (rm -rf on the host: no link followed, no
+ * other file system entered). 0, or -1. */
+int sbx_rm_tree(const char *path);
+
 /* Run argv on the host (no shell) with stdout and stderr into buf (up to
  * len-1 bytes, NUL-terminated): its exit status (128 + signal), or -1. */
 int sbx_run_capture(char *const argv[], char *buf, size_t len);

@@ -180,3 +180,12 @@ int sbx_fs_memfd(const char *name, const void *data, size_t len)
     }
     return fd;
 }
+
+int sbx_rm_tree(const char *path)
+{
+    char out[512];
+    char *argv[] = {"/bin/rm", "-rf",        "--one-file-system",
+                    "--",      (char *)path, NULL};
+
+    return sbx_run_capture(argv, out, sizeof out) == 0 ? 0 : -1;
+}

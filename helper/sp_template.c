@@ -205,7 +205,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = tb_publish(vdir);
     if (rc != 0)
-        tb_remove_tree(vdir);
+        sbx_rm_tree(vdir);
     tb_say(rc == 0 ? "built %s (%s)" : "failed: %s", tb.name, tb.version);
     return rc;
 }

@@ -43,14 +43,12 @@ int tb_exec(char *const argv[]);
 
 int tb_build(const char *spec_path);
 int tb_step(const ts_step *st, size_t no);
-cJSON *tb_read_meta(const char *name);
 void tb_meta_user(const char *who);
 /* who (a name or a uid) in the tree's /etc/passwd, read inside it. */
 int tb_user_lookup(const char *who, unsigned *uid, unsigned *gid, char *home,
                    size_t homelen, char *name, size_t namelen);
 int tb_import(const char *tarball);
 int tb_publish(const char *vdir);
-int tb_remove_tree(const char *path);
 
 /* Run a step in a build sandbox over tb.rootfs: argv as uid:gid in cwd
  * with env (NULL-terminated "K=V"); stdin from the fd (or -1). Output to

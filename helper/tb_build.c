@@ -78,7 +78,7 @@ static int tb_base_layer(const char *suite, int slim, char *out, size_t outlen)
         snprintf(src, sizeof src, "deb %s %s main", mirror, suite);
         snprintf(hook, sizeof hook, "--customize-hook=%s", base_hook);
         snprintf(tmp, sizeof tmp, "%s.tmp", out);
-        tb_remove_tree(tmp);
+        sbx_rm_tree(tmp);
         tb_say("making the Debian %s%s base layer (mmdebstrap)", suite,
                slim ? " slim" : "");
         char *argv[] = {"/usr/bin/mmdebstrap",
@@ -97,7 +97,7 @@ static int tb_base_layer(const char *suite, int slim, char *out, size_t outlen)
         if (rc == 0 && rename(tmp, out) < 0)
             rc = -1;
         if (rc != 0)
-            tb_remove_tree(tmp);
+            sbx_rm_tree(tmp);
     }
     close(fd);
     return rc == 0 ? 0 : tb_fail(TB_EXIT_FAILED, "mmdebstrap failed (%d)", rc);
@@ -164,7 +164,7 @@ static int tb_from(const ts_spec *sp)
         snprintf(path, sizeof path, "debian:%s%s", sp->suite,
                  sp->slim ? "-slim" : "");
     } else {
-        cJSON *base = tb_read_meta(sp->base);
+        cJSON *base = ts_meta_read(tb.dir, sp->base);
 
         if (!base)
             return tb_fail(TB_EXIT_BAD, "FROM %s: no such template", sp->base);

@@ -17,13 +17,7 @@
 
 unsigned tb_range(void)
 {
-    long long u = cfg_int(CFG_SP_HELPER_UID);
-    long long idx = ((u - CFG_UID_FIRST) / CFG_UID_SPAN) % CFG_TPL_INSTANCES;
-
-    if (idx < 0)
-        idx = -idx;
-    return (unsigned)(CFG_TPL_UID_FIRST + idx * CFG_TPL_UID_SPAN +
-                      (long long)TB_BUILD_UID_SLOT * SBX_RANGE_IDS);
+    return (unsigned)cfg_tpl_uid(TB_BUILD_UID_SLOT);
 }
 
 /* Copy what is readable on fd to stdout; 0 at EOF. */

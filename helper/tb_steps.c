@@ -32,40 +32,6 @@ static unsigned step_uid, step_gid;
 static char *build_vars[TB_ENV_MAX];
 static size_t nbuild_vars;
 
-int tb_remove_tree(const char *path)
-{
-    char *argv[] = {"/bin/rm", "-rf",        "--one-file-system",
-                    "--",      (char *)path, NULL};
-
-    return tb_exec(argv) == 0 ? 0 : -1;
-}
-
-cJSON *tb_read_meta(const char *name)
-{
-    char path[4096], *text;
-    cJSON *meta = NULL;
-    long len;
-    FILE *f;
-
-    if (!ts_name_valid(name))
-        return NULL;
-    snprintf(path, sizeof path, "%s/%s/meta.json", tb.dir, name);
-    f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    rewind(f);
-    text = len > 0 && len < (1 << 20) ? malloc((size_t)len + 1) : NULL;
-    if (text && fread(text, 1, (size_t)len, f) == (size_t)len) {
-        text[len] = '\0';
-        meta = cJSON_Parse(text);
-    }
-    free(text);
-    fclose(f);
-    return meta;
-}
-
 /* "K=V" of the template's ENV, the build's ARGs, PATH and HOME. */
 static size_t tb_env(char **env, size_t max)
 {
@@ -191,7 +157,7 @@ static int tb_copy(const ts_step *st, size_t no)
     argv[n] = NULL;
     if (rc == 0)
         rc = tb_step_run(argv, 1, st, no);
-    tb_remove_tree(stage);
+    sbx_rm_tree(stage);
     return rc;
 }
 
