@@ -133,14 +133,40 @@ static const char *hd_build_context(hd_build *b, const cJSON *a)
     return NULL;
 }
 
+/*
+ * The build's writes wait for Redis while it is away (up to
+ * HD_BUILD_REDIS_WAIT_S): this thread is the build's own, and meanwhile
+ * sp-template's lines wait in the pipe (and then sp-template itself), so
+ * an outage loses no line and leaves no build "building" for ever.
+ */
+#define HD_BUILD_REDIS_WAIT_S 600
+static int hd_build_redis_back(int *waited)
+{
+    if (*waited >= HD_BUILD_REDIS_WAIT_S)
+        return 0;
+    sleep(1);
+    (*waited)++;
+    return 1;
+}
+
+#define HD_BUILD_CMD(...)                                                      \
+    do {                                                                       \
+        int waited_ = 0;                                                       \
+        redisReply *r_;                                                        \
+        while ((r_ = rds_cmd(__VA_ARGS__)) == NULL &&                          \
+               hd_build_redis_back(&waited_))                                  \
+            ;                                                                  \
+        freeReplyObject(r_);                                                   \
+    } while (0)
+
 /* One event of the build's stream (this thread's Redis connection). */
 static void hd_build_event(const hd_build *b, const char *type, cJSON *data)
 {
     char k[RDS_KEY_MAX], *js = cJSON_PrintUnformatted(data);
 
     if (js && key_of(k, sizeof k, KEY_EVENTS, b->id) == 0)
-        freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %s * type %s data %s", k,
-                                HD_BUILD_EVENTS, type, js));
+        HD_BUILD_CMD("XADD %s MAXLEN ~ %s * type %s data %s", k,
+                     HD_BUILD_EVENTS, type, js);
     free(js);
     cJSON_Delete(data);
 }
@@ -178,10 +204,9 @@ static void hd_build_end(const hd_build *b, int status, const char *why)
 
     snprintf(ended, sizeof ended, "%lld", hd_now_ms() / 1000);
     if (key_of(k, sizeof k, KEY_TBUILD, b->id) == 0) {
-        freeReplyObject(rds_cmd("HSET %s status %s error %s ended %s", k, st,
-                                status == 0 ? "" : why, ended));
-        freeReplyObject(
-            rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
+        HD_BUILD_CMD("HSET %s status %s error %s ended %s", k, st,
+                     status == 0 ? "" : why, ended);
+        HD_BUILD_CMD("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL));
     }
     cJSON_AddStringToObject(d, "status", st);
     cJSON_AddStringToObject(d, "template", b->name);
@@ -190,8 +215,7 @@ static void hd_build_end(const hd_build *b, int status, const char *why)
         cJSON_AddStringToObject(d, "error", why);
     hd_build_event(b, "result", d);
     if (key_of(k, sizeof k, KEY_EVENTS, b->id) == 0)
-        freeReplyObject(
-            rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
+        HD_BUILD_CMD("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL));
 }
 
 static void *hd_build_thread(void *arg)
