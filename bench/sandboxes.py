@@ -13,40 +13,13 @@ per idle sandbox with --alive sandboxes alive. Then the goals of issue 10
 delete p50 <= 1.3 x bare bwrap p50), each against the baseline measured
 interleaved with it (the machine's load drifts: one baseline run, then
 one of the measured operation, and so on)."""
-import argparse, http.client, json, os, subprocess, sys, time
+import argparse, os, subprocess, sys, time
+
+from benchlib import Client, mem_used_kib, pct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LISTEN = "127.0.0.1:18092"
 STATE = os.path.join(ROOT, "state", "bench-sbx")
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
-
-
-class Client:
-    def __init__(self, key):
-        host, port = LISTEN.split(":")
-        self.c = http.client.HTTPConnection(host, int(port), timeout=60)
-        self.h = {"X-API-Key": key, "Content-Type": "application/json"}
-
-    def req(self, method, path, body=None):
-        self.c.request(method, path, json.dumps(body) if body is not None else None, self.h)
-        r = self.c.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]!r}")
-        return json.loads(data) if data else None
-
-
-def mem_used_kib():
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, v = line.split(":")
-            info[k] = int(v.split()[0])
-    return info["MemTotal"] - info["MemAvailable"]
 
 
 BWRAP = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -70,7 +43,7 @@ def main():
                    stdout=subprocess.DEVNULL)
     try:
         key = open(os.path.join(STATE, "api_key")).read().strip()
-        c = Client(key)
+        c = Client(LISTEN, key, timeout=60)
         # Baseline: bare bubblewrap running true, as the helper's uid would.
         def bare():
             t = time.perf_counter()

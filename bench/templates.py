@@ -19,41 +19,13 @@ p50/p99 of:
   - with --up: `./sandpipe up` on a fresh state directory (built-in
     templates included) and again after `down` (reusing them).
 Then the goals of issue 11 with their ratios."""
-import argparse, http.client, json, os, shutil, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
+
+from benchlib import Client, mem_used_kib, pct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LISTEN = "127.0.0.1:18094"
 STATE = os.path.join(ROOT, "state", "bench-tpl")
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
-
-
-class Client:
-    def __init__(self, key):
-        host, port = LISTEN.split(":")
-        self.c = http.client.HTTPConnection(host, int(port), timeout=120)
-        self.h = {"X-API-Key": key, "Content-Type": "application/json"}
-
-    def req(self, method, path, body=None):
-        self.c.request(method, path,
-                       json.dumps(body) if body is not None else None, self.h)
-        r = self.c.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]!r}")
-        return json.loads(data) if data else None
-
-
-def mem_used_kib():
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, v = line.split(":")
-            info[k] = int(v.split()[0])
-    return info["MemTotal"] - info["MemAvailable"]
 
 
 def sandboxes_charged_kib():
@@ -203,7 +175,7 @@ def main():
     subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     try:
-        c = Client(open(os.path.join(STATE, "api_key")).read().strip())
+        c = Client(LISTEN, open(os.path.join(STATE, "api_key")).read().strip())
         rootfs = rootfs_of("base")
         base, life = lifecycle(c, rootfs, a.n)
         dock = docker_times(rootfs, max(5, a.n // 5)) if a.docker else None
