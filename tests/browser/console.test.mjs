@@ -11,11 +11,11 @@
 // Environment: SP_LISTEN (address of the stack), SP_API_KEY, SP_TEST_OUT
 // (default tests/out), SP_CHROMIUM (default /usr/bin/chromium).
 // tests/integration/test_browser.py runs it as part of ./sandpipe test.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { API_KEY, LISTEN, OUT, openBrowser, stepper } from './session.mjs';
+import { API_KEY, LISTEN, OUT, useBrowser } from './session.mjs';
 
 const WAIT = { timeout: 20000 };
 
@@ -27,19 +27,10 @@ const SNIPPET = [
   "print('done on stderr', file=sys.stderr)",
 ].join('\n');
 
-let browser, page;
-
-before(async () => {
-  browser = await openBrowser();
-  page = browser.page;
-});
-
-after(async () => {
-  if (browser) await browser.close();
-});
+let page;
 
 // Saves a screenshot when a step fails, then fails the step.
-const step = stepper('failed-', () => page);
+const step = useBrowser('failed-', (p) => { page = p; });
 
 test('the console is served with its own CSP and the API keeps its JSON 404', async () => {
   const res = await fetch(`http://${LISTEN}/`);

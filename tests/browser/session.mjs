@@ -6,6 +6,7 @@
 // Environment: SP_LISTEN, SP_API_KEY, SP_TEST_OUT (default tests/out),
 // SP_CHROMIUM (default /usr/bin/chromium).
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -66,4 +67,21 @@ export function stepper(prefix, getPage) {
       throw err;
     }
   };
+}
+
+// One browser for a test file: opened before its tests, closed after them
+// (then cleanup(), if given, runs); onPage(page) hands the page over.
+// Returns the file's step (screenshots named <prefix><step>.png).
+export function useBrowser(prefix, onPage, cleanup) {
+  let browser, page;
+  before(async () => {
+    browser = await openBrowser();
+    page = browser.page;
+    onPage(page);
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (cleanup) await cleanup();
+  });
+  return stepper(prefix, () => page);
 }

@@ -15,12 +15,12 @@
 //
 // Environment as console.test.mjs's. tests/integration/test_browser.py
 // runs it as part of ./sandpipe test; the stack must have built `base`.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { API_KEY, LISTEN, OUT, openBrowser, stepper } from './session.mjs';
+import { API_KEY, LISTEN, OUT, useBrowser } from './session.mjs';
 
 const WAIT = { timeout: 20000 };
 const BUILD_WAIT = { timeout: 400000 };   // a build copies base's tree once
@@ -28,21 +28,11 @@ const BUILD_WAIT = { timeout: 400000 };   // a build copies base's tree once
 const NAME = `browser-${randomBytes(3).toString('hex')}`;
 const SPEC = 'FROM base\nRUN echo built-by-browser\n';
 
-let browser, page;
+let page;
 
-before(async () => {
-  browser = await openBrowser();
-  page = browser.page;
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  // Whatever a failed step left: the template is not kept.
-  await fetch(`http://${LISTEN}/templates/${NAME}`, { method: 'DELETE', headers: { 'X-API-Key': API_KEY } }).catch(() => {});
-});
-
-// Saves a screenshot when a step fails, then fails the step.
-const step = stepper('failed-templates-', () => page);
+// Whatever a failed step left: the template is not kept.
+const step = useBrowser('failed-templates-', (p) => { page = p; }, () =>
+  fetch(`http://${LISTEN}/templates/${NAME}`, { method: 'DELETE', headers: { 'X-API-Key': API_KEY } }).catch(() => {}));
 
 const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`) });
 const row = (name) => page.locator('#tpl-list tr', { has: page.getByRole('button', { name, exact: true }) });
