@@ -134,7 +134,7 @@ static int tb_copy(const ts_step *st, size_t no)
         ;
     argv[n++] = "/bin/sh", argv[n++] = "-c", argv[n++] = (char *)copy_script;
     argv[n++] = "sh", argv[n++] = st->dest;
-    argv[n++] = strdup(k > 1 ? "2" : "1");
+    argv[n++] = k > 1 ? "2" : "1";
     rc = 0;
     for (size_t i = 0; st->srcs[i] && rc == 0; i++) {
         char from[4400], to[4500];
