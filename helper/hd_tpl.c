@@ -17,13 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* $SP_STATE_DIR/sub (./state when unset) into dir, once. */
+/* $SP_STATE_DIR then sub ("/templates"; ./state when unset) into dir,
+ * once. */
 static const char *hd_state_sub(char *dir, size_t len, const char *sub)
 {
     if (!dir[0]) {
         const char *st = cfg_str(CFG_SP_STATE_DIR);
 
-        snprintf(dir, len, "%s/%s", st && *st ? st : "state", sub);
+        snprintf(dir, len, "%s%s", st && *st ? st : "state", sub);
     }
     return dir;
 }
@@ -32,14 +33,14 @@ const char *hd_tpl_dir(void)
 {
     static char dir[HD_PATH_MAX];
 
-    return hd_state_sub(dir, sizeof dir, "templates");
+    return hd_state_sub(dir, sizeof dir, "/templates");
 }
 
 const char *hd_tpl_ctx_root(void)
 {
     static char dir[HD_PATH_MAX];
 
-    return hd_state_sub(dir, sizeof dir, "template-ctx");
+    return hd_state_sub(dir, sizeof dir, "/template-ctx");
 }
 
 cJSON *hd_tpl_meta(const char *name)
