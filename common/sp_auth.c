@@ -14,7 +14,9 @@
 #include "sp_log.h"
 #include "sp_redis.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +49,40 @@ void auth_sha256_hex(const char *s, char *out)
     for (unsigned i = 0; i < 32; i++)
         sprintf(out + 2 * i, "%02x", md[i]);
     out[64] = '\0';
+}
+
+int auth_sandbox_token(const char *purpose, const char *sandbox_id, char *out)
+{
+    unsigned char msg[160], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    size_t pl, il;
+
+    out[0] = '\0';
+    if (auth_secret_value == NULL || purpose == NULL || sandbox_id == NULL)
+        return -1;
+    pl = strlen(purpose);
+    il = strlen(sandbox_id);
+    if (pl == 0 || il == 0 || pl + 1 + il > sizeof msg)
+        return -1;
+    memcpy(msg, purpose, pl);
+    msg[pl] = '\0';
+    memcpy(msg + pl + 1, sandbox_id, il);
+    if (HMAC(EVP_sha256(), auth_secret_value, (int)auth_secret_len, msg,
+             pl + 1 + il, md, &mdlen) == NULL ||
+        mdlen != 32)
+        return -1;
+    return id_b64url(md, 32, out, AUTH_SBX_TOKEN_SIZE) == 43 ? 0 : -1;
+}
+
+int auth_sandbox_token_ok(const char *purpose, const char *sandbox_id,
+                          const char *presented)
+{
+    char want[AUTH_SBX_TOKEN_SIZE];
+
+    if (presented == NULL || strlen(presented) != AUTH_SBX_TOKEN_SIZE - 1 ||
+        auth_sandbox_token(purpose, sandbox_id, want) != 0)
+        return 0;
+    return CRYPTO_memcmp(want, presented, AUTH_SBX_TOKEN_SIZE - 1) == 0;
 }
 
 static int auth_key_format_ok(const char *key)

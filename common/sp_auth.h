@@ -48,4 +48,20 @@ void auth_sha256_hex(const char *s, char *out);
 /* The signing secret and its length. */
 const char *auth_secret(size_t *len);
 
+/* Per-sandbox tokens of the data plane (E2B's envdAccessToken and
+ * trafficAccessToken, preview URLs): base64url(HMAC-SHA256(secret,
+ * purpose NUL sandbox id)), 43 characters. Bound to the sandbox and its
+ * purpose, and stateless: ids are never reused, so a token dies with its
+ * sandbox (callers check that the sandbox exists); changing JWT_SECRET
+ * revokes every one. Purposes: */
+#define AUTH_SBX_ENVD       "envd"    /* process, filesystem, files */
+#define AUTH_SBX_TRAFFIC    "traffic" /* ports: preview URLs, :49999 */
+#define AUTH_SBX_TOKEN_SIZE 44        /* 43 chars and the NUL */
+/* Write the token of purpose for sandbox_id into out (AUTH_SBX_TOKEN_SIZE).
+ * 0, or -1 (no secret loaded, bad argument). */
+int auth_sandbox_token(const char *purpose, const char *sandbox_id, char *out);
+/* 1 if presented is that token (compared in constant time), else 0. */
+int auth_sandbox_token_ok(const char *purpose, const char *sandbox_id,
+                          const char *presented);
+
 #endif

@@ -20,6 +20,7 @@
 #include "sp_buf.h"
 #include "sp_config.h"
 #include "sp_id.h"
+#include "sp_auth.h"
 #include "sp_jwt.h"
 #include "sp_keys.h"
 #include "sp_multipart.h"
@@ -364,6 +365,39 @@ START_TEST(cfg_jwt_secret_length)
     setenv("JWT_SECRET", s32, 1);
     ck_assert_int_eq(cfg_load(req, err, sizeof err), 0);
     ck_assert_str_eq(cfg_str(CFG_JWT_SECRET), s32);
+}
+END_TEST
+
+START_TEST(cfg_sandbox_tokens)
+{
+    static const cfg_id req[] = {CFG_JWT_SECRET, CFG_COUNT};
+    char err[256] = "", a[AUTH_SBX_TOKEN_SIZE], b[AUTH_SBX_TOKEN_SIZE],
+         c[AUTH_SBX_TOKEN_SIZE];
+    setenv("JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
+    ck_assert_int_eq(cfg_load(req, err, sizeof err), 0);
+    ck_assert_int_eq(auth_init(err, sizeof err), 0);
+    ck_assert_int_eq(auth_sandbox_token(AUTH_SBX_ENVD, "sbx_a", a), 0);
+    ck_assert_uint_eq(strlen(a), AUTH_SBX_TOKEN_SIZE - 1);
+    ck_assert(id_valid(a));
+    /* bound to purpose and sandbox */
+    ck_assert_int_eq(auth_sandbox_token(AUTH_SBX_TRAFFIC, "sbx_a", b), 0);
+    ck_assert_int_eq(auth_sandbox_token(AUTH_SBX_ENVD, "sbx_b", c), 0);
+    ck_assert_str_ne(a, b);
+    ck_assert_str_ne(a, c);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_a", a), 1);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_TRAFFIC, "sbx_a", a), 0);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_b", a), 0);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_a", NULL), 0);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_a", ""), 0);
+    a[5] ^= 1;
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_a", a), 0);
+    ck_assert_int_eq(auth_sandbox_token(AUTH_SBX_ENVD, "", b), -1);
+    /* another secret, other tokens */
+    ck_assert_int_eq(auth_sandbox_token(AUTH_SBX_ENVD, "sbx_a", a), 0);
+    setenv("JWT_SECRET", "fedcba9876543210fedcba9876543210", 1);
+    ck_assert_int_eq(cfg_load(req, err, sizeof err), 0);
+    ck_assert_int_eq(auth_init(err, sizeof err), 0);
+    ck_assert_int_eq(auth_sandbox_token_ok(AUTH_SBX_ENVD, "sbx_a", a), 0);
 }
 END_TEST
 
@@ -1214,6 +1248,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, cfg_bad_log_level);
     tcase_add_test(tc, cfg_required_missing);
     tcase_add_test(tc, cfg_jwt_secret_length);
+    tcase_add_test(tc, cfg_sandbox_tokens);
     tcase_add_test(tc, cfg_control_chars);
     suite_add_tcase(s, tc);
     return s;
