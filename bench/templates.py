@@ -94,17 +94,26 @@ def up_times(env):
     return out
 
 
+PHASES = {"create": [], "command": [], "delete": []}
+
+
 def lifecycle(c, rootfs, n):
     base, life = [], []
     for _ in range(n):
         base.append(timed(bare_argv(rootfs)))
         t0 = time.perf_counter()
         s = c.req("POST", "/sandboxes", {"template": "base", "timeout": 60})
+        t1 = time.perf_counter()
         r = c.req("POST", f"/sandboxes/{s['id']}/commands",
                   {"argv": ["true"]})
         assert r["status"] == "ok", r
+        t2 = time.perf_counter()
         c.req("DELETE", f"/sandboxes/{s['id']}")
-        life.append((time.perf_counter() - t0) * 1000)
+        t3 = time.perf_counter()
+        life.append((t3 - t0) * 1000)
+        for k, a, b in (("create", t0, t1), ("command", t1, t2),
+                        ("delete", t2, t3)):
+            PHASES[k].append((b - a) * 1000)
     return base, life
 
 
@@ -134,6 +143,8 @@ def report(base, life, dock, per, ok, alive, ups):
     for name, xs in rows:
         print(f"{name:48} {pct(xs, 50):8.2f} {pct(xs, 99):8.2f} "
               f"{pct(xs, 50) / b50:12.2f}x")
+    print("  of which p50: " + ", ".join(
+        f"{k} {pct(v, 50):.2f}" for k, v in PHASES.items()))
     per, cg = per
     print(f"host memory per idle template sandbox ({alive} alive, {ok} "
           f"answered a command): {per:.2f} MiB (MemTotal - MemAvailable), "
