@@ -215,9 +215,10 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
 
     if (sbxh_spec(r, body, &q) != 0)
         return -1;
-    if (rpc_need_helper(r) != 0 || rpc_new_id(r, "sbx_", id_out) != 0)
+    if (rpc_need_helper(r) != 0)
         return -1;
-    if (key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
+    if (id_generate_sandbox(id_out, SP_ID_SIZE) != 0 ||
+        key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return -1;
     }
