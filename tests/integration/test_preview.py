@@ -193,7 +193,7 @@ class PreviewAccessTest(PreviewCase):
         r = preview(self.sid, headers={"X-API-Key": sp.API_KEY})
         self.assertEqual(r.status, 200, r)
         self.assertNotIn(sp.API_KEY, r.body.decode())
-        access, _ = sp.token_pair()
+        access = sp.token_pair()["access_token"]
         r = preview(self.sid, headers=sp.bearer(access))
         self.assertEqual(r.status, 200, r)
         self.assertNotIn(access, r.body.decode())
@@ -206,7 +206,7 @@ class PreviewAccessTest(PreviewCase):
             "X-Sandpipe-Traffic-Token": "x" * 43}), 401, "unauthenticated")
         self.assertError(preview(self.sid, method="POST", body=b"x" * 100000),
                          401, "unauthenticated")
-        stranger = sp.create_key()
+        _, stranger, _ = sp.create_key()
         self.assertError(preview(self.sid, headers={"X-API-Key": stranger}),
                          404, "not_found")
 
@@ -276,8 +276,9 @@ class PreviewAccessTest(PreviewCase):
 
     def test_unknown_sandbox_and_closed_port(self):
         unknown = "sbx_" + uuid.uuid4().hex[:26]
-        self.assertError(preview(unknown, headers=tok(self.sid)), 401,
-                         "unauthenticated")
+        self.assertError(preview(unknown, headers=tok(self.sid)), 404,
+                         "not_found")
+        self.assertError(preview(unknown), 404, "not_found")
         self.assertError(preview(unknown, headers={"X-API-Key": sp.API_KEY}),
                          404, "not_found")
         self.assertError(preview(self.sid, port=8001, headers=tok(self.sid)),
@@ -322,7 +323,7 @@ for h, p in [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1]))
         ok.append("%s:%d" % (h, p))
     except OSError:
         pass
-for path in %r:
+for path in SOCKETS:
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(path)
@@ -344,7 +345,7 @@ print("reached:" + ",".join(ok))
         sockets = [os.path.join(run, n) for n in (
             "redis.sock", "sp-sandboxes.sock", "sp-preview.sock",
             "sp-helperd-ports.sock")]
-        probe = self.PROBE % (sockets,)
+        probe = self.PROBE.replace("SOCKETS", repr(sockets))
         for body in ({}, {"network": True}):
             with self.subTest(sandbox=body):
                 sid = self.new_sandbox(body)["id"]
