@@ -139,10 +139,19 @@ int auth_is_revoked(const char *jti, const char *kid)
 
 sp_status auth_check(http_req *r, int flags, auth_info *out)
 {
-    const char *key = http_header(r, "X-API-Key");
     const char *authz = http_header(r, "Authorization");
     char qtok[TOK_MAX_LEN + 1];
     const char *token = NULL;
+
+    if (authz == NULL && (flags & AUTH_QUERY_TOKEN) &&
+        http_query(r, "access_token", qtok, sizeof qtok) == 1)
+        token = qtok; /* EventSource cannot send headers */
+    return auth_credentials(http_header(r, "X-API-Key"), authz, token, out);
+}
+
+sp_status auth_credentials(const char *key, const char *authz,
+                           const char *token, auth_info *out)
+{
     tok_claims c;
     int rev;
 
@@ -152,9 +161,8 @@ sp_status auth_check(http_req *r, int flags, auth_info *out)
         token = authz + 7;
         while (*token == ' ')
             token++;
-    } else if (authz == NULL && (flags & AUTH_QUERY_TOKEN) &&
-               http_query(r, "access_token", qtok, sizeof qtok) == 1) {
-        token = qtok; /* EventSource cannot send headers */
+    } else if (authz != NULL) {
+        token = NULL;
     }
     if (token == NULL)
         return SP_E_UNAUTHENTICATED;

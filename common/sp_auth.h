@@ -26,6 +26,12 @@ int auth_init(char *err, size_t errlen);
  * if Redis cannot be asked. */
 sp_status auth_check(http_req *r, int flags, auth_info *out);
 
+/* The same from the credentials themselves: the X-API-Key value, the
+ * Authorization value and a query token (each NULL when absent; the
+ * query token counts only without Authorization). */
+sp_status auth_credentials(const char *key, const char *authz,
+                           const char *token, auth_info *out);
+
 /* Look up an API key. SP_OK fills out (sub, kid), else as auth_check. */
 sp_status auth_api_key(const char *key, auth_info *out);
 

@@ -96,6 +96,8 @@
       "ranges, chosen by the state directory")                                 \
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
+    X(SP_PREVIEW_MAX_CONNS, INT, "4096", 1, 1000000,                           \
+      "connections sp-preview carries at once (beyond: 503)")                 \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
       "output a helper keeps while Redis is away; past it output is dropped "  \
       "and counted (events_lost)")                                             \

@@ -174,6 +174,7 @@ int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err)
         cJSON_AddNumberToObject(a, "disk_mb", (double)q->disk_mb);
         cJSON_AddNumberToObject(a, "cpus_milli", (double)q->cpus_milli);
         cJSON_AddBoolToObject(a, "network", q->network);
+        cJSON_AddBoolToObject(a, "public", q->public_ports);
         hc_put(a, "env", q->env);
         hc_put(a, "metadata", q->metadata);
         hc_put_str(a, "template", q->template_name);
@@ -205,6 +206,26 @@ int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err)
     *usage = rr.json;
     rr.json = NULL;
     rpc_reply_free(&rr);
+    return 0;
+}
+
+int hc_ports(const char *helper, const char *sbx, cJSON **ports, rpc_err *err)
+{
+    rpc_reply rr;
+
+    *ports = NULL;
+    if (hc_call(helper, HC_PORTS, hc_args(sbx), HC_OP_WAIT_MS, &rr, err) != 0)
+        return -1;
+    *ports = cJSON_DetachItemFromObjectCaseSensitive(rr.json, "ports");
+    rpc_reply_free(&rr);
+    if (!cJSON_IsArray(*ports)) {
+        cJSON_Delete(*ports);
+        *ports = NULL;
+        err->fail = RPC_ANSWER;
+        err->st = SP_E_INTERNAL;
+        snprintf(err->msg, sizeof err->msg, "bad ports answer");
+        return -1;
+    }
     return 0;
 }
 

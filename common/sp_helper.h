@@ -55,10 +55,11 @@
     X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
     X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
-    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */      \
-    X(HC_TPL_BUILD, "template_build")   /* start a template build */      \
-    X(HC_WATCH_START, "watch_start") /* watch a directory's file events */     \
-    X(HC_WATCH_STOP, "watch_stop")   /* end a watch */
+    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */        \
+    X(HC_TPL_BUILD, "template_build")   /* start a template build */           \
+    X(HC_WATCH_START, "watch_start")    /* watch a directory's file events */  \
+    X(HC_WATCH_STOP, "watch_stop")      /* end a watch */                      \
+    X(HC_PORTS, "ports")                /* a sandbox's listening TCP ports */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -84,8 +85,9 @@ typedef struct hc_sandbox_req {
     const char *id, *owner;
     long long timeout_s, memory_mb, pids, disk_mb, cpus_milli;
     int network;
-    const cJSON *env;      /* object of strings, or NULL */
-    const cJSON *metadata; /* object, or NULL */
+    int public_ports;          /* its ports open to anyone (preview URLs) */
+    const cJSON *env;          /* object of strings, or NULL */
+    const cJSON *metadata;     /* object, or NULL */
     const char *template_name; /* NULL: SP_DEFAULT_TEMPLATE */
 } hc_sandbox_req;
 
@@ -152,6 +154,10 @@ int hc_delete(const char *helper, const char *sbx, rpc_err *err);
 
 /* sbx's live usage into *usage (an object the caller frees). */
 int hc_usage(const char *helper, const char *sbx, cJSON **usage, rpc_err *err);
+
+/* The TCP ports that listen inside sbx into *ports (an array of
+ * {port, address}, ascending by port, that the caller frees). */
+int hc_ports(const char *helper, const char *sbx, cJSON **ports, rpc_err *err);
 
 /* Pause sandbox sbx (freeze every process; its timeout stops), or resume
  * it (its processes go on, its timeout with the time it had left); either

@@ -83,3 +83,20 @@ int id_generate(const char *prefix, char *out, size_t outlen)
     out[plen + ID_RANDOM_CHARS] = '\0';
     return 0;
 }
+
+int id_generate_sandbox(char *out, size_t outlen)
+{
+    static const char tab[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char rnd[ID_LOWER_CHARS]; /* 5 random bits used of each byte */
+    size_t plen = sizeof ID_SANDBOX_PREFIX - 1;
+
+    if (outlen < plen + ID_LOWER_CHARS + 1)
+        return -1;
+    if (id_random_bytes(rnd, sizeof rnd) != 0)
+        return -1;
+    memcpy(out, ID_SANDBOX_PREFIX, plen);
+    for (size_t i = 0; i < ID_LOWER_CHARS; i++)
+        out[plen + i] = tab[rnd[i] & 31];
+    out[plen + ID_LOWER_CHARS] = '\0';
+    return 0;
+}

@@ -23,6 +23,7 @@ static const struct {
     [SP_E_FORBIDDEN] = {403, "forbidden"},
     [SP_E_INSUFFICIENT_STORAGE] = {507, "insufficient_storage"},
     [SP_E_PAUSED] = {409, "paused"},
+    [SP_E_BAD_GATEWAY] = {502, "bad_gateway"},
 };
 
 int sp_status_http(sp_status st)
@@ -59,6 +60,8 @@ const char *sp_http_reason(int http_status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 302:
+        return "Found";
     case 400:
         return "Bad Request";
     case 401:
@@ -77,6 +80,8 @@ const char *sp_http_reason(int http_status)
         return "Unsupported Media Type";
     case 429:
         return "Too Many Requests";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
     case 507:

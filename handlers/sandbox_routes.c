@@ -1,7 +1,7 @@
 /* handlers/sandbox_routes.c: the sandboxes family's route table and the
  * sp-sandboxes program (the routes are in sandboxes.c: life cycle and
  * sessions; sandbox_pause.c: pause, resume, metrics; sandbox_commands.c;
- * sandbox_files.c; sandbox_watches.c; templates.c). */
+ * sandbox_files.c; sandbox_watches.c; sandbox_ports.c; templates.c). */
 #include "sandboxes.h"
 #include "sp_auth.h"
 
@@ -14,6 +14,7 @@ static const http_route sbxh_routes[] = {
     {"POST", "/sandboxes/*/pause", sbxh_pause, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/resume", sbxh_resume, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/metrics", sbxh_metrics, AUTH_REQUIRED},
+    {"GET", "/sandboxes/*/ports", sbxh_ports, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/commands", sbxh_commands, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/commands/*", sbxh_exec_get, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/commands/*/output", sbxh_exec_output, AUTH_REQUIRED},

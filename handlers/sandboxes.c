@@ -101,6 +101,7 @@ cJSON *sbxh_render(const char *id)
     cJSON_AddBoolToObject(o, "network", v != NULL && strcmp(v, "1") == 0);
     v = sbxh_field(h, "template");
     cJSON_AddStringToObject(o, "template", v ? v : "host");
+    sbxh_render_preview(o, id, sbxh_field(h, "public"));
     v = sbxh_field(h, "metadata");
     md = v ? cJSON_Parse(v) : NULL;
     cJSON_AddItemToObject(o, "metadata", md ? md : cJSON_CreateObject());
@@ -159,6 +160,7 @@ static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
         json_obj(r, body, "env", &q->env) != 0 ||
         json_obj(r, body, "metadata", &q->metadata) != 0 ||
         json_bool(r, body, "network", 0, &q->network) != 0 ||
+        json_bool(r, body, "public", 0, &q->public_ports) != 0 ||
         json_str(r, body, "template", 0, TS_NAME_MAX, &q->template_name) != 0)
         return -1;
     if (q->template_name != NULL && strcmp(q->template_name, "host") != 0 &&
@@ -215,9 +217,10 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
 
     if (sbxh_spec(r, body, &q) != 0)
         return -1;
-    if (rpc_need_helper(r) != 0 || rpc_new_id(r, "sbx_", id_out) != 0)
+    if (rpc_need_helper(r) != 0)
         return -1;
-    if (key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
+    if (id_generate_sandbox(id_out, SP_ID_SIZE) != 0 ||
+        key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
         return -1;
     }

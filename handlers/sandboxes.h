@@ -33,8 +33,8 @@ const char *sbxh_field(const redisReply *h, const char *name);
 /* Answer r with {field: [render(id, arg) for each id of the set key]}
  * (at most max; an id rendered as NULL is left out); 503 without Redis. */
 typedef cJSON *(*sbxh_render_fn)(const char *id, const void *arg);
-void sbxh_send_set(http_req *r, const char *key, const char *field,
-                   size_t max, sbxh_render_fn render, const void *arg);
+void sbxh_send_set(http_req *r, const char *key, const char *field, size_t max,
+                   sbxh_render_fn render, const void *arg);
 
 /* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
  * else -1 after the 400 naming field. */
@@ -47,6 +47,15 @@ void sbxh_get(http_req *r);
 void sbxh_delete(http_req *r);
 void sbxh_timeout(http_req *r);
 void sbxh_session_init(http_req *r);
+
+/* Preview URLs (sandbox_ports.c): the URL of port (a number, or the
+ * template "{port}") of sandbox id into out (SBXH_URL_SIZE); the facts
+ * the sandbox's JSON carries (public from its record's field, which may be
+ * NULL; preview_url; traffic_token); GET /sandboxes/{id}/ports. */
+#define SBXH_URL_SIZE 512
+void sbxh_preview_url(const char *id, const char *port, char *out, size_t n);
+void sbxh_render_preview(cJSON *o, const char *id, const char *public_flag);
+void sbxh_ports(http_req *r);
 
 /* Pause, resume and metrics routes (sandbox_pause.c). */
 void sbxh_pause(http_req *r);

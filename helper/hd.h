@@ -11,6 +11,7 @@
  *   hd_tpl.c       templates read: meta.json, build locks
  *   hd_files.c     the file operations inside a sandbox
  *   hd_watch.c     file watches: inotify → a watch's event stream
+ *   hd_ports.c     a sandbox's ports: listed, connected for sp-preview
  *   hd_result.c    an execution's end: facts → event, record, answer
  *   hd_exec.c      executions: processes, output, input, deadlines
  *   hd_kind.c      the kinds command and terminal
@@ -256,6 +257,19 @@ int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname);
 void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim);
 /* 1 if a sandbox being made uses version (NULL: any) of template name. */
 int hd_sandbox_making_tpl(const char *name, const char *version);
+
+/* hd_ports.c: a sandbox's TCP ports (theory of operation there). The
+ * registry the forward thread reads, kept by the main thread: a named
+ * sandbox added once recorded (public_ports: anyone may reach its ports),
+ * marked paused or not, removed when it ends. */
+void hd_ports_add(const hd_sandbox *s, int public_ports);
+void hd_ports_paused(const char *id, int paused);
+void hd_ports_remove(const char *id);
+/* Start the forward thread on run_dir/FWD_SOCKET_NAME (sp_fwd.h); 0, or
+ * -1 logged (the helper goes on without preview URLs). */
+int hd_ports_serve(const char *run_dir);
+/* "ports": {ports:[{port}]} of the sandbox's listening TCP sockets. */
+void hd_op_ports(hd_sandbox *s, hd_job *job);
 
 /* hd_tpl.c: templates read. The templates directory; a template's meta
  * (NULL: none); one loaded for a sandbox of subject (NULL: none, or

@@ -93,7 +93,8 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1}, {"timeout", HD_A_NUM, 0},
         {"memory_mb", HD_A_NUM, 0}, {"pids", HD_A_NUM, 0},
         {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},
-        {"network", HD_A_BOOL, 0}, {"env", HD_A_OBJ, 0},
+        {"network", HD_A_BOOL, 0}, {"public", HD_A_BOOL, 0},
+        {"env", HD_A_OBJ, 0},
         {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0}}},
     [HC_TPL_DELETE] = {.fn = hd_op_tpl_delete, .args = {
         {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
@@ -146,6 +147,8 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"recursive", HD_A_BOOL, 0}, {"ephemeral", HD_A_BOOL, 0}}},
     [HC_WATCH_STOP] = {.sandbox = 1, .fn = hd_op_watch_stop, .args = {
         HD_SBX, {"watch", HD_A_ID, 1}}},
+    [HC_PORTS] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_ports,
+        .args = {HD_SBX}},
 };
 /* clang-format on */
 

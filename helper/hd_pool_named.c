@@ -77,7 +77,7 @@ void hd_np_fill(void)
     hd_default_limits(&lim);
     if ((strcmp(tname, "host") != 0 &&
          (tpl = hd_tpl_load(tname, "pool")) == NULL) ||
-        id_generate("sbx_", id, sizeof id) != 0 ||
+        id_generate_sandbox(id, sizeof id) != 0 ||
         hd_sandbox_make(id, "pool", &lim, 0, NULL, 0, tpl, hd_np_made, NULL) !=
             0) {
         hd_tpl_free(tpl); /* no template (yet), or the helper is full */

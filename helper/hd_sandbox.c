@@ -55,10 +55,13 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
     snprintf(disk, sizeof disk, "%llu", (unsigned long long)lim->disk_mb);
     hd_pub("HSET %s owner %s helper %s status running created %s expires_at %s "
            "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s "
-           "template %s",
+           "template %s public %s",
            k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
            s->network ? "1" : "0", mds ? mds : "{}",
-           s->tpl ? s->tpl->name : "host");
+           s->tpl ? s->tpl->name : "host",
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "public"))
+               ? "1"
+               : "0");
     free(mds);
 }
 
@@ -218,6 +221,8 @@ static void hd_created(hd_sandbox *s, const sbx_limits *lim, void *arg,
         s->next = hd_sandboxes;
         hd_sandboxes = s;
         hd_record(s, lim, job->args);
+        hd_ports_add(s, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                            job->args, "public")));
         rep = cJSON_CreateObject();
         cJSON_AddStringToObject(rep, "id", s->id);
         hd_reply(job->rid, rep, NULL, 0);
@@ -373,6 +378,7 @@ void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
     hd_pub("DEL %s %s", k, mk);
     hd_pub("SREM %s %s", ok, s->id);
     hd_pub("SREM %s %s", hk, s->id);
+    hd_ports_remove(s->id);
     for (pp = &hd_sandboxes; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -461,6 +467,7 @@ void hd_op_pause(hd_sandbox *s, hd_job *job)
             return;
         }
         s->paused_ms = hd_now_ms();
+        hd_ports_paused(s->id, 1);
         key_of(k, sizeof k, KEY_SBX, s->id);
         hd_pub("HSET %s status paused paused_at %lld", k, s->paused_ms / 1000);
         log_info("paused sandbox %s", s->id);
@@ -486,6 +493,7 @@ void hd_op_resume(hd_sandbox *s, hd_job *job)
         hd_exec_shift(s, delta);
         hd_ctx_shift(s, delta);
         s->paused_ms = 0;
+        hd_ports_paused(s->id, 0);
         key_of(k, sizeof k, KEY_SBX, s->id);
         hd_pub("HSET %s status running expires_at %lld", k, s->expires_at);
         hd_pub("HDEL %s paused_at", k);

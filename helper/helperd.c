@@ -564,6 +564,18 @@ static int hd_sandboxes_init(const char *init_path)
     return 0;
 }
 
+/* The port-forward socket for sp-preview in $SP_STATE_DIR/run (without
+ * it the helper works on; preview URLs answer 503). */
+static void hd_ports_start(void)
+{
+    char state[PATH_MAX], run[PATH_MAX + 8];
+
+    if (realpath(cfg_str(CFG_SP_STATE_DIR), state) != NULL) {
+        snprintf(run, sizeof run, "%s/run", state);
+        hd_ports_serve(run);
+    }
+}
+
 /* End every sandbox (those being made too, once they are), hand Redis
  * what is still queued (a few seconds if it is away) and leave the set
  * of helpers. */
@@ -616,6 +628,7 @@ int main(int argc, char **argv)
     }
     if ((rc = hd_sandboxes_init(init_path)) != 0)
         return rc;
+    hd_ports_start();
     /* sp-template sits beside sp-init. */
     snprintf(hd_template_path, sizeof hd_template_path, "%.*s/sp-template",
              (int)(strrchr(init_path, '/') ? strrchr(init_path, '/') - init_path

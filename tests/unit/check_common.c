@@ -466,6 +466,29 @@ START_TEST(id_generate_shape)
 }
 END_TEST
 
+START_TEST(id_generate_sandbox_shape)
+{
+    char id[65];
+    int seen[256] = {0}, distinct = 0;
+
+    for (int n = 0; n < 2000; n++) {
+        ck_assert_int_eq(id_generate_sandbox(id, sizeof id), 0);
+        ck_assert_uint_eq(strlen(id), 4 + ID_LOWER_CHARS);
+        ck_assert_int_eq(id_valid_typed(id, ID_SANDBOX_PREFIX), 1);
+        for (const char *p = id + 4; *p; p++) {
+            ck_assert_msg(strchr("abcdefghijklmnopqrstuvwxyz234567", *p),
+                          "bad char %c", *p);
+            seen[(unsigned char)*p] = 1;
+        }
+    }
+    for (int c = 0; c < 256; c++)
+        distinct += seen[c];
+    ck_assert_int_eq(distinct, 32); /* 52000 chars: all 32 symbols */
+    ck_assert_int_eq(id_generate_sandbox(id, 4 + ID_LOWER_CHARS + 1), 0);
+    ck_assert_int_eq(id_generate_sandbox(id, 4 + ID_LOWER_CHARS), -1);
+}
+END_TEST
+
 static int t_cmp(const void *a, const void *b)
 {
     return strcmp(a, b);
@@ -530,6 +553,7 @@ START_TEST(status_table)
         {SP_E_FORBIDDEN, 403, "forbidden"},
         {SP_E_INSUFFICIENT_STORAGE, 507, "insufficient_storage"},
         {SP_E_PAUSED, 409, "paused"},
+        {SP_E_BAD_GATEWAY, 502, "bad_gateway"},
     };
     ck_assert_int_eq(sizeof want / sizeof want[0], SP_STATUS_COUNT);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -1261,6 +1285,7 @@ static Suite *ids_suite(void)
     tcase_add_test(tc, id_valid_cases);
     tcase_add_test(tc, id_valid_typed_cases);
     tcase_add_test(tc, id_generate_shape);
+    tcase_add_test(tc, id_generate_sandbox_shape);
     tcase_add_test(tc, id_generate_unique);
     tcase_add_test(tc, id_b64url_cases);
     suite_add_tcase(s, tc);
