@@ -89,6 +89,7 @@ async function refresh() {
     if (id !== view.id) return;
     setError('sbx-error', null);
     renderSandbox(doc);
+    await renderPorts(id, doc);
     takeSample(doc);
     await renderCharts(id);
     if (view.pausable === null) await probePause(id);
@@ -119,6 +120,45 @@ function renderSandbox(doc) {
     ['ends', doc.status === 'paused' ? 'paused (its time stands still)' : formatTime(doc.expires_at)],
   ]);
   renderDisk(u.disk_bytes, u.disk_total_bytes);
+}
+
+// The TCP ports that listen inside it, each a link to its preview URL.
+// The first visit carries the sandbox's traffic token, which the preview
+// proxy turns into a cookie for that host (and hides from the sandbox).
+async function renderPorts(id, doc) {
+  const list = $('sbx-ports');
+  let ports = [];
+  if (doc.status === 'running') {
+    try {
+      ports = (await request('GET', `/sandboxes/${id}/ports`)).ports || [];
+    } catch {
+      ports = null;
+    }
+  }
+  if (id !== view.id) return;
+  list.replaceChildren();
+  if (!ports || ports.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'muted';
+    li.textContent = ports ? 'none: nothing listens on a TCP port inside it'
+      : 'could not be read';
+    list.append(li);
+    return;
+  }
+  for (const p of ports) {
+    const li = document.createElement('li'), a = document.createElement('a');
+    a.target = '_blank';
+    a.rel = 'noopener';
+    const url = new URL(p.url);
+    if (!doc.public && doc.traffic_token) url.searchParams.set('token', doc.traffic_token);
+    a.href = url.toString();
+    a.textContent = `${p.port}`;
+    const where = document.createElement('span');
+    where.className = 'muted';
+    where.textContent = ` ${p.url}`;
+    li.append(a, where);
+    list.append(li);
+  }
 }
 
 function renderDisk(used, total) {

@@ -6,7 +6,8 @@
 // a bad line refused with that line, builds a small template whose RUN
 // line must show in the log while the build is still going and whose
 // status must become ready, opens a sandbox of it from the Sandbox view
-// (its template, its disk as a bar, the charts filling), sees the
+// (its template, its disk as a bar, the charts filling, a port that
+// listens inside it as a link to its preview URL), sees the
 // template's deletion refused while that sandbox uses it (conflict), moves
 // to a sandbox of the server's default, deletes the template and signs
 // out. Screenshots go to $SP_TEST_OUT/browser/.
@@ -140,6 +141,34 @@ test('opens a sandbox of the new template and shows its disk and usage', () => s
     .every((c) => Number(document.getElementById(c).dataset.points) >= 2), null, { timeout: 30000 });
   assert.notEqual(await page.textContent('#chart-mem figcaption b'), 'no samples yet');
   await shot('sandbox');
+}));
+
+test('lists a port that listens in the sandbox and opens its preview URL', () => step('ports', async () => {
+  const id = await page.textContent('#sandbox-id');
+  const r = await fetch(`http://${LISTEN}/sandboxes/${id}/commands`, {
+    method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ argv: ['python3', '-m', 'http.server', '8765', '--bind', '127.0.0.1'], background: true }),
+  });
+  assert.equal(r.status, 202, await r.text());
+  const link = page.locator('#sbx-ports a', { hasText: '8765' });
+  for (let i = 0; i < 40 && !(await link.count()); i++) {
+    await page.click('#sbx-refresh');
+    await page.waitForTimeout(250);
+  }
+  await link.waitFor(WAIT);
+  const href = await link.getAttribute('href');
+  assert.match(href, new RegExp(`^http://8765-${id}\\.`));
+  // The first visit carries the token; the proxy answers with a cookie
+  // for that host and the page the sandbox serves.
+  const tab = await page.context().newPage();
+  try {
+    await tab.goto(href, WAIT);
+    await tab.waitForFunction(() => /Directory listing/.test(document.body.textContent), null, WAIT);
+    assert.ok(!tab.url().includes('token='), tab.url());
+  } finally {
+    await tab.close();
+  }
+  await shot('ports');
 }));
 
 test('refuses to delete a template in use, then deletes it', () => step('delete', async () => {
