@@ -33,8 +33,8 @@ const char *sbxh_field(const redisReply *h, const char *name);
 /* Answer r with {field: [render(id, arg) for each id of the set key]}
  * (at most max; an id rendered as NULL is left out); 503 without Redis. */
 typedef cJSON *(*sbxh_render_fn)(const char *id, const void *arg);
-void sbxh_send_set(http_req *r, const char *key, const char *field,
-                   size_t max, sbxh_render_fn render, const void *arg);
+void sbxh_send_set(http_req *r, const char *key, const char *field, size_t max,
+                   sbxh_render_fn render, const void *arg);
 
 /* 0 if env maps names [A-Za-z_][A-Za-z0-9_]* to strings within bounds,
  * else -1 after the 400 naming field. */
@@ -52,6 +52,14 @@ void sbxh_session_init(http_req *r);
 void sbxh_pause(http_req *r);
 void sbxh_resume(http_req *r);
 void sbxh_metrics(http_req *r);
+/* 0 if argv is a non-empty array of at most 256 strings of <= 32 KiB,
+ * else -1 after the 400 naming "argv" (sandbox_commands.c). */
+int sbxh_argv_ok(http_req *r, const cJSON *argv);
+
+/* The signal named name ("SIGTERM" or "TERM"; TERM, KILL, INT, HUP, QUIT,
+ * USR1, USR2, STOP, CONT), or 0 (sandbox_commands.c). */
+int sbxh_signal_of(const char *name);
+
 /* Commands routes (sandbox_commands.c). */
 void sbxh_commands(http_req *r);
 void sbxh_exec_get(http_req *r);
