@@ -276,6 +276,21 @@ static cJSON *http_error_doc(const http_req *r, sp_status st, const char *msg,
     return root;
 }
 
+/* A Connect stream that fails before its first message: 200 and the end
+ * frame carrying the error (Connect's streaming errors are never an HTTP
+ * status). */
+static void http_send_stream_error(http_req *r, sp_status st, const char *msg)
+{
+    sp_buf b;
+
+    buf_init(&b, 4096);
+    if (frame_connect.error_end(&b, sp_status_code(st), msg) == 0)
+        http_send_raw(r, 200, frame_connect.content_type, b.data, b.len);
+    else
+        http_send_raw(r, 500, "application/json; charset=utf-8", "{}", 2);
+    buf_free(&b);
+}
+
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
 {
@@ -299,6 +314,10 @@ void http_send_error(http_req *r, sp_status st, const char *field,
         snprintf(cut, sizeof cut, "%s", field);
         cut[utf8_cut((const unsigned char *)cut, strlen(cut))] = '\0';
         http_utf8(cut, fld, sizeof fld);
+    }
+    if (r->errors == HTTP_ERRORS_CONNECT_STREAM) {
+        http_send_stream_error(r, st, msg);
+        return;
     }
     root = http_error_doc(r, st, msg, field != NULL ? fld : NULL);
     s = cJSON_PrintUnformatted(root);

@@ -48,9 +48,13 @@ typedef struct http_req {
  *                         code and message beside it (its SDKs read those),
  *                         so that one body serves both on shared paths.
  *   HTTP_ERRORS_CONNECT   {"code":"<Connect code>","message"}: a Connect
- *                         RPC's unary error (the envd family). */
-#define HTTP_ERRORS_ENVELOPE 0
-#define HTTP_ERRORS_CONNECT  1
+ *                         RPC's unary error (the envd family).
+ *   HTTP_ERRORS_CONNECT_STREAM  a Connect streaming RPC's error: 200, and
+ *                         the stream's end frame (frame_connect's error
+ *                         end) as the whole body. */
+#define HTTP_ERRORS_ENVELOPE       0
+#define HTTP_ERRORS_CONNECT        1
+#define HTTP_ERRORS_CONNECT_STREAM 2
 
 typedef void (*http_fn)(http_req *r);
 

@@ -62,7 +62,9 @@ int envd_begin(http_req *r, envd_ctx *c, int how)
     redisReply *h;
     int result = -1;
 
-    r->errors = how == ENVD_RPC ? HTTP_ERRORS_CONNECT : HTTP_ERRORS_ENVELOPE;
+    r->errors = how == ENVD_RPC      ? HTTP_ERRORS_CONNECT
+                : how == ENVD_STREAM ? HTTP_ERRORS_CONNECT_STREAM
+                                     : HTTP_ERRORS_ENVELOPE;
     memset(c, 0, sizeof *c);
     /* The token first: without it nothing says whether a sandbox exists. */
     if (id == NULL || !id_valid_typed(id, "sbx_") || tok == NULL ||

@@ -24,12 +24,13 @@ typedef struct envd_ctx {
     int host_view;            /* the "host" template: files in /workspace */
 } envd_ctx;
 
-/* How envd_begin answers: a Connect RPC (errors in Connect's shape), a
- * plain route (the envelope) or /health (502 for a sandbox that has
- * gone). */
+/* How envd_begin answers: a unary Connect RPC (errors in Connect's
+ * shape), a streaming one, a plain route (the envelope) or /health (502
+ * for a sandbox that has gone). */
 #define ENVD_RPC    1
 #define ENVD_PLAIN  2
 #define ENVD_HEALTH 3
+#define ENVD_STREAM 4 /* a streaming RPC: errors in its end frame */
 
 /* Authorize r for its sandbox: its X-Access-Token must be the sandbox's
  * envd token (sp_auth.h) and the sandbox must exist; r->auth.sub becomes

@@ -77,32 +77,6 @@ static unsigned long envd_pid_of(const cJSON *body)
     return 0;
 }
 
-/* The execution of the request's process into exe (SP_ID_SIZE) and its
- * record into *rec (may be NULL: not wanted). 0, or -1 after not_found
- * (unknown pid, a process that ended) or unavailable. */
-static int envd_proc_find(http_req *r, const envd_ctx *c, const cJSON *body,
-                          char *exe, unsigned long *pid, cJSON **rec)
-{
-    cJSON *o = NULL;
-    int found;
-
-    *pid = envd_pid_of(body);
-    found = *pid != 0 ? envd_proc_get(c, *pid, &o) : 0;
-    if (found != 1) {
-        http_send_error(
-            r, found < 0 ? SP_E_UNAVAILABLE : SP_E_NOT_FOUND, "process",
-            found < 0 ? "state store unavailable" : "process not found");
-        return -1;
-    }
-    snprintf(exe, SP_ID_SIZE, "%s",
-             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "exe")));
-    if (rec != NULL)
-        *rec = o;
-    else
-        cJSON_Delete(o);
-    return 0;
-}
-
 /* 1 if execution exe still runs (its record has no end), 0 if it ended
  * or is unknown, -1 Redis failed. */
 static int envd_exe_running(const char *exe)
@@ -120,6 +94,37 @@ static int envd_exe_running(const char *exe)
              v->element[1]->type == REDIS_REPLY_NIL;
     freeReplyObject(v);
     return rc;
+}
+
+/* The execution of the request's process into exe (SP_ID_SIZE) and its
+ * record into *rec (may be NULL: not wanted), if it still runs. 0, or -1
+ * after not_found (unknown pid, a process that ended: envd forgets it)
+ * or unavailable. */
+static int envd_proc_find(http_req *r, const envd_ctx *c, const cJSON *body,
+                          char *exe, unsigned long *pid, cJSON **rec)
+{
+    cJSON *o = NULL;
+    int found;
+
+    *pid = envd_pid_of(body);
+    found = *pid != 0 ? envd_proc_get(c, *pid, &o) : 0;
+    if (found == 1)
+        found = envd_exe_running(
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "exe")));
+    if (found != 1) {
+        cJSON_Delete(o);
+        http_send_error(
+            r, found < 0 ? SP_E_UNAVAILABLE : SP_E_NOT_FOUND, "process",
+            found < 0 ? "state store unavailable" : "process not found");
+        return -1;
+    }
+    snprintf(exe, SP_ID_SIZE, "%s",
+             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "exe")));
+    if (rec != NULL)
+        *rec = o;
+    else
+        cJSON_Delete(o);
+    return 0;
 }
 
 /* argv of a Start request's process: cmd, then its args. NULL after
@@ -283,7 +288,7 @@ void envd_start(http_req *r)
     rpc_err err;
     envd_ctx c;
 
-    if (envd_begin(r, &c, ENVD_RPC) != 0 ||
+    if (envd_begin(r, &c, ENVD_STREAM) != 0 ||
         (body = envd_stream_request(r)) == NULL ||
         envd_spec(r, &c, body, &q, &argv, cwd, sizeof cwd) != 0 ||
         (q.timeout_ms = envd_deadline_ms(r)) < 0 ||
@@ -315,14 +320,10 @@ void envd_connect(http_req *r)
     unsigned long pid;
     envd_ctx c;
 
-    if (envd_begin(r, &c, ENVD_RPC) != 0 ||
+    if (envd_begin(r, &c, ENVD_STREAM) != 0 ||
         (body = envd_stream_request(r)) == NULL ||
         envd_proc_find(r, &c, body, exe, &pid, &rec) != 0)
         goto out;
-    if (envd_exe_running(exe) != 1) {
-        http_send_error(r, SP_E_NOT_FOUND, "process", "process not found");
-        goto out;
-    }
     key_of(k, sizeof k, KEY_EVENTS, exe);
     last = rds_cmd("XREVRANGE %s + - COUNT 1", k);
     if (last == NULL || last->type != REDIS_REPLY_ARRAY ||
@@ -456,7 +457,10 @@ static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
         rc = hc_signal(c->helper, c->sbx, exe, sig, &err);
     else
         rc = hc_resize(c->helper, c->sbx, exe, cols, rows, &err);
-    if (rc != 0)
+    if (rc != 0 && err.fail == RPC_ANSWER && err.st == SP_E_CONFLICT)
+        /* It ended meanwhile: as envd, the process is gone. */
+        http_send_error(r, SP_E_NOT_FOUND, "process", "process not found");
+    else if (rc != 0)
         http_send_rpc_error(r, &err, NULL);
 out:
     free(data);

@@ -63,6 +63,16 @@ class E2BCase(sbx_util.SbxCase):
         self.assertEqual(doc.get("code"), code, r)
         self.assertIsInstance(doc.get("message"), str, r)
 
+    def assertStreamError(self, r, code):
+        """A streaming call refused: 200, only the end frame, its error."""
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["Content-Type"], "application/connect+json")
+        fr = frames(r.body)
+        self.assertEqual(len(fr), 1, r)
+        self.assertEqual(fr[0][0], 2, r)
+        self.assertEqual(fr[0][1]["error"]["code"], code, r)
+        self.assertIsInstance(fr[0][1]["error"]["message"], str, r)
+
 
 class ControlPlaneTest(E2BCase):
     def test_create_answers_both_field_sets_and_tokens(self):
@@ -183,7 +193,7 @@ class DataPlaneAuthTest(E2BCase):
         self.assertConnectError(r, 404, "not_found")
         r = self.rpc(sid, tok, "process.Process/Start",
                      {"process": {"cmd": "/bin/true"}}, stream=True)
-        self.assertConnectError(r, 404, "not_found")
+        self.assertStreamError(r, "not_found")
         r = call("DELETE", f"/sandboxes/{sid}")
         self.assertError(r, 404, "not_found")
         self.assertEqual(r.json["code"], 404)
@@ -233,11 +243,17 @@ class ConnectProtocolTest(E2BCase):
                      envelope({"process": {"cmd": "x", "envs": {"a b": "c"}}})):
             r = sp.request("POST", start, body=body, headers=base,
                            patient=False)
-            self.assertConnectError(r, 400, "invalid_argument")
+            self.assertStreamError(r, "invalid_argument")
         r = sp.request("POST", start, body=json.dumps(ok).encode(),
                        headers=envd_headers(self.sid, self.tok, {
                            "Content-Type": "application/json"}))
-        self.assertConnectError(r, 415, "invalid_argument")
+        self.assertStreamError(r, "invalid_argument")
+        r = self.rpc(self.sid, self.tok, "process.Process/Connect",
+                     {"process": {"pid": 99999}}, stream=True)
+        self.assertStreamError(r, "not_found")
+        r = self.rpc(self.sid, None, "process.Process/Connect",
+                     {"process": {"pid": 1}}, stream=True)
+        self.assertStreamError(r, "unauthenticated")
         r = sp.request("POST", "/process.Process/List", body=b"{nope",
                        headers=envd_headers(self.sid, self.tok, {
                            "Content-Type": "application/json"}))
