@@ -217,29 +217,10 @@ void envd_relay(http_req *r, const char *uri)
 
 /* GET /health: 204 while the sandbox lives; 502 once it has gone (the
  * SDK's isRunning() reads that as false). */
-static void envd_health(http_req *r)
+void envd_health(http_req *r)
 {
     envd_ctx c;
 
     if (envd_begin(r, &c, ENVD_HEALTH) == 0)
         http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
-}
-
-static const http_route envd_routes[] = {
-    {"GET", "/health", envd_health, 0},
-    {"GET", "/files", envd_files_get, 0},
-    {"POST", "/files", envd_files_post, 0},
-    {"POST", "/process.Process/Start", envd_start, 0},
-    {"POST", "/process.Process/Connect", envd_connect, 0},
-    {"POST", "/process.Process/List", envd_list, 0},
-    {"POST", "/process.Process/SendInput", envd_send_input, 0},
-    {"POST", "/process.Process/SendSignal", envd_send_signal, 0},
-    {"POST", "/process.Process/CloseStdin", envd_close_stdin, 0},
-    {"POST", "/process.Process/Update", envd_update, 0},
-};
-
-int main(void)
-{
-    return http_main("envd", envd_routes,
-                     sizeof envd_routes / sizeof envd_routes[0], NULL);
 }

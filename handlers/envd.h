@@ -1,6 +1,7 @@
 /* handlers/envd.h: what the files of the envd family share (envd.c: the
- * route table, the data plane's authorization, Connect request bodies,
- * /health; envd_process.c: process.Process; envd_files.c: /files). The
+ * data plane's authorization, Connect request bodies, /health;
+ * envd_process.c: process.Process; envd_files.c: /files; envd_routes.c:
+ * the route table and main). The
  * family is E2B's in-sandbox daemon spoken from outside: a request comes
  * with E2b-Sandbox-Id and E2b-Sandbox-Port 49983 (or a host
  * 49983-<id>.<domain>), nginx's selector gives it to sp-envd with the
@@ -60,6 +61,9 @@ void envd_send(http_req *r, const cJSON *o);
 /* Hand r over to the relay (X-Accel-Redirect to uri, an internal
  * location of families/envd.conf). */
 void envd_relay(http_req *r, const char *uri);
+
+/* GET /health (envd.c). */
+void envd_health(http_req *r);
 
 /* process.Process (envd_process.c). */
 void envd_start(http_req *r);
