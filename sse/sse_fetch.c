@@ -213,7 +213,7 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
     sse_ev **tail = &res->evs;
     redisReply *r = NULL;
     sse_sid first, last = job->after;
-    size_t used = 0;
+    size_t used = 0, seen = 0;
     int has_after = job->has_after;
 
     res->status = -1;
@@ -248,6 +248,7 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         bytes +=
             sse_entries(r, job->route, job->label, job->pointers, &tail,
                         job->budget - bytes, &used, &last, job->not_before_ms);
+        seen += r->elements;
         res->done = used == r->elements && r->elements < count;
         if (res->done || used < r->elements || bytes >= job->budget)
             break;
@@ -257,9 +258,14 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         sse_sid_format(last, start + 1);
         count = count * 4 > SSE_BACKLOG_COUNT ? SSE_BACKLOG_COUNT : count * 4;
     }
-    if (res->done && res->evs == NULL && !job->pointers &&
+    /* Nothing after the resume point and the stream's last entry is its
+     * final one: it was sent before. Only with a resume point and when
+     * nothing at all came: without one the stream may not have existed
+     * yet when it was read (its entries then come live, from 0-0), and a
+     * route's map may skip the entries that came. */
+    if (res->done && seen == 0 && has_after && !job->pointers &&
         sse_stream_ended(job->key, job->route->final_type) == 1)
-        res->ended = 1; /* the final event was sent before the resume */
+        res->ended = 1;
     res->status = 0;
 out:
     freeReplyObject(r);
