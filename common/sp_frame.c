@@ -373,6 +373,9 @@ static const struct {
     {"rate_limited", "resource_exhausted"},
     {"event_too_large", "resource_exhausted"},
     {"events_lost", "data_loss"},
+    {"forbidden", "permission_denied"},
+    {"paused", "failed_precondition"},
+    {"insufficient_storage", "resource_exhausted"},
 };
 
 const char *frame_connect_code(const char *code)

@@ -2,6 +2,7 @@
 #include "sp_http.h"
 #include "sp_auth.h"
 #include "sp_config.h"
+#include "sp_frame.h"
 #include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
@@ -252,11 +253,49 @@ static void http_utf8(const char *s, char *out, size_t outlen)
     buf_free(&b);
 }
 
+/* The error body of r's shape (HTTP_ERRORS_*) for st, msg and fld (NULL:
+ * none), both valid UTF-8 already; caller frees. */
+static cJSON *http_error_doc(const http_req *r, sp_status st, const char *msg,
+                             const char *fld)
+{
+    cJSON *root = cJSON_CreateObject(), *err;
+
+    if (r->errors == HTTP_ERRORS_CONNECT) {
+        cJSON_AddStringToObject(root, "code",
+                                frame_connect_code(sp_status_code(st)));
+        cJSON_AddStringToObject(root, "message", msg);
+        return root;
+    }
+    err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", sp_status_code(st));
+    cJSON_AddStringToObject(err, "message", msg);
+    if (fld != NULL)
+        cJSON_AddStringToObject(err, "field", fld);
+    cJSON_AddNumberToObject(root, "code", sp_status_http(st));
+    cJSON_AddStringToObject(root, "message", msg);
+    return root;
+}
+
+/* A Connect stream that fails before its first message: 200 and the end
+ * frame carrying the error (Connect's streaming errors are never an HTTP
+ * status). */
+static void http_send_stream_error(http_req *r, sp_status st, const char *msg)
+{
+    sp_buf b;
+
+    buf_init(&b, 4096);
+    if (frame_connect.error_end(&b, sp_status_code(st), msg) == 0)
+        http_send_raw(r, 200, frame_connect.content_type, b.data, b.len);
+    else
+        http_send_raw(r, 500, "application/json; charset=utf-8", "{}", 2);
+    buf_free(&b);
+}
+
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
 {
     char raw[512], msg[3 * sizeof raw + 1], fld[3 * 64 + 1];
-    cJSON *root, *err;
+    cJSON *root;
     va_list ap;
     char *s;
     int n;
@@ -270,24 +309,25 @@ void http_send_error(http_req *r, sp_status st, const char *field,
     http_utf8(raw, msg, sizeof msg);
     if (st == SP_E_RATE_LIMITED || st == SP_E_UNAVAILABLE)
         http_add_header(r, "Retry-After: %d", st == SP_E_UNAVAILABLE ? 2 : 1);
-    root = cJSON_CreateObject();
-    err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "code", sp_status_code(st));
-    cJSON_AddStringToObject(err, "message", msg);
     if (field != NULL) {
         char cut[64];
         snprintf(cut, sizeof cut, "%s", field);
         cut[utf8_cut((const unsigned char *)cut, strlen(cut))] = '\0';
         http_utf8(cut, fld, sizeof fld);
-        cJSON_AddStringToObject(err, "field", fld);
     }
+    if (r->errors == HTTP_ERRORS_CONNECT_STREAM) {
+        http_send_stream_error(r, st, msg);
+        return;
+    }
+    root = http_error_doc(r, st, msg, field != NULL ? fld : NULL);
     s = cJSON_PrintUnformatted(root);
     if (s != NULL) {
         http_send_raw(r, sp_status_http(st), "application/json; charset=utf-8",
                       s, strlen(s));
     } else {
         static const char oom[] =
-            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of "
+            "memory\"},\"code\":500,\"message\":\"out of memory\"}";
         http_send_raw(r, 500, "application/json; charset=utf-8", oom,
                       sizeof oom - 1);
     }
@@ -401,6 +441,7 @@ static void http_handle(http_req *r)
     r->status = 0;
     r->extra[0] = '\0';
     r->body_read = 0;
+    r->errors = HTTP_ERRORS_ENVELOPE;
     buf_init(&r->body, 0);
     memset(&r->auth, 0, sizeof r->auth);
     memset(r->params, 0, sizeof r->params);

@@ -38,7 +38,23 @@ typedef struct http_req {
     int status;                     /* HTTP status sent, 0 before */
     char extra[HTTP_EXTRA_HEADERS]; /* extra response header lines */
     auth_info auth;                 /* filled by the router for auth routes */
+    int errors;                     /* HTTP_ERRORS_*: the error body's shape */
 } http_req;
+
+/* The shape of an error body (http_req.errors; http_send_error).
+ *   HTTP_ERRORS_ENVELOPE  {"error":{"code","message","field"?},
+ *                         "code":<HTTP status>,"message"}: the envelope of
+ *                         docs/DESIGN.md §3 with E2B's top-level numeric
+ *                         code and message beside it (its SDKs read those),
+ *                         so that one body serves both on shared paths.
+ *   HTTP_ERRORS_CONNECT   {"code":"<Connect code>","message"}: a Connect
+ *                         RPC's unary error (the envd family).
+ *   HTTP_ERRORS_CONNECT_STREAM  a Connect streaming RPC's error: 200, and
+ *                         the stream's end frame (frame_connect's error
+ *                         end) as the whole body. */
+#define HTTP_ERRORS_ENVELOPE       0
+#define HTTP_ERRORS_CONNECT        1
+#define HTTP_ERRORS_CONNECT_STREAM 2
 
 typedef void (*http_fn)(http_req *r);
 
@@ -81,8 +97,9 @@ void http_send_json(http_req *r, int status, const cJSON *obj);
 void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
                    size_t len);
 
-/* Send the error envelope {"error":{"code","message","field"}}; field may
- * be NULL. Adds Retry-After for rate_limited and unavailable. */
+/* Send the error body of r->errors's shape (HTTP_ERRORS_*; the envelope
+ * {"error":{"code","message","field"}} by default); field may be NULL.
+ * Adds Retry-After for rate_limited and unavailable. */
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -93,6 +93,11 @@
       "sp-sandboxes (GET /sandboxes/{id}/metrics)",                            \
       "capped at about SP_METRICS_MAXLEN entries; deleted when the sandbox "   \
       "ends or its helper restarts")                                           \
+    X(KEY_SBX_PIDS, "sbx:<sbx>:pids", "hash",                                 \
+      "sp-envd (process Start: next, and <pid> -> {exe, pty, config})",       \
+      "sp-envd (process Connect, List, SendInput, SendSignal, Update)",       \
+      "deleted when the sandbox ends (the helper, lost_helper); expires "      \
+      "SP_SANDBOX_MAX_TIMEOUT + SP_PAUSE_MAX after its last process start")    \
     X(KEY_SBX_CONTEXTS, "sbx:<sbx>:contexts", "set",                           \
       "sp-helperd (context create, end)",                                      \
       "sp-execute (context list), sp-helperd (reconcile)",                     \

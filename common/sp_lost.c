@@ -136,7 +136,7 @@ static redisReply *lost_members(const char *key)
 static int lost_sandbox(const char *sbx, const char *why)
 {
     char k[RDS_KEY_MAX], rk[RDS_KEY_MAX], ck[RDS_KEY_MAX], ok[RDS_KEY_MAX],
-        xk[RDS_KEY_MAX], mk[RDS_KEY_MAX], wk[RDS_KEY_MAX];
+        xk[RDS_KEY_MAX], mk[RDS_KEY_MAX], wk[RDS_KEY_MAX], pk[RDS_KEY_MAX];
     redisReply *owner, *set;
     int n = 0;
 
@@ -144,7 +144,8 @@ static int lost_sandbox(const char *sbx, const char *why)
         key_of(rk, sizeof rk, KEY_SBX_RUNNING, sbx) != 0 ||
         key_of(ck, sizeof ck, KEY_SBX_CONTEXTS, sbx) != 0 ||
         key_of(mk, sizeof mk, KEY_SBX_METRICS, sbx) != 0 ||
-        key_of(wk, sizeof wk, KEY_SBX_WATCHES, sbx) != 0)
+        key_of(wk, sizeof wk, KEY_SBX_WATCHES, sbx) != 0 ||
+        key_of(pk, sizeof pk, KEY_SBX_PIDS, sbx) != 0)
         return 0;
     owner = rds_cmd("HGET %s owner", k);
     if (owner != NULL && owner->type == REDIS_REPLY_STRING &&
@@ -165,7 +166,7 @@ static int lost_sandbox(const char *sbx, const char *why)
     for (size_t i = 0; set != NULL && i < set->elements; i++)
         lost_watch(set->element[i]->str, why);
     freeReplyObject(set);
-    freeReplyObject(rds_cmd("DEL %s %s %s %s %s", k, rk, ck, mk, wk));
+    freeReplyObject(rds_cmd("DEL %s %s %s %s %s %s", k, rk, ck, mk, wk, pk));
     return n;
 }
 

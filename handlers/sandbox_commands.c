@@ -23,7 +23,7 @@
 #define SBXH_EVENTS_PAGE   1000
 #define SBXH_WAIT_SLACK_MS 10000
 
-static int sbxh_argv_ok(http_req *r, const cJSON *argv)
+int sbxh_argv_ok(http_req *r, const cJSON *argv)
 {
     const cJSON *it;
     int n = 0;
@@ -312,8 +312,7 @@ void sbxh_exec_output(http_req *r)
         sbxh_send_events(r, KEY_EVENTS, r->params[1], "after", NULL);
 }
 
-/* The signal named name ("SIGTERM" or "TERM"), or 0. */
-static int sbxh_signal_of(const char *name)
+int sbxh_signal_of(const char *name)
 {
     static const struct {
         const char *name;

@@ -3,6 +3,7 @@
  * sessions; sandbox_pause.c: pause, resume, metrics; sandbox_commands.c;
  * sandbox_files.c; sandbox_watches.c; sandbox_ports.c; templates.c). */
 #include "sandboxes.h"
+#include "e2b.h"
 #include "sp_auth.h"
 
 static const http_route sbxh_routes[] = {
@@ -42,6 +43,11 @@ static const http_route sbxh_routes[] = {
     {"POST", "/templates", tplh_post, AUTH_REQUIRED},
     {"GET", "/templates/*/builds/*", tplh_build_get, AUTH_REQUIRED},
     {"POST", "/api/sandboxes/upload", sbxh_session_upload, AUTH_REQUIRED},
+    /* E2B's control plane (e2b_sandboxes.c); its other calls are the
+     * routes above. */
+    {"POST", "/v2/sandboxes", e2b_create, AUTH_REQUIRED},
+    {"GET", "/v2/sandboxes", e2b_list, AUTH_REQUIRED},
+    {"POST", "/v2/sandboxes/*/connect", e2b_connect, AUTH_REQUIRED},
 };
 
 int main(void)

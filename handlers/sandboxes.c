@@ -10,6 +10,7 @@
  *   session:<sub>:<sid> the sandbox of a chat session
  *   exec:<id>, events:<id>  written by the helper (hd_exec.c) */
 #include "sandboxes.h"
+#include "e2b.h"
 #include "sp_tspec.h"
 #include "sp_auth.h"
 #include "sp_buf.h"
@@ -105,6 +106,8 @@ cJSON *sbxh_render(const char *id)
     v = sbxh_field(h, "metadata");
     md = v ? cJSON_Parse(v) : NULL;
     cJSON_AddItemToObject(o, "metadata", md ? md : cJSON_CreateObject());
+    /* The same sandbox in E2B's names (GET /sandboxes/{id} is shared). */
+    e2b_sandbox_fields(o, h, id);
 out:
     freeReplyObject(h);
     return o;

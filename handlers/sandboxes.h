@@ -61,6 +61,14 @@ void sbxh_ports(http_req *r);
 void sbxh_pause(http_req *r);
 void sbxh_resume(http_req *r);
 void sbxh_metrics(http_req *r);
+/* 0 if argv is a non-empty array of at most 256 strings of <= 32 KiB,
+ * else -1 after the 400 naming "argv" (sandbox_commands.c). */
+int sbxh_argv_ok(http_req *r, const cJSON *argv);
+
+/* The signal named name ("SIGTERM" or "TERM"; TERM, KILL, INT, HUP, QUIT,
+ * USR1, USR2, STOP, CONT), or 0 (sandbox_commands.c). */
+int sbxh_signal_of(const char *name);
+
 /* Commands routes (sandbox_commands.c). */
 void sbxh_commands(http_req *r);
 void sbxh_exec_get(http_req *r);

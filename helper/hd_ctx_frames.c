@@ -11,6 +11,7 @@
  * ends the context. "done" finishes the current run and hands the next
  * queued one to the driver (hd_ctx.c). */
 #include "hd_ctx.h"
+#include "sp_b64.h"
 #include "sp_config.h"
 #include "sp_keys.h"
 #include "sp_log.h"
@@ -150,53 +151,6 @@ void hd_ctx_set_error(hd_ctx_run *run, const char *name, const char *message,
     hd_ctx_add_cut(run->error, "traceback", tb, HD_CTX_TRACEBACK_MAX);
 }
 
-static int hd_b64_digit(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (padding optional) into a new buffer (caller frees) of
- * *outlen bytes; NULL if s is not base64. */
-static unsigned char *hd_b64_decode(const char *s, size_t *outlen)
-{
-    size_t n = strlen(s), o = 0;
-    unsigned char *out;
-    unsigned acc = 0;
-    int bits = 0;
-
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    out = malloc(n / 4 * 3 + 3);
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int v = hd_b64_digit((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *outlen = o;
-    return out;
-}
-
 /* What the driver's stderr pipe holds now was written before the frame
  * being handled: it belongs to the run, whose end that frame may be. */
 static void hd_ctx_drain_stderr(hd_ctx *c, hd_ctx_run *run)
@@ -234,7 +188,7 @@ static int hd_ctx_frame(hd_ctx *c, const char *js, size_t len)
     if (strcmp(t, "stdout") == 0 || strcmp(t, "stderr") == 0) {
         const char *b = hd_arg_str(f, "b");
         size_t n = 0;
-        unsigned char *bytes = b ? hd_b64_decode(b, &n) : NULL;
+        unsigned char *bytes = b ? b64_decode(b, strlen(b), &n) : NULL;
         if (bytes == NULL) {
             result = -1;
             goto out;

@@ -362,7 +362,8 @@ static void hd_sandbox_remove(hd_sandbox *s, const char *rid)
 
 void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
 {
-    char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX], mk[RDS_KEY_MAX];
+    char k[RDS_KEY_MAX], ok[RDS_KEY_MAX], hk[RDS_KEY_MAX], mk[RDS_KEY_MAX],
+        pk[RDS_KEY_MAX];
     hd_sandbox **pp;
 
     log_info("ending sandbox %s: %s", s->id, why);
@@ -375,7 +376,8 @@ void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
     key_of(ok, sizeof ok, KEY_SBXS_OF_OWNER, s->owner);
     key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id);
     key_of(mk, sizeof mk, KEY_SBX_METRICS, s->id);
-    hd_pub("DEL %s %s", k, mk);
+    key_of(pk, sizeof pk, KEY_SBX_PIDS, s->id); /* envd's processes */
+    hd_pub("DEL %s %s %s", k, mk, pk);
     hd_pub("SREM %s %s", ok, s->id);
     hd_pub("SREM %s %s", hk, s->id);
     hd_ports_remove(s->id);

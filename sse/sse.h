@@ -49,6 +49,18 @@ typedef struct sse_ev {
     char data[];
 } sse_ev;
 
+/* A route's own event shapes (a protocol adapter's: sse_envd.c), in
+ * place of the envelope {"type","<label>",...} of sse_ev_format. */
+typedef struct sse_map {
+    /* The first message of a stream, from the request's ?arg= (checked
+     * here: -1 refuses it, and the request is 400) as JSON into b; NULL:
+     * none. */
+    int (*head)(sp_buf *b, const char *arg);
+    /* One stream entry as JSON into b: 0 written, 1 skipped (a route's
+     * final type is never skipped), -1 failed. */
+    int (*entry)(sp_buf *b, const char *type, const char *data, size_t dlen);
+} sse_map;
+
 /* What a route streams; one table entry per route (sse_request.c). A
  * path is prefix, [parent id, mid,] id, suffix. */
 typedef struct sse_route {
@@ -69,6 +81,11 @@ typedef struct sse_route {
                              * and the id: the owner hash's field
                              * parent_field must hold the parent id */
     const char *parent_field;
+    const sse_map *map;    /* NULL, or the adapter's event shapes */
+    const char *sbx_token; /* NULL: an API key or token; else the purpose
+                            * of the parent sandbox's token that the
+                            * request carries in X-Access-Token (sp_auth.h:
+                            * AUTH_SBX_ENVD), its owner the subject */
 } sse_route;
 
 enum sse_job_type {
@@ -90,7 +107,8 @@ typedef struct sse_job {
     char id[SSE_ID_LEN];      /* OPEN: id from the path or clientId */
     char parent[SSE_ID_LEN];  /* OPEN: the path's parent id (route mid) */
     char api_key[SSE_ID_LEN]; /* OPEN: X-API-Key, or empty */
-    char *token;              /* OPEN: bearer/access token (malloc'd) */
+    char *token;              /* OPEN: bearer/access token, or the
+                               * sandbox's (route sbx_token) (malloc'd) */
     int has_after;            /* BACKLOG: after is set */
     int check_lost;           /* BACKLOG: report trimmed entries */
     int pointers;             /* WATCH/BACKLOG: entries are pointers */
@@ -143,6 +161,19 @@ sse_ev *sse_ev_format(const sp_frame *fr, sse_sid id, const char *type,
  * memory. message and code are the caller's constants (not escaped). */
 sse_ev *sse_ev_error(const sp_frame *fr, const char *label_name,
                      const char *label, const char *code, const char *message);
+
+/* As sse_ev_format for a route with a map: the entry in the map's shape
+ * (NULL when the map skips it), framed by fr. */
+sse_ev *sse_ev_mapped(const sp_frame *fr, const sse_map *map, sse_sid id,
+                      const char *type, const char *data, size_t dlen,
+                      const char *final_type);
+
+/* The map's head message for arg, framed by fr; NULL if the map has none
+ * or refuses arg. Caller frees. */
+sse_ev *sse_ev_head(const sp_frame *fr, const sse_map *map, const char *arg);
+
+/* sse_envd.c: the maps of envd's streams (a process's events, a PTY's). */
+extern const sse_map sse_map_process, sse_map_pty;
 
 enum sse_part {
     SSE_PART_PREAMBLE = 0,

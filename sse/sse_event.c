@@ -241,6 +241,49 @@ sse_ev *sse_ev_format(const sp_frame *fr, sse_sid id, const char *type,
     return ev;
 }
 
+sse_ev *sse_ev_mapped(const sp_frame *fr, const sse_map *map, sse_sid id,
+                      const char *type, const char *data, size_t dlen,
+                      const char *final_type)
+{
+    char sid[SSE_SID_STR];
+    int final = final_type != NULL && strcmp(type, final_type) == 0;
+    sse_ev *ev;
+    int rc;
+
+    if (!sse_type_ok(type))
+        return NULL;
+    sse_bufs_reset();
+    sse_sid_format(id, sid);
+    rc = map->entry(&sse_json_buf, type, data, dlen);
+    if (rc == 1 && !final)
+        return NULL;
+    if (rc != 0 || fr->event(&sse_wire_buf, sid, type, sse_json_buf.data,
+                             sse_json_buf.len) != 0) {
+        buf_reset(&sse_wire_buf);
+        if (sse_error_wire(fr, sid, "type", type, "event_too_large",
+                           "event too large") != 0)
+            return NULL;
+    }
+    ev = sse_ev_from_wire(id);
+    if (ev != NULL)
+        ev->final = final;
+    return ev;
+}
+
+sse_ev *sse_ev_head(const sp_frame *fr, const sse_map *map, const char *arg)
+{
+    sse_sid none = {0, 0};
+
+    if (map == NULL || map->head == NULL)
+        return NULL;
+    sse_bufs_reset();
+    if (map->head(&sse_json_buf, arg) != 0 ||
+        fr->event(&sse_wire_buf, NULL, "start", sse_json_buf.data,
+                  sse_json_buf.len) != 0)
+        return NULL;
+    return sse_ev_from_wire(none);
+}
+
 sse_ev *sse_ev_error(const sp_frame *fr, const char *label_name,
                      const char *label, const char *code, const char *message)
 {

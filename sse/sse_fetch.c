@@ -59,6 +59,9 @@ static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
         }
         return ev;
     }
+    if (route->map != NULL) /* an adapter's shapes; it may skip entries */
+        return sse_ev_mapped(route->frame, route->map, *id, type, data, dlen,
+                             route->final_type);
     ev = sse_ev_format(route->frame, *id, type, data, dlen, route->label, label,
                        route->final_type);
     if (ev == NULL)
@@ -97,6 +100,32 @@ size_t sse_entries(const redisReply *r, const sse_route *route,
     return bytes;
 }
 
+/* A route of a sandbox's data plane: job->token must be the parent
+ * sandbox's token of the route's purpose, and the sandbox's owner is the
+ * subject. 0, or -1 with res->status set. */
+static int sse_open_sandbox(const sse_job *job, sse_res *res)
+{
+    char key[RDS_KEY_MAX];
+    redisReply *r;
+    int rc = -1;
+
+    if (job->token == NULL || !id_valid_typed(job->parent, "sbx_") ||
+        !auth_sandbox_token_ok(job->route->sbx_token, job->parent, job->token))
+        return -1;
+    key_of(key, sizeof key, KEY_SBX, job->parent);
+    r = rds_cmd("HGET %s owner", key);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR)
+        res->status = SP_E_UNAVAILABLE;
+    else if (r->type != REDIS_REPLY_STRING || !id_valid(r->str))
+        res->status = SP_E_NOT_FOUND; /* the sandbox has gone */
+    else {
+        snprintf(res->sub, sizeof res->sub, "%s", r->str);
+        rc = 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 void sse_do_open(const sse_job *job, sse_res *res)
 {
     auth_info ai;
@@ -108,7 +137,10 @@ void sse_do_open(const sse_job *job, sse_res *res)
     int rev;
 
     res->status = SP_E_UNAUTHENTICATED;
-    if (job->api_key[0] != '\0') {
+    if (job->route->sbx_token != NULL) {
+        if (sse_open_sandbox(job, res) != 0)
+            goto out;
+    } else if (job->api_key[0] != '\0') {
         res->status = auth_api_key(job->api_key, &ai);
         if (res->status != SP_OK)
             goto out;
@@ -181,7 +213,7 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
     sse_ev **tail = &res->evs;
     redisReply *r = NULL;
     sse_sid first, last = job->after;
-    size_t used = 0;
+    size_t used = 0, seen = 0;
     int has_after = job->has_after;
 
     res->status = -1;
@@ -216,6 +248,7 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         bytes +=
             sse_entries(r, job->route, job->label, job->pointers, &tail,
                         job->budget - bytes, &used, &last, job->not_before_ms);
+        seen += r->elements;
         res->done = used == r->elements && r->elements < count;
         if (res->done || used < r->elements || bytes >= job->budget)
             break;
@@ -225,9 +258,14 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         sse_sid_format(last, start + 1);
         count = count * 4 > SSE_BACKLOG_COUNT ? SSE_BACKLOG_COUNT : count * 4;
     }
-    if (res->done && res->evs == NULL && !job->pointers &&
+    /* Nothing after the resume point and the stream's last entry is its
+     * final one: it was sent before. Only with a resume point and when
+     * nothing at all came: without one the stream may not have existed
+     * yet when it was read (its entries then come live, from 0-0), and a
+     * route's map may skip the entries that came. */
+    if (res->done && seen == 0 && has_after && !job->pointers &&
         sse_stream_ended(job->key, job->route->final_type) == 1)
-        res->ended = 1; /* the final event was sent before the resume */
+        res->ended = 1;
     res->status = 0;
 out:
     freeReplyObject(r);

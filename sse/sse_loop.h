@@ -52,6 +52,7 @@ struct sse_client {
     sse_sid resume;
     int has_resume;
     const char *bad_param; /* 400 to send after authentication */
+    char arg[16];          /* ?arg= of a route with a map (its head) */
     /* Output: a ring of events; qoff bytes of the head are already sent. */
     sse_ev **q;
     uint32_t qcap, qhead, qlen;

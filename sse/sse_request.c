@@ -9,6 +9,7 @@
  * 401 no or bad credential, 400 bad Last-Event-ID or clientId, 404 unknown
  * or someone else's id. Bad ids are 404 without a Redis call. */
 #include "sse_loop.h"
+#include "sp_auth.h"
 #include "sp_id.h"
 #include "sp_jwt.h"
 #include "sp_keys.h"
@@ -29,24 +30,35 @@
  * its stream and the owner into a hash family of sp_keys.h); tasks, once
  * a KEY_TASK family (task:<id>) exists, would be:
  *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0,
- *    &frame_sse, KEY_EVENTS, "task", 0, NULL, NULL},
+ *    &frame_sse, KEY_EVENTS, "task", 0, NULL, NULL, NULL, NULL},
  * The eighth column is the answer's framing (common/sp_frame.h): a route
  * that answers NDJSON or Connect envelopes names another one there; the
  * others are sse_route's (sse.h). */
 static const sse_route sse_routes[] = {
     {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
-     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL},
     {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
-     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL, NULL, NULL},
     {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse,
-     KEY_EVENTS, "execution", 0, NULL, NULL},
+     KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL},
     /* /sandboxes/{sbx}/watches/{wch}/events: a file watch (hd_watch.c). */
     {"/sandboxes/", "/events", "wch_", KEY_WATCH, "watchId", "end", 0,
-     &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox"},
+     &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox", NULL,
+     NULL},
     /* /templates/{name}/builds/{bld}/events: a template build's log
      * (hd_tpl_build.c). */
     {"/templates/", "/events", "bld_", KEY_TBUILD, "buildId", "result", 0,
-     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name"},
+     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name", NULL, NULL},
+    /* E2B's envd streams (handlers/envd_process.c hands them over with
+     * X-Accel-Redirect; internal locations of families/envd.conf): a
+     * process's events as Connect envelopes (sse_envd.c), authorized by
+     * the sandbox's envd token; ?arg= is the pid its start message names. */
+    {"/_sp/envd/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
+     &frame_connect, KEY_EVENTS, "process", 0, "/process/", "sandbox",
+     &sse_map_process, AUTH_SBX_ENVD},
+    {"/_sp/envd/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
+     &frame_connect, KEY_EVENTS, "process", 0, "/pty/", "sandbox", &sse_map_pty,
+     AUTH_SBX_ENVD},
 };
 
 static uint32_t sse_max_streams;
@@ -180,6 +192,15 @@ static int sse_credential(sse_client *cl, const char *query, sse_job *job)
     long n = sse_fcgi_param(&cl->fcgi, "HTTP_X_API_KEY", v, sizeof v);
     const char *tok = NULL;
 
+    if (cl->route->sbx_token != NULL) {
+        /* A sandbox's data plane: its own token, nothing else. */
+        n = sse_fcgi_param(&cl->fcgi, "HTTP_X_ACCESS_TOKEN", v, sizeof v);
+        if (n <= 0 || n > TOK_MAX_LEN)
+            return -1;
+        job->token = strdup(v);
+        explicit_bzero(v, sizeof v);
+        return job->token != NULL ? 0 : -1;
+    }
     if (n >= 0) {
         if ((size_t)n >= sizeof job->api_key || n == 0)
             return -1;
@@ -258,6 +279,9 @@ void sse_request(sse_client *cl)
         (sse_query(query, "clientId", cl->id, sizeof cl->id) != 1 ||
          !id_valid(cl->id)))
         cl->bad_param = "clientId";
+    if (cl->route->map != NULL &&
+        sse_query(query, "arg", cl->arg, sizeof cl->arg) < 0)
+        cl->bad_param = "arg";
     job->type = SSE_JOB_OPEN;
     job->handle = sse_client_handle(cl);
     job->route = cl->route;
@@ -278,12 +302,19 @@ out:
 static int sse_stream_head(sse_client *cl)
 {
     const sp_frame *fr = cl->route->frame;
-    sse_ev *pre = sse_ev_part(fr, SSE_PART_PREAMBLE, NULL, NULL);
+    sse_ev *pre = sse_ev_part(fr, SSE_PART_PREAMBLE, NULL, NULL), *first;
     char head[256];
     int n, rc = -1;
 
     if (pre == NULL)
         return -1;
+    /* An adapter's first message (envd's start {pid}) goes with them. */
+    first = sse_ev_head(fr, cl->route->map, cl->arg);
+    if (cl->route->map != NULL && cl->route->map->head != NULL &&
+        first == NULL) {
+        sse_ev_unref(pre);
+        return -1;
+    }
     n = snprintf(head, sizeof head,
                  "Status: 200 OK\r\n%s%s%sCache-Control: no-cache\r\n"
                  "X-Accel-Buffering: no\r\n\r\n",
@@ -295,9 +326,11 @@ static int sse_stream_head(sse_client *cl)
     if (n > 0 && (size_t)n < sizeof head &&
         (size_t)n + pre->len <= SSE_OUT_MAX / 2 &&
         sse_client_push_bytes(cl, head, (size_t)n, 0) == 0 &&
-        (pre->len == 0 || sse_client_push(cl, pre) == 0))
+        (pre->len == 0 || sse_client_push(cl, pre) == 0) &&
+        (first == NULL || sse_client_push(cl, first) == 0))
         rc = 0;
     sse_ev_unref(pre);
+    sse_ev_unref(first);
     return rc;
 }
 

@@ -24,10 +24,20 @@ def envd_headers(sbx=SBX, port="49983"):
 
 class FamiliesCase(sp.Case):
     def assertSelected(self, r, family, selector):
-        """r was answered by the selected family (none is served yet: the
-        JSON 404 of nginx.conf.in), not by a path route."""
+        """r was answered by the selected family, not by a path route:
+        envd by sp-envd (handlers/envd.c: no X-Access-Token is 401, or a
+        Connect stream's end frame; a path it has not is 404 or 405), the
+        others (none served yet) by the JSON 404 of nginx.conf.in."""
         if family == "reject":
             self.assertError(r, 400, "invalid_argument")
+        elif family == "envd" and r.status == 200:
+            self.assertEqual(r.headers.get("Content-Type"),
+                             "application/connect+json", r)
+            self.assertEqual(r.body[:1], b"\x02", r)
+            self.assertIn(b'"unauthenticated"', r.body, r)
+        elif family == "envd":
+            self.assertIn(r.status, (401, 404, 405), r)
+            self.assertError(r, r.status)
         else:
             self.assertError(r, 404, "not_found")
         self.assertEqual(r.headers.get("X-Sandpipe-Family"), family, r)

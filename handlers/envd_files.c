@@ -1,0 +1,155 @@
+/* handlers/envd_files.c: envd's plain HTTP files routes over the native
+ * file operations (hc_file_read, hc_file_write; the helper resolves every
+ * path inside the sandbox as the files API does, hd_files.c):
+ *   GET /files?path=&username=   the file's bytes (a directory: 400)
+ *   POST /files?path=&username=  multipart/form-data, one part per file in
+ *                                field "file"; a part's filename is its
+ *                                path when no ?path= is given (E2B's
+ *                                writeFiles). Answer [{name, type, path}].
+ * A relative path is taken from the user's home (envd_path). */
+#include "envd.h"
+#include "sp_multipart.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ?username= overrides the user whose home relative paths start from. */
+static int envd_query_user(http_req *r, envd_ctx *c)
+{
+    char u[ENVD_USER_MAX];
+    int rc = http_query(r, "username", u, sizeof u);
+
+    if (rc < 0 ||
+        (rc == 1 && u[0] != '\0' &&
+         strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(u))) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "username",
+                        "username must be an account name");
+        return -1;
+    }
+    if (rc == 1 && u[0] != '\0')
+        snprintf(c->user, sizeof c->user, "%s", u);
+    return 0;
+}
+
+/* Authorize r and read its ?path= (required unless optional) into path
+ * ("" when absent). 0, or -1 after the error. */
+static int envd_files_begin(http_req *r, envd_ctx *c, char *path, size_t n,
+                            int optional)
+{
+    char raw[ENVD_PATH_MAX];
+    int rc;
+
+    path[0] = '\0';
+    if (envd_begin(r, c, ENVD_PLAIN) != 0 || envd_query_user(r, c) != 0)
+        return -1;
+    rc = http_query(r, "path", raw, sizeof raw);
+    if (rc < 0) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "path",
+                        "path is too long or malformed");
+        return -1;
+    }
+    if (rc == 0 || raw[0] == '\0')
+        return optional ? 0 : envd_path(r, c, "", path, n);
+    return envd_path(r, c, raw, path, n);
+}
+
+void envd_files_get(http_req *r)
+{
+    char path[ENVD_PATH_MAX];
+    const cJSON *type;
+    rpc_reply rr;
+    rpc_err err;
+    envd_ctx c;
+
+    if (envd_files_begin(r, &c, path, sizeof path, 0) != 0)
+        return;
+    if (hc_file_read(c.helper, c.sbx, path, &rr, &err) != 0) {
+        http_send_rpc_error(r, &err, "path");
+        return;
+    }
+    type = cJSON_GetObjectItemCaseSensitive(rr.json, "type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0)
+        http_send_raw(r, 200, "application/octet-stream",
+                      rr.data ? rr.data : "", rr.len);
+    else
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "path",
+                        "path is a directory");
+    rpc_reply_free(&rr);
+}
+
+/* Write the n parts' files (each to path, or to its filename when path is
+ * ""); the answer lists them. 0, or -1 after the error (files written
+ * before a failure stay). */
+static int envd_write_parts(http_req *r, const envd_ctx *c, const char *path,
+                            const mp_part *pp, int n, cJSON *arr)
+{
+    char target[ENVD_PATH_MAX];
+    rpc_reply rr;
+    rpc_err err;
+
+    for (int i = 0; i < n; i++) {
+        cJSON *f;
+        const char *slash;
+        if (strcmp(pp[i].name, "file") != 0)
+            continue;
+        if (path[0] != '\0')
+            snprintf(target, sizeof target, "%s", path);
+        else if (envd_path(r, c, pp[i].filename, target, sizeof target) != 0)
+            return -1;
+        if (hc_file_write(c->helper, c->sbx, target, pp[i].data, pp[i].len, &rr,
+                          &err) != 0) {
+            http_send_rpc_error(r, &err, "path");
+            return -1;
+        }
+        rpc_reply_free(&rr);
+        f = cJSON_CreateObject();
+        slash = strrchr(target, '/');
+        cJSON_AddStringToObject(f, "name", slash ? slash + 1 : target);
+        cJSON_AddStringToObject(f, "type", "file");
+        cJSON_AddStringToObject(f, "path", target);
+        cJSON_AddItemToArray(arr, f);
+    }
+    return 0;
+}
+
+void envd_files_post(http_req *r)
+{
+    char path[ENVD_PATH_MAX], boundary[80];
+    mp_part *pp = NULL;
+    cJSON *arr = NULL;
+    envd_ctx c;
+    int n;
+
+    if (envd_files_begin(r, &c, path, sizeof path, 1) != 0)
+        return;
+    if (mp_boundary(http_header(r, "Content-Type"), boundary,
+                    sizeof boundary) != 0) {
+        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
+                        "Content-Type must be multipart/form-data");
+        return;
+    }
+    if (http_read_body(r, SBXH_FILE_MAX) != SP_OK) {
+        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
+                        "body is larger than %d bytes", SBXH_FILE_MAX);
+        return;
+    }
+    if ((pp = calloc(MP_MAX_PARTS, sizeof *pp)) == NULL) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    n = mp_parse(r->body.data ? r->body.data : "", r->body.len, boundary, pp,
+                 MP_MAX_PARTS);
+    arr = cJSON_CreateArray();
+    if (n < 0)
+        http_send_error(r, SP_E_INVALID_ARGUMENT, NULL,
+                        "malformed multipart body");
+    else if (envd_write_parts(r, &c, path, pp, n, arr) == 0 &&
+             cJSON_GetArraySize(arr) == 0)
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "file",
+                        "no part in field \"file\"");
+    else if (r->status == 0)
+        http_send_json(r, 200, arr);
+    cJSON_Delete(arr);
+    free(pp);
+}

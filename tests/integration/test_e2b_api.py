@@ -1,0 +1,291 @@
+"""test_e2b_api.py: E2B's wire protocol over raw HTTP, for what the
+official SDK never sends (test_e2b_sdk.py drives the SDK): the control
+plane's errors and shared paths (both field sets, both error envelopes),
+the data plane's authorization (no, a wrong or another sandbox's token,
+another key's sandbox, a deleted sandbox), paths that try to leave the
+sandbox, malformed Connect envelopes and JSON, and the exact frames of a
+process stream. Sandboxes of the host template (fast)."""
+import base64
+import json
+import struct
+import unittest
+
+import sbx_util
+import sp
+from sbx_util import call
+
+
+def envd_headers(sid, token=None, extra=None):
+    h = {"E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983"}
+    if token is not None:
+        h["X-Access-Token"] = token
+    h.update(extra or {})
+    return h
+
+
+def envelope(msg, flag=0, length=None):
+    data = json.dumps(msg).encode() if not isinstance(msg, bytes) else msg
+    n = len(data) if length is None else length
+    return struct.pack(">BI", flag, n) + data
+
+
+def frames(body):
+    """The Connect envelopes of a stream body: [(flag, parsed JSON)]."""
+    out, i = [], 0
+    while i < len(body):
+        flag, n = struct.unpack(">BI", body[i:i + 5])
+        out.append((flag, json.loads(body[i + 5:i + 5 + n])))
+        i += 5 + n
+    return out
+
+
+class E2BCase(sbx_util.SbxCase):
+    def e2b_sandbox(self, key=None, **body):
+        body.setdefault("templateID", "host")
+        r = call("POST", "/v2/sandboxes", body, key=key, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        doc = r.json
+        self.addCleanup(self.delete_quietly, doc["sandboxID"], key)
+        return doc
+
+    def rpc(self, sid, token, method, msg, stream=False, extra=None):
+        ctype = "application/connect+json" if stream else "application/json"
+        body = envelope(msg) if stream else json.dumps(msg).encode()
+        h = envd_headers(sid, token, {"Content-Type": ctype,
+                                      "Connect-Protocol-Version": "1",
+                                      **(extra or {})})
+        return sp.request("POST", f"/{method}", body=body, headers=h,
+                          timeout=60, patient=False)
+
+    def assertConnectError(self, r, status, code):
+        self.assertEqual(r.status, status, r)
+        doc = r.json
+        self.assertEqual(doc.get("code"), code, r)
+        self.assertIsInstance(doc.get("message"), str, r)
+
+    def assertStreamError(self, r, code):
+        """A streaming call refused: 200, only the end frame, its error."""
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["Content-Type"], "application/connect+json")
+        fr = frames(r.body)
+        self.assertEqual(len(fr), 1, r)
+        self.assertEqual(fr[0][0], 2, r)
+        self.assertEqual(fr[0][1]["error"]["code"], code, r)
+        self.assertIsInstance(fr[0][1]["error"]["message"], str, r)
+
+
+class ControlPlaneTest(E2BCase):
+    def test_create_answers_both_field_sets_and_tokens(self):
+        doc = self.e2b_sandbox(metadata={"k": "v"}, timeout=90)
+        self.assertEqual(doc["sandboxID"], doc["id"])
+        self.assertEqual(doc["templateID"], "host")
+        self.assertRegex(doc["envdVersion"], r"^\d+\.\d+\.\d+$")
+        self.assertEqual(len(doc["envdAccessToken"]), 43)
+        self.assertNotEqual(doc["envdAccessToken"],
+                            doc["trafficAccessToken"])
+        self.assertIsNone(doc["domain"])
+        self.assertEqual(doc["metadata"], {"k": "v"})
+        r = call("GET", f"/sandboxes/{doc['sandboxID']}")
+        self.assertEqual(r.status, 200, r)
+        got = r.json
+        for f in ("sandboxID", "templateID", "startedAt", "endAt", "state",
+                  "cpuCount", "memoryMB", "diskSizeMB", "envdVersion",
+                  "clientID", "metadata", "id", "status", "limits"):
+            self.assertIn(f, got)
+        self.assertEqual(got["state"], "running")
+        # The tokens are never in a plain read.
+        self.assertNotIn("envdAccessToken", got)
+
+    def test_template_names_and_bad_bodies(self):
+        r = call("POST", "/v2/sandboxes", {"templateID": "no-such-tpl"})
+        self.assertError(r, 404, "not_found")
+        self.assertEqual(r.json["code"], 404)
+        for body in ({"templateID": 7}, {"timeout": "x"},
+                     {"templateID": "host", "envVars": {"1x": "y"}},
+                     {"templateID": "host", "metadata": []}):
+            r = call("POST", "/v2/sandboxes", body)
+            self.assertError(r, 400)
+        r = sp.request("POST", "/v2/sandboxes", body=b"{nope",
+                       headers=sbx_util.headers(
+                           extra={"Content-Type": "application/json"}))
+        self.assertError(r, 400, "invalid_json")
+
+    def test_another_keys_sandbox_is_not_found_everywhere(self):
+        doc = self.e2b_sandbox()
+        sid = doc["sandboxID"]
+        _, other, _ = sp.create_key()
+        for method, path, body in (
+                ("GET", f"/sandboxes/{sid}", None),
+                ("DELETE", f"/sandboxes/{sid}", None),
+                ("POST", f"/sandboxes/{sid}/timeout", {"timeout": 30}),
+                ("POST", f"/sandboxes/{sid}/pause", {}),
+                ("GET", f"/sandboxes/{sid}/metrics", None),
+                ("POST", f"/v2/sandboxes/{sid}/connect", {})):
+            r = call(method, path, body, key=other)
+            self.assertError(r, 404, "not_found")
+            self.assertEqual(r.json["code"], 404)
+        self.assertEqual(call("GET", "/v2/sandboxes", key=other).json, [])
+        r = call("GET", f"/sandboxes/{sid}")
+        self.assertEqual(r.status, 200, r)
+
+    def test_list_pages_and_filters(self):
+        tag = str(sbx_util.unique_marker())
+        ids = sorted(self.e2b_sandbox(metadata={"tag": tag})["sandboxID"]
+                     for _ in range(3))
+        seen, token = [], None
+        for _ in range(5):
+            q = f"?metadata={sbx_util.q('tag=' + sbx_util.q(tag))}&limit=2"
+            r = call("GET", "/v2/sandboxes" + q +
+                     (f"&nextToken={token}" if token else ""))
+            self.assertEqual(r.status, 200, r)
+            seen += [s["sandboxID"] for s in r.json]
+            token = r.headers.get("X-Next-Token")
+            if not token:
+                break
+        self.assertEqual(seen, ids)
+        r = call("GET", "/v2/sandboxes?state=paused&metadata=" +
+                 sbx_util.q("tag=" + tag))
+        self.assertEqual(r.json, [])
+        for q in ("limit=0", "limit=x", "nextToken=..", "metadata=novalue"):
+            self.assertError(call("GET", "/v2/sandboxes?" + q), 400)
+
+    def test_connect_resumes_and_only_extends(self):
+        doc = self.e2b_sandbox(timeout=120)
+        sid = doc["sandboxID"]
+        self.assertEqual(call("POST", f"/sandboxes/{sid}/pause", {}).status,
+                         200)
+        r = call("POST", f"/v2/sandboxes/{sid}/connect", {"timeout": 10})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "running")
+        self.assertGreater(r.json["timeout"], 60)  # not shortened
+        self.assertEqual(r.json["envdAccessToken"], doc["envdAccessToken"])
+        r = call("POST", f"/v2/sandboxes/{sid}/connect", {"timeout": 600})
+        self.assertGreater(r.json["timeout"], 500)
+
+
+class DataPlaneAuthTest(E2BCase):
+    def test_tokens_are_checked_and_bound_to_their_sandbox(self):
+        a, b = self.e2b_sandbox(), self.e2b_sandbox()
+        sid = a["sandboxID"]
+        r = sp.get("/health", headers=envd_headers(sid, a["envdAccessToken"]))
+        self.assertEqual(r.status, 204, r)
+        for tok in (None, "", "x" * 43, b["envdAccessToken"],
+                    a["trafficAccessToken"], sp.API_KEY):
+            r = sp.get("/health", headers=envd_headers(sid, tok))
+            self.assertError(r, 401, "unauthenticated")
+            r = self.rpc(sid, tok, "process.Process/List", {})
+            self.assertConnectError(r, 401, "unauthenticated")
+            r = sp.get("/files?path=/workspace",
+                       headers=envd_headers(sid, tok))
+            self.assertError(r, 401, "unauthenticated")
+        # An API key alone opens nothing on the data plane.
+        r = sp.get("/health", headers=envd_headers(
+            sid, extra={"X-API-Key": sp.API_KEY}))
+        self.assertError(r, 401, "unauthenticated")
+
+    def test_a_deleted_sandbox_is_gone_for_its_token(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        self.assertEqual(call("DELETE", f"/sandboxes/{sid}").status, 204)
+        r = sp.get("/health", headers=envd_headers(sid, tok))
+        self.assertEqual(r.status, 502, r)
+        r = self.rpc(sid, tok, "process.Process/List", {})
+        self.assertConnectError(r, 404, "not_found")
+        r = self.rpc(sid, tok, "process.Process/Start",
+                     {"process": {"cmd": "/bin/true"}}, stream=True)
+        self.assertStreamError(r, "not_found")
+        r = call("DELETE", f"/sandboxes/{sid}")
+        self.assertError(r, 404, "not_found")
+        self.assertEqual(r.json["code"], 404)
+
+
+class ConnectProtocolTest(E2BCase):
+    @classmethod
+    def setUpClass(cls):
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        if r.status != 201:
+            raise AssertionError(f"could not create a sandbox: {r!r}")
+        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+
+    def test_a_process_stream_frame_by_frame(self):
+        r = self.rpc(self.sid, self.tok, "process.Process/Start",
+                     {"process": {"cmd": "/bin/sh",
+                                  "args": ["-c", "printf 'a\\0b'; exit 3"]},
+                      "stdin": False}, stream=True)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["Content-Type"], "application/connect+json")
+        fr = frames(r.body)
+        self.assertEqual(fr[0][0], 0)
+        pid = fr[0][1]["event"]["start"]["pid"]
+        self.assertGreater(pid, 0)
+        out = b"".join(base64.b64decode(m["event"]["data"]["stdout"])
+                       for f, m in fr if f == 0 and "data" in
+                       m.get("event", {}))
+        self.assertEqual(out, b"a\0b")
+        ends = [m["event"]["end"] for f, m in fr
+                if f == 0 and "end" in m.get("event", {})]
+        self.assertEqual(ends, [{"exitCode": 3, "exited": True,
+                                 "status": "exit status 3",
+                                 "error": "exit status 3"}])
+        self.assertEqual(fr[-1], (2, {}))
+
+    def test_malformed_envelopes_and_json(self):
+        start = "/process.Process/Start"
+        ok = {"process": {"cmd": "/bin/true"}}
+        base = envd_headers(self.sid, self.tok,
+                            {"Content-Type": "application/connect+json"})
+        for body in (envelope(ok, flag=1), envelope(ok, length=3),
+                     envelope(ok, length=999), b"\0\0", envelope(b"{nope"),
+                     envelope(b"[1]"), envelope({"process": 5}),
+                     envelope({"process": {"cmd": ""}}),
+                     envelope({"process": {"cmd": "x", "args": [1]}}),
+                     envelope({"process": {"cmd": "x", "envs": {"a b": "c"}}})):
+            r = sp.request("POST", start, body=body, headers=base,
+                           patient=False)
+            self.assertStreamError(r, "invalid_argument")
+        r = sp.request("POST", start, body=json.dumps(ok).encode(),
+                       headers=envd_headers(self.sid, self.tok, {
+                           "Content-Type": "application/json"}))
+        self.assertStreamError(r, "invalid_argument")
+        r = self.rpc(self.sid, self.tok, "process.Process/Connect",
+                     {"process": {"pid": 99999}}, stream=True)
+        self.assertStreamError(r, "not_found")
+        r = self.rpc(self.sid, None, "process.Process/Connect",
+                     {"process": {"pid": 1}}, stream=True)
+        self.assertStreamError(r, "unauthenticated")
+        r = sp.request("POST", "/process.Process/List", body=b"{nope",
+                       headers=envd_headers(self.sid, self.tok, {
+                           "Content-Type": "application/json"}))
+        self.assertConnectError(r, 400, "invalid_argument")
+        r = self.rpc(self.sid, self.tok, "process.Process/SendInput",
+                     {"process": {"pid": 99999}, "input": {"stdin": "aGk="}})
+        self.assertConnectError(r, 404, "not_found")
+        r = self.rpc(self.sid, self.tok, "process.Process/SendSignal",
+                     {"process": {"pid": "1x"}, "signal": "SIGNAL_SIGKILL"})
+        self.assertConnectError(r, 404, "not_found")
+        r = self.rpc(self.sid, self.tok, "process.Process/Nope", {})
+        self.assertEqual(r.status, 404, r)
+
+    def test_paths_stay_in_the_sandbox(self):
+        h = envd_headers(self.sid, self.tok)
+        self.sh(self.sid, "ln -s / /workspace/root; ln -s /etc "
+                "/workspace/etc; echo in > /workspace/f")
+        for path in ("/etc/passwd", "../../etc/passwd", "/proc/1/environ"):
+            r = sp.get("/files?path=" + sbx_util.q(path), headers=h)
+            self.assertIn(r.status, (400, 404), r)
+            self.assertNotIn(b"root:", r.body)
+        for path in ("/workspace/root/etc/passwd", "/workspace/etc/passwd"):
+            r = sp.get("/files?path=" + sbx_util.q(path), headers=h)
+            self.assertError(r, 404, "not_found")
+        r = sp.get("/files?path=f", headers=h)
+        self.assertEqual((r.status, r.body), (200, b"in\n"))
+        body, ctype = sbx_util.multipart(
+            [("file", "../../../etc/evil", b"x")])
+        r = sp.request("POST", "/files", body=body, headers=envd_headers(
+            self.sid, self.tok, {"Content-Type": ctype}))
+        self.assertError(r, 400, "invalid_argument")
+
+
+if __name__ == "__main__":
+    unittest.main()

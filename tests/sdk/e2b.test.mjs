@@ -1,0 +1,191 @@
+// tests/sdk/e2b.test.mjs: the official E2B JavaScript SDK (npm package
+// e2b, unpatched) against sandpipe, configured only by E2B_API_KEY,
+// E2B_API_URL and E2B_SANDBOX_URL (tests/integration/test_e2b_sdk.py sets
+// them to the test stack). Control plane, processes (streaming, background,
+// reconnect by pid, stdin, kill, PTY), files, and the errors the SDK maps.
+// Node's test runner; every wait is bounded.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  Sandbox,
+  CommandExitError,
+  NotFoundError,
+  SandboxNotFoundError,
+  AuthenticationError,
+} from 'e2b'
+
+for (const v of ['E2B_API_KEY', 'E2B_API_URL', 'E2B_SANDBOX_URL'])
+  assert.ok(process.env[v], `${v} must be set`)
+const OTHER_KEY = process.env.SP_OTHER_KEY
+const TEMPLATE = process.env.SP_E2B_TEMPLATE || 'base'
+
+const made = []
+async function sandbox(opts = {}) {
+  const sbx = await Sandbox.create(TEMPLATE, { timeoutMs: 120_000, ...opts })
+  made.push(sbx)
+  return sbx
+}
+after(async () => {
+  for (const s of made) await s.kill().catch(() => {})
+})
+
+// A promise that settles when cond() holds for what onData collected.
+function waitFor(cond, what, ms = 20_000) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now()
+    const tick = () => {
+      if (cond()) return resolve()
+      if (Date.now() - t0 > ms) return reject(new Error(`no ${what} in ${ms} ms`))
+      setTimeout(tick, 20)
+    }
+    tick()
+  })
+}
+
+test('control plane: create, info, timeout, list with filters and pages, kill', async () => {
+  const tag = `t${Date.now()}`
+  const a = await sandbox({ metadata: { suite: tag, n: '1' } })
+  const b = await sandbox({ metadata: { suite: tag, n: '2' } })
+  assert.match(a.sandboxId, /^sbx_/)
+  const info = await a.getInfo()
+  assert.equal(info.sandboxId, a.sandboxId)
+  assert.equal(info.state, 'running')
+  assert.equal(info.metadata.suite, tag)
+  assert.ok(info.endAt > info.startedAt)
+  assert.equal(await a.isRunning(), true)
+  await a.setTimeout(200_000)
+  const later = await a.getInfo()
+  assert.ok(later.endAt.getTime() - Date.now() > 150_000)
+
+  const one = Sandbox.list({ query: { metadata: { suite: tag } }, limit: 1 })
+  const seen = []
+  for (let i = 0; one.hasNext && i < 5; i++) seen.push(...(await one.nextItems()))
+  assert.deepEqual(seen.map((s) => s.sandboxId).sort(), [a.sandboxId, b.sandboxId].sort())
+  const only = await Sandbox.list({ query: { metadata: { suite: tag, n: '2' } } }).nextItems()
+  assert.deepEqual(only.map((s) => s.sandboxId), [b.sandboxId])
+  const paused = await Sandbox.list({ query: { metadata: { suite: tag }, state: ['paused'] } }).nextItems()
+  assert.deepEqual(paused, [])
+
+  assert.equal(await b.kill(), true)
+  assert.equal(await Sandbox.kill(b.sandboxId), false)
+  await assert.rejects(Sandbox.connect(b.sandboxId), SandboxNotFoundError)
+  assert.equal(await b.isRunning().catch(() => false), false)
+})
+
+test('pause, then connect resumes; metrics', async () => {
+  const s = await sandbox()
+  await s.commands.run('echo before > /tmp/mark')
+  assert.equal(await s.pause(), true)
+  assert.equal((await s.getInfo()).state, 'paused')
+  const again = await Sandbox.connect(s.sandboxId)
+  assert.equal((await again.getInfo()).state, 'running')
+  assert.equal((await again.commands.run('cat /tmp/mark')).stdout, 'before\n')
+  const m = await s.getMetrics()
+  assert.ok(Array.isArray(m))
+})
+
+test('commands.run: output, exit codes, env, cwd, user', async () => {
+  const s = await sandbox({ envs: { FROM_CREATE: 'c1' } })
+  const r = await s.commands.run('echo hi')
+  assert.equal(r.stdout, 'hi\n')
+  assert.equal(r.exitCode, 0)
+  const e = await s.commands.run('echo out; echo err >&2; exit 3').catch((x) => x)
+  assert.ok(e instanceof CommandExitError, String(e))
+  assert.equal(e.exitCode, 3)
+  assert.equal(e.stdout, 'out\n')
+  assert.equal(e.stderr, 'err\n')
+  const env = await s.commands.run('echo "$FOO $FROM_CREATE"', { envs: { FOO: 'bar' } })
+  assert.equal(env.stdout, 'bar c1\n')
+  assert.equal((await s.commands.run('pwd', { cwd: '/tmp' })).stdout, '/tmp\n')
+  assert.equal((await s.commands.run('whoami', { user: 'root' })).stdout, 'root\n')
+  assert.equal((await s.commands.run('whoami')).stdout, 'user\n')
+  assert.equal((await s.commands.run('pwd')).stdout, '/home/user\n')
+})
+
+test('output streams to callbacks while the command still runs', async () => {
+  const s = await sandbox()
+  const chunks = []
+  // The command waits for a file that the test writes only once the first
+  // line has reached the callback: it cannot end before that.
+  const h = await s.commands.run(
+    'echo first; i=0; while [ ! -f /tmp/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; echo second',
+    { background: true, onStdout: (d) => chunks.push(d) })
+  await waitFor(() => chunks.join('').includes('first'), 'first line')
+  assert.ok(!chunks.join('').includes('second'))
+  await s.files.write('/tmp/go', 'x')
+  const r = await h.wait()
+  assert.equal(r.stdout, 'first\nsecond\n')
+  assert.equal(chunks.join(''), 'first\nsecond\n')
+})
+
+test('background process: list, reconnect by pid, stdin, closeStdin', async () => {
+  const s = await sandbox()
+  const h = await s.commands.run('cat', { background: true, stdin: true })
+  const procs = await s.commands.list()
+  const p = procs.find((x) => x.pid === h.pid)
+  assert.ok(p, JSON.stringify(procs))
+  assert.equal(p.cmd, '/bin/bash')
+  await h.disconnect()
+  const got = []
+  const again = await s.commands.connect(h.pid, { onStdout: (d) => got.push(d) })
+  await s.commands.sendStdin(h.pid, 'hello\n')
+  await waitFor(() => got.join('') === 'hello\n', 'echoed input')
+  await s.commands.closeStdin(h.pid)
+  const r = await again.wait()
+  assert.equal(r.exitCode, 0)
+  assert.equal((await s.commands.list()).some((x) => x.pid === h.pid), false)
+})
+
+test('kill ends a process with signal: killed; unknown pids', async () => {
+  const s = await sandbox()
+  const h = await s.commands.run('sleep 100', { background: true })
+  assert.equal(await s.commands.kill(h.pid), true)
+  const e = await h.wait().catch((x) => x)
+  assert.ok(e instanceof CommandExitError, String(e))
+  assert.equal(e.exitCode, -1)
+  assert.match(e.error, /signal: killed/)
+  assert.equal(await s.commands.kill(h.pid), false)
+  assert.equal(await s.commands.kill(987654), false)
+  await assert.rejects(s.commands.connect(987654), NotFoundError)
+})
+
+test('pty: create, input, resize, kill', async () => {
+  const s = await sandbox()
+  const dec = new TextDecoder()
+  let out = ''
+  const t = await s.pty.create({ cols: 80, rows: 24, onData: (d) => { out += dec.decode(d) } })
+  await s.pty.sendInput(t.pid, new TextEncoder().encode('echo pty-$((6*7))\n'))
+  await waitFor(() => out.includes('pty-42'), 'pty output')
+  await s.pty.resize(t.pid, { cols: 100, rows: 30 })
+  await s.pty.sendInput(t.pid, new TextEncoder().encode('stty size\n'))
+  await waitFor(() => out.includes('30 100'), 'new size')
+  assert.ok((await s.commands.list()).some((x) => x.pid === t.pid))
+  assert.equal(await s.pty.kill(t.pid), true)
+})
+
+test('files: write, read, several at once, missing', async () => {
+  const s = await sandbox()
+  const info = await s.files.write('notes/a.txt', 'alpha')
+  assert.equal(info.path, '/home/user/notes/a.txt')
+  assert.equal(await s.files.read('/home/user/notes/a.txt'), 'alpha')
+  assert.equal((await s.commands.run('cat notes/a.txt')).stdout, 'alpha')
+  const bytes = new Uint8Array([0, 1, 2, 255, 10])
+  await s.files.write('/tmp/bin', bytes.buffer)
+  assert.deepEqual(await s.files.read('/tmp/bin', { format: 'bytes' }), bytes)
+  const many = await s.files.write([
+    { path: '/tmp/m/1.txt', data: 'one' },
+    { path: '/tmp/m/2.txt', data: 'two' },
+  ])
+  assert.deepEqual(many.map((f) => f.path), ['/tmp/m/1.txt', '/tmp/m/2.txt'])
+  assert.equal((await s.commands.run('cat /tmp/m/1.txt /tmp/m/2.txt')).stdout, 'onetwo')
+  await assert.rejects(s.files.read('/tmp/nope'), NotFoundError)
+})
+
+test('errors: a bad API key, another key\'s sandbox', async () => {
+  await assert.rejects(Sandbox.create(TEMPLATE, { apiKey: 'spk_wrong' }), AuthenticationError)
+  if (!OTHER_KEY) return
+  const s = await sandbox()
+  await assert.rejects(Sandbox.connect(s.sandboxId, { apiKey: OTHER_KEY }), SandboxNotFoundError)
+  assert.equal(await Sandbox.kill(s.sandboxId, { apiKey: OTHER_KEY }), false)
+  assert.equal(await s.isRunning(), true)
+})
