@@ -163,7 +163,7 @@ def run_fuzz(pattern):
     targets = []
     if pattern.startswith("fuzz_"):
         targets = [pattern[len("fuzz_"):]]
-    elif pattern and pattern not in "fuzz":
+    elif pattern and (pattern not in "fuzz" or "," in pattern):
         return None
     if not os.path.exists(script):
         return None
@@ -281,15 +281,21 @@ def flatten(suite):
             yield item
 
 
+def matches(pattern, name):
+    """Whether name contains pattern, or one of its comma-separated parts
+    ("test_e2b,test_preview" runs both)."""
+    return not pattern or any(p and p in name for p in pattern.split(","))
+
+
 def run_unittests(top, pattern):
-    """Run the tests of top/test_*.py whose id contains pattern. Returns a
+    """Run the tests of top/test_*.py whose id matches pattern. Returns a
     Tally; a module that does not import shows up as a failing test."""
     if not os.path.isdir(top):
         return Tally()
     sys.path.insert(0, top)
     loader = unittest.TestLoader()
     tests = [t for t in flatten(loader.discover(top, "test_*.py", top))
-             if not pattern or pattern in t.id()]
+             if matches(pattern, t.id())]
     result = CountingResult()
     unittest.TestSuite(tests).run(result)
     return result.tally
@@ -299,7 +305,7 @@ def main():
     pattern = sys.argv[1] if len(sys.argv) > 1 else ""
     tally = Tally()
     for name in CHECK_BINARIES:
-        if pattern and pattern not in name:
+        if not matches(pattern, name):
             continue
         tally.add(run_check(name))
     fuzz_only = pattern == "fuzz" or pattern.startswith("fuzz_")
