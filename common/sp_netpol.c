@@ -138,6 +138,7 @@ static int np_domain(const char *s, size_t len, netpol_entry *e)
             if (label == 0 || label > 63 || s[i - 1] == '-')
                 return -1;
             labels++, label = 0;
+            e->name[i] = '.';
             continue;
         }
         if (!(isalnum((unsigned char)c) || (c == '-' && label > 0)))
