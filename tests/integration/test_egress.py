@@ -1,8 +1,8 @@
 """test_egress.py: egress policies of network sandboxes (POST /sandboxes
 "network": {internet, allow_out, deny_out}, PUT /sandboxes/{id}/network),
 against servers on this machine only: a network namespace this test makes
-(a veth pair with addresses in a private range and in TEST-NET-3) runs a
-TCP server (8080, and 853), a UDP echo on 53; a tiny DNS server on
+(a veth pair with addresses in a private range and in TEST-NET-3) runs
+TCP servers (8080, 8081, 853) and a UDP echo on 53; a tiny DNS server on
 loopback (the stack's SP_DNS_UPSTREAM, set by `./sandpipe test`) answers
 the test's names and refuses the rest.
 
@@ -35,8 +35,9 @@ DNS_ADDR = os.environ.get("SP_DNS_UPSTREAM", f"127.0.0.1:{P + 9}")
 NAMES = {"ok.egress.test": OK_ADDR, "no.egress.test": NO_ADDR,
          "alt.ok.egress.test": OK_ADDR}
 
-# The servers of the namespace: TCP 8080 (a line with a byte count asks
-# for that many bytes after "hello <address>"), TCP 853, UDP 53 (echo).
+# The servers of the namespace: TCP 8080 and 8081 (a line with a byte
+# count asks for that many bytes after "hello <address>"), TCP 853 (DNS
+# over TLS's port), UDP 53 (echo).
 SERVER = r"""
 import socket, threading
 def tcp(port):
@@ -61,6 +62,7 @@ def udp():
     while True:
         d, a = s.recvfrom(4096); s.sendto(d, a)
 threading.Thread(target=tcp, args=(853,), daemon=True).start()
+threading.Thread(target=tcp, args=(8081,), daemon=True).start()
 threading.Thread(target=udp, daemon=True).start()
 tcp(8080)
 """
@@ -227,7 +229,7 @@ class EgressTest(su.SbxCase):
                          ["ConnectionRefusedError"] * 2)
         res = self.probe(sid, ["resolve", "no.egress.test"],
                          ["resolve", "ok.egress.test"],
-                         ["tcp", OK_ADDR, 8080], ["tcp", OK_ADDR, 853],
+                         ["tcp", OK_ADDR, 8080], ["tcp", OK_ADDR, 8081],
                          ["tcp", NO_ADDR, 8080])
         self.assertEqual(res[0], "gaierror")
         self.assertEqual(res[1], [OK_ADDR])
@@ -242,8 +244,10 @@ class EgressTest(su.SbxCase):
                            before.get("ok.egress.test", 0))
         # The wildcard: a name below it, every port.
         res = self.probe(sid, ["resolve", "alt.ok.egress.test"],
-                         ["tcp", OK_ADDR, 853])
-        self.assertEqual(res, [[OK_ADDR], f"hello {OK_ADDR}"])
+                         ["tcp", OK_ADDR, 8081], ["tcp", OK_ADDR, 853])
+        # (DNS over TLS's port stays refused under any list.)
+        self.assertEqual(res, [[OK_ADDR], f"hello {OK_ADDR}",
+                               "ConnectionRefusedError"])
 
     def test_dns_elsewhere_and_dot_refused(self):
         sid, _ = self.egress({"allow_out": [f"{PRIV}.0/24",
