@@ -103,6 +103,9 @@
       "and counted (events_lost)")                                             \
     X(SP_PAUSE_MAX, INT, "86400", 1, 2592000,                                  \
       "seconds a sandbox may stay paused; then it is deleted")                 \
+    X(SP_DNS_UPSTREAM, STR, "", 0, 64,                                         \
+      "address[:port] ([v6]:port) the sandbox resolver forwards allowed "      \
+      "names to (empty: the first nameserver of /etc/resolv.conf)")            \
     X(SP_METRICS_INTERVAL, INT, "5000", 500, 3600000,                          \
       "milliseconds between two samples of a sandbox's CPU, memory and disk")  \
     X(SP_METRICS_MAXLEN, INT, "720", 10, 100000,                               \

@@ -175,6 +175,7 @@ int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err)
         cJSON_AddNumberToObject(a, "cpus_milli", (double)q->cpus_milli);
         cJSON_AddBoolToObject(a, "network", q->network);
         cJSON_AddBoolToObject(a, "public", q->public_ports);
+        hc_put(a, "netpol", q->netpol);
         hc_put(a, "env", q->env);
         hc_put(a, "metadata", q->metadata);
         hc_put_str(a, "template", q->template_name);
@@ -246,6 +247,21 @@ int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
     if (a != NULL)
         cJSON_AddNumberToObject(a, "timeout", (double)timeout_s);
     return hc_call(helper, HC_TIMEOUT, a, HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_network(const char *helper, const char *sbx, const cJSON *netpol,
+               cJSON **network, rpc_err *err)
+{
+    cJSON *a = hc_args(sbx);
+    rpc_reply rr;
+
+    *network = NULL;
+    hc_put(a, "netpol", netpol);
+    if (hc_call(helper, HC_NETWORK, a, HC_OP_WAIT_MS, &rr, err) != 0)
+        return -1;
+    *network = cJSON_DetachItemFromObjectCaseSensitive(rr.json, "network");
+    rpc_reply_free(&rr);
+    return 0;
 }
 
 /* The job arguments of an execution. */

@@ -40,6 +40,7 @@
     X(HC_DELETE, "delete")           /* end a sandbox */                       \
     X(HC_USAGE, "usage")             /* a sandbox's live usage */              \
     X(HC_TIMEOUT, "timeout")         /* a sandbox's new time to live */        \
+    X(HC_NETWORK, "network")         /* a sandbox's new egress policy */       \
     X(HC_PAUSE, "pause")             /* freeze a sandbox's processes */        \
     X(HC_RESUME, "resume")           /* thaw them */                           \
     X(HC_EXEC, "exec")               /* an execution in a sandbox */           \
@@ -84,8 +85,9 @@ hc_op hc_op_find(const char *name);
 typedef struct hc_sandbox_req {
     const char *id, *owner;
     long long timeout_s, memory_mb, pids, disk_mb, cpus_milli;
-    int network;
+    int network;               /* any network (sp_netpol's network) */
     int public_ports;          /* its ports open to anyone (preview URLs) */
+    const cJSON *netpol;       /* its policy (netpol_json), or NULL */
     const cJSON *env;          /* object of strings, or NULL */
     const cJSON *metadata;     /* object, or NULL */
     const char *template_name; /* NULL: SP_DEFAULT_TEMPLATE */
@@ -168,6 +170,12 @@ int hc_resume(const char *helper, const char *sbx, rpc_err *err);
 /* Give sbx timeout_s more seconds to live from now. */
 int hc_timeout(const char *helper, const char *sbx, long long timeout_s,
                rpc_err *err);
+
+/* Give sbx the egress policy netpol (netpol_json of a parsed policy);
+ * *network gets the policy as the helper took it (caller frees).
+ * Errors: conflict (a sandbox made without network asked for some). */
+int hc_network(const char *helper, const char *sbx, const cJSON *netpol,
+               cJSON **network, rpc_err *err);
 
 /* Start q (helper NULL when q->sandbox is NULL) and wait up to wait_ms for
  * the answer into *out (caller frees with hc_facts_free). A one-off run

@@ -64,7 +64,7 @@
       "handlers",                                                              \
       "lost_helper", "deleted when the sweep ends; expires after 30 s")        \
     X(KEY_SBX, "sbx:<sbx>", "hash",                                            \
-      "sp-helperd (create, timeout, pause, resume)",                           \
+      "sp-helperd (create, timeout, pause, resume, network)",                  \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \
       "deleted when the sandbox ends or its helper restarts")                  \

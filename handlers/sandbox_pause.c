@@ -78,7 +78,8 @@ static cJSON *sbxh_metric(const redisReply *e)
     static const char *const fields[][2] = {
         {"cpus", "cpuCount"}, {"cpu", "cpuUsedPct"},
         {"mem", "memUsed"},   {"memmax", "memTotal"},
-        {"disk", "diskUsed"}, {"diskmax", "diskTotal"}};
+        {"disk", "diskUsed"}, {"diskmax", "diskTotal"},
+        {"netrx", "netRxBytes"}, {"nettx", "netTxBytes"}};
     char t[JSON_TIME_SIZE];
     const redisReply *kv;
     long long ms;

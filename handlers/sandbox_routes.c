@@ -12,6 +12,7 @@ static const http_route sbxh_routes[] = {
     {"GET", "/sandboxes/*", sbxh_get, AUTH_REQUIRED},
     {"DELETE", "/sandboxes/*", sbxh_delete, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/timeout", sbxh_timeout, AUTH_REQUIRED},
+    {"PUT", "/sandboxes/*/network", sbxh_network_put, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/pause", sbxh_pause, AUTH_REQUIRED},
     {"POST", "/sandboxes/*/resume", sbxh_resume, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/metrics", sbxh_metrics, AUTH_REQUIRED},

@@ -98,8 +98,7 @@ cJSON *sbxh_render(const char *id)
                             atof((v = sbxh_field(h, "pids")) ? v : "0"));
     cJSON_AddNumberToObject(lim, "disk_mb",
                             atof((v = sbxh_field(h, "disk_mb")) ? v : "0"));
-    v = sbxh_field(h, "network");
-    cJSON_AddBoolToObject(o, "network", v != NULL && strcmp(v, "1") == 0);
+    sbxh_network_render(o, h);
     v = sbxh_field(h, "template");
     cJSON_AddStringToObject(o, "template", v ? v : "host");
     sbxh_render_preview(o, id, sbxh_field(h, "public"));
@@ -162,7 +161,7 @@ static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
         json_obj(r, body, "limits", &lim) != 0 ||
         json_obj(r, body, "env", &q->env) != 0 ||
         json_obj(r, body, "metadata", &q->metadata) != 0 ||
-        json_bool(r, body, "network", 0, &q->network) != 0 ||
+        sbxh_network_spec(r, body, q) != 0 ||
         json_bool(r, body, "public", 0, &q->public_ports) != 0 ||
         json_str(r, body, "template", 0, TS_NAME_MAX, &q->template_name) != 0)
         return -1;
@@ -218,14 +217,12 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
     rpc_err err;
     int result = -1;
 
-    if (sbxh_spec(r, body, &q) != 0)
-        return -1;
-    if (rpc_need_helper(r) != 0)
-        return -1;
+    if (sbxh_spec(r, body, &q) != 0 || rpc_need_helper(r) != 0)
+        goto out;
     if (id_generate_sandbox(id_out, SP_ID_SIZE) != 0 ||
         key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
         http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
-        return -1;
+        goto out;
     }
     snprintf(count, sizeof count, "%lld",
              cfg_int(CFG_SP_SANDBOX_MAX_PER_SUBJECT));
@@ -251,6 +248,7 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
     }
     result = 0;
 out:
+    cJSON_Delete((cJSON *)q.netpol);
     freeReplyObject(rep);
     return result;
 }

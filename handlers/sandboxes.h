@@ -56,6 +56,12 @@ void sbxh_session_init(http_req *r);
 void sbxh_preview_url(const char *id, const char *port, char *out, size_t n);
 void sbxh_render_preview(cJSON *o, const char *id, const char *public_flag);
 void sbxh_ports(http_req *r);
+/* The egress policy (sandbox_network.c): POST's "network" into q
+ * (q->netpol: the caller frees it), -1 after the 400; a sandbox's
+ * "network" into its answer o from its record h; PUT …/network. */
+int sbxh_network_spec(http_req *r, const cJSON *body, hc_sandbox_req *q);
+void sbxh_network_render(cJSON *o, const redisReply *h);
+void sbxh_network_put(http_req *r);
 
 /* Pause, resume and metrics routes (sandbox_pause.c). */
 void sbxh_pause(http_req *r);

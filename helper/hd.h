@@ -8,6 +8,7 @@
  *   hd_pub.c       the queue of writes to Redis
  *   hd_job.c       arguments, replies, the clock, the helper's id
  *   hd_work.c      the worker threads: work off the main loop
+ *   hd_egress.c    the sandboxes' resolver, the "network" operation
  *   hd_tpl.c       templates read: meta.json, build locks
  *   hd_files.c     the file operations inside a sandbox
  *   hd_watch.c     file watches: inotify → a watch's event stream
@@ -37,6 +38,7 @@
 #include "sp_buf.h"
 #include "sp_helper.h"
 #include "sp_id.h"
+#include "sp_netpol.h"
 #include "sp_utf8.h"
 #include "sp_status.h"
 
@@ -158,7 +160,10 @@ typedef struct hd_sandbox {
     uint64_t m_cpu_ns; /* its CPU time at the last metrics sample */
     long long m_at_ms; /* when that was (0: none yet) */
     hd_evid m_evid;    /* the last id of its metrics stream */
-    int network;
+    int network;   /* made with network (slirp4netns attached) */
+    sp_netpol net; /* its egress policy now */
+    int dns_fd;    /* its resolver socket until the resolver takes it */
+    int resolving; /* the resolver answers its DNS (hd_egress.c) */
     int ephemeral; /* made for one run: ends when its executions do */
     int lost;      /* found gone: its work was ended for it; publish nothing */
     cJSON *env;    /* object of strings given at create */
@@ -233,6 +238,17 @@ void hd_work_complete(void);           /* call done of each finished piece */
 size_t hd_work_pending(void);          /* submitted, done not yet called */
 void hd_work_wait(void);               /* complete until nothing is pending */
 
+/* hd_egress.c: the resolver of sandboxes whose policy has lists (theory
+ * of operation there) and the operation that changes a policy. */
+int hd_egress_init(void); /* start its thread (once); 0, or -1 logged */
+/* The resolver takes s->dns_fd and answers s's DNS under a copy of
+ * s->net (main thread). 0, or -1 (s->dns_fd stays the caller's). */
+int hd_egress_attach(hd_sandbox *s);
+void hd_egress_detach(hd_sandbox *s); /* s ends: the resolver lets go */
+/* network and netpol of sbx:<id> from s->net (hd_pub). */
+void hd_egress_record(const hd_sandbox *s);
+void hd_op_network(hd_sandbox *s, hd_job *job); /* "network" */
+
 /* hd_sandbox.c: the sandboxes of this helper (main thread only; made and
  * ended on workers). */
 extern hd_sandbox *hd_sandboxes;
@@ -245,7 +261,7 @@ typedef void (*hd_made_fn)(hd_sandbox *s, const sbx_limits *lim, void *arg,
 /* Make a sandbox on a worker; made is called later. Returns 0, or -1 if
  * it cannot be asked for (the helper is full; made is not called). */
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
-                    int network, const cJSON *env, long long timeout,
+                    const sp_netpol *net, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg);
 void hd_default_limits(sbx_limits *lim); /* a one-off run's */
 /* A create job's limits and template name (SP_DEFAULT_TEMPLATE if it

@@ -1,6 +1,7 @@
 /* hd_metrics.c: samples of every named sandbox, every SP_METRICS_INTERVAL
  * ms, on the main loop: its CPU use since the last sample (as a % of one
- * CPU), its memory and memory limit, its disk used and size. Each sample
+ * CPU), its memory and memory limit, its disk used and size, and the
+ * bytes its network received and sent so far. Each sample
  * is one entry of the capped stream sbx:<id>:metrics (about
  * SP_METRICS_MAXLEN entries), written through the queue of hd_pub.c (never
  * a Redis call here); its id is the sample's time in Unix ms, so that
@@ -21,7 +22,7 @@ static long long hd_metrics_next_ms;
 static void hd_metrics_sample(hd_sandbox *s, long long now_ms)
 {
     char k[RDS_KEY_MAX], id[HD_EVID_SIZE], cpu[32], cpus[32];
-    uint64_t mem = 0, cpu_ns = 0, used = 0, total = 0;
+    uint64_t mem = 0, cpu_ns = 0, used = 0, total = 0, rx = 0, tx = 0;
     uint32_t tasks = 0;
     long long since = s->m_at_ms ? s->m_at_ms : s->created * 1000;
     double pct = 0;
@@ -31,6 +32,7 @@ static void hd_metrics_sample(hd_sandbox *s, long long now_ms)
         return;
     if (sbx_disk_usage(s->sbx, &used, &total) != 0)
         used = total = 0;
+    sbx_net_bytes(s->sbx, &rx, &tx); /* 0 without network */
     if (now_ms > since && cpu_ns >= s->m_cpu_ns)
         pct = (double)(cpu_ns - s->m_cpu_ns) / 1e4 / (double)(now_ms - since);
     s->m_cpu_ns = cpu_ns;
@@ -39,11 +41,12 @@ static void hd_metrics_sample(hd_sandbox *s, long long now_ms)
     snprintf(cpus, sizeof cpus, "%.3g", s->cpus);
     hd_evid_next(&s->m_evid, id);
     hd_pub("XADD %s MAXLEN ~ %lld %s cpu %s cpus %s mem %llu memmax %llu "
-           "disk %llu diskmax %llu",
+           "disk %llu diskmax %llu netrx %llu nettx %llu",
            k, cfg_int(CFG_SP_METRICS_MAXLEN), id, cpu, cpus,
            (unsigned long long)mem,
            (unsigned long long)(s->memory_mb * 1024 * 1024),
-           (unsigned long long)used, (unsigned long long)total);
+           (unsigned long long)used, (unsigned long long)total,
+           (unsigned long long)rx, (unsigned long long)tx);
 }
 
 void hd_metrics_tick(long long now_ms)

@@ -94,7 +94,7 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"memory_mb", HD_A_NUM, 0}, {"pids", HD_A_NUM, 0},
         {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},
         {"network", HD_A_BOOL, 0}, {"public", HD_A_BOOL, 0},
-        {"env", HD_A_OBJ, 0},
+        {"netpol", HD_A_OBJ, 0}, {"env", HD_A_OBJ, 0},
         {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0}}},
     [HC_TPL_DELETE] = {.fn = hd_op_tpl_delete, .args = {
         {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
@@ -110,6 +110,8 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         .args = {HD_SBX}},
     [HC_TIMEOUT] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_timeout,
         .args = {HD_SBX, {"timeout", HD_A_NUM, 1}}},
+    [HC_NETWORK] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_network,
+        .args = {HD_SBX, {"netpol", HD_A_OBJ, 1}}},
     [HC_PAUSE] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_pause,
         .args = {HD_SBX}},
     [HC_RESUME] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_resume,

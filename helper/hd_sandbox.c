@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 hd_sandbox *hd_sandboxes;
 static unsigned char hd_slots[HD_MAX_SLOTS];
@@ -57,12 +58,13 @@ static void hd_record(const hd_sandbox *s, const sbx_limits *lim,
            "memory_mb %s cpus %s pids %s disk_mb %s network %s metadata %s "
            "template %s public %s",
            k, s->owner, hd_helper_id, created, expires, mem, cpus, pids, disk,
-           s->network ? "1" : "0", mds ? mds : "{}",
+           s->net.network ? "1" : "0", mds ? mds : "{}",
            s->tpl ? s->tpl->name : "host",
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "public"))
                ? "1"
                : "0");
     free(mds);
+    hd_egress_record(s);
 }
 
 /* A sandbox being made on a worker (hd_work.c). */
@@ -86,9 +88,15 @@ static void hd_making_run(hd_work *w)
     hd_sandbox *s = m->s;
     sbx_root root = {s->tpl ? s->tpl->rootfs : NULL, 0};
 
-    if (sbx_create(s->id, &m->lim, s->network, s->uid, s->uid,
+    if (sbx_create(s->id, &m->lim, &s->net, s->uid, s->uid,
                    s->tpl ? &root : NULL, &s->sbx, m->err, sizeof m->err) != 0)
         s->sbx = NULL;
+    /* Its resolver's socket before any code runs in it (hd_egress.c). */
+    if (s->sbx != NULL && s->net.resolver &&
+        (s->dns_fd = sbx_net_dns_socket(s->sbx, m->err, sizeof m->err)) < 0) {
+        sbx_destroy(s->sbx);
+        s->sbx = NULL;
+    }
 }
 
 int hd_sandbox_making_tpl(const char *name, const char *version)
@@ -120,6 +128,7 @@ static void hd_making_done(hd_work *w)
         hd_slots[s->slot] = 0;
         cJSON_Delete(s->env);
         hd_tpl_free(s->tpl);
+        netpol_free(&s->net);
         free(s);
         m->made(NULL, &m->lim, m->arg, "could not create the sandbox");
         free(m);
@@ -129,6 +138,13 @@ static void hd_making_done(hd_work *w)
     s->expires_at = s->created + m->timeout;
     s->memory_mb = m->lim.memory_mb;
     s->cpus = m->lim.cpus;
+    if (s->dns_fd >= 0 && hd_egress_attach(s) != 0) {
+        log_error("sandbox %s: the resolver could not take it: its DNS "
+                  "is refused",
+                  s->id);
+        close(s->dns_fd);
+        s->dns_fd = -1;
+    }
     if (key_of(hk, sizeof hk, KEY_HELPER_SBXS, hd_helper_id) == 0)
         hd_pub("SADD %s %s", hk, s->id);
     m->made(s, &m->lim, m->arg, NULL);
@@ -168,13 +184,17 @@ static void hd_sandbox_env(hd_sandbox *s, const cJSON *env)
 }
 
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
-                    int network, const cJSON *env, long long timeout,
+                    const sp_netpol *net, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg)
 {
     hd_making *m = calloc(1, sizeof *m);
     hd_sandbox *s = calloc(1, sizeof *s);
 
-    if (m == NULL || s == NULL || (s->slot = hd_slot_take()) < 0) {
+    if (m == NULL || s == NULL ||
+        (net != NULL && netpol_copy(&s->net, net) != 0) ||
+        (s->slot = hd_slot_take()) < 0) {
+        if (s != NULL)
+            netpol_free(&s->net);
         free(m);
         free(s);
         return -1;
@@ -183,7 +203,8 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
     snprintf(s->owner, sizeof s->owner, "%s", owner);
     s->tpl = tpl;
     s->uid = hd_slot_uid(s->slot, tpl != NULL);
-    s->network = network;
+    s->network = s->net.network;
+    s->dns_fd = -1;
     hd_sandbox_env(s, env); /* the template's ENV under the sandbox's */
     m->w.run = hd_making_run;
     m->w.done = hd_making_done;
@@ -268,33 +289,52 @@ int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname)
     return 0;
 }
 
+/* The create job's egress policy: netpol, else network (true, false);
+ * 0, or -1 after answering a bad one. */
+static int hd_create_netpol(hd_job *job, sp_netpol *net)
+{
+    const cJSON *np = cJSON_GetObjectItemCaseSensitive(job->args, "netpol");
+    char field[64], msg[256];
+
+    if (np == NULL)
+        np = cJSON_GetObjectItemCaseSensitive(job->args, "network");
+    if (netpol_parse(np, net, field, sizeof field, msg, sizeof msg) != 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "%s: %s", field, msg);
+        return -1;
+    }
+    return 0;
+}
+
 void hd_op_create(hd_sandbox *none, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
     const char *owner = hd_arg_str(job->args, "owner");
     const cJSON *a = job->args;
     sbx_limits lim = {0};
+    sp_netpol net;
     const char *tname;
     hd_tpl *tpl = NULL;
 
     (void)none; /* made here, not found */
-    if (hd_create_args(job, &lim, &tname) != 0)
+    if (hd_create_args(job, &lim, &tname) != 0 ||
+        hd_create_netpol(job, &net) != 0)
         return;
     if (strcmp(tname, "host") != 0 &&
         (tpl = hd_tpl_load(tname, owner)) == NULL) {
         hd_reply_err(job->rid, SP_E_NOT_FOUND, "no template named %s", tname);
-        return;
+        goto out;
     }
-    if (hd_sandbox_make(
-            id, owner, &lim,
-            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "network")),
-            cJSON_GetObjectItemCaseSensitive(a, "env"),
-            hd_arg_int(a, "timeout", 300), tpl, hd_created, job) != 0) {
+    if (hd_sandbox_make(id, owner, &lim, &net,
+                        cJSON_GetObjectItemCaseSensitive(a, "env"),
+                        hd_arg_int(a, "timeout", 300), tpl, hd_created,
+                        job) != 0) {
         hd_tpl_free(tpl);
         hd_reply_err(job->rid, SP_E_UNAVAILABLE, "helper is full");
-        return;
+        goto out;
     }
     job->held = 1; /* answered by hd_created */
+out:
+    netpol_free(&net);
 }
 
 /* A sandbox being ended on a worker: its processes, mounts, cgroups and
@@ -387,6 +427,11 @@ void hd_sandbox_end_then(hd_sandbox *s, const char *why, const char *rid)
             break;
         }
     }
+    if (s->resolving)
+        hd_egress_detach(s);
+    if (s->dns_fd >= 0)
+        close(s->dns_fd);
+    netpol_free(&s->net);
     hd_sandbox_remove(s, rid);
     cJSON_Delete(s->env);
     hd_tpl_free(s->tpl);
@@ -406,7 +451,7 @@ void hd_op_delete(hd_sandbox *s, hd_job *job)
 
 void hd_op_usage(hd_sandbox *s, hd_job *job)
 {
-    uint64_t mem = 0, cpu = 0, oom = 0, used = 0, total = 0;
+    uint64_t mem = 0, cpu = 0, oom = 0, used = 0, total = 0, rx = 0, tx = 0;
     uint32_t n = 0;
     cJSON *rep = cJSON_CreateObject();
 
@@ -420,6 +465,9 @@ void hd_op_usage(hd_sandbox *s, hd_job *job)
         cJSON_AddNumberToObject(rep, "disk_bytes", (double)used);
         cJSON_AddNumberToObject(rep, "disk_total_bytes", (double)total);
     }
+    sbx_net_bytes(s->sbx, &rx, &tx);
+    cJSON_AddNumberToObject(rep, "net_rx_bytes", (double)rx);
+    cJSON_AddNumberToObject(rep, "net_tx_bytes", (double)tx);
     hd_reply(job->rid, rep, NULL, 0);
 }
 

@@ -639,7 +639,7 @@ int main(int argc, char **argv)
         return 1;
     }
     hd_job_end = hd_job_done;
-    if (hd_work_init() != 0)
+    if (hd_work_init() != 0 || hd_egress_init() != 0)
         return 1;
     hd_tpl_discard_leftovers();
     sa.sa_handler = hd_on_signal;

@@ -258,12 +258,15 @@ static int check_limits(const sbx_limits *lim, char *err, size_t errlen)
     return 0;
 }
 
-int sbx_create(const char *id, const sbx_limits *lim, int network,
+const sp_netpol sbx_net_internet = {.network = 1, .internet = 1};
+
+int sbx_create(const char *id, const sbx_limits *lim, const sp_netpol *net,
                uid_t host_uid, gid_t host_gid, const sbx_root *root,
                sbx_sandbox **out, char *err, size_t errlen)
 {
     int join[SBX_CG_MAX_HIER], result = -1;
     sbx_sandbox *s = NULL;
+    int network = net != NULL && net->network;
     size_t njoin;
 
     *out = NULL;
@@ -314,7 +317,7 @@ int sbx_create(const char *id, const sbx_limits *lim, int network,
         goto out;
     if (network) {
         njoin = sbx_cg_join_fds(s->cg, join, SBX_CG_MAX_HIER);
-        if (sbx_net_start(s->init_pid, host_uid, host_gid, join, njoin,
+        if (sbx_net_start(s->init_pid, net, host_uid, host_gid, join, njoin,
                           &s->slirp_pid, &s->slirp_exit, err, errlen) < 0)
             goto out;
     }

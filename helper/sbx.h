@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sp_netpol.h" /* the egress policy's types (no code of common/) */
+
 #define SBX_ID_MAX          64           /* ids are [A-Za-z0-9_-]{1,64} */
 #define SBX_SPAWN_MAX_BYTES (120 * 1024) /* argv + env + cwd of one spawn */
 #define SBX_MAX_EXECS       1024         /* live executions per sandbox */
@@ -94,14 +96,15 @@ void sbx_global_cleanup(void);
 /*
  * Build and start a sandbox. id must be [A-Za-z0-9_-]{1,64} and unused.
  * host_uid/host_gid: the unprivileged host identity the sandbox runs as.
- * network: 1 for a private network reached through slirp4netns.
+ * net: NULL (or net->network 0) for no network; else a private network
+ * reached through slirp4netns behind net's egress filter (sbx_egress.c).
  * root: NULL for the host view, else the template (see sbx_root).
  * On success *out is owned by the caller and freed by sbx_destroy.
  * The caller must not reap children it did not start (no waitpid(-1)):
  * the sandbox's bwrap process is the caller's child. The bwrap process
  * dies with the thread that called sbx_create (PR_SET_PDEATHSIG).
  */
-int sbx_create(const char *id, const sbx_limits *lim, int network,
+int sbx_create(const char *id, const sbx_limits *lim, const sp_netpol *net,
                uid_t host_uid, gid_t host_gid, const sbx_root *root,
                sbx_sandbox **out, char *err, size_t errlen);
 
@@ -172,6 +175,32 @@ void sbx_destroy(sbx_sandbox *s);
  * sandboxes removed, or -1 if something could not be removed.
  */
 int sbx_reap_leftovers(void);
+
+/* The internet policy (every public address), for callers that want
+ * today's network sandbox. */
+extern const sp_netpol sbx_net_internet;
+
+/* Replace the egress filter of s (a network sandbox) by pol's, in one
+ * transaction. 0, or -1 with err (also when s has no network). */
+int sbx_net_policy(sbx_sandbox *s, const sp_netpol *pol, char *err,
+                   size_t errlen);
+
+/* A new fd (O_CLOEXEC) on the network namespace of s, or -1. */
+int sbx_net_netns(const sbx_sandbox *s);
+
+/* Run nft -f on text in the network namespace netns (fork, setns, exec,
+ * wait). 0, or -1 with err. Any thread may call it. */
+int sbx_nft_run(int netns, const char *text, char *err, size_t errlen);
+
+/* A UDP socket (O_NONBLOCK|O_CLOEXEC, the caller's) bound to 10.0.2.3:53
+ * in the network namespace of s, which gets that address on its loopback:
+ * the sandbox's DNS (its resolv.conf) then reaches whoever reads it, not
+ * slirp4netns. -1 with err. */
+int sbx_net_dns_socket(const sbx_sandbox *s, char *err, size_t errlen);
+
+/* Bytes the sandbox received and sent over its network (0 without one).
+ * 0, or -1. */
+int sbx_net_bytes(const sbx_sandbox *s, uint64_t *rx, uint64_t *tx);
 
 /* Host path of the workspace root (owned by s). */
 const char *sbx_workspace_path(const sbx_sandbox *s);

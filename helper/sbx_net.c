@@ -10,11 +10,18 @@
  *
  * slirp4netns makes every connection from the host, so without more a
  * sandbox could reach services on the host's other addresses and on the
- * host's private networks. Before slirp4netns starts, an nftables filter
- * is loaded into the sandbox's network namespace (by root: code inside has
- * no capability there and cannot undo it) that rejects every non-public
- * destination and every address of the host, allowing only the sandbox's
- * own loopback and slirp4netns' DNS at 10.0.2.3.
+ * host's private networks. Before slirp4netns starts, the egress filter
+ * of the sandbox's policy (sbx_egress.c) is loaded into the sandbox's
+ * network namespace by root: code inside has no capability there and
+ * cannot undo it.
+ *
+ * With a resolver (a policy with lists), the helper answers the
+ * sandbox's DNS itself: sbx_net_dns_socket puts slirp4netns' DNS address
+ * 10.0.2.3 on the sandbox's loopback (so its queries never reach
+ * slirp4netns) and makes a UDP socket bound there, from a short-lived
+ * thread that joined the sandbox's network namespace (the socket stays
+ * in it; the helper's other threads never change namespace). The bytes
+ * a sandbox sent and received are its tap0's counters.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,109 +35,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "sbx_priv.h"
-
-#define SBX_NFT_PATH "/usr/sbin/nft"
-#define SBX_NFT_MAX  8192
-
-/* Non-public destinations: this host, private networks, link-local,
- * shared address space, benchmark ranges, multicast. Not the
- * documentation ranges (TEST-NET-1..3): nothing on a real network lives
- * there, and where a lab puts its package mirror or proxy there, apt and
- * npm inside sandboxes must reach it; this host's own addresses, in any
- * range, are refused by the rules that follow. */
-static const char sbx_nft_head[] =
-    "table inet sandpipe {\n"
-    " chain out {\n"
-    "  type filter hook output priority 0; policy accept;\n"
-    "  oifname \"lo\" accept\n"
-    "  ip daddr 10.0.2.3 meta l4proto { tcp, udp } th dport 53 accept\n"
-    "  ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8,"
-    " 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16,"
-    " 198.18.0.0/15, 224.0.0.0/3 } reject\n"
-    "  ip6 daddr { ::/127, ::ffff:0:0/96, 64:ff9b::/96, fc00::/7,"
-    " fe80::/10, ff00::/8 } reject\n";
-
-/* Append a reject rule for every address of this host. */
-static void sbx_nft_host_addrs(char *rules, size_t cap)
-{
-    struct ifaddrs *ifa = NULL, *i;
-    char addr[INET6_ADDRSTRLEN];
-
-    if (getifaddrs(&ifa) != 0)
-        return;
-    for (i = ifa; i != NULL; i = i->ifa_next) {
-        size_t used = strlen(rules);
-        if (i->ifa_addr == NULL)
-            continue;
-        if (i->ifa_addr->sa_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
-                      addr, sizeof addr);
-            snprintf(rules + used, cap - used, "  ip daddr %s reject\n", addr);
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            inet_ntop(AF_INET6,
-                      &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, addr,
-                      sizeof addr);
-            snprintf(rules + used, cap - used, "  ip6 daddr %s reject\n", addr);
-        }
-    }
-    freeifaddrs(ifa);
-}
-
-/* Load the egress filter into the network namespace of init_pid. Runs nft
- * as root in a child that has joined only that network namespace. */
-static int sbx_net_filter(pid_t init_pid, char *err, size_t errlen)
-{
-    char rules[SBX_NFT_MAX], path[64];
-    int fd = -1, status, result = -1;
-    pid_t pid;
-
-    snprintf(rules, sizeof rules, "%s", sbx_nft_head);
-    sbx_nft_host_addrs(rules, sizeof rules - 16);
-    strncat(rules, " }\n}\n", sizeof rules - strlen(rules) - 1);
-    fd = sbx_fs_memfd("sp-nft", rules, strlen(rules));
-    if (fd < 0 || access(SBX_NFT_PATH, X_OK) != 0) {
-        snprintf(err, errlen,
-                 "network needs nftables (%s) for the egress "
-                 "filter",
-                 SBX_NFT_PATH);
-        goto out;
-    }
-    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)init_pid);
-    pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork() failed: %s", strerror(errno));
-        goto out;
-    }
-    if (pid == 0) {
-        /* Child: only the network namespace changes; stdin is the rules. */
-        int ns = open(path, O_RDONLY | O_CLOEXEC);
-        char *argv[] = {"nft", "-f", "/dev/stdin", NULL};
-        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-        if (ns < 0 || setns(ns, CLONE_NEWNET) != 0 || dup2(fd, 0) != 0)
-            _exit(126);
-        execve(SBX_NFT_PATH, argv, envp);
-        _exit(127);
-    }
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(err, errlen,
-                 "nft could not load the sandbox's egress "
-                 "filter (status %d)",
-                 status);
-        goto out;
-    }
-    result = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    return result;
-}
 
 /*
  * --userns-path: slirp4netns joins the user namespace that owns the
@@ -183,9 +96,9 @@ static int net_wait_ready(int ready_fd, int errp_fd, char *err, size_t errlen)
     return -1;
 }
 
-int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
-                  size_t njoin, pid_t *pid, int *exit_fd, char *err,
-                  size_t errlen)
+int sbx_net_start(pid_t init_pid, const sp_netpol *pol, uid_t uid, gid_t gid,
+                  const int *join, size_t njoin, pid_t *pid, int *exit_fd,
+                  char *err, size_t errlen)
 {
     int ready[2] = {-1, -1}, quit[2] = {-1, -1}, keep[3], result = -1;
     int userns = -1, errp[2] = {-1, -1};
@@ -206,7 +119,7 @@ int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
                  "(Debian's default) for the sandbox user");
         goto out;
     }
-    if (sbx_net_filter(init_pid, err, errlen) != 0)
+    if (sbx_egress_load(init_pid, pol, 0, err, errlen) != 0)
         goto out;
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(quit, O_CLOEXEC) < 0 ||
         pipe2(errp, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -258,5 +171,163 @@ out:
         close(quit[0]);
     if (quit[1] >= 0)
         close(quit[1]); /* on failure: tells slirp4netns to go */
+    return result;
+}
+
+int sbx_net_netns(const sbx_sandbox *s)
+{
+    char path[64];
+
+    if (s->init_pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)s->init_pid);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int sbx_net_policy(sbx_sandbox *s, const sp_netpol *pol, char *err,
+                   size_t errlen)
+{
+    if (s->slirp_pid <= 0) {
+        snprintf(err, errlen, "the sandbox was made without network");
+        return -1;
+    }
+    return sbx_egress_load(s->init_pid, pol, 1, err, errlen);
+}
+
+/* Append attribute type with len bytes of data to the message nh. */
+static void net_rta(struct nlmsghdr *nh, unsigned short type, const void *data,
+                    size_t len)
+{
+    struct rtattr *rta =
+        (struct rtattr *)((char *)nh + NLMSG_ALIGN(nh->nlmsg_len));
+
+    rta->rta_type = type;
+    rta->rta_len = (unsigned short)RTA_LENGTH(len);
+    memcpy(RTA_DATA(rta), data, len);
+    nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/* Put 10.0.2.3/32 on lo of the calling thread's network namespace
+ * (RTM_NEWADDR; an address already there is fine). 0, or -1. */
+static int net_dns_addr(void)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct ifaddrmsg ifa;
+        char attrs[64];
+    } req = {0};
+    struct {
+        struct nlmsghdr nh;
+        struct nlmsgerr e;
+        char more[256];
+    } ack;
+    struct in_addr a = {htonl(0x0a000203)}; /* 10.0.2.3 */
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    int rc = -1;
+
+    if (fd < 0)
+        return -1;
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
+    req.nh.nlmsg_type = RTM_NEWADDR;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
+    req.ifa.ifa_family = AF_INET;
+    req.ifa.ifa_prefixlen = 32;
+    req.ifa.ifa_scope = RT_SCOPE_HOST;
+    req.ifa.ifa_index = 1; /* lo is the first device of every namespace */
+    net_rta(&req.nh, IFA_LOCAL, &a, sizeof a);
+    net_rta(&req.nh, IFA_ADDRESS, &a, sizeof a);
+    if (send(fd, &req, req.nh.nlmsg_len, 0) == (ssize_t)req.nh.nlmsg_len &&
+        recv(fd, &ack, sizeof ack, 0) >= (ssize_t)NLMSG_LENGTH(sizeof ack.e) &&
+        ack.nh.nlmsg_type == NLMSG_ERROR &&
+        (ack.e.error == 0 || ack.e.error == -EEXIST))
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
+typedef struct net_dns_job {
+    int netns;
+    int fd; /* out: the socket, or -1 */
+    int err;
+} net_dns_job;
+
+/* On a thread of its own: join the sandbox's network namespace, put the
+ * DNS address on its loopback and bind a UDP socket there. The thread
+ * ends in that namespace; nothing else runs on it. */
+static void *net_dns_thread(void *arg)
+{
+    net_dns_job *j = arg;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(53),
+                             .sin_addr = {htonl(0x0a000203)}};
+    int fd;
+
+    j->fd = -1;
+    if (setns(j->netns, CLONE_NEWNET) != 0 || net_dns_addr() != 0) {
+        j->err = errno ? errno : EIO;
+        return NULL;
+    }
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        j->err = errno;
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    j->fd = fd;
+    return NULL;
+}
+
+int sbx_net_dns_socket(const sbx_sandbox *s, char *err, size_t errlen)
+{
+    net_dns_job j = {.netns = sbx_net_netns(s), .fd = -1};
+    pthread_t t;
+    int rc;
+
+    if (j.netns < 0 || s->slirp_pid <= 0) {
+        snprintf(err, errlen,
+                 "the sandbox has no network namespace to "
+                 "resolve in");
+        goto out;
+    }
+    rc = pthread_create(&t, NULL, net_dns_thread, &j);
+    if (rc != 0) {
+        snprintf(err, errlen, "pthread_create() failed: %s", strerror(rc));
+        goto out;
+    }
+    pthread_join(t, NULL);
+    if (j.fd < 0)
+        snprintf(err, errlen, "the sandbox's DNS socket: %s", strerror(j.err));
+out:
+    if (j.netns >= 0)
+        close(j.netns);
+    return j.fd;
+}
+
+int sbx_net_bytes(const sbx_sandbox *s, uint64_t *rx, uint64_t *tx)
+{
+    char path[64], line[512];
+    unsigned long long r, t, skip;
+    FILE *f;
+    int result = -1;
+
+    *rx = *tx = 0;
+    if (s->init_pid <= 0 || s->slirp_pid <= 0)
+        return s->init_pid > 0 ? 0 : -1; /* no network: nothing moved */
+    snprintf(path, sizeof path, "/proc/%d/net/dev", (int)s->init_pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *p = strstr(line, "tap0:");
+        /* tap0: rx bytes, packets, errs, drop, fifo, frame, compressed,
+         * multicast, then tx bytes: what the sandbox received and sent. */
+        if (p != NULL &&
+            sscanf(p + 5, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &r,
+                   &skip, &skip, &skip, &skip, &skip, &skip, &skip, &t) == 9) {
+            *rx = r, *tx = t;
+            result = 0;
+        }
+    }
+    fclose(f);
     return result;
 }

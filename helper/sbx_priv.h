@@ -138,12 +138,20 @@ int sbx_fs_memfd(const char *name, const void *data, size_t len);
 
 /*
  * Start slirp4netns for the network namespace of init_pid (host pid),
- * as uid:gid inside the sandbox's user namespace, and wait until the
+ * after loading pol's egress filter there, as uid:gid inside the sandbox's user namespace, and wait until the
  * interface is configured. *exit_fd: closing it stops slirp4netns.
  */
-int sbx_net_start(pid_t init_pid, uid_t uid, gid_t gid, const int *join,
-                  size_t njoin, pid_t *pid, int *exit_fd, char *err,
-                  size_t errlen);
+int sbx_net_start(pid_t init_pid, const sp_netpol *pol, uid_t uid, gid_t gid,
+                  const int *join, size_t njoin, pid_t *pid, int *exit_fd,
+                  char *err, size_t errlen);
+
+/*
+ * Load the egress filter of pol into the network namespace of init_pid
+ * (sbx_egress.c); replace: in one transaction with the removal of the
+ * one there. Returns 0, or -1 with err set.
+ */
+int sbx_egress_load(pid_t init_pid, const sp_netpol *pol, int replace,
+                    char *err, size_t errlen);
 
 /* Handle one message from sp-init (sbx_exec.c). -1: protocol violation. */
 int sbx_exec_dispatch(sbx_sandbox *s, const void *msg, size_t len,

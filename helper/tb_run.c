@@ -77,7 +77,7 @@ int tb_run(char *const argv[], char *const env[], unsigned uid, unsigned gid,
     int rc = -1;
 
     snprintf(id, sizeof id, "b%d", (int)getpid());
-    if (sbx_create(id, &lim, 1, tb_range(), tb_range(), &root, &s, err,
+    if (sbx_create(id, &lim, &sbx_net_internet, tb_range(), tb_range(), &root, &s, err,
                    errlen) < 0)
         return -1;
     req.argv = argv;

@@ -109,7 +109,8 @@ function renderSandbox(doc) {
   $('sbx-status').dataset.status = doc.status;
   facts($('sbx-facts'), [
     ['template', doc.template],
-    ['network', doc.network ? 'on' : 'off'],
+    ['network', !doc.network ? 'off' : doc.network.allow_out && doc.network.allow_out.length
+      ? `allow list (${doc.network.allow_out.length})` : doc.network.internet ? 'on' : 'off'],
     ['limits', [lim.memory_mb && `${lim.memory_mb} MB memory`, lim.cpus && `${lim.cpus} CPU`,
       lim.disk_mb && `${lim.disk_mb} MB disk`, lim.pids && `${lim.pids} processes`].filter(Boolean).join(', ')],
     ['memory', u.memory_bytes != null ? formatSize(u.memory_bytes) : ''],

@@ -34,6 +34,7 @@ sources()
     event) echo sse/sse_event.c sse/sse_fcgi.c common/sp_frame.c \
         common/sp_utf8.c common/sp_buf.c ;;
     tspec) echo common/sp_tspec.c common/sp_utf8.c common/sp_buf.c ;;
+    netpol) echo common/sp_netpol.c common/sp_dns.c ;;
     *) return 1 ;;
     esac
 }

@@ -30,7 +30,8 @@ class LifecycleTest(su.SbxCase):
         self.assertEqual(doc["limits"], {
             "memory_mb": su.DEF_MEMORY, "cpus": su.DEF_CPUS_MILLI / 1000,
             "pids": su.DEF_PIDS, "disk_mb": su.DEF_DISK})
-        self.assertIs(doc["network"], False)
+        self.assertEqual(doc["network"], {"internet": False, "allow_out": [],
+                                          "deny_out": []})
         self.assertEqual(doc["metadata"], {})
         # It works: a first command runs.
         self.assertEqual(self.ok(doc["id"], "echo hi"), "hi\n")

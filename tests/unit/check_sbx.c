@@ -343,7 +343,7 @@ START_TEST(test_network_slirp)
     run_result *r;
     int port, lfd, rc;
 
-    rc = sbx_create("t_net", &default_limits, 1, HOST_UID, HOST_GID, NULL, &s,
+    rc = sbx_create("t_net", &default_limits, &sbx_net_internet, HOST_UID, HOST_GID, NULL, &s,
                     err, sizeof(err));
     if (stat("/dev/net/tun", &st) == 0 && (st.st_mode & 0006) != 0006) {
         /* This host does not allow it: the refusal must say why. */

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""bench/egress.py: what an egress policy costs a sandbox's start, next to
+the same sandbox without one, measured interleaved in the same run.
+
+  sudo bench/egress.py [--n 40] [--listen 127.0.0.1:18221]
+
+Starts its own stack (state in state/bench-egress) and stops it. Each
+round makes, in turn, a network sandbox without a policy ("network":
+true: slirp4netns and the fixed filter), one with a policy (an allow list
+of 64 CIDRs, 16 address:port pairs and 16 domains, a deny list: a larger
+table, and the sandbox resolver's socket), and one without network; each
+is timed from POST /sandboxes to its first command (`true`) done, then
+deleted. Prints p50/p99 of each and the goal of issue 12: with a policy,
+p50 <= 1.2 x without (network: true)."""
+import argparse, os, subprocess, sys, time
+
+from benchlib import Client, pct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATE = os.path.join(ROOT, "state", "bench-egress")
+
+POLICY = {"allow_out": [f"203.0.{i}.0/24" for i in range(64)] +
+          [f"198.51.100.{i}:443" for i in range(16)] +
+          [f"h{i}.example.com" for i in range(16)],
+          "deny_out": ["*.bad.example.com", "192.0.2.0/24"]}
+
+
+def first_command(c, body):
+    """ms from POST /sandboxes to its first command done; then deleted."""
+    t0 = time.perf_counter()
+    s = c.req("POST", "/sandboxes", dict(body, timeout=60))
+    r = c.req("POST", f"/sandboxes/{s['id']}/commands", {"argv": ["true"]})
+    ms = (time.perf_counter() - t0) * 1000
+    assert r["status"] == "ok", r
+    c.req("DELETE", f"/sandboxes/{s['id']}")
+    return ms
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--listen", default="127.0.0.1:18221")
+    a = ap.parse_args()
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=STATE, SP_LISTEN=a.listen,
+               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
+    env.pop("REDIS_URL", None)
+    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        key = open(os.path.join(STATE, "api_key")).read().strip()
+        c = Client(a.listen, key, timeout=60)
+        kinds = [("network: true (baseline)", {"network": True}),
+                 ("network: policy", {"network": POLICY}),
+                 ("network: false", {})]
+        times = {name: [] for name, _ in kinds}
+        first_command(c, {"network": True})  # warm-up
+        for _ in range(a.n):
+            for name, body in kinds:
+                times[name].append(first_command(c, body))
+        base = pct(times[kinds[0][0]], 50)
+        print(f"\n{'create -> first command done (ms)':40} {'p50':>8} "
+              f"{'p99':>8} {'vs baseline p50':>16}")
+        for name, _ in kinds:
+            xs = times[name]
+            print(f"{name:40} {pct(xs, 50):8.2f} {pct(xs, 99):8.2f} "
+                  f"{pct(xs, 50) / base:15.2f}x")
+        ratio = pct(times[kinds[1][0]], 50) / base
+        print(f"\ngoal (issue 12): with a policy p50 <= 1.2 x without: "
+              f"{ratio:.2f} x  {'met' if ratio <= 1.2 else 'NOT met'}")
+    finally:
+        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
