@@ -600,6 +600,7 @@ START_TEST(keys_exact_strings)
         {KEY_SBX_RUNNING, "sbx_1", NULL, "sp:sbx:sbx_1:running"},
         {KEY_SBX_METRICS, "sbx_1", NULL, "sp:sbx:sbx_1:metrics"},
         {KEY_SBX_CONTEXTS, "sbx_1", NULL, "sp:sbx:sbx_1:contexts"},
+        {KEY_SBX_PIDS, "sbx_1", NULL, "sp:sbx:sbx_1:pids"},
         {KEY_SBXS_OF_OWNER, "alice", NULL, "sp:sbxs:alice"},
         {KEY_SESSION, "alice", "s1", "sp:session:alice:s1"},
         {KEY_SESSION_LOCK, "alice", "s1", "sp:session:alice:s1:lock"},
