@@ -107,10 +107,40 @@ static void e2b_copy(cJSON *to, const char *to_name, const cJSON *from,
         cJSON_AddItemToObject(to, to_name, cJSON_Duplicate(it, 1));
 }
 
+/* E2B's network defaults are open, and an E2B program counts on them:
+ * internet unless allow_internet_access is false, and ports open to
+ * anyone unless network.allowPublicTraffic is false (then the traffic
+ * token is needed, as with E2B). network.allowOut / denyOut become the
+ * egress policy's lists (checked there: a bad entry is a 400 naming it). */
+static void e2b_network(cJSON *n, const cJSON *body)
+{
+    const cJSON *inet = cJSON_GetObjectItemCaseSensitive(
+                    body, "allow_internet_access"),
+                *net = cJSON_GetObjectItemCaseSensitive(body, "network"),
+                *pub = cJSON_GetObjectItemCaseSensitive(net,
+                                                        "allowPublicTraffic");
+    cJSON *policy;
+
+    if (inet != NULL && !cJSON_IsNull(inet) && !cJSON_IsBool(inet)) {
+        e2b_copy(n, "network", body, "allow_internet_access"); /* refused */
+        return;
+    }
+    cJSON_AddBoolToObject(n, "public", pub == NULL || !cJSON_IsFalse(pub));
+    if (cJSON_GetObjectItemCaseSensitive(net, "allowOut") == NULL &&
+        cJSON_GetObjectItemCaseSensitive(net, "denyOut") == NULL) {
+        cJSON_AddBoolToObject(n, "network", !cJSON_IsFalse(inet));
+        return;
+    }
+    policy = cJSON_AddObjectToObject(n, "network");
+    cJSON_AddBoolToObject(policy, "internet", !cJSON_IsFalse(inet));
+    e2b_copy(policy, "allow_out", net, "allowOut");
+    e2b_copy(policy, "deny_out", net, "denyOut");
+}
+
 /* The native body (POST /sandboxes) that an E2B create body asks for:
  * templateID → template (E2B's names mapped), timeout, metadata, envVars
- * → env, allow_internet_access → network (absent: no network, sandpipe's
- * default). The rest (autoPause, mcp, volumes, network rules) has no
+ * → env, allow_internet_access and network → network and public (E2B's
+ * defaults: e2b_network). The rest (autoPause, mcp, volumes) has no
  * native operation and is ignored. Caller frees. */
 static cJSON *e2b_native_body(const cJSON *body)
 {
@@ -132,7 +162,7 @@ static cJSON *e2b_native_body(const cJSON *body)
     e2b_copy(n, "timeout", body, "timeout");
     e2b_copy(n, "metadata", body, "metadata");
     e2b_copy(n, "env", body, "envVars");
-    e2b_copy(n, "network", body, "allow_internet_access");
+    e2b_network(n, body);
     return n;
 }
 

@@ -42,6 +42,8 @@ def frames(body):
 class E2BCase(sbx_util.SbxCase):
     def e2b_sandbox(self, key=None, **body):
         body.setdefault("templateID", "host")
+        # E2B's default is internet on; these tests need none (faster).
+        body.setdefault("allow_internet_access", False)
         r = call("POST", "/v2/sandboxes", body, key=key, timeout=60)
         self.assertEqual(r.status, 201, r)
         doc = r.json
@@ -95,6 +97,30 @@ class ControlPlaneTest(E2BCase):
         self.assertEqual(got["state"], "running")
         # The tokens are never in a plain read.
         self.assertNotIn("envdAccessToken", got)
+
+    def test_network_defaults_are_e2bs(self):
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        self.addCleanup(self.delete_quietly, r.json["sandboxID"], None)
+        got = call("GET", f"/sandboxes/{r.json['sandboxID']}").json
+        self.assertTrue(got["network"]["internet"], got["network"])
+        self.assertTrue(got["public"])
+        self.assertTrue(got["allowInternetAccess"])
+        doc = self.e2b_sandbox(network={"allowPublicTraffic": False})
+        got = call("GET", f"/sandboxes/{doc['sandboxID']}").json
+        self.assertFalse(got["network"]["internet"], got["network"])
+        self.assertFalse(got["public"])
+        doc = self.e2b_sandbox(allow_internet_access=True,
+                               network={"allowOut": ["203.0.113.7/32"],
+                                        "denyOut": ["203.0.113.8/32"]})
+        got = call("GET", f"/sandboxes/{doc['sandboxID']}").json
+        self.assertEqual(len(got["network"]["allow_out"]), 1, got["network"])
+        self.assertEqual(len(got["network"]["deny_out"]), 1, got["network"])
+        for body in ({"allow_internet_access": "yes"},
+                     {"network": {"allowOut": ["300.1.2.3/8"]}},
+                     {"network": {"allowOut": "203.0.113.7"}}):
+            body["templateID"] = "host"
+            self.assertError(call("POST", "/v2/sandboxes", body), 400)
 
     def test_template_names_and_bad_bodies(self):
         r = call("POST", "/v2/sandboxes", {"templateID": "no-such-tpl"})
