@@ -86,6 +86,9 @@
     X(SP_POOL_NAMED, INT, "2", 0, 64,                                          \
       "ready sandboxes of SP_POOL_TEMPLATE with the default limits and no "    \
       "network that POST /sandboxes takes when it asks for just that")         \
+    X(SP_POOL_NAMED_NETWORK, INT, "2", 0, 64,                                  \
+      "the same with network: true (no egress lists), e.g. E2B's default, "    \
+      "each with its slirp4netns")                                             \
     X(SP_POOL_TEMPLATE, STR, "", 0, 64,                                        \
       "the template of those ready sandboxes (empty: SP_DEFAULT_TEMPLATE)")    \
     X(SP_DEFAULT_TEMPLATE, STR, "base", 1, 64,                                 \
