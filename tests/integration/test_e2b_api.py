@@ -8,6 +8,8 @@ process stream. Sandboxes of the host template (fast)."""
 import base64
 import json
 import struct
+import threading
+import time
 import unittest
 
 import sbx_util
@@ -286,6 +288,57 @@ class ConnectProtocolTest(E2BCase):
             self.sid, self.tok, {"Content-Type": ctype}))
         self.assertError(r, 400, "invalid_argument")
 
+
+class StreamHandOverTest(E2BCase):
+    """A command that exits at once, run right after its sandbox was made,
+    streams its end every time. The relay once ended such a stream after
+    its start message only (a backlog that read nothing while the stream's
+    last entry, written just after, was its end: about 1 run in 60). A
+    few hundred create -> Start -> read cycles, bounded in count and
+    time; the sandboxes are deleted on a side thread, as the SDK's users
+    do."""
+    CYCLES = 300
+    BUDGET_S = 180
+
+    def cycle(self, i):
+        """One create -> Start -> read: the frames, or None when the
+        sandbox was refused before any stream began."""
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sid, tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        try:
+            r = self.rpc(sid, tok, "process.Process/Start",
+                         {"process": {"cmd": "/bin/echo", "args": [str(i)]},
+                          "stdin": False}, stream=True,
+                         extra={"Connect-Timeout-Ms": "60000"})
+            self.assertEqual(r.status, 200, r)
+            return frames(r.body)
+        finally:
+            threading.Thread(target=self.delete_quietly, args=(sid,)).start()
+
+    def test_every_quick_stream_has_its_end(self):
+        deadline = time.monotonic() + self.BUDGET_S
+        done, missing = 0, []
+        for i in range(self.CYCLES):
+            if time.monotonic() > deadline:
+                break
+            fr = self.cycle(i)
+            done += 1
+            self.assertEqual(fr[-1][0], 2, fr)
+            if len(fr) == 1:
+                continue  # refused up front (an error end), not this bug
+            self.assertEqual(fr[0][1]["event"]["start"]["pid"], 1, fr)
+            self.assertEqual(fr[-1], (2, {}), fr)
+            out = b"".join(base64.b64decode(m["event"]["data"]["stdout"])
+                           for f, m in fr[1:-1] if "data" in m["event"])
+            ends = [m["event"]["end"] for f, m in fr[1:-1]
+                    if "end" in m["event"]]
+            if ends != [{"exitCode": 0, "exited": True,
+                         "status": "exit status 0"}] or out != b"%d\n" % i:
+                missing.append((i, fr))
+        self.assertGreaterEqual(done, 50, "too few cycles in the budget")
+        self.assertEqual(missing, [], f"{len(missing)} of {done} streams "
+                         "lost their output or their end")
 
 if __name__ == "__main__":
     unittest.main()
