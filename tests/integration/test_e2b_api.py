@@ -340,5 +340,62 @@ class StreamHandOverTest(E2BCase):
         self.assertEqual(missing, [], f"{len(missing)} of {done} streams "
                          "lost their output or their end")
 
+class SharedStreamTest(E2BCase):
+    """One execution read at the same time by an envd client (Connect
+    envelopes) and a native SSE client: each gets its own route's framing
+    of the same events (the relay once keyed its topics by stream only,
+    and the first reader's framing won)."""
+
+    def test_sse_and_envd_readers_of_one_execution(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        got = {}
+        script = ("read go; for i in 1 2 3; do echo line$i; sleep 0.3; done")
+
+        def start():
+            got["envd"] = self.rpc(sid, tok, "process.Process/Start",
+                                   {"process": {"cmd": "/bin/sh",
+                                                "args": ["-c", script]}},
+                                   stream=True)
+        t = threading.Thread(target=start)
+        t.start()
+        # The envd reader subscribes first; the process waits for its
+        # stdin, so the native reader joins while it runs.
+        pids = sbx_util.PREFIX + f"sbx:{sid}:pids"
+        self.assertTrue(sp.wait_until(
+            lambda: "".join(sbx_util.redis("HGET", pids, "1")), 20))
+        exe = json.loads(sbx_util.redis("HGET", pids, "1")[0])["exe"]
+
+        def native():
+            got["sse"] = sp.get(f"/executions/{exe}/events",
+                                headers=sbx_util.headers(), timeout=30)
+        n = threading.Thread(target=native)
+        n.start()
+        r = self.rpc(sid, tok, "process.Process/SendInput",
+                     {"process": {"pid": 1},
+                      "input": {"stdin": base64.b64encode(b"go\n").decode()}})
+        self.assertEqual(r.status, 200, r)
+        t.join(60)
+        n.join(60)
+        fr = frames(got["envd"].body)
+        out = b"".join(base64.b64decode(m["event"]["data"]["stdout"])
+                       for f, m in fr if f == 0 and "data" in m["event"])
+        self.assertEqual(out, b"line1\nline2\nline3\n")
+        self.assertEqual(fr[-1], (2, {}))
+        self.assertIn("end", fr[-2][1]["event"])
+        r = got["sse"]
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers["Content-Type"].startswith(
+            "text/event-stream"), r)
+        self.assertNotIn(b"\x00", r.body)
+        events = [json.loads(line[5:]) for line in r.body.split(b"\n")
+                  if line.startswith(b"data:")]
+        text = "".join(e.get("data", "") for e in events
+                       if e.get("type") == "stdout")
+        self.assertEqual(text, "line1\nline2\nline3\n")
+        self.assertEqual(events[-1]["type"], "result")
+        self.assertEqual(events[-1]["executionId"], exe)
+
+
 if __name__ == "__main__":
     unittest.main()
