@@ -397,5 +397,100 @@ class SharedStreamTest(E2BCase):
         self.assertEqual(events[-1]["executionId"], exe)
 
 
+class FilesystemTest(E2BCase):
+    """filesystem.Filesystem's unary RPCs: EntryInfo, ListDir's depth,
+    MakeDir's already_exists, Move, Remove's RemoveAll, and every path
+    (a Move's destination too) kept in the sandbox."""
+
+    @classmethod
+    def setUpClass(cls):
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        if r.status != 201:
+            raise AssertionError(f"could not create a sandbox: {r!r}")
+        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+
+    def fs(self, method, msg):
+        return self.rpc(self.sid, self.tok, "filesystem.Filesystem/" + method,
+                        msg)
+
+    def test_stat_list_mkdir_move_remove(self):
+        self.sh(self.sid, "mkdir -p /workspace/t/a/b && echo hi > "
+                "/workspace/t/a/f && chmod 640 /workspace/t/a/f && "
+                "ln -s f /workspace/t/a/l")
+        r = self.fs("Stat", {"path": "t/a/f"})
+        self.assertEqual(r.status, 200, r)
+        e = r.json["entry"]
+        self.assertEqual((e["name"], e["type"], e["path"], e["size"]),
+                         ("f", "FILE_TYPE_FILE", "/workspace/t/a/f", 3))
+        self.assertEqual((e["mode"], e["permissions"]), (0o640, "-rw-r-----"))
+        self.assertRegex(e["modifiedTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertIn(e["owner"], ("user", "root"))
+        e = self.fs("Stat", {"path": "/workspace/t/a/l"}).json["entry"]
+        self.assertEqual((e["type"], e["symlinkTarget"]),
+                         ("FILE_TYPE_SYMLINK", "f"))
+        self.assertConnectError(self.fs("Stat", {"path": "t/nope"}), 404,
+                                "not_found")
+        r = self.fs("ListDir", {"path": "/workspace/t", "depth": 1})
+        self.assertEqual([x["path"] for x in r.json["entries"]],
+                         ["/workspace/t/a"])
+        r = self.fs("ListDir", {"path": "/workspace/t", "depth": 3})
+        self.assertEqual(sorted(x["path"] for x in r.json["entries"]),
+                         ["/workspace/t/a", "/workspace/t/a/b",
+                          "/workspace/t/a/f", "/workspace/t/a/l"])
+        self.assertConnectError(self.fs("ListDir", {"path": "t/nope"}), 404,
+                                "not_found")
+        r = self.fs("MakeDir", {"path": "t/x/y/z"})
+        self.assertEqual(r.json["entry"]["type"], "FILE_TYPE_DIRECTORY", r)
+        self.assertConnectError(self.fs("MakeDir", {"path": "t/x/y/z"}), 409,
+                                "already_exists")
+        r = self.fs("Move", {"source": "t/a/f", "destination": "t/m/g"})
+        self.assertEqual(r.json["entry"]["path"], "/workspace/t/m/g", r)
+        self.assertEqual(self.sh(self.sid, "cat /workspace/t/m/g")["stdout"],
+                         "hi\n")
+        self.assertConnectError(self.fs("Move", {"source": "t/a/f",
+                                                 "destination": "t/q"}),
+                                404, "not_found")
+        self.assertEqual(self.fs("Remove", {"path": "t"}).status, 200)
+        self.assertEqual(self.fs("Remove", {"path": "t"}).json, {})
+        self.assertConnectError(self.fs("Stat", {"path": "t"}), 404,
+                                "not_found")
+
+    def test_paths_stay_in_the_sandbox(self):
+        self.sh(self.sid, "ln -s / /workspace/up; ln -s /etc /workspace/e; "
+                "echo keep > /workspace/keep")
+        # Outside every root of the files API: refused, whatever the call.
+        for path in ("/etc", "/etc/passwd", "../../etc", "/proc/1",
+                     "/workspace/../etc/passwd"):
+            for method, msg in (
+                    ("Stat", {"path": path}), ("ListDir", {"path": path}),
+                    ("Remove", {"path": path}),
+                    ("MakeDir", {"path": path + "/x"}),
+                    ("Move", {"source": "keep", "destination": path + "/k"}),
+                    ("Move", {"source": path, "destination": "stolen"})):
+                r = self.fs(method, msg)
+                self.assertIn(r.status, (400, 404), (method, path, r))
+                self.assertNotIn(b"root:", r.body)
+        # Links to / and /etc resolve in the workspace (RESOLVE_IN_ROOT):
+        # what they lead to is the workspace's, never the host's.
+        r = self.fs("Stat", {"path": "/workspace/e/passwd"})
+        self.assertConnectError(r, 404, "not_found")
+        r = self.fs("Move", {"source": "keep",
+                             "destination": "/workspace/up/etc/passwd"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.sh(self.sid, "cat /workspace/etc/passwd")
+                         ["stdout"], "keep\n")
+        with open("/etc/passwd", "rb") as f:
+            self.assertIn(b"root:", f.read())
+        r = self.fs("ListDir", {"path": "/workspace/up/proc"})
+        self.assertConnectError(r, 404, "not_found")
+        for msg in ({}, {"path": 5}, {"path": "x", "depth": -1},
+                    {"path": "x", "depth": "deep"}):
+            self.assertConnectError(self.fs("ListDir", msg), 400,
+                                    "invalid_argument")
+        self.assertConnectError(self.fs("Move", {"source": "keep"}), 400,
+                                "invalid_argument")
+
+
 if __name__ == "__main__":
     unittest.main()
