@@ -506,6 +506,22 @@ int hc_file_delete(const char *helper, const char *sbx, const char *path,
     return hc_call(helper, HC_FILE_DELETE, a, HC_FILE_WAIT_MS, NULL, err);
 }
 
+int hc_file_stat(const char *helper, const char *sbx, const char *path,
+                 rpc_reply *out, rpc_err *err)
+{
+    return hc_call(helper, HC_FILE_STAT, hc_path_args(sbx, path),
+                   HC_FILE_WAIT_MS, out, err);
+}
+
+int hc_file_move(const char *helper, const char *sbx, const char *from,
+                 const char *to, rpc_reply *out, rpc_err *err)
+{
+    cJSON *a = hc_path_args(sbx, from);
+    if (a != NULL)
+        cJSON_AddStringToObject(a, "to", to);
+    return hc_call(helper, HC_FILE_MOVE, a, HC_FILE_WAIT_MS, out, err);
+}
+
 /* hc_args plus ctx and owner. */
 static cJSON *hc_ctx_args(const char *sbx, const char *ctx, const char *owner)
 {

@@ -53,6 +53,8 @@
     X(HC_FILE_WRITE, "file_write")   /* write a file (parents made) */         \
     X(HC_FILE_MKDIR, "file_mkdir")   /* make a directory (parents made) */     \
     X(HC_FILE_DELETE, "file_delete") /* remove a file or a tree */             \
+    X(HC_FILE_STAT, "file_stat")     /* one entry (a symlink not followed) */  \
+    X(HC_FILE_MOVE, "file_move")     /* rename (destination parents made) */   \
     X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
     X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
@@ -224,6 +226,16 @@ int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
 /* Remove path (a directory only when recursive). */
 int hc_file_delete(const char *helper, const char *sbx, const char *path,
                    int recursive, rpc_err *err);
+
+/* The entry of path, a symlink not followed: {name, path, type, size,
+ * modified, mode, uid, gid, target?} into out (caller frees). */
+int hc_file_stat(const char *helper, const char *sbx, const char *path,
+                 rpc_reply *out, rpc_err *err);
+
+/* Rename from to to (to's parents made; both confined alike); out gets
+ * to's entry as hc_file_stat's (caller frees). */
+int hc_file_move(const char *helper, const char *sbx, const char *from,
+                 const char *to, rpc_reply *out, rpc_err *err);
 
 /* Start context ctx (language canonical) in sbx for owner. */
 int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,

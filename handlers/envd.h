@@ -1,6 +1,7 @@
 /* handlers/envd.h: what the files of the envd family share (envd.c: the
  * data plane's authorization, Connect request bodies, /health;
- * envd_process.c: process.Process; envd_files.c: /files; envd_routes.c:
+ * envd_process.c: process.Process; envd_fs.c: filesystem.Filesystem;
+ * envd_files.c: /files; envd_routes.c:
  * the route table and main). The
  * family is E2B's in-sandbox daemon spoken from outside: a request comes
  * with E2b-Sandbox-Id and E2b-Sandbox-Port 49983 (or a host
@@ -73,6 +74,13 @@ void envd_send_input(http_req *r);
 void envd_send_signal(http_req *r);
 void envd_close_stdin(http_req *r);
 void envd_update(http_req *r);
+
+/* filesystem.Filesystem's unary RPCs (envd_fs.c). */
+void envd_fs_stat(http_req *r);
+void envd_fs_list(http_req *r);
+void envd_fs_mkdir(http_req *r);
+void envd_fs_move(http_req *r);
+void envd_fs_remove(http_req *r);
 
 /* GET and POST /files (envd_files.c). */
 void envd_files_get(http_req *r);

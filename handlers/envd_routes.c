@@ -1,6 +1,7 @@
 /* handlers/envd_routes.c: the envd family's route table and the sp-envd
  * program (the routes are in envd.c: /health; envd_process.c:
- * process.Process; envd_files.c: /files). Routes are matched on SP_PATH,
+ * process.Process; envd_fs.c: filesystem.Filesystem; envd_files.c:
+ * /files). Routes are matched on SP_PATH,
  * the path as the client sent it (nginx gave the request to this family by
  * its E2b-Sandbox-* headers or host); every route authorizes itself with
  * the sandbox's token (envd_begin), never with an API key. */
@@ -17,6 +18,11 @@ static const http_route envd_routes[] = {
     {"POST", "/process.Process/SendSignal", envd_send_signal, 0},
     {"POST", "/process.Process/CloseStdin", envd_close_stdin, 0},
     {"POST", "/process.Process/Update", envd_update, 0},
+    {"POST", "/filesystem.Filesystem/Stat", envd_fs_stat, 0},
+    {"POST", "/filesystem.Filesystem/ListDir", envd_fs_list, 0},
+    {"POST", "/filesystem.Filesystem/MakeDir", envd_fs_mkdir, 0},
+    {"POST", "/filesystem.Filesystem/Move", envd_fs_move, 0},
+    {"POST", "/filesystem.Filesystem/Remove", envd_fs_remove, 0},
 };
 
 int main(void)

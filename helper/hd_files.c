@@ -228,10 +228,15 @@ static const char *hd_type_name(mode_t m)
     return "other";
 }
 
-static cJSON *hd_entry(const char *dir, const char *name, const struct stat *st)
+/* The entry of name in dirfd (path dir inside the sandbox), st its
+ * lstat: name, path, type, size, modified, and the mode's permission bits,
+ * uid, gid, a symlink's target (E2B's EntryInfo is made of these). */
+static cJSON *hd_entry(int dirfd, const char *dir, const char *name,
+                       const struct stat *st)
 {
     cJSON *o = cJSON_CreateObject();
-    char full[HD_PATH_MAX * 2];
+    char full[HD_PATH_MAX * 2], target[HD_PATH_MAX];
+    ssize_t n;
     snprintf(full, sizeof full, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/",
              name);
     cJSON_AddStringToObject(o, "name", name);
@@ -239,6 +244,14 @@ static cJSON *hd_entry(const char *dir, const char *name, const struct stat *st)
     cJSON_AddStringToObject(o, "type", hd_type_name(st->st_mode));
     cJSON_AddNumberToObject(o, "size", (double)st->st_size);
     cJSON_AddNumberToObject(o, "modified", (double)st->st_mtime);
+    cJSON_AddNumberToObject(o, "mode", (double)(st->st_mode & 07777));
+    cJSON_AddNumberToObject(o, "uid", (double)st->st_uid);
+    cJSON_AddNumberToObject(o, "gid", (double)st->st_gid);
+    if (S_ISLNK(st->st_mode) &&
+        (n = readlinkat(dirfd, name, target, sizeof target - 1)) >= 0) {
+        target[n] = '\0';
+        cJSON_AddStringToObject(o, "target", target);
+    }
     return o;
 }
 
@@ -261,7 +274,7 @@ static void hd_list(int dirfd, const char *path, int depth, cJSON *arr,
             continue;
         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        e = hd_entry(path, de->d_name, &st);
+        e = hd_entry(dirfd, path, de->d_name, &st);
         (*count)++;
         if (S_ISDIR(st.st_mode) && depth > 1) {
             int sub = openat(dirfd, de->d_name,
@@ -556,6 +569,62 @@ static void hd_file_delete(hd_sandbox *s, hd_job *job, hd_path *p)
     close(dir);
 }
 
+/* The entry of p itself (a symlink is not followed). */
+static void hd_file_stat(hd_sandbox *s, hd_job *job, hd_path *p)
+{
+    char parent[HD_PATH_MAX];
+    const char *name, *slash = strrchr(p->norm, '/');
+    struct stat st;
+    int dir;
+
+    snprintf(parent, sizeof parent, "%.*s",
+             slash == p->norm ? 1 : (int)(slash - p->norm), p->norm);
+    if (strcmp(p->rel, ".") == 0) { /* a root: /workspace, /tmp */
+        if (fstatat(p->root, "", &st, AT_EMPTY_PATH) != 0)
+            hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such directory");
+        else
+            hd_reply(job->rid, hd_entry(p->root, parent, slash + 1, &st), NULL,
+                     0);
+        return;
+    }
+    if ((dir = hd_parent(s, job, p, 0, &name)) < 0)
+        return;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such file or directory");
+    else
+        hd_reply(job->rid, hd_entry(dir, parent, name, &st), NULL, 0);
+    close(dir);
+}
+
+/* Rename p to to (its parents made); both confined alike. The answer is
+ * the destination's entry. */
+static void hd_file_move(hd_sandbox *s, hd_job *job, hd_path *p, hd_path *to)
+{
+    const char *sname, *dname;
+    int sdir = hd_parent(s, job, p, 0, &sname), ddir = -1;
+    struct stat st;
+
+    if (sdir < 0)
+        return;
+    if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        hd_reply_err(job->rid, SP_E_NOT_FOUND, "no such file or directory");
+        goto out;
+    }
+    if ((ddir = hd_parent(s, job, to, 1, &dname)) < 0)
+        goto out;
+    if (renameat(sdir, sname, ddir, dname) != 0)
+        hd_reply_err(job->rid,
+                     errno == ENOSPC ? SP_E_INSUFFICIENT_STORAGE
+                                     : SP_E_CONFLICT,
+                     "move failed: %s", strerror(errno));
+    else
+        hd_file_stat(s, job, to);
+out:
+    if (ddir >= 0)
+        close(ddir);
+    close(sdir);
+}
+
 int hd_dir_open(hd_sandbox *s, hd_job *job, const char *path, char *norm,
                 size_t normlen)
 {
@@ -642,6 +711,21 @@ void hd_spool_tick(long long now_ms)
         log_info("removed %d orphaned spool files", n);
 }
 
+/* file_move: the destination args.to is confined as the source p was
+ * (its root opened as root), then both are used as the sandbox's user. */
+static void hd_file_move_op(hd_sandbox *s, hd_job *job, hd_path *p)
+{
+    hd_path to;
+
+    if (hd_path_open(s, job, hd_arg_str(job->args, "to"), &to) == 0) {
+        hd_fs_as(s);
+        hd_file_move(s, job, p, &to);
+        hd_fs_as(NULL);
+        close(to.root);
+    }
+    close(p->root);
+}
+
 /* Run the file op of job with the spool file body (-1: none). */
 static void hd_file_op(hd_sandbox *s, hd_job *job, hd_path *p, int depth,
                        int body)
@@ -661,6 +745,9 @@ static void hd_file_op(hd_sandbox *s, hd_job *job, hd_path *p, int depth,
         break;
     case HC_FILE_DELETE:
         hd_file_delete(s, job, p);
+        break;
+    case HC_FILE_STAT:
+        hd_file_stat(s, job, p);
         break;
     default:
         hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "unknown file op");
@@ -682,6 +769,10 @@ void hd_op_file(hd_sandbox *s, hd_job *job)
     if (!cJSON_IsString(jp) || hd_path_open(s, job, jp->valuestring, &p) != 0) {
         if (!cJSON_IsString(jp))
             hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "path is required");
+        return;
+    }
+    if (job->opn == HC_FILE_MOVE) {
+        hd_file_move_op(s, job, &p);
         return;
     }
     if (hd_spool_open(job, &body) != 0) {

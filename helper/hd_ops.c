@@ -136,6 +136,10 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         HD_SBX, HD_PATH}},
     [HC_FILE_DELETE] = {.sandbox = 1, .fn = hd_op_file, .args = {
         HD_SBX, HD_PATH, {"recursive", HD_A_BOOL, 0}}},
+    [HC_FILE_STAT] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH}},
+    [HC_FILE_MOVE] = {.sandbox = 1, .fn = hd_op_file, .args = {
+        HD_SBX, HD_PATH, {"to", HD_A_STR, 1}}},
     [HC_CTX_CREATE] = {.sandbox = 1, .fn = hd_op_ctx_create, .args = {
         HD_SBX, HD_CTX_ID, {"language", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
     [HC_CTX_RUN] = {.sandbox = 1, .later = 1, .fn = hd_op_ctx_run, .args = {

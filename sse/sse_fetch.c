@@ -181,26 +181,33 @@ out:
     freeReplyObject(r);
 }
 
-/* Type of the last entry of key is the route's final type: the stream is
- * complete. 1 yes, 0 no, -1 Redis failed. */
-static int sse_stream_ended(const char *key, const char *final_type)
+/* The stream's last entry is its final one and not after the resume
+ * point after: the client had the end. Judged by that entry's id too, not
+ * only its type: a final entry written after the backlog was read is
+ * newer than after, and its client must still get it. 1 yes, 0 no, -1
+ * Redis failed. */
+static int sse_resumed_at_end(const char *key, sse_sid after,
+                              const char *final_type)
 {
     redisReply *r = rds_cmd("XREVRANGE %s + - COUNT 1", key);
+    const redisReply *e, *f;
+    sse_sid id;
     int result = 0;
+
     if (r == NULL || r->type != REDIS_REPLY_ARRAY)
         result = -1;
-    else if (r->elements == 1 && final_type != NULL) {
-        const redisReply *e = r->element[0];
-        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-            e->element[1]->type == REDIS_REPLY_ARRAY) {
-            const redisReply *f = e->element[1];
-            for (size_t i = 0; i + 1 < f->elements; i += 2) {
-                if (f->element[i]->type == REDIS_REPLY_STRING &&
-                    f->element[i + 1]->type == REDIS_REPLY_STRING &&
-                    strcmp(f->element[i]->str, "type") == 0 &&
-                    strcmp(f->element[i + 1]->str, final_type) == 0)
-                    result = 1;
-            }
+    else if (r->elements == 1 && final_type != NULL &&
+             (e = r->element[0])->type == REDIS_REPLY_ARRAY &&
+             e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING &&
+             sse_sid_parse(e->element[0]->str, e->element[0]->len, &id) == 0 &&
+             sse_sid_cmp(id, after) <= 0 &&
+             (f = e->element[1])->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < f->elements; i += 2) {
+            if (f->element[i]->type == REDIS_REPLY_STRING &&
+                f->element[i + 1]->type == REDIS_REPLY_STRING &&
+                strcmp(f->element[i]->str, "type") == 0 &&
+                strcmp(f->element[i + 1]->str, final_type) == 0)
+                result = 1;
         }
     }
     freeReplyObject(r);
@@ -258,13 +265,14 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         sse_sid_format(last, start + 1);
         count = count * 4 > SSE_BACKLOG_COUNT ? SSE_BACKLOG_COUNT : count * 4;
     }
-    /* Nothing after the resume point and the stream's last entry is its
-     * final one: it was sent before. Only with a resume point and when
-     * nothing at all came: without one the stream may not have existed
-     * yet when it was read (its entries then come live, from 0-0), and a
-     * route's map may skip the entries that came. */
+    /* Nothing after the resume point, which is the final entry: the
+     * client had the end. Only with a resume point and when nothing at all
+     * came: without one the stream may not have existed yet when it was
+     * read (its entries then come live, from 0-0); a stream's end is never
+     * judged from a second read of its tail (an end written between the
+     * two reads would be lost: the stream would close without it). */
     if (res->done && seen == 0 && has_after && !job->pointers &&
-        sse_stream_ended(job->key, job->route->final_type) == 1)
+        sse_resumed_at_end(job->key, job->after, job->route->final_type) == 1)
         res->ended = 1;
     res->status = 0;
 out:

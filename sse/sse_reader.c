@@ -76,7 +76,20 @@ static unsigned sse_hash(const char *s)
     return h % SSE_WATCH_BUCKETS;
 }
 
-static sse_watch *sse_watch_find(const char *key)
+/* A watch is a stream as one route frames it (the loop's topic); the
+ * watches of one stream share a bucket and one place in the XREAD. */
+static sse_watch *sse_watch_find(const char *key, const sse_route *route)
+{
+    for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL; w = w->next) {
+        if (w->route == route && strcmp(w->key, key) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+/* The first watch of key in its bucket, or NULL: the one that names the
+ * stream in the XREAD. */
+static const sse_watch *sse_watch_first(const char *key)
 {
     for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL; w = w->next) {
         if (strcmp(w->key, key) == 0)
@@ -130,7 +143,7 @@ static void sse_res_post(sse_res *res)
 
 static void sse_do_watch(const sse_job *job)
 {
-    sse_watch *w = sse_watch_find(job->key);
+    sse_watch *w = sse_watch_find(job->key, job->route);
     redisReply *r;
     unsigned h;
 
@@ -169,7 +182,7 @@ static void sse_do_unwatch(const sse_job *job)
 {
     sse_watch **pp = &sse_watches[sse_hash(job->key)];
     for (; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->key, job->key) == 0) {
+        if ((*pp)->route == job->route && strcmp((*pp)->key, job->key) == 0) {
             sse_watch *w = *pp;
             *pp = w->next;
             free(w);
@@ -250,28 +263,47 @@ fail:
     return NULL;
 }
 
+/* The cursor of key in the XREAD: the oldest of its watches' (a newer
+ * watch gets entries it has from backlog again; the loop drops them). */
+static sse_sid sse_watch_cursor(const char *key)
+{
+    sse_sid c = {UINT64_MAX, UINT64_MAX};
+
+    for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL; w = w->next) {
+        if (strcmp(w->key, key) == 0 && sse_sid_cmp(w->cursor, c) < 0)
+            c = w->cursor;
+    }
+    return c;
+}
+
 /* Issue one XREAD over every watched stream. 0, or -1 (X is dropped). */
 static int sse_x_send(void)
 {
-    size_t argc = 6 + 2 * sse_nwatches, i = 6;
-    const char **argv = calloc(argc, sizeof *argv);
+    size_t cap = 6 + 2 * sse_nwatches, k = 0;
+    const char **argv = calloc(cap, sizeof *argv);
+    const char **keys = calloc(sse_nwatches, sizeof *keys);
     char(*ids)[SSE_SID_STR] = calloc(sse_nwatches, SSE_SID_STR);
     char block[16];
     int done = 0, result = -1;
 
-    if (argv == NULL || ids == NULL)
+    if (argv == NULL || keys == NULL || ids == NULL)
         goto out;
     snprintf(block, sizeof block, "%d", SSE_XREAD_BLOCK_MS);
     argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = SSE_XREAD_COUNT;
     argv[3] = "BLOCK", argv[4] = block, argv[5] = "STREAMS";
-    for (size_t b = 0, k = 0; b < SSE_WATCH_BUCKETS; b++) {
-        for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next, k++) {
-            argv[i++] = w->key;
-            sse_sid_format(w->cursor, ids[k]);
-            argv[6 + sse_nwatches + k] = ids[k];
+    for (size_t b = 0; b < SSE_WATCH_BUCKETS; b++) {
+        for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next) {
+            if (sse_watch_first(w->key) != w)
+                continue; /* its stream is named once */
+            keys[k] = w->key;
+            sse_sid_format(sse_watch_cursor(w->key), ids[k++]);
         }
     }
-    if (redisAppendCommandArgv(sse_x, (int)argc, argv, NULL) != REDIS_OK)
+    for (size_t i = 0; i < k; i++) {
+        argv[6 + i] = keys[i];
+        argv[6 + k + i] = ids[i];
+    }
+    if (redisAppendCommandArgv(sse_x, (int)(6 + 2 * k), argv, NULL) != REDIS_OK)
         goto out;
     while (!done) {
         if (redisBufferWrite(sse_x, &done) != REDIS_OK)
@@ -283,35 +315,48 @@ static int sse_x_send(void)
     result = 0;
 out:
     free(argv);
+    free(keys);
     free(ids);
     return result;
 }
 
-/* Fan the XREAD reply out: one result per stream with new entries. */
+/* Post the entries of one stream's reply as framed by watch w's route. */
+static void sse_x_post(sse_watch *w, const redisReply *entries)
+{
+    sse_res *res = calloc(1, sizeof *res);
+    sse_ev **tail;
+    size_t used;
+
+    if (res == NULL)
+        return; /* the cursor stays: read again next time */
+    res->type = SSE_JOB_WATCH;
+    res->route = w->route;
+    snprintf(res->key, sizeof res->key, "%s", w->key);
+    tail = &res->evs;
+    sse_entries(entries, w->route, w->label, w->pointers, &tail, SIZE_MAX,
+                &used, &w->cursor, 0);
+    sse_res_post(res);
+}
+
+/* Fan the XREAD reply out: one result per stream with new entries and
+ * route that reads it. */
 static void sse_x_reply(const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY)
         return; /* nil: timed out or unblocked */
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *s = r->element[i];
-        sse_watch *w;
-        sse_res *res;
-        sse_ev **tail;
-        size_t used;
+        const char *key;
         if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
             s->element[0]->type != REDIS_REPLY_STRING ||
-            s->element[1]->type != REDIS_REPLY_ARRAY ||
-            (w = sse_watch_find(s->element[0]->str)) == NULL)
+            s->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        res = calloc(1, sizeof *res);
-        if (res == NULL)
-            continue; /* the cursor stays: read again next time */
-        res->type = SSE_JOB_WATCH;
-        snprintf(res->key, sizeof res->key, "%s", w->key);
-        tail = &res->evs;
-        sse_entries(s->element[1], w->route, w->label, w->pointers, &tail,
-                    SIZE_MAX, &used, &w->cursor, 0);
-        sse_res_post(res);
+        key = s->element[0]->str;
+        for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL;
+             w = w->next) {
+            if (strcmp(w->key, key) == 0)
+                sse_x_post(w, s->element[1]);
+        }
     }
 }
 

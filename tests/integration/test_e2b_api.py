@@ -8,6 +8,8 @@ process stream. Sandboxes of the host template (fast)."""
 import base64
 import json
 import struct
+import threading
+import time
 import unittest
 
 import sbx_util
@@ -311,6 +313,209 @@ class ConnectProtocolTest(E2BCase):
         r = sp.request("POST", "/files", body=body, headers=envd_headers(
             self.sid, self.tok, {"Content-Type": ctype}))
         self.assertError(r, 400, "invalid_argument")
+
+
+class StreamHandOverTest(E2BCase):
+    """A command that exits at once, run right after its sandbox was made,
+    streams its end every time. The relay once ended such a stream after
+    its start message only (a backlog that read nothing while the stream's
+    last entry, written just after, was its end: about 1 run in 60). A
+    few hundred create -> Start -> read cycles, bounded in count and
+    time; the sandboxes are deleted on a side thread, as the SDK's users
+    do."""
+    CYCLES = 300
+    BUDGET_S = 180
+
+    def cycle(self, i):
+        """One create -> Start -> read: the frames, or None when the
+        sandbox was refused before any stream began."""
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sid, tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        try:
+            r = self.rpc(sid, tok, "process.Process/Start",
+                         {"process": {"cmd": "/bin/echo", "args": [str(i)]},
+                          "stdin": False}, stream=True,
+                         extra={"Connect-Timeout-Ms": "60000"})
+            self.assertEqual(r.status, 200, r)
+            return frames(r.body)
+        finally:
+            threading.Thread(target=self.delete_quietly, args=(sid,)).start()
+
+    def test_every_quick_stream_has_its_end(self):
+        deadline = time.monotonic() + self.BUDGET_S
+        done, missing = 0, []
+        for i in range(self.CYCLES):
+            if time.monotonic() > deadline:
+                break
+            fr = self.cycle(i)
+            done += 1
+            self.assertEqual(fr[-1][0], 2, fr)
+            if len(fr) == 1:
+                continue  # refused up front (an error end), not this bug
+            self.assertEqual(fr[0][1]["event"]["start"]["pid"], 1, fr)
+            self.assertEqual(fr[-1], (2, {}), fr)
+            out = b"".join(base64.b64decode(m["event"]["data"]["stdout"])
+                           for f, m in fr[1:-1] if "data" in m["event"])
+            ends = [m["event"]["end"] for f, m in fr[1:-1]
+                    if "end" in m["event"]]
+            if ends != [{"exitCode": 0, "exited": True,
+                         "status": "exit status 0"}] or out != b"%d\n" % i:
+                missing.append((i, fr))
+        self.assertGreaterEqual(done, 50, "too few cycles in the budget")
+        self.assertEqual(missing, [], f"{len(missing)} of {done} streams "
+                         "lost their output or their end")
+
+class SharedStreamTest(E2BCase):
+    """One execution read at the same time by an envd client (Connect
+    envelopes) and a native SSE client: each gets its own route's framing
+    of the same events (the relay once keyed its topics by stream only,
+    and the first reader's framing won)."""
+
+    def test_sse_and_envd_readers_of_one_execution(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        got = {}
+        script = ("read go; for i in 1 2 3; do echo line$i; sleep 0.3; done")
+
+        def start():
+            got["envd"] = self.rpc(sid, tok, "process.Process/Start",
+                                   {"process": {"cmd": "/bin/sh",
+                                                "args": ["-c", script]}},
+                                   stream=True)
+        t = threading.Thread(target=start)
+        t.start()
+        # The envd reader subscribes first; the process waits for its
+        # stdin, so the native reader joins while it runs.
+        pids = sbx_util.PREFIX + f"sbx:{sid}:pids"
+        self.assertTrue(sp.wait_until(
+            lambda: "".join(sbx_util.redis("HGET", pids, "1")), 20))
+        exe = json.loads(sbx_util.redis("HGET", pids, "1")[0])["exe"]
+
+        def native():
+            got["sse"] = sp.get(f"/executions/{exe}/events",
+                                headers=sbx_util.headers(), timeout=30)
+        n = threading.Thread(target=native)
+        n.start()
+        r = self.rpc(sid, tok, "process.Process/SendInput",
+                     {"process": {"pid": 1},
+                      "input": {"stdin": base64.b64encode(b"go\n").decode()}})
+        self.assertEqual(r.status, 200, r)
+        t.join(60)
+        n.join(60)
+        fr = frames(got["envd"].body)
+        out = b"".join(base64.b64decode(m["event"]["data"]["stdout"])
+                       for f, m in fr if f == 0 and "data" in m["event"])
+        self.assertEqual(out, b"line1\nline2\nline3\n")
+        self.assertEqual(fr[-1], (2, {}))
+        self.assertIn("end", fr[-2][1]["event"])
+        r = got["sse"]
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers["Content-Type"].startswith(
+            "text/event-stream"), r)
+        self.assertNotIn(b"\x00", r.body)
+        events = [json.loads(line[5:]) for line in r.body.split(b"\n")
+                  if line.startswith(b"data:")]
+        text = "".join(e.get("data", "") for e in events
+                       if e.get("type") == "stdout")
+        self.assertEqual(text, "line1\nline2\nline3\n")
+        self.assertEqual(events[-1]["type"], "result")
+        self.assertEqual(events[-1]["executionId"], exe)
+
+
+class FilesystemTest(E2BCase):
+    """filesystem.Filesystem's unary RPCs: EntryInfo, ListDir's depth,
+    MakeDir's already_exists, Move, Remove's RemoveAll, and every path
+    (a Move's destination too) kept in the sandbox."""
+
+    @classmethod
+    def setUpClass(cls):
+        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
+        if r.status != 201:
+            raise AssertionError(f"could not create a sandbox: {r!r}")
+        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+
+    def fs(self, method, msg):
+        return self.rpc(self.sid, self.tok, "filesystem.Filesystem/" + method,
+                        msg)
+
+    def test_stat_list_mkdir_move_remove(self):
+        self.sh(self.sid, "mkdir -p /workspace/t/a/b && echo hi > "
+                "/workspace/t/a/f && chmod 640 /workspace/t/a/f && "
+                "ln -s f /workspace/t/a/l")
+        r = self.fs("Stat", {"path": "t/a/f"})
+        self.assertEqual(r.status, 200, r)
+        e = r.json["entry"]
+        self.assertEqual((e["name"], e["type"], e["path"], e["size"]),
+                         ("f", "FILE_TYPE_FILE", "/workspace/t/a/f", 3))
+        self.assertEqual((e["mode"], e["permissions"]), (0o640, "-rw-r-----"))
+        self.assertRegex(e["modifiedTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertIn(e["owner"], ("user", "root"))
+        e = self.fs("Stat", {"path": "/workspace/t/a/l"}).json["entry"]
+        self.assertEqual((e["type"], e["symlinkTarget"]),
+                         ("FILE_TYPE_SYMLINK", "f"))
+        self.assertConnectError(self.fs("Stat", {"path": "t/nope"}), 404,
+                                "not_found")
+        r = self.fs("ListDir", {"path": "/workspace/t", "depth": 1})
+        self.assertEqual([x["path"] for x in r.json["entries"]],
+                         ["/workspace/t/a"])
+        r = self.fs("ListDir", {"path": "/workspace/t", "depth": 3})
+        self.assertEqual(sorted(x["path"] for x in r.json["entries"]),
+                         ["/workspace/t/a", "/workspace/t/a/b",
+                          "/workspace/t/a/f", "/workspace/t/a/l"])
+        self.assertConnectError(self.fs("ListDir", {"path": "t/nope"}), 404,
+                                "not_found")
+        r = self.fs("MakeDir", {"path": "t/x/y/z"})
+        self.assertEqual(r.json["entry"]["type"], "FILE_TYPE_DIRECTORY", r)
+        self.assertConnectError(self.fs("MakeDir", {"path": "t/x/y/z"}), 409,
+                                "already_exists")
+        r = self.fs("Move", {"source": "t/a/f", "destination": "t/m/g"})
+        self.assertEqual(r.json["entry"]["path"], "/workspace/t/m/g", r)
+        self.assertEqual(self.sh(self.sid, "cat /workspace/t/m/g")["stdout"],
+                         "hi\n")
+        self.assertConnectError(self.fs("Move", {"source": "t/a/f",
+                                                 "destination": "t/q"}),
+                                404, "not_found")
+        self.assertEqual(self.fs("Remove", {"path": "t"}).status, 200)
+        self.assertEqual(self.fs("Remove", {"path": "t"}).json, {})
+        self.assertConnectError(self.fs("Stat", {"path": "t"}), 404,
+                                "not_found")
+
+    def test_paths_stay_in_the_sandbox(self):
+        self.sh(self.sid, "ln -s / /workspace/up; ln -s /etc /workspace/e; "
+                "echo keep > /workspace/keep")
+        # Outside every root of the files API: refused, whatever the call.
+        for path in ("/etc", "/etc/passwd", "../../etc", "/proc/1",
+                     "/workspace/../etc/passwd"):
+            for method, msg in (
+                    ("Stat", {"path": path}), ("ListDir", {"path": path}),
+                    ("Remove", {"path": path}),
+                    ("MakeDir", {"path": path + "/x"}),
+                    ("Move", {"source": "keep", "destination": path + "/k"}),
+                    ("Move", {"source": path, "destination": "stolen"})):
+                r = self.fs(method, msg)
+                self.assertIn(r.status, (400, 404), (method, path, r))
+                self.assertNotIn(b"root:", r.body)
+        # Links to / and /etc resolve in the workspace (RESOLVE_IN_ROOT):
+        # what they lead to is the workspace's, never the host's.
+        r = self.fs("Stat", {"path": "/workspace/e/passwd"})
+        self.assertConnectError(r, 404, "not_found")
+        r = self.fs("Move", {"source": "keep",
+                             "destination": "/workspace/up/etc/passwd"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.sh(self.sid, "cat /workspace/etc/passwd")
+                         ["stdout"], "keep\n")
+        with open("/etc/passwd", "rb") as f:
+            self.assertIn(b"root:", f.read())
+        r = self.fs("ListDir", {"path": "/workspace/up/proc"})
+        self.assertConnectError(r, 404, "not_found")
+        for msg in ({}, {"path": 5}, {"path": "x", "depth": -1},
+                    {"path": "x", "depth": "deep"}):
+            self.assertConnectError(self.fs("ListDir", msg), 400,
+                                    "invalid_argument")
+        self.assertConnectError(self.fs("Move", {"source": "keep"}), 400,
+                                "invalid_argument")
 
 
 if __name__ == "__main__":

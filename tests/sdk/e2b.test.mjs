@@ -10,6 +10,7 @@ import {
   Sandbox,
   CommandExitError,
   NotFoundError,
+  FileNotFoundError,
   SandboxNotFoundError,
   AuthenticationError,
 } from 'e2b'
@@ -179,6 +180,35 @@ test('files: write, read, several at once, missing', async () => {
   assert.deepEqual(many.map((f) => f.path), ['/tmp/m/1.txt', '/tmp/m/2.txt'])
   assert.equal((await s.commands.run('cat /tmp/m/1.txt /tmp/m/2.txt')).stdout, 'onetwo')
   await assert.rejects(s.files.read('/tmp/nope'), NotFoundError)
+})
+
+test('filesystem: list with depth, exists, getInfo, makeDir, rename, remove', async () => {
+  const s = await sandbox()
+  await s.files.write('/tmp/fs/a/f.txt', 'hi')
+  assert.equal(await s.files.makeDir('/tmp/fs/b/c'), true)
+  assert.equal(await s.files.makeDir('/tmp/fs/b/c'), false)
+  const one = await s.files.list('/tmp/fs')
+  assert.deepEqual(one.map((e) => e.name).sort(), ['a', 'b'])
+  assert.equal(one.find((e) => e.name === 'a').type, 'dir')
+  const deep = await s.files.list('/tmp/fs', { depth: 3 })
+  assert.deepEqual(deep.map((e) => e.path).sort(),
+    ['/tmp/fs/a', '/tmp/fs/a/f.txt', '/tmp/fs/b', '/tmp/fs/b/c'])
+  assert.equal(await s.files.exists('/tmp/fs/a/f.txt'), true)
+  assert.equal(await s.files.exists('/tmp/fs/nope'), false)
+  const info = await s.files.getInfo('/tmp/fs/a/f.txt')
+  assert.equal(info.name, 'f.txt')
+  assert.equal(info.type, 'file')
+  assert.equal(info.size, 2)
+  assert.match(info.permissions, /^-rw/)
+  assert.ok(info.modifiedTime instanceof Date && !isNaN(info.modifiedTime))
+  const moved = await s.files.rename('/tmp/fs/a/f.txt', '/tmp/fs/b/g.txt')
+  assert.equal(moved.path, '/tmp/fs/b/g.txt')
+  assert.equal(await s.files.read('/tmp/fs/b/g.txt'), 'hi')
+  await s.files.remove('/tmp/fs')
+  await s.files.remove('/tmp/fs') // a missing path is no error
+  assert.equal(await s.files.exists('/tmp/fs'), false)
+  await assert.rejects(s.files.list('/tmp/fs'), FileNotFoundError)
+  await assert.rejects(s.files.getInfo('/tmp/fs'), FileNotFoundError)
 })
 
 test('errors: a bad API key, another key\'s sandbox', async () => {
