@@ -63,6 +63,11 @@ typedef struct hd_job {
      * done its part): helperd.c neither acknowledges nor frees it then;
      * hd_job_release does, later. */
     int held;
+    /* Set by helperd.c while the job's function runs: a release then
+     * (a held job answered at once, e.g. a create that takes a ready
+     * sandbox) only marks it, and helperd.c frees it after the function
+     * returns, never while it still reads the job. */
+    int in_op, released;
     struct hd_job *next;
 } hd_job;
 

@@ -20,6 +20,10 @@ void (*hd_job_end)(hd_job *job);
 
 void hd_job_release(hd_job *job)
 {
+    if (job->in_op) {
+        job->released = 1; /* freed by helperd.c once its function returns */
+        return;
+    }
     hd_job_end(job);
 }
 

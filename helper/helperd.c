@@ -289,8 +289,11 @@ static void hd_drain_jobs(void)
     pthread_mutex_unlock(&hd_qlock);
     while (list != NULL) {
         hd_job *next = list->next;
+        list->in_op = 1;
         hd_ops_run(list);
-        if (!list->held) /* else its function released it or will */
+        list->in_op = 0;
+        /* Else its function will release it (later, on a worker's end). */
+        if (!list->held || list->released)
             hd_job_done(list);
         /* Its answer now: the next job may be slow (making a sandbox). */
         hd_pub_flush();

@@ -273,6 +273,54 @@ class LifecycleTest(su.SbxCase):
         self.assertError(r, 404, "not_found")
 
 
+class ReadySandboxesTest(su.SbxCase):
+    """Creates that take ready sandboxes of both pools (no network, and
+    network: true), from several clients at once, each followed by a
+    command and a delete: every call answers as it should and the helper
+    neither dies nor loses one. (A create that took a ready sandbox used
+    to free its job while the helper still read it: a crash some hundred
+    creates later.)"""
+
+    def test_parallel_creates_from_both_pools(self):
+        before = sp.supervision().get("sp-helperd", {})
+        bad, lock = [], threading.Lock()
+
+        def client(n, offset):
+            for i in range(n):
+                body = {"timeout": 60}
+                if (i + offset) % 2:
+                    body["network"] = True
+                r = call("POST", "/sandboxes", body, timeout=60)
+                if r.status != 201:
+                    with lock:
+                        bad.append(("create", r.status, r.body[:200]))
+                    continue
+                sid = r.json["id"]
+                r = call("POST", f"/sandboxes/{sid}/commands",
+                         {"argv": ["true"]}, timeout=60)
+                if r.status != 200 or r.json.get("status") != "ok":
+                    with lock:
+                        bad.append(("command", r.status, r.body[:200]))
+                r = call("DELETE", f"/sandboxes/{sid}", timeout=60)
+                if r.status != 204:
+                    with lock:
+                        bad.append(("delete", r.status, r.body[:200]))
+
+        threads = [threading.Thread(target=client, args=(40, k))
+                   for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        self.assertFalse(any(t.is_alive() for t in threads),
+                         "a client did not finish in 300 s")
+        self.assertEqual(bad, [])
+        after = sp.supervision().get("sp-helperd", {})
+        self.assertEqual(after.get("pid"), before.get("pid"),
+                         f"the helper was restarted: {after}")
+        self.assertEqual(after.get("restarts"), before.get("restarts"))
+
+
 class PerSubjectLimitTest(su.SbxCase):
     def test_maximum_live_sandboxes(self):
         key = sp.create_key()[1]
