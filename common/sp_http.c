@@ -204,24 +204,29 @@ void http_add_header(http_req *r, const char *fmt, ...)
     memcpy(r->extra + used + n, "\r\n", 3);
 }
 
-void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
-                   size_t len)
+int http_send_head(http_req *r, int status, const char *ctype,
+                   unsigned long long len)
 {
     if (r->status != 0)
-        return; /* one response per request */
+        return -1; /* one response per request */
     r->status = status;
     http_count(status);
     /* libfcgi's own FCGX_FPrintF knows no %zu: format here. */
     char head[HTTP_EXTRA_HEADERS + 256];
     int n = snprintf(head, sizeof head,
                      "Status: %d %s\r\nContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %llu\r\nCache-Control: no-store\r\n"
                      "%s\r\n",
                      status, sp_http_reason(status), ctype, len, r->extra);
     if (n < 0 || (size_t)n >= sizeof head)
-        return;
-    FCGX_PutStr(head, n, r->fcgi.out);
-    if (len > 0)
+        return -1;
+    return FCGX_PutStr(head, n, r->fcgi.out) == n ? 0 : -1;
+}
+
+void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
+                   size_t len)
+{
+    if (http_send_head(r, status, ctype, len) == 0 && len > 0)
         FCGX_PutStr(data, (int)len, r->fcgi.out);
 }
 
@@ -252,18 +257,39 @@ static void http_utf8(const char *s, char *out, size_t outlen)
     buf_free(&b);
 }
 
+static void http_send_error_v(http_req *r, sp_status st, const char *field,
+                              const char *rule, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
+    http_send_error_v(r, st, field, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void http_send_error_rule(http_req *r, sp_status st, const char *field,
+                          const char *rule, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    http_send_error_v(r, st, field, rule, fmt, ap);
+    va_end(ap);
+}
+
+static void http_send_error_v(http_req *r, sp_status st, const char *field,
+                              const char *rule, const char *fmt, va_list ap)
+{
     char raw[512], msg[3 * sizeof raw + 1], fld[3 * 64 + 1];
     cJSON *root, *err;
-    va_list ap;
     char *s;
     int n;
 
-    va_start(ap, fmt);
     n = vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
     /* Cut short: never end inside a character. */
     if (n >= (int)sizeof raw)
         raw[utf8_cut((const unsigned char *)raw, strlen(raw))] = '\0';
@@ -281,6 +307,8 @@ void http_send_error(http_req *r, sp_status st, const char *field,
         http_utf8(cut, fld, sizeof fld);
         cJSON_AddStringToObject(err, "field", fld);
     }
+    if (rule != NULL)
+        cJSON_AddStringToObject(err, "rule", rule); /* static, never input */
     s = cJSON_PrintUnformatted(root);
     if (s != NULL) {
         http_send_raw(r, sp_status_http(st), "application/json; charset=utf-8",

@@ -152,6 +152,10 @@
       "SP_EVENT_TTL after the shell ends; deleted if the start fails")         \
     X(KEY_TRMRATE, "trmrate:<trm>", "string", "sp-terminal (input, INCR)",     \
       "sp-terminal (input rate limit)", "expires 1 s after its first input")   \
+    X(KEY_BUCKETS, "buckets:<sub>", "hash",                                  \
+      "sp-storage (bucket create, delete)",                                    \
+      "sp-storage (every bucket and object route: the owner check)",           \
+      "permanent; a bucket leaves it when deleted")                            \
     X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
       "every FastCGI program (http_flusher, once a second)",                   \
       "sp-health (/metrics)", "permanent")

@@ -220,7 +220,7 @@ class Case(unittest.TestCase):
         self.assertEqual(set(doc), {"error"}, r)
         err = doc["error"]
         self.assertIsInstance(err, dict, r)
-        self.assertLessEqual(set(err), {"code", "message", "field"}, r)
+        self.assertLessEqual(set(err), {"code", "message", "field", "rule"}, r)
         self.assertIsInstance(err.get("code"), str, r)
         self.assertIsInstance(err.get("message"), str, r)
         if code is not None:

@@ -1,0 +1,31 @@
+/* handlers/storage.h: what the files of the storage family share
+ * (handlers/storage.c: buckets, the route table and main;
+ * storage_objects.c: one object; storage_list.c: listings and the tree). */
+#ifndef STORAGE_H
+#define STORAGE_H
+
+#include "sp_http.h"
+#include "sp_objname.h"
+#include "sp_store.h"
+
+/* The bucket of route parameter i, checked: a valid name (else 400 with
+ * its rule) that the caller owns (else 404). Returns the name, or NULL
+ * after having answered. */
+const char *stg_bucket(http_req *r, int i);
+
+/* The answer for a backend failure st (503 with Retry-After when the
+ * store is unreachable, nothing internal in the message). */
+void stg_send_status(http_req *r, sp_status st, const char *what);
+
+/* The JSON of one object (key, size, etag, content_type, last_modified),
+ * the one place that shape is made. */
+cJSON *stg_object_json(const char *bucket, const char *key, const st_meta *m);
+
+void stg_object_put(http_req *r);
+void stg_object_get(http_req *r);
+void stg_object_head(http_req *r);
+void stg_object_delete(http_req *r);
+void stg_list(http_req *r);
+void stg_tree(http_req *r);
+
+#endif
