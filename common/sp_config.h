@@ -89,7 +89,7 @@
     X(SP_POOL_TEMPLATE, STR, "", 0, 64,                                        \
       "the template of those ready sandboxes (empty: SP_DEFAULT_TEMPLATE)")    \
     X(SP_DEFAULT_TEMPLATE, STR, "base", 1, 64,                                 \
-      "the template of a sandbox whose request names none (\"host\": the "  \
+      "the template of a sandbox whose request names none (\"host\": the "     \
       "host's /usr read-only, no disk of its own)")                            \
     X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
       "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
@@ -97,7 +97,7 @@
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
     X(SP_PREVIEW_MAX_CONNS, INT, "4096", 1, 1000000,                           \
-      "connections sp-preview carries at once (beyond: 503)")                 \
+      "connections sp-preview carries at once (beyond: 503)")                  \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
       "output a helper keeps while Redis is away; past it output is dropped "  \
       "and counted (events_lost)")                                             \
@@ -115,9 +115,9 @@
     X(SP_BUCKETS_MAX_PER_SUBJECT, INT, "100", 1, 100000,                       \
       "buckets one subject may have")                                          \
     X(SP_S3_ENDPOINT, STR, "", 0, 1024,                                        \
-      "the S3 service, http(s)://host[:port] (s3:// storage only)")           \
-    X(SP_S3_REGION, STR, "us-east-1", 1, 64, "the S3 region signed for")      \
-    X(SP_S3_ACCESS_KEY, STR, "", 0, 256, "the S3 access key id")              \
+      "the S3 service, http(s)://host[:port] (s3:// storage only)")            \
+    X(SP_S3_REGION, STR, "us-east-1", 1, 64, "the S3 region signed for")       \
+    X(SP_S3_ACCESS_KEY, STR, "", 0, 256, "the S3 access key id")               \
     X(SP_S3_SECRET_KEY, SECRET, "", 0, 256,                                    \
       "the S3 secret access key (never logged)")                               \
     X(SP_S3_PATH_STYLE, INT, "1", 0, 1,                                        \

@@ -31,7 +31,8 @@ static void oh_global(void)
 static size_t oh_read(char *buf, size_t size, size_t n, void *ctx)
 {
     oh_call *c = ctx;
-    size_t left = c->q->body_len - c->sent, k = size * n < left ? size * n : left;
+    size_t left = c->q->body_len - c->sent,
+           k = size * n < left ? size * n : left;
 
     memcpy(buf, c->q->body + c->sent, k);
     c->sent += k;
@@ -110,8 +111,7 @@ static int oh_setup(CURL *h, oh_call *c, struct curl_slist **hl)
         *hl = curl_slist_append(*hl, *p);
     if (strcmp(q->method, "PUT") == 0 || strcmp(q->method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)q->body_len);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, oh_read);
         curl_easy_setopt(h, CURLOPT_READDATA, c);
         /* No "Expect: 100-continue" wait on every part. */

@@ -14,26 +14,26 @@
 #define OH_HDR_MAX 256
 
 typedef struct oh_req {
-    const char *method;          /* "GET", "PUT", "HEAD", "POST", "DELETE" */
-    const char *url;             /* never logged with its query */
-    const char *const *headers;  /* "Name: value" lines, NULL-terminated */
-    const char *sigv4;           /* "aws:amz:<region>:s3", or NULL */
-    const char *userpwd;         /* "<access>:<secret>" for sigv4 */
-    const char *body;            /* the request body (sent again on retry) */
+    const char *method;         /* "GET", "PUT", "HEAD", "POST", "DELETE" */
+    const char *url;            /* never logged with its query */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated */
+    const char *sigv4;          /* "aws:amz:<region>:s3", or NULL */
+    const char *userpwd;        /* "<access>:<secret>" for sigv4 */
+    const char *body;           /* the request body (sent again on retry) */
     size_t body_len;
     int (*sink)(void *ctx, const char *buf, size_t len); /* 2xx body */
     void *sink_ctx;
-    sp_buf *keep;    /* or: the body kept here (its max), any status */
-    long timeout_s;  /* connect timeout and stall limit */
-    int retries;     /* attempts after the first */
-    int tls_verify;  /* 0: no certificate check (a test service) */
+    sp_buf *keep;   /* or: the body kept here (its max), any status */
+    long timeout_s; /* connect timeout and stall limit */
+    int retries;    /* attempts after the first */
+    int tls_verify; /* 0: no certificate check (a test service) */
 } oh_req;
 
 typedef struct oh_resp {
-    long status; /* HTTP status; 0 when no answer came */
+    long status;      /* HTTP status; 0 when no answer came */
     long long length; /* Content-Length, -1 when none */
     long long mtime;  /* Last-Modified as Unix seconds, 0 when none */
-    char etag[80]; /* without quotes (ST_ETAG_MAX) */
+    char etag[80];    /* without quotes (ST_ETAG_MAX) */
     char ctype[OH_HDR_MAX];
 } oh_resp;
 

@@ -34,8 +34,11 @@ static size_t s3xml_entity(const char *s, size_t n, char *out, size_t *w)
     static const struct {
         const char *name;
         char c;
-    } named[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'},
-                 {"quot;", '"'}, {"apos;", '\''}};
+    } named[] = {{"amp;", '&'},
+                 {"lt;", '<'},
+                 {"gt;", '>'},
+                 {"quot;", '"'},
+                 {"apos;", '\''}};
     const char *semi = memchr(s, ';', n < 12 ? n : 12);
     unsigned long cp;
 
@@ -70,8 +73,8 @@ static size_t s3xml_entity(const char *s, size_t n, char *out, size_t *w)
     return (size_t)(semi - s) + 1;
 }
 
-const char *s3xml_text(const char *xml, size_t len, const char *name,
-                       char *out, size_t outlen)
+const char *s3xml_text(const char *xml, size_t len, const char *name, char *out,
+                       size_t outlen)
 {
     const char *a, *end;
     size_t n, o = 0;

@@ -11,8 +11,8 @@
 /* The text of the first <name>…</name> in xml[0..len) into out (decoded,
  * NUL-terminated). Returns a pointer just past the closing tag, or NULL
  * if there is none or the text does not fit outlen. */
-const char *s3xml_text(const char *xml, size_t len, const char *name,
-                       char *out, size_t outlen);
+const char *s3xml_text(const char *xml, size_t len, const char *name, char *out,
+                       size_t outlen);
 
 /* The span of the first <name>…</name> element's content in
  * xml[0..len): *start and *n; returns a pointer past it, or NULL. */

@@ -24,8 +24,9 @@ int st_init(char *err, size_t errlen)
         st_backend_chosen = &st_local_backend;
     } else if (strncmp(url, "file://", 7) == 0) {
         if (url[7] != '/') {
-            snprintf(err, errlen, "SP_STORAGE_URL: file:// needs an "
-                                  "absolute path");
+            snprintf(err, errlen,
+                     "SP_STORAGE_URL: file:// needs an "
+                     "absolute path");
             return -1;
         }
         rc = st_local_init(url + 7, err, errlen);
@@ -34,8 +35,9 @@ int st_init(char *err, size_t errlen)
         rc = st_s3_init(url + 5, err, errlen);
         st_backend_chosen = &st_s3_backend;
     } else {
-        snprintf(err, errlen, "SP_STORAGE_URL: must be file:///path or "
-                              "s3://bucket[/prefix]");
+        snprintf(err, errlen,
+                 "SP_STORAGE_URL: must be file:///path or "
+                 "s3://bucket[/prefix]");
         return -1;
     }
     if (rc != 0)

@@ -53,6 +53,9 @@ typedef struct st_list {
 
 typedef struct st_backend {
     const char *name; /* "local", "s3" */
+    /* The longest key bucket may hold (s3: S3's 1024 bytes less the
+     * prefix the bucket's keys get). */
+    size_t (*key_max)(const char *sub, const char *bucket);
     /* The bucket's place made (local: its directory); idempotent. */
     sp_status (*bucket_make)(const char *sub, const char *bucket);
     /* Every object of the bucket and its place removed. */
@@ -60,8 +63,8 @@ typedef struct st_backend {
     /* Store the body from src as key (max bytes at most: beyond,
      * SP_E_PAYLOAD_TOO_LARGE and nothing stored); *out gets its meta. */
     sp_status (*put)(const char *sub, const char *bucket, const char *key,
-                     const char *ctype, long long max, st_source src,
-                     void *ctx, st_meta *out);
+                     const char *ctype, long long max, st_source src, void *ctx,
+                     st_meta *out);
     /* The meta of key (SP_E_NOT_FOUND if none). */
     sp_status (*stat)(const char *sub, const char *bucket, const char *key,
                       st_meta *out);

@@ -275,9 +275,8 @@ out:
 }
 
 static sp_status st_local_put(const char *sub, const char *bucket,
-                              const char *key, const char *ctype,
-                              long long max, st_source src, void *ctx,
-                              st_meta *out)
+                              const char *key, const char *ctype, long long max,
+                              st_source src, void *ctx, st_meta *out)
 {
     char tmp[ID_RANDOM_CHARS + 8], name[ST_LOCAL_NAME], head[ST_LOCAL_HEAD];
     int dfd = st_local_bucket_fd(sub, bucket, 0), fd = -1;
@@ -393,9 +392,8 @@ static int st_local_key_of(int dfd, const char *name, char *key)
         fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return -1;
-        int rc = st_local_read_head(fd, &m, key, OBJ_KEY_MAX + 1) == SP_OK
-                     ? 0
-                     : -1;
+        int rc =
+            st_local_read_head(fd, &m, key, OBJ_KEY_MAX + 1) == SP_OK ? 0 : -1;
         close(fd);
         return rc;
     }
@@ -403,7 +401,8 @@ static int st_local_key_of(int dfd, const char *name, char *key)
         return -1;
     for (const char *p = name + 1; *p && n < OBJ_KEY_MAX; p++) {
         if (*p == '%') {
-            int hi = st_local_hexval(p[1]), lo = hi < 0 ? -1 : st_local_hexval(p[2]);
+            int hi = st_local_hexval(p[1]),
+                lo = hi < 0 ? -1 : st_local_hexval(p[2]);
             if (lo < 0)
                 return -1;
             key[n++] = (char)(hi * 16 + lo);
@@ -496,8 +495,16 @@ static sp_status st_local_list(const char *sub, const char *bucket,
     return st;
 }
 
+static size_t st_local_key_max(const char *sub, const char *bucket)
+{
+    (void)sub;
+    (void)bucket;
+    return OBJ_KEY_MAX;
+}
+
 const st_backend st_local_backend = {
     .name = "local",
+    .key_max = st_local_key_max,
     .bucket_make = st_local_bucket_make,
     .bucket_drop = st_local_bucket_drop,
     .put = st_local_put,

@@ -42,14 +42,16 @@ int st_s3_init(const char *url, char *err, size_t errlen)
 
     if (blen < 3 || blen >= sizeof s3.bucket ||
         (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
-        snprintf(err, errlen, "SP_STORAGE_URL/SP_S3_ENDPOINT: need "
-                              "s3://bucket[/prefix] and an http(s) endpoint");
+        snprintf(err, errlen,
+                 "SP_STORAGE_URL/SP_S3_ENDPOINT: need "
+                 "s3://bucket[/prefix] and an http(s) endpoint");
         return -1;
     }
     if (cfg_str(CFG_SP_S3_ACCESS_KEY)[0] == '\0' ||
         cfg_str(CFG_SP_S3_SECRET_KEY)[0] == '\0') {
-        snprintf(err, errlen, "SP_S3_ACCESS_KEY/SP_S3_SECRET_KEY: required "
-                              "for s3:// storage");
+        snprintf(err, errlen,
+                 "SP_S3_ACCESS_KEY/SP_S3_SECRET_KEY: required "
+                 "for s3:// storage");
         return -1;
     }
     memcpy(s3.bucket, url, blen);
@@ -157,9 +159,9 @@ static sp_status s3_stat(const char *sub, const char *bucket, const char *key,
 
     memset(out, 0, sizeof *out);
     if (s3_url(&u, sub, bucket, key, NULL) == 0)
-        st = s3_status(s3_call("HEAD", u.data, NULL, 0, NULL, NULL, NULL,
-                               NULL, &r),
-                       &r, "HEAD");
+        st = s3_status(
+            s3_call("HEAD", u.data, NULL, 0, NULL, NULL, NULL, NULL, &r), &r,
+            "HEAD");
     buf_free(&u);
     if (st != SP_OK)
         return st;
@@ -181,8 +183,7 @@ static sp_status s3_get(const char *sub, const char *bucket, const char *key,
     oh_resp r;
     sp_status st = SP_E_INTERNAL;
 
-    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", off,
-             off + len - 1);
+    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", off, off + len - 1);
     snprintf(match, sizeof match, "If-Match: \"%s\"", etag ? etag : "*");
     if (s3_url(&u, sub, bucket, key, NULL) == 0)
         st = s3_status(s3_call("GET", u.data, NULL, 0, h, NULL, sink, ctx, &r),
@@ -198,9 +199,9 @@ static sp_status s3_del(const char *sub, const char *bucket, const char *key)
     sp_status st = SP_E_INTERNAL;
 
     if (s3_url(&u, sub, bucket, key, NULL) == 0)
-        st = s3_status(s3_call("DELETE", u.data, NULL, 0, NULL, NULL, NULL,
-                               NULL, &r),
-                       &r, "DELETE");
+        st = s3_status(
+            s3_call("DELETE", u.data, NULL, 0, NULL, NULL, NULL, NULL, &r), &r,
+            "DELETE");
     buf_free(&u);
     return st == SP_E_NOT_FOUND ? SP_OK : st;
 }
@@ -275,9 +276,9 @@ static sp_status s3_list(const char *sub, const char *bucket,
     }
     if (!buf_failed(&q) && !buf_failed(&rp) &&
         s3_url(&u, sub, bucket, NULL, q.data) == 0) {
-        st = s3_status(s3_call("GET", u.data, NULL, 0, NULL, &x, NULL, NULL,
-                               &r),
-                       &r, "list");
+        st =
+            s3_status(s3_call("GET", u.data, NULL, 0, NULL, &x, NULL, NULL, &r),
+                      &r, "list");
         if (st == SP_OK)
             st = s3_list_parse(&x, rplen, out);
     }
@@ -321,8 +322,8 @@ static long long s3_fill(st_source src, void *ctx, char *buf, size_t cap)
 }
 
 /* One upload of a part (part > 0) or of the whole object (part 0). */
-static sp_status s3_put_one(const char *url, const char *ctype,
-                            const char *buf, size_t n, char *etag)
+static sp_status s3_put_one(const char *url, const char *ctype, const char *buf,
+                            size_t n, char *etag)
 {
     char ct[ST_CTYPE_MAX + 16];
     const char *h[] = {ct, NULL};
@@ -331,9 +332,9 @@ static sp_status s3_put_one(const char *url, const char *ctype,
 
     if (ctype != NULL)
         snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-    st = s3_status(s3_call("PUT", url, buf, n, ctype ? h : NULL, NULL, NULL,
-                           NULL, &r),
-                   &r, "PUT");
+    st = s3_status(
+        s3_call("PUT", url, buf, n, ctype ? h : NULL, NULL, NULL, NULL, &r), &r,
+        "PUT");
     if (st == SP_OK)
         snprintf(etag, ST_ETAG_MAX, "%s", r.etag);
     return st;
@@ -368,9 +369,9 @@ static sp_status s3_mpu_call(s3_upload *up, const char *method,
     snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
     if (!buf_failed(&q) &&
         s3_url(&u, up->sub, up->bucket, up->key, q.data) == 0) {
-        st = s3_status(s3_call(method, u.data, body, len, h, &x, NULL, NULL,
-                               &r),
-                       &r, what);
+        st =
+            s3_status(s3_call(method, u.data, body, len, h, &x, NULL, NULL, &r),
+                      &r, what);
         /* A complete may fail with 200 and an <Error> body. */
         if (st == SP_OK && x.data != NULL &&
             s3xml_text(x.data, x.len, "Code", code, sizeof code) != NULL)
@@ -415,13 +416,14 @@ static sp_status s3_mpu_complete(s3_upload *up, const char *ctype)
     buf_init(&x, (size_t)up->parts * 160 + 128);
     buf_puts(&x, "<CompleteMultipartUpload>");
     for (int i = 0; i < up->parts; i++)
-        buf_printf(&x, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag>"
-                       "</Part>",
+        buf_printf(&x,
+                   "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag>"
+                   "</Part>",
                    i + 1, up->etags[i]);
     buf_puts(&x, "</CompleteMultipartUpload>");
-    st = buf_failed(&x) ? SP_E_INTERNAL
-                        : s3_mpu_call(up, "POST", "complete", x.data, x.len,
-                                      ctype);
+    st = buf_failed(&x)
+             ? SP_E_INTERNAL
+             : s3_mpu_call(up, "POST", "complete", x.data, x.len, ctype);
     buf_free(&x);
     return st;
 }
@@ -500,8 +502,17 @@ static sp_status s3_put(const char *sub, const char *bucket, const char *key,
     return st;
 }
 
+static size_t s3_key_max(const char *sub, const char *bucket)
+{
+    size_t used = strlen(s3.prefix) + ST_SUBDIR_SIZE + strlen(bucket) + 1;
+
+    (void)sub;
+    return used < 1024 ? 1024 - used : 0;
+}
+
 const st_backend st_s3_backend = {
     .name = "s3",
+    .key_max = s3_key_max,
     .bucket_make = s3_bucket_make,
     .bucket_drop = s3_bucket_drop,
     .put = s3_put,

@@ -180,8 +180,9 @@ static void stg_bucket_delete(http_req *r)
     if (st == SP_OK)
         st = st_get()->bucket_drop(r->auth.sub, name);
     if (st == SP_E_CONFLICT) {
-        http_send_error(r, st, NULL, "bucket not empty (force=true deletes "
-                                     "its objects)");
+        http_send_error(r, st, NULL,
+                        "bucket not empty (force=true deletes "
+                        "its objects)");
         return;
     }
     if (st != SP_OK) {
@@ -198,12 +199,14 @@ static const http_route stg_routes[] = {
     {"DELETE", "/buckets/*", stg_bucket_delete, 1},
     {"GET", "/buckets/*/objects", stg_list, 1},
     {"GET", "/buckets/*/tree", stg_tree, 1},
+    {"POST", "/buckets/*/presign", stg_presign, 1},
     /* nginx sends /buckets/{name}/objects/{key} here (storage.conf): the
-     * key is taken from the raw request URI, byte for byte. */
-    {"PUT", "/buckets/*/object", stg_object_put, 1},
-    {"GET", "/buckets/*/object", stg_object_get, 1},
-    {"HEAD", "/buckets/*/object", stg_object_head, 1},
-    {"DELETE", "/buckets/*/object", stg_object_delete, 1},
+     * key is taken from the raw request URI, byte for byte. A presigned
+     * URL is a credential too: these check one themselves (stg_target). */
+    {"PUT", "/buckets/*/object", stg_object_put, 0},
+    {"GET", "/buckets/*/object", stg_object_get, 0},
+    {"HEAD", "/buckets/*/object", stg_object_head, 0},
+    {"DELETE", "/buckets/*/object", stg_object_delete, 0},
 };
 
 static int stg_init(void)

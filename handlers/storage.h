@@ -1,6 +1,7 @@
 /* handlers/storage.h: what the files of the storage family share
  * (handlers/storage.c: buckets, the route table and main;
- * storage_objects.c: one object; storage_list.c: listings and the tree). */
+ * storage_objects.c: one object; storage_list.c: listings and the tree;
+ * storage_presign.c: presigned URLs). */
 #ifndef STORAGE_H
 #define STORAGE_H
 
@@ -20,6 +21,12 @@ void stg_send_status(http_req *r, sp_status st, const char *what);
 /* The JSON of one object (key, size, etag, content_type, last_modified),
  * the one place that shape is made. */
 cJSON *stg_object_json(const char *bucket, const char *key, const st_meta *m);
+
+/* The credential of an object route: a presigned query (storage_presign.c)
+ * fills r->auth and returns 0; none returns 1; a bad one answers 401 and
+ * returns -1. */
+int stg_presigned(http_req *r);
+void stg_presign(http_req *r);
 
 void stg_object_put(http_req *r);
 void stg_object_get(http_req *r);

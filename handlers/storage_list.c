@@ -69,8 +69,8 @@ static int stg_list_take(stg_listing *ls, const st_entry *e)
     } else {
         if (ls->count == ls->limit)
             return ls->more = 1;
-        cJSON_AddItemToArray(ls->objects, stg_object_json(NULL, e->key,
-                                                          &e->meta));
+        cJSON_AddItemToArray(ls->objects,
+                             stg_object_json(NULL, e->key, &e->meta));
         snprintf(ls->after, sizeof ls->after, "%s", e->key);
     }
     ls->count++;
@@ -78,8 +78,7 @@ static int stg_list_take(stg_listing *ls, const st_entry *e)
 }
 
 /* Read backend pages into ls until it is full or the keys end. */
-static sp_status stg_list_fill(http_req *r, const char *bucket,
-                               stg_listing *ls)
+static sp_status stg_list_fill(http_req *r, const char *bucket, stg_listing *ls)
 {
     char from[sizeof ls->after];
     sp_status st = SP_OK;
@@ -210,8 +209,8 @@ void stg_tree(http_req *r)
     cJSON_AddArrayToObject(root, "children");
     while (st == SP_OK && more && count < STG_TREE_MAX) {
         st_list l = {0};
-        st = st_get()->list(r->auth.sub, bucket, prefix, after, ST_LIST_MAX,
-                            &l);
+        st =
+            st_get()->list(r->auth.sub, bucket, prefix, after, ST_LIST_MAX, &l);
         for (size_t i = 0; st == SP_OK && i < l.n && count < STG_TREE_MAX;
              i++, count++) {
             stg_tree_add(root, strlen(prefix), &l.v[i]);

@@ -6,6 +6,7 @@
  * percent-decoded, so that every byte S3 allows (and "//", a trailing
  * "/") reaches the key as sent; it is then checked (sp_objname.h). */
 #include "storage.h"
+#include "sp_auth.h"
 #include "sp_config.h"
 #include "sp_json.h"
 #include "sp_log.h"
@@ -55,14 +56,16 @@ static int stg_key(http_req *r, const char *bucket, char *key, size_t *len)
             path[n++] = *p;
         }
     }
-    plen = (size_t)snprintf(prefix, sizeof prefix, "/buckets/%s/objects/",
-                            bucket);
+    plen =
+        (size_t)snprintf(prefix, sizeof prefix, "/buckets/%s/objects/", bucket);
     if (n < plen || memcmp(path, prefix, plen) != 0) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "no such route");
         return -1;
     }
     *len = n - plen;
-    rule = *len > OBJ_KEY_MAX ? "key_length" : obj_key_rule(path + plen, *len);
+    rule = *len > st_get()->key_max(r->auth.sub, bucket)
+               ? "key_length"
+               : obj_key_rule(path + plen, *len);
     if (rule != NULL) {
         http_send_error_rule(r, SP_E_INVALID_ARGUMENT, "key", rule,
                              "bad object key (%s)", rule);
@@ -73,11 +76,35 @@ static int stg_key(http_req *r, const char *bucket, char *key, size_t *len)
     return 0;
 }
 
-/* Bucket and key of this request; 0, or -1 after having answered. */
+/* The caller: a presigned URL (GET and PUT only) or a credential. 0, or
+ * -1 after having answered. */
+static int stg_caller(http_req *r)
+{
+    int rc = stg_presigned(r);
+    sp_status st;
+
+    if (rc <= 0)
+        return rc;
+    st = auth_check(r, AUTH_REQUIRED, &r->auth);
+    if (st == SP_OK)
+        return 0;
+    if (st == SP_E_UNAUTHENTICATED)
+        http_add_header(r, "WWW-Authenticate: Bearer");
+    http_send_error(r, st, NULL, "%s",
+                    st == SP_E_UNAUTHENTICATED
+                        ? "missing or invalid credentials"
+                        : "authentication backend unavailable");
+    return -1;
+}
+
+/* Caller, bucket and key of this request; 0, or -1 after having
+ * answered. */
 static int stg_target(http_req *r, const char **bucket, char *key)
 {
     size_t len;
 
+    if (stg_caller(r) != 0)
+        return -1;
     *bucket = stg_bucket(r, 0);
     return *bucket != NULL && stg_key(r, *bucket, key, &len) == 0 ? 0 : -1;
 }
@@ -257,8 +284,7 @@ static void stg_object_send(http_req *r, int body)
                        (unsigned long long)len) != 0 ||
         !body || len == 0)
         return;
-    st = st_get()->get(r->auth.sub, bucket, key, m.etag, off, len, stg_sink,
-                       r);
+    st = st_get()->get(r->auth.sub, bucket, key, m.etag, off, len, stg_sink, r);
     if (st != SP_OK) /* the head is gone: cut the answer short */
         log_warn("storage: object get of %s failed after the head: %s", bucket,
                  sp_status_code(st));

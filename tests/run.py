@@ -27,7 +27,8 @@ ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("SP_BUILD_DIR") or os.path.join(ROOT, "state",
                                                        "build")
-CHECK_BINARIES = ("check_common", "check_sbx", "check_frame", "check_tspec")
+CHECK_BINARIES = ("check_common", "check_sbx", "check_frame", "check_tspec",
+                  "check_storage")
 CHECK_SUMMARY = re.compile(r"(\d+)%: Checks: (\d+), Failures: (\d+), "
                            r"Errors: (\d+)")
 CHECK_SKIPPED = 77  # automake's exit status for "skipped"
