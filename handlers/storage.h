@@ -1,7 +1,7 @@
 /* handlers/storage.h: what the files of the storage family share
- * (handlers/storage.c: buckets, the route table and main;
- * storage_objects.c: one object; storage_list.c: listings and the tree;
- * storage_presign.c: presigned URLs). */
+ * (handlers/storage.c: the route table and main; storage_buckets.c:
+ * buckets; storage_objects.c: one object; storage_list.c: listings and
+ * the tree; storage_presign.c: presigned URLs). */
 #ifndef STORAGE_H
 #define STORAGE_H
 
@@ -28,6 +28,9 @@ cJSON *stg_object_json(const char *bucket, const char *key, const st_meta *m);
 int stg_presigned(http_req *r);
 void stg_presign(http_req *r);
 
+void stg_bucket_create(http_req *r);
+void stg_bucket_list(http_req *r);
+void stg_bucket_delete(http_req *r);
 void stg_object_put(http_req *r);
 void stg_object_get(http_req *r);
 void stg_object_head(http_req *r);
