@@ -12,6 +12,8 @@ static const http_route stg_routes[] = {
     {"GET", "/buckets/*/objects", stg_list, 1},
     {"GET", "/buckets/*/tree", stg_tree, 1},
     {"POST", "/buckets/*/presign", stg_presign, 1},
+    {"POST", "/sandboxes/*/files/import", stg_import, 1},
+    {"POST", "/sandboxes/*/files/export", stg_export, 1},
     /* nginx sends /buckets/{name}/objects/{key} here (storage.conf): the
      * key is taken from the raw request URI, byte for byte. A presigned
      * URL is a credential too: these check one themselves (stg_target). */

@@ -1,7 +1,8 @@
 /* handlers/storage.h: what the files of the storage family share
  * (handlers/storage.c: the route table and main; storage_buckets.c:
  * buckets; storage_objects.c: one object; storage_list.c: listings and
- * the tree; storage_presign.c: presigned URLs). */
+ * the tree; storage_presign.c: presigned URLs; storage_sandbox.c: copies
+ * between buckets and sandboxes). */
 #ifndef STORAGE_H
 #define STORAGE_H
 
@@ -13,6 +14,9 @@
  * its rule) that the caller owns (else 404). Returns the name, or NULL
  * after having answered. */
 const char *stg_bucket(http_req *r, int i);
+
+/* The same for a bucket named in a request field (400 names field). */
+const char *stg_bucket_named(http_req *r, const char *name, const char *field);
 
 /* The answer for a backend failure st (503 with Retry-After when the
  * store is unreachable, nothing internal in the message). */
@@ -36,6 +40,8 @@ void stg_object_get(http_req *r);
 void stg_object_head(http_req *r);
 void stg_object_delete(http_req *r);
 void stg_list(http_req *r);
+void stg_import(http_req *r);
+void stg_export(http_req *r);
 void stg_tree(http_req *r);
 
 #endif

@@ -28,25 +28,30 @@ static int stg_buckets_key(http_req *r, char *k)
     return 0;
 }
 
-static int stg_name_ok(http_req *r, const char *name)
+static int stg_name_ok(http_req *r, const char *name, const char *field)
 {
     const char *rule = obj_bucket_rule(name);
 
     if (rule == NULL)
         return 1;
-    http_send_error_rule(r, SP_E_INVALID_ARGUMENT, "name", rule,
+    http_send_error_rule(r, SP_E_INVALID_ARGUMENT, field, rule,
                          "bad bucket name (%s)", rule);
     return 0;
 }
 
 const char *stg_bucket(http_req *r, int i)
 {
-    const char *name = r->params[i];
+    return stg_bucket_named(r, r->params[i], "name");
+}
+
+const char *stg_bucket_named(http_req *r, const char *name, const char *field)
+{
     char k[STG_KEY_SIZE];
     redisReply *rep;
     int owned;
 
-    if (name == NULL || !stg_name_ok(r, name) || stg_buckets_key(r, k) != 0)
+    if (name == NULL || !stg_name_ok(r, name, field) ||
+        stg_buckets_key(r, k) != 0)
         return NULL;
     rep = rds_cmd("HEXISTS %s %s", k, name);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
@@ -81,7 +86,7 @@ void stg_bucket_create(http_req *r)
     sp_status st;
 
     if (body == NULL || json_str(r, body, "name", 1, 255, &name) != 0 ||
-        !stg_name_ok(r, name) || stg_buckets_key(r, k) != 0)
+        !stg_name_ok(r, name, "name") || stg_buckets_key(r, k) != 0)
         goto out;
     rep = rds_cmd("HLEN %s", k);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {

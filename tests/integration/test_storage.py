@@ -17,6 +17,7 @@ import unittest
 import urllib.parse
 import uuid
 
+import sbx_util
 import sp
 import storage_util
 
@@ -380,7 +381,72 @@ class StorageCases:
                                  headers={"X-API-Key": key2}), 404)
 
 
-class TestStorageLocal(StorageCases, sp.Case):
+    def test_import_export(self):
+        b = self.bucket()
+        sid = self.new_sandbox()["id"]
+        blob = os.urandom(200000)
+        for k, v in (("data/a.txt", b"alpha"), ("data/sub/b.bin", blob),
+                     ("data/folder/", b""), ("other/c", b"gamma")):
+            self.assertEqual(put(b, k, v).status, 200, k)
+        imp = f"/sandboxes/{sid}/files/import"
+        r = sp.post(imp, {"bucket": b, "prefix": "data/",
+                          "to": "/workspace/in"}, headers=KEY, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(f["path"] for f in r.json["files"]),
+                         ["/workspace/in/a.txt", "/workspace/in/sub/b.bin"])
+        self.assertEqual(r.json["bytes"], 5 + len(blob))
+        got = sbx_util.call("GET", sbx_util.files_url(
+            sid, "/workspace/in/sub/b.bin"))
+        self.assertEqual((got.status, got.body), (200, blob))
+        r = sp.post(imp, {"bucket": b, "keys": ["other/c"], "to": "/workspace/k"},
+                    headers=KEY, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.ok(sid, "cat /workspace/k/other/c"), "gamma")
+        self.ok(sid, "mkdir -p /workspace/out/d && printf hi > /workspace/out/d/x"
+                " && printf yo > /workspace/out/y"
+                " && ln -s /etc/passwd /workspace/out/link")
+        r = sp.post(f"/sandboxes/{sid}/files/export",
+                    {"bucket": b, "from": "/workspace/out", "prefix": "exp/"},
+                    headers=KEY, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(sorted(o["key"] for o in r.json["objects"]),
+                         ["exp/d/x", "exp/y"])
+        self.assertEqual(get(b, "exp/d/x").body, b"hi")
+        self.assertError(get(b, "exp/link"), 404)
+
+    def test_import_export_refused(self):
+        b = self.bucket()
+        put(b, "k", b"v")
+        sid = self.new_sandbox()["id"]
+        imp = f"/sandboxes/{sid}/files/import"
+        _, key2, _ = sp.create_key()
+        for body, status, field in (
+                ({"bucket": b, "prefix": "", "keys": ["k"], "to": "/workspace"},
+                 400, "keys"),
+                ({"bucket": b, "keys": [], "to": "/workspace"}, 400, "keys"),
+                ({"bucket": b, "keys": ["../k"], "to": "/workspace"}, 400,
+                 "keys"),
+                ({"bucket": "B!", "to": "/workspace"}, 400, "bucket"),
+                ({"bucket": b}, 400, "to"),
+                ({"bucket": b, "keys": ["missing"], "to": "/workspace"}, 404,
+                 None),
+                ({"bucket": "no-such-bucket", "to": "/workspace"}, 404, None)):
+            r = sp.post(imp, body, headers=KEY, timeout=60)
+            self.assertError(r, status, None, field)
+        # Outside the sandbox's roots: the helper's rule for every path.
+        r = sp.post(imp, {"bucket": b, "keys": ["k"], "to": "/etc"},
+                    headers=KEY, timeout=60)
+        self.assertEqual(r.status, 400, r)
+        # Another's sandbox, another's bucket.
+        self.assertError(sp.post(imp, {"bucket": b, "keys": ["k"],
+                                       "to": "/workspace"},
+                                 headers={"X-API-Key": key2}), 404)
+        self.assertError(sp.post(f"/sandboxes/{sid}/files/export",
+                                 {"bucket": b, "from": "/nonexistent-dir"},
+                                 headers=KEY, timeout=60), 400)
+
+
+class TestStorageLocal(StorageCases, sbx_util.SbxCase):
     backend = "local"
 
     def test_no_escape(self):
@@ -417,7 +483,7 @@ class TestStorageLocal(StorageCases, sp.Case):
         self.assertFalse([p for p in after if p.endswith("escaped")])
 
 
-class TestStorageS3(StorageCases, sp.Case):
+class TestStorageS3(StorageCases, sbx_util.SbxCase):
     backend = "s3"
 
     @classmethod
