@@ -102,11 +102,16 @@ static size_t oh_header(char *buf, size_t size, size_t n, void *ctx)
 }
 
 /* Set up the thread's handle for one attempt of c. */
-static int oh_setup(CURL *h, oh_call *c, struct curl_slist **hl)
+static int oh_setup(CURL *h, oh_call *c, struct curl_slist **hl,
+                    struct curl_slist **pin)
 {
     const oh_req *q = c->q;
 
     curl_easy_reset(h);
+    if (q->pin != NULL) {
+        *pin = curl_slist_append(*pin, q->pin);
+        curl_easy_setopt(h, CURLOPT_RESOLVE, *pin);
+    }
     for (const char *const *p = q->headers; p != NULL && *p != NULL; p++)
         *hl = curl_slist_append(*hl, *p);
     if (strcmp(q->method, "PUT") == 0 || strcmp(q->method, "POST") == 0) {
@@ -152,7 +157,7 @@ int oh_perform(const oh_req *q, oh_resp *out)
     if (oh_handle == NULL && (oh_handle = curl_easy_init()) == NULL)
         return -1;
     for (int attempt = 0; attempt <= q->retries; attempt++) {
-        struct curl_slist *hl = NULL;
+        struct curl_slist *hl = NULL, *pin = NULL;
         if (attempt > 0) {
             struct timespec ts = {0, (long)OH_BACKOFF_MS * 1000000L
                                          << (attempt - 1)};
@@ -163,9 +168,10 @@ int oh_perform(const oh_req *q, oh_resp *out)
         c.sent = 0;
         if (q->keep != NULL)
             buf_reset(q->keep);
-        oh_setup(oh_handle, &c, &hl);
+        oh_setup(oh_handle, &c, &hl, &pin);
         rc = curl_easy_perform(oh_handle);
         curl_slist_free_all(hl);
+        curl_slist_free_all(pin);
         if (c.stopped || c.passed_on)
             break;
         if (rc == CURLE_OK && out->status < 500)

@@ -27,6 +27,7 @@ typedef struct oh_req {
     long timeout_s; /* connect timeout and stall limit */
     int retries;    /* attempts after the first */
     int tls_verify; /* 0: no certificate check (a test service) */
+    const char *pin; /* "host:port:address" (sp_egress.h), or NULL */
 } oh_req;
 
 typedef struct oh_resp {

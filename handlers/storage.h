@@ -2,7 +2,7 @@
  * (handlers/storage.c: the route table and main; storage_buckets.c:
  * buckets; storage_objects.c: one object; storage_list.c: listings and
  * the tree; storage_presign.c: presigned URLs; storage_sandbox.c: copies
- * between buckets and sandboxes). */
+ * between buckets and sandboxes; storage_urls.c: URLs into sandboxes). */
 #ifndef STORAGE_H
 #define STORAGE_H
 
@@ -41,6 +41,10 @@ void stg_object_head(http_req *r);
 void stg_object_delete(http_req *r);
 void stg_list(http_req *r);
 void stg_import(http_req *r);
+/* An import of urls (storage_urls.c) into to of the sandbox of route
+ * parameter 0, whose helper is helper; answers. */
+void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
+                     const char *to);
 void stg_export(http_req *r);
 void stg_tree(http_req *r);
 

@@ -1,7 +1,8 @@
 /* handlers/storage_sandbox.c: the storage family: copies between a bucket
  * and a sandbox that never pass through the client.
  *
- * POST /sandboxes/{id}/files/import {bucket, prefix | keys, to}: each
+ * POST /sandboxes/{id}/files/import {bucket, prefix | keys, to} (or
+ * {urls, to}: storage_urls.c): each
  * object is streamed from the store into a spool file and written into
  * the sandbox by its helper (hc_file_write_with, hd_files.c: the path is
  * resolved inside the sandbox's roots, as every files route is), at
@@ -144,10 +145,18 @@ void stg_import(http_req *r)
     const char *bucket = NULL, *bname, *prefix = NULL, *to;
     st_list set = {0};
 
-    if (body == NULL || json_str(r, body, "bucket", 1, 255, &bname) != 0 ||
+    const cJSON *urls =
+        body ? cJSON_GetObjectItemCaseSensitive(body, "urls") : NULL;
+
+    if (body == NULL || json_str(r, body, "to", 1, STG_SBX_PATH, &to) != 0 ||
+        rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
+        goto out;
+    if (urls != NULL) { /* storage_urls.c */
+        stg_import_urls(r, helper, urls, to);
+        goto out;
+    }
+    if (json_str(r, body, "bucket", 1, 255, &bname) != 0 ||
         json_str(r, body, "prefix", 0, OBJ_KEY_MAX, &prefix) != 0 ||
-        json_str(r, body, "to", 1, STG_SBX_PATH, &to) != 0 ||
-        rpc_sandbox_of(r, r->params[0], NULL, helper) != 0 ||
         (bucket = stg_bucket_named(r, bname, "bucket")) == NULL)
         goto out;
     if (prefix != NULL && cJSON_GetObjectItemCaseSensitive(body, "keys")) {

@@ -445,6 +445,31 @@ class StorageCases:
                                  {"bucket": b, "from": "/nonexistent-dir"},
                                  headers=KEY, timeout=60), 400)
 
+    def test_import_urls_refused(self):
+        """URLs are fetched from the host: never to it, its networks or
+        link-local services (the sandboxes' egress rules). A positive fetch
+        needs a public-looking server these tests do not have."""
+        sid = self.new_sandbox()["id"]
+        imp = f"/sandboxes/{sid}/files/import"
+        for url, rule in ((f"http://127.0.0.1:{sp.PORT}/ping", "url_not_public"),
+                          (f"http://localhost:{sp.PORT}/ping", "url_not_public"),
+                          ("http://10.1.2.3/x", "url_not_public"),
+                          ("http://169.254.169.254/latest", "url_not_public"),
+                          ("http://[::1]/x", "url_not_public"),
+                          ("http://[::ffff:127.0.0.1]/x", "url_not_public"),
+                          ("file:///etc/passwd", "url_scheme"),
+                          ("ftp://198.51.100.7/x", "url_scheme"),
+                          ("http://u:p@198.51.100.7/x", "url_malformed")):
+            r = sp.post(imp, {"urls": [url], "to": "/workspace"}, headers=KEY,
+                        timeout=60)
+            self.assertError(r, 400, "invalid_argument", "urls")
+            self.assertEqual(r.json["error"]["rule"], rule, url)
+        for urls in ([], "http://x", [5], ["http://198.51.100.7/"] * 17):
+            self.assertError(sp.post(imp, {"urls": urls, "to": "/workspace"},
+                                     headers=KEY), 400, "invalid_argument",
+                             "urls")
+        self.assertEqual(self.ok(sid, "ls /workspace"), "")
+
 
 class TestStorageLocal(StorageCases, sbx_util.SbxCase):
     backend = "local"

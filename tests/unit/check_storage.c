@@ -1,7 +1,9 @@
 /* check_storage.c: storage's pure parts: the bucket and key naming rules
  * (common/sp_objname.c), SigV4 presigned-URL signing (common/sp_sigv4.c)
- * against the example of AWS's documentation, and S3's XML answers read
- * (common/sp_s3xml.c). */
+ * against the example of AWS's documentation, S3's XML answers read
+ * (common/sp_s3xml.c), and the URLs an import may fetch (common/sp_egress.c,
+ * address literals only: no lookup leaves the machine). */
+#include "sp_egress.h"
 #include "sp_objname.h"
 #include "sp_s3xml.h"
 #include "sp_sigv4.h"
@@ -148,6 +150,48 @@ START_TEST(s3xml_read)
 }
 END_TEST
 
+START_TEST(egress_urls)
+{
+    static const struct {
+        const char *url, *rule;
+    } cases[] = {
+        {"http://127.0.0.1/x", "url_not_public"},
+        {"http://127.1.2.3:8080/", "url_not_public"},
+        {"http://10.0.0.1/", "url_not_public"},
+        {"http://172.31.255.255/", "url_not_public"},
+        {"http://192.168.1.1/", "url_not_public"},
+        {"http://169.254.169.254/latest/meta-data", "url_not_public"},
+        {"http://100.64.0.1/", "url_not_public"},
+        {"http://0.0.0.0/", "url_not_public"},
+        {"http://224.0.0.1/", "url_not_public"},
+        {"http://[::1]/", "url_not_public"},
+        {"http://[::ffff:127.0.0.1]/", "url_not_public"},
+        {"http://[fe80::1]/", "url_not_public"},
+        {"http://[fd00::1]/", "url_not_public"},
+        {"ftp://198.51.100.7/x", "url_scheme"},
+        {"file:///etc/passwd", "url_scheme"},
+        {"gopher://198.51.100.7/", "url_scheme"},
+        {"http://user:pw@198.51.100.7/", "url_malformed"},
+        {"not a url", "url_malformed"},
+        {"http://198.51.100.7:8080/f", NULL},
+        {"https://203.0.113.9/a/b.tar", NULL},
+    };
+    char pin[EGRESS_PIN_MAX];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = egress_url(cases[i].url, pin, sizeof pin);
+        ck_assert_msg(cases[i].rule ? got && !strcmp(got, cases[i].rule)
+                                    : got == NULL,
+                      "%s: %s", cases[i].url, got ? got : "(allowed)");
+    }
+    ck_assert_ptr_null(egress_url("http://198.51.100.7:8080/f", pin,
+                                  sizeof pin));
+    ck_assert_str_eq(pin, "198.51.100.7:8080:198.51.100.7");
+    ck_assert_ptr_null(egress_url("https://203.0.113.9/", pin, sizeof pin));
+    ck_assert_str_eq(pin, "203.0.113.9:443:203.0.113.9");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("storage");
@@ -160,6 +204,7 @@ int main(void)
     tcase_add_test(tc, sigv4_aws_example);
     tcase_add_test(tc, sigv4_dates);
     tcase_add_test(tc, s3xml_read);
+    tcase_add_test(tc, egress_urls);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
