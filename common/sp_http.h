@@ -83,6 +83,11 @@ void http_send_json(http_req *r, int status, const cJSON *obj);
 int http_send_head(http_req *r, int status, const char *ctype,
                    unsigned long long len);
 
+/* Write len bytes of a body after http_send_head, in large FastCGI
+ * records straight to the connection (sp_http_body.c). 0, or -1 (the
+ * client is gone). */
+int http_write_body(http_req *r, const char *buf, size_t len);
+
 /* Send raw bytes with the given status and content type. */
 void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
                    size_t len);

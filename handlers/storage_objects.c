@@ -242,9 +242,7 @@ static int stg_range(const char *h, long long size, long long *off,
 
 static int stg_sink(void *ctx, const char *buf, size_t len)
 {
-    http_req *r = ctx;
-
-    return FCGX_PutStr(buf, (int)len, r->fcgi.out) == (int)len ? 0 : -1;
+    return http_write_body(ctx, buf, len);
 }
 
 /* GET and HEAD: the head from the object's meta, then (GET) its bytes. */
