@@ -67,7 +67,7 @@ def s3_bench(a, key, src, size):
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
     import storage_util
     port = int(a.listen.rsplit(":", 1)[1]) + 1
-    store = storage_util.S3Storage(port)
+    store = storage_util.S3Storage(port, part_mb=a.part_mb)
     store.start()
     try:
         s3 = f"http://127.0.0.1:{port}/{storage_util.S3_BUCKET}/direct/"
@@ -95,6 +95,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--part-mb", type=int, default=8)
     ap.add_argument("--listen", default="127.0.0.1:18098")
     a = ap.parse_args()
     env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",

@@ -21,11 +21,18 @@ typedef struct oh_call {
 } oh_call;
 
 static pthread_once_t oh_once = PTHREAD_ONCE_INIT;
-static __thread CURL *oh_handle;
+/* Each thread's handle, cleaned up when the thread ends. */
+static pthread_key_t oh_key;
+
+static void oh_handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
 
 static void oh_global(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&oh_key, oh_handle_free);
 }
 
 static size_t oh_read(char *buf, size_t size, size_t n, void *ctx)
@@ -153,9 +160,15 @@ int oh_perform(const oh_req *q, oh_resp *out)
     oh_call c = {q, out, 0, 0, 0};
     CURLcode rc = CURLE_OK;
 
+    CURL *h;
+
     pthread_once(&oh_once, oh_global);
-    if (oh_handle == NULL && (oh_handle = curl_easy_init()) == NULL)
-        return -1;
+    h = pthread_getspecific(oh_key);
+    if (h == NULL) {
+        if ((h = curl_easy_init()) == NULL)
+            return -1;
+        pthread_setspecific(oh_key, h);
+    }
     for (int attempt = 0; attempt <= q->retries; attempt++) {
         struct curl_slist *hl = NULL, *pin = NULL;
         if (attempt > 0) {
@@ -168,8 +181,8 @@ int oh_perform(const oh_req *q, oh_resp *out)
         c.sent = 0;
         if (q->keep != NULL)
             buf_reset(q->keep);
-        oh_setup(oh_handle, &c, &hl, &pin);
-        rc = curl_easy_perform(oh_handle);
+        oh_setup(h, &c, &hl, &pin);
+        rc = curl_easy_perform(h);
         curl_slist_free_all(hl);
         curl_slist_free_all(pin);
         if (c.stopped || c.passed_on)

@@ -6,14 +6,16 @@
  *
  * A PUT reads up to SP_S3_PART_MB into one buffer: a body that ends there
  * is one PUT of that buffer (sent again on a retry); a longer one is a
- * multipart upload of such parts, completed at the end or aborted on any
- * failure, so nothing is half-written either way. */
+ * multipart upload of such parts (each sent on a thread while the next is
+ * read: two buffers), completed at the end or aborted on any failure, so
+ * nothing is half-written either way. */
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_log.h"
 #include "sp_outhttp.h"
 #include "sp_s3xml.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,30 +430,72 @@ static sp_status s3_mpu_complete(s3_upload *up, const char *ctype)
     return st;
 }
 
+/* One part on a thread of its own, while the next is read. */
+typedef struct s3_part_job {
+    s3_upload *up;
+    const char *buf;
+    size_t n;
+    sp_status st;
+} s3_part_job;
+
+static void *s3_part_thread(void *arg)
+{
+    s3_part_job *j = arg;
+
+    j->st = s3_mpu_part(j->up, j->buf, j->n);
+    return NULL;
+}
+
+/* Send the part in buf (n bytes) while the next is read into next;
+ * returns the part's status, and the next part's length (-1: the body
+ * ended early) in *k. */
+static sp_status s3_part_overlap(s3_upload *up, const char *buf, size_t n,
+                                 st_source src, void *ctx, char *next,
+                                 long long *k)
+{
+    s3_part_job j = {up, buf, n, SP_OK};
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, s3_part_thread, &j) == 0;
+
+    if (!threaded)
+        s3_part_thread(&j);
+    *k = s3_fill(src, ctx, next, s3.part);
+    if (threaded)
+        pthread_join(t, NULL);
+    if (j.st == SP_OK && *k < 0)
+        return SP_E_INVALID_ARGUMENT; /* the body ended early */
+    return j.st;
+}
+
 /* The parts after the first (already in buf, n bytes) of a multipart
- * upload; completed, or aborted on any failure. */
+ * upload, each sent while the next is read; completed, or aborted on any
+ * failure. */
 static sp_status s3_put_parts(s3_upload *up, const char *ctype, long long max,
                               st_source src, void *ctx, char *buf, size_t n,
                               st_meta *out)
 {
     long long total = 0, k = (long long)n;
+    char *other = malloc(s3.part), *cur = buf, *next = other;
     sp_status st;
 
     st = s3_mpu_call(up, "POST", "initiate", "", 0, ctype);
-    if (st != SP_OK)
+    if (st != SP_OK) {
+        free(other);
         return st;
+    }
     up->etags = calloc(S3_PARTS_MAX, sizeof *up->etags);
-    if (up->etags == NULL)
+    if (up->etags == NULL || other == NULL)
         st = SP_E_INTERNAL;
     while (st == SP_OK && k > 0) {
+        char *sent = cur;
         total += k;
         if (total > max) {
             st = SP_E_PAYLOAD_TOO_LARGE;
             break;
         }
-        st = s3_mpu_part(up, buf, (size_t)k);
-        if (st == SP_OK && (k = s3_fill(src, ctx, buf, s3.part)) < 0)
-            st = SP_E_INVALID_ARGUMENT; /* the body ended early */
+        st = s3_part_overlap(up, cur, (size_t)k, src, ctx, next, &k);
+        cur = next;
+        next = sent;
     }
     if (st == SP_OK)
         st = s3_mpu_complete(up, "application/xml");
@@ -462,6 +506,7 @@ static sp_status s3_put_parts(s3_upload *up, const char *ctype, long long max,
                      sp_status_code(ab));
     }
     free(up->etags);
+    free(other);
     out->size = total;
     return st;
 }
