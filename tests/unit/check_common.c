@@ -614,6 +614,7 @@ START_TEST(keys_exact_strings)
         {KEY_CLIENT, "alice", "cli_1", "sp:client:alice:cli_1"},
         {KEY_TERMINAL, "trm_1", NULL, "sp:terminal:trm_1"},
         {KEY_TRMRATE, "trm_1", NULL, "sp:trmrate:trm_1"},
+        {KEY_BUCKETS, "alice", NULL, "sp:buckets:alice"},
         {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
     };
     char k[256];
