@@ -34,6 +34,8 @@ sources()
     event) echo sse/sse_event.c sse/sse_fcgi.c common/sp_frame.c \
         common/sp_utf8.c common/sp_buf.c ;;
     tspec) echo common/sp_tspec.c common/sp_utf8.c common/sp_buf.c ;;
+    storage) echo common/sp_s3xml.c common/sp_objname.c common/sp_utf8.c \
+        common/sp_buf.c ;;
     *) return 1 ;;
     esac
 }
