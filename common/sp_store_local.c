@@ -10,7 +10,8 @@
  * ETag, NUL-padded) and the body. A PUT writes a temporary ".t…" file in
  * the same directory and renames it over the name: a reader sees the old
  * object or the new one, never part of one; a failed PUT removes its
- * temporary file. */
+ * temporary file, and one a killed process left is swept at the next
+ * start (st_local_init) once it is an hour old. */
 #include "sp_store.h"
 #include "sp_auth.h"
 #include "sp_id.h"
@@ -28,12 +29,68 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ST_LOCAL_HEAD  4096
-#define ST_LOCAL_MAGIC "SPOBJ1\n"
-#define ST_LOCAL_NAME  256 /* NAME_MAX + 1 */
-#define ST_LOCAL_CHUNK (1024 * 1024)
+#define ST_LOCAL_HEAD    4096
+#define ST_LOCAL_MAGIC   "SPOBJ1\n"
+#define ST_LOCAL_NAME    256 /* NAME_MAX + 1 */
+#define ST_LOCAL_CHUNK   (1024 * 1024)
+#define ST_LOCAL_STALE_S 3600 /* a temporary file this old is a leftover */
 
 static char st_local_dir[4096];
+
+/* Remove the temporary files of PUTs that a killed process left in the
+ * bucket directory dfd (consumed): older than ST_LOCAL_STALE_S, so that
+ * no PUT under way is touched. */
+static void st_local_sweep_bucket(int dfd)
+{
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    struct stat sb;
+    time_t now = time(NULL);
+
+    if (d == NULL) {
+        close(dfd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, ".t", 2) == 0 &&
+            fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && now - sb.st_mtime > ST_LOCAL_STALE_S)
+            unlinkat(dfd, e->d_name, 0);
+    closedir(d);
+}
+
+/* The sweep over every bucket of every subject under the store's root. */
+static void st_local_sweep(void)
+{
+    int root = open(st_local_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *subs = root < 0 ? NULL : fdopendir(root);
+    struct dirent *s, *b;
+
+    while (subs != NULL && (s = readdir(subs)) != NULL) {
+        int sfd = s->d_name[0] == '.'
+                      ? -1
+                      : openat(root, s->d_name,
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *bk = sfd < 0 ? NULL : fdopendir(sfd);
+        if (bk == NULL && sfd >= 0)
+            close(sfd);
+        while (bk != NULL && (b = readdir(bk)) != NULL) {
+            int bfd =
+                b->d_name[0] == '.'
+                    ? -1
+                    : openat(sfd, b->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (bfd >= 0)
+                st_local_sweep_bucket(bfd);
+        }
+        if (bk != NULL)
+            closedir(bk);
+    }
+    if (subs != NULL)
+        closedir(subs);
+    else if (root >= 0)
+        close(root);
+}
 
 int st_local_init(const char *dir, char *err, size_t errlen)
 {
@@ -47,6 +104,7 @@ int st_local_init(const char *dir, char *err, size_t errlen)
         return -1;
     }
     snprintf(st_local_dir, sizeof st_local_dir, "%s", dir);
+    st_local_sweep();
     return 0;
 }
 

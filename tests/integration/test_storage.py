@@ -13,6 +13,8 @@ import glob
 import hashlib
 import http.client
 import os
+import signal
+import time
 import unittest
 import urllib.parse
 import uuid
@@ -506,6 +508,27 @@ class TestStorageLocal(StorageCases, sbx_util.SbxCase):
         self.assertEqual(sorted(o["key"] for o in listing(b).json["objects"]),
                          sorted(ok, key=lambda s: s.encode()))
         self.assertFalse([p for p in after if p.endswith("escaped")])
+
+
+    def test_leftovers_swept(self):
+        """A temporary file a killed PUT left is removed at the next start
+        once it is an hour old; a younger one (a PUT under way) is not."""
+        b = self.bucket()
+        self.assertEqual(put(b, "k", b"v").status, 200)
+        [bdir] = glob.glob(os.path.join(sp.STATE, "storage", "*", b))
+        old, young = os.path.join(bdir, ".tstale"), os.path.join(bdir, ".tyoung")
+        for p in (old, young):
+            with open(p, "wb") as f:
+                f.write(b"partial")
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+        pid = sp.read_pid("sp-storage")
+        os.kill(pid, signal.SIGKILL)
+        self.assertIsNotNone(sp.restarted("sp-storage", pid))
+        sp.wait_until(lambda: sp.get("/buckets", headers=KEY).status == 200, 5)
+        self.assertFalse(os.path.exists(old))
+        self.assertTrue(os.path.exists(young))
+        os.unlink(young)
+        self.assertEqual(get(b, "k").body, b"v")
 
 
 class TestStorageS3(StorageCases, sbx_util.SbxCase):
