@@ -212,12 +212,14 @@ int http_send_head(http_req *r, int status, const char *ctype,
     r->status = status;
     http_count(status);
     /* libfcgi's own FCGX_FPrintF knows no %zu: format here. */
-    char head[HTTP_EXTRA_HEADERS + 256];
+    char head[HTTP_EXTRA_HEADERS + 256], clen[48] = "";
+    if (len != HTTP_LEN_STREAM)
+        snprintf(clen, sizeof clen, "Content-Length: %llu\r\n", len);
     int n = snprintf(head, sizeof head,
                      "Status: %d %s\r\nContent-Type: %s\r\n"
-                     "Content-Length: %llu\r\nCache-Control: no-store\r\n"
+                     "%sCache-Control: no-store\r\n"
                      "%s\r\n",
-                     status, sp_http_reason(status), ctype, len, r->extra);
+                     status, sp_http_reason(status), ctype, clen, r->extra);
     if (n < 0 || (size_t)n >= sizeof head)
         return -1;
     return FCGX_PutStr(head, n, r->fcgi.out) == n ? 0 : -1;

@@ -2,7 +2,8 @@
  * (handlers/storage.c: the route table and main; storage_buckets.c:
  * buckets; storage_objects.c: one object; storage_list.c: listings and
  * the tree; storage_presign.c: presigned URLs; storage_sandbox.c: copies
- * between buckets and sandboxes; storage_urls.c: URLs into sandboxes). */
+ * between buckets and sandboxes; storage_urls.c: URLs into sandboxes;
+ * storage_progress.c: a copy's answer, whole or as progress events). */
 #ifndef STORAGE_H
 #define STORAGE_H
 
@@ -40,6 +41,27 @@ void stg_object_get(http_req *r);
 void stg_object_head(http_req *r);
 void stg_object_delete(http_req *r);
 void stg_list(http_req *r);
+/* The answer of a copy, whole or as ndjson progress events
+ * (storage_progress.c). */
+typedef struct stg_progress {
+    http_req *r;
+    int stream; /* the head of an ndjson stream is sent */
+    size_t total, done;
+    long long bytes;
+} stg_progress;
+void stg_progress_start(stg_progress *p, http_req *r, size_t total);
+void stg_progress_step(stg_progress *p, const char *name, long long size);
+/* A failure after the start: the error envelope, or the stream's error
+ * end. */
+void stg_progress_fail(stg_progress *p, sp_status st, const char *field,
+                       const char *msg);
+/* The same for a helper call that failed (rpc_err of sp_rpc.h). */
+struct rpc_err;
+void stg_progress_fail_rpc(stg_progress *p, const struct rpc_err *err,
+                           const char *field);
+/* The end: answer (the caller's) as the JSON body or the "result" event. */
+void stg_progress_done(stg_progress *p, const cJSON *answer);
+
 void stg_import(http_req *r);
 /* An import of urls (storage_urls.c) into to of the sandbox of route
  * parameter 0, whose helper is helper; answers. */

@@ -10,8 +10,9 @@
  * prefix}: every regular file under from (the helper's tree) is read back
  * through the spool and stored as prefix + its path below from. A file is
  * at most SPOOL_BODY_MAX bytes (what the helper's file operations carry);
- * a copy holds at most STG_COPY_MAX files. Sizes are checked before the
- * first byte moves. */
+ * a copy holds at most STG_COPY_MAX files. Sizes (and an export's keys) are
+ * checked before the first byte moves; the answer comes whole or as
+ * progress events (storage_progress.c). */
 #include "storage.h"
 #include "sp_helper.h"
 #include "sp_json.h"
@@ -97,31 +98,49 @@ static int stg_import_set(http_req *r, const cJSON *body, const char *bucket,
     return -1;
 }
 
+/* 1 if an import copies key (prefix plen bytes): a "folder/" marker has
+ * no bytes to copy. */
+static int stg_import_takes(const char *key, size_t plen)
+{
+    size_t kl = strlen(key);
+
+    return kl > plen && key[kl - 1] != '/';
+}
+
+static size_t stg_import_count(const st_list *set, size_t plen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < set->n; i++)
+        n += (size_t)stg_import_takes(set->v[i].key, plen);
+    return n;
+}
+
 /* Copy each object of set to to/<key less plen bytes>; the answer. */
 static void stg_import_copy(http_req *r, const char *helper, const char *bucket,
                             const st_list *set, size_t plen, const char *to)
 {
     cJSON *out = cJSON_CreateObject(), *files;
-    long long bytes = 0;
     char path[STG_SBX_PATH + 1100];
+    stg_progress p;
 
     files = cJSON_AddArrayToObject(out, "files");
+    stg_progress_start(&p, r, stg_import_count(set, plen));
     for (size_t i = 0; i < set->n; i++) {
         const st_entry *e = &set->v[i];
         stg_copy c = {r, bucket, e->key, &e->meta, SP_OK};
         rpc_reply rep;
         rpc_err err;
         cJSON *f;
-        size_t kl = strlen(e->key);
-        if (kl <= plen || e->key[kl - 1] == '/')
-            continue; /* a "folder/" marker has no bytes to copy */
+        if (!stg_import_takes(e->key, plen))
+            continue;
         snprintf(path, sizeof path, "%s/%s", to, e->key + plen);
         if (hc_file_write_with(helper, r->params[0], path, stg_fill, &c, &rep,
                                &err) != 0) {
             if (c.st != SP_OK)
-                stg_send_status(r, c.st, "object get");
+                stg_progress_fail(&p, c.st, NULL, "object get failed");
             else
-                http_send_rpc_error(r, &err, "to");
+                stg_progress_fail_rpc(&p, &err, "to");
             goto out;
         }
         rpc_reply_free(&rep);
@@ -130,10 +149,10 @@ static void stg_import_copy(http_req *r, const char *helper, const char *bucket,
         cJSON_AddStringToObject(f, "path", path);
         cJSON_AddNumberToObject(f, "size", (double)e->meta.size);
         cJSON_AddItemToArray(files, f);
-        bytes += e->meta.size;
+        stg_progress_step(&p, e->key, e->meta.size);
     }
-    cJSON_AddNumberToObject(out, "bytes", (double)bytes);
-    http_send_json(r, 200, out);
+    cJSON_AddNumberToObject(out, "bytes", (double)p.bytes);
+    stg_progress_done(&p, out);
 out:
     cJSON_Delete(out);
 }
@@ -217,29 +236,37 @@ static int stg_tree_files(const cJSON *arr, const cJSON **files, size_t *n)
     return 0;
 }
 
-/* One sandbox file (its tree entry e) stored as prefix + its path below
- * root; the object's JSON into objs. 0, or -1 after having answered. */
-static int stg_export_one(http_req *r, const char *helper, const char *bucket,
-                          const char *prefix, size_t rootlen, const cJSON *e,
+/* The key of sandbox file path: prefix + its path below the root (rootlen
+ * bytes) into key; 0, or -1 after having answered (before any copy). */
+static int stg_export_key(http_req *r, const char *bucket, const char *prefix,
+                          const char *path, size_t rootlen, char *key)
+{
+    int n = snprintf(key, OBJ_KEY_MAX + 1, "%s%s", prefix, path + rootlen);
+
+    if (n > 0 && (size_t)n <= st_get()->key_max(r->auth.sub, bucket) &&
+        obj_key_rule(key, (size_t)n) == NULL)
+        return 0;
+    http_send_error(r, SP_E_INVALID_ARGUMENT, "from",
+                    "a file's path is no valid object key: %s", path);
+    return -1;
+}
+
+/* One sandbox file (its tree entry e) stored as key; the object's JSON
+ * into objs. 0, or -1 after having answered. */
+static int stg_export_one(stg_progress *p, const char *helper,
+                          const char *bucket, const char *key, const cJSON *e,
                           cJSON *objs)
 {
     const char *path = cJSON_GetObjectItemCaseSensitive(e, "path")->valuestring;
-    char key[OBJ_KEY_MAX + 1];
+    http_req *r = p->r;
     rpc_reply rep;
     rpc_err err;
     st_meta m;
     stg_mem mem;
     sp_status st;
-    int n = snprintf(key, sizeof key, "%s%s", prefix, path + rootlen);
 
-    if (n <= 0 || (size_t)n > st_get()->key_max(r->auth.sub, bucket) ||
-        obj_key_rule(key, (size_t)n) != NULL) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "from",
-                        "a file's path is no valid object key: %s", path);
-        return -1;
-    }
     if (hc_file_read(helper, r->params[0], path, &rep, &err) != 0) {
-        http_send_rpc_error(r, &err, "from");
+        stg_progress_fail_rpc(p, &err, "from");
         return -1;
     }
     mem = (stg_mem){rep.data, rep.len, 0};
@@ -247,17 +274,48 @@ static int stg_export_one(http_req *r, const char *helper, const char *bucket,
                        (long long)SPOOL_BODY_MAX, stg_mem_read, &mem, &m);
     rpc_reply_free(&rep);
     if (st != SP_OK) {
-        stg_send_status(r, st, "object put");
+        stg_progress_fail(p, st, NULL, "object put failed");
         return -1;
     }
     cJSON_AddItemToArray(objs, stg_object_json(NULL, key, &m));
+    stg_progress_step(p, key, m.size);
     return 0;
+}
+
+/* Every file of the tree stored; the answer. */
+static void stg_export_copy(http_req *r, const char *helper, const char *bucket,
+                            const char *prefix, const cJSON **files, size_t n,
+                            size_t rootlen)
+{
+    char(*keys)[OBJ_KEY_MAX + 1] = calloc(n ? n : 1, sizeof *keys);
+    cJSON *out = cJSON_CreateObject(), *objs;
+    stg_progress p;
+
+    objs = cJSON_AddArrayToObject(out, "objects");
+    if (keys == NULL) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (stg_export_key(
+                r, bucket, prefix,
+                cJSON_GetObjectItemCaseSensitive(files[i], "path")->valuestring,
+                rootlen, keys[i]) != 0)
+            goto out;
+    stg_progress_start(&p, r, n);
+    for (size_t i = 0; i < n; i++)
+        if (stg_export_one(&p, helper, bucket, keys[i], files[i], objs) != 0)
+            goto out;
+    stg_progress_done(&p, out);
+out:
+    free(keys);
+    cJSON_Delete(out);
 }
 
 void stg_export(http_req *r)
 {
     char helper[SP_ID_SIZE];
-    cJSON *body = http_json_body(r, 0), *out = NULL, *objs;
+    cJSON *body = http_json_body(r, 0);
     const char *bucket = NULL, *bname, *prefix = NULL, *from;
     const cJSON **files = NULL;
     const cJSON *root, *entries;
@@ -290,16 +348,9 @@ void stg_export(http_req *r)
         goto out;
     }
     rootlen = strlen(root->valuestring) + (strcmp(root->valuestring, "/") != 0);
-    out = cJSON_CreateObject();
-    objs = cJSON_AddArrayToObject(out, "objects");
-    for (size_t i = 0; i < n; i++)
-        if (stg_export_one(r, helper, bucket, prefix, rootlen, files[i],
-                           objs) != 0)
-            goto out;
-    http_send_json(r, 200, out);
+    stg_export_copy(r, helper, bucket, prefix, files, n, rootlen);
 out:
     free(files);
-    cJSON_Delete(out);
     rpc_reply_free(&tree);
     cJSON_Delete(body);
 }

@@ -103,17 +103,33 @@ static int stg_urls_check(http_req *r, const cJSON *urls)
     return 0;
 }
 
+/* The failure of fetching f into the sandbox. */
+static void stg_fetch_failed(stg_progress *p, const stg_fetch *f,
+                             const rpc_err *err)
+{
+    if (f->too_large)
+        stg_progress_fail(p, SP_E_PAYLOAD_TOO_LARGE, "urls",
+                          "a URL's body is over the file limit (64 MiB)");
+    else if (f->failed || f->status != 0)
+        stg_progress_fail(p, SP_E_BAD_GATEWAY, "urls",
+                          "a URL could not be fetched");
+    else
+        stg_progress_fail_rpc(p, err, "to");
+}
+
 void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
                      const char *to)
 {
     const cJSON *u;
     cJSON *out, *files;
     char pin[EGRESS_PIN_MAX], name[256], path[4096 + 300];
+    stg_progress p;
 
     if (stg_urls_check(r, urls) != 0)
         return;
     out = cJSON_CreateObject();
     files = cJSON_AddArrayToObject(out, "files");
+    stg_progress_start(&p, r, (size_t)cJSON_GetArraySize(urls));
     cJSON_ArrayForEach(u, urls)
     {
         stg_fetch f = {u->valuestring, pin, -1, 0, 0, 0, 0};
@@ -122,24 +138,15 @@ void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
         cJSON *o;
         /* Resolved again here, and pinned to what this check saw. */
         if (egress_url(u->valuestring, pin, sizeof pin) != NULL) {
-            http_send_error_rule(r, SP_E_INVALID_ARGUMENT, "urls",
-                                 "url_not_public", "URL refused");
+            stg_progress_fail(&p, SP_E_INVALID_ARGUMENT, "urls",
+                              "URL refused (url_not_public)");
             goto out;
         }
         stg_url_name(u->valuestring, name, sizeof name);
         snprintf(path, sizeof path, "%s/%s", to, name);
         if (hc_file_write_with(helper, r->params[0], path, stg_fetch_fill, &f,
                                &rep, &err) != 0) {
-            if (f.too_large)
-                http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, "urls",
-                                "a URL's body is over %zu bytes",
-                                SPOOL_BODY_MAX);
-            else if (f.failed || f.status != 0)
-                http_send_error(r, SP_E_BAD_GATEWAY, "urls",
-                                "the URL could not be fetched (status %ld)",
-                                f.status);
-            else
-                http_send_rpc_error(r, &err, "to");
+            stg_fetch_failed(&p, &f, &err);
             goto out;
         }
         rpc_reply_free(&rep);
@@ -148,8 +155,10 @@ void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
         cJSON_AddStringToObject(o, "path", path);
         cJSON_AddNumberToObject(o, "size", (double)f.got);
         cJSON_AddItemToArray(files, o);
+        stg_progress_step(&p, path, f.got);
     }
-    http_send_json(r, 200, out);
+    cJSON_AddNumberToObject(out, "bytes", (double)p.bytes);
+    stg_progress_done(&p, out);
 out:
     cJSON_Delete(out);
 }

@@ -12,6 +12,7 @@ nothing half-written."""
 import glob
 import hashlib
 import http.client
+import json
 import os
 import signal
 import time
@@ -415,6 +416,32 @@ class StorageCases:
                          ["exp/d/x", "exp/y"])
         self.assertEqual(get(b, "exp/d/x").body, b"hi")
         self.assertError(get(b, "exp/link"), 404)
+        # As a stream of progress events, then the same answer.
+        ndjson = dict(KEY, Accept="application/x-ndjson")
+        for path, body, n in ((imp, {"bucket": b, "prefix": "data/",
+                                     "to": "/workspace/again"}, 2),
+                              (f"/sandboxes/{sid}/files/export",
+                               {"bucket": b, "from": "/workspace/out",
+                                "prefix": "exp2/"}, 2)):
+            r = sp.post(path, body, headers=ndjson, timeout=60)
+            self.assertEqual(r.status, 200, r)
+            self.assertTrue(r.headers["Content-Type"].startswith(
+                "application/x-ndjson"), r.headers)
+            lines = [json.loads(x) for x in r.body.splitlines()]
+            self.assertEqual([x["type"] for x in lines],
+                             ["progress"] * n + ["result"], lines)
+            self.assertEqual([x["data"]["done"] for x in lines[:n]],
+                             list(range(1, n + 1)))
+            self.assertEqual({x["data"]["total"] for x in lines[:n]}, {n})
+            result = lines[-1]["data"]
+            self.assertEqual(len(result.get("files", result.get("objects"))),
+                             n, result)
+        self.assertEqual(get(b, "exp2/y").body, b"yo")
+        # A failure half-way ends the stream with the error.
+        r = sp.post(imp, {"bucket": b, "keys": ["data/a.txt", "other/c"],
+                          "to": "/etc"}, headers=ndjson, timeout=60)
+        lines = [json.loads(x) for x in r.body.splitlines()]
+        self.assertIn("error", lines[-1], lines)
 
     def test_import_export_refused(self):
         b = self.bucket()
