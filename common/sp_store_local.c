@@ -13,6 +13,7 @@
  * temporary file, and one a killed process left is swept at the next
  * start (st_local_init) once it is an hour old. */
 #include "sp_store.h"
+#include "sp_store_local.h"
 #include "sp_auth.h"
 #include "sp_id.h"
 #include "sp_log.h"
@@ -29,68 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ST_LOCAL_HEAD    4096
-#define ST_LOCAL_MAGIC   "SPOBJ1\n"
-#define ST_LOCAL_NAME    256 /* NAME_MAX + 1 */
-#define ST_LOCAL_CHUNK   (1024 * 1024)
-#define ST_LOCAL_STALE_S 3600 /* a temporary file this old is a leftover */
+#define ST_LOCAL_MAGIC "SPOBJ1\n"
+#define ST_LOCAL_CHUNK (1024 * 1024)
 
-static char st_local_dir[4096];
-
-/* Remove the temporary files of PUTs that a killed process left in the
- * bucket directory dfd (consumed): older than ST_LOCAL_STALE_S, so that
- * no PUT under way is touched. */
-static void st_local_sweep_bucket(int dfd)
-{
-    DIR *d = fdopendir(dfd);
-    struct dirent *e;
-    struct stat sb;
-    time_t now = time(NULL);
-
-    if (d == NULL) {
-        close(dfd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, ".t", 2) == 0 &&
-            fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(sb.st_mode) && now - sb.st_mtime > ST_LOCAL_STALE_S)
-            unlinkat(dfd, e->d_name, 0);
-    closedir(d);
-}
-
-/* The sweep over every bucket of every subject under the store's root. */
-static void st_local_sweep(void)
-{
-    int root = open(st_local_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *subs = root < 0 ? NULL : fdopendir(root);
-    struct dirent *s, *b;
-
-    while (subs != NULL && (s = readdir(subs)) != NULL) {
-        int sfd = s->d_name[0] == '.'
-                      ? -1
-                      : openat(root, s->d_name,
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        DIR *bk = sfd < 0 ? NULL : fdopendir(sfd);
-        if (bk == NULL && sfd >= 0)
-            close(sfd);
-        while (bk != NULL && (b = readdir(bk)) != NULL) {
-            int bfd =
-                b->d_name[0] == '.'
-                    ? -1
-                    : openat(sfd, b->d_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (bfd >= 0)
-                st_local_sweep_bucket(bfd);
-        }
-        if (bk != NULL)
-            closedir(bk);
-    }
-    if (subs != NULL)
-        closedir(subs);
-    else if (root >= 0)
-        close(root);
-}
+char st_local_dir[ST_LOCAL_DIR_MAX];
 
 int st_local_init(const char *dir, char *err, size_t errlen)
 {
@@ -109,7 +52,7 @@ int st_local_init(const char *dir, char *err, size_t errlen)
 }
 
 /* The file name of key into out (ST_LOCAL_NAME). */
-static void st_local_name(const char *key, char *out)
+void st_local_name(const char *key, char *out)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
@@ -138,7 +81,7 @@ static void st_local_name(const char *key, char *out)
 
 /* The bucket's directory, opened (O_DIRECTORY, no link followed); with
  * make, made first. -1 with errno. */
-static int st_local_bucket_fd(const char *sub, const char *bucket, int make)
+int st_local_bucket_fd(const char *sub, const char *bucket, int make)
 {
     char path[sizeof st_local_dir + 128], sd[ST_SUBDIR_SIZE];
 
@@ -154,7 +97,7 @@ static int st_local_bucket_fd(const char *sub, const char *bucket, int make)
     return open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-static sp_status st_local_errno(int e)
+sp_status st_local_errno(int e)
 {
     if (e == ENOENT)
         return SP_E_NOT_FOUND;
@@ -232,8 +175,7 @@ static int st_local_head_field(const char *head, const char *name, char *out,
 }
 
 /* The meta (and key, when key is not NULL) of the open object file fd. */
-static sp_status st_local_read_head(int fd, st_meta *m, char *key,
-                                    size_t keylen)
+sp_status st_local_read_head(int fd, st_meta *m, char *key, size_t keylen)
 {
     char head[ST_LOCAL_HEAD + 1];
     struct stat sb;
@@ -429,130 +371,6 @@ static sp_status st_local_del(const char *sub, const char *bucket,
     return st;
 }
 
-static int st_local_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* The key of the object file name in dfd into key (OBJ_KEY_MAX + 1);
- * 0, or -1 (not an object file). */
-static int st_local_key_of(int dfd, const char *name, char *key)
-{
-    size_t n = 0;
-    st_meta m;
-    int fd;
-
-    if (name[0] == 'h') {
-        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return -1;
-        int rc =
-            st_local_read_head(fd, &m, key, OBJ_KEY_MAX + 1) == SP_OK ? 0 : -1;
-        close(fd);
-        return rc;
-    }
-    if (name[0] != 'o')
-        return -1;
-    for (const char *p = name + 1; *p && n < OBJ_KEY_MAX; p++) {
-        if (*p == '%') {
-            int hi = st_local_hexval(p[1]),
-                lo = hi < 0 ? -1 : st_local_hexval(p[2]);
-            if (lo < 0)
-                return -1;
-            key[n++] = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            key[n++] = *p;
-        }
-    }
-    key[n] = '\0';
-    return n > 0 ? 0 : -1;
-}
-
-static int st_local_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every key of the directory dfd with prefix, after after, into *keys
- * (sorted; the caller frees each and the array). -1 on failure. */
-static long st_local_keys(int dfd, const char *prefix, const char *after,
-                          char ***keys)
-{
-    size_t n = 0, cap = 0, plen = strlen(prefix);
-    char key[OBJ_KEY_MAX + 1], **v = NULL;
-    int fd2 = dup(dfd);
-    DIR *d = fd2 < 0 ? NULL : fdopendir(fd2);
-    struct dirent *e;
-
-    if (d == NULL) {
-        if (fd2 >= 0)
-            close(fd2);
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (st_local_key_of(dfd, e->d_name, key) != 0 ||
-            strncmp(key, prefix, plen) != 0 || strcmp(key, after) <= 0)
-            continue;
-        if (n == cap) {
-            char **nv = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof *v);
-            if (nv == NULL)
-                break;
-            v = nv;
-        }
-        if ((v[n] = strdup(key)) != NULL)
-            n++;
-    }
-    closedir(d);
-    if (n > 0)
-        qsort(v, n, sizeof *v, st_local_cmp);
-    *keys = v;
-    return (long)n;
-}
-
-static sp_status st_local_list(const char *sub, const char *bucket,
-                               const char *prefix, const char *after,
-                               size_t limit, st_list *out)
-{
-    int dfd = st_local_bucket_fd(sub, bucket, 0);
-    char **keys = NULL;
-    long n;
-    sp_status st = SP_OK;
-
-    if (dfd < 0)
-        return errno == ENOENT ? SP_OK : st_local_errno(errno);
-    n = st_local_keys(dfd, prefix, after, &keys);
-    if (n < 0) {
-        close(dfd);
-        return SP_E_INTERNAL;
-    }
-    for (long i = 0; i < n; i++) {
-        st_meta m;
-        char name[ST_LOCAL_NAME];
-        int fd;
-        if (st != SP_OK || out->n >= limit) {
-            out->truncated |= st == SP_OK;
-            free(keys[i]);
-            continue;
-        }
-        st_local_name(keys[i], name);
-        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && st_local_read_head(fd, &m, NULL, 0) == SP_OK &&
-            st_list_add(out, keys[i], &m) != 0)
-            st = SP_E_INTERNAL;
-        if (fd >= 0)
-            close(fd);
-        free(keys[i]);
-    }
-    free(keys);
-    close(dfd);
-    return st;
-}
-
 static size_t st_local_key_max(const char *sub, const char *bucket)
 {
     (void)sub;
@@ -569,5 +387,5 @@ const st_backend st_local_backend = {
     .stat = st_local_stat,
     .get = st_local_get,
     .del = st_local_del,
-    .list = st_local_list,
+    .list = st_local_list, /* sp_store_local_list.c */
 };

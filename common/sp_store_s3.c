@@ -4,45 +4,30 @@
  * is the key prefix [<p>/]<st_subject_dir(S)>/<B>/, so buckets cost
  * nothing to make and no S3 bucket name is spent per user.
  *
- * A PUT reads up to SP_S3_PART_MB into one buffer: a body that ends there
- * is one PUT of that buffer (sent again on a retry); a longer one is a
- * multipart upload of such parts (each sent on a thread while the next is
- * read: two buffers), completed at the end or aborted on any failure, so
- * nothing is half-written either way. */
+ * PUT is in sp_store_s3_put.c. */
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_log.h"
 #include "sp_outhttp.h"
 #include "sp_s3xml.h"
+#include "sp_store_s3.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define S3_URL_MAX   8192
-#define S3_RETRIES   3
-#define S3_XML_MAX   (8 * 1024 * 1024)
-#define S3_PARTS_MAX 10000
+#define S3_RETRIES 3
+#define S3_XML_MAX (8 * 1024 * 1024)
 
-static struct {
-    char endpoint[1024]; /* scheme://host[:port], no trailing "/" */
-    char bucket[64];
-    char prefix[512]; /* "" or "p/" */
-    char sigv4[128];
-    char userpwd[600];
-    int path_style, tls_verify;
-    long timeout_s;
-    size_t part;
-} s3;
+s3_config s3_cfg;
 
 int st_s3_init(const char *url, char *err, size_t errlen)
 {
     const char *slash = strchr(url, '/'), *ep = cfg_str(CFG_SP_S3_ENDPOINT);
     size_t blen = slash ? (size_t)(slash - url) : strlen(url);
 
-    if (blen < 3 || blen >= sizeof s3.bucket ||
+    if (blen < 3 || blen >= sizeof s3_cfg.bucket ||
         (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0)) {
         snprintf(err, errlen,
                  "SP_STORAGE_URL/SP_S3_ENDPOINT: need "
@@ -56,47 +41,48 @@ int st_s3_init(const char *url, char *err, size_t errlen)
                  "for s3:// storage");
         return -1;
     }
-    memcpy(s3.bucket, url, blen);
-    s3.bucket[blen] = '\0';
+    memcpy(s3_cfg.bucket, url, blen);
+    s3_cfg.bucket[blen] = '\0';
     if (slash != NULL && slash[1] != '\0')
-        snprintf(s3.prefix, sizeof s3.prefix, "%s/", slash + 1);
-    snprintf(s3.endpoint, sizeof s3.endpoint, "%s", ep);
-    s3.endpoint[strcspn(s3.endpoint, "?#")] = '\0';
-    while (s3.endpoint[0] && s3.endpoint[strlen(s3.endpoint) - 1] == '/')
-        s3.endpoint[strlen(s3.endpoint) - 1] = '\0';
+        snprintf(s3_cfg.prefix, sizeof s3_cfg.prefix, "%s/", slash + 1);
+    snprintf(s3_cfg.endpoint, sizeof s3_cfg.endpoint, "%s", ep);
+    s3_cfg.endpoint[strcspn(s3_cfg.endpoint, "?#")] = '\0';
+    while (s3_cfg.endpoint[0] &&
+           s3_cfg.endpoint[strlen(s3_cfg.endpoint) - 1] == '/')
+        s3_cfg.endpoint[strlen(s3_cfg.endpoint) - 1] = '\0';
     /* libcurl's provider string (":s3" apart: no Redis key). */
-    snprintf(s3.sigv4, sizeof s3.sigv4,
+    snprintf(s3_cfg.sigv4, sizeof s3_cfg.sigv4,
              "aws:amz:%s"
              ":s3",
              cfg_str(CFG_SP_S3_REGION));
     /* curl's "user:password" (the ":" apart from a "%s": no Redis key). */
-    snprintf(s3.userpwd, sizeof s3.userpwd,
+    snprintf(s3_cfg.userpwd, sizeof s3_cfg.userpwd,
              "%s"
              ":%s",
              cfg_str(CFG_SP_S3_ACCESS_KEY), cfg_str(CFG_SP_S3_SECRET_KEY));
-    s3.path_style = (int)cfg_int(CFG_SP_S3_PATH_STYLE);
-    s3.tls_verify = (int)cfg_int(CFG_SP_S3_TLS_VERIFY);
-    s3.timeout_s = (long)cfg_int(CFG_SP_S3_TIMEOUT_S);
-    s3.part = (size_t)cfg_int(CFG_SP_S3_PART_MB) * 1024 * 1024;
+    s3_cfg.path_style = (int)cfg_int(CFG_SP_S3_PATH_STYLE);
+    s3_cfg.tls_verify = (int)cfg_int(CFG_SP_S3_TLS_VERIFY);
+    s3_cfg.timeout_s = (long)cfg_int(CFG_SP_S3_TIMEOUT_S);
+    s3_cfg.part = (size_t)cfg_int(CFG_SP_S3_PART_MB) * 1024 * 1024;
     return 0;
 }
 
 /* The URL of the real bucket (key NULL) or of an object, then query. */
-static int s3_url(sp_buf *u, const char *sub, const char *bucket,
-                  const char *key, const char *query)
+int s3_url(sp_buf *u, const char *sub, const char *bucket, const char *key,
+           const char *query)
 {
     char sd[ST_SUBDIR_SIZE];
-    const char *hostp = strstr(s3.endpoint, "://") + 3;
+    const char *hostp = strstr(s3_cfg.endpoint, "://") + 3;
 
     buf_init(u, S3_URL_MAX);
-    if (s3.path_style)
-        buf_printf(u, "%s/%s/", s3.endpoint, s3.bucket);
+    if (s3_cfg.path_style)
+        buf_printf(u, "%s/%s/", s3_cfg.endpoint, s3_cfg.bucket);
     else
-        buf_printf(u, "%.*s%s.%s/", (int)(hostp - s3.endpoint), s3.endpoint,
-                   s3.bucket, hostp);
+        buf_printf(u, "%.*s%s.%s/", (int)(hostp - s3_cfg.endpoint),
+                   s3_cfg.endpoint, s3_cfg.bucket, hostp);
     if (key != NULL) {
         st_subject_dir(sub, sd);
-        oh_uri_encode(u, s3.prefix, 1);
+        oh_uri_encode(u, s3_cfg.prefix, 1);
         buf_printf(u, "%s/%s/", sd, bucket);
         oh_uri_encode(u, key, 1);
     }
@@ -106,10 +92,9 @@ static int s3_url(sp_buf *u, const char *sub, const char *bucket,
 }
 
 /* A request to the service: method, url, optional body, headers. */
-static int s3_call(const char *method, const char *url, const char *body,
-                   size_t len, const char *const *hdrs, sp_buf *keep,
-                   int (*sink)(void *, const char *, size_t), void *ctx,
-                   oh_resp *resp)
+int s3_call(const char *method, const char *url, const char *body, size_t len,
+            const char *const *hdrs, sp_buf *keep,
+            int (*sink)(void *, const char *, size_t), void *ctx, oh_resp *resp)
 {
     const char *h[8] = {"x-amz-content-sha256: UNSIGNED-PAYLOAD"};
     int n = 1;
@@ -121,21 +106,21 @@ static int s3_call(const char *method, const char *url, const char *body,
     q.method = method;
     q.url = url;
     q.headers = h;
-    q.sigv4 = s3.sigv4;
-    q.userpwd = s3.userpwd;
+    q.sigv4 = s3_cfg.sigv4;
+    q.userpwd = s3_cfg.userpwd;
     q.body = body;
     q.body_len = len;
     q.keep = keep;
     q.sink = sink;
     q.sink_ctx = ctx;
-    q.timeout_s = s3.timeout_s;
+    q.timeout_s = s3_cfg.timeout_s;
     q.retries = S3_RETRIES;
-    q.tls_verify = s3.tls_verify;
+    q.tls_verify = s3_cfg.tls_verify;
     return oh_perform(&q, resp);
 }
 
 /* The status of an answer (or of none) as the store's. */
-static sp_status s3_status(int rc, const oh_resp *r, const char *what)
+sp_status s3_status(int rc, const oh_resp *r, const char *what)
 {
     if (rc != 0 || r->status >= 500)
         return SP_E_UNAVAILABLE;
@@ -158,8 +143,8 @@ static sp_status s3_bucket_make(const char *sub, const char *bucket)
     return SP_OK; /* a key prefix: nothing to make */
 }
 
-static sp_status s3_stat(const char *sub, const char *bucket, const char *key,
-                         st_meta *out)
+sp_status s3_stat(const char *sub, const char *bucket, const char *key,
+                  st_meta *out)
 {
     sp_buf u;
     oh_resp r;
@@ -221,7 +206,7 @@ static void s3_real_prefix(sp_buf *b, const char *sub, const char *bucket,
     char sd[ST_SUBDIR_SIZE];
 
     st_subject_dir(sub, sd);
-    buf_printf(b, "%s%s/%s/%s", s3.prefix, sd, bucket, prefix);
+    buf_printf(b, "%s%s/%s/%s", s3_cfg.prefix, sd, bucket, prefix);
 }
 
 /* The entries of one ListObjectsV2 answer into out, keys without the
@@ -315,247 +300,9 @@ static sp_status s3_bucket_drop(const char *sub, const char *bucket)
     return st;
 }
 
-/* Fill buf (cap bytes) from src; the count, or -1 on a read error. */
-static long long s3_fill(st_source src, void *ctx, char *buf, size_t cap)
-{
-    size_t n = 0;
-    long k;
-
-    while (n < cap && (k = src(ctx, buf + n, cap - n)) != 0) {
-        if (k < 0)
-            return -1;
-        n += (size_t)k;
-    }
-    return (long long)n;
-}
-
-/* One upload of a part (part > 0) or of the whole object (part 0). */
-static sp_status s3_put_one(const char *url, const char *ctype, const char *buf,
-                            size_t n, char *etag)
-{
-    char ct[ST_CTYPE_MAX + 16];
-    const char *h[] = {ct, NULL};
-    oh_resp r;
-    sp_status st;
-
-    if (ctype != NULL)
-        snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-    st = s3_status(
-        s3_call("PUT", url, buf, n, ctype ? h : NULL, NULL, NULL, NULL, &r), &r,
-        "PUT");
-    if (st == SP_OK)
-        snprintf(etag, ST_ETAG_MAX, "%s", r.etag);
-    return st;
-}
-
-typedef struct s3_upload {
-    const char *sub, *bucket, *key;
-    char id[512];
-    char (*etags)[ST_ETAG_MAX];
-    int parts;
-} s3_upload;
-
-/* POST ?uploads, ?uploadId= (complete, body xml) or DELETE ?uploadId=. */
-static sp_status s3_mpu_call(s3_upload *up, const char *method,
-                             const char *what, const char *body, size_t len,
-                             const char *ctype)
-{
-    sp_buf u, q, x;
-    oh_resp r;
-    char ct[ST_CTYPE_MAX + 16], code[64];
-    const char *h[] = {ct, NULL};
-    sp_status st = SP_E_INTERNAL;
-
-    buf_init(&q, 1024);
-    buf_init(&x, 1024 * 1024);
-    if (up->id[0] == '\0') {
-        buf_puts(&q, "uploads=");
-    } else {
-        buf_puts(&q, "uploadId=");
-        oh_uri_encode(&q, up->id, 0);
-    }
-    snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-    if (!buf_failed(&q) &&
-        s3_url(&u, up->sub, up->bucket, up->key, q.data) == 0) {
-        st =
-            s3_status(s3_call(method, u.data, body, len, h, &x, NULL, NULL, &r),
-                      &r, what);
-        /* A complete may fail with 200 and an <Error> body. */
-        if (st == SP_OK && x.data != NULL &&
-            s3xml_text(x.data, x.len, "Code", code, sizeof code) != NULL)
-            st = SP_E_UNAVAILABLE;
-        if (st == SP_OK && up->id[0] == '\0' &&
-            (x.data == NULL || s3xml_text(x.data, x.len, "UploadId", up->id,
-                                          sizeof up->id) == NULL))
-            st = SP_E_INTERNAL;
-        buf_free(&u);
-    }
-    buf_free(&x);
-    buf_free(&q);
-    return st;
-}
-
-static sp_status s3_mpu_part(s3_upload *up, const char *buf, size_t n)
-{
-    sp_buf u, q;
-    sp_status st = SP_E_INTERNAL;
-
-    if (up->parts >= S3_PARTS_MAX)
-        return SP_E_PAYLOAD_TOO_LARGE;
-    buf_init(&q, 1024);
-    buf_printf(&q, "partNumber=%d&uploadId=", up->parts + 1);
-    oh_uri_encode(&q, up->id, 0);
-    if (!buf_failed(&q) &&
-        s3_url(&u, up->sub, up->bucket, up->key, q.data) == 0) {
-        st = s3_put_one(u.data, NULL, buf, n, up->etags[up->parts]);
-        buf_free(&u);
-    }
-    buf_free(&q);
-    if (st == SP_OK)
-        up->parts++;
-    return st;
-}
-
-static sp_status s3_mpu_complete(s3_upload *up, const char *ctype)
-{
-    sp_buf x;
-    sp_status st;
-
-    buf_init(&x, (size_t)up->parts * 160 + 128);
-    buf_puts(&x, "<CompleteMultipartUpload>");
-    for (int i = 0; i < up->parts; i++)
-        buf_printf(&x,
-                   "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag>"
-                   "</Part>",
-                   i + 1, up->etags[i]);
-    buf_puts(&x, "</CompleteMultipartUpload>");
-    st = buf_failed(&x)
-             ? SP_E_INTERNAL
-             : s3_mpu_call(up, "POST", "complete", x.data, x.len, ctype);
-    buf_free(&x);
-    return st;
-}
-
-/* One part on a thread of its own, while the next is read. */
-typedef struct s3_part_job {
-    s3_upload *up;
-    const char *buf;
-    size_t n;
-    sp_status st;
-} s3_part_job;
-
-static void *s3_part_thread(void *arg)
-{
-    s3_part_job *j = arg;
-
-    j->st = s3_mpu_part(j->up, j->buf, j->n);
-    return NULL;
-}
-
-/* Send the part in buf (n bytes) while the next is read into next;
- * returns the part's status, and the next part's length (-1: the body
- * ended early) in *k. */
-static sp_status s3_part_overlap(s3_upload *up, const char *buf, size_t n,
-                                 st_source src, void *ctx, char *next,
-                                 long long *k)
-{
-    s3_part_job j = {up, buf, n, SP_OK};
-    pthread_t t;
-    int threaded = pthread_create(&t, NULL, s3_part_thread, &j) == 0;
-
-    if (!threaded)
-        s3_part_thread(&j);
-    *k = s3_fill(src, ctx, next, s3.part);
-    if (threaded)
-        pthread_join(t, NULL);
-    if (j.st == SP_OK && *k < 0)
-        return SP_E_INVALID_ARGUMENT; /* the body ended early */
-    return j.st;
-}
-
-/* The parts after the first (already in buf, n bytes) of a multipart
- * upload, each sent while the next is read; completed, or aborted on any
- * failure. */
-static sp_status s3_put_parts(s3_upload *up, const char *ctype, long long max,
-                              st_source src, void *ctx, char *buf, size_t n,
-                              st_meta *out)
-{
-    long long total = 0, k = (long long)n;
-    char *other = malloc(s3.part), *cur = buf, *next = other;
-    sp_status st;
-
-    st = s3_mpu_call(up, "POST", "initiate", "", 0, ctype);
-    if (st != SP_OK) {
-        free(other);
-        return st;
-    }
-    up->etags = calloc(S3_PARTS_MAX, sizeof *up->etags);
-    if (up->etags == NULL || other == NULL)
-        st = SP_E_INTERNAL;
-    while (st == SP_OK && k > 0) {
-        char *sent = cur;
-        total += k;
-        if (total > max) {
-            st = SP_E_PAYLOAD_TOO_LARGE;
-            break;
-        }
-        st = s3_part_overlap(up, cur, (size_t)k, src, ctx, next, &k);
-        cur = next;
-        next = sent;
-    }
-    if (st == SP_OK)
-        st = s3_mpu_complete(up, "application/xml");
-    if (st != SP_OK) {
-        sp_status ab = s3_mpu_call(up, "DELETE", "abort", NULL, 0, ctype);
-        if (ab != SP_OK)
-            log_warn("storage: abort of an upload failed: %s",
-                     sp_status_code(ab));
-    }
-    free(up->etags);
-    free(other);
-    out->size = total;
-    return st;
-}
-
-static sp_status s3_put(const char *sub, const char *bucket, const char *key,
-                        const char *ctype, long long max, st_source src,
-                        void *ctx, st_meta *out)
-{
-    char *buf = malloc(s3.part);
-    s3_upload up = {sub, bucket, key, "", NULL, 0};
-    long long n;
-    sp_status st = SP_E_INTERNAL;
-    sp_buf u;
-
-    memset(out, 0, sizeof *out);
-    snprintf(out->ctype, sizeof out->ctype, "%s", ctype);
-    if (buf == NULL)
-        return SP_E_INTERNAL;
-    n = s3_fill(src, ctx, buf, s3.part);
-    if (n < 0) {
-        st = SP_E_INVALID_ARGUMENT; /* the body ended early */
-    } else if (n > max) {
-        st = SP_E_PAYLOAD_TOO_LARGE;
-    } else if ((size_t)n < s3.part) {
-        out->size = n;
-        if (s3_url(&u, sub, bucket, key, NULL) == 0)
-            st = s3_put_one(u.data, ctype, buf, (size_t)n, out->etag);
-        buf_free(&u);
-    } else {
-        st = s3_put_parts(&up, ctype, max, src, ctx, buf, (size_t)n, out);
-        /* The object's ETag: S3's "<md5 of part md5s>-<parts>". */
-        st_meta m;
-        if (st == SP_OK && s3_stat(sub, bucket, key, &m) == SP_OK)
-            snprintf(out->etag, sizeof out->etag, "%s", m.etag);
-    }
-    free(buf);
-    out->mtime = (long long)time(NULL);
-    return st;
-}
-
 static size_t s3_key_max(const char *sub, const char *bucket)
 {
-    size_t used = strlen(s3.prefix) + ST_SUBDIR_SIZE + strlen(bucket) + 1;
+    size_t used = strlen(s3_cfg.prefix) + ST_SUBDIR_SIZE + strlen(bucket) + 1;
 
     (void)sub;
     return used < 1024 ? 1024 - used : 0;
@@ -566,7 +313,7 @@ const st_backend st_s3_backend = {
     .key_max = s3_key_max,
     .bucket_make = s3_bucket_make,
     .bucket_drop = s3_bucket_drop,
-    .put = s3_put,
+    .put = s3_put, /* sp_store_s3_put.c */
     .stat = s3_stat,
     .get = s3_get,
     .del = s3_del,
