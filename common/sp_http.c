@@ -4,6 +4,7 @@
 #include "sp_config.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_pct.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -58,39 +59,6 @@ const char *http_header(http_req *r, const char *name)
     return FCGX_GetParam(env, r->fcgi.envp);
 }
 
-static int http_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* URL-decode s[0..n) into out; -1 if it does not fit or decodes a NUL. */
-static int http_urldecode(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < n) {
-            int hi = http_hexval(s[i + 1]), lo = http_hexval(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                c = hi * 16 + lo;
-                i += 2;
-            }
-        }
-        if (c == 0 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 int http_query(const http_req *r, const char *name, char *out, size_t outlen)
 {
     const char *p = r->query;
@@ -103,8 +71,8 @@ int http_query(const http_req *r, const char *name, char *out, size_t outlen)
         const char *kend = eq ? eq : end;
         if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : end;
-            return http_urldecode(v, (size_t)(end - v), out, outlen) == 0 ? 1
-                                                                          : -1;
+            return pct_decode(v, (size_t)(end - v), 1, out, outlen) >= 0 ? 1
+                                                                         : -1;
         }
         p = amp ? amp + 1 : end;
     }

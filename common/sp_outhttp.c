@@ -199,18 +199,3 @@ int oh_perform(const oh_req *q, oh_resp *out)
         return -1;
     return rc == CURLE_OK ? 0 : -1;
 }
-
-int oh_uri_encode(sp_buf *b, const char *s, int keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-                    *p == '_' || *p == '~' || (keep_slash && *p == '/');
-        char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-        if (buf_append(b, plain ? (const char *)p : e, plain ? 1 : 3) != 0)
-            return -1;
-    }
-    return 0;
-}

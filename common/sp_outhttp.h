@@ -23,10 +23,10 @@ typedef struct oh_req {
     size_t body_len;
     int (*sink)(void *ctx, const char *buf, size_t len); /* 2xx body */
     void *sink_ctx;
-    sp_buf *keep;   /* or: the body kept here (its max), any status */
-    long timeout_s; /* connect timeout and stall limit */
-    int retries;    /* attempts after the first */
-    int tls_verify; /* 0: no certificate check (a test service) */
+    sp_buf *keep;    /* or: the body kept here (its max), any status */
+    long timeout_s;  /* connect timeout and stall limit */
+    int retries;     /* attempts after the first */
+    int tls_verify;  /* 0: no certificate check (a test service) */
     const char *pin; /* "host:port:address" (sp_egress.h), or NULL */
 } oh_req;
 
@@ -42,9 +42,5 @@ typedef struct oh_resp {
  * status: the caller judges it), -1 when none did after the retries (or
  * the sink stopped). Thread-safe. */
 int oh_perform(const oh_req *q, oh_resp *out);
-
-/* Append s to b percent-encoded as S3's canonical URI wants: every byte
- * but A-Z a-z 0-9 - . _ ~ (and "/" when keep_slash). 0 or -1. */
-int oh_uri_encode(sp_buf *b, const char *s, int keep_slash);
 
 #endif

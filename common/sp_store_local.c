@@ -18,6 +18,7 @@
 #include "sp_id.h"
 #include "sp_log.h"
 #include "sp_objname.h"
+#include "sp_pct.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,29 +55,19 @@ int st_local_init(const char *dir, char *err, size_t errlen)
 /* The file name of key into out (ST_LOCAL_NAME). */
 void st_local_name(const char *key, char *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
+    sp_buf b;
 
-    out[n++] = 'o';
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-                    *p == '~' || *p == '-';
-        if (n + 4 >= ST_LOCAL_NAME - 1) {
-            char h[AUTH_SHA256_HEX_SIZE];
-            auth_sha256_hex(key, h);
-            snprintf(out, ST_LOCAL_NAME, "h%s", h);
-            return;
-        }
-        if (plain) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
+    /* At most NAME_MAX bytes: "o" and the encoded key, else "h" and the
+     * key's SHA-256 (the key itself is in the file's header). */
+    buf_init(&b, ST_LOCAL_NAME - 1);
+    if (buf_append(&b, "o", 1) == 0 && pct_encode(&b, key, NULL) == 0) {
+        memcpy(out, b.data, b.len + 1);
+    } else {
+        char h[AUTH_SHA256_HEX_SIZE];
+        auth_sha256_hex(key, h);
+        snprintf(out, ST_LOCAL_NAME, "h%s", h);
     }
-    out[n] = '\0';
+    buf_free(&b);
 }
 
 /* The bucket's directory, opened (O_DIRECTORY, no link followed); with

@@ -3,6 +3,7 @@
  * after a key) and the start-up sweep of temporary files a killed PUT
  * left (see sp_store_local.c for the layout). */
 #include "sp_objname.h"
+#include "sp_pct.h"
 #include "sp_store_local.h"
 
 #include <dirent.h>
@@ -72,20 +73,10 @@ void st_local_sweep(void)
         close(root);
 }
 
-static int st_local_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The key of the object file name in dfd into key (OBJ_KEY_MAX + 1);
  * 0, or -1 (not an object file). */
 static int st_local_key_of(int dfd, const char *name, char *key)
 {
-    size_t n = 0;
     st_meta m;
     int fd;
 
@@ -100,20 +91,9 @@ static int st_local_key_of(int dfd, const char *name, char *key)
     }
     if (name[0] != 'o')
         return -1;
-    for (const char *p = name + 1; *p && n < OBJ_KEY_MAX; p++) {
-        if (*p == '%') {
-            int hi = st_local_hexval(p[1]),
-                lo = hi < 0 ? -1 : st_local_hexval(p[2]);
-            if (lo < 0)
-                return -1;
-            key[n++] = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            key[n++] = *p;
-        }
-    }
-    key[n] = '\0';
-    return n > 0 ? 0 : -1;
+    return pct_decode(name + 1, strlen(name + 1), 0, key, OBJ_KEY_MAX + 1) > 0
+               ? 0
+               : -1;
 }
 
 static int st_local_cmp(const void *a, const void *b)

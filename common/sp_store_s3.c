@@ -9,6 +9,7 @@
 #include "sp_config.h"
 #include "sp_log.h"
 #include "sp_outhttp.h"
+#include "sp_pct.h"
 #include "sp_s3xml.h"
 #include "sp_store_s3.h"
 
@@ -82,9 +83,9 @@ int s3_url(sp_buf *u, const char *sub, const char *bucket, const char *key,
                    s3_cfg.endpoint, s3_cfg.bucket, hostp);
     if (key != NULL) {
         st_subject_dir(sub, sd);
-        oh_uri_encode(u, s3_cfg.prefix, 1);
+        pct_encode(u, s3_cfg.prefix, "/");
         buf_printf(u, "%s/%s/", sd, bucket);
-        oh_uri_encode(u, key, 1);
+        pct_encode(u, key, "/");
     }
     if (query != NULL)
         buf_printf(u, "?%s", query);
@@ -260,12 +261,12 @@ static sp_status s3_list(const char *sub, const char *bucket,
     buf_printf(&q, "%zu&prefix=", limit);
     buf_reset(&rp);
     s3_real_prefix(&rp, sub, bucket, prefix);
-    oh_uri_encode(&q, rp.data, 0);
+    pct_encode(&q, rp.data, NULL);
     if (after[0] != '\0') {
         buf_reset(&rp);
         s3_real_prefix(&rp, sub, bucket, after);
         buf_puts(&q, "&start-after=");
-        oh_uri_encode(&q, rp.data, 0);
+        pct_encode(&q, rp.data, NULL);
     }
     if (!buf_failed(&q) && !buf_failed(&rp) &&
         s3_url(&u, sub, bucket, NULL, q.data) == 0) {

@@ -4,6 +4,7 @@
  * next is read (two buffers), completed at the end or aborted on any
  * failure, so nothing is half-written either way. */
 #include "sp_log.h"
+#include "sp_pct.h"
 #include "sp_s3xml.h"
 #include "sp_store_s3.h"
 
@@ -70,7 +71,7 @@ static sp_status s3_mpu_call(s3_upload *up, const char *method,
         buf_puts(&q, "uploads=");
     } else {
         buf_puts(&q, "uploadId=");
-        oh_uri_encode(&q, up->id, 0);
+        pct_encode(&q, up->id, NULL);
     }
     snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
     if (!buf_failed(&q) &&
@@ -102,7 +103,7 @@ static sp_status s3_mpu_part(s3_upload *up, const char *buf, size_t n)
         return SP_E_PAYLOAD_TOO_LARGE;
     buf_init(&q, 1024);
     buf_printf(&q, "partNumber=%d&uploadId=", up->parts + 1);
-    oh_uri_encode(&q, up->id, 0);
+    pct_encode(&q, up->id, NULL);
     if (!buf_failed(&q) &&
         s3_url(&u, up->sub, up->bucket, up->key, q.data) == 0) {
         st = s3_put_one(u.data, NULL, buf, n, up->etags[up->parts]);

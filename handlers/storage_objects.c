@@ -10,6 +10,7 @@
 #include "sp_config.h"
 #include "sp_json.h"
 #include "sp_log.h"
+#include "sp_pct.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,48 +25,31 @@ typedef struct stg_body {
     long long got;
 } stg_body;
 
-static int stg_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The key of this request into key (OBJ_KEY_MAX + 1, NUL-terminated; its
  * length in *len). 0, or -1 after having answered. */
 static int stg_key(http_req *r, const char *bucket, char *key, size_t *len)
 {
     const char *uri = FCGX_GetParam("REQUEST_URI", r->fcgi.envp);
     char path[STG_URI_MAX], prefix[128];
-    size_t n = 0, plen;
+    size_t plen;
+    long n;
     const char *rule;
 
-    for (const char *p = uri ? uri : ""; *p && *p != '?'; p++) {
-        int hi = -1, lo = -1;
-        if (n + 1 >= sizeof path)
-            break;
-        if (*p == '%' && (hi = stg_hexval(p[1])) >= 0 &&
-            (lo = stg_hexval(p[2])) >= 0) {
-            path[n++] = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            path[n++] = *p;
-        }
-    }
+    uri = uri ? uri : "";
+    n = pct_decode(uri, strcspn(uri, "?"), 0, path, sizeof path);
     plen =
         (size_t)snprintf(prefix, sizeof prefix, "/buckets/%s/objects/", bucket);
-    if (n < plen || memcmp(path, prefix, plen) != 0) {
+    if (n >= 0 && ((size_t)n < plen || memcmp(path, prefix, plen) != 0)) {
         http_send_error(r, SP_E_NOT_FOUND, NULL, "no such route");
         return -1;
     }
-    *len = n - plen;
-    rule = *len > st_get()->key_max(r->auth.sub, bucket)
-               ? "key_length"
-               : obj_key_rule(path + plen, *len);
+    *len = n >= 0 ? (size_t)n - plen : 0;
+    if (n < 0) /* -1: longer than any key; -2: a NUL */
+        rule = n == -1 ? "key_length" : "key_control_character";
+    else if (*len > st_get()->key_max(r->auth.sub, bucket))
+        rule = "key_length";
+    else
+        rule = obj_key_rule(path + plen, *len);
     if (rule != NULL) {
         http_send_error_rule(r, SP_E_INVALID_ARGUMENT, "key", rule,
                              "bad object key (%s)", rule);

@@ -10,6 +10,7 @@
 #include "sp_auth.h"
 #include "sp_json.h"
 #include "sp_outhttp.h"
+#include "sp_pct.h"
 #include "sp_sigv4.h"
 
 #include <openssl/crypto.h>
@@ -161,7 +162,7 @@ void stg_presign(http_req *r)
         goto out;
     }
     buf_printf(&path, "/buckets/%s/objects/", bucket);
-    oh_uri_encode(&path, key, 1);
+    pct_encode(&path, key, "/");
     stg_presign_secret(secret);
     sv4_date(now, date);
     p = (sv4_presign){method,    http_header(r, "Host"),

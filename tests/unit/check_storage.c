@@ -1,10 +1,12 @@
 /* check_storage.c: storage's pure parts: the bucket and key naming rules
  * (common/sp_objname.c), SigV4 presigned-URL signing (common/sp_sigv4.c)
  * against the example of AWS's documentation, S3's XML answers read
- * (common/sp_s3xml.c), and the URLs an import may fetch (common/sp_egress.c,
- * address literals only: no lookup leaves the machine). */
+ * (common/sp_s3xml.c), the URLs an import may fetch (common/sp_egress.c,
+ * address literals only: no lookup leaves the machine), and the percent
+ * codec (common/sp_pct.c). */
 #include "sp_egress.h"
 #include "sp_objname.h"
+#include "sp_pct.h"
 #include "sp_s3xml.h"
 #include "sp_sigv4.h"
 
@@ -192,6 +194,33 @@ START_TEST(egress_urls)
 }
 END_TEST
 
+START_TEST(pct_codec)
+{
+    char out[64];
+    sp_buf b;
+
+    buf_init(&b, 64);
+    ck_assert_int_eq(pct_encode(&b, "a b/\xc3\xa9~x-_.", "/"), 0);
+    ck_assert_str_eq(b.data, "a%20b/%C3%A9~x-_.");
+    buf_reset(&b);
+    ck_assert_int_eq(pct_encode(&b, "a/b", NULL), 0);
+    ck_assert_str_eq(b.data, "a%2Fb");
+    buf_free(&b);
+    buf_init(&b, 4);
+    ck_assert_int_eq(pct_encode(&b, "a b", NULL), -1); /* past its max */
+    buf_free(&b);
+    ck_assert_int_eq(pct_decode("a%20b%c3%A9+", 12, 0, out, sizeof out), 6);
+    ck_assert_str_eq(out, "a b\xc3\xa9+");
+    ck_assert_int_eq(pct_decode("a+b", 3, 1, out, sizeof out), 3);
+    ck_assert_str_eq(out, "a b");
+    ck_assert_int_eq(pct_decode("%zz%4", 5, 0, out, sizeof out), 5);
+    ck_assert_str_eq(out, "%zz%4");
+    ck_assert_int_eq(pct_decode("a%00b", 5, 0, out, sizeof out), -2);
+    ck_assert_int_eq(pct_decode("abcd", 4, 0, out, 4), -1);
+    ck_assert_int_eq(pct_decode("abc", 3, 0, out, 4), 3);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("storage");
@@ -205,6 +234,7 @@ int main(void)
     tcase_add_test(tc, sigv4_dates);
     tcase_add_test(tc, s3xml_read);
     tcase_add_test(tc, egress_urls);
+    tcase_add_test(tc, pct_codec);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
