@@ -92,7 +92,7 @@
     X(SP_POOL_TEMPLATE, STR, "", 0, 64,                                        \
       "the template of those ready sandboxes (empty: SP_DEFAULT_TEMPLATE)")    \
     X(SP_DEFAULT_TEMPLATE, STR, "base", 1, 64,                                 \
-      "the template of a sandbox whose request names none (\"host\": the "  \
+      "the template of a sandbox whose request names none (\"host\": the "     \
       "host's /usr read-only, no disk of its own)")                            \
     X(SP_HELPER_UID, INT, "0", 0, 2147483647,                                  \
       "first host uid given to sandboxes (one uid per slot); 0: one of 8192 "  \
@@ -100,7 +100,7 @@
     X(SP_PREVIEW_DOMAIN, DNS, "localhost", 1, 253,                             \
       "domain of sandbox host names <port>-<sandbox id>.<domain>")             \
     X(SP_PREVIEW_MAX_CONNS, INT, "4096", 1, 1000000,                           \
-      "connections sp-preview carries at once (beyond: 503)")                 \
+      "connections sp-preview carries at once (beyond: 503)")                  \
     X(SP_HELPER_BUFFER_MB, INT, "64", 1, 4096,                                 \
       "output a helper keeps while Redis is away; past it output is dropped "  \
       "and counted (events_lost)")                                             \
@@ -112,7 +112,28 @@
     X(SP_METRICS_INTERVAL, INT, "5000", 500, 3600000,                          \
       "milliseconds between two samples of a sandbox's CPU, memory and disk")  \
     X(SP_METRICS_MAXLEN, INT, "720", 10, 100000,                               \
-      "samples kept per sandbox (the oldest are trimmed)")
+      "samples kept per sandbox (the oldest are trimmed)")                     \
+    X(SP_STORAGE_URL, STR, "", 0, 1024,                                        \
+      "object storage: file:///path or s3://bucket[/prefix] (empty: "          \
+      "$SP_STATE_DIR/storage)")                                                \
+    X(SP_OBJECT_MAX, INT, "5368709120", 1, 5497558138880LL,                    \
+      "largest object, bytes (beyond: 413)")                                   \
+    X(SP_BUCKETS_MAX_PER_SUBJECT, INT, "100", 1, 100000,                       \
+      "buckets one subject may have")                                          \
+    X(SP_S3_ENDPOINT, STR, "", 0, 1024,                                        \
+      "the S3 service, http(s)://host[:port] (s3:// storage only)")            \
+    X(SP_S3_REGION, STR, "us-east-1", 1, 64, "the S3 region signed for")       \
+    X(SP_S3_ACCESS_KEY, STR, "", 0, 256, "the S3 access key id")               \
+    X(SP_S3_SECRET_KEY, SECRET, "", 0, 256,                                    \
+      "the S3 secret access key (never logged)")                               \
+    X(SP_S3_PATH_STYLE, INT, "1", 0, 1,                                        \
+      "1: http://endpoint/bucket/key; 0: http://bucket.endpoint/key")          \
+    X(SP_S3_TLS_VERIFY, INT, "1", 0, 1,                                        \
+      "verify the S3 service's TLS certificate")                               \
+    X(SP_S3_PART_MB, INT, "8", 5, 512,                                         \
+      "multipart upload part size, MiB (objects larger are sent in parts)")    \
+    X(SP_S3_TIMEOUT_S, INT, "30", 1, 3600,                                     \
+      "S3 connect and stall timeout, seconds (no byte for that long)")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;

@@ -464,20 +464,48 @@ int hc_file_tree(const char *helper, const char *sbx, const char *path,
     return hc_call(helper, HC_FILE_TREE, a, HC_FILE_WAIT_MS, out, err);
 }
 
+/* hc_file_write's fill: the bytes of a buffer. */
+typedef struct hc_bytes {
+    const void *data;
+    size_t len;
+} hc_bytes;
+
+static long long hc_fill_bytes(void *ctx, int fd)
+{
+    const hc_bytes *b = ctx;
+
+    if (b->len > 0 && spool_write_all(fd, b->data, b->len) != 0)
+        return -1;
+    return (long long)b->len;
+}
+
 int hc_file_write(const char *helper, const char *sbx, const char *path,
                   const void *data, size_t len, rpc_reply *out, rpc_err *err)
+{
+    hc_bytes b = {data, len};
+
+    return hc_file_write_with(helper, sbx, path, hc_fill_bytes, &b, out, err);
+}
+
+int hc_file_write_with(const char *helper, const char *sbx, const char *path,
+                       long long (*fill)(void *ctx, int fd), void *ctx,
+                       rpc_reply *out, rpc_err *err)
 {
     char name[SPOOL_NAME_SIZE];
     cJSON *a;
     int dir, fd, rc = -1;
+    long long len;
 
     memset(out, 0, sizeof *out);
     if (hc_spool_new(&dir, &fd, name, err) != 0)
         return -1;
-    if (len > 0 && spool_write_all(fd, data, len) != 0) {
-        log_error("write(spool file) failed: %s", strerror(errno));
-        rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
-                    "file spool unavailable");
+    len = fill(ctx, fd);
+    if (len < 0 || len > (long long)SPOOL_BODY_MAX) {
+        log_error("write(spool file) failed: %s",
+                  len < 0 ? strerror(errno) : "too large");
+        rpc_err_set(err, RPC_TRANSPORT,
+                    len < 0 ? SP_E_UNAVAILABLE : SP_E_PAYLOAD_TOO_LARGE,
+                    len < 0 ? "file spool unavailable" : "file too large");
         goto out;
     }
     if ((a = hc_path_args(sbx, path)) != NULL) {

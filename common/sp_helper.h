@@ -219,6 +219,13 @@ int hc_file_tree(const char *helper, const char *sbx, const char *path,
 int hc_file_write(const char *helper, const char *sbx, const char *path,
                   const void *data, size_t len, rpc_reply *out, rpc_err *err);
 
+/* As hc_file_write, the bytes written by fill into the spool file's fd
+ * (a stream copied in without a buffer of its size): fill returns how
+ * many it wrote (at most SPOOL_BODY_MAX), or -1. */
+int hc_file_write_with(const char *helper, const char *sbx, const char *path,
+                       long long (*fill)(void *ctx, int fd), void *ctx,
+                       rpc_reply *out, rpc_err *err);
+
 /* Make directory path (and parents); out gets its entry. */
 int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
                   rpc_reply *out, rpc_err *err);

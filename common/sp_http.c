@@ -5,6 +5,7 @@
 #include "sp_frame.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_pct.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -59,39 +60,6 @@ const char *http_header(http_req *r, const char *name)
     return FCGX_GetParam(env, r->fcgi.envp);
 }
 
-static int http_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* URL-decode s[0..n) into out; -1 if it does not fit or decodes a NUL. */
-static int http_urldecode(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < n) {
-            int hi = http_hexval(s[i + 1]), lo = http_hexval(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                c = hi * 16 + lo;
-                i += 2;
-            }
-        }
-        if (c == 0 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 int http_query(const http_req *r, const char *name, char *out, size_t outlen)
 {
     const char *p = r->query;
@@ -104,8 +72,8 @@ int http_query(const http_req *r, const char *name, char *out, size_t outlen)
         const char *kend = eq ? eq : end;
         if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : end;
-            return http_urldecode(v, (size_t)(end - v), out, outlen) == 0 ? 1
-                                                                          : -1;
+            return pct_decode(v, (size_t)(end - v), 1, out, outlen) >= 0 ? 1
+                                                                         : -1;
         }
         p = amp ? amp + 1 : end;
     }
@@ -205,24 +173,31 @@ void http_add_header(http_req *r, const char *fmt, ...)
     memcpy(r->extra + used + n, "\r\n", 3);
 }
 
-void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
-                   size_t len)
+int http_send_head(http_req *r, int status, const char *ctype,
+                   unsigned long long len)
 {
     if (r->status != 0)
-        return; /* one response per request */
+        return -1; /* one response per request */
     r->status = status;
     http_count(status);
     /* libfcgi's own FCGX_FPrintF knows no %zu: format here. */
-    char head[HTTP_EXTRA_HEADERS + 256];
+    char head[HTTP_EXTRA_HEADERS + 256], clen[48] = "";
+    if (len != HTTP_LEN_STREAM)
+        snprintf(clen, sizeof clen, "Content-Length: %llu\r\n", len);
     int n = snprintf(head, sizeof head,
                      "Status: %d %s\r\nContent-Type: %s\r\n"
-                     "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "%sCache-Control: no-store\r\n"
                      "%s\r\n",
-                     status, sp_http_reason(status), ctype, len, r->extra);
+                     status, sp_http_reason(status), ctype, clen, r->extra);
     if (n < 0 || (size_t)n >= sizeof head)
-        return;
-    FCGX_PutStr(head, n, r->fcgi.out);
-    if (len > 0)
+        return -1;
+    return FCGX_PutStr(head, n, r->fcgi.out) == n ? 0 : -1;
+}
+
+void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
+                   size_t len)
+{
+    if (http_send_head(r, status, ctype, len) == 0 && len > 0)
         FCGX_PutStr(data, (int)len, r->fcgi.out);
 }
 
@@ -291,18 +266,39 @@ static void http_send_stream_error(http_req *r, sp_status st, const char *msg)
     buf_free(&b);
 }
 
+static void http_send_error_v(http_req *r, sp_status st, const char *field,
+                              const char *rule, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
 {
-    char raw[512], msg[3 * sizeof raw + 1], fld[3 * 64 + 1];
-    cJSON *root;
     va_list ap;
+
+    va_start(ap, fmt);
+    http_send_error_v(r, st, field, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void http_send_error_rule(http_req *r, sp_status st, const char *field,
+                          const char *rule, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    http_send_error_v(r, st, field, rule, fmt, ap);
+    va_end(ap);
+}
+
+static void http_send_error_v(http_req *r, sp_status st, const char *field,
+                              const char *rule, const char *fmt, va_list ap)
+{
+    char raw[512], msg[3 * sizeof raw + 1], fld[3 * 64 + 1];
+    cJSON *root, *err;
     char *s;
     int n;
 
-    va_start(ap, fmt);
     n = vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
     /* Cut short: never end inside a character. */
     if (n >= (int)sizeof raw)
         raw[utf8_cut((const unsigned char *)raw, strlen(raw))] = '\0';
@@ -320,6 +316,9 @@ void http_send_error(http_req *r, sp_status st, const char *field,
         return;
     }
     root = http_error_doc(r, st, msg, field != NULL ? fld : NULL);
+    err = cJSON_GetObjectItemCaseSensitive(root, "error");
+    if (rule != NULL && err != NULL)
+        cJSON_AddStringToObject(err, "rule", rule); /* static, never input */
     s = cJSON_PrintUnformatted(root);
     if (s != NULL) {
         http_send_raw(r, sp_status_http(st), "application/json; charset=utf-8",

@@ -93,6 +93,19 @@ void http_add_header(http_req *r, const char *fmt, ...)
 /* Send a JSON body with the given HTTP status; obj stays the caller's. */
 void http_send_json(http_req *r, int status, const cJSON *obj);
 
+/* Send the head of an answer of len bytes (Content-Length; HTTP_LEN_STREAM:
+ * none, a stream of unknown length) whose body the caller then writes to
+ * r->fcgi.out itself (a streamed object). 0, or -1 (an answer was already
+ * sent, or the client is gone). */
+#define HTTP_LEN_STREAM (~0ULL)
+int http_send_head(http_req *r, int status, const char *ctype,
+                   unsigned long long len);
+
+/* Write len bytes of a body after http_send_head, in large FastCGI
+ * records straight to the connection (sp_http_body.c). 0, or -1 (the
+ * client is gone). */
+int http_write_body(http_req *r, const char *buf, size_t len);
+
 /* Send raw bytes with the given status and content type. */
 void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
                    size_t len);
@@ -103,6 +116,12 @@ void http_send_raw(http_req *r, int status, const char *ctype, const void *data,
 void http_send_error(http_req *r, sp_status st, const char *field,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* As http_send_error, with "rule": the static name of the naming rule the
+ * input broke (storage names: "bucket_name_length" ...). */
+void http_send_error_rule(http_req *r, sp_status st, const char *field,
+                          const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Match r against routes and call the route's function; answers 404 and
  * 405 (with Allow) itself, and 401 for auth routes without a valid

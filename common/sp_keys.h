@@ -80,7 +80,8 @@
       "renamed away at once")                                                  \
     X(KEY_TBUILD, "tbuild:<bld>", "hash",                                      \
       "sp-sandboxes (POST /templates), sp-helperd (build end)",                \
-      "sp-sandboxes (GET /templates/{name}/builds/{id}), sp-sse (owner check)",\
+      "sp-sandboxes (GET /templates/{name}/builds/{id}), sp-sse (owner "       \
+      "check)",                                                                \
       "expires SP_EVENT_TTL after the build ends")                             \
     X(KEY_SBX_RUNNING, "sbx:<sbx>:running", "set",                             \
       "sp-helperd (execution and context run start and end)",                  \
@@ -157,6 +158,10 @@
       "SP_EVENT_TTL after the shell ends; deleted if the start fails")         \
     X(KEY_TRMRATE, "trmrate:<trm>", "string", "sp-terminal (input, INCR)",     \
       "sp-terminal (input rate limit)", "expires 1 s after its first input")   \
+    X(KEY_BUCKETS, "buckets:<sub>", "hash",                                    \
+      "sp-storage (bucket create, delete)",                                    \
+      "sp-storage (every bucket and object route: the owner check)",           \
+      "permanent; a bucket leaves it when deleted")                            \
     X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
       "every FastCGI program (http_flusher, once a second)",                   \
       "sp-health (/metrics)", "permanent")

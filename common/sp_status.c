@@ -24,6 +24,7 @@ static const struct {
     [SP_E_INSUFFICIENT_STORAGE] = {507, "insufficient_storage"},
     [SP_E_PAUSED] = {409, "paused"},
     [SP_E_BAD_GATEWAY] = {502, "bad_gateway"},
+    [SP_E_RANGE] = {416, "range_not_satisfiable"},
 };
 
 int sp_status_http(sp_status st)
@@ -60,6 +61,8 @@ const char *sp_http_reason(int http_status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
     case 302:
         return "Found";
     case 400:
@@ -78,6 +81,8 @@ const char *sp_http_reason(int http_status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
     case 429:
         return "Too Many Requests";
     case 502:

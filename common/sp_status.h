@@ -20,6 +20,7 @@ typedef enum sp_status {
     SP_E_INSUFFICIENT_STORAGE = 13,
     SP_E_PAUSED = 14,      /* 409: the sandbox is paused (resume it first) */
     SP_E_BAD_GATEWAY = 15, /* 502: nothing listens on a sandbox's port */
+    SP_E_RANGE = 16,       /* 416: a Range outside the object */
     SP_STATUS_COUNT
 } sp_status;
 

@@ -14,6 +14,7 @@
 #include "sp_jwt.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_pct.h"
 #include "sp_status.h"
 
 #include <stdio.h>
@@ -68,40 +69,16 @@ void sse_request_init(uint32_t max_streams)
     sse_max_streams = max_streams;
 }
 
-static int sse_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sse_query(const char *q, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
     while (q != NULL && *q != '\0') {
         const char *end = strchr(q, '&');
-        size_t len = end ? (size_t)(end - q) : strlen(q), o = 0;
-        if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
-            for (size_t i = nl + 1; i < len; i++) {
-                int c = (unsigned char)q[i];
-                if (c == '+')
-                    c = ' ';
-                else if (c == '%' && i + 2 < len && sse_hex(q[i + 1]) >= 0 &&
-                         sse_hex(q[i + 2]) >= 0) {
-                    c = sse_hex(q[i + 1]) * 16 + sse_hex(q[i + 2]);
-                    i += 2;
-                }
-                if (c == 0 || o + 1 >= outlen)
-                    return -1;
-                out[o++] = (char)c;
-            }
-            out[o] = '\0';
-            return 1;
-        }
+        size_t len = end ? (size_t)(end - q) : strlen(q);
+        if (len > nl && strncmp(q, name, nl) == 0 && q[nl] == '=')
+            return pct_decode(q + nl + 1, len - nl - 1, 1, out, outlen) >= 0
+                       ? 1
+                       : -1;
         q = end ? end + 1 : NULL;
     }
     return 0;

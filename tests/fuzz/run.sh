@@ -35,6 +35,8 @@ sources()
         common/sp_utf8.c common/sp_buf.c ;;
     tspec) echo common/sp_tspec.c common/sp_utf8.c common/sp_buf.c ;;
     netpol) echo common/sp_netpol.c common/sp_dns.c ;;
+    storage) echo common/sp_s3xml.c common/sp_objname.c common/sp_utf8.c \
+        common/sp_buf.c ;;
     *) return 1 ;;
     esac
 }

@@ -225,7 +225,7 @@ class Case(unittest.TestCase):
             self.assertIsInstance(doc.get("message"), str, r)
         err = doc["error"]
         self.assertIsInstance(err, dict, r)
-        self.assertLessEqual(set(err), {"code", "message", "field"}, r)
+        self.assertLessEqual(set(err), {"code", "message", "field", "rule"}, r)
         self.assertIsInstance(err.get("code"), str, r)
         self.assertIsInstance(err.get("message"), str, r)
         if code is not None:

@@ -554,6 +554,7 @@ START_TEST(status_table)
         {SP_E_INSUFFICIENT_STORAGE, 507, "insufficient_storage"},
         {SP_E_PAUSED, 409, "paused"},
         {SP_E_BAD_GATEWAY, 502, "bad_gateway"},
+        {SP_E_RANGE, 416, "range_not_satisfiable"},
     };
     ck_assert_int_eq(sizeof want / sizeof want[0], SP_STATUS_COUNT);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -614,6 +615,7 @@ START_TEST(keys_exact_strings)
         {KEY_CLIENT, "alice", "cli_1", "sp:client:alice:cli_1"},
         {KEY_TERMINAL, "trm_1", NULL, "sp:terminal:trm_1"},
         {KEY_TRMRATE, "trm_1", NULL, "sp:trmrate:trm_1"},
+        {KEY_BUCKETS, "alice", NULL, "sp:buckets:alice"},
         {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
     };
     char k[256];

@@ -1,0 +1,120 @@
+"""storage_util.py: what the storage tests and bench share: the S3 test
+server (s3rver from tests/s3, installed by ./sandpipe test) started on
+loopback and stopped by pid, and an sp-storage of the stack's own
+environment started on the stack's socket with the s3 backend while the
+supervised one is held (the same nginx, Redis and credentials)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import sp
+
+ROOT = os.environ.get("SP_ROOT") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+S3RVER = os.path.join(ROOT, "tests", "s3", "node_modules", ".bin", "s3rver")
+# s3rver's built-in account; the real bucket sandpipe's buckets live in.
+S3_ACCESS, S3_SECRET, S3_BUCKET = "S3RVER", "S3RVER", "sp-test"
+
+
+def wait_port(port, timeout=15):
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return sp.wait_until(up, timeout)
+
+
+class S3Server:
+    """s3rver on 127.0.0.1:port with its data in a temporary directory."""
+
+    def __init__(self, port):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="sp-s3rver-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [S3RVER, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port),
+             "-s", "--no-vhost-buckets", "--configure-bucket", S3_BUCKET],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        if not wait_port(self.port):
+            self.stop()
+            raise AssertionError("s3rver did not start")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def program_env(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = [e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e]
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+def owner_of(pid):
+    st = os.stat(f"/proc/{pid}")
+    return st.st_uid, st.st_gid
+
+
+class S3Storage:
+    """sp-storage with the s3 backend in place of the supervised one."""
+
+    def __init__(self, s3port, part_mb=5):
+        self.s3 = S3Server(s3port)
+        self.part_mb = part_mb
+        self.proc = None
+
+    def start(self):
+        self.s3.start()
+        old = sp.read_pid("sp-storage")
+        env = program_env(old)
+        uid, gid = owner_of(old)
+        env.update(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
+                   SP_S3_ENDPOINT=f"http://127.0.0.1:{self.s3.port}",
+                   SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
+                   SP_S3_PART_MB=str(self.part_mb), SP_S3_TIMEOUT_S="5")
+        sp.hold("sp-storage")
+        os.kill(old, signal.SIGKILL)
+        sp.wait_until(lambda: not sp.pid_alive(old), 5)
+        sock = env["SP_SOCKET"]
+
+        def drop():
+            os.setgid(gid)
+            os.setuid(uid)
+        self.proc = subprocess.Popen(
+            [os.path.join(sp.BUILD, "sp-storage")], env=env,
+            preexec_fn=drop if os.getuid() == 0 else None,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not sp.wait_until(lambda: os.path.exists(sock) and
+                             sp.get("/buckets", headers={
+                                 "X-API-Key": sp.API_KEY}).status == 200, 10):
+            self.stop()
+            raise AssertionError("sp-storage (s3) did not start")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        sp.release("sp-storage")
+        sp.wait_until(lambda: sp.get("/buckets", headers={
+            "X-API-Key": sp.API_KEY}).status == 200, 10)
+        self.s3.remove()
