@@ -1,5 +1,6 @@
 /* sp_egress.c: public destinations only (see sp_egress.h). */
 #include "sp_egress.h"
+#include "sp_netpol.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -9,34 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
-typedef struct egress_net {
-    int family;
-    const char *addr;
-    int bits;
-} egress_net;
-
-/* As helper/sbx_net.c's reject rules. */
-static const egress_net egress_blocked[] = {
-    {AF_INET, "0.0.0.0", 8},      {AF_INET, "10.0.0.0", 8},
-    {AF_INET, "100.64.0.0", 10},  {AF_INET, "127.0.0.0", 8},
-    {AF_INET, "169.254.0.0", 16}, {AF_INET, "172.16.0.0", 12},
-    {AF_INET, "192.0.0.0", 24},   {AF_INET, "192.168.0.0", 16},
-    {AF_INET, "198.18.0.0", 15},  {AF_INET, "224.0.0.0", 3},
-    {AF_INET6, "::", 127},        {AF_INET6, "::ffff:0:0", 96},
-    {AF_INET6, "64:ff9b::", 96},  {AF_INET6, "fc00::", 7},
-    {AF_INET6, "fe80::", 10},     {AF_INET6, "ff00::", 8},
-};
-
-static int egress_in(const unsigned char *a, const unsigned char *net, int bits)
-{
-    int whole = bits / 8, rest = bits % 8;
-
-    if (memcmp(a, net, (size_t)whole) != 0)
-        return 0;
-    return rest == 0 ||
-           ((a[whole] ^ net[whole]) & (unsigned char)(0xff << (8 - rest))) == 0;
-}
 
 /* The address bytes of sa and their family; NULL if neither family. */
 static const unsigned char *egress_bytes(const struct sockaddr *sa)
@@ -67,22 +40,14 @@ static int egress_own(const struct sockaddr *sa)
     return own;
 }
 
+/* Public: in none of the ranges no policy opens (sp_netpol.h, the same
+ * as the sandboxes' egress filter) and not this host's own. */
 static int egress_public(const struct sockaddr *sa)
 {
     const unsigned char *a = egress_bytes(sa);
-    unsigned char net[16];
 
-    if (a == NULL)
-        return 0;
-    for (size_t i = 0; i < sizeof egress_blocked / sizeof *egress_blocked;
-         i++) {
-        if (egress_blocked[i].family != sa->sa_family ||
-            inet_pton(sa->sa_family, egress_blocked[i].addr, net) != 1)
-            continue;
-        if (egress_in(a, net, egress_blocked[i].bits))
-            return 0;
-    }
-    return !egress_own(sa);
+    return a != NULL && !netpol_addr_blocked(sa->sa_family, a) &&
+           !egress_own(sa);
 }
 
 /* Resolve host; every address must be public; the first into pin. */

@@ -67,26 +67,50 @@ static int np_inside(int family, const uint8_t *a, int prefix,
     return 1;
 }
 
-/* 1 if e (a CIDR) lies inside a private range. */
-static int np_private(const netpol_entry *e)
+/* 1 if a/prefix lies inside one of list's ranges (NETPOL_* strings:
+ * comma-separated "addr/prefix" or bare addresses). */
+static int np_in_list(const char *list, int family, const uint8_t *a,
+                      int prefix)
 {
-    char all[] = NETPOL_PRIVATE_V4 ", " NETPOL_PRIVATE_V6, *save = NULL, *tok;
+    char all[512], *save = NULL, *tok;
 
+    snprintf(all, sizeof all, "%s", list);
     for (tok = strtok_r(all, ", ", &save); tok != NULL;
          tok = strtok_r(NULL, ", ", &save)) {
         char *slash = strchr(tok, '/');
+        size_t n = slash != NULL ? (size_t)(slash - tok) : strlen(tok);
         netpol_entry r = {0};
         np_range range;
 
-        if (slash == NULL || np_addr(tok, (size_t)(slash - tok), &r) != 0)
+        if (np_addr(tok, n, &r) != 0)
             continue;
         range.family = r.family;
         memcpy(range.addr, r.addr, sizeof range.addr);
-        range.prefix = atoi(slash + 1);
-        if (np_inside(e->family, e->addr, e->prefix, &range))
+        range.prefix =
+            slash != NULL ? atoi(slash + 1) : (r.family == AF_INET ? 32 : 128);
+        if (np_inside(family, a, prefix, &range))
             return 1;
     }
     return 0;
+}
+
+/* 1 if e (a CIDR) lies inside a private range. */
+static int np_private(const netpol_entry *e)
+{
+    return np_in_list(NETPOL_PRIVATE_V4 ", " NETPOL_PRIVATE_V6, e->family,
+                      e->addr, e->prefix);
+}
+
+int netpol_addr_blocked(int family, const uint8_t *addr)
+{
+    int bits = family == AF_INET ? 32 : 128;
+
+    if (family != AF_INET && family != AF_INET6)
+        return 1;
+    return np_in_list(NETPOL_ALWAYS_V4 ", " NETPOL_ALWAYS_V6, family, addr,
+                      bits) ||
+           np_in_list(NETPOL_PRIVATE_V4 ", " NETPOL_PRIVATE_V6, family, addr,
+                      bits);
 }
 
 /* "addr/prefix" or a bare address; 0, or -1 with why. */

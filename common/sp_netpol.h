@@ -78,6 +78,12 @@ void netpol_free(sp_netpol *p);
 /* A deep copy of src into dst (freed by netpol_free). 0, or -1 (no
  * memory; dst empty). */
 int netpol_copy(sp_netpol *dst, const sp_netpol *src);
+/* 1 if the address (4 bytes for AF_INET, 16 for AF_INET6) is one that
+ * only an explicit CIDR could open, or none: NETPOL_ALWAYS_* or
+ * NETPOL_PRIVATE_* (any other family: 1). For destinations the host
+ * itself reaches on a user's behalf (sp_egress.c), which no policy
+ * opens. */
+int netpol_addr_blocked(int family, const uint8_t *addr);
 
 /* The canonical JSON of p: {internet, allow_out: [...], deny_out: [...]}
  * (the caller frees it), the form the API answers and jobs carry. */

@@ -156,6 +156,54 @@ START_TEST(netpol_private_ranges)
 }
 END_TEST
 
+static int blocked(const char *text)
+{
+    uint8_t a[16];
+
+    if (inet_pton(AF_INET, text, a) == 1)
+        return netpol_addr_blocked(AF_INET, a);
+    ck_assert_int_eq(inet_pton(AF_INET6, text, a), 1);
+    return netpol_addr_blocked(AF_INET6, a);
+}
+
+START_TEST(netpol_addresses_blocked)
+{
+    static const char *const no[] = {
+        "127.0.0.1",
+        "0.1.2.3",
+        "10.1.2.3",
+        "100.64.0.1",
+        "169.254.169.254",
+        "172.16.5.5",
+        "172.31.255.255",
+        "192.168.1.1",
+        "192.0.0.8",
+        "198.19.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "::ffff:1.2.3.4",
+        "fe80::1",
+        "fc00::1",
+        "fd00:ec2::254",
+        "ff02::1",
+        "64:ff9b::808:808",
+    };
+    static const char *const yes[] = {
+        "1.1.1.1",     "8.8.8.8",     "172.32.0.1",  "198.51.100.7",
+        "203.0.113.9", "100.128.0.1", "2001:db8::1", "2606:4700::1111",
+    };
+    uint8_t any[16] = {0};
+
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        ck_assert_msg(blocked(no[i]), "%s should be blocked", no[i]);
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        ck_assert_msg(!blocked(yes[i]), "%s should be open", yes[i]);
+    ck_assert_int_eq(netpol_addr_blocked(AF_UNIX, any), 1);
+}
+END_TEST
+
 START_TEST(netpol_names)
 {
     char field[64], msg[256];
@@ -273,6 +321,7 @@ int main(void)
     tcase_add_test(tc, netpol_forms);
     tcase_add_test(tc, netpol_refused);
     tcase_add_test(tc, netpol_private_ranges);
+    tcase_add_test(tc, netpol_addresses_blocked);
     tcase_add_test(tc, netpol_names);
     tcase_add_test(tc, dns_messages);
     suite_add_tcase(s, tc);
