@@ -55,10 +55,10 @@
     X(HC_CTX_CREATE, "ctx_create")   /* start a stateful context */            \
     X(HC_CTX_RUN, "ctx_run")         /* run code in a context */               \
     X(HC_CTX_DELETE, "ctx_delete")   /* end a context */                       \
-    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */      \
-    X(HC_TPL_BUILD, "template_build")   /* start a template build */      \
-    X(HC_WATCH_START, "watch_start") /* watch a directory's file events */     \
-    X(HC_WATCH_STOP, "watch_stop")   /* end a watch */
+    X(HC_TPL_DELETE, "template_delete") /* remove an unused template */        \
+    X(HC_TPL_BUILD, "template_build")   /* start a template build */           \
+    X(HC_WATCH_START, "watch_start")    /* watch a directory's file events */  \
+    X(HC_WATCH_STOP, "watch_stop")      /* end a watch */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -84,8 +84,8 @@ typedef struct hc_sandbox_req {
     const char *id, *owner;
     long long timeout_s, memory_mb, pids, disk_mb, cpus_milli;
     int network;
-    const cJSON *env;      /* object of strings, or NULL */
-    const cJSON *metadata; /* object, or NULL */
+    const cJSON *env;          /* object of strings, or NULL */
+    const cJSON *metadata;     /* object, or NULL */
     const char *template_name; /* NULL: SP_DEFAULT_TEMPLATE */
 } hc_sandbox_req;
 
@@ -211,9 +211,11 @@ int hc_file_mkdir(const char *helper, const char *sbx, const char *path,
 int hc_file_delete(const char *helper, const char *sbx, const char *path,
                    int recursive, rpc_err *err);
 
-/* Start context ctx (language canonical) in sbx for owner. */
+/* Start context ctx (language canonical) in sbx for owner, its driver in
+ * directory cwd (NULL: the template's working directory). */
 int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
-                  const char *language, const char *owner, rpc_err *err);
+                  const char *language, const char *cwd, const char *owner,
+                  rpc_err *err);
 
 /* Run code in a context; answered as hc_exec answers. */
 int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,

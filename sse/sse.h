@@ -69,6 +69,14 @@ typedef struct sse_route {
                              * and the id: the owner hash's field
                              * parent_field must hold the parent id */
     const char *parent_field;
+    /* NULL, or how an entry becomes this route's event instead of
+     * sse_ev_format's envelope (a protocol's mapping: sse_interp.c);
+     * NULL from it skips the entry. */
+    struct sse_ev *(*format)(const struct sse_route *rt, sse_sid id,
+                             const char *type, const char *data, size_t dlen,
+                             const char *label);
+    int sbx_token; /* 1: authorized by the sandbox's data-plane tokens
+                      (sse_interp.c), not by a credential */
 } sse_route;
 
 enum sse_job_type {
@@ -91,9 +99,11 @@ typedef struct sse_job {
     char parent[SSE_ID_LEN];  /* OPEN: the path's parent id (route mid) */
     char api_key[SSE_ID_LEN]; /* OPEN: X-API-Key, or empty */
     char *token;              /* OPEN: bearer/access token (malloc'd) */
-    int has_after;            /* BACKLOG: after is set */
-    int check_lost;           /* BACKLOG: report trimmed entries */
-    int pointers;             /* WATCH/BACKLOG: entries are pointers */
+    char traffic[48];         /* OPEN, sbx_token routes: the tokens sent */
+    char access[48];
+    int has_after;  /* BACKLOG: after is set */
+    int check_lost; /* BACKLOG: report trimmed entries */
+    int pointers;   /* WATCH/BACKLOG: entries are pointers */
     sse_sid after;
     long long not_before_ms; /* BACKLOG of pointers: skip older entries */
     size_t budget;           /* BACKLOG: bytes the client can take */
@@ -250,6 +260,20 @@ size_t sse_entries(const redisReply *r, const sse_route *route,
                    const char *label, int pointers, sse_ev ***tail,
                    size_t budget, size_t *used, sse_sid *last,
                    long long not_before_ms);
+
+/* sse_interp.c: E2B's code interpreter stream -------------------------- */
+
+/* sse_route.format of the interp route: an entry as E2B's NDJSON lines. */
+sse_ev *sse_interp_format(const sse_route *rt, sse_sid id, const char *type,
+                          const char *data, size_t dlen, const char *label);
+
+/* The tokens of an sbx_token route's request into job; 0, or -1 when
+ * there is none or one is malformed. */
+int sse_interp_credential(const sse_fcgi *f, sse_job *job);
+
+/* OPEN of an sbx_token route (reader thread): the owner hash's sandbox
+ * must match every token sent; fills res->status and res->sub. */
+void sse_interp_open(const sse_job *job, sse_res *res);
 
 /* sse_request.c -------------------------------------------------------- */
 

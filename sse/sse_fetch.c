@@ -59,6 +59,8 @@ static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
         }
         return ev;
     }
+    if (route->format != NULL)
+        return route->format(route, *id, type, data, dlen, label);
     ev = sse_ev_format(route->frame, *id, type, data, dlen, route->label, label,
                        route->final_type);
     if (ev == NULL)
@@ -107,6 +109,10 @@ void sse_do_open(const sse_job *job, sse_res *res)
     redisReply *r = NULL;
     int rev;
 
+    if (job->route->sbx_token) {
+        sse_interp_open(job, res);
+        return;
+    }
     res->status = SP_E_UNAUTHENTICATED;
     if (job->api_key[0] != '\0') {
         res->status = auth_api_key(job->api_key, &ai);

@@ -35,18 +35,25 @@
  * others are sse_route's (sse.h). */
 static const sse_route sse_routes[] = {
     {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
-     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, 0},
     {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
-     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL, NULL, 0},
     {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse,
-     KEY_EVENTS, "execution", 0, NULL, NULL},
+     KEY_EVENTS, "execution", 0, NULL, NULL, NULL, 0},
     /* /sandboxes/{sbx}/watches/{wch}/events: a file watch (hd_watch.c). */
     {"/sandboxes/", "/events", "wch_", KEY_WATCH, "watchId", "end", 0,
-     &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox"},
+     &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox", NULL, 0},
     /* /templates/{name}/builds/{bld}/events: a template build's log
      * (hd_tpl_build.c). */
     {"/templates/", "/events", "bld_", KEY_TBUILD, "buildId", "result", 0,
-     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name"},
+     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name", NULL, 0},
+    /* /_sp/interp/{exe}/events: a context run as E2B's code interpreter
+     * streams it (POST /execute of handlers/interp.c hands it over),
+     * authorized by the sandbox's tokens (sse_interp.c). Internal in
+     * nginx. */
+    {"/_sp/interp/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
+     &frame_lines, KEY_EVENTS, "execution", 0, NULL, NULL, sse_interp_format,
+     1},
 };
 
 static uint32_t sse_max_streams;
@@ -239,7 +246,8 @@ void sse_request(sse_client *cl)
         sse_reply_error(cl, SP_E_INTERNAL, NULL, "internal error");
         goto out;
     }
-    if (sse_credential(cl, query, job) != 0) {
+    if ((cl->route->sbx_token ? sse_interp_credential(&cl->fcgi, job)
+                              : sse_credential(cl, query, job)) != 0) {
         sse_reply_error(cl, SP_E_UNAUTHENTICATED, NULL,
                         "missing or invalid credentials");
         goto out;
