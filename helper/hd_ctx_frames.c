@@ -99,10 +99,10 @@ out:
 
 /* Rich output (a display frame, or one mime type of a result): a display
  * event {mime, data, main?} and an entry of results; counted against the
- * output cap. main: the value of the cell's last expression (E2B's
+ * output cap. is_main: the value of the cell's last expression (E2B's
  * is_main_result), not a figure or other display. */
 static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data,
-                           int main)
+                           int is_main)
 {
     size_t n = strlen(data);
     cJSON *ev, *item;
@@ -117,7 +117,7 @@ static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data,
     ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "mime", mime);
     cJSON_AddStringToObject(ev, "data", data);
-    if (main)
+    if (is_main)
         cJSON_AddBoolToObject(ev, "main", 1);
     hd_ctx_event_json(run, "display", ev);
     if (run->rid[0] != '\0') {

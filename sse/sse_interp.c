@@ -142,7 +142,7 @@ static int sse_interp_display(const sp_frame *fr, sp_buf *wire, const cJSON *ev)
 {
     const cJSON *mime = cJSON_GetObjectItemCaseSensitive(ev, "mime");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
-    int main = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "main"));
+    int is_main = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "main"));
     const char *key = NULL, *s;
     cJSON *o, *v;
     size_t n;
@@ -156,13 +156,13 @@ static int sse_interp_display(const sp_frame *fr, sp_buf *wire, const cJSON *ev)
     }
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "result");
-    cJSON_AddBoolToObject(o, "is_main_result", main);
+    cJSON_AddBoolToObject(o, "is_main_result", is_main);
     s = data->valuestring;
     n = strlen(s);
     if (key != NULL && strcmp(key, "json") == 0 &&
         (v = cJSON_Parse(s)) != NULL) {
         cJSON_AddItemToObject(o, key, v);
-    } else if (key != NULL && strcmp(key, "text") == 0 && main && n >= 2 &&
+    } else if (key != NULL && strcmp(key, "text") == 0 && is_main && n >= 2 &&
                s[0] == '\'' && s[n - 1] == '\'') {
         char *t = strndup(s + 1, n - 2); /* 'abc' → abc, as E2B does */
         cJSON_AddStringToObject(o, key, t != NULL ? t : "");
