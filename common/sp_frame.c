@@ -468,12 +468,12 @@ static int frame_ws_event(sp_buf *b, const char *id, const char *type,
 
     if (frame_event_check(id, type, data, dlen, 1, &il, &tl) != 0)
         return -1;
-    pl = frame_obj_len(il, tl, dlen);
+    pl = dlen;
     hl = frame_ws_header(h, FRAME_WS_TEXT, pl);
     if ((d = frame_reserve(b, hl + pl)) == NULL)
         return -1;
     d = frame_put(d, h, hl);
-    frame_obj_put(d, id, il, type, tl, data, dlen);
+    frame_put(d, data, dlen);
     return frame_commit(b, hl + pl);
 }
 

@@ -28,8 +28,9 @@
  *              0x02 with {} or {"error":{"code","message"}}, the code one
  *              of Connect's (frame_connect_code).
  *   websocket  RFC 6455 server frames (FIN set, never masked): an event is
- *              a text frame holding the ndjson object without the line
- *              break; keepalive an empty ping; end a close frame with
+ *              a text frame holding the data (id and type are not on the
+ *              wire: the data is the whole message, a WebSocket client
+ *              does not resume); keepalive an empty ping; end a close frame with
  *              status 1000; error end a text frame {"error":{...}} then a
  *              close frame with status 1011.
  *

@@ -118,6 +118,7 @@ typedef struct sse_res {
     int status;            /* sp_status of OPEN; 0/-1 for BACKLOG */
     char sub[SSE_ID_LEN];  /* OPEN: authenticated subject */
     char key[RDS_KEY_MAX]; /* live: stream key */
+    const sse_route *route; /* live: the route it was read for */
     sse_ev *evs;           /* formatted events in order (owned) */
     int lost, done, ended;
 } sse_res;

@@ -76,13 +76,34 @@ static unsigned sse_hash(const char *s)
     return h % SSE_WATCH_BUCKETS;
 }
 
-static sse_watch *sse_watch_find(const char *key)
+/* The watch of key for route (one per topic of the loop: a stream read
+ * through two routes has two watches, which one XREAD key serves). */
+static sse_watch *sse_watch_find(const char *key, const sse_route *route)
 {
     for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL; w = w->next) {
-        if (strcmp(w->key, key) == 0)
+        if (w->route == route && strcmp(w->key, key) == 0)
             return w;
     }
     return NULL;
+}
+
+/* The first watch of w's key in its bucket: the one that names the key
+ * in the XREAD, with the smallest cursor of them into *cursor. */
+static const sse_watch *sse_watch_first(const sse_watch *w, sse_sid *cursor)
+{
+    const sse_watch *first = NULL;
+
+    *cursor = w->cursor;
+    for (const sse_watch *o = sse_watches[sse_hash(w->key)]; o != NULL;
+         o = o->next) {
+        if (strcmp(o->key, w->key) != 0)
+            continue;
+        if (first == NULL)
+            first = o;
+        if (sse_sid_cmp(o->cursor, *cursor) < 0)
+            *cursor = o->cursor;
+    }
+    return first;
 }
 
 static void sse_efd_signal(int efd)
@@ -130,7 +151,7 @@ static void sse_res_post(sse_res *res)
 
 static void sse_do_watch(const sse_job *job)
 {
-    sse_watch *w = sse_watch_find(job->key);
+    sse_watch *w = sse_watch_find(job->key, job->route);
     redisReply *r;
     unsigned h;
 
@@ -169,7 +190,7 @@ static void sse_do_unwatch(const sse_job *job)
 {
     sse_watch **pp = &sse_watches[sse_hash(job->key)];
     for (; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->key, job->key) == 0) {
+        if ((*pp)->route == job->route && strcmp((*pp)->key, job->key) == 0) {
             sse_watch *w = *pp;
             *pp = w->next;
             free(w);
@@ -258,19 +279,27 @@ static int sse_x_send(void)
     char(*ids)[SSE_SID_STR] = calloc(sse_nwatches, SSE_SID_STR);
     char block[16];
     int done = 0, result = -1;
+    size_t nkeys = 0;
 
     if (argv == NULL || ids == NULL)
         goto out;
     snprintf(block, sizeof block, "%d", SSE_XREAD_BLOCK_MS);
     argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = SSE_XREAD_COUNT;
     argv[3] = "BLOCK", argv[4] = block, argv[5] = "STREAMS";
-    for (size_t b = 0, k = 0; b < SSE_WATCH_BUCKETS; b++) {
-        for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next, k++) {
+    /* Each key once, from the smallest cursor of its watches (a watch
+     * further on gets entries it had again: the loop drops those). */
+    for (size_t b = 0; b < SSE_WATCH_BUCKETS; b++) {
+        for (sse_watch *w = sse_watches[b]; w != NULL; w = w->next) {
+            sse_sid cursor;
+            if (sse_watch_first(w, &cursor) != w)
+                continue;
             argv[i++] = w->key;
-            sse_sid_format(w->cursor, ids[k]);
-            argv[6 + sse_nwatches + k] = ids[k];
+            sse_sid_format(cursor, ids[nkeys++]);
         }
     }
+    for (size_t k = 0; k < nkeys; k++)
+        argv[i++] = ids[k];
+    argc = i;
     if (redisAppendCommandArgv(sse_x, (int)argc, argv, NULL) != REDIS_OK)
         goto out;
     while (!done) {
@@ -287,31 +316,43 @@ out:
     return result;
 }
 
-/* Fan the XREAD reply out: one result per stream with new entries. */
+/* One result of a watch with the entries of its stream s. */
+static void sse_x_post(sse_watch *w, const redisReply *s)
+{
+    sse_res *res = calloc(1, sizeof *res);
+    sse_ev **tail;
+    size_t used;
+
+    if (res == NULL)
+        return; /* the cursor stays: read again next time */
+    res->type = SSE_JOB_WATCH;
+    snprintf(res->key, sizeof res->key, "%s", w->key);
+    res->route = w->route;
+    tail = &res->evs;
+    sse_entries(s->element[1], w->route, w->label, w->pointers, &tail,
+                SIZE_MAX, &used, &w->cursor, 0);
+    sse_res_post(res);
+}
+
+/* Fan the XREAD reply out: one result per watch of a stream with new
+ * entries. */
 static void sse_x_reply(const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY)
         return; /* nil: timed out or unblocked */
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *s = r->element[i];
-        sse_watch *w;
-        sse_res *res;
-        sse_ev **tail;
-        size_t used;
+        const char *key;
         if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
             s->element[0]->type != REDIS_REPLY_STRING ||
-            s->element[1]->type != REDIS_REPLY_ARRAY ||
-            (w = sse_watch_find(s->element[0]->str)) == NULL)
+            s->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        res = calloc(1, sizeof *res);
-        if (res == NULL)
-            continue; /* the cursor stays: read again next time */
-        res->type = SSE_JOB_WATCH;
-        snprintf(res->key, sizeof res->key, "%s", w->key);
-        tail = &res->evs;
-        sse_entries(s->element[1], w->route, w->label, w->pointers, &tail,
-                    SIZE_MAX, &used, &w->cursor, 0);
-        sse_res_post(res);
+        key = s->element[0]->str;
+        for (sse_watch *w = sse_watches[sse_hash(key)]; w != NULL;
+             w = w->next) {
+            if (strcmp(w->key, key) == 0)
+                sse_x_post(w, s);
+        }
     }
 }
 

@@ -317,6 +317,10 @@ void sse_request_opened(const sse_res *res)
 
     if (cl == NULL || cl->state != SSE_CL_AUTH)
         return;
+    if (cl->ws != NULL) {
+        sse_ws_opened(cl, res);
+        return;
+    }
     if (st != SP_OK && st != SP_E_NOT_FOUND) {
         sse_reply_error(cl, st, NULL,
                         st == SP_E_UNAUTHENTICATED

@@ -45,10 +45,13 @@ static unsigned sse_thash(const char *s)
     return h % SSE_TOPIC_BUCKETS;
 }
 
-static sse_topic *sse_topic_find(const char *key)
+/* The topic of stream key read through route: a route's framing and
+ * mapping make its events' bytes, so two routes on one stream (SSE and
+ * WebSocket clients of one execution) are two topics. */
+static sse_topic *sse_topic_find(const char *key, const sse_route *route)
 {
     for (sse_topic *t = sse_topics[sse_thash(key)]; t != NULL; t = t->hnext) {
-        if (strcmp(t->key, key) == 0)
+        if (t->route == route && strcmp(t->key, key) == 0)
             return t;
     }
     return NULL;
@@ -70,7 +73,7 @@ static void sse_job_watch(int type, const sse_topic *tp)
 static sse_topic *sse_topic_get(const char *key, const sse_route *route,
                                 const char *label, int pointers)
 {
-    sse_topic *tp = sse_topic_find(key);
+    sse_topic *tp = sse_topic_find(key, route);
     unsigned h;
     if (tp != NULL)
         return tp;
@@ -304,7 +307,7 @@ static void sse_on_backlog(sse_res *res)
 
 static void sse_on_live(sse_res *res)
 {
-    sse_topic *tp = sse_topic_find(res->key);
+    sse_topic *tp = sse_topic_find(res->key, res->route);
     sse_later *later = NULL;
     size_t nlater = 0, cap = 0;
 
