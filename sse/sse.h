@@ -115,11 +115,11 @@ typedef struct sse_res {
     int type; /* the job type, or SSE_JOB_WATCH for live */
     uint64_t handle;
     uint32_t sub_id;
-    int status;            /* sp_status of OPEN; 0/-1 for BACKLOG */
-    char sub[SSE_ID_LEN];  /* OPEN: authenticated subject */
-    char key[RDS_KEY_MAX]; /* live: stream key */
+    int status;             /* sp_status of OPEN; 0/-1 for BACKLOG */
+    char sub[SSE_ID_LEN];   /* OPEN: authenticated subject */
+    char key[RDS_KEY_MAX];  /* live: stream key */
     const sse_route *route; /* live: the route it was read for */
-    sse_ev *evs;           /* formatted events in order (owned) */
+    sse_ev *evs;            /* formatted events in order (owned) */
     int lost, done, ended;
 } sse_res;
 

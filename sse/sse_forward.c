@@ -61,8 +61,14 @@ void sse_call_free(sse_call *c)
 /* One FastCGI record of type with n bytes of content into b (rid 1). */
 static int sse_fwd_record(sp_buf *b, int type, const void *p, size_t n)
 {
-    unsigned char h[8] = {1, (unsigned char)type, 0, 1,
-                          (unsigned char)(n >> 8), (unsigned char)n, 0, 0};
+    unsigned char h[8] = {1,
+                          (unsigned char)type,
+                          0,
+                          1,
+                          (unsigned char)(n >> 8),
+                          (unsigned char)n,
+                          0,
+                          0};
 
     return buf_append(b, h, 8) == 0 && (n == 0 || buf_append(b, p, n) == 0)
                ? 0
@@ -125,8 +131,8 @@ static int sse_fwd_request(const sse_call *c, sp_buf *b)
         sse_fwd_pair(&p, "SERVER_PROTOCOL", "HTTP/1.1") == 0 &&
         sse_fwd_pair(&p, "REMOTE_ADDR", c->remote) == 0 &&
         (c->cred == NULL ||
-         sse_fwd_pair(&p, c->cred_bearer ? "HTTP_AUTHORIZATION"
-                                         : "HTTP_X_API_KEY",
+         sse_fwd_pair(&p,
+                      c->cred_bearer ? "HTTP_AUTHORIZATION" : "HTTP_X_API_KEY",
                       c->cred) == 0) &&
         sse_fwd_record(b, 1, begin, sizeof begin) == 0 &&
         sse_fwd_stream(b, 4, p.data, p.len) == 0 &&

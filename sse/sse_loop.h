@@ -163,9 +163,9 @@ typedef struct sse_call {
                         wiped when freed), or NULL */
     int cred_bearer; /* cred is a token (Authorization: Bearer) */
     char remote[64]; /* the client's address, as nginx said */
-    int status;   /* the answer's HTTP status; 0: the handler could not be
-                     asked */
-    char *answer; /* its body (malloc'd, NUL-terminated) */
+    int status;      /* the answer's HTTP status; 0: the handler could not be
+                        asked */
+    char *answer;    /* its body (malloc'd, NUL-terminated) */
     size_t answer_len;
 } sse_call;
 

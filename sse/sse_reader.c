@@ -329,8 +329,8 @@ static void sse_x_post(sse_watch *w, const redisReply *s)
     snprintf(res->key, sizeof res->key, "%s", w->key);
     res->route = w->route;
     tail = &res->evs;
-    sse_entries(s->element[1], w->route, w->label, w->pointers, &tail,
-                SIZE_MAX, &used, &w->cursor, 0);
+    sse_entries(s->element[1], w->route, w->label, w->pointers, &tail, SIZE_MAX,
+                &used, &w->cursor, 0);
     sse_res_post(res);
 }
 

@@ -47,8 +47,8 @@ void sse_ws_error(sse_client *cl, const char *code, const char *message)
     buf_init(&b, 4096);
     if (buf_printf(&b, "{\"type\":\"error\",\"code\":\"%s\",\"message\":",
                    code) == 0 &&
-        utf8_json_string((const unsigned char *)message, strlen(message),
-                         &b) == 0 &&
+        utf8_json_string((const unsigned char *)message, strlen(message), &b) ==
+            0 &&
         buf_puts(&b, "}") == 0)
         sse_ws_send(cl, b.data);
     buf_free(&b);
@@ -56,8 +56,7 @@ void sse_ws_error(sse_client *cl, const char *code, const char *message)
 
 /* A control frame (opcode, payload of at most 125 bytes) to cl, raw: it
  * gets through a full queue. */
-static void sse_ws_control(sse_client *cl, unsigned op, const void *p,
-                           size_t n)
+static void sse_ws_control(sse_client *cl, unsigned op, const void *p, size_t n)
 {
     unsigned char f[2 + 125];
 
@@ -121,9 +120,9 @@ static int sse_ws_payload(sse_client *cl, unsigned op, int fin,
         return 0; /* a pong */
     if (op == FRAME_WS_CLOSE) {
         unsigned code = n >= 2 ? (unsigned)p[0] << 8 | p[1] : SSE_WS_NORMAL;
-        sse_ws_close(cl, code >= 1000 && code < 5000 ? SSE_WS_NORMAL
-                                                     : SSE_WS_PROTOCOL,
-                     NULL);
+        sse_ws_close(
+            cl, code >= 1000 && code < 5000 ? SSE_WS_NORMAL : SSE_WS_PROTOCOL,
+            NULL);
         return -1;
     }
     if (op == 0x2 || (op == 0 && ws->msg_op == 0x2)) {

@@ -10,17 +10,17 @@
 #include <cjson/cJSON.h>
 
 /* RFC 6455 §7.4.1 close codes. */
-#define SSE_WS_NORMAL       1000
-#define SSE_WS_PROTOCOL     1002
-#define SSE_WS_UNSUPPORTED  1003
-#define SSE_WS_BAD_DATA     1007
-#define SSE_WS_POLICY       1008
-#define SSE_WS_TOO_BIG      1009
-#define SSE_WS_INTERNAL     1011
-#define SSE_WS_MSG_MAX      (1024 * 1024) /* a message (or frame) */
-#define SSE_WS_HEAD_MAX     (16 * 1024)   /* the upgrade request */
-#define SSE_WS_RATE         50  /* messages a second, sustained */
-#define SSE_WS_BURST        100 /* and at once */
+#define SSE_WS_NORMAL      1000
+#define SSE_WS_PROTOCOL    1002
+#define SSE_WS_UNSUPPORTED 1003
+#define SSE_WS_BAD_DATA    1007
+#define SSE_WS_POLICY      1008
+#define SSE_WS_TOO_BIG     1009
+#define SSE_WS_INTERNAL    1011
+#define SSE_WS_MSG_MAX     (1024 * 1024) /* a message (or frame) */
+#define SSE_WS_HEAD_MAX    (16 * 1024)   /* the upgrade request */
+#define SSE_WS_RATE        50            /* messages a second, sustained */
+#define SSE_WS_BURST       100           /* and at once */
 
 enum sse_ws_mode {
     SSE_WS_CLIENT = 0, /* "/", "/ws": the client stream of a clientId */
@@ -29,10 +29,10 @@ enum sse_ws_mode {
 
 struct sse_ws {
     int mode;
-    int upgraded;         /* 101 sent */
-    int opening;          /* OPEN job in flight */
-    unsigned char *in;    /* bytes read and not yet parsed */
-    size_t in_len;        /* bounded: SSE_WS_HEAD_MAX, then a frame */
+    int upgraded;      /* 101 sent */
+    int opening;       /* OPEN job in flight */
+    unsigned char *in; /* bytes read and not yet parsed */
+    size_t in_len;     /* bounded: SSE_WS_HEAD_MAX, then a frame */
     size_t in_cap;
     sp_buf msg;           /* a fragmented message being put together */
     int msg_op;           /* its opcode, 0 when none */

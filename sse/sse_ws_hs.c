@@ -95,18 +95,18 @@ void sse_ws_free(sse_client *cl)
 }
 
 void sse_ws_refuse(sse_client *cl, int status, const char *code,
-                          const char *message, const char *extra)
+                   const char *message, const char *extra)
 {
     char body[512], buf[1024];
     int bl = snprintf(body, sizeof body,
                       "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
                       code, message);
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
-                     "charset=utf-8\r\nContent-Length: %d\r\n%sConnection: "
-                     "close\r\n\r\n%s",
-                     status, sp_http_reason(status), bl, extra ? extra : "",
-                     body);
+    int n =
+        snprintf(buf, sizeof buf,
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
+                 "charset=utf-8\r\nContent-Length: %d\r\n%sConnection: "
+                 "close\r\n\r\n%s",
+                 status, sp_http_reason(status), bl, extra ? extra : "", body);
     if (n > 0 && (size_t)n < sizeof buf)
         sse_client_push_bytes(cl, buf, (size_t)n, 1);
     sse_client_finish(cl);
@@ -232,7 +232,8 @@ static int sse_ws_target(sse_client *cl, const char *target, char *query)
     char n[16];
 
     snprintf(query, SSE_WS_HEAD_MAX, "%s", q != NULL ? q + 1 : "");
-    if ((pl == 1 && target[0] == '/') || (pl == 3 && !strncmp(target, "/ws", 3)))
+    if ((pl == 1 && target[0] == '/') ||
+        (pl == 3 && !strncmp(target, "/ws", 3)))
         ws->mode = SSE_WS_CLIENT;
     else if (pl == 9 && strncmp(target, "/terminal", 9) == 0)
         ws->mode = SSE_WS_TERMINAL;
@@ -267,8 +268,8 @@ void sse_ws_head(sse_client *cl, char *head)
     char target[2048], v[256], *query = malloc(SSE_WS_HEAD_MAX);
 
     if (query == NULL || sscanf(head, "GET %2047s HTTP/1.1\r", target) != 1) {
-        sse_ws_refuse(cl, query ? 405 : 500, query ? "method_not_allowed"
-                                                   : "internal",
+        sse_ws_refuse(cl, query ? 405 : 500,
+                      query ? "method_not_allowed" : "internal",
                       "a WebSocket starts with GET", "Allow: GET\r\n");
         goto out;
     }
@@ -322,4 +323,3 @@ int sse_ws_upgrade(sse_client *cl)
     cl->ws->upgraded = 1;
     return sse_client_push_bytes(cl, buf, (size_t)n, 1);
 }
-

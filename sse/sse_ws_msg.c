@@ -41,8 +41,10 @@
 #define SSE_WS_REPLAY_S 300 /* executions of a client stream shown again */
 
 const sse_route sse_ws_client_route = {
-    "/ws",           NULL, "exe_",      KEY_EXEC, "executionId", "result", 1,
-    &frame_websocket, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, 0};
+    "/ws",         NULL,        "exe_", KEY_EXEC,
+    "executionId", "result",    1,      &frame_websocket,
+    KEY_EVENTS,    "execution", 0,      NULL,
+    NULL,          NULL,        0};
 
 long long sse_ws_wall_ms(void)
 {
@@ -54,8 +56,8 @@ long long sse_ws_wall_ms(void)
 /* A call for cl (handle 0: for nobody) with the credential cred; body is
  * consumed. */
 void sse_ws_call(uint64_t handle, const sse_ws *ws, const char *cred,
-                        int bearer, int tag, const char *program,
-                        const char *method, const char *path, cJSON *body)
+                 int bearer, int tag, const char *program, const char *method,
+                 const char *path, cJSON *body)
 {
     sse_call *c = calloc(1, sizeof *c);
 
@@ -80,7 +82,7 @@ void sse_ws_call(uint64_t handle, const sse_ws *ws, const char *cred,
 }
 
 void sse_ws_call_cl(sse_client *cl, int tag, const char *program,
-                           const char *method, const char *path, cJSON *body)
+                    const char *method, const char *path, cJSON *body)
 {
     sse_ws_call(sse_client_handle(cl), cl->ws, cl->ws->cred,
                 cl->ws->cred_bearer, tag, program, method, path, body);
@@ -118,9 +120,6 @@ void sse_ws_begin(sse_client *cl)
         sse_client_close(cl);
 }
 
-
-
-
 void sse_ws_opened(sse_client *cl, const sse_res *res)
 {
     sse_ws *ws = cl->ws;
@@ -137,9 +136,9 @@ void sse_ws_opened(sse_client *cl, const sse_res *res)
                               "missing or invalid credentials", NULL);
             return;
         }
-        sse_ws_close(cl, SSE_WS_POLICY, res->status == SP_E_UNAVAILABLE
-                                            ? "service unavailable"
-                                            : "unauthenticated");
+        sse_ws_close(cl, SSE_WS_POLICY,
+                     res->status == SP_E_UNAVAILABLE ? "service unavailable"
+                                                     : "unauthenticated");
         return;
     }
     snprintf(ws->sub, sizeof ws->sub, "%s", res->sub);
@@ -213,7 +212,6 @@ static void sse_ws_cancel(sse_client *cl, const cJSON *m)
     sse_ws_call_cl(cl, SSE_WSC_CANCEL, "execute", "POST", path, NULL);
 }
 
-
 void sse_ws_message(sse_client *cl, const char *text, size_t len)
 {
     cJSON *m = cJSON_ParseWithLength(text, len);
@@ -254,10 +252,9 @@ void sse_ws_answer_error(sse_client *cl, const sse_call *c)
     cJSON_Delete(a);
 }
 
-
 /* A string field of a handler's JSON answer into out; 0 or -1. */
-int sse_ws_answer_id(const sse_call *c, const char *name,
-                            const char *prefix, char *out, size_t outlen)
+int sse_ws_answer_id(const sse_call *c, const char *name, const char *prefix,
+                     char *out, size_t outlen)
 {
     cJSON *a = c->answer ? cJSON_Parse(c->answer) : NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, name);
@@ -270,9 +267,6 @@ int sse_ws_answer_id(const sse_call *c, const char *name,
     cJSON_Delete(a);
     return rc;
 }
-
-
-
 
 void sse_ws_answered(sse_call *c)
 {
@@ -305,5 +299,3 @@ void sse_ws_answered(sse_call *c)
     }
     sse_ws_answer_error(cl, c);
 }
-
-

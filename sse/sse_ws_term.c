@@ -29,8 +29,10 @@ typedef struct sse_ws_pending {
 } sse_ws_pending;
 
 const sse_route sse_ws_terminal_route = {
-    "/terminal",      NULL, "trm_",     KEY_TERMINAL, "terminalId", "exit", 0,
-    &frame_websocket, KEY_EVENTS, "terminal", 1, NULL, NULL, NULL, 0};
+    "/terminal",  NULL,       "trm_", KEY_TERMINAL,
+    "terminalId", "exit",     0,      &frame_websocket,
+    KEY_EVENTS,   "terminal", 1,      NULL,
+    NULL,         NULL,       0};
 
 static sse_ws_pending *sse_ws_pendings;
 
@@ -96,8 +98,7 @@ void sse_ws_start_terminal(sse_client *cl)
 }
 
 /* {"type":"input", data} and {"type":"resize", cols, rows}. */
-void sse_ws_terminal_message(sse_client *cl, const char *type,
-                                    cJSON *m)
+void sse_ws_terminal_message(sse_client *cl, const char *type, cJSON *m)
 {
     char path[128];
 
@@ -144,7 +145,8 @@ void sse_ws_orphan(const sse_call *c)
         sse_ws_answer_id(c, "id", "trm_", id, sizeof id) == 0) {
         sse_ws_answer_id(c, "sandbox_id", "sbx_", sbx, sizeof sbx);
         sse_ws_end_terminal(&none, c->cred, c->cred_bearer, id,
-                            cfg_str(CFG_SP_WS_TERMINAL_TEMPLATE)[0] ? sbx : NULL);
+                            cfg_str(CFG_SP_WS_TERMINAL_TEMPLATE)[0] ? sbx
+                                                                    : NULL);
     }
 }
 
