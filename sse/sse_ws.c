@@ -229,6 +229,12 @@ static void sse_ws_parse(sse_client *cl, long long now_ms)
     }
     memmove(ws->in, ws->in + off, ws->in_len - off);
     ws->in_len -= off;
+    if (ws->in_len == 0) {
+        /* Idle connections hold no input buffer (thousands of them). */
+        free(ws->in);
+        ws->in = NULL;
+        ws->in_cap = 0;
+    }
 }
 
 /* Room for one more read in cl's input buffer, which grows (to a whole
