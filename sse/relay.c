@@ -102,13 +102,13 @@ static int sse_env_int(const char *name, long long def, long long min,
     return 0;
 }
 
-static int sse_listen(const char *path)
+int sse_listen(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = -1;
 
     if (strlen(path) >= sizeof sa.sun_path) {
-        log_error("SP_SOCKET: path too long");
+        log_error("socket path too long: %s", path);
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -281,7 +281,7 @@ static int sse_ws_setup(int epfd)
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - sock) : 1,
              slash ? sock : ".");
     sse_fwd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if ((sse_ws_fd = sse_ws_listen(path)) < 0 || sse_fwd_efd < 0 ||
+    if ((sse_ws_fd = sse_listen(path)) < 0 || sse_fwd_efd < 0 ||
         sse_forward_start(sse_fwd_efd, dir) != 0)
         return -1;
     ev.data.u64 = SSE_TOK_WS_LISTEN;

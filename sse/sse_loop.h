@@ -183,10 +183,6 @@ void sse_call_free(sse_call *c);
 
 /* sse_ws.c, sse_ws_msg.c: WebSocket clients ------------------------------ */
 
-/* Open the WebSocket listening socket at path (nginx proxies /ws and
- * upgrade requests of / and /terminal to it). The fd, or -1. */
-int sse_ws_listen(const char *path);
-
 /* Accept WebSocket connections on fd. */
 void sse_ws_accept(int fd, long long now_ms);
 
@@ -208,6 +204,10 @@ void sse_ws_free(sse_client *cl);
 void sse_ws_tick(long long now_ms);
 
 /* relay.c --------------------------------------------------------------- */
+
+/* A non-blocking unix listening socket at path (mode 0660: nginx's
+ * workers run as the same user). The fd, or -1 (logged). */
+int sse_listen(const char *path);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long sse_now_ms(void);

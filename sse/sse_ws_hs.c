@@ -24,33 +24,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define SSE_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-int sse_ws_listen(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof sa.sun_path)
-        return -1;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(fd, 4096) != 0) {
-        log_error("bind/listen(\"%s\") failed: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    chmod(path, 0660); /* nginx's workers run as the same user */
-    return fd;
-}
 
 void sse_ws_accept(int lfd, long long now_ms)
 {

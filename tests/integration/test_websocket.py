@@ -194,10 +194,12 @@ class ClientStreamTest(WebSocketCase):
         w, _ = self.client()
         w.send({"type": "execute", "code": "print('hello', 6 * 7)",
                 "language": "python"})
-        started, _ = w.until(lambda m: m["type"] == "started", "started")
+        # Its first events may come before the answer to the request.
+        started, before = w.until(lambda m: m["type"] == "started", "started")
         exe = started["executionId"]
         res, seen = w.until(lambda m: m["type"] == "result" and
                             m.get("executionId") == exe, "result")
+        seen = before + seen
         out = "".join(m["data"] for m in seen if m["type"] == "stdout" and
                       m["executionId"] == exe)
         self.assertEqual(out, "hello 42\n")
