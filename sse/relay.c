@@ -226,6 +226,9 @@ static void sse_tick_one(sse_client *cl, long long now)
     } else if ((cl->state == SSE_CL_READING || cl->state == SSE_CL_AUTH) &&
                now - cl->born_ms > SSE_SETUP_TIMEOUT_MS) {
         sse_client_close(cl);
+    } else if (cl->state == SSE_CL_CLOSING && cl->qlen > 0 &&
+               now - cl->last_out_ms >= SSE_STALL_MS) {
+        sse_client_close(cl); /* its last bytes are never read */
     }
 }
 

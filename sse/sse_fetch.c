@@ -155,9 +155,12 @@ out:
     freeReplyObject(r);
 }
 
-/* Type of the last entry of key is the route's final type: the stream is
- * complete. 1 yes, 0 no, -1 Redis failed. */
-static int sse_stream_ended(const char *key, const char *final_type)
+/* The last entry of key is of the route's final type and not after upto
+ * (what the client has had): the stream is complete for it. 1 yes, 0 no,
+ * -1 Redis failed. A final entry after upto was written since the backlog
+ * was read (or its entries were all skipped): the live read brings it. */
+static int sse_stream_ended(const char *key, const char *final_type,
+                            sse_sid upto)
 {
     redisReply *r = rds_cmd("XREVRANGE %s + - COUNT 1", key);
     int result = 0;
@@ -165,7 +168,11 @@ static int sse_stream_ended(const char *key, const char *final_type)
         result = -1;
     else if (r->elements == 1 && final_type != NULL) {
         const redisReply *e = r->element[0];
+        sse_sid id;
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[0]->type == REDIS_REPLY_STRING &&
+            sse_sid_parse(e->element[0]->str, e->element[0]->len, &id) == 0 &&
+            sse_sid_cmp(id, upto) <= 0 &&
             e->element[1]->type == REDIS_REPLY_ARRAY) {
             const redisReply *f = e->element[1];
             for (size_t i = 0; i + 1 < f->elements; i += 2) {
@@ -232,7 +239,7 @@ void sse_do_backlog(const sse_job *job, sse_res *res)
         count = count * 4 > SSE_BACKLOG_COUNT ? SSE_BACKLOG_COUNT : count * 4;
     }
     if (res->done && res->evs == NULL && !job->pointers &&
-        sse_stream_ended(job->key, job->route->final_type) == 1)
+        sse_stream_ended(job->key, job->route->final_type, last) == 1)
         res->ended = 1; /* the final event was sent before the resume */
     res->status = 0;
 out:

@@ -35,8 +35,10 @@ void sse_ws_send(sse_client *cl, const char *json)
     }
     memcpy(ev->data, h, hl);
     memcpy(ev->data + hl, json, n);
+    /* A client that cannot take a message of its own is ended (not
+     * freed here: the caller may still hold it). */
     if (sse_client_push(cl, ev) != 0)
-        sse_client_close(cl); /* cannot take a message of its own */
+        sse_client_finish(cl);
     sse_ev_unref(ev);
 }
 
@@ -147,8 +149,7 @@ static int sse_ws_payload(sse_client *cl, unsigned op, int fin,
     if (!sse_ws_rate_ok(cl, now_ms))
         return -1;
     sse_ws_message(cl, ws->msg.data != NULL ? ws->msg.data : "", ws->msg.len);
-    if (cl->ws != NULL && cl->state != -1)
-        buf_reset(&cl->ws->msg);
+    buf_reset(&ws->msg);
     return 0;
 }
 
@@ -165,8 +166,8 @@ static long sse_ws_frame(sse_client *cl, unsigned char *in, size_t n,
         return 0;
     op = in[0] & 0x0f;
     len = in[1] & 0x7f;
-    if ((in[0] & 0x70) != 0 || !(in[1] & 0x80) ||
-        (op >= 8 && (len > 125 || !(in[0] & 0x80)))) {
+    if ((in[0] & 0x70) != 0 || !(in[1] & 0x80) || (op > 2 && op < 8) ||
+        op > 10 || (op >= 8 && (len > 125 || !(in[0] & 0x80)))) {
         sse_ws_close(cl, SSE_WS_PROTOCOL,
                      !(in[1] & 0x80) ? "frames must be masked" : "bad frame");
         return -1;
@@ -218,7 +219,7 @@ static void sse_ws_parse(sse_client *cl, long long now_ms)
         if (cl->state == SSE_CL_CLOSING || cl->ws == NULL)
             return;
     }
-    while (ws->upgraded && off < ws->in_len) {
+    while (ws->upgraded && off < ws->in_len && cl->state != SSE_CL_CLOSING) {
         long used = sse_ws_frame(cl, ws->in + off, ws->in_len - off, now_ms);
         if (used <= 0) {
             if (used < 0)

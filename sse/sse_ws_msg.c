@@ -117,7 +117,7 @@ void sse_ws_begin(sse_client *cl)
     if (cl->ws->cred != NULL)
         sse_ws_authenticate(cl);
     else if (sse_ws_upgrade(cl) != 0)
-        sse_client_close(cl);
+        sse_client_finish(cl); /* not freed: the parser holds cl */
 }
 
 void sse_ws_opened(sse_client *cl, const sse_res *res)

@@ -310,6 +310,17 @@ class FramesTest(WebSocketCase):
         w.send_frame(1, b'{"type":"x"}', mask=False)
         self.assertEqual(w.close_code(), 1002)
 
+    def test_reserved_opcode_and_bits(self):
+        w, _ = self.client()
+        w.send_frame(3, b"x")
+        self.assertEqual(w.close_code(), 1002)
+        w, _ = self.client()
+        w.sock.sendall(bytes([0xC1, 0x80]) + os.urandom(4))  # RSV1 set
+        self.assertEqual(w.close_code(), 1002)
+        w, _ = self.client()
+        w.send_frame(9, b"", fin=False)  # a fragmented ping
+        self.assertEqual(w.close_code(), 1002)
+
     def test_oversized_frame(self):
         w, _ = self.client()
         w.send_frame(1, b"", length=2 * 1024 * 1024)
