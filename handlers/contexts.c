@@ -6,7 +6,7 @@
  * A context is a long-lived interpreter kept by the helper that owns the
  * sandbox (helper/hd_ctx.c); runs in it keep variables, imports and
  * functions, as in a notebook. That helper writes the records this file
- * reads: ctx:<id> {owner, sandbox, helper, language, created} and the set
+ * reads: ctx:<id> {owner, sandbox, helper, language, created, cwd?} and the set
  * sbx:<sandbox>:contexts; they go when the context or its sandbox ends.
  * Another subject's context, or one of another sandbox than the path
  * names, is "not found". */
