@@ -23,6 +23,15 @@
  *                  stream's payload (the baselines: a program's output
  *                  through a bare pipe).
  *
+ * --ws: the streams are WebSocket connections (GET /ws?clientId=<random>,
+ * RFC 6455 upgrade) instead of SSE; with --inject the execution is
+ * announced on that client stream (XADD <prefix>client:<owner>:<cid>
+ * type execution) just before its first event, and each message's JSON
+ * ({"type":"stdout","executionId","data"}) is read as an SSE event's data
+ * line would be. WebSocket messages carry no ids: a stream is complete
+ * when it got the same number of events as the others, every "<seq>" in
+ * order, and the result.
+ *
  * What it checks and prints (one line of key=value, prefixed "sse_load:"):
  * streams opened and failed (HTTP status, connect errors), complete streams
  * (every expected event id in order and the final result; with --lat also
@@ -94,7 +103,8 @@ static const char *o_key, *o_exe, *o_inject, *o_post, *o_cmd;
 static const char *o_prefix = "sp:", *o_owner = "admin";
 static int o_n = 1, o_events = 20, o_interval_ms = 100, o_conc = 256;
 static int o_timeout_s = 120, o_settle_ms = 1000, o_rss_pid, o_lat, o_stdin;
-static int o_hash;
+static int o_hash, o_ws;
+static char o_cid[96];
 static long long o_expect_bytes = -1;
 static const char *o_expect_hash;
 
@@ -695,9 +705,67 @@ static int sse_feed(stream *s, const char *p, size_t n, int64_t t)
     return 0;
 }
 
+/* One WebSocket text message: an event of the relay's JSON shape. */
+static void ws_message(stream *s, const char *p, size_t n, int64_t t)
+{
+    if (memmem(p, n, "\"type\":\"stdout\"", 15) != NULL) {
+        snprintf(s->ev, sizeof s->ev, "stdout");
+        s->is_text = 1;
+        on_data(s, p, n, t);
+    } else if (memmem(p, n, "\"type\":\"result\"", 15) != NULL) {
+        snprintf(s->ev, sizeof s->ev, "result");
+    } else {
+        return; /* "connected" and the like */
+    }
+    on_event(s, t);
+}
+
+/* WebSocket frames from the server (never masked), kept in s->buf until
+ * whole. */
+static void ws_feed(stream *s, const char *p, size_t n, int64_t t)
+{
+    size_t off = 0;
+
+    if (buf_append(s, p, n, LINE_MAX_B) != 0) {
+        stream_end(s, S_FAILED, "WebSocket frame too long");
+        return;
+    }
+    while (s->st == S_BODY && s->blen - off >= 2) {
+        const unsigned char *f = (const unsigned char *)s->buf + off;
+        uint64_t len = f[1] & 0x7f;
+        size_t hl = 2;
+        if (len == 126 && s->blen - off >= 4) {
+            len = (uint64_t)f[2] << 8 | f[3];
+            hl = 4;
+        } else if (len == 127 && s->blen - off >= 10) {
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | f[2 + i];
+            hl = 10;
+        } else if (len >= 126) {
+            break;
+        }
+        if (s->blen - off < hl + len)
+            break;
+        if ((f[0] & 0x0f) == 1)
+            ws_message(s, (const char *)f + hl, (size_t)len, t);
+        else if ((f[0] & 0x0f) == 8)
+            stream_end(s, s->got_final ? S_DONE : S_FAILED, "closed");
+        off += hl + (size_t)len;
+    }
+    if (s->buf != NULL && off > 0) {
+        memmove(s->buf, s->buf + off, s->blen - off);
+        s->blen -= (uint32_t)off;
+    }
+}
+
 /* Body bytes, through the chunked coding if any. */
 static void body_feed(stream *s, const char *p, size_t n, int64_t t)
 {
+    if (o_ws) {
+        ws_feed(s, p, n, t);
+        return;
+    }
     if (!s->chunked) {
         sse_feed(s, p, n, t);
         return;
@@ -761,8 +829,9 @@ static void headers_feed(stream *s, const char *p, size_t n, int64_t t)
     hl = (size_t)(end - s->buf) + 4;
     *end = '\0';
     if (sscanf(s->buf, "HTTP/1.%*c %d", &s->http_status) != 1 ||
-        s->http_status != 200) {
-        stream_end(s, S_FAILED, "HTTP status not 200");
+        s->http_status != (o_ws ? 101 : 200)) {
+        stream_end(s, S_FAILED, o_ws ? "HTTP status not 101"
+                                     : "HTTP status not 200");
         return;
     }
     te = strcasestr(s->buf, "\r\ntransfer-encoding:");
@@ -926,7 +995,7 @@ static void usage(void)
           "       [--lat] [--hash] [--expect-bytes B] [--expect-hash H] "
           "[--rss-pid PID] [--watch NAME=PID]...\n"
           "       [--conc C] [--timeout S] [--settle-ms MS] [--prefix P] "
-          "[--owner SUB]\n"
+          "[--owner SUB] [--ws]\n"
           "       sse_load --stdin [--lat] [--hash]\n",
           stderr);
     exit(2);
@@ -976,6 +1045,8 @@ static void parse_args(int argc, char **argv)
             o_lat = 1;
         else if (!strcmp(a, "--hash"))
             o_hash = 1;
+        else if (!strcmp(a, "--ws"))
+            o_ws = 1;
         else if (!strcmp(a, "--stdin"))
             o_stdin = 1;
         else if (!strcmp(a, "--expect-bytes"))
@@ -1081,11 +1152,21 @@ int main(int argc, char **argv)
     } else {
         snprintf(exe, sizeof exe, "%s", o_exe);
     }
-    request_len = (size_t)snprintf(
-        request, sizeof request,
-        "GET /executions/%s/events HTTP/1.1\r\nHost: %s:%d\r\n"
-        "X-API-Key: %s\r\nAccept: text/event-stream\r\n\r\n",
-        exe, o_host, o_port, o_key);
+    snprintf(o_cid, sizeof o_cid, "cli_%s", exe + 4);
+    if (o_ws)
+        request_len = (size_t)snprintf(
+            request, sizeof request,
+            "GET /ws?clientId=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+            "X-API-Key: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n",
+            o_cid, o_host, o_port, o_key);
+    else
+        request_len = (size_t)snprintf(
+            request, sizeof request,
+            "GET /executions/%s/events HTTP/1.1\r\nHost: %s:%d\r\n"
+            "X-API-Key: %s\r\nAccept: text/event-stream\r\n\r\n",
+            exe, o_host, o_port, o_key);
     if (request_len >= sizeof request)
         die("request too long");
 
@@ -1120,6 +1201,14 @@ int main(int argc, char **argv)
         if (o_inject != NULL && t_all_open != 0 && injected <= o_events &&
             now >= next_inject) {
             char data[64];
+            if (o_ws && injected == 0) {
+                char ck[200];
+                snprintf(ck, sizeof ck, "%sclient:%s:%s", o_prefix, o_owner,
+                         o_cid);
+                rds(reply, sizeof reply, 7, "XADD", ck, "*", "type",
+                    "execution", "data", exe);
+                rds(reply, sizeof reply, 3, "EXPIRE", ck, "3600");
+            }
             if (injected < o_events) {
                 snprintf(data, sizeof data, "%d %" PRId64 "\n", injected,
                          now_rt());
@@ -1178,7 +1267,7 @@ int main(int argc, char **argv)
             final_max = s->t_final;
         seq_bad += s->seq_bad;
         unordered += !s->ordered;
-        if (n_exp > 0) {
+        if (n_exp > 0 && !o_ws) {
             ok = ok && !s->id_bad && s->exp_idx == n_exp;
             id_bad += s->id_bad || s->exp_idx != n_exp;
         } else if (s->st == S_DONE) {

@@ -67,6 +67,9 @@
       "close a terminal nobody has watched for this long, seconds")            \
     X(SP_TERMINAL_TIMEOUT, INT, "3600", 10, 604800,                            \
       "close a terminal nobody has typed into for this long, seconds")         \
+    X(SP_WS_TERMINAL_TEMPLATE, STR, "", 0, 64,                                 \
+      "template of the sandbox a WebSocket terminal (/terminal) makes "        \
+      "(empty: a one-off sandbox of the terminal's own)")                      \
     X(SP_WATCH_MAX_PER_SANDBOX, INT, "8", 1, 1024,                             \
       "file watches one sandbox may have at once")                             \
     X(SP_WATCH_MAX_DIRS, INT, "1024", 1, 65536,                                \

@@ -1,4 +1,4 @@
-/* sp_frame.c: the four framings of sp_frame.h (SSE, NDJSON, Connect
+/* sp_frame.c: the framings of sp_frame.h (SSE, NDJSON, lines, Connect
  * streaming envelopes, WebSocket frames). Every writer checks its
  * arguments, computes the exact size of what it writes, reserves it in
  * the buffer at once (so a refusal leaves nothing behind) and copies the
@@ -276,6 +276,51 @@ const sp_frame frame_ndjson = {
     .end = frame_none,
 };
 
+/* --------------------------------------------------------------- lines */
+
+static int frame_lines_event(sp_buf *b, const char *id, const char *type,
+                             const char *data, size_t dlen)
+{
+    size_t il, tl;
+    char *d;
+
+    if (frame_event_check(id, type, data, dlen, 0, &il, &tl) != 0)
+        return -1;
+    if ((d = frame_reserve(b, dlen + 1)) == NULL)
+        return -1;
+    d = frame_put(d, data, dlen);
+    *d = '\n';
+    return frame_commit(b, dlen + 1);
+}
+
+static int frame_lines_error_end(sp_buf *b, const char *code,
+                                 const char *message)
+{
+    sp_buf e;
+    int result = -1;
+
+    buf_init(&e, FRAME_ERR_MAX);
+    if (frame_code_ok(code) && message != NULL &&
+        buf_puts(&e, "{\"type\":\"error\",\"name\":\"") == 0 &&
+        buf_puts(&e, code) == 0 && buf_puts(&e, "\",\"value\":") == 0 &&
+        utf8_json_string((const unsigned char *)message, strlen(message), &e) ==
+            0 &&
+        buf_puts(&e, ",\"traceback\":\"\"}\n") == 0)
+        result = buf_append(b, e.data, e.len);
+    buf_free(&e);
+    return result;
+}
+
+const sp_frame frame_lines = {
+    .name = "lines",
+    .content_type = "application/x-ndjson",
+    .preamble = frame_none,
+    .event = frame_lines_event,
+    .heartbeat = frame_ndjson_heartbeat,
+    .error_end = frame_lines_error_end,
+    .end = frame_none,
+};
+
 /* ------------------------------------------------------------- Connect */
 
 static void frame_be32(char *d, uint32_t v)
@@ -426,12 +471,12 @@ static int frame_ws_event(sp_buf *b, const char *id, const char *type,
 
     if (frame_event_check(id, type, data, dlen, 1, &il, &tl) != 0)
         return -1;
-    pl = frame_obj_len(il, tl, dlen);
+    pl = dlen;
     hl = frame_ws_header(h, FRAME_WS_TEXT, pl);
     if ((d = frame_reserve(b, hl + pl)) == NULL)
         return -1;
     d = frame_put(d, h, hl);
-    frame_obj_put(d, id, il, type, tl, data, dlen);
+    frame_put(d, data, dlen);
     return frame_commit(b, hl + pl);
 }
 
@@ -493,7 +538,8 @@ const sp_frame frame_websocket = {
 const sp_frame *frame_find(const char *name)
 {
     static const sp_frame *const all[] = {&frame_sse, &frame_ndjson,
-                                          &frame_connect, &frame_websocket};
+                                          &frame_lines, &frame_connect,
+                                          &frame_websocket};
     if (name == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

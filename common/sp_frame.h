@@ -16,14 +16,21 @@
  *   ndjson     {"id":"<id>","type":"<type>","data":<data>}\n ("id" left
  *              out when there is none); keepalive {"type":"keepalive"}\n;
  *              error end {"error":{"code","message"}}\n; no trailer.
+ *   lines      the data itself as one line: <data>\n (id and type are
+ *              checked, not written: the data is the whole object, as a
+ *              mapping made it, e.g. E2B's code interpreter lines);
+ *              keepalive {"type":"keepalive"}\n; error end
+ *              {"type":"error","name":"<code>","value":"<message>",
+ *              "traceback":""}\n; no trailer.
  *   connect    Connect streaming envelopes (JSON codec): flag byte 0x00,
  *              4-byte big-endian length, the message = data (id and type
  *              are not on the wire); keepalive the message {}; end: flag
  *              0x02 with {} or {"error":{"code","message"}}, the code one
  *              of Connect's (frame_connect_code).
  *   websocket  RFC 6455 server frames (FIN set, never masked): an event is
- *              a text frame holding the ndjson object without the line
- *              break; keepalive an empty ping; end a close frame with
+ *              a text frame holding the data (id and type are not on the
+ *              wire: the data is the whole message, a WebSocket client
+ *              does not resume); keepalive an empty ping; end a close frame with
  *              status 1000; error end a text frame {"error":{...}} then a
  *              close frame with status 1011.
  *
@@ -57,7 +64,8 @@
 #define FRAME_WS_HDR_MAX 10
 
 typedef struct sp_frame {
-    const char *name;         /* "sse", "ndjson", "connect", "websocket" */
+    const char *name;         /* "sse", "ndjson", "lines", "connect",
+                                 "websocket" */
     const char *content_type; /* of the answer; NULL for websocket (an
                                  upgraded connection has none) */
     /* Bytes before the first event (none of the four has any yet). */
@@ -76,6 +84,7 @@ typedef struct sp_frame {
 
 extern const sp_frame frame_sse;
 extern const sp_frame frame_ndjson;
+extern const sp_frame frame_lines;
 extern const sp_frame frame_connect;
 extern const sp_frame frame_websocket;
 

@@ -562,11 +562,14 @@ static cJSON *hc_ctx_args(const char *sbx, const char *ctx, const char *owner)
 }
 
 int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
-                  const char *language, const char *owner, rpc_err *err)
+                  const char *language, const char *cwd, const char *owner,
+                  rpc_err *err)
 {
     cJSON *a = hc_ctx_args(sbx, ctx, owner);
     if (a != NULL)
         cJSON_AddStringToObject(a, "language", language);
+    if (a != NULL && cwd != NULL)
+        cJSON_AddStringToObject(a, "cwd", cwd);
     return hc_call(helper, HC_CTX_CREATE, a, HC_CTX_WAIT_MS, NULL, err);
 }
 

@@ -244,9 +244,11 @@ int hc_file_stat(const char *helper, const char *sbx, const char *path,
 int hc_file_move(const char *helper, const char *sbx, const char *from,
                  const char *to, rpc_reply *out, rpc_err *err);
 
-/* Start context ctx (language canonical) in sbx for owner. */
+/* Start context ctx (language canonical) in sbx for owner, its driver in
+ * directory cwd (NULL: the template's working directory). */
 int hc_ctx_create(const char *helper, const char *sbx, const char *ctx,
-                  const char *language, const char *owner, rpc_err *err);
+                  const char *language, const char *cwd, const char *owner,
+                  rpc_err *err);
 
 /* Run code in a context; answered as hc_exec answers. */
 int hc_ctx_run(const char *helper, const hc_ctx_run_req *q, long long wait_ms,

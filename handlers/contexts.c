@@ -6,7 +6,7 @@
  * A context is a long-lived interpreter kept by the helper that owns the
  * sandbox (helper/hd_ctx.c); runs in it keep variables, imports and
  * functions, as in a notebook. That helper writes the records this file
- * reads: ctx:<id> {owner, sandbox, helper, language, created} and the set
+ * reads: ctx:<id> {owner, sandbox, helper, language, created, cwd?} and the set
  * sbx:<sandbox>:contexts; they go when the context or its sandbox ends.
  * Another subject's context, or one of another sandbox than the path
  * names, is "not found". */
@@ -25,16 +25,7 @@
 #define CTXH_RUN_SLACK_MS   15000
 #define CTXH_STREAM_WAIT_MS 10000
 
-/* A context's record, copied out of Redis. */
-typedef struct ctxh_rec {
-    char sandbox[SP_ID_SIZE];
-    char helper[SP_ID_SIZE];
-    char language[16];
-    long long created;
-} ctxh_rec;
-
-/* Canonical name of a context language, NULL if there is none. */
-static const char *ctxh_language(const char *name)
+const char *ctxh_language(const char *name)
 {
     static const char *const names[][5] = {
         {"python", "python", "python3", "py", NULL},
@@ -55,9 +46,7 @@ static const char *ctxh_language(const char *name)
     return NULL;
 }
 
-/* The caller's context id into rec; 1 found, 0 not found (or another
- * subject's), -1 Redis failed. */
-static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
+int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
 {
     char k[RDS_KEY_MAX];
     redisReply *rep;
@@ -65,8 +54,8 @@ static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
 
     if (!id_valid_typed(id, "ctx_") || key_of(k, sizeof k, KEY_CTX, id))
         return 0;
-    rep = rds_cmd("HMGET %s owner sandbox helper language created", k);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+    rep = rds_cmd("HMGET %s owner sandbox helper language created cwd", k);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 6) {
         freeReplyObject(rep);
         return -1;
     }
@@ -74,6 +63,9 @@ static int ctxh_load(http_req *r, const char *id, ctxh_rec *rec)
         if (rep->element[i]->type != REDIS_REPLY_STRING)
             goto out;
     }
+    rec->cwd[0] = '\0';
+    if (rep->element[5]->type == REDIS_REPLY_STRING)
+        snprintf(rec->cwd, sizeof rec->cwd, "%s", rep->element[5]->str);
     if (strcmp(rep->element[0]->str, r->auth.sub) != 0 ||
         !id_valid(rep->element[1]->str) || !id_valid(rep->element[2]->str))
         goto out;
@@ -144,7 +136,8 @@ void ctxh_create(http_req *r)
         goto out;
     if (rpc_new_id(r, "ctx_", id) != 0)
         goto out;
-    if (hc_ctx_create(helper, r->params[0], id, lang, r->auth.sub, &err) != 0) {
+    if (hc_ctx_create(helper, r->params[0], id, lang, NULL, r->auth.sub,
+                      &err) != 0) {
         http_send_rpc_error(r, &err, NULL);
         goto out;
     }
@@ -214,14 +207,48 @@ void ctxh_delete(http_req *r)
     http_send_raw(r, 204, "application/json; charset=utf-8", "", 0);
 }
 
+int ctxh_start(http_req *r, const ctxh_rec *rec, const char *ctx,
+               const ctxh_run *q, char *exe, char *cid, hc_facts *f)
+{
+    hc_ctx_run_req x;
+    rpc_err err;
+
+    cid[0] = '\0';
+    if (run_put_all(r, rec->helper, rec->sandbox, q->files) != 0)
+        return -1;
+    if (rpc_new_id(r, "exe_", exe) != 0)
+        return -1;
+    x = (hc_ctx_run_req){.sandbox = rec->sandbox,
+                         .ctx = ctx,
+                         .id = exe,
+                         .owner = r->auth.sub,
+                         .code = q->code,
+                         .timeout_ms = q->timeout_ms,
+                         .wait = !q->stream};
+    /* Before the run starts, as for any execution. */
+    if (q->stream && !q->quiet) {
+        const char *c = run_announce(r->auth.sub, q->client, exe, cid);
+        if (c != cid)
+            snprintf(cid, SP_ID_SIZE, "%s", c);
+    }
+    /* A sync run may first wait for earlier runs of the context: the
+     * slack covers a short queue, not a long one. */
+    if (hc_ctx_run(rec->helper, &x,
+                   q->stream ? CTXH_STREAM_WAIT_MS
+                             : q->timeout_ms + CTXH_RUN_SLACK_MS,
+                   f, &err) != 0) {
+        http_send_rpc_error(r, &err,
+                            err.st == SP_E_NOT_FOUND ? "context_id" : NULL);
+        return -1;
+    }
+    return 0;
+}
+
 void ctxh_execute(http_req *r, const ctxh_run *q)
 {
     ctxh_rec rec = {0};
     char exe[SP_ID_SIZE], cid[SP_ID_SIZE];
-    const char *client = NULL;
-    hc_ctx_run_req x;
     hc_facts f;
-    rpc_err err;
     int found;
 
     if (q->has_stdin || q->has_env) {
@@ -249,30 +276,8 @@ void ctxh_execute(http_req *r, const ctxh_run *q)
                         "the context runs %s", rec.language);
         return;
     }
-    if (run_put_all(r, rec.helper, rec.sandbox, q->files) != 0)
+    if (ctxh_start(r, &rec, q->ctx, q, exe, cid, &f) != 0)
         return;
-    if (rpc_new_id(r, "exe_", exe) != 0)
-        return;
-    x = (hc_ctx_run_req){.sandbox = rec.sandbox,
-                         .ctx = q->ctx,
-                         .id = exe,
-                         .owner = r->auth.sub,
-                         .code = q->code,
-                         .timeout_ms = q->timeout_ms,
-                         .wait = !q->stream};
-    /* Before the run starts, as for any execution. */
-    if (q->stream)
-        client = run_announce(r->auth.sub, q->client, exe, cid);
-    /* A sync run may first wait for earlier runs of the context: the
-     * slack covers a short queue, not a long one. */
-    if (hc_ctx_run(rec.helper, &x,
-                   q->stream ? CTXH_STREAM_WAIT_MS
-                             : q->timeout_ms + CTXH_RUN_SLACK_MS,
-                   &f, &err) != 0) {
-        http_send_rpc_error(r, &err,
-                            err.st == SP_E_NOT_FOUND ? "context_id" : NULL);
-        return;
-    }
-    run_answer(r, q->stream, exe, client, &f);
+    run_answer(r, q->stream, exe, cid[0] ? cid : NULL, &f);
     hc_facts_free(&f);
 }

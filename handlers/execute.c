@@ -285,6 +285,13 @@ static const http_route exe_routes[] = {
     {"GET", "/sandboxes/*/contexts", ctxh_list, AUTH_REQUIRED},
     {"GET", "/sandboxes/*/contexts/*", ctxh_get, AUTH_REQUIRED},
     {"DELETE", "/sandboxes/*/contexts/*", ctxh_delete, AUTH_REQUIRED},
+    /* The interp family (interp.c): E2B's code interpreter, selected by
+     * nginx and authorized by sandbox tokens, not by a credential. */
+    {"POST", "/_sp/family/interp/execute", interp_execute, 0},
+    {"POST", "/_sp/family/interp/contexts", interp_ctx_create, 0},
+    {"GET", "/_sp/family/interp/contexts", interp_ctx_list, 0},
+    {"DELETE", "/_sp/family/interp/contexts/*", interp_ctx_delete, 0},
+    {"POST", "/_sp/family/interp/contexts/*/restart", interp_ctx_restart, 0},
 };
 
 static int exe_init(void)

@@ -7,7 +7,9 @@
  *   languages.c   the languages table, GET /languages;
  *   contexts.c    stateful contexts and runs in them;
  *   executions.c  GET /executions/{id}, cancel, stdin;
- *   analyze.c     /analyze-execution-needs. */
+ *   analyze.c     /analyze-execution-needs;
+ *   interp.c      the interp family: E2B's code interpreter over the
+ *                 contexts (its routes are under /_sp/family/interp). */
 #ifndef EXECUTE_H
 #define EXECUTE_H
 
@@ -98,7 +100,37 @@ typedef struct ctxh_run {
     const char *client;     /* clientId given (valid), or NULL */
     const cJSON *files;     /* [{path, content}] to write first */
     int has_stdin, has_env; /* refused: a context's process is running */
+    int quiet;              /* a stream not announced on a client stream
+                               (E2B's /execute streams it itself) */
 } ctxh_run;
+
+#define CTXH_CWD_MAX 1024
+
+/* A context's record, copied out of Redis (ctx:<id>). */
+typedef struct ctxh_rec {
+    char sandbox[SP_ID_SIZE];
+    char helper[SP_ID_SIZE];
+    char language[16];
+    char cwd[CTXH_CWD_MAX]; /* "" when made without one */
+    long long created;
+} ctxh_rec;
+
+/* Canonical name of a context language ("py" -> "python"), NULL if no
+ * context runs it. Static storage. */
+const char *ctxh_language(const char *name);
+
+/* The caller's (r->auth.sub) context id into rec; 1 found, 0 not found
+ * (or another subject's), -1 Redis failed. */
+int ctxh_load(http_req *r, const char *id, ctxh_rec *rec);
+
+/* Start q's code in context ctx (its record rec, the caller's): files
+ * written first, a new execution id into exe, announced on the client
+ * stream unless q->quiet (the client id used into cid, "" if none; both
+ * SP_ID_SIZE bytes). 0 with f filled (the run's facts, or only its start
+ * for a stream; caller frees with hc_facts_free), or -1 after the error
+ * was sent. */
+int ctxh_start(http_req *r, const ctxh_rec *rec, const char *ctx,
+               const ctxh_run *q, char *exe, char *cid, hc_facts *f);
 
 /* Run q's code in its context and answer the request (the /execute shape,
  * or {executionId, status:"streaming", clientId}); every error is sent
@@ -117,6 +149,16 @@ void ctxh_get(http_req *r);
 
 /* DELETE /sandboxes/{id}/contexts/{ctx} → 204; its process ends. */
 void ctxh_delete(http_req *r);
+
+/* ---- interp.c ----------------------------------------------------------- */
+
+/* E2B's code interpreter: POST /execute (streamed by the relay), POST and
+ * GET /contexts, DELETE /contexts/{id}, POST /contexts/{id}/restart. */
+void interp_execute(http_req *r);
+void interp_ctx_create(http_req *r);
+void interp_ctx_list(http_req *r);
+void interp_ctx_delete(http_req *r);
+void interp_ctx_restart(http_req *r);
 
 /* ---- executions.c, analyze.c -------------------------------------------- */
 

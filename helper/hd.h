@@ -194,6 +194,7 @@ typedef struct hd_facts {
     hd_evid *evid;          /* its stream's ids (NULL: Redis picks) */
     const cJSON *results;   /* a context run: its rich results, else NULL */
     const cJSON *exception; /* a context run: {name, message, traceback} */
+    int execution_count;    /* a context run: its driver's count, else 0 */
 } hd_facts;
 
 /* hd_pub.c: every write of the main thread to Redis, queued in order and

@@ -125,6 +125,7 @@ void hd_ctx_finish(hd_sandbox *s, hd_ctx_run *run, const char *ended)
     f.evid = &run->evid;
     f.results = run->results;
     f.exception = run->error;
+    f.execution_count = run->count;
     hd_result_record(&f); /* before its event, as for any execution */
     hd_result_event(&f);
     hd_result_answer(&f, run->rid);
@@ -244,19 +245,38 @@ const hd_kind hd_kind_context = {NULL, hd_context_start, hd_context_output,
 
 /* Start a context's driver; its Redis record is written first, so that a
  * run sent right after the reply finds it. */
-void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
+/* The exec job's arguments of a driver: its id, argv, stdin kept open,
+ * the working directory (NULL: the template's). Caller frees. */
+static cJSON *hd_ctx_driver_args(const char *drv, const char *lang,
+                                 const char *cwd)
 {
-    const char *id = hd_arg_str(job->args, "ctx");
-    const char *lang = hd_arg_str(job->args, "language");
-    const char *owner = hd_arg_str(job->args, "owner");
-    char drv[SP_ID_SIZE], created[RDS_NUM_SIZE], k[RDS_KEY_MAX],
-        sk[RDS_KEY_MAX];
-    hd_job dj = {.op = "exec", .opn = HC_EXEC};
     const char *py[] = {"python3", "-u", "-c", hd_py_driver};
     /* node cannot dup2: the shell moves its descriptors (js_driver.js). */
     const char *js[] = {"/bin/sh", "-c",
                         "exec node -e \"$0\" 3<&0 4>&1 </dev/null >&2",
                         hd_js_driver};
+    cJSON *a = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(a, "id", drv);
+    cJSON_AddItemToObject(a, "argv",
+                          strcmp(lang, "python") == 0
+                              ? cJSON_CreateStringArray(py, 4)
+                              : cJSON_CreateStringArray(js, 4));
+    cJSON_AddBoolToObject(a, "stdin_open", 1);
+    if (cwd != NULL)
+        cJSON_AddStringToObject(a, "cwd", cwd);
+    return a;
+}
+
+void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
+{
+    const char *id = hd_arg_str(job->args, "ctx");
+    const char *lang = hd_arg_str(job->args, "language");
+    const char *owner = hd_arg_str(job->args, "owner");
+    const char *cwd = hd_arg_str(job->args, "cwd");
+    char drv[SP_ID_SIZE], created[RDS_NUM_SIZE], k[RDS_KEY_MAX],
+        sk[RDS_KEY_MAX];
+    hd_job dj = {.op = "exec", .opn = HC_EXEC};
     size_t n = 0;
     hd_exec *e;
     hd_ctx *c;
@@ -284,15 +304,11 @@ void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
     hd_pub("HSET %s owner %s sandbox %s helper %s "
            "language %s created %s driver %s",
            k, s->owner, s->id, hd_helper_id, lang, created, drv);
+    if (cwd != NULL)
+        hd_pub("HSET %s cwd %s", k, cwd);
     hd_pub("SADD %s %s", sk, id);
     snprintf(dj.rid, sizeof dj.rid, "%s", job->rid);
-    dj.args = cJSON_CreateObject();
-    cJSON_AddStringToObject(dj.args, "id", drv);
-    cJSON_AddItemToObject(dj.args, "argv",
-                          strcmp(lang, "python") == 0
-                              ? cJSON_CreateStringArray(py, 4)
-                              : cJSON_CreateStringArray(js, 4));
-    cJSON_AddBoolToObject(dj.args, "stdin_open", 1);
+    dj.args = hd_ctx_driver_args(drv, lang, cwd);
     /* Answers the job itself: {execution_id} of the driver, or the error
      * of the spawn. */
     hd_exec_start(s, &dj, &hd_kind_context);

@@ -16,6 +16,7 @@ typedef struct hd_ctx_run {
     long long timeout_ms, started_ms, deadline_ms;
     int interrupted; /* SIGINT sent for this run */
     int timed_out, cancelled, over_limit, truncated;
+    int count; /* the driver's cells so far at "done" (0: unknown) */
     size_t out_bytes, out_max;
     size_t lost_bytes;   /* output dropped while Redis was away */
     hd_evid evid;        /* the last event id given to its stream */

@@ -99,8 +99,11 @@ out:
 }
 
 /* Rich output (a display frame, or one mime type of a result): a display
- * event and an entry of results; counted against the output cap. */
-static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data)
+ * event {mime, data, main?} and an entry of results; counted against the
+ * output cap. is_main: the value of the cell's last expression (E2B's
+ * is_main_result), not a figure or other display. */
+static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data,
+                           int is_main)
 {
     size_t n = strlen(data);
     cJSON *ev, *item;
@@ -115,6 +118,8 @@ static void hd_ctx_display(hd_ctx_run *run, const char *mime, const char *data)
     ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "mime", mime);
     cJSON_AddStringToObject(ev, "data", data);
+    if (is_main)
+        cJSON_AddBoolToObject(ev, "main", 1);
     hd_ctx_event_json(run, "display", ev);
     if (run->rid[0] != '\0') {
         item = cJSON_CreateObject();
@@ -199,13 +204,13 @@ static int hd_ctx_frame(hd_ctx *c, const char *js, size_t len)
         const char *mime = hd_arg_str(f, "mime");
         const char *data = hd_arg_str(f, "data");
         if (mime != NULL && data != NULL)
-            hd_ctx_display(run, mime, data);
+            hd_ctx_display(run, mime, data, 0);
     } else if (strcmp(t, "result") == 0) {
         const cJSON *it;
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(f, "data"))
         {
             if (cJSON_IsString(it))
-                hd_ctx_display(run, it->string, it->valuestring);
+                hd_ctx_display(run, it->string, it->valuestring, 1);
         }
     } else if (strcmp(t, "error") == 0) {
         hd_ctx_set_error(run, hd_arg_str(f, "name"), hd_arg_str(f, "message"),
@@ -213,8 +218,12 @@ static int hd_ctx_frame(hd_ctx *c, const char *js, size_t len)
         hd_ctx_event_json(run, "error", cJSON_Duplicate(run->error, 1));
     } else if (strcmp(t, "done") == 0) {
         const char *st = hd_arg_str(f, "status");
+        const cJSON *count = cJSON_GetObjectItemCaseSensitive(f, "count");
         if (st != NULL && strcmp(st, "timeout") == 0)
             run->timed_out = 1;
+        if (cJSON_IsNumber(count) && count->valuedouble >= 1 &&
+            count->valuedouble <= 1e9)
+            run->count = (int)count->valuedouble;
         hd_ctx_drain_stderr(c, run);
         c->cur = NULL;
         c->kill_ms = 0;

@@ -141,7 +141,8 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
     [HC_FILE_MOVE] = {.sandbox = 1, .fn = hd_op_file, .args = {
         HD_SBX, HD_PATH, {"to", HD_A_STR, 1}}},
     [HC_CTX_CREATE] = {.sandbox = 1, .fn = hd_op_ctx_create, .args = {
-        HD_SBX, HD_CTX_ID, {"language", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
+        HD_SBX, HD_CTX_ID, {"language", HD_A_STR, 1}, {"owner", HD_A_ID, 1},
+        {"cwd", HD_A_STR, 0}}},
     [HC_CTX_RUN] = {.sandbox = 1, .later = 1, .fn = hd_op_ctx_run, .args = {
         HD_SBX, HD_CTX_ID, {"id", HD_A_ID, 1}, {"owner", HD_A_ID, 1},
         {"code", HD_A_STR, 1}, {"timeout_ms", HD_A_NUM, 0},

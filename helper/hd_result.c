@@ -84,6 +84,8 @@ void hd_result_event(const hd_facts *f)
         cJSON_AddStringToObject(data, "signal", f->signal);
     if (f->error != NULL)
         cJSON_AddStringToObject(data, "error", f->error);
+    if (f->execution_count > 0)
+        cJSON_AddNumberToObject(data, "executionCount", f->execution_count);
     cJSON_AddNumberToObject(ev, "duration", (double)f->duration_ms);
     js = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);

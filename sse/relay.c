@@ -18,6 +18,13 @@
  * live -> the final event (result) or the client going away -> every
  * reference dropped at once (sse_client.c). The execution is not touched.
  *
+ * WebSocket clients (sse_ws*.c) come on a second socket beside SP_SOCKET
+ * (sp-sse-ws.sock for sp-sse.sock), proxied by nginx as HTTP with
+ * Upgrade; they are clients of the same table and loop, with raw frames
+ * instead of FastCGI records. What they ask (executions, terminals) is
+ * passed to the handlers by the forwarding threads (sse_forward.c), whose
+ * answers come back on a third eventfd.
+ *
  * Options (environment, refused at start if malformed): the common ones
  * (REDIS_URL, JWT_SECRET, SP_SOCKET, SP_PREFIX, ...), SP_SSE_MAX_CLIENTS
  * (streams at once, default 10000; beyond: 503) and SP_SSE_HEARTBEAT_S
@@ -46,15 +53,18 @@
 #define SSE_TOK_LISTEN       UINT64_MAX
 #define SSE_TOK_RESULTS      (UINT64_MAX - 1)
 #define SSE_TOK_TIMER        (UINT64_MAX - 2)
+#define SSE_TOK_WS_LISTEN    (UINT64_MAX - 3)
+#define SSE_TOK_FORWARD      (UINT64_MAX - 4)
 #define SSE_CONN_EXTRA       256 /* connections beyond the stream limit */
 #define SSE_SETUP_TIMEOUT_MS 30000
 #define SSE_STALL_MS         60000 /* no write progress: the client is gone */
 #define SSE_READ_CHUNK       16384
 #define SSE_EVENTS           256
 
-#define SSE_FRAMES_MAX 4 /* framings in use, each with its keepalive */
+#define SSE_FRAMES_MAX 5 /* framings in use, each with its keepalive */
 
 static int sse_listen_fd = -1, sse_res_efd = -1, sse_timer_fd = -1;
+static int sse_ws_fd = -1, sse_fwd_efd = -1;
 static long long sse_heartbeat_ms = 15000;
 /* The keepalive of each framing, made once and shared by every client
  * (static: never freed). */
@@ -92,13 +102,13 @@ static int sse_env_int(const char *name, long long def, long long min,
     return 0;
 }
 
-static int sse_listen(const char *path)
+int sse_listen(const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = -1;
 
     if (strlen(path) >= sizeof sa.sun_path) {
-        log_error("SP_SOCKET: path too long");
+        log_error("socket path too long: %s", path);
         return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -143,6 +153,10 @@ static void sse_readable(sse_client *cl, long long now)
 {
     unsigned char buf[SSE_READ_CHUNK];
 
+    if (cl->ws != NULL) {
+        sse_ws_readable(cl, now);
+        return;
+    }
     for (int i = 0; i < 4; i++) {
         ssize_t n = read(cl->fd, buf, sizeof buf);
         int rc;
@@ -212,6 +226,9 @@ static void sse_tick_one(sse_client *cl, long long now)
     } else if ((cl->state == SSE_CL_READING || cl->state == SSE_CL_AUTH) &&
                now - cl->born_ms > SSE_SETUP_TIMEOUT_MS) {
         sse_client_close(cl);
+    } else if (cl->state == SSE_CL_CLOSING && cl->qlen > 0 &&
+               now - cl->last_out_ms >= SSE_STALL_MS) {
+        sse_client_close(cl); /* its last bytes are never read */
     }
 }
 
@@ -233,6 +250,50 @@ static void sse_results(void)
     }
 }
 
+/* Answers of calls made for WebSocket clients. */
+static void sse_forwarded(void)
+{
+    uint64_t cnt;
+    sse_call *c;
+    ssize_t rc = read(sse_fwd_efd, &cnt, sizeof cnt);
+
+    (void)rc;
+    c = sse_forward_take();
+    while (c != NULL) {
+        sse_call *next = c->next;
+        sse_ws_answered(c);
+        sse_call_free(c);
+        c = next;
+    }
+}
+
+/* The WebSocket socket beside SP_SOCKET ("x.sock" -> "x-ws.sock"), the
+ * forwarding threads with the handlers' sockets in the same directory. */
+static int sse_ws_setup(int epfd)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+    const char *sock = cfg_str(CFG_SP_SOCKET), *slash = strrchr(sock, '/');
+    size_t n = strlen(sock);
+    char path[512], dir[512];
+
+    if (n < 5 || strcmp(sock + n - 5, ".sock") != 0 || n + 8 > sizeof path) {
+        log_error("SP_SOCKET: must end in .sock");
+        return -1;
+    }
+    snprintf(path, sizeof path, "%.*s-ws.sock", (int)(n - 5), sock);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - sock) : 1,
+             slash ? sock : ".");
+    sse_fwd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if ((sse_ws_fd = sse_listen(path)) < 0 || sse_fwd_efd < 0 ||
+        sse_forward_start(sse_fwd_efd, dir) != 0)
+        return -1;
+    ev.data.u64 = SSE_TOK_WS_LISTEN;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sse_ws_fd, &ev) != 0)
+        return -1;
+    ev.data.u64 = SSE_TOK_FORWARD;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, sse_fwd_efd, &ev);
+}
+
 static int sse_setup(int epfd)
 {
     struct epoll_event ev = {.events = EPOLLIN};
@@ -252,7 +313,8 @@ static int sse_setup(int epfd)
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, sse_res_efd, &ev) != 0)
         return -1;
     ev.data.u64 = SSE_TOK_TIMER;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sse_timer_fd, &ev) != 0)
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, sse_timer_fd, &ev) != 0 ||
+        sse_ws_setup(epfd) != 0)
         return -1;
     return sse_reader_start(sse_res_efd);
 }
@@ -271,11 +333,16 @@ static void sse_loop(int epfd)
                 sse_accept(epfd, now);
             } else if (tok == SSE_TOK_RESULTS) {
                 sse_results();
+            } else if (tok == SSE_TOK_WS_LISTEN) {
+                sse_ws_accept(sse_ws_fd, now);
+            } else if (tok == SSE_TOK_FORWARD) {
+                sse_forwarded();
             } else if (tok == SSE_TOK_TIMER) {
                 uint64_t cnt;
                 ssize_t rc = read(sse_timer_fd, &cnt, sizeof cnt);
                 (void)rc;
                 sse_clients_each(sse_tick_one, now);
+                sse_ws_tick(now);
             } else if ((cl = sse_client_get(tok)) != NULL) {
                 if (evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
                     sse_client_close(cl); /* the reader went away */

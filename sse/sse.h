@@ -86,6 +86,15 @@ typedef struct sse_route {
                             * of the parent sandbox's token that the
                             * request carries in X-Access-Token (sp_auth.h:
                             * AUTH_SBX_ENVD), its owner the subject */
+    /* NULL, or how an entry becomes this route's event(s) instead of
+     * sse_ev_format's envelope or a map's one message (several lines of
+     * a protocol: sse_interp.c); NULL from it skips the entry. */
+    struct sse_ev *(*format)(const struct sse_route *rt, sse_sid id,
+                             const char *type, const char *data, size_t dlen,
+                             const char *label);
+    int sbx_tokens; /* 1: authorized by either of the execution's sandbox's
+                       data-plane tokens, E2B-Traffic-Access-Token or
+                       X-Access-Token (sse_interp.c) */
 } sse_route;
 
 enum sse_job_type {
@@ -109,6 +118,8 @@ typedef struct sse_job {
     char api_key[SSE_ID_LEN]; /* OPEN: X-API-Key, or empty */
     char *token;              /* OPEN: bearer/access token, or the
                                * sandbox's (route sbx_token) (malloc'd) */
+    char traffic[48];         /* OPEN, sbx_tokens routes: the tokens sent */
+    char access[48];
     int has_after;            /* BACKLOG: after is set */
     int check_lost;           /* BACKLOG: report trimmed entries */
     int pointers;             /* WATCH/BACKLOG: entries are pointers */
@@ -282,6 +293,20 @@ size_t sse_entries(const redisReply *r, const sse_route *route,
                    const char *label, int pointers, sse_ev ***tail,
                    size_t budget, size_t *used, sse_sid *last,
                    long long not_before_ms);
+
+/* sse_interp.c: E2B's code interpreter stream -------------------------- */
+
+/* sse_route.format of the interp route: an entry as E2B's NDJSON lines. */
+sse_ev *sse_interp_format(const sse_route *rt, sse_sid id, const char *type,
+                          const char *data, size_t dlen, const char *label);
+
+/* The tokens of an sbx_tokens route's request into job; 0, or -1 when
+ * there is none or one is malformed. */
+int sse_interp_credential(const sse_fcgi *f, sse_job *job);
+
+/* OPEN of an sbx_tokens route (reader thread): the owner hash's sandbox
+ * must match every token sent; fills res->status and res->sub. */
+void sse_interp_open(const sse_job *job, sse_res *res);
 
 /* sse_request.c -------------------------------------------------------- */
 

@@ -93,9 +93,29 @@ static void sse_mark_dirty(sse_client *cl)
     }
 }
 
+/* Bytes ev takes on cl's socket: FastCGI records, or itself on a
+ * WebSocket connection. */
+static size_t sse_wire_len(const sse_client *cl, const sse_ev *ev)
+{
+    return cl->ws != NULL ? ev->len : sse_fcgi_wire_len(ev);
+}
+
+/* The iovecs of ev from offset off for cl (see sse_fcgi_iov). */
+static int sse_iov(const sse_client *cl, const sse_ev *ev, size_t off,
+                   struct iovec *iov, int maxiov, unsigned char (*hdrs)[8])
+{
+    if (cl->ws == NULL)
+        return sse_fcgi_iov(ev, cl->fcgi.rid, off, iov, maxiov, hdrs);
+    if (off >= ev->len)
+        return 0;
+    iov[0].iov_base = (char *)ev->data + off;
+    iov[0].iov_len = ev->len - off;
+    return 1;
+}
+
 int sse_client_push(sse_client *cl, sse_ev *ev)
 {
-    size_t wl = sse_fcgi_wire_len(ev);
+    size_t wl = sse_wire_len(cl, ev);
 
     if (cl->state == SSE_CL_CLOSING && ev->kind != SSE_EV_RAW)
         return 0; /* the response is over */
@@ -144,6 +164,16 @@ void sse_client_finish(sse_client *cl)
     unsigned char rec[24];
     if (cl->state == SSE_CL_CLOSING)
         return;
+    if (cl->ws != NULL) {
+        /* A WebSocket has no records: its close frame is queued; the
+         * connection closes once it is written. */
+        if (cl->state == SSE_CL_STREAMING)
+            sse_nstreaming--;
+        sse_subs_drop(cl);
+        cl->state = SSE_CL_CLOSING;
+        sse_mark_dirty(cl);
+        return;
+    }
     /* An empty STDOUT record ends the stream, then END_REQUEST. */
     memcpy(rec,
            (unsigned char[8]){1, 6, (unsigned char)(cl->fcgi.rid >> 8),
@@ -186,6 +216,8 @@ void sse_client_close(sse_client *cl)
     if (cl->state == SSE_CL_STREAMING)
         sse_nstreaming--;
     sse_subs_drop(cl);
+    if (cl->ws != NULL)
+        sse_ws_free(cl);
     epoll_ctl(sse_epfd, EPOLL_CTL_DEL, cl->fd, NULL);
     close(cl->fd);
     for (uint32_t i = 0; i < cl->qlen; i++)
@@ -219,7 +251,7 @@ static void sse_consume(sse_client *cl, size_t n)
     cl->qbytes -= n;
     while (n > 0 && cl->qlen > 0) {
         sse_ev *ev = cl->q[cl->qhead];
-        size_t left = sse_fcgi_wire_len(ev) - cl->qoff;
+        size_t left = sse_wire_len(cl, ev) - cl->qoff;
         if (n < left) {
             cl->qoff += n;
             return;
@@ -255,8 +287,8 @@ void sse_client_flush(sse_client *cl, long long now_ms)
         ssize_t w;
         for (uint32_t i = 0; i < cl->qlen && n < SSE_IOV_MAX; i++) {
             sse_ev *ev = cl->q[(cl->qhead + i) % cl->qcap];
-            n += sse_fcgi_iov(ev, cl->fcgi.rid, i == 0 ? cl->qoff : 0, iov + n,
-                              SSE_IOV_MAX - n, hdrs + n);
+            n += sse_iov(cl, ev, i == 0 ? cl->qoff : 0, iov + n,
+                         SSE_IOV_MAX - n, hdrs + n);
             if (n >= SSE_IOV_MAX - 1)
                 break;
         }

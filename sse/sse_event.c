@@ -339,5 +339,7 @@ void sse_job_free(sse_job *job)
         explicit_bzero(job->token, strlen(job->token));
         free(job->token);
     }
+    explicit_bzero(job->traffic, sizeof job->traffic);
+    explicit_bzero(job->access, sizeof job->access);
     free(job);
 }

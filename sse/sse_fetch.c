@@ -62,6 +62,8 @@ static sse_ev *sse_entry_ev(const redisReply *e, const sse_route *route,
     if (route->map != NULL) /* an adapter's shapes; it may skip entries */
         return sse_ev_mapped(route->frame, route->map, *id, type, data, dlen,
                              route->final_type);
+    if (route->format != NULL) /* a protocol's lines; it may skip entries */
+        return route->format(route, *id, type, data, dlen, label);
     ev = sse_ev_format(route->frame, *id, type, data, dlen, route->label, label,
                        route->final_type);
     if (ev == NULL)
@@ -136,6 +138,10 @@ void sse_do_open(const sse_job *job, sse_res *res)
     redisReply *r = NULL;
     int rev;
 
+    if (job->route->sbx_tokens) {
+        sse_interp_open(job, res);
+        return;
+    }
     res->status = SP_E_UNAUTHENTICATED;
     if (job->route->sbx_token != NULL) {
         if (sse_open_sandbox(job, res) != 0)

@@ -18,6 +18,7 @@ enum sse_cl_state {
 
 typedef struct sse_client sse_client;
 typedef struct sse_topic sse_topic;
+typedef struct sse_ws sse_ws; /* a WebSocket connection's state (sse_ws.c) */
 
 /* One client's position in one stream. */
 typedef struct sse_sub {
@@ -62,6 +63,8 @@ struct sse_client {
     long long born_ms, last_out_ms;
     sse_sub *subs;
     uint32_t next_sub_id, nsubs;
+    sse_ws *ws; /* NULL: a FastCGI request from nginx; else a WebSocket
+                   connection (raw bytes, no records) */
 };
 
 /* sse_client.c ---------------------------------------------------------- */
@@ -145,7 +148,67 @@ void sse_request(sse_client *cl);
 /* The reader answered an OPEN job: send the error, or start streaming. */
 void sse_request_opened(const sse_res *res);
 
+/* sse_forward.c: calls to the handlers for WebSocket clients ------------ */
+
+/* One call to a handler program, and its answer. */
+typedef struct sse_call {
+    struct sse_call *next;
+    uint64_t handle;  /* the client it is for */
+    int tag;          /* what its answer is for (sse_ws_msg.c) */
+    char program[16]; /* "execute": state/run/sp-execute.sock */
+    char method[8];
+    char path[256];
+    char *body; /* JSON (malloc'd) or NULL */
+    size_t body_len;
+    char *cred;      /* the client's API key or access token (malloc'd,
+                        wiped when freed), or NULL */
+    int cred_bearer; /* cred is a token (Authorization: Bearer) */
+    char remote[64]; /* the client's address, as nginx said */
+    int status;      /* the answer's HTTP status; 0: the handler could not be
+                        asked */
+    char *answer;    /* its body (malloc'd, NUL-terminated) */
+    size_t answer_len;
+} sse_call;
+
+/* Start the calling threads; answers are signalled on efd. 0 or -1. */
+int sse_forward_start(int efd, const char *run_dir);
+
+/* Queue call c (takes ownership). */
+void sse_forward_submit(sse_call *c);
+
+/* Every answered call, oldest first (caller frees each). */
+sse_call *sse_forward_take(void);
+
+/* Free c, its credential wiped. NULL-safe. */
+void sse_call_free(sse_call *c);
+
+/* sse_ws.c, sse_ws_msg.c: WebSocket clients ------------------------------ */
+
+/* Accept WebSocket connections on fd. */
+void sse_ws_accept(int fd, long long now_ms);
+
+/* Input on a WebSocket client's socket. */
+void sse_ws_readable(sse_client *cl, long long now_ms);
+
+/* The reader answered the OPEN job of a WebSocket client. */
+void sse_ws_opened(sse_client *cl, const sse_res *res);
+
+/* A call made for a WebSocket client was answered (c stays the
+ * caller's). */
+void sse_ws_answered(sse_call *c);
+
+/* cl is being closed: free its WebSocket state (a terminal it started is
+ * ended after the grace period). */
+void sse_ws_free(sse_client *cl);
+
+/* Once a second: terminals whose grace period is over are ended. */
+void sse_ws_tick(long long now_ms);
+
 /* relay.c --------------------------------------------------------------- */
+
+/* A non-blocking unix listening socket at path (mode 0660: nginx's
+ * workers run as the same user). The fd, or -1 (logged). */
+int sse_listen(const char *path);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long sse_now_ms(void);

@@ -31,35 +31,42 @@
  * its stream and the owner into a hash family of sp_keys.h); tasks, once
  * a KEY_TASK family (task:<id>) exists, would be:
  *   {"/tasks/", "/events", "tsk_", KEY_TASK, "taskId", "result", 0,
- *    &frame_sse, KEY_EVENTS, "task", 0, NULL, NULL, NULL, NULL},
+ *    &frame_sse, KEY_EVENTS, "task", 0, NULL, NULL, NULL, NULL, NULL, 0},
  * The eighth column is the answer's framing (common/sp_frame.h): a route
  * that answers NDJSON or Connect envelopes names another one there; the
  * others are sse_route's (sse.h). */
 static const sse_route sse_routes[] = {
     {"/executions/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
-     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL, NULL, 0},
     {"/terminal/", "/events", "trm_", KEY_TERMINAL, "terminalId", "exit", 0,
-     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL, NULL, NULL},
+     &frame_sse, KEY_EVENTS, "terminal", 1, NULL, NULL, NULL, NULL, NULL, 0},
     {"/events", NULL, "exe_", KEY_EXEC, "executionId", "result", 1, &frame_sse,
-     KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL},
+     KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL, NULL, 0},
     /* /sandboxes/{sbx}/watches/{wch}/events: a file watch (hd_watch.c). */
     {"/sandboxes/", "/events", "wch_", KEY_WATCH, "watchId", "end", 0,
      &frame_sse, KEY_WATCH_EVENTS, "watch", 1, "/watches/", "sandbox", NULL,
-     NULL},
+     NULL, NULL, 0},
     /* /templates/{name}/builds/{bld}/events: a template build's log
      * (hd_tpl_build.c). */
     {"/templates/", "/events", "bld_", KEY_TBUILD, "buildId", "result", 0,
-     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name", NULL, NULL},
+     &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name", NULL, NULL, NULL, 0},
     /* E2B's envd streams (handlers/envd_process.c hands them over with
      * X-Accel-Redirect; internal locations of families/envd.conf): a
      * process's events as Connect envelopes (sse_envd.c), authorized by
      * the sandbox's envd token; ?arg= is the pid its start message names. */
     {"/_sp/envd/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
      &frame_connect, KEY_EVENTS, "process", 0, "/process/", "sandbox",
-     &sse_map_process, AUTH_SBX_ENVD},
+     &sse_map_process, AUTH_SBX_ENVD, NULL, 0},
     {"/_sp/envd/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
      &frame_connect, KEY_EVENTS, "process", 0, "/pty/", "sandbox", &sse_map_pty,
-     AUTH_SBX_ENVD},
+     AUTH_SBX_ENVD, NULL, 0},
+    /* /_sp/interp/{exe}/events: a context run as E2B's code interpreter
+     * streams it (POST /execute of handlers/interp.c hands it over),
+     * authorized by the sandbox's tokens (sse_interp.c). Internal in
+     * nginx. */
+    {"/_sp/interp/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
+     &frame_lines, KEY_EVENTS, "execution", 0, NULL, NULL, NULL, NULL,
+     sse_interp_format, 1},
 };
 
 static uint32_t sse_max_streams;
@@ -237,7 +244,8 @@ void sse_request(sse_client *cl)
         sse_reply_error(cl, SP_E_INTERNAL, NULL, "internal error");
         goto out;
     }
-    if (sse_credential(cl, query, job) != 0) {
+    if ((cl->route->sbx_tokens ? sse_interp_credential(&cl->fcgi, job)
+                              : sse_credential(cl, query, job)) != 0) {
         sse_reply_error(cl, SP_E_UNAUTHENTICATED, NULL,
                         "missing or invalid credentials");
         goto out;
@@ -319,6 +327,10 @@ void sse_request_opened(const sse_res *res)
 
     if (cl == NULL || cl->state != SSE_CL_AUTH)
         return;
+    if (cl->ws != NULL) {
+        sse_ws_opened(cl, res);
+        return;
+    }
     if (st != SP_OK && st != SP_E_NOT_FOUND) {
         sse_reply_error(cl, st, NULL,
                         st == SP_E_UNAUTHENTICATED

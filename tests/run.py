@@ -303,8 +303,18 @@ def run_unittests(top, pattern):
 
 
 def main():
-    pattern = sys.argv[1] if len(sys.argv) > 1 else ""
+    # Several names: each is run as if given alone, in order.
+    patterns = sys.argv[1:] or [""]
     tally = Tally()
+    for pattern in patterns:
+        run_pattern(pattern, tally)
+    for line in judge_skips(tally, in_ci()):
+        print(line)
+    print(tally.summary())
+    return 1 if tally.failed or tally.passed == 0 else 0
+
+
+def run_pattern(pattern, tally):
     for name in CHECK_BINARIES:
         if not matches(pattern, name):
             continue
@@ -318,10 +328,6 @@ def main():
     if not fuzz_only:
         tally.add(run_unittests(os.path.join(ROOT, "tests", "integration"),
                                 pattern))
-    for line in judge_skips(tally, in_ci()):
-        print(line)
-    print(tally.summary())
-    return 1 if tally.failed or tally.passed == 0 else 0
 
 
 if __name__ == "__main__":

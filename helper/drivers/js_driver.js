@@ -7,7 +7,8 @@
 // py_driver.py: one JSON request a line on stdin ({"id","code",
 // "timeout_ms"}), and on stdout only frames (0x1e, JSON, "\n"):
 // stdout/stderr ({"b": base64 bytes}), result ({"data":{"text/plain"}}),
-// error ({name, message, traceback}) and done ({"id", "status"?}).
+// error ({name, message, traceback}) and done ({"id", "status"?, "count":
+// the number of runs so far, E2B's execution count}).
 //
 // Descriptors: requests come on fd 3 and frames go to fd 4; fd 0 is
 // /dev/null and fd 1 is the pipe of fd 2. What the code prints through
@@ -120,7 +121,7 @@ function run(req) {
       report(err);
     else if (value !== undefined)
       send({ t: 'result', data: { 'text/plain': util.inspect(value) } });
-    const frame = { t: 'done', id: req.id };
+    const frame = { t: 'done', id: req.id, count: cells };
     if (status)
       frame.status = status;
     send(frame);

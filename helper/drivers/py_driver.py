@@ -8,7 +8,10 @@
 #              object, "\n". {"t":"stdout"|"stderr","b":<base64 bytes>},
 #              {"t":"display","mime":..,"data":<base64>}, {"t":"result",
 #              "data":{"text/plain":..}}, {"t":"error","name","message",
-#              "traceback"}, {"t":"done","id":..}.
+#              "traceback"}, {"t":"done","id":..,"count":N} (N: cells run
+#              so far, E2B's execution count). A "result" is the value of
+#              the cell's last expression (the main result); a "display" is
+#              any other rich output (a figure).
 # Descriptors: the request channel and the frame channel are moved to
 # private (close-on-exec) descriptors; fd 0 becomes /dev/null and fds 1 and
 # 2 become pipes that two threads read, so what the code and its
@@ -180,7 +183,7 @@ class Driver:
         if failure is not None:
             self.error(failure)
         self.drain()
-        self.send({"t": "done", "id": req.get("id")})
+        self.send({"t": "done", "id": req.get("id"), "count": self.cells})
 
     def serve(self):
         with os.fdopen(self.req_fd, "rb") as requests:

@@ -213,7 +213,9 @@ class PythonContextTest(ContextCase):
         self.assertEqual(rec["results"], [{"text/plain": "42"}], rec)
         self.assertEqual((rec["error"], rec["stderr"]), ("", ""), rec)
         # The events as the relay sees them: status first, result last,
-        # the value as a text/plain display in between.
+        # the value as a text/plain display in between, marked as the main
+        # result (the value of the last expression, not a figure); the
+        # result says how many runs the context has made.
         lines = su.redis("XRANGE", f"{su.PREFIX}events:{exe}", "-", "+")
         types = [lines[i + 1] for i, v in enumerate(lines[:-1])
                  if v == "type"]
@@ -221,7 +223,8 @@ class PythonContextTest(ContextCase):
         self.assertEqual(types[-1], "result", lines)
         self.assertIn("stdout", types)
         self.assertIn("display", types)
-        self.assertIn('{"mime":"text/plain","data":"42"}', lines)
+        self.assertIn('{"mime":"text/plain","data":"42","main":true}', lines)
+        self.assertIn('"executionCount":', lines[-1])
         # An exception is an error event {name, message, traceback}.
         r = self.ctx_raw(ctx, "int('x')", path="/execute-stream")
         exe = r.json["executionId"]

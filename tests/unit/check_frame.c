@@ -1,6 +1,6 @@
 /* tests/unit/check_frame.c: unit tests of the streamed-answer framings
  * (common/sp_frame.c): the exact bytes of every part of SSE, NDJSON,
- * Connect envelopes and WebSocket frames; the boundaries of WebSocket's
+ * lines, Connect envelopes and WebSocket frames; the boundaries of WebSocket's
  * length forms and of Connect's message size; the data every framing
  * refuses (NUL, control bytes, invalid UTF-8, line breaks where they would
  * end an event); and the bounded buffer: a writer that cannot fit leaves
@@ -16,8 +16,8 @@
 
 #define T_BIG (64u * 1024 * 1024)
 
-static const sp_frame *const t_frames[] = {&frame_sse, &frame_ndjson,
-                                           &frame_connect, &frame_websocket};
+static const sp_frame *const t_frames[] = {
+    &frame_sse, &frame_ndjson, &frame_lines, &frame_connect, &frame_websocket};
 #define T_NFRAMES (sizeof t_frames / sizeof t_frames[0])
 
 /* ---------------------------------------------------------------- helpers */
@@ -149,6 +149,42 @@ START_TEST(ndjson_bytes)
     ck_assert_int_eq(
         frame_ndjson.error_end(&b, "unavailable", "redis \"down\"\n\xff"), 0);
     t_bytes(&b, err, sizeof err - 1);
+    buf_free(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ lines */
+
+START_TEST(lines_bytes)
+{
+    static const char ev[] = "{\"type\":\"stdout\",\"text\":\"a\"}\n\"s\"\n";
+    static const char err[] =
+        "{\"type\":\"error\",\"name\":\"events_lost\",\"value\":\"gone "
+        "\\\"x\\\"\\n\\ufffd\",\"traceback\":\"\"}\n";
+    sp_buf b;
+    buf_init(&b, 4096);
+    ck_assert_str_eq(frame_lines.content_type, "application/x-ndjson");
+    ck_assert_int_eq(t_event(&frame_lines, &b, "1-2", "e2b",
+                             "{\"type\":\"stdout\",\"text\":\"a\"}"),
+                     0);
+    ck_assert_int_eq(t_event(&frame_lines, &b, NULL, "x", "\"s\""), 0);
+    t_bytes(&b, ev, sizeof ev - 1);
+    buf_reset(&b);
+    ck_assert_int_eq(t_event(&frame_lines, &b, NULL, "x", "{\n}"), -1);
+    ck_assert_int_eq(t_event(&frame_lines, &b, "bad id!", "x", "1"), -1);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_int_eq(frame_lines.heartbeat(&b), 0);
+    t_bytes(&b, "{\"type\":\"keepalive\"}\n", 21);
+    buf_reset(&b);
+    ck_assert_int_eq(frame_lines.preamble(&b), 0);
+    ck_assert_int_eq(frame_lines.end(&b), 0);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_int_eq(
+        frame_lines.error_end(&b, "events_lost", "gone \"x\"\n\xff"), 0);
+    t_bytes(&b, err, sizeof err - 1);
+    buf_reset(&b);
+    ck_assert_int_eq(frame_lines.error_end(&b, "Bad", "m"), -1);
+    ck_assert_uint_eq(b.len, 0);
     buf_free(&b);
 }
 END_TEST
@@ -314,34 +350,31 @@ END_TEST
  * is {"type":"t","data":<data>} (20 bytes around the data). */
 START_TEST(ws_event_boundaries)
 {
-    static const size_t payloads[] = {21, 125, 126, 65535, 65536, 70000};
+    static const size_t payloads[] = {2, 125, 126, 65535, 65536, 70000};
     sp_buf b;
 
     buf_init(&b, 1024 * 1024);
     for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
-        size_t pl = payloads[i], dl = pl - 20, hl;
+        size_t pl = payloads[i], dl = pl, hl;
         char *data = t_json_string(dl), *want = malloc(pl + 16);
         unsigned char h[FRAME_WS_HDR_MAX];
         ck_assert_ptr_nonnull(want);
         hl = frame_ws_header(h, FRAME_WS_TEXT, pl);
         ck_assert_uint_eq(hl, pl <= 125 ? 2 : pl <= 65535 ? 4 : 10);
         memcpy(want, h, hl);
-        memcpy(want + hl, "{\"type\":\"t\",\"data\":", 19);
-        memcpy(want + hl + 19, data, dl);
-        want[hl + pl - 1] = '}';
+        memcpy(want + hl, data, dl);
         buf_reset(&b);
         ck_assert_int_eq(frame_websocket.event(&b, NULL, "t", data, dl), 0);
         t_bytes(&b, want, hl + pl);
         free(data);
         free(want);
     }
-    /* With an id, as in NDJSON without the line break. */
+    /* The id and type are checked, not sent: the data is the message. */
     buf_reset(&b);
-    ck_assert_int_eq(t_event(&frame_websocket, &b, "5-0", "t", "1"), 0);
-    t_bytes(&b,
-            "\x81\x20"
-            "{\"id\":\"5-0\",\"type\":\"t\",\"data\":1}",
-            2 + 32);
+    ck_assert_int_eq(t_event(&frame_websocket, &b, "5-0", "t", "{\"a\":1}"),
+                     0);
+    t_bytes(&b, "\x81\x07{\"a\":1}", 2 + 7);
+    ck_assert_int_eq(t_event(&frame_websocket, &b, "bad id", "t", "1"), -1);
     buf_free(&b);
 }
 END_TEST
@@ -594,6 +627,7 @@ static Suite *frame_suite(void)
     tcase_add_test(tc, sse_event_as_before);
     tcase_add_test(tc, sse_other_parts);
     tcase_add_test(tc, ndjson_bytes);
+    tcase_add_test(tc, lines_bytes);
     tcase_add_test(tc, connect_bytes);
     tcase_add_test(tc, connect_error_codes);
     tcase_add_test(tc, connect_16mib);
