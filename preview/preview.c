@@ -53,8 +53,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define PV_BUF    65536 /* each direction's buffer */
-#define PV_EVENTS 256
+#define PV_BUF 65536 /* each direction's buffer */
+/* What is read away after an answer of our own: nginx's body limit of the
+ * preview location (64 MiB) and some. */
+#define PV_DRAIN_MAX ((size_t)80 << 20)
+#define PV_EVENTS    256
 
 /* One direction of a connection: bytes read from one socket, to be
  * written to the other. */
@@ -78,6 +81,9 @@ typedef struct pv_conn {
     char *head;     /* while the head is read, else NULL */
     size_t head_len;
     int dead;             /* closed; freed after this batch of events */
+    int watched;          /* the client end is in the epoll set */
+    int draining;         /* answered: what nginx still sends is read away */
+    size_t drain_left;    /* bytes it may still send before we close */
     struct pv_conn *next; /* in pv_dead */
 } pv_conn;
 
@@ -126,23 +132,45 @@ static int pv_watch(pv_end *e)
     return -1;
 }
 
+/* Read away what nginx still sends after our answer; close c at its end
+ * (or past PV_DRAIN_MAX, or on an error). Called again on each edge. */
+static void pv_drain(pv_conn *c)
+{
+    char sink[16384];
+
+    for (;;) {
+        ssize_t n = recv(c->client.fd, sink, sizeof sink, 0);
+        if (n > 0 && (size_t)n < c->drain_left) {
+            c->drain_left -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && c->watched)
+            return; /* more to come: the next edge */
+        pv_close(c);
+        return;
+    }
+}
+
 /* Answer out on the client (small: written at once) and end c. What
- * nginx sent that was not read yet (a body) is read away first, up to a
- * bound: a unix socket closed with unread bytes resets its peer, and
- * nginx would answer 502 in place of ours. */
+ * nginx sent and sends after it (a body) is read away first, up to a
+ * bound, until nginx closes: a unix socket closed with unread bytes resets
+ * its peer, and nginx would answer 502 in place of ours. */
 static void pv_reply_close(pv_conn *c, sp_buf *out)
 {
-    char sink[4096];
-
     if (!buf_failed(out) && out->len > 0 &&
         write(c->client.fd, out->data, out->len) < 0)
         log_debug("write to nginx failed: %s", strerror(errno));
     buf_free(out);
     shutdown(c->client.fd, SHUT_WR);
-    for (int i = 0; i < 256 && recv(c->client.fd, sink, sizeof sink, 0) > 0;
-         i++)
-        ;
-    pv_close(c);
+    if (c->up.fd >= 0) {
+        close(c->up.fd);
+        c->up.fd = -1;
+    }
+    c->draining = 1;
+    c->drain_left = PV_DRAIN_MAX;
+    pv_drain(c);
 }
 
 static void pv_fail(pv_conn *c, sp_status st, const char *msg)
@@ -327,6 +355,8 @@ static void pv_accept(void)
         }
         if (pv_watch(&c->client) != 0)
             pv_close(c);
+        else
+            c->watched = 1;
     }
 }
 
@@ -344,6 +374,8 @@ static void pv_loop(void)
                 pv_accept();
             else if (e->c->dead)
                 continue;
+            else if (e->c->draining)
+                pv_drain(e->c);
             else if (e->c->head != NULL)
                 pv_read_head(e->c);
             else if (e->c->connecting)
