@@ -5,9 +5,11 @@ the data plane's authorization (no, a wrong or another sandbox's token,
 another key's sandbox, a deleted sandbox), paths that try to leave the
 sandbox, malformed Connect envelopes and JSON, the exact frames of a
 process stream and of WatchDir, octet-stream and gzip uploads (a gzip bomb
-refused), gzip'd reads. Sandboxes of the host template (fast)."""
+refused), gzip'd reads, signed file URLs (the sandbox's host only).
+Sandboxes of the host template (fast)."""
 import base64
 import gzip
+import hashlib
 import json
 import struct
 import threading
@@ -53,6 +55,17 @@ class E2BCase(sbx_util.SbxCase):
         doc = r.json
         self.addCleanup(self.delete_quietly, doc["sandboxID"], key)
         return doc
+
+    @classmethod
+    def class_sandbox(cls, **body):
+        """One sandbox of the host template for the class: cls.sid, cls.tok
+        (its envd token); deleted after the class."""
+        r = call("POST", "/v2/sandboxes", {"templateID": "host", **body},
+                 timeout=60)
+        if r.status != 201:
+            raise AssertionError(f"could not create a sandbox: {r!r}")
+        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        cls.addClassCleanup(cls.delete_quietly, cls.sid)
 
     def rpc(self, sid, token, method, msg, stream=False, extra=None):
         ctype = "application/connect+json" if stream else "application/json"
@@ -232,11 +245,7 @@ class DataPlaneAuthTest(E2BCase):
 class ConnectProtocolTest(E2BCase):
     @classmethod
     def setUpClass(cls):
-        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
-        if r.status != 201:
-            raise AssertionError(f"could not create a sandbox: {r!r}")
-        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
-        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+        cls.class_sandbox()
 
     def test_a_process_stream_frame_by_frame(self):
         r = self.rpc(self.sid, self.tok, "process.Process/Start",
@@ -432,11 +441,7 @@ class FilesystemTest(E2BCase):
 
     @classmethod
     def setUpClass(cls):
-        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
-        if r.status != 201:
-            raise AssertionError(f"could not create a sandbox: {r!r}")
-        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
-        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+        cls.class_sandbox()
 
     def fs(self, method, msg):
         return self.rpc(self.sid, self.tok, "filesystem.Filesystem/" + method,
@@ -636,13 +641,7 @@ class UploadTest(E2BCase):
 
     @classmethod
     def setUpClass(cls):
-        r = call("POST", "/v2/sandboxes", {"templateID": "host",
-                                           "allow_internet_access": False},
-                 timeout=60)
-        if r.status != 201:
-            raise AssertionError(f"could not create a sandbox: {r!r}")
-        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
-        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+        cls.class_sandbox(allow_internet_access=False)
 
     def post(self, path, body, extra=None):
         h = envd_headers(self.sid, self.tok,
@@ -716,6 +715,109 @@ class UploadTest(E2BCase):
                        headers=envd_headers(self.sid, None, {
                            "Content-Type": "application/octet-stream"}))
         self.assertError(r, 401, "unauthenticated")
+
+
+def signed(path, op, token, user="", exp=None):
+    """The query of an E2B signed file URL (the SDK's signature.ts)."""
+    raw = f"{path}:{op}:{user}:{token}" + ("" if exp is None else f":{exp}")
+    sig = "v1_" + base64.b64encode(
+        hashlib.sha256(raw.encode()).digest()).decode().rstrip("=")
+    q = f"path={sbx_util.q(path)}&signature={sbx_util.q(sig)}"
+    if user:
+        q += f"&username={sbx_util.q(user)}"
+    if exp is not None:
+        q += f"&signature_expiration={exp}"
+    return q
+
+
+class SignedUrlTest(E2BCase):
+    """uploadUrl/downloadUrl: /files with a signature and no header at
+    all, on the sandbox's host 49983-<id>.<domain> (the test stack's
+    domain is localhost); on one origin a clear 400."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.class_sandbox(allow_internet_access=False)
+
+    def host(self, sid=None):
+        return {"Host": f"49983-{sid or self.sid}.localhost"}
+
+    def test_read_and_write_by_signature(self):
+        exp = int(time.time()) + 60
+        r = sp.request("POST", "/files?" + signed("s/up.txt", "write",
+                                                  self.tok, exp=exp),
+                       body=b"signed", headers={
+                           **self.host(),
+                           "Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json[0]["path"], "/workspace/s/up.txt")
+        body, ctype = sbx_util.multipart([("file", "m.txt", b"multi")])
+        r = sp.request("POST", "/files?" + signed("s/m.txt", "write",
+                                                  self.tok),
+                       body=body, headers={**self.host(),
+                                           "Content-Type": ctype})
+        self.assertEqual(r.status, 200, r)
+        r = sp.get("/files?" + signed("s/up.txt", "read", self.tok),
+                   headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"signed"), r)
+        r = sp.get("/files?" + signed("/workspace/s/m.txt", "read", self.tok,
+                                      user="user", exp=exp),
+                   headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"multi"), r)
+
+    def test_bad_signatures_are_refused(self):
+        self.sh(self.sid, "echo secret > /workspace/f")
+        other = self.e2b_sandbox()
+        good = signed("f", "read", self.tok)
+        now = int(time.time())
+        for q in (good.replace("path=f", "path=g"),      # another path
+                  good + "x",                            # tampered
+                  signed("f", "write", self.tok),        # not a read's
+                  signed("f", "read", other["envdAccessToken"]),
+                  signed("f", "read", self.tok, exp=now - 5),  # expired
+                  signed("f", "read", self.tok, exp=now + 60).replace(
+                      f"signature_expiration={now + 60}",
+                      f"signature_expiration={now + 3600}"),
+                  signed("f", "read", self.tok, exp="soon"),
+                  signed("f", "read", self.tok, user="root"
+                         ).replace("&username=root", ""),
+                  "path=f&signature=", "path=f&signature=v1_" + "A" * 200):
+            r = sp.get("/files?" + q, headers=self.host())
+            self.assertError(r, 401, "unauthenticated")
+            self.assertNotIn(b"secret", r.body)
+        # Another sandbox's host with this one's signature.
+        r = sp.get("/files?" + good, headers=self.host(other["sandboxID"]))
+        self.assertError(r, 401, "unauthenticated")
+        r = sp.request("POST", "/files?" + good, body=b"x", headers={
+            **self.host(), "Content-Type": "application/octet-stream"})
+        self.assertError(r, 401, "unauthenticated")
+        # A token sent with it wins: a wrong one is refused.
+        r = sp.get("/files?" + good, headers={**self.host(),
+                                              "X-Access-Token": "nope"})
+        self.assertError(r, 401, "unauthenticated")
+        r = sp.get("/files?" + good, headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"secret\n"), r)
+
+    def test_paths_stay_in_the_sandbox_and_one_origin_is_clear(self):
+        self.sh(self.sid, "ln -sf / /workspace/up")
+        for path in ("/etc/passwd", "../../etc/passwd", "/workspace/up/etc/"
+                     "passwd", "/proc/1/environ"):
+            r = sp.get("/files?" + signed(path, "read", self.tok),
+                       headers=self.host())
+            self.assertIn(r.status, (400, 404), (path, r))
+            self.assertNotIn(b"root:", r.body)
+            r = sp.request("POST", "/files?" + signed(path, "write",
+                                                      self.tok),
+                           body=b"evil", headers={
+                               **self.host(),
+                               "Content-Type": "application/octet-stream"})
+            self.assertIn(r.status, (200, 400, 404), (path, r))
+        with open("/etc/passwd", "rb") as f:
+            self.assertIn(b"root:", f.read())
+        # One origin: no sandbox named; answered at once.
+        r = sp.get("/files?" + signed("f", "read", self.tok), timeout=5)
+        self.assertError(r, 400, "invalid_argument")
+        self.assertIn(b"49983-", r.body)
 
 
 if __name__ == "__main__":

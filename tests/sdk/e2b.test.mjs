@@ -14,6 +14,10 @@ import {
   SandboxNotFoundError,
   AuthenticationError,
 } from 'e2b'
+// A third party's fetch for signed file URLs: undici's, resolving every
+// name to loopback (as browsers resolve *.localhost, RFC 6761), so that
+// the sandbox's host 49983-<id>.localhost reaches the test stack.
+import { fetch as thirdPartyFetch, Agent, FormData as ThirdPartyFormData } from 'undici'
 
 for (const v of ['E2B_API_KEY', 'E2B_API_URL', 'E2B_SANDBOX_URL'])
   assert.ok(process.env[v], `${v} must be set`)
@@ -283,5 +287,48 @@ test('files.write with gzip, octet-stream and a stream body; read with gzip', as
   ], { gzip: true })
   assert.deepEqual(many.map((f) => f.path), ['/tmp/up/m1', '/tmp/up/m2'])
   assert.equal((await s.commands.run('cat /tmp/up/m1 /tmp/up/m2')).stdout, 'onetwo')
+  await s.kill()
+})
+
+test('uploadUrl / downloadUrl: plain fetch on the sandbox\'s host; one origin refused', async () => {
+  const s = await sandbox()
+  const loopback = new Agent({
+    connect: {
+      lookup: (h, o, cb) => (o && o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }])
+        : cb(null, '127.0.0.1', 4)),
+    },
+  })
+  const onHost = (u) => {
+    const x = new URL(u)
+    x.hostname = `49983-${s.sandboxId}.localhost`
+    return x.toString()
+  }
+  const get = (u, init = {}) => thirdPartyFetch(onHost(u), { ...init, dispatcher: loopback })
+  const up = await s.uploadUrl('/tmp/signed.txt')
+  assert.match(up, /[?&]signature=v1_/)
+  const form = (Form = ThirdPartyFormData) => {
+    const f = new Form()
+    f.append('file', new Blob(['via a signed url']), 'signed.txt')
+    return f
+  }
+  // On one origin the URL names no sandbox: a clear 400, at once.
+  const direct = await fetch(up, { method: 'POST', body: form(FormData) })
+  assert.equal(direct.status, 400)
+  assert.match(await direct.text(), /49983-/)
+  const w = await get(up, { method: 'POST', body: form() })
+  assert.equal(w.status, 200, await w.clone().text())
+  assert.equal((await w.json())[0].path, '/tmp/signed.txt')
+  assert.equal(await s.files.read('/tmp/signed.txt'), 'via a signed url')
+  const down = await s.downloadUrl('/tmp/signed.txt', { useSignatureExpiration: 120 })
+  assert.match(down, /signature_expiration=\d+/)
+  const r = await get(down)
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), 'via a signed url')
+  // A download URL does not upload; an expired one does not read; the
+  // URL of one path reads no other.
+  assert.equal((await get(down, { method: 'POST', body: form() })).status, 401)
+  assert.equal((await get(await s.downloadUrl('/tmp/signed.txt',
+    { useSignatureExpiration: -5 }))).status, 401)
+  assert.equal((await get(down.replace('signed.txt', 'other.txt'))).status, 401)
   await s.kill()
 })
