@@ -12,7 +12,7 @@
 /* The envd version advertised at create and connect: the highest whose
  * features (E2B's SDK gates on it: 0.4.0 default user, 0.5.2 closeStdin,
  * 0.5.7 octet-stream uploads) are all served by envd*.c. */
-#define E2B_ENVD_VERSION "0.5.2"
+#define E2B_ENVD_VERSION "0.5.7"
 /* E2B's clientID of a sandbox: which cluster runs it. */
 #define E2B_CLIENT_ID "sandpipe"
 

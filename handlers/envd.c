@@ -54,25 +54,12 @@ static int envd_basic_user(http_req *r, envd_ctx *c)
     return 0;
 }
 
-int envd_begin(http_req *r, envd_ctx *c, int how)
+int envd_load(http_req *r, envd_ctx *c, const char *id, int how)
 {
-    const char *id = FCGX_GetParam("SP_SANDBOX_ID", r->fcgi.envp);
-    const char *tok = http_header(r, "X-Access-Token");
     char k[RDS_KEY_MAX];
     redisReply *h;
     int result = -1;
 
-    r->errors = how == ENVD_RPC      ? HTTP_ERRORS_CONNECT
-                : how == ENVD_STREAM ? HTTP_ERRORS_CONNECT_STREAM
-                                     : HTTP_ERRORS_ENVELOPE;
-    memset(c, 0, sizeof *c);
-    /* The token first: without it nothing says whether a sandbox exists. */
-    if (id == NULL || !id_valid_typed(id, "sbx_") || tok == NULL ||
-        !auth_sandbox_token_ok(AUTH_SBX_ENVD, id, tok)) {
-        http_send_error(r, SP_E_UNAUTHENTICATED, NULL,
-                        "missing or invalid X-Access-Token");
-        return -1;
-    }
     key_of(k, sizeof k, KEY_SBX, id);
     h = rds_cmd("HMGET %s owner helper template", k);
     if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
@@ -100,8 +87,26 @@ int envd_begin(http_req *r, envd_ctx *c, int how)
     return result;
 }
 
-/* 1 if r's Content-Type is type (parameters allowed). */
-static int envd_ctype_is(http_req *r, const char *type)
+int envd_begin(http_req *r, envd_ctx *c, int how)
+{
+    const char *id = FCGX_GetParam("SP_SANDBOX_ID", r->fcgi.envp);
+    const char *tok = http_header(r, "X-Access-Token");
+
+    r->errors = how == ENVD_RPC      ? HTTP_ERRORS_CONNECT
+                : how == ENVD_STREAM ? HTTP_ERRORS_CONNECT_STREAM
+                                     : HTTP_ERRORS_ENVELOPE;
+    memset(c, 0, sizeof *c);
+    /* The token first: without it nothing says whether a sandbox exists. */
+    if (id == NULL || !id_valid_typed(id, "sbx_") || tok == NULL ||
+        !auth_sandbox_token_ok(AUTH_SBX_ENVD, id, tok)) {
+        http_send_error(r, SP_E_UNAUTHENTICATED, NULL,
+                        "missing or invalid X-Access-Token");
+        return -1;
+    }
+    return envd_load(r, c, id, how);
+}
+
+int envd_ctype_is(http_req *r, const char *type)
 {
     const char *ct = http_header(r, "Content-Type");
     size_t n = strlen(type);

@@ -1,7 +1,7 @@
 /* handlers/envd.h: what the files of the envd family share (envd.c: the
  * data plane's authorization, Connect request bodies, /health;
  * envd_process.c: process.Process; envd_fs.c: filesystem.Filesystem;
- * envd_files.c: /files; envd_routes.c:
+ * envd_watch.c: WatchDir; envd_files.c: /files; envd_routes.c:
  * the route table and main). The
  * family is E2B's in-sandbox daemon spoken from outside: a request comes
  * with E2b-Sandbox-Id and E2b-Sandbox-Port 49983 (or a host
@@ -42,6 +42,20 @@ typedef struct envd_ctx {
  * malformed user). */
 int envd_begin(http_req *r, envd_ctx *c, int how);
 
+/* envd_begin's second half, for a request already authorized for
+ * sandbox id (a valid id): c and r filled from the sandbox's record. 0,
+ * or -1 after 404/502 (gone), 503 or 400 (a malformed user). */
+int envd_load(http_req *r, envd_ctx *c, const char *id, int how);
+
+/* Authorize a /files request by the signature of a signed URL (E2B's
+ * uploadUrl/downloadUrl, envd_sign.c) instead of X-Access-Token: op is
+ * "read" or "write". 0 (c filled as by envd_begin), or -1 after 401
+ * (no, a wrong or an expired signature) or the errors of envd_load. */
+int envd_begin_signed(http_req *r, envd_ctx *c, const char *op);
+
+/* 1 if r's Content-Type is type (parameters allowed), else 0. */
+int envd_ctype_is(http_req *r, const char *type);
+
 /* The JSON object of a unary call (Content-Type application/json), or
  * NULL after the error. Caller frees. */
 cJSON *envd_unary(http_req *r);
@@ -81,6 +95,10 @@ void envd_fs_list(http_req *r);
 void envd_fs_mkdir(http_req *r);
 void envd_fs_move(http_req *r);
 void envd_fs_remove(http_req *r);
+
+/* filesystem.Filesystem/WatchDir, a stream over a file watch
+ * (envd_watch.c). */
+void envd_fs_watch(http_req *r);
 
 /* GET and POST /files (envd_files.c). */
 void envd_files_get(http_req *r);

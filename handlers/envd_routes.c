@@ -1,6 +1,7 @@
 /* handlers/envd_routes.c: the envd family's route table and the sp-envd
  * program (the routes are in envd.c: /health; envd_process.c:
- * process.Process; envd_fs.c: filesystem.Filesystem; envd_files.c:
+ * process.Process; envd_fs.c, envd_watch.c: filesystem.Filesystem;
+ * envd_files.c:
  * /files). Routes are matched on SP_PATH,
  * the path as the client sent it (nginx gave the request to this family by
  * its E2b-Sandbox-* headers or host); every route authorizes itself with
@@ -23,6 +24,7 @@ static const http_route envd_routes[] = {
     {"POST", "/filesystem.Filesystem/MakeDir", envd_fs_mkdir, 0},
     {"POST", "/filesystem.Filesystem/Move", envd_fs_move, 0},
     {"POST", "/filesystem.Filesystem/Remove", envd_fs_remove, 0},
+    {"POST", "/filesystem.Filesystem/WatchDir", envd_fs_watch, 0},
 };
 
 int main(void)

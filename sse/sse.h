@@ -59,6 +59,9 @@ typedef struct sse_map {
     /* One stream entry as JSON into b: 0 written, 1 skipped (a route's
      * final type is never skipped), -1 failed. */
     int (*entry)(sp_buf *b, const char *type, const char *data, size_t dlen);
+    /* NULL, or a second message of the same entry (a rename's new name is
+     * a create of its own in envd's watch events): 0 written, 1 none. */
+    int (*more)(sp_buf *b, const char *type, const char *data, size_t dlen);
 } sse_map;
 
 /* What a route streams; one table entry per route (sse_request.c). A
@@ -184,8 +187,9 @@ sse_ev *sse_ev_mapped(const sp_frame *fr, const sse_map *map, sse_sid id,
  * or refuses arg. Caller frees. */
 sse_ev *sse_ev_head(const sp_frame *fr, const sse_map *map, const char *arg);
 
-/* sse_envd.c: the maps of envd's streams (a process's events, a PTY's). */
-extern const sse_map sse_map_process, sse_map_pty;
+/* sse_envd.c: the maps of envd's streams (a process's events, a PTY's, a
+ * watched directory's). */
+extern const sse_map sse_map_process, sse_map_pty, sse_map_watch;
 
 enum sse_part {
     SSE_PART_PREAMBLE = 0,

@@ -12,7 +12,19 @@
  *                    killed"
  *   anything else    skipped (status, events_lost)
  * Output is base64 of the bytes as the program wrote them, so nothing it
- * prints can become framing and binary output arrives whole. */
+ * prints can become framing and binary output arrives whole.
+ *
+ * A watched directory's events (a file watch's stream, hd_watch.c) as
+ * filesystem.Filesystem's WatchDirResponse messages:
+ *   head             {"start":{}}, always first
+ *   create, write, remove, chmod
+ *                    {"filesystem":{"name":<relative>,"type":
+ *                    "EVENT_TYPE_CREATE"|…}}
+ *   rename {name, newName?}
+ *                    RENAME of name, then CREATE of newName (as envd's
+ *                    fsnotify reports a move: two events)
+ *   end              {"keepalive":{}} (the stream's end frame follows)
+ *   anything else    skipped (overflow) */
 #include "sse.h"
 #include "sp_b64.h"
 
@@ -109,5 +121,67 @@ static int envd_entry_pty(sp_buf *b, const char *type, const char *data,
     return envd_entry(b, type, data, dlen, 1);
 }
 
-const sse_map sse_map_process = {envd_head_pid, envd_entry_process};
-const sse_map sse_map_pty = {envd_head_pid, envd_entry_pty};
+/* {"start":{}}; a watch's stream takes no argument. */
+static int envd_head_watch(sp_buf *b, const char *arg)
+{
+    if (arg[0] != '\0')
+        return -1;
+    return buf_puts(b, "{\"start\":{}}");
+}
+
+/* {"filesystem":{"name":<field of the entry's JSON>,"type":"EVENT_TYPE_<t>"}};
+ * 1 when the entry has no such field. */
+static int envd_fs_event(sp_buf *b, const char *data, size_t dlen,
+                         const char *field, const char *t)
+{
+    cJSON *ev = cJSON_ParseWithLength(data, dlen), *root, *fs;
+    const char *name =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev, field));
+    char *s = NULL;
+    int rc = 1;
+
+    if (name != NULL) {
+        root = cJSON_CreateObject();
+        fs = cJSON_AddObjectToObject(root, "filesystem");
+        cJSON_AddStringToObject(fs, "name", name);
+        cJSON_AddStringToObject(fs, "type", t);
+        s = cJSON_PrintUnformatted(root);
+        rc = s != NULL ? buf_puts(b, s) : -1;
+        cJSON_free(s);
+        cJSON_Delete(root);
+    }
+    cJSON_Delete(ev);
+    return rc;
+}
+
+static int envd_entry_watch(sp_buf *b, const char *type, const char *data,
+                            size_t dlen)
+{
+    static const char *const types[][2] = {
+        {"create", "EVENT_TYPE_CREATE"}, {"write", "EVENT_TYPE_WRITE"},
+        {"remove", "EVENT_TYPE_REMOVE"}, {"rename", "EVENT_TYPE_RENAME"},
+        {"chmod", "EVENT_TYPE_CHMOD"},
+    };
+
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(type, types[i][0]) == 0)
+            return envd_fs_event(b, data, dlen, "name", types[i][1]);
+    }
+    if (strcmp(type, "end") == 0)
+        return buf_puts(b, "{\"keepalive\":{}}");
+    return 1;
+}
+
+/* A rename's new name, when it stayed in the watched tree. */
+static int envd_more_watch(sp_buf *b, const char *type, const char *data,
+                           size_t dlen)
+{
+    if (strcmp(type, "rename") != 0)
+        return 1;
+    return envd_fs_event(b, data, dlen, "newName", "EVENT_TYPE_CREATE");
+}
+
+const sse_map sse_map_process = {envd_head_pid, envd_entry_process, NULL};
+const sse_map sse_map_pty = {envd_head_pid, envd_entry_pty, NULL};
+const sse_map sse_map_watch = {envd_head_watch, envd_entry_watch,
+                               envd_more_watch};

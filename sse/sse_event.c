@@ -257,8 +257,20 @@ sse_ev *sse_ev_mapped(const sp_frame *fr, const sse_map *map, sse_sid id,
     rc = map->entry(&sse_json_buf, type, data, dlen);
     if (rc == 1 && !final)
         return NULL;
-    if (rc != 0 || fr->event(&sse_wire_buf, sid, type, sse_json_buf.data,
-                             sse_json_buf.len) != 0) {
+    if (rc == 0)
+        rc = fr->event(&sse_wire_buf, sid, type, sse_json_buf.data,
+                       sse_json_buf.len);
+    if (rc == 0 && map->more != NULL) {
+        /* A second message of the entry follows the first in one event. */
+        buf_reset(&sse_json_buf);
+        rc = map->more(&sse_json_buf, type, data, dlen);
+        if (rc == 0)
+            rc = fr->event(&sse_wire_buf, sid, type, sse_json_buf.data,
+                           sse_json_buf.len);
+        else if (rc == 1)
+            rc = 0;
+    }
+    if (rc != 0) {
         buf_reset(&sse_wire_buf);
         if (sse_error_wire(fr, sid, "type", type, "event_too_large",
                            "event too large") != 0)

@@ -60,6 +60,11 @@ static const sse_route sse_routes[] = {
     {"/_sp/envd/", "/events", "exe_", KEY_EXEC, "executionId", "result", 0,
      &frame_connect, KEY_EVENTS, "process", 0, "/pty/", "sandbox", &sse_map_pty,
      AUTH_SBX_ENVD, NULL, 0},
+    /* WatchDir (handlers/envd_watch.c): a watch that lives while it is read
+     * (touch), its events as WatchDirResponse messages. */
+    {"/_sp/envd/", "/events", "wch_", KEY_WATCH, "watchId", "end", 0,
+     &frame_connect, KEY_WATCH_EVENTS, "watch", 1, "/watch/", "sandbox",
+     &sse_map_watch, AUTH_SBX_ENVD, NULL, 0},
     /* /_sp/interp/{exe}/events: a context run as E2B's code interpreter
      * streams it (POST /execute of handlers/interp.c hands it over),
      * authorized by the sandbox's tokens (sse_interp.c). Internal in

@@ -28,7 +28,8 @@ ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
 BUILD = os.environ.get("SP_BUILD_DIR") or os.path.join(ROOT, "state",
                                                        "build")
 CHECK_BINARIES = ("check_common", "check_sbx", "check_frame", "check_tspec",
-                  "check_netpol", "check_storage")
+                  "check_netpol", "check_storage",
+                  "check_gzip")
 CHECK_SUMMARY = re.compile(r"(\d+)%: Checks: (\d+), Failures: (\d+), "
                            r"Errors: (\d+)")
 CHECK_SKIPPED = 77  # automake's exit status for "skipped"

@@ -3,9 +3,13 @@ official SDK never sends (test_e2b_sdk.py drives the SDK): the control
 plane's errors and shared paths (both field sets, both error envelopes),
 the data plane's authorization (no, a wrong or another sandbox's token,
 another key's sandbox, a deleted sandbox), paths that try to leave the
-sandbox, malformed Connect envelopes and JSON, and the exact frames of a
-process stream. Sandboxes of the host template (fast)."""
+sandbox, malformed Connect envelopes and JSON, the exact frames of a
+process stream and of WatchDir, octet-stream and gzip uploads (a gzip bomb
+refused), gzip'd reads, signed file URLs (the sandbox's host only).
+Sandboxes of the host template (fast)."""
 import base64
+import gzip
+import hashlib
 import json
 import struct
 import threading
@@ -51,6 +55,17 @@ class E2BCase(sbx_util.SbxCase):
         doc = r.json
         self.addCleanup(self.delete_quietly, doc["sandboxID"], key)
         return doc
+
+    @classmethod
+    def class_sandbox(cls, **body):
+        """One sandbox of the host template for the class: cls.sid, cls.tok
+        (its envd token); deleted after the class."""
+        r = call("POST", "/v2/sandboxes", {"templateID": "host", **body},
+                 timeout=60)
+        if r.status != 201:
+            raise AssertionError(f"could not create a sandbox: {r!r}")
+        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
+        cls.addClassCleanup(cls.delete_quietly, cls.sid)
 
     def rpc(self, sid, token, method, msg, stream=False, extra=None):
         ctype = "application/connect+json" if stream else "application/json"
@@ -230,11 +245,7 @@ class DataPlaneAuthTest(E2BCase):
 class ConnectProtocolTest(E2BCase):
     @classmethod
     def setUpClass(cls):
-        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
-        if r.status != 201:
-            raise AssertionError(f"could not create a sandbox: {r!r}")
-        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
-        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+        cls.class_sandbox()
 
     def test_a_process_stream_frame_by_frame(self):
         r = self.rpc(self.sid, self.tok, "process.Process/Start",
@@ -430,11 +441,7 @@ class FilesystemTest(E2BCase):
 
     @classmethod
     def setUpClass(cls):
-        r = call("POST", "/v2/sandboxes", {"templateID": "host"}, timeout=60)
-        if r.status != 201:
-            raise AssertionError(f"could not create a sandbox: {r!r}")
-        cls.sid, cls.tok = r.json["sandboxID"], r.json["envdAccessToken"]
-        cls.addClassCleanup(cls.delete_quietly, cls.sid)
+        cls.class_sandbox()
 
     def fs(self, method, msg):
         return self.rpc(self.sid, self.tok, "filesystem.Filesystem/" + method,
@@ -516,6 +523,301 @@ class FilesystemTest(E2BCase):
                                     "invalid_argument")
         self.assertConnectError(self.fs("Move", {"source": "keep"}), 400,
                                 "invalid_argument")
+
+
+class WatchDirTest(E2BCase):
+    """WatchDir's frames: start first, then one filesystem message per
+    change named relative to the directory (a rename is RENAME of the old
+    name and CREATE of the new one), the end frame when the watch ends
+    (deleted by the native API, or its sandbox deleted); paths that leave
+    the sandbox are refused in the stream's end frame."""
+
+    def watch_in_thread(self, sid, tok, msg):
+        got = {}
+
+        def run():
+            got["r"] = self.rpc(sid, tok, "filesystem.Filesystem/WatchDir",
+                                msg, stream=True)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t, got
+
+    def wait_watch(self, sid):
+        """The id of the sandbox's one watch, once the helper has it."""
+        for _ in range(200):
+            r = call("GET", f"/sandboxes/{sid}/watches")
+            if r.status == 200 and r.json["watches"]:
+                return r.json["watches"][0]["watch_id"]
+            time.sleep(0.05)
+        self.fail("the WatchDir's watch never appeared")
+
+    def test_events_then_the_end_frame(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        self.sh(sid, "mkdir -p /workspace/w/sub")
+        t, got = self.watch_in_thread(sid, tok, {"path": "w",
+                                                 "recursive": True})
+        wid = self.wait_watch(sid)
+        self.sh(sid, "cd /workspace/w && echo 1 > a && mv a b && "
+                "echo 2 > sub/c && rm b")
+        for _ in range(200):  # until the helper wrote the last change
+            r = call("GET", f"/sandboxes/{sid}/watches/{wid}/events?since=0")
+            if any(e.get("type") == "remove" for e in r.json["events"]):
+                break
+            time.sleep(0.05)
+        self.assertEqual(call("DELETE", f"/sandboxes/{sid}/watches/{wid}")
+                         .status, 204)
+        t.join(30)
+        self.assertFalse(t.is_alive(), "the stream did not end")
+        r = got["r"]
+        self.assertEqual((r.status, r.headers["Content-Type"]),
+                         (200, "application/connect+json"), r)
+        fr = frames(r.body)
+        self.assertEqual(fr[0], (0, {"start": {}}))
+        self.assertEqual(fr[-1], (2, {}))
+        evs = [(m["filesystem"]["type"], m["filesystem"]["name"])
+               for f, m in fr if f == 0 and "filesystem" in m]
+        for want in (("EVENT_TYPE_CREATE", "a"), ("EVENT_TYPE_WRITE", "a"),
+                     ("EVENT_TYPE_RENAME", "a"), ("EVENT_TYPE_CREATE", "b"),
+                     ("EVENT_TYPE_CREATE", "sub/c"),
+                     ("EVENT_TYPE_REMOVE", "b")):
+            self.assertIn(want, evs)
+        self.assertLess(evs.index(("EVENT_TYPE_RENAME", "a")),
+                        evs.index(("EVENT_TYPE_CREATE", "b")))
+        # Every other message is one WatchDirResponse case.
+        for f, m in fr[1:-1]:
+            self.assertEqual(f, 0)
+            self.assertLessEqual(set(m), {"filesystem", "keepalive"}, m)
+
+    def test_a_deleted_sandbox_ends_the_stream(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        t, got = self.watch_in_thread(sid, tok, {"path": "/workspace"})
+        self.wait_watch(sid)
+        self.assertEqual(call("DELETE", f"/sandboxes/{sid}", timeout=60)
+                         .status, 204)
+        t.join(30)
+        self.assertFalse(t.is_alive(), "the stream did not end")
+        fr = frames(got["r"].body)
+        self.assertEqual(fr[0], (0, {"start": {}}))
+        self.assertEqual(fr[-1][0], 2)
+
+    def test_refused_watches(self):
+        doc = self.e2b_sandbox()
+        sid, tok = doc["sandboxID"], doc["envdAccessToken"]
+        self.sh(sid, "ln -s /etc /workspace/etc; echo x > /workspace/f")
+        method = "filesystem.Filesystem/WatchDir"
+        for path in ("/etc", "../../etc", "/proc/1", "/workspace/../etc",
+                     "/workspace/nope"):
+            r = self.rpc(sid, tok, method, {"path": path}, stream=True)
+            self.assertEqual(r.status, 200, r)
+            fr = frames(r.body)
+            self.assertEqual(len(fr), 1, (path, r))
+            self.assertIn(fr[0][1]["error"]["code"],
+                          ("invalid_argument", "not_found"), (path, r))
+        for msg in ({}, {"path": 5}, {"path": "x", "recursive": "yes"}):
+            r = self.rpc(sid, tok, method, msg, stream=True)
+            self.assertStreamError(r, "invalid_argument")
+        r = self.rpc(sid, "wrong", method, {"path": "/workspace"}, stream=True)
+        self.assertStreamError(r, "unauthenticated")
+        # The link leads to the workspace's own etc, which does not exist.
+        r = self.rpc(sid, tok, method, {"path": "/workspace/etc"},
+                     stream=True)
+        self.assertStreamError(r, "not_found")
+        self.assertEqual(call("GET", f"/sandboxes/{sid}/watches")
+                         .json["watches"], [])
+        # The relay's internal location is not reachable from outside.
+        r = sp.get(f"/_sp/envd/{sid}/watch/wch_x/events",
+                   headers=envd_headers(sid, tok))
+        self.assertEqual(r.status, 404, r)
+
+
+class UploadTest(E2BCase):
+    """POST /files with application/octet-stream (envd 0.5.7): one file at
+    ?path=, optionally Content-Encoding gzip, inflated within the files
+    API's maximum (a gzip bomb: 413 and nothing written); GET /files
+    gzip'd for Accept-Encoding gzip."""
+    FILE_MAX = 64 * 1024 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.class_sandbox(allow_internet_access=False)
+
+    def post(self, path, body, extra=None):
+        h = envd_headers(self.sid, self.tok,
+                         {"Content-Type": "application/octet-stream",
+                          **(extra or {})})
+        url = "/files" if path is None else "/files?path=" + sbx_util.q(path)
+        return sp.request("POST", url, body=body, headers=h, timeout=60)
+
+    def test_octet_stream_and_gzip(self):
+        r = self.post("raw.bin", b"\0\1raw")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, [{"name": "raw.bin", "type": "file",
+                                   "path": "/workspace/raw.bin"}])
+        self.assertEqual(sp.get("/files?path=raw.bin", headers=envd_headers(
+            self.sid, self.tok)).body, b"\0\1raw")
+        data = b"compress me " * 5000
+        r = self.post("/workspace/z/g.txt", gzip.compress(data),
+                      {"Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json[0]["path"], "/workspace/z/g.txt")
+        got = sp.get("/files?path=z/g.txt", headers=envd_headers(
+            self.sid, self.tok, {"Accept-Encoding": "gzip"}))
+        self.assertEqual(got.headers["Content-Encoding"], "gzip", got)
+        self.assertLess(len(got.body), len(data) // 10)
+        self.assertEqual(gzip.decompress(got.body), data)
+        plain = sp.get("/files?path=z/g.txt", headers=envd_headers(
+            self.sid, self.tok, {"Accept-Encoding": "br, gzip;q=0"}))
+        self.assertIsNone(plain.headers["Content-Encoding"])
+        self.assertEqual(plain.body, data)
+        # Two gzip members are one file, as gzip(1) reads them.
+        r = self.post("two", gzip.compress(b"ab") + gzip.compress(b"cd"),
+                      {"Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.sh(self.sid, "cat /workspace/two")["stdout"],
+                         "abcd")
+        self.assertEqual(self.post("empty", b"").status, 200)
+
+    def test_a_gzip_bomb_is_refused_and_writes_nothing(self):
+        # 100 KB that inflate to one byte more than a file may have.
+        bomb = gzip.compress(b"\0" * (self.FILE_MAX + 1), 9)
+        self.assertLess(len(bomb), 1024 * 1024)
+        r = self.post("bomb", bomb, {"Content-Encoding": "gzip"})
+        self.assertError(r, 413, "payload_too_large")
+        self.assertEqual(self.sh(self.sid, "ls /workspace/bomb 2>&1; true")
+                         ["stdout"].count("No such file"), 1)
+        r = self.post("fits", gzip.compress(b"\0" * self.FILE_MAX, 9),
+                      {"Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.sh(self.sid, "stat -c %s /workspace/fits")
+                         ["stdout"], f"{self.FILE_MAX}\n")
+
+    def test_bad_bodies_and_paths(self):
+        gz = gzip.compress(b"hello")
+        for body in (b"not gzip", gz[:-4], gz[:10], gz + b"junk", b""):
+            r = self.post("bad", body, {"Content-Encoding": "gzip"})
+            self.assertError(r, 400, "invalid_argument")
+        r = self.post("bad", b"x", {"Content-Encoding": "br"})
+        self.assertError(r, 415, "unsupported_media_type")
+        self.assertError(self.post(None, b"x"), 400, "invalid_argument")
+        self.assertEqual(self.sh(self.sid, "ls /workspace/bad 2>&1; true")
+                         ["stdout"].count("No such file"), 1)
+        self.sh(self.sid, "ln -sf /etc /workspace/etc")
+        for path in ("/etc/evil", "../../../etc/evil", "/proc/1/x"):
+            r = self.post(path, gzip.compress(b"evil"),
+                          {"Content-Encoding": "gzip"})
+            self.assertIn(r.status, (400, 404), (path, r))
+        r = self.post("/workspace/etc/evil", b"in the workspace")
+        self.assertIn(r.status, (200, 404), r)
+        self.assertFalse(__import__("os").path.exists("/etc/evil"))
+        r = sp.request("POST", "/files?path=x", body=b"x",
+                       headers=envd_headers(self.sid, None, {
+                           "Content-Type": "application/octet-stream"}))
+        self.assertError(r, 401, "unauthenticated")
+
+
+def signed(path, op, token, user="", exp=None):
+    """The query of an E2B signed file URL (the SDK's signature.ts)."""
+    raw = f"{path}:{op}:{user}:{token}" + ("" if exp is None else f":{exp}")
+    sig = "v1_" + base64.b64encode(
+        hashlib.sha256(raw.encode()).digest()).decode().rstrip("=")
+    q = f"path={sbx_util.q(path)}&signature={sbx_util.q(sig)}"
+    if user:
+        q += f"&username={sbx_util.q(user)}"
+    if exp is not None:
+        q += f"&signature_expiration={exp}"
+    return q
+
+
+class SignedUrlTest(E2BCase):
+    """uploadUrl/downloadUrl: /files with a signature and no header at
+    all, on the sandbox's host 49983-<id>.<domain> (the test stack's
+    domain is localhost); on one origin a clear 400."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.class_sandbox(allow_internet_access=False)
+
+    def host(self, sid=None):
+        return {"Host": f"49983-{sid or self.sid}.localhost"}
+
+    def test_read_and_write_by_signature(self):
+        exp = int(time.time()) + 60
+        r = sp.request("POST", "/files?" + signed("s/up.txt", "write",
+                                                  self.tok, exp=exp),
+                       body=b"signed", headers={
+                           **self.host(),
+                           "Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json[0]["path"], "/workspace/s/up.txt")
+        body, ctype = sbx_util.multipart([("file", "m.txt", b"multi")])
+        r = sp.request("POST", "/files?" + signed("s/m.txt", "write",
+                                                  self.tok),
+                       body=body, headers={**self.host(),
+                                           "Content-Type": ctype})
+        self.assertEqual(r.status, 200, r)
+        r = sp.get("/files?" + signed("s/up.txt", "read", self.tok),
+                   headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"signed"), r)
+        r = sp.get("/files?" + signed("/workspace/s/m.txt", "read", self.tok,
+                                      user="user", exp=exp),
+                   headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"multi"), r)
+
+    def test_bad_signatures_are_refused(self):
+        self.sh(self.sid, "echo secret > /workspace/f")
+        other = self.e2b_sandbox()
+        good = signed("f", "read", self.tok)
+        now = int(time.time())
+        for q in (good.replace("path=f", "path=g"),      # another path
+                  good + "x",                            # tampered
+                  signed("f", "write", self.tok),        # not a read's
+                  signed("f", "read", other["envdAccessToken"]),
+                  signed("f", "read", self.tok, exp=now - 5),  # expired
+                  signed("f", "read", self.tok, exp=now + 60).replace(
+                      f"signature_expiration={now + 60}",
+                      f"signature_expiration={now + 3600}"),
+                  signed("f", "read", self.tok, exp="soon"),
+                  signed("f", "read", self.tok, user="root"
+                         ).replace("&username=root", ""),
+                  "path=f&signature=", "path=f&signature=v1_" + "A" * 200):
+            r = sp.get("/files?" + q, headers=self.host())
+            self.assertError(r, 401, "unauthenticated")
+            self.assertNotIn(b"secret", r.body)
+        # Another sandbox's host with this one's signature.
+        r = sp.get("/files?" + good, headers=self.host(other["sandboxID"]))
+        self.assertError(r, 401, "unauthenticated")
+        r = sp.request("POST", "/files?" + good, body=b"x", headers={
+            **self.host(), "Content-Type": "application/octet-stream"})
+        self.assertError(r, 401, "unauthenticated")
+        # A token sent with it wins: a wrong one is refused.
+        r = sp.get("/files?" + good, headers={**self.host(),
+                                              "X-Access-Token": "nope"})
+        self.assertError(r, 401, "unauthenticated")
+        r = sp.get("/files?" + good, headers=self.host())
+        self.assertEqual((r.status, r.body), (200, b"secret\n"), r)
+
+    def test_paths_stay_in_the_sandbox_and_one_origin_is_clear(self):
+        self.sh(self.sid, "ln -sf / /workspace/up")
+        for path in ("/etc/passwd", "../../etc/passwd", "/workspace/up/etc/"
+                     "passwd", "/proc/1/environ"):
+            r = sp.get("/files?" + signed(path, "read", self.tok),
+                       headers=self.host())
+            self.assertIn(r.status, (400, 404), (path, r))
+            self.assertNotIn(b"root:", r.body)
+            r = sp.request("POST", "/files?" + signed(path, "write",
+                                                      self.tok),
+                           body=b"evil", headers={
+                               **self.host(),
+                               "Content-Type": "application/octet-stream"})
+            self.assertIn(r.status, (200, 400, 404), (path, r))
+        with open("/etc/passwd", "rb") as f:
+            self.assertIn(b"root:", f.read())
+        # One origin: no sandbox named; answered at once.
+        r = sp.get("/files?" + signed("f", "read", self.tok), timeout=5)
+        self.assertError(r, 400, "invalid_argument")
+        self.assertIn(b"49983-", r.body)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ import {
   SandboxNotFoundError,
   AuthenticationError,
 } from 'e2b'
+// A third party's fetch for signed file URLs: undici's, resolving every
+// name to loopback (as browsers resolve *.localhost, RFC 6761), so that
+// the sandbox's host 49983-<id>.localhost reaches the test stack.
+import { fetch as thirdPartyFetch, Agent, FormData as ThirdPartyFormData } from 'undici'
 
 for (const v of ['E2B_API_KEY', 'E2B_API_URL', 'E2B_SANDBOX_URL'])
   assert.ok(process.env[v], `${v} must be set`)
@@ -180,6 +184,7 @@ test('files: write, read, several at once, missing', async () => {
   assert.deepEqual(many.map((f) => f.path), ['/tmp/m/1.txt', '/tmp/m/2.txt'])
   assert.equal((await s.commands.run('cat /tmp/m/1.txt /tmp/m/2.txt')).stdout, 'onetwo')
   await assert.rejects(s.files.read('/tmp/nope'), NotFoundError)
+  await s.kill() // at most 10 live sandboxes per key
 })
 
 test('filesystem: list with depth, exists, getInfo, makeDir, rename, remove', async () => {
@@ -209,6 +214,7 @@ test('filesystem: list with depth, exists, getInfo, makeDir, rename, remove', as
   assert.equal(await s.files.exists('/tmp/fs'), false)
   await assert.rejects(s.files.list('/tmp/fs'), FileNotFoundError)
   await assert.rejects(s.files.getInfo('/tmp/fs'), FileNotFoundError)
+  await s.kill()
 })
 
 test('errors: a bad API key, another key\'s sandbox', async () => {
@@ -218,4 +224,111 @@ test('errors: a bad API key, another key\'s sandbox', async () => {
   await assert.rejects(Sandbox.connect(s.sandboxId, { apiKey: OTHER_KEY }), SandboxNotFoundError)
   assert.equal(await Sandbox.kill(s.sandboxId, { apiKey: OTHER_KEY }), false)
   assert.equal(await s.isRunning(), true)
+})
+
+test('watchDir: create, write, rename, remove, chmod with relative names; recursive', async () => {
+  const s = await sandbox()
+  await s.files.makeDir('/tmp/w/sub')
+  const flat = []
+  const deep = []
+  const h1 = await s.files.watchDir('/tmp/w', (e) => flat.push(`${e.type}:${e.name}`))
+  const h2 = await s.files.watchDir('/tmp/w', (e) => deep.push(`${e.type}:${e.name}`),
+    { recursive: true })
+  await s.commands.run('cd /tmp/w && echo hi > a.txt && mv a.txt b.txt && ' +
+    'chmod 600 b.txt && echo x > sub/in.txt && rm b.txt')
+  const want = ['create:a.txt', 'write:a.txt', 'rename:a.txt', 'create:b.txt',
+    'chmod:b.txt', 'remove:b.txt']
+  await waitFor(() => want.every((w) => flat.includes(w)), `flat events ${want}`)
+  await waitFor(() => deep.includes('create:sub/in.txt') && deep.includes('write:sub/in.txt'),
+    'the recursive watch\'s sub/in.txt')
+  // The plain watch never sees inside sub (it saw sub itself change at most).
+  assert.ok(!flat.some((e) => e.includes('in.txt')), flat.join(' '))
+  await h1.stop()
+  await h2.stop()
+  await s.commands.run('touch /tmp/w/late.txt')
+  const later = []
+  const h3 = await s.files.watchDir('/tmp/w', (e) => later.push(`${e.type}:${e.name}`))
+  await s.commands.run('touch /tmp/w/later.txt')
+  await waitFor(() => later.includes('create:later.txt'), 'a third watch\'s event')
+  await h3.stop()
+  assert.ok(!flat.some((e) => e.includes('late')), flat.join(' '))
+  await assert.rejects(s.files.watchDir('/tmp/nope', () => {}), NotFoundError)
+  await s.kill()
+})
+
+test('watchDir: the watch ends when its sandbox is killed (onExit)', async () => {
+  const s = await sandbox()
+  let exited = false
+  await s.files.watchDir('/tmp', () => {}, { onExit: () => { exited = true } , timeoutMs: 0 })
+  await s.kill()
+  await waitFor(() => exited, 'onExit after kill')
+})
+
+test('files.write with gzip, octet-stream and a stream body; read with gzip', async () => {
+  const s = await sandbox()
+  const text = 'squeeze '.repeat(10_000)
+  const a = await s.files.write('/tmp/up/gz.txt', text, { gzip: true })
+  assert.equal(a.path, '/tmp/up/gz.txt')
+  assert.equal((await s.commands.run('wc -c < /tmp/up/gz.txt')).stdout.trim(),
+    String(text.length))
+  assert.equal(await s.files.read('/tmp/up/gz.txt', { gzip: true }), text)
+  const b = await s.files.write('/tmp/up/raw.bin', new Uint8Array([0, 255, 7]).buffer,
+    { useOctetStream: true })
+  assert.equal(b.path, '/tmp/up/raw.bin')
+  assert.equal((await s.commands.run('od -An -tu1 /tmp/up/raw.bin')).stdout.trim(),
+    '0 255   7')
+  const stream = new ReadableStream({
+    start(c) { c.enqueue(new TextEncoder().encode('from ')); c.enqueue(new TextEncoder().encode('a stream')); c.close() },
+  })
+  await s.files.write('/tmp/up/s.txt', stream)
+  assert.equal(await s.files.read('/tmp/up/s.txt'), 'from a stream')
+  const many = await s.files.write([
+    { path: '/tmp/up/m1', data: 'one' }, { path: '/tmp/up/m2', data: 'two' },
+  ], { gzip: true })
+  assert.deepEqual(many.map((f) => f.path), ['/tmp/up/m1', '/tmp/up/m2'])
+  assert.equal((await s.commands.run('cat /tmp/up/m1 /tmp/up/m2')).stdout, 'onetwo')
+  await s.kill()
+})
+
+test('uploadUrl / downloadUrl: plain fetch on the sandbox\'s host; one origin refused', async () => {
+  const s = await sandbox()
+  const loopback = new Agent({
+    connect: {
+      lookup: (h, o, cb) => (o && o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }])
+        : cb(null, '127.0.0.1', 4)),
+    },
+  })
+  const onHost = (u) => {
+    const x = new URL(u)
+    x.hostname = `49983-${s.sandboxId}.localhost`
+    return x.toString()
+  }
+  const get = (u, init = {}) => thirdPartyFetch(onHost(u), { ...init, dispatcher: loopback })
+  const up = await s.uploadUrl('/tmp/signed.txt')
+  assert.match(up, /[?&]signature=v1_/)
+  const form = (Form = ThirdPartyFormData) => {
+    const f = new Form()
+    f.append('file', new Blob(['via a signed url']), 'signed.txt')
+    return f
+  }
+  // On one origin the URL names no sandbox: a clear 400, at once.
+  const direct = await fetch(up, { method: 'POST', body: form(FormData) })
+  assert.equal(direct.status, 400)
+  assert.match(await direct.text(), /49983-/)
+  const w = await get(up, { method: 'POST', body: form() })
+  assert.equal(w.status, 200, await w.clone().text())
+  assert.equal((await w.json())[0].path, '/tmp/signed.txt')
+  assert.equal(await s.files.read('/tmp/signed.txt'), 'via a signed url')
+  const down = await s.downloadUrl('/tmp/signed.txt', { useSignatureExpiration: 120 })
+  assert.match(down, /signature_expiration=\d+/)
+  const r = await get(down)
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), 'via a signed url')
+  // A download URL does not upload; an expired one does not read; the
+  // URL of one path reads no other.
+  assert.equal((await get(down, { method: 'POST', body: form() })).status, 401)
+  assert.equal((await get(await s.downloadUrl('/tmp/signed.txt',
+    { useSignatureExpiration: -5 }))).status, 401)
+  assert.equal((await get(down.replace('signed.txt', 'other.txt'))).status, 401)
+  await s.kill()
 })
