@@ -5,6 +5,7 @@
 #include "sp_frame.h"
 #include "sp_keys.h"
 #include "sp_log.h"
+#include "sp_multipart.h"
 #include "sp_pct.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
@@ -573,5 +574,20 @@ int http_main(const char *family, const http_route *routes, size_t n,
     log_info("listening on %s with %ld threads", cfg_str(CFG_SP_SOCKET),
              nthreads);
     http_flusher(NULL);
+    return 0;
+}
+
+int http_read_multipart(http_req *r, size_t max, char *boundary, size_t blen)
+{
+    if (mp_boundary(http_header(r, "Content-Type"), boundary, blen) != 0) {
+        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
+                        "Content-Type must be multipart/form-data");
+        return -1;
+    }
+    if (http_read_body(r, max) != SP_OK) {
+        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
+                        "body is larger than %zu bytes", max);
+        return -1;
+    }
     return 0;
 }

@@ -79,6 +79,10 @@ int http_query(const http_req *r, const char *name, char *out, size_t outlen);
 /* Read the body, at most max bytes. Returns SP_OK or
  * SP_E_PAYLOAD_TOO_LARGE (nothing more is read then). */
 sp_status http_read_body(http_req *r, size_t max);
+/* A multipart/form-data request: its boundary into boundary (blen) and
+ * its body read whole (at most max bytes, as http_read_body). 0, or -1
+ * after answering 415 (another Content-Type) or 413. */
+int http_read_multipart(http_req *r, size_t max, char *boundary, size_t blen);
 
 /* Read and parse a JSON object body (Content-Type must be JSON when a body
  * is present). An empty body is {} when allow_empty, else invalid_json.

@@ -233,17 +233,8 @@ void envd_files_post(http_req *r)
         envd_files_post_raw(r, &c, path);
         return;
     }
-    if (mp_boundary(http_header(r, "Content-Type"), boundary,
-                    sizeof boundary) != 0) {
-        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                        "Content-Type must be multipart/form-data");
+    if (http_read_multipart(r, SBXH_FILE_MAX, boundary, sizeof boundary) != 0)
         return;
-    }
-    if (http_read_body(r, SBXH_FILE_MAX) != SP_OK) {
-        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
-                        "body is larger than %d bytes", SBXH_FILE_MAX);
-        return;
-    }
     if ((pp = calloc(MP_MAX_PARTS, sizeof *pp)) == NULL) {
         http_send_error(r, SP_E_INTERNAL, NULL, "out of memory");
         return;
