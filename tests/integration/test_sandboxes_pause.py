@@ -185,7 +185,10 @@ class MetricsTest(su.SbxCase):
         s = self.samples(sid)[-1]
         self.assertEqual(set(s), {"timestamp", "timestampUnix", "cpuCount",
                                   "cpuUsedPct", "memUsed", "memTotal",
-                                  "diskUsed", "diskTotal"}, s)
+                                  "diskUsed", "diskTotal", "netRxBytes",
+                                  "netTxBytes"}, s)
+        # No network: nothing in or out.
+        self.assertEqual((s["netRxBytes"], s["netTxBytes"]), (0, 0), s)
         self.assertGreater(s["memUsed"], 0, s)
         self.assertEqual(s["memTotal"], 256 * 1024 * 1024, s)
         self.assertEqual(s["cpuCount"], su.DEF_CPUS_MILLI / 1000, s)
