@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import time
@@ -66,7 +67,7 @@ class WS:
         head = self._read_until(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         if status != 101:
-            raise Refused(status, head + self._drain())
+            raise Refused(status, head + self._drain(head))
         want = base64.b64encode(hashlib.sha1(
             (nonce + GUID).encode()).digest()).decode()
         lines = {ln.split(b":", 1)[0].strip().lower():
@@ -87,9 +88,19 @@ class WS:
             self.buf += data
         raise AssertionError("no end of the head")
 
-    def _drain(self):
+    def _drain(self, head=b""):
+        """The body of a refusal: Content-Length bytes when the head says
+        (nginx keeps the connection open after it), else up to EOF."""
         out = self.buf
+        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
         try:
+            while m is not None and len(out) < int(m.group(1)):
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                out += data
+            if m is not None:
+                return out
             while True:
                 data = self.sock.recv(65536)
                 if not data:
