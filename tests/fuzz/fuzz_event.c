@@ -22,7 +22,7 @@
  * writer accepts exactly the arguments sp_frame.h allows (checked here
  * with a validator of its own); what it accepts decodes back to them (SSE
  * lines, the NDJSON object, the Connect envelope's length and message, the
- * WebSocket frame's header forms and payload); what it refuses or cannot
+ * WebSocket frame's header forms and payload, the data itself); what it refuses or cannot
  * fit leaves the buffer as it was. An error end with the data as message
  * is JSON that gives back the code (Connect's own, for Connect) and, when
  * the data is clean text, the message. */
@@ -249,8 +249,10 @@ static unsigned char *fz_expected(const sp_frame *fr, const char *id,
             *p++ = (unsigned char)(n >> (8 * i));
         memcpy(p, d, n);
         p += n;
-    } else {
-        o = fz_obj(id, type, d, n, &ol);
+    } else { /* websocket: the data itself is the text frame's payload */
+        o = malloc(n + 1);
+        memcpy(o, d, n);
+        ol = n;
         *p++ = 0x81;
         if (ol <= 125) {
             *p++ = (unsigned char)ol;
