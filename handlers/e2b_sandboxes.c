@@ -121,11 +121,20 @@ static void e2b_network(cJSON *n, const cJSON *body)
                                                         "allowPublicTraffic");
     cJSON *policy;
 
+    /* A value of the wrong type goes on as such: the native create
+     * refuses it (400 naming the field). */
     if (inet != NULL && !cJSON_IsNull(inet) && !cJSON_IsBool(inet)) {
-        e2b_copy(n, "network", body, "allow_internet_access"); /* refused */
+        e2b_copy(n, "network", body, "allow_internet_access");
         return;
     }
-    cJSON_AddBoolToObject(n, "public", pub == NULL || !cJSON_IsFalse(pub));
+    if (net != NULL && !cJSON_IsNull(net) && !cJSON_IsObject(net)) {
+        e2b_copy(n, "network", body, "network");
+        return;
+    }
+    if (pub != NULL && !cJSON_IsNull(pub) && !cJSON_IsBool(pub))
+        e2b_copy(n, "public", net, "allowPublicTraffic");
+    else
+        cJSON_AddBoolToObject(n, "public", !cJSON_IsFalse(pub));
     if (cJSON_GetObjectItemCaseSensitive(net, "allowOut") == NULL &&
         cJSON_GetObjectItemCaseSensitive(net, "denyOut") == NULL) {
         cJSON_AddBoolToObject(n, "network", !cJSON_IsFalse(inet));

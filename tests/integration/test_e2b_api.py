@@ -134,6 +134,8 @@ class ControlPlaneTest(E2BCase):
         self.assertEqual(len(got["network"]["allow_out"]), 1, got["network"])
         self.assertEqual(len(got["network"]["deny_out"]), 1, got["network"])
         for body in ({"allow_internet_access": "yes"},
+                     {"network": "open"}, {"network": [True]},
+                     {"network": {"allowPublicTraffic": "yes"}},
                      {"network": {"allowOut": ["300.1.2.3/8"]}},
                      {"network": {"allowOut": "203.0.113.7"}}):
             body["templateID"] = "host"
