@@ -1,9 +1,33 @@
-"""bench/benchlib.py: what the sandbox benches share: percentiles, a
-keep-alive API client with an API key, and the host's used memory."""
+"""bench/benchlib.py: what the sandbox benches share: a stack of their
+own, percentiles, a keep-alive API client with an API key, and the host's
+used memory."""
+import contextlib
 import http.client
 import json
+import os
+import subprocess
 
 MEMINFO = "/proc/meminfo"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextlib.contextmanager
+def stack(state, listen, **extra):
+    """`./sandpipe up` on state dir state at listen ("host:port"), with its
+    own Redis, the API key rate limits lifted and the options in extra;
+    yields its API key; `down` at the end, whatever happened."""
+    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
+               SP_STATE_DIR=state, SP_LISTEN=listen, **extra)
+    env.pop("REDIS_URL", None)
+    sandpipe = os.path.join(ROOT, "sandpipe")
+    subprocess.run([sandpipe, "up"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        with open(os.path.join(state, "api_key")) as f:
+            yield f.read().strip()
+    finally:
+        subprocess.run([sandpipe, "down"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 def pct(xs, p):

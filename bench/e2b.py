@@ -16,7 +16,8 @@ import argparse
 import os
 import subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import ROOT, stack
+
 LISTEN = os.environ.get("BENCH_LISTEN", "127.0.0.1:18094")
 STATE = os.path.join(ROOT, "state", "bench-e2b")
 
@@ -26,15 +27,9 @@ def main():
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--template", default="base")
     a = ap.parse_args()
-    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
-               SP_POOL_TEMPLATE=a.template, SP_BUILTIN_TEMPLATES=a.template
-               if a.template != "host" else "")
-    env.pop("REDIS_URL", None)
-    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
-    try:
-        key = open(os.path.join(STATE, "api_key")).read().strip()
+    with stack(STATE, LISTEN, SP_POOL_TEMPLATE=a.template,
+               SP_BUILTIN_TEMPLATES=a.template
+               if a.template != "host" else "") as key:
         url = f"http://{LISTEN}"
         benv = dict(os.environ, E2B_API_KEY=key, E2B_API_URL=url,
                     E2B_SANDBOX_URL=url, BENCH_N=str(a.n),
@@ -43,9 +38,6 @@ def main():
         subprocess.run(["node", os.path.join(ROOT, "bench", "e2b_sdk.mjs")],
                        env=benv, cwd=os.path.join(ROOT, "tests", "sdk"),
                        check=True)
-    finally:
-        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
-                       stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ so that no ready sandbox is taken: like with like); then, for reference,
 the default network: true and no-network creates, which the pools of
 ready sandboxes serve. Prints p50/p99 of each and the goal of issue 12:
 with a policy, p50 <= 1.2 x without (network: true, made)."""
-import argparse, os, subprocess, sys, time
+import argparse, os, sys, time
 
-from benchlib import Client, pct
+from benchlib import ROOT, Client, pct, stack
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE = os.path.join(ROOT, "state", "bench-egress")
 
 POLICY = {"allow_out": [f"203.0.{i}.0/24" for i in range(64)] +
@@ -44,14 +43,8 @@ def main():
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--listen", default="127.0.0.1:18221")
     a = ap.parse_args()
-    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=a.listen,
-               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
-    env.pop("REDIS_URL", None)
-    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
-    try:
-        key = open(os.path.join(STATE, "api_key")).read().strip()
+    with stack(STATE, a.listen, SP_DEFAULT_TEMPLATE="host",
+               SP_BUILTIN_TEMPLATES="") as key:
         c = Client(a.listen, key, timeout=60)
         # Like with like: both made for the request (limits other than
         # the default, so no ready sandbox of the pool is taken); then
@@ -78,9 +71,6 @@ def main():
         ratio = pct(times[kinds[1][0]], 50) / base
         print(f"\ngoal (issue 12): with a policy p50 <= 1.2 x without: "
               f"{ratio:.2f} x  {'met' if ratio <= 1.2 else 'NOT met'}")
-    finally:
-        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

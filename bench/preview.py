@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import Client, pct  # noqa: E402
+from benchlib import Client, pct, stack  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LISTEN = "127.0.0.1:18201"
@@ -139,47 +139,40 @@ def main():
     ap.add_argument("--secs", type=int, default=5)
     ap.add_argument("--conns", type=int, default=16)
     a = ap.parse_args()
-    env = dict(os.environ, SP_APIKEY_RATE="999999", SP_APIKEY_BURST="999999",
-               SP_STATE_DIR=STATE, SP_LISTEN=LISTEN,
-               SP_DEFAULT_TEMPLATE="host", SP_BUILTIN_TEMPLATES="")
-    env.pop("REDIS_URL", None)
-    subprocess.run([os.path.join(ROOT, "sandpipe"), "up"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
     procs = []
-    try:
-        key = open(os.path.join(STATE, "api_key")).read().strip()
-        d = tempfile.mkdtemp(prefix="sp-bench-preview-")
-        sid, tokn, host, ngx = start_servers(key, d)
-        procs = [ngx, host]
-        ph = {"Host": f"8000-{sid}.localhost:{LISTEN.split(':')[1]}",
-              "X-Sandpipe-Traffic-Token": tokn}
-        latency(50, ph)  # warm-up
-        direct, preview = latency(a.n, ph)
-        d1 = wrk(f"http://{DIRECT}/", a.secs, a.conns, {})
-        pv = wrk(f"http://{LISTEN}/", a.secs, a.conns, ph)
-        d2 = wrk(f"http://{DIRECT}/", a.secs, a.conns, {})
-        base = (d1 + d2) / 2
-        added = pct(preview, 50) - pct(direct, 50)
-        print(json.dumps({
-            "latency_ms": {"direct_p50": round(pct(direct, 50), 3),
-                           "direct_p99": round(pct(direct, 99), 3),
-                           "preview_p50": round(pct(preview, 50), 3),
-                           "preview_p99": round(pct(preview, 99), 3),
-                           "added_p50": round(added, 3)},
-            "throughput_rps": {"direct": round(base, 1),
-                               "direct_runs": [round(d1, 1), round(d2, 1)],
-                               "preview": round(pv, 1),
-                               "ratio": round(pv / base, 3)}}, indent=2))
-        print(f"goal throughput >= 0.50 x direct: {pv / base:.2f} "
-              f"{'met' if pv / base >= 0.5 else 'NOT met'}")
-        print(f"goal added p50 <= 1 ms: {added:.3f} ms "
-              f"{'met' if added <= 1.0 else 'NOT met'}")
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
-        subprocess.run([os.path.join(ROOT, "sandpipe"), "down"], env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with stack(STATE, LISTEN, SP_DEFAULT_TEMPLATE="host",
+               SP_BUILTIN_TEMPLATES="") as key:
+        try:
+            d = tempfile.mkdtemp(prefix="sp-bench-preview-")
+            sid, tokn, host, ngx = start_servers(key, d)
+            procs = [ngx, host]
+            ph = {"Host": f"8000-{sid}.localhost:{LISTEN.split(':')[1]}",
+                  "X-Sandpipe-Traffic-Token": tokn}
+            latency(50, ph)  # warm-up
+            direct, preview = latency(a.n, ph)
+            d1 = wrk(f"http://{DIRECT}/", a.secs, a.conns, {})
+            pv = wrk(f"http://{LISTEN}/", a.secs, a.conns, ph)
+            d2 = wrk(f"http://{DIRECT}/", a.secs, a.conns, {})
+            base = (d1 + d2) / 2
+            added = pct(preview, 50) - pct(direct, 50)
+            print(json.dumps({
+                "latency_ms": {"direct_p50": round(pct(direct, 50), 3),
+                               "direct_p99": round(pct(direct, 99), 3),
+                               "preview_p50": round(pct(preview, 50), 3),
+                               "preview_p99": round(pct(preview, 99), 3),
+                               "added_p50": round(added, 3)},
+                "throughput_rps": {"direct": round(base, 1),
+                                   "direct_runs": [round(d1, 1), round(d2, 1)],
+                                   "preview": round(pv, 1),
+                                   "ratio": round(pv / base, 3)}}, indent=2))
+            print(f"goal throughput >= 0.50 x direct: {pv / base:.2f} "
+                  f"{'met' if pv / base >= 0.5 else 'NOT met'}")
+            print(f"goal added p50 <= 1 ms: {added:.3f} ms "
+                  f"{'met' if added <= 1.0 else 'NOT met'}")
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=10)
 
 
 if __name__ == "__main__":
