@@ -93,15 +93,25 @@ static pv_conn *pv_dead; /* closed in this batch of events */
 
 /* ---- connections --------------------------------------------------------- */
 
+/* Close e's socket, out of the epoll set first: a close alone does not
+ * take it out while another descriptor of the same socket is open (the
+ * helper may still hold the one it passed us), and its events would then
+ * name a connection already freed. */
+static void pv_close_end(pv_end *e)
+{
+    if (e->fd < 0)
+        return;
+    epoll_ctl(pv_epfd, EPOLL_CTL_DEL, e->fd, NULL);
+    close(e->fd);
+    e->fd = -1;
+}
+
 /* Close c's sockets now; c itself is freed after the batch of events it
  * may still appear in (pv_reap). */
 static void pv_close(pv_conn *c)
 {
-    if (c->client.fd >= 0)
-        close(c->client.fd);
-    if (c->up.fd >= 0)
-        close(c->up.fd);
-    c->client.fd = c->up.fd = -1;
+    pv_close_end(&c->client);
+    pv_close_end(&c->up);
     c->dead = 1;
     c->next = pv_dead;
     pv_dead = c;
@@ -164,10 +174,7 @@ static void pv_reply_close(pv_conn *c, sp_buf *out)
         log_debug("write to nginx failed: %s", strerror(errno));
     buf_free(out);
     shutdown(c->client.fd, SHUT_WR);
-    if (c->up.fd >= 0) {
-        close(c->up.fd);
-        c->up.fd = -1;
-    }
+    pv_close_end(&c->up);
     c->draining = 1;
     c->drain_left = PV_DRAIN_MAX;
     pv_drain(c);

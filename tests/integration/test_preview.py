@@ -10,6 +10,7 @@ host's services. Every request goes to 127.0.0.1; every wait is bounded."""
 import base64
 import hashlib
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -283,6 +284,32 @@ class PreviewAccessTest(PreviewCase):
                          404, "not_found")
         self.assertError(preview(self.sid, port=8001, headers=tok(self.sid)),
                          502, "bad_gateway")
+
+    def test_load_leaves_the_proxy_up(self):
+        """Thousands of short connections, half of them to a port nobody
+        listens on (refused at once), and the proxy stays the same
+        process: a socket it closed must not come back in its events
+        (the helper may still hold the descriptor it passed)."""
+        wrk = shutil.which("wrk")
+        self.assertIsNotNone(wrk, "wrk is not installed (./sandpipe test "
+                                  "installs it)")
+        before = sp.supervision()["sp-preview"]
+        runs = []
+        for port in (PORT, 8001):
+            runs.append(subprocess.Popen(
+                [wrk, "-t1", "-c16", "-d3s",
+                 "-H", f"Host: {host(self.sid, port)}",
+                 "-H", f"X-Sandpipe-Traffic-Token: {sbx_token(self.sid)}",
+                 f"http://{sp.HOST}:{sp.PORT}/echo"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for r in runs:
+            out, _ = r.communicate(timeout=60)
+            self.assertEqual(r.returncode, 0, out)
+        after = sp.supervision()["sp-preview"]
+        self.assertEqual((after["pid"], after["restarts"]),
+                         (before["pid"], before["restarts"]), after)
+        r = preview(self.sid, headers=tok(self.sid))
+        self.assertEqual(r.status, 200, r)
 
     def test_selectors_that_disagree_are_refused(self):
         for extra in ({"E2b-Sandbox-Id": self.other,
