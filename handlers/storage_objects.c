@@ -65,20 +65,8 @@ static int stg_key(http_req *r, const char *bucket, char *key, size_t *len)
 static int stg_caller(http_req *r)
 {
     int rc = stg_presigned(r);
-    sp_status st;
 
-    if (rc <= 0)
-        return rc;
-    st = auth_check(r, AUTH_REQUIRED, &r->auth);
-    if (st == SP_OK)
-        return 0;
-    if (st == SP_E_UNAUTHENTICATED)
-        http_add_header(r, "WWW-Authenticate: Bearer");
-    http_send_error(r, st, NULL, "%s",
-                    st == SP_E_UNAUTHENTICATED
-                        ? "missing or invalid credentials"
-                        : "authentication backend unavailable");
-    return -1;
+    return rc <= 0 ? rc : http_authenticate(r, AUTH_REQUIRED);
 }
 
 /* Caller, bucket and key of this request; 0, or -1 after having
