@@ -102,10 +102,13 @@ static long stg_body_read(void *ctx, char *buf, size_t len)
     stg_body *b = ctx;
     int n = FCGX_GetStr(buf, len > (1 << 30) ? 1 << 30 : (int)len, b->in);
 
-    if (n < 0)
+    /* A body cut short (the client went away) is no object: a length not
+     * reached, or, for a body of chunks without one, the connection from
+     * nginx closed before its end (libfcgi's stream error; a short read
+     * alone looks like the end). */
+    if (n < 0 || FCGX_GetError(b->in) != 0)
         return -1;
     b->got += n;
-    /* A body cut short (the client went away) is no object. */
     if (n == 0 && b->want >= 0 && b->got != b->want)
         return -1;
     return n;

@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import time
 import unittest
 import urllib.parse
@@ -329,6 +330,31 @@ class StorageCases:
             conn.close()
         self.assertError(get(b, "big"), 404, "not_found")
         self.assertEqual(listing(b).json["objects"], [])
+
+    def test_client_gone_mid_upload(self):
+        """A client that goes away half-way through its body leaves no
+        object, whether it announced a length or sent chunks; what was
+        there before stays."""
+        b = self.bucket()
+        self.assertEqual(put(b, "kept", b"old").status, 200)
+        for key, framing in (("cut-len", "Content-Length: 1000000\r\n"),
+                             ("cut-chunked", "Transfer-Encoding: chunked\r\n"),
+                             ("kept", "Transfer-Encoding: chunked\r\n")):
+            s = socket.create_connection((sp.HOST, sp.PORT), timeout=10)
+            s.sendall(f"PUT /buckets/{b}/objects/{key} HTTP/1.1\r\nHost: x\r\n"
+                      f"X-API-Key: {sp.API_KEY}\r\n{framing}\r\n".encode())
+            part = b"z" * 100000
+            if "chunked" in framing:
+                part = b"%x\r\n%s\r\n" % (len(part), part)
+            s.sendall(part)
+            time.sleep(0.3)
+            s.close()
+        time.sleep(0.5)
+        self.assertError(get(b, "cut-len"), 404, "not_found")
+        self.assertError(get(b, "cut-chunked"), 404, "not_found")
+        self.assertEqual(get(b, "kept").body, b"old")
+        self.assertEqual([o["key"] for o in listing(b).json["objects"]],
+                         ["kept"])
 
 
     def presign(self, b, key, method="GET", **kw):
