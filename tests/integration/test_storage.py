@@ -463,6 +463,17 @@ class StorageCases:
             self.assertEqual(len(result.get("files", result.get("objects"))),
                              n, result)
         self.assertEqual(get(b, "exp2/y").body, b"yo")
+        # A result far larger than one progress event still comes whole.
+        many = [f"many/{'n' * 150}/{'m' * 150}/{i:02d}" for i in range(40)]
+        for k in many:
+            self.assertEqual(put(b, k, b"m").status, 200)
+        r = sp.post(imp, {"bucket": b, "prefix": "many/", "to": "/workspace/m"},
+                    headers=ndjson, timeout=120)
+        lines = [json.loads(x) for x in r.body.splitlines()]
+        self.assertEqual([x["type"] for x in lines],
+                         ["progress"] * len(many) + ["result"], lines[-1:])
+        self.assertEqual(sorted(f["key"] for f in lines[-1]["data"]["files"]),
+                         many)
         # A failure half-way ends the stream with the error.
         r = sp.post(imp, {"bucket": b, "keys": ["data/a.txt", "other/c"],
                           "to": "/etc"}, headers=ndjson, timeout=60)
