@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 import unittest
 import urllib.parse
@@ -621,6 +622,29 @@ class TestStorageS3(StorageCases, sbx_util.SbxCase):
                          hashlib.sha256(data).digest())
         r = get(b, "big/blob", {"Range": "bytes=5242870-5242889"})
         self.assertEqual(r.body, data[5242870:5242890])
+
+    def test_hostile_listing(self):
+        """Keys the S3 service lists under a bucket that are no valid key
+        there (written to the real bucket by someone else: control
+        characters) are not listed."""
+        b = self.bucket()
+        self.assertEqual(put(b, "fine", b"f").status, 200)
+        # s3rver keeps an object as files named after its key.
+        [bdir] = {os.path.dirname(p) for p in glob.glob(
+            os.path.join(self.store.s3.dir, "**", b, "fine*"), recursive=True)}
+        real = os.path.relpath(bdir, os.path.join(self.store.s3.dir,
+                                                  storage_util.S3_BUCKET))
+        s3 = (f"http://127.0.0.1:{self.store.s3.port}/"
+              f"{storage_util.S3_BUCKET}/{real}/")
+        for k in ("ctl%01x", "del%7Fx"):
+            subprocess.run(
+                ["curl", "-sS", "-f", "-o", "/dev/null",
+                 "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+                 f"{storage_util.S3_ACCESS}:{storage_util.S3_SECRET}", "-H",
+                 "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", "/dev/null",
+                 s3 + k], check=True)
+        self.assertEqual([o["key"] for o in listing(b).json["objects"]],
+                         ["fine"])
 
     def test_store_down(self):
         """The S3 service gone: 503 with Retry-After, and what was there
