@@ -382,6 +382,21 @@ static int http_match(http_req *r, const char *pattern)
     return i == r->nsegs;
 }
 
+int http_authenticate(http_req *r, int flags)
+{
+    sp_status st = auth_check(r, flags, &r->auth);
+
+    if (st == SP_OK)
+        return 0;
+    if (st == SP_E_UNAUTHENTICATED)
+        http_add_header(r, "WWW-Authenticate: Bearer");
+    http_send_error(r, st, NULL, "%s",
+                    st == SP_E_UNAUTHENTICATED
+                        ? "missing or invalid credentials"
+                        : "authentication backend unavailable");
+    return -1;
+}
+
 void http_dispatch(http_req *r, const http_route *routes, size_t n)
 {
     char allow[128] = "";
@@ -404,18 +419,8 @@ void http_dispatch(http_req *r, const http_route *routes, size_t n)
             }
             continue;
         }
-        if (routes[i].auth) {
-            sp_status st = auth_check(r, routes[i].auth, &r->auth);
-            if (st != SP_OK) {
-                if (st == SP_E_UNAUTHENTICATED)
-                    http_add_header(r, "WWW-Authenticate: Bearer");
-                http_send_error(r, st, NULL, "%s",
-                                st == SP_E_UNAUTHENTICATED
-                                    ? "missing or invalid credentials"
-                                    : "authentication backend unavailable");
-                return;
-            }
-        }
+        if (routes[i].auth && http_authenticate(r, routes[i].auth) != 0)
+            return;
         routes[i].fn(r);
         if (r->status == 0)
             http_send_error(r, SP_E_INTERNAL, NULL, "no response");

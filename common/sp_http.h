@@ -127,6 +127,12 @@ void http_send_error_rule(http_req *r, sp_status st, const char *field,
                           const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The credential check of a route (auth_check with flags into r->auth):
+ * 0, or -1 after having answered 401 (with WWW-Authenticate) or 503. The
+ * router calls it for auth routes; a route that takes another credential
+ * first (a presigned URL) calls it itself. */
+int http_authenticate(http_req *r, int flags);
+
 /* Match r against routes and call the route's function; answers 404 and
  * 405 (with Allow) itself, and 401 for auth routes without a valid
  * credential. */

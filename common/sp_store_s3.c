@@ -8,6 +8,7 @@
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_log.h"
+#include "sp_objname.h"
 #include "sp_outhttp.h"
 #include "sp_pct.h"
 #include "sp_s3xml.h"
@@ -211,8 +212,11 @@ static void s3_real_prefix(sp_buf *b, const char *sub, const char *bucket,
 }
 
 /* The entries of one ListObjectsV2 answer into out, keys without the
- * real prefix of rplen bytes. */
-static sp_status s3_list_parse(const sp_buf *x, size_t rplen, st_list *out)
+ * bucket's real prefix real (rplen bytes). A key the answer holds that is
+ * not under it, or that is no valid key below it, is left out: the keys
+ * listed reach paths (an import's) as any key does. */
+static sp_status s3_list_parse(const sp_buf *x, const char *real, size_t rplen,
+                               st_list *out)
 {
     const char *p = x->data, *end = x->data + x->len, *c;
     char key[2048], v[64];
@@ -221,7 +225,8 @@ static sp_status s3_list_parse(const sp_buf *x, size_t rplen, st_list *out)
     while ((p = s3xml_elem(p, (size_t)(end - p), "Contents", &c, &n)) != NULL) {
         st_meta m = {0};
         if (s3xml_text(c, n, "Key", key, sizeof key) == NULL ||
-            strlen(key) <= rplen)
+            strncmp(key, real, rplen) != 0 ||
+            obj_key_rule(key + rplen, strlen(key + rplen)) != NULL)
             continue;
         s3xml_text(c, n, "ETag", m.etag, sizeof m.etag);
         if (m.etag[0] == '"') {
@@ -247,19 +252,18 @@ static sp_status s3_list(const char *sub, const char *bucket,
                          const char *prefix, const char *after, size_t limit,
                          st_list *out)
 {
-    sp_buf rp, q, u, x;
+    sp_buf real, rp, q, u, x;
     oh_resp r;
     sp_status st = SP_E_INTERNAL;
-    size_t rplen;
 
+    buf_init(&u, 0); /* s3_url's, when it is reached */
+    buf_init(&real, 4096);
     buf_init(&rp, 4096);
     buf_init(&q, S3_URL_MAX);
     buf_init(&x, S3_XML_MAX);
-    s3_real_prefix(&rp, sub, bucket, "");
-    rplen = rp.len;
+    s3_real_prefix(&real, sub, bucket, "");
     buf_puts(&q, "list-type=2&max-keys=");
     buf_printf(&q, "%zu&prefix=", limit);
-    buf_reset(&rp);
     s3_real_prefix(&rp, sub, bucket, prefix);
     pct_encode(&q, rp.data, NULL);
     if (after[0] != '\0') {
@@ -268,18 +272,19 @@ static sp_status s3_list(const char *sub, const char *bucket,
         buf_puts(&q, "&start-after=");
         pct_encode(&q, rp.data, NULL);
     }
-    if (!buf_failed(&q) && !buf_failed(&rp) &&
+    if (!buf_failed(&q) && !buf_failed(&rp) && !buf_failed(&real) &&
         s3_url(&u, sub, bucket, NULL, q.data) == 0) {
         st =
             s3_status(s3_call("GET", u.data, NULL, 0, NULL, &x, NULL, NULL, &r),
                       &r, "list");
         if (st == SP_OK)
-            st = s3_list_parse(&x, rplen, out);
+            st = s3_list_parse(&x, real.data, real.len, out);
     }
     buf_free(&u);
     buf_free(&x);
     buf_free(&q);
     buf_free(&rp);
+    buf_free(&real);
     return st;
 }
 

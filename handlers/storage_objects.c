@@ -65,20 +65,8 @@ static int stg_key(http_req *r, const char *bucket, char *key, size_t *len)
 static int stg_caller(http_req *r)
 {
     int rc = stg_presigned(r);
-    sp_status st;
 
-    if (rc <= 0)
-        return rc;
-    st = auth_check(r, AUTH_REQUIRED, &r->auth);
-    if (st == SP_OK)
-        return 0;
-    if (st == SP_E_UNAUTHENTICATED)
-        http_add_header(r, "WWW-Authenticate: Bearer");
-    http_send_error(r, st, NULL, "%s",
-                    st == SP_E_UNAUTHENTICATED
-                        ? "missing or invalid credentials"
-                        : "authentication backend unavailable");
-    return -1;
+    return rc <= 0 ? rc : http_authenticate(r, AUTH_REQUIRED);
 }
 
 /* Caller, bucket and key of this request; 0, or -1 after having
@@ -114,10 +102,13 @@ static long stg_body_read(void *ctx, char *buf, size_t len)
     stg_body *b = ctx;
     int n = FCGX_GetStr(buf, len > (1 << 30) ? 1 << 30 : (int)len, b->in);
 
-    if (n < 0)
+    /* A body cut short (the client went away) is no object: a length not
+     * reached, or, for a body of chunks without one, the connection from
+     * nginx closed before its end (libfcgi's stream error; a short read
+     * alone looks like the end). */
+    if (n < 0 || FCGX_GetError(b->in) != 0)
         return -1;
     b->got += n;
-    /* A body cut short (the client went away) is no object. */
     if (n == 0 && b->want >= 0 && b->got != b->want)
         return -1;
     return n;

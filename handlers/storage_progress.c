@@ -15,17 +15,21 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STG_EVENT_MAX 8192
+#define STG_EVENT_MAX 8192 /* an error end */
+#define STG_FRAME_MAX 256  /* what the framing adds around an event's data */
 
-/* One event through the framing, flushed to the client. */
+/* One event through the framing, flushed to the client. Its buffer is
+ * sized by the data: the result of a copy of many files is far larger
+ * than a progress event. */
 static void stg_progress_event(stg_progress *p, const char *type,
                                const cJSON *data)
 {
     char *s = cJSON_PrintUnformatted(data);
+    size_t len = s != NULL ? strlen(s) : 0;
     sp_buf b;
 
-    buf_init(&b, STG_EVENT_MAX + 256);
-    if (s != NULL && frame_ndjson.event(&b, NULL, type, s, strlen(s)) == 0) {
+    buf_init(&b, len + STG_FRAME_MAX);
+    if (s != NULL && frame_ndjson.event(&b, NULL, type, s, len) == 0) {
         FCGX_PutStr(b.data, (int)b.len, p->r->fcgi.out);
         FCGX_FFlush(p->r->fcgi.out);
     }

@@ -15,6 +15,8 @@ import http.client
 import json
 import os
 import signal
+import socket
+import subprocess
 import time
 import unittest
 import urllib.parse
@@ -330,6 +332,31 @@ class StorageCases:
         self.assertError(get(b, "big"), 404, "not_found")
         self.assertEqual(listing(b).json["objects"], [])
 
+    def test_client_gone_mid_upload(self):
+        """A client that goes away half-way through its body leaves no
+        object, whether it announced a length or sent chunks; what was
+        there before stays."""
+        b = self.bucket()
+        self.assertEqual(put(b, "kept", b"old").status, 200)
+        for key, framing in (("cut-len", "Content-Length: 1000000\r\n"),
+                             ("cut-chunked", "Transfer-Encoding: chunked\r\n"),
+                             ("kept", "Transfer-Encoding: chunked\r\n")):
+            s = socket.create_connection((sp.HOST, sp.PORT), timeout=10)
+            s.sendall(f"PUT /buckets/{b}/objects/{key} HTTP/1.1\r\nHost: x\r\n"
+                      f"X-API-Key: {sp.API_KEY}\r\n{framing}\r\n".encode())
+            part = b"z" * 100000
+            if "chunked" in framing:
+                part = b"%x\r\n%s\r\n" % (len(part), part)
+            s.sendall(part)
+            time.sleep(0.3)
+            s.close()
+        time.sleep(0.5)
+        self.assertError(get(b, "cut-len"), 404, "not_found")
+        self.assertError(get(b, "cut-chunked"), 404, "not_found")
+        self.assertEqual(get(b, "kept").body, b"old")
+        self.assertEqual([o["key"] for o in listing(b).json["objects"]],
+                         ["kept"])
+
 
     def presign(self, b, key, method="GET", **kw):
         r = sp.post(f"/buckets/{b}/presign", dict(key=key, method=method, **kw),
@@ -437,6 +464,17 @@ class StorageCases:
             self.assertEqual(len(result.get("files", result.get("objects"))),
                              n, result)
         self.assertEqual(get(b, "exp2/y").body, b"yo")
+        # A result far larger than one progress event still comes whole.
+        many = [f"many/{'n' * 150}/{'m' * 150}/{i:02d}" for i in range(40)]
+        for k in many:
+            self.assertEqual(put(b, k, b"m").status, 200)
+        r = sp.post(imp, {"bucket": b, "prefix": "many/", "to": "/workspace/m"},
+                    headers=ndjson, timeout=120)
+        lines = [json.loads(x) for x in r.body.splitlines()]
+        self.assertEqual([x["type"] for x in lines],
+                         ["progress"] * len(many) + ["result"], lines[-1:])
+        self.assertEqual(sorted(f["key"] for f in lines[-1]["data"]["files"]),
+                         many)
         # A failure half-way ends the stream with the error.
         r = sp.post(imp, {"bucket": b, "keys": ["data/a.txt", "other/c"],
                           "to": "/etc"}, headers=ndjson, timeout=60)
@@ -584,6 +622,29 @@ class TestStorageS3(StorageCases, sbx_util.SbxCase):
                          hashlib.sha256(data).digest())
         r = get(b, "big/blob", {"Range": "bytes=5242870-5242889"})
         self.assertEqual(r.body, data[5242870:5242890])
+
+    def test_hostile_listing(self):
+        """Keys the S3 service lists under a bucket that are no valid key
+        there (written to the real bucket by someone else: control
+        characters) are not listed."""
+        b = self.bucket()
+        self.assertEqual(put(b, "fine", b"f").status, 200)
+        # s3rver keeps an object as files named after its key.
+        [bdir] = {os.path.dirname(p) for p in glob.glob(
+            os.path.join(self.store.s3.dir, "**", b, "fine*"), recursive=True)}
+        real = os.path.relpath(bdir, os.path.join(self.store.s3.dir,
+                                                  storage_util.S3_BUCKET))
+        s3 = (f"http://127.0.0.1:{self.store.s3.port}/"
+              f"{storage_util.S3_BUCKET}/{real}/")
+        for k in ("ctl%01x", "del%7Fx"):
+            subprocess.run(
+                ["curl", "-sS", "-f", "-o", "/dev/null",
+                 "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
+                 f"{storage_util.S3_ACCESS}:{storage_util.S3_SECRET}", "-H",
+                 "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", "/dev/null",
+                 s3 + k], check=True)
+        self.assertEqual([o["key"] for o in listing(b).json["objects"]],
+                         ["fine"])
 
     def test_store_down(self):
         """The S3 service gone: 503 with Retry-After, and what was there
