@@ -118,6 +118,7 @@ static int oh_setup(CURL *h, oh_call *c, struct curl_slist **hl,
     if (q->pin != NULL) {
         *pin = curl_slist_append(*pin, q->pin);
         curl_easy_setopt(h, CURLOPT_RESOLVE, *pin);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     }
     for (const char *const *p = q->headers; p != NULL && *p != NULL; p++)
         *hl = curl_slist_append(*hl, *p);
@@ -141,6 +142,8 @@ static int oh_setup(CURL *h, oh_call *c, struct curl_slist **hl,
      * may not. */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, q->timeout_s);
+    if (q->total_s > 0) /* a trickle stays above the stall limit */
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, q->total_s);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, q->tls_verify ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, q->tls_verify ? 2L : 0L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, oh_write);

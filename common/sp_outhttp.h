@@ -25,9 +25,12 @@ typedef struct oh_req {
     void *sink_ctx;
     sp_buf *keep;    /* or: the body kept here (its max), any status */
     long timeout_s;  /* connect timeout and stall limit */
+    long total_s;    /* the whole transfer at most (0: no limit) */
     int retries;     /* attempts after the first */
     int tls_verify;  /* 0: no certificate check (a test service) */
-    const char *pin; /* "host:port:address" (sp_egress.h), or NULL */
+    const char *pin; /* "host:port:address" (sp_egress.h), or NULL: then
+                        no proxy either (a proxy would resolve the name
+                        again, and the pin would not hold) */
 } oh_req;
 
 typedef struct oh_resp {

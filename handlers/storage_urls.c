@@ -17,6 +17,8 @@
 #define STG_URLS_MAX    16
 #define STG_URL_LEN     2048
 #define STG_URL_TIMEOUT 30
+/* One URL's whole fetch at most: 64 MiB at a modest 1 MiB/s and some. */
+#define STG_URL_TOTAL 120
 
 typedef struct stg_fetch {
     const char *url, *pin;
@@ -51,6 +53,7 @@ static long long stg_fetch_fill(void *ctx, int fd)
     q.sink = stg_fetch_sink;
     q.sink_ctx = f;
     q.timeout_s = STG_URL_TIMEOUT;
+    q.total_s = STG_URL_TOTAL;
     q.tls_verify = 1;
     f->fd = fd;
     f->failed = oh_perform(&q, &resp) != 0;
