@@ -287,9 +287,16 @@ static sp_status st_local_put(const char *sub, const char *bucket,
     if (st != SP_OK)
         goto out;
     st = SP_E_INTERNAL;
-    if (st_local_head_fill(head, key, out) != 0 ||
-        pwrite(fd, head, ST_LOCAL_HEAD, 0) != ST_LOCAL_HEAD)
+    if (st_local_head_fill(head, key, out) != 0)
         goto out;
+    /* The head, then the whole file on the disk before its name: after a
+     * crash an object is its old or its new self, never a torn one. */
+    errno = ENOSPC; /* a short write without an error: the disk is full */
+    if (pwrite(fd, head, ST_LOCAL_HEAD, 0) != ST_LOCAL_HEAD ||
+        fdatasync(fd) != 0) {
+        st = st_local_errno(errno);
+        goto out;
+    }
     st_local_name(key, name);
     if (renameat(dfd, tmp, dfd, name) != 0) {
         st = st_local_errno(errno);
