@@ -98,9 +98,9 @@ void http_add_header(http_req *r, const char *fmt, ...)
 void http_send_json(http_req *r, int status, const cJSON *obj);
 
 /* Send the head of an answer of len bytes (Content-Length; HTTP_LEN_STREAM:
- * none, a stream of unknown length) whose body the caller then writes to
- * r->fcgi.out itself (a streamed object). 0, or -1 (an answer was already
- * sent, or the client is gone). */
+ * none, a stream of unknown length) whose body the caller then writes
+ * with http_write_body (a streamed object). 0, or -1 (an answer was
+ * already sent, or the client is gone). */
 #define HTTP_LEN_STREAM (~0ULL)
 int http_send_head(http_req *r, int status, const char *ctype,
                    unsigned long long len);

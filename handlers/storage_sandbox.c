@@ -214,7 +214,8 @@ static long stg_mem_read(void *ctx, char *buf, size_t len)
 }
 
 /* The regular files of a helper tree (entries arr) into files (borrowed
- * items of the tree); -1 when there are too many or one is too large. */
+ * items of the tree, each with a string "path"); -1 when there are too
+ * many or one is too large. */
 static int stg_tree_files(const cJSON *arr, const cJSON **files, size_t *n)
 {
     const cJSON *e;
@@ -226,8 +227,9 @@ static int stg_tree_files(const cJSON *arr, const cJSON **files, size_t *n)
         const cJSON *kids = cJSON_GetObjectItemCaseSensitive(e, "children");
         if (kids != NULL && stg_tree_files(kids, files, n) != 0)
             return -1;
-        if (!cJSON_IsString(type) || strcmp(type->valuestring, "file") != 0)
-            continue;
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "file") != 0 ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "path")))
+            continue; /* (every use below reads a file entry's path) */
         if (*n == STG_COPY_MAX || !cJSON_IsNumber(size) ||
             size->valuedouble > (double)SPOOL_BODY_MAX)
             return -1;
