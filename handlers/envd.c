@@ -118,12 +118,10 @@ int envd_ctype_is(http_req *r, const char *type)
 /* Parse n bytes of p as the JSON object of a message. */
 static cJSON *envd_message(http_req *r, const char *p, size_t n)
 {
-    cJSON *o;
+    cJSON *o = memchr(p, '\0', n) == NULL ? cJSON_ParseWithLength(p, n) : NULL;
 
-    if (memchr(p, '\0', n) != NULL ||
-        !cJSON_IsObject(o = cJSON_ParseWithLength(p, n))) {
-        if (memchr(p, '\0', n) == NULL)
-            cJSON_Delete(cJSON_ParseWithLength(p, n));
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
         http_send_error(r, SP_E_INVALID_JSON, NULL,
                         "the message must be a JSON object");
         return NULL;
@@ -131,18 +129,27 @@ static cJSON *envd_message(http_req *r, const char *p, size_t n)
     return o;
 }
 
-cJSON *envd_unary(http_req *r)
+/* Read r's body, of Content-Type ctype, at most ENVD_BODY_MAX bytes. 0,
+ * or -1 after the 415 or 413. */
+static int envd_body(http_req *r, const char *ctype)
 {
-    if (!envd_ctype_is(r, "application/json")) {
+    if (!envd_ctype_is(r, ctype)) {
         http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                        "Content-Type must be application/json");
-        return NULL;
+                        "Content-Type must be %s", ctype);
+        return -1;
     }
     if (http_read_body(r, ENVD_BODY_MAX) != SP_OK) {
         http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
                         "the message is larger than %d bytes", ENVD_BODY_MAX);
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+cJSON *envd_unary(http_req *r)
+{
+    if (envd_body(r, "application/json") != 0)
+        return NULL;
     if (r->body.len == 0)
         return cJSON_CreateObject(); /* proto3: every field default */
     return envd_message(r, r->body.data, r->body.len);
@@ -153,16 +160,8 @@ cJSON *envd_stream_request(http_req *r)
     const unsigned char *p;
     size_t len;
 
-    if (!envd_ctype_is(r, "application/connect+json")) {
-        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                        "Content-Type must be application/connect+json");
+    if (envd_body(r, "application/connect+json") != 0)
         return NULL;
-    }
-    if (http_read_body(r, ENVD_BODY_MAX) != SP_OK) {
-        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
-                        "the message is larger than %d bytes", ENVD_BODY_MAX);
-        return NULL;
-    }
     p = (const unsigned char *)r->body.data;
     if (r->body.len < ENVD_ENV_HDR || p[0] != 0) {
         /* Flag 1 is a compressed message: no compression was offered. */
