@@ -306,6 +306,28 @@ class ConnectProtocolTest(E2BCase):
         r = self.rpc(self.sid, self.tok, "process.Process/Nope", {})
         self.assertEqual(r.status, 404, r)
 
+    def test_one_rule_for_user_names(self):
+        """Basic auth's user and /files' ?username= are the same account
+        name, [a-z_][a-z0-9_-]*: a name the one refused, the other did
+        not refuse either."""
+        self.sh(self.sid, "echo in > /workspace/u")
+        h = envd_headers(self.sid, self.tok)
+        for user in ("-x", "9x", "Root", "a.b", "a/b", "x" * 33, "%00"):
+            r = sp.get("/files?path=/workspace/u&username=" +
+                       sbx_util.q(user), headers=h)
+            self.assertError(r, 400, "invalid_argument")
+            basic = base64.b64encode(user.encode() + b":").decode()
+            r = sp.get("/files?path=/workspace/u", headers=envd_headers(
+                self.sid, self.tok, {"Authorization": "Basic " + basic}))
+            self.assertError(r, 400, "invalid_argument")
+        for user in ("user", "root", "_a-1"):
+            r = sp.get("/files?path=/workspace/u&username=" + user, headers=h)
+            self.assertEqual((r.status, r.body), (200, b"in\n"), (user, r))
+            basic = base64.b64encode(user.encode() + b":").decode()
+            r = sp.get("/files?path=/workspace/u", headers=envd_headers(
+                self.sid, self.tok, {"Authorization": "Basic " + basic}))
+            self.assertEqual((r.status, r.body), (200, b"in\n"), (user, r))
+
     def test_paths_stay_in_the_sandbox(self):
         h = envd_headers(self.sid, self.tok)
         self.sh(self.sid, "ln -s / /workspace/root; ln -s /etc "
