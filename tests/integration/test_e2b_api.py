@@ -189,7 +189,11 @@ class ControlPlaneTest(E2BCase):
         r = call("GET", "/v2/sandboxes?state=paused&metadata=" +
                  sbx_util.q("tag=" + tag))
         self.assertEqual(r.json, [])
-        for q in ("limit=0", "limit=x", "nextToken=..", "metadata=novalue"):
+        # A key or value that decodes to a NUL is malformed (the filter's
+        # own decoding once kept "%00" as it was, and read "% 41" as "A1").
+        for q in ("limit=0", "limit=x", "nextToken=..", "metadata=novalue",
+                  "metadata=" + sbx_util.q("tag=%00"),
+                  "metadata=" + sbx_util.q("%00=x")):
             self.assertError(call("GET", "/v2/sandboxes?" + q), 400)
 
     def test_connect_resumes_and_only_extends(self):
