@@ -434,6 +434,11 @@ class SharedStreamTest(E2BCase):
                                 headers=sbx_util.headers(), timeout=30)
         n = threading.Thread(target=native)
         n.start()
+        # SendInput without input is refused; it once closed the stdin
+        # (CloseStdin's job), and the input below then had nowhere to go.
+        r = self.rpc(sid, tok, "process.Process/SendInput",
+                     {"process": {"pid": 1}})
+        self.assertConnectError(r, 400, "invalid_argument")
         r = self.rpc(sid, tok, "process.Process/SendInput",
                      {"process": {"pid": 1},
                       "input": {"stdin": base64.b64encode(b"go\n").decode()}})
