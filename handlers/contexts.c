@@ -93,25 +93,31 @@ static cJSON *ctxh_render(const char *id, const ctxh_rec *rec)
     return o;
 }
 
+int ctxh_find(http_req *r, const char *sbx, const char *id, const char *field,
+              ctxh_rec *rec)
+{
+    int found = ctxh_load(r, id, rec);
+
+    if (found < 0) {
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+        return -1;
+    }
+    if (found == 0 || strcmp(rec->sandbox, sbx) != 0) {
+        http_send_error(r, SP_E_NOT_FOUND, field, "context not found");
+        return -1;
+    }
+    return 0;
+}
+
 /* Context params[1] of sandbox params[0], both the caller's; -1 after
  * having sent 404 or 503. */
 static int ctxh_of_path(http_req *r, ctxh_rec *rec)
 {
     char helper[SP_ID_SIZE];
-    int found;
 
     if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
         return -1;
-    found = ctxh_load(r, r->params[1], rec);
-    if (found < 0) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return -1;
-    }
-    if (found == 0 || strcmp(rec->sandbox, r->params[0]) != 0) {
-        http_send_error(r, SP_E_NOT_FOUND, NULL, "context not found");
-        return -1;
-    }
-    return 0;
+    return ctxh_find(r, r->params[0], r->params[1], NULL, rec);
 }
 
 void ctxh_create(http_req *r)
@@ -151,33 +157,42 @@ out:
     cJSON_Delete(body);
 }
 
-void ctxh_list(http_req *r)
+cJSON *ctxh_list_of(http_req *r, const char *sbx, ctxh_render_fn render)
 {
-    char helper[SP_ID_SIZE], k[RDS_KEY_MAX];
-    redisReply *set = NULL;
-    cJSON *root, *arr;
+    char k[RDS_KEY_MAX];
+    redisReply *set;
+    cJSON *arr = NULL;
 
-    if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0)
-        return;
-    key_of(k, sizeof k, KEY_SBX_CONTEXTS, r->params[0]);
+    key_of(k, sizeof k, KEY_SBX_CONTEXTS, sbx);
     set = rds_cmd("SMEMBERS %s", k);
     if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         goto out;
     }
-    root = cJSON_CreateObject();
-    arr = cJSON_AddArrayToObject(root, "contexts");
+    arr = cJSON_CreateArray();
     for (size_t i = 0; i < set->elements; i++) {
         ctxh_rec rec = {0};
         const char *id = set->element[i]->str;
-        if (ctxh_load(r, id, &rec) == 1 &&
-            strcmp(rec.sandbox, r->params[0]) == 0)
-            cJSON_AddItemToArray(arr, ctxh_render(id, &rec));
+        if (ctxh_load(r, id, &rec) == 1 && strcmp(rec.sandbox, sbx) == 0)
+            cJSON_AddItemToArray(arr, render(id, &rec));
     }
-    http_send_json(r, 200, root);
-    cJSON_Delete(root);
 out:
     freeReplyObject(set);
+    return arr;
+}
+
+void ctxh_list(http_req *r)
+{
+    char helper[SP_ID_SIZE];
+    cJSON *root, *arr;
+
+    if (rpc_sandbox_of(r, r->params[0], NULL, helper) != 0 ||
+        (arr = ctxh_list_of(r, r->params[0], ctxh_render)) == NULL)
+        return;
+    root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "contexts", arr);
+    http_send_json(r, 200, root);
+    cJSON_Delete(root);
 }
 
 void ctxh_get(http_req *r)

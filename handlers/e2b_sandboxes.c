@@ -18,6 +18,7 @@
 #include "sp_config.h"
 #include "sp_json.h"
 #include "sp_keys.h"
+#include "sp_pct.h"
 #include "sp_redis.h"
 
 #include <stdio.h>
@@ -117,8 +118,8 @@ static void e2b_network(cJSON *n, const cJSON *body)
     const cJSON *inet = cJSON_GetObjectItemCaseSensitive(
                     body, "allow_internet_access"),
                 *net = cJSON_GetObjectItemCaseSensitive(body, "network"),
-                *pub = cJSON_GetObjectItemCaseSensitive(net,
-                                                        "allowPublicTraffic");
+                *pub =
+                    cJSON_GetObjectItemCaseSensitive(net, "allowPublicTraffic");
     cJSON *policy;
 
     /* A value of the wrong type goes on as such: the native create
@@ -239,21 +240,13 @@ typedef struct e2b_filter {
     int nmeta;
 } e2b_filter;
 
-/* URL-decode s in place ('+' stays: the SDK encodes spaces as %20). */
-static void e2b_unescape(char *s)
+/* URL-decode s in place (pct_decode never writes ahead of what it has
+ * read); '+' stays: the SDK encodes a space as %20. 0, or -1 for a NUL. */
+static int e2b_unescape(char *s)
 {
-    char *o = s;
-    for (; *s; s++) {
-        unsigned hi, lo;
-        if (*s == '%' && sscanf(s + 1, "%1x%1x", &hi, &lo) == 2 &&
-            (hi | lo) != 0) {
-            *o++ = (char)(hi * 16 + lo);
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
+    size_t n = strlen(s);
+
+    return pct_decode(s, n, 0, s, n + 1) < 0 ? -1 : 0;
 }
 
 /* metadata=<"k=v&k2=v2", each key and value encoded once more>: split
@@ -268,8 +261,8 @@ static int e2b_meta_filter(e2b_filter *f)
         if (eq == NULL || f->nmeta == E2B_META_FILTERS)
             return -1;
         *eq = '\0';
-        e2b_unescape(pair);
-        e2b_unescape(eq + 1);
+        if (e2b_unescape(pair) != 0 || e2b_unescape(eq + 1) != 0)
+            return -1;
         f->keys[f->nmeta] = pair;
         f->vals[f->nmeta++] = eq + 1;
     }
@@ -388,8 +381,11 @@ void e2b_list(http_req *r)
         http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
         goto out;
     }
-    ids = calloc(set->elements + 1, sizeof *ids);
-    for (size_t i = 0; ids != NULL && i < set->elements; i++) {
+    if ((ids = calloc(set->elements + 1, sizeof *ids)) == NULL) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < set->elements; i++) {
         if (set->element[i]->type == REDIS_REPLY_STRING &&
             id_valid(set->element[i]->str))
             ids[n++] = set->element[i]->str;

@@ -22,31 +22,42 @@
 #define ENVD_BODY_MAX (1024 * 1024)
 #define ENVD_ENV_HDR  5 /* a Connect envelope's flag and length */
 
+int envd_user_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= ENVD_USER_MAX ||
+        !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_' || s[i] == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Basic auth "<user>:" (E2B sends no password) into c->user; a user
  * that is not a plain account name is refused. 0, or -1 after the 400. */
 static int envd_basic_user(http_req *r, envd_ctx *c)
 {
     const char *h = http_header(r, "Authorization");
+    const unsigned char *colon;
     unsigned char *dec;
-    size_t n = 0, i = 0;
+    size_t n = 0;
     int ok;
 
     c->user[0] = '\0';
     if (h == NULL || strncasecmp(h, "Basic ", 6) != 0)
         return 0;
     dec = b64_decode(h + 6, strlen(h + 6), &n);
-    ok = dec != NULL && n > 0;
-    for (i = 0; ok && i < n && dec[i] != ':'; i++)
-        ok = i + 1 < ENVD_USER_MAX &&
-             ((dec[i] >= 'a' && dec[i] <= 'z') || dec[i] == '_' ||
-              (i > 0 && ((dec[i] >= '0' && dec[i] <= '9') || dec[i] == '-')));
-    if (ok && i > 0) {
-        memcpy(c->user, dec, i);
-        c->user[i] = '\0';
+    if (dec != NULL && (colon = memchr(dec, ':', n)) != NULL)
+        n = (size_t)(colon - dec);
+    ok = dec != NULL && envd_user_ok((const char *)dec, n);
+    if (ok) {
+        memcpy(c->user, dec, n);
+        c->user[n] = '\0';
     }
     free(dec);
-    if (!ok || c->user[0] == '\0') {
-        c->user[0] = '\0';
+    if (!ok) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "user",
                         "the user must be an account name");
         return -1;
@@ -118,12 +129,10 @@ int envd_ctype_is(http_req *r, const char *type)
 /* Parse n bytes of p as the JSON object of a message. */
 static cJSON *envd_message(http_req *r, const char *p, size_t n)
 {
-    cJSON *o;
+    cJSON *o = memchr(p, '\0', n) == NULL ? cJSON_ParseWithLength(p, n) : NULL;
 
-    if (memchr(p, '\0', n) != NULL ||
-        !cJSON_IsObject(o = cJSON_ParseWithLength(p, n))) {
-        if (memchr(p, '\0', n) == NULL)
-            cJSON_Delete(cJSON_ParseWithLength(p, n));
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
         http_send_error(r, SP_E_INVALID_JSON, NULL,
                         "the message must be a JSON object");
         return NULL;
@@ -131,18 +140,27 @@ static cJSON *envd_message(http_req *r, const char *p, size_t n)
     return o;
 }
 
-cJSON *envd_unary(http_req *r)
+/* Read r's body, of Content-Type ctype, at most ENVD_BODY_MAX bytes. 0,
+ * or -1 after the 415 or 413. */
+static int envd_body(http_req *r, const char *ctype)
 {
-    if (!envd_ctype_is(r, "application/json")) {
+    if (!envd_ctype_is(r, ctype)) {
         http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                        "Content-Type must be application/json");
-        return NULL;
+                        "Content-Type must be %s", ctype);
+        return -1;
     }
     if (http_read_body(r, ENVD_BODY_MAX) != SP_OK) {
         http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
                         "the message is larger than %d bytes", ENVD_BODY_MAX);
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+cJSON *envd_unary(http_req *r)
+{
+    if (envd_body(r, "application/json") != 0)
+        return NULL;
     if (r->body.len == 0)
         return cJSON_CreateObject(); /* proto3: every field default */
     return envd_message(r, r->body.data, r->body.len);
@@ -153,16 +171,8 @@ cJSON *envd_stream_request(http_req *r)
     const unsigned char *p;
     size_t len;
 
-    if (!envd_ctype_is(r, "application/connect+json")) {
-        http_send_error(r, SP_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                        "Content-Type must be application/connect+json");
+    if (envd_body(r, "application/connect+json") != 0)
         return NULL;
-    }
-    if (http_read_body(r, ENVD_BODY_MAX) != SP_OK) {
-        http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, NULL,
-                        "the message is larger than %d bytes", ENVD_BODY_MAX);
-        return NULL;
-    }
     p = (const unsigned char *)r->body.data;
     if (r->body.len < ENVD_ENV_HDR || p[0] != 0) {
         /* Flag 1 is a compressed message: no compression was offered. */

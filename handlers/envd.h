@@ -53,6 +53,10 @@ int envd_load(http_req *r, envd_ctx *c, const char *id, int how);
  * (no, a wrong or an expired signature) or the errors of envd_load. */
 int envd_begin_signed(http_req *r, envd_ctx *c, const char *op);
 
+/* 1 if s[0..n) is a plain account name (E2B's user: Basic auth,
+ * ?username=): [a-z_][a-z0-9_-]*, shorter than ENVD_USER_MAX; else 0. */
+int envd_user_ok(const char *s, size_t n);
+
 /* 1 if r's Content-Type is type (parameters allowed), else 0. */
 int envd_ctype_is(http_req *r, const char *type);
 

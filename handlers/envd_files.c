@@ -28,9 +28,7 @@ static int envd_query_user(http_req *r, envd_ctx *c)
     char u[ENVD_USER_MAX];
     int rc = http_query(r, "username", u, sizeof u);
 
-    if (rc < 0 ||
-        (rc == 1 && u[0] != '\0' &&
-         strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(u))) {
+    if (rc < 0 || (rc == 1 && u[0] != '\0' && !envd_user_ok(u, strlen(u)))) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "username",
                         "username must be an account name");
         return -1;

@@ -114,15 +114,24 @@ static int envd_fs_begin(http_req *r, envd_ctx *c, cJSON **body,
     return 0;
 }
 
-/* Answer {"entry": EntryInfo} of the helper entry e. */
-static void envd_send_entry(http_req *r, const cJSON *e)
+/* Answer a helper call that gave an entry: rc its result, *rr its reply
+ * (freed here), err its error (about field). {"entry": EntryInfo}, or the
+ * error. */
+static void envd_send_entry(http_req *r, int rc, rpc_reply *rr,
+                            const rpc_err *err, const char *field)
 {
-    cJSON *root = cJSON_CreateObject(), *entry = envd_entry(e);
+    cJSON *root, *entry;
 
-    if (entry != NULL)
+    if (rc != 0) {
+        http_send_rpc_error(r, err, field);
+        return;
+    }
+    root = cJSON_CreateObject();
+    if ((entry = envd_entry(rr->json)) != NULL)
         cJSON_AddItemToObject(root, "entry", entry);
     envd_send(r, root);
     cJSON_Delete(root);
+    rpc_reply_free(rr);
 }
 
 /* POST /filesystem.Filesystem/Stat */
@@ -136,12 +145,8 @@ void envd_fs_stat(http_req *r)
 
     if (envd_fs_begin(r, &c, &body, "path", path, sizeof path) != 0)
         return;
-    if (hc_file_stat(c.helper, c.sbx, path, &rr, &err) != 0) {
-        http_send_rpc_error(r, &err, "path");
-    } else {
-        envd_send_entry(r, rr.json);
-        rpc_reply_free(&rr);
-    }
+    envd_send_entry(r, hc_file_stat(c.helper, c.sbx, path, &rr, &err), &rr,
+                    &err, "path");
     cJSON_Delete(body);
 }
 
@@ -208,12 +213,8 @@ void envd_fs_mkdir(http_req *r)
     } else if (err.fail == RPC_ANSWER && err.st == SP_E_NOT_FOUND &&
                hc_file_mkdir(c.helper, c.sbx, path, &rr, &err) == 0) {
         rpc_reply_free(&rr);
-        if (hc_file_stat(c.helper, c.sbx, path, &rr, &err) != 0) {
-            http_send_rpc_error(r, &err, "path");
-        } else {
-            envd_send_entry(r, rr.json);
-            rpc_reply_free(&rr);
-        }
+        envd_send_entry(r, hc_file_stat(c.helper, c.sbx, path, &rr, &err), &rr,
+                        &err, "path");
     } else {
         http_send_rpc_error(r, &err, "path");
     }
@@ -235,12 +236,8 @@ void envd_fs_move(http_req *r)
     if (json_str(r, body, "destination", 0, ENVD_PATH_MAX - 64, &raw) != 0 ||
         envd_path(r, &c, raw, to, sizeof to) != 0)
         goto out;
-    if (hc_file_move(c.helper, c.sbx, from, to, &rr, &err) != 0) {
-        http_send_rpc_error(r, &err, "source");
-    } else {
-        envd_send_entry(r, rr.json);
-        rpc_reply_free(&rr);
-    }
+    envd_send_entry(r, hc_file_move(c.helper, c.sbx, from, to, &rr, &err), &rr,
+                    &err, "source");
 out:
     cJSON_Delete(body);
 }

@@ -400,10 +400,20 @@ out:
     cJSON_Delete(body);
 }
 
+/* The unary calls on a process, each one helper operation: SendInput
+ * and CloseStdin hc_stdin (CloseStdin its end of input), SendSignal
+ * hc_signal, Update hc_resize. */
+typedef enum envd_proc_call_kind {
+    ENVD_SEND_INPUT,
+    ENVD_CLOSE_STDIN,
+    ENVD_SEND_SIGNAL,
+    ENVD_UPDATE,
+} envd_proc_call_kind;
+
 /* The operation of SendInput, CloseStdin, SendSignal and Update on the
  * request's process: 0, or -1 after the error (body checked first). */
 static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
-                        hc_op op)
+                        envd_proc_call_kind kind)
 {
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(body, "input");
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(
@@ -414,7 +424,7 @@ static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
     int sig = 0, rc = -1;
     rpc_err err;
 
-    if (op == HC_STDIN && in != NULL) {
+    if (kind == ENVD_SEND_INPUT) {
         const char *b =
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "stdin"));
         size_t n = 0;
@@ -423,7 +433,8 @@ static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
                 cJSON_GetObjectItemCaseSensitive(in, "pty"));
         if (b == NULL)
             b = ""; /* proto3 leaves empty bytes out */
-        data = b != NULL && strlen(b) <= ENVD_INPUT_MAX
+        /* No input at all is no end of input: that is CloseStdin. */
+        data = cJSON_IsObject(in) && strlen(b) <= ENVD_INPUT_MAX
                    ? (char *)b64_decode(b, strlen(b), &n)
                    : NULL;
         if (data == NULL || memchr(data, '\0', n) != NULL) {
@@ -432,7 +443,7 @@ static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
             goto out;
         }
         data[n] = '\0';
-    } else if (op == HC_SIGNAL) {
+    } else if (kind == ENVD_SEND_SIGNAL) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(body, "signal");
         const char *name = cJSON_GetStringValue(s);
         if (name != NULL && strncmp(name, "SIGNAL_", 7) == 0)
@@ -444,19 +455,20 @@ static int envd_proc_op(http_req *r, const envd_ctx *c, const cJSON *body,
                             "signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM");
             goto out;
         }
-    } else if (op == HC_RESIZE &&
+    } else if (kind == ENVD_UPDATE &&
                (json_int(r, size, "cols", 1, 1, 1000, 0, &cols) != 0 ||
                 json_int(r, size, "rows", 1, 1, 1000, 0, &rows) != 0)) {
         goto out;
     }
     if (envd_proc_find(r, c, body, exe, &pid, NULL) != 0)
         goto out;
-    if (op == HC_STDIN)
-        rc = hc_stdin(c->helper, c->sbx, exe, data, data == NULL, &err);
-    else if (op == HC_SIGNAL)
+    if (kind == ENVD_SEND_SIGNAL)
         rc = hc_signal(c->helper, c->sbx, exe, sig, &err);
-    else
+    else if (kind == ENVD_UPDATE)
         rc = hc_resize(c->helper, c->sbx, exe, cols, rows, &err);
+    else
+        rc = hc_stdin(c->helper, c->sbx, exe, data, kind == ENVD_CLOSE_STDIN,
+                      &err);
     if (rc != 0 && err.fail == RPC_ANSWER && err.st == SP_E_CONFLICT)
         /* It ended meanwhile: as envd, the process is gone. */
         http_send_error(r, SP_E_NOT_FOUND, "process", "process not found");
@@ -468,34 +480,35 @@ out:
 }
 
 /* The unary calls on a process: each answers {} once its helper has it. */
-static void envd_proc_call(http_req *r, hc_op op)
+static void envd_proc_call(http_req *r, envd_proc_call_kind kind)
 {
     cJSON *body = NULL;
     envd_ctx c;
 
     if (envd_begin(r, &c, ENVD_RPC) == 0 && (body = envd_unary(r)) != NULL &&
-        envd_proc_op(r, &c, body, op) == 0)
+        envd_proc_op(r, &c, body, kind) == 0)
         envd_send(r, NULL);
     cJSON_Delete(body);
 }
 
 void envd_send_input(http_req *r)
 {
-    envd_proc_call(r, HC_STDIN);
+    envd_proc_call(r, ENVD_SEND_INPUT);
 }
 
 void envd_send_signal(http_req *r)
 {
-    envd_proc_call(r, HC_SIGNAL);
+    envd_proc_call(r, ENVD_SEND_SIGNAL);
 }
 
-/* CloseStdin is SendInput's end of input (no "input" in its body). */
+/* CloseStdin is SendInput's end of input (an "input" in its body is
+ * not read). */
 void envd_close_stdin(http_req *r)
 {
-    envd_proc_call(r, HC_STDIN);
+    envd_proc_call(r, ENVD_CLOSE_STDIN);
 }
 
 void envd_update(http_req *r)
 {
-    envd_proc_call(r, HC_RESIZE);
+    envd_proc_call(r, ENVD_UPDATE);
 }

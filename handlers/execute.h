@@ -123,6 +123,17 @@ const char *ctxh_language(const char *name);
  * (or another subject's), -1 Redis failed. */
 int ctxh_load(http_req *r, const char *id, ctxh_rec *rec);
 
+/* The caller's context id of sandbox sbx into rec: 0, or -1 after 503
+ * or 404 (none, another subject's or another sandbox's; about field,
+ * which may be NULL). */
+int ctxh_find(http_req *r, const char *sbx, const char *id, const char *field,
+              ctxh_rec *rec);
+
+/* The caller's contexts of sandbox sbx, each rendered by render: a new
+ * array (caller frees), or NULL after the 503. */
+typedef cJSON *(*ctxh_render_fn)(const char *id, const ctxh_rec *rec);
+cJSON *ctxh_list_of(http_req *r, const char *sbx, ctxh_render_fn render);
+
 /* Start q's code in context ctx (its record rec, the caller's): files
  * written first, a new execution id into exe, announced on the client
  * stream unless q->quiet (the client id used into cid, "" if none; both

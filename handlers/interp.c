@@ -118,23 +118,6 @@ static cJSON *interp_ctx_json(const char *id, const ctxh_rec *rec)
     return o;
 }
 
-/* Context id of this sandbox into rec; 0, or -1 after 404/503. */
-static int interp_ctx_of(http_req *r, const interp_sbx *s, const char *id,
-                         ctxh_rec *rec)
-{
-    int found = ctxh_load(r, id, rec);
-
-    if (found < 0) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return -1;
-    }
-    if (found == 0 || strcmp(rec->sandbox, s->id) != 0) {
-        http_send_error(r, SP_E_NOT_FOUND, "context_id", "context not found");
-        return -1;
-    }
-    return 0;
-}
-
 /* The id of the sandbox's default context of lang, into id: "ctx_" and
  * 132 bits of an HMAC of the sandbox and the language (a purpose of its
  * own, so it tells nothing of the tokens). 0 or -1. */
@@ -170,7 +153,7 @@ static int interp_default_ctx(http_req *r, const interp_sbx *s,
         http_send_rpc_error(r, &err, NULL);
         return -1;
     }
-    return found == 1 ? 0 : interp_ctx_of(r, s, id, rec);
+    return found == 1 ? 0 : ctxh_find(r, s->id, id, "context_id", rec);
 }
 
 /* The body of /execute into q, ctx (given, or NULL) and lang. 0, or -1
@@ -222,7 +205,7 @@ void interp_execute(http_req *r)
         interp_execute_read(r, body, &q, &ctx, &lang) != 0)
         goto out;
     if (ctx != NULL) {
-        if (interp_ctx_of(r, &s, ctx, &rec) != 0)
+        if (ctxh_find(r, s.id, ctx, "context_id", &rec) != 0)
             goto out;
         snprintf(id, sizeof id, "%s", ctx);
     } else if (interp_default_ctx(r, &s, lang, id, &rec) != 0) {
@@ -278,30 +261,14 @@ out:
 
 void interp_ctx_list(http_req *r)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *set = NULL;
     interp_sbx s;
     cJSON *arr;
 
-    if (interp_auth(r, &s) != 0)
+    if (interp_auth(r, &s) != 0 ||
+        (arr = ctxh_list_of(r, s.id, interp_ctx_json)) == NULL)
         return;
-    key_of(k, sizeof k, KEY_SBX_CONTEXTS, s.id);
-    set = rds_cmd("SMEMBERS %s", k);
-    if (set == NULL || set->type != REDIS_REPLY_ARRAY) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        goto out;
-    }
-    arr = cJSON_CreateArray();
-    for (size_t i = 0; i < set->elements; i++) {
-        ctxh_rec rec = {0};
-        const char *id = set->element[i]->str;
-        if (ctxh_load(r, id, &rec) == 1 && strcmp(rec.sandbox, s.id) == 0)
-            cJSON_AddItemToArray(arr, interp_ctx_json(id, &rec));
-    }
     http_send_json(r, 200, arr);
     cJSON_Delete(arr);
-out:
-    freeReplyObject(set);
 }
 
 /* DELETE /contexts/{id}, and POST /contexts/{id}/restart (restart: the
@@ -312,7 +279,8 @@ static void interp_ctx_end(http_req *r, int restart)
     ctxh_rec rec = {0};
     rpc_err err;
 
-    if (interp_auth(r, &s) != 0 || interp_ctx_of(r, &s, r->params[0], &rec))
+    if (interp_auth(r, &s) != 0 ||
+        ctxh_find(r, s.id, r->params[0], "context_id", &rec) != 0)
         return;
     if (hc_ctx_delete(rec.helper, s.id, r->params[0], r->auth.sub, &err) != 0 ||
         (restart &&

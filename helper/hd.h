@@ -10,7 +10,8 @@
  *   hd_work.c      the worker threads: work off the main loop
  *   hd_egress.c    the sandboxes' resolver, the "network" operation
  *   hd_tpl.c       templates read: meta.json, build locks
- *   hd_files.c     the file operations inside a sandbox
+ *   hd_files*.c    the file operations inside a sandbox (hd_files_path.c:
+ *                  how a path is confined)
  *   hd_watch.c     file watches: inotify → a watch's event stream
  *   hd_ports.c     a sandbox's ports: listed, connected for sp-preview
  *   hd_result.c    an execution's end: facts → event, record, answer

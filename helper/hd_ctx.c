@@ -243,8 +243,6 @@ static void hd_context_start(hd_exec *e)
 const hd_kind hd_kind_context = {NULL, hd_context_start, hd_context_output,
                                  NULL, hd_context_finish};
 
-/* Start a context's driver; its Redis record is written first, so that a
- * run sent right after the reply finds it. */
 /* The exec job's arguments of a driver: its id, argv, stdin kept open,
  * the working directory (NULL: the template's). Caller frees. */
 static cJSON *hd_ctx_driver_args(const char *drv, const char *lang,
@@ -268,6 +266,8 @@ static cJSON *hd_ctx_driver_args(const char *drv, const char *lang,
     return a;
 }
 
+/* Start a context's driver; its Redis record is written first, so that a
+ * run sent right after the reply finds it. */
 void hd_op_ctx_create(hd_sandbox *s, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "ctx");

@@ -191,7 +191,11 @@ class ControlPlaneTest(E2BCase):
         r = call("GET", "/v2/sandboxes?state=paused&metadata=" +
                  sbx_util.q("tag=" + tag))
         self.assertEqual(r.json, [])
-        for q in ("limit=0", "limit=x", "nextToken=..", "metadata=novalue"):
+        # A key or value that decodes to a NUL is malformed (the filter's
+        # own decoding once kept "%00" as it was, and read "% 41" as "A1").
+        for q in ("limit=0", "limit=x", "nextToken=..", "metadata=novalue",
+                  "metadata=" + sbx_util.q("tag=%00"),
+                  "metadata=" + sbx_util.q("%00=x")):
             self.assertError(call("GET", "/v2/sandboxes?" + q), 400)
 
     def test_connect_resumes_and_only_extends(self):
@@ -308,6 +312,28 @@ class ConnectProtocolTest(E2BCase):
         r = self.rpc(self.sid, self.tok, "process.Process/Nope", {})
         self.assertEqual(r.status, 404, r)
 
+    def test_one_rule_for_user_names(self):
+        """Basic auth's user and /files' ?username= are the same account
+        name, [a-z_][a-z0-9_-]*: a name the one refused, the other did
+        not refuse either."""
+        self.sh(self.sid, "echo in > /workspace/u")
+        h = envd_headers(self.sid, self.tok)
+        for user in ("-x", "9x", "Root", "a.b", "a/b", "x" * 33, "%00"):
+            r = sp.get("/files?path=/workspace/u&username=" +
+                       sbx_util.q(user), headers=h)
+            self.assertError(r, 400, "invalid_argument")
+            basic = base64.b64encode(user.encode() + b":").decode()
+            r = sp.get("/files?path=/workspace/u", headers=envd_headers(
+                self.sid, self.tok, {"Authorization": "Basic " + basic}))
+            self.assertError(r, 400, "invalid_argument")
+        for user in ("user", "root", "_a-1"):
+            r = sp.get("/files?path=/workspace/u&username=" + user, headers=h)
+            self.assertEqual((r.status, r.body), (200, b"in\n"), (user, r))
+            basic = base64.b64encode(user.encode() + b":").decode()
+            r = sp.get("/files?path=/workspace/u", headers=envd_headers(
+                self.sid, self.tok, {"Authorization": "Basic " + basic}))
+            self.assertEqual((r.status, r.body), (200, b"in\n"), (user, r))
+
     def test_paths_stay_in_the_sandbox(self):
         h = envd_headers(self.sid, self.tok)
         self.sh(self.sid, "ln -s / /workspace/root; ln -s /etc "
@@ -410,6 +436,11 @@ class SharedStreamTest(E2BCase):
                                 headers=sbx_util.headers(), timeout=30)
         n = threading.Thread(target=native)
         n.start()
+        # SendInput without input is refused; it once closed the stdin
+        # (CloseStdin's job), and the input below then had nowhere to go.
+        r = self.rpc(sid, tok, "process.Process/SendInput",
+                     {"process": {"pid": 1}})
+        self.assertConnectError(r, 400, "invalid_argument")
         r = self.rpc(sid, tok, "process.Process/SendInput",
                      {"process": {"pid": 1},
                       "input": {"stdin": base64.b64encode(b"go\n").decode()}})
