@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -101,17 +100,17 @@ static sp_status pv_answer_status(const char *ans, const char **text)
                                                          : (sp_status)st;
 }
 
-/* 1 if authz is "Bearer <an access token of ours>" (signature and
- * expiry only: enough to keep it out of the sandbox). */
+/* 1 if authz is "Bearer <an access token of ours>" as auth_credentials
+ * reads it (signature and expiry only: enough to keep it out of the
+ * sandbox). */
 static int pv_is_our_token(const char *authz)
 {
     size_t len;
-    const char *secret = auth_secret(&len);
+    const char *secret = auth_secret(&len), *token = auth_bearer(authz);
     tok_claims c;
 
-    return strncasecmp(authz, "Bearer ", 7) == 0 &&
-           tok_verify(authz + 7, TOK_ACCESS, secret, len, (long long)time(NULL),
-                      &c) == 0;
+    return token != NULL && tok_verify(token, TOK_ACCESS, secret, len,
+                                       (long long)time(NULL), &c) == 0;
 }
 
 /* 4. of the list at the top: the owner's credentials. */

@@ -197,6 +197,12 @@ class PreviewAccessTest(PreviewCase):
         r = preview(self.sid, headers=sp.bearer(access))
         self.assertEqual(r.status, 200, r)
         self.assertNotIn(access, r.body.decode())
+        # Read as auth_credentials reads it (spaces before the token), also
+        # when the traffic token was the credential.
+        r = preview(self.sid, headers=dict(
+            tok(self.sid), Authorization="Bearer   " + access))
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn(access, r.body.decode())
 
     def test_refused_without_or_with_wrong_credentials(self):
         self.assertError(preview(self.sid), 401, "unauthenticated")
