@@ -138,8 +138,8 @@ static sp_status pv_owner(const pv_head *h, const char *owner, int *strip_authz,
     return st;
 }
 
-sp_status pv_access(const pv_head *h, int *strip_authz, char *msg,
-                    size_t msglen)
+sp_status pv_access(const pv_head *h, int *strip_authz, int *by_token,
+                    char *msg, size_t msglen)
 {
     char req[FWD_MSG_MAX], ans[FWD_MSG_MAX], owner[SP_ID_SIZE];
     const char *text;
@@ -147,8 +147,9 @@ sp_status pv_access(const pv_head *h, int *strip_authz, char *msg,
     sp_status st;
 
     *strip_authz = h->authz[0] != '\0' && pv_is_our_token(h->authz);
-    if (h->token[0] != '\0' &&
-        auth_sandbox_token_ok(AUTH_SBX_TRAFFIC, h->sandbox, h->token))
+    *by_token = h->token[0] != '\0' &&
+                auth_sandbox_token_ok(AUTH_SBX_TRAFFIC, h->sandbox, h->token);
+    if (*by_token)
         return SP_OK;
     snprintf(req, sizeof req, "info %s", h->sandbox);
     if (pv_helper_ask(req, ans, sizeof ans, &fd) != 0) {

@@ -226,11 +226,15 @@ void pv_answer_error(sp_buf *out, sp_status st, const char *msg)
 
 void pv_answer_cookie(sp_buf *out, const pv_head *h)
 {
+    /* A path that starts "//" or "/\" is another host to a browser
+     * ("//evil.example/"): "/." before it keeps the redirect on this one. */
+    const char *here = h->uri[1] == '/' || h->uri[1] == '\\' ? "/." : "";
+
     /* Host-only (no Domain): the cookie goes back to this sandbox's port
      * only; HttpOnly: no script of the page reads it. */
     buf_printf(out,
-               "HTTP/1.1 302 Found\r\nLocation: %s\r\nSet-Cookie: %s=%s; "
+               "HTTP/1.1 302 Found\r\nLocation: %s%s\r\nSet-Cookie: %s=%s; "
                "Path=/; HttpOnly; SameSite=Lax%s\r\nCache-Control: "
                "no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-               h->uri, PV_COOKIE, h->token, h->https ? "; Secure" : "");
+               here, h->uri, PV_COOKIE, h->token, h->https ? "; Secure" : "");
 }
