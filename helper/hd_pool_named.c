@@ -92,31 +92,19 @@ static void hd_np_fill_kind(int kind)
 {
     hd_np_kind *k = &hd_np[kind];
     const char *tname = hd_np_template();
-    char id[SP_ID_SIZE], field[64], msg[128];
+    char id[SP_ID_SIZE];
     sbx_limits lim;
-    sp_netpol net = {0};
     hd_tpl *tpl = NULL;
-    cJSON *on;
-    int rc;
 
     if (k->making > 0 || hd_now_ms() < k->retry_ms || k->n >= hd_np_size(kind))
         return;
     hd_default_limits(&lim);
-    on = kind == HD_NP_NET ? cJSON_CreateTrue() : NULL;
-    rc = (kind == HD_NP_NET && on == NULL) ||
-         netpol_parse(on, &net, field, sizeof field, msg, sizeof msg) != 0;
-    cJSON_Delete(on);
-    if (rc) {
-        netpol_free(&net);
-        return;
-    }
-    rc = (strcmp(tname, "host") != 0 &&
-          (tpl = hd_tpl_load(tname, "pool")) == NULL) ||
-         id_generate_sandbox(id, sizeof id) != 0 ||
-         hd_sandbox_make(id, "pool", &lim, &net, NULL, 0, tpl, hd_np_made,
-                         (void *)(intptr_t)kind) != 0;
-    netpol_free(&net);
-    if (rc) {
+    if ((strcmp(tname, "host") != 0 &&
+         (tpl = hd_tpl_load(tname, "pool")) == NULL) ||
+        id_generate_sandbox(id, sizeof id) != 0 ||
+        hd_sandbox_make(id, "pool", &lim,
+                        kind == HD_NP_NET ? &sbx_net_internet : NULL, NULL, 0,
+                        tpl, hd_np_made, (void *)(intptr_t)kind) != 0) {
         hd_tpl_free(tpl); /* no template (yet), or the helper is full */
         k->retry_ms = hd_now_ms() + HD_NP_RETRY_MS;
         return;
