@@ -149,6 +149,16 @@ sp_status auth_check(http_req *r, int flags, auth_info *out)
     return auth_credentials(http_header(r, "X-API-Key"), authz, token, out);
 }
 
+const char *auth_bearer(const char *authz)
+{
+    if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
+        return NULL;
+    authz += 7;
+    while (*authz == ' ')
+        authz++;
+    return authz;
+}
+
 sp_status auth_credentials(const char *key, const char *authz,
                            const char *token, auth_info *out)
 {
@@ -157,13 +167,8 @@ sp_status auth_credentials(const char *key, const char *authz,
 
     if (key != NULL)
         return auth_api_key(key, out);
-    if (authz != NULL && strncasecmp(authz, "Bearer ", 7) == 0) {
-        token = authz + 7;
-        while (*token == ' ')
-            token++;
-    } else if (authz != NULL) {
-        token = NULL;
-    }
+    if (authz != NULL)
+        token = auth_bearer(authz);
     if (token == NULL)
         return SP_E_UNAUTHENTICATED;
     if (tok_verify(token, TOK_ACCESS, auth_secret_value, auth_secret_len,

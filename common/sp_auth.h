@@ -32,6 +32,12 @@ sp_status auth_check(http_req *r, int flags, auth_info *out);
 sp_status auth_credentials(const char *key, const char *authz,
                            const char *token, auth_info *out);
 
+/* The token of an Authorization value "Bearer <token>" (any case, the
+ * spaces before the token skipped), pointing into authz; NULL for any
+ * other value. The one reading of the header, for auth_credentials and
+ * for sp-preview, which keeps our credentials from a sandbox. */
+const char *auth_bearer(const char *authz);
+
 /* Look up an API key. SP_OK fills out (sub, kid), else as auth_check. */
 sp_status auth_api_key(const char *key, auth_info *out);
 

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The private ranges (NETPOL_PRIVATE_*) as prefixes, parsed once. */
+/* A range of a NETPOL_* list (np_in_list parses the list's text on
+ * each call: a few entries, never on a packet's path). */
 typedef struct np_range {
     int family;
     uint8_t addr[16];

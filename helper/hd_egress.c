@@ -11,7 +11,8 @@
  *   - an allowed one is sent, as it came, from a new connected UDP socket
  *     of the host's namespace to the upstream (SP_DNS_UPSTREAM, else the
  *     first nameserver of the host's /etc/resolv.conf); at most
- *     EG_QUERIES queries wait at once, each for EG_WAIT_MS;
+ *     EG_QUERIES queries wait at once (EG_BOX_QUERIES of one sandbox;
+ *     past that SERVFAIL at once), each for EG_WAIT_MS;
  *   - the upstream's answer (same id and question) is read for its A and
  *     AAAA records; under an allow list their addresses are added to the
  *     sandbox's sets (dyn4/dyn6, or dynp4/dynp6 per port for a name:port
@@ -41,13 +42,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EG_QUERIES  256   /* queries waiting for the upstream at once */
-#define EG_WAIT_MS  4000  /* how long one waits */
-#define EG_TTL_MIN  10    /* s: an address outlives the connect after it */
-#define EG_TTL_MAX  86400 /* s */
-#define EG_ADDRS    32    /* addresses taken from one answer */
-#define EG_PORTS    16    /* name:port entries one name matches */
-#define EG_POLL_MAX (HD_MAX_SLOTS + EG_QUERIES + 1)
+#define EG_QUERIES     256   /* queries waiting for the upstream at once */
+#define EG_BOX_QUERIES 32    /* of them one sandbox's: it cannot take all */
+#define EG_WAIT_MS     4000  /* how long one waits */
+#define EG_TTL_MIN     10    /* s: an address outlives the connect after it */
+#define EG_TTL_MAX     86400 /* s */
+#define EG_ADDRS       32    /* addresses taken from one answer */
+#define EG_PORTS       16    /* name:port entries one name matches */
+#define EG_POLL_MAX    (HD_MAX_SLOTS + EG_QUERIES + 1)
 
 typedef struct eg_box {
     char id[SP_ID_SIZE];
@@ -147,6 +149,22 @@ static void eg_refuse(eg_box *b, const uint8_t *query, const dns_question *q,
                fromlen);
 }
 
+/* A free query slot for b, or NULL when all are taken or b has
+ * EG_BOX_QUERIES waiting already. */
+static eg_query *eg_slot(const eg_box *b)
+{
+    eg_query *free_slot = NULL;
+    int waiting = 0;
+
+    for (size_t k = 0; k < EG_QUERIES; k++) {
+        if (eg_q[k].up < 0 && free_slot == NULL)
+            free_slot = &eg_q[k];
+        else if (eg_q[k].up >= 0 && strcmp(eg_q[k].box, b->id) == 0)
+            waiting++;
+    }
+    return waiting < EG_BOX_QUERIES ? free_slot : NULL;
+}
+
 /* A query of box b is readable: refuse it or send it upstream. */
 static void eg_on_query(eg_box *b, long long now)
 {
@@ -154,7 +172,7 @@ static void eg_on_query(eg_box *b, long long now)
     eg_query *s;
     int all;
     uint16_t ports[EG_PORTS];
-    size_t np, k;
+    size_t np;
 
     for (int round = 0; round < 16; round++) {
         struct sockaddr_storage from;
@@ -170,8 +188,7 @@ static void eg_on_query(eg_box *b, long long now)
             eg_refuse(b, buf, &q, &from, fromlen, DNS_RCODE_NXDOMAIN);
             continue;
         }
-        for (s = NULL, k = 0; k < EG_QUERIES && s == NULL; k++)
-            s = eg_q[k].up < 0 ? &eg_q[k] : NULL;
+        s = eg_slot(b);
         if (s == NULL || eg_uplen == 0 ||
             (s->up = socket(eg_up.ss_family,
                             SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) <

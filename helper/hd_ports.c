@@ -60,12 +60,11 @@ static uid_t hd_fwd_uid; /* the run directory's owner, besides root */
 
 void hd_ports_add(const hd_sandbox *s, int public_ports)
 {
-    char path[64];
     hd_fwd_ent *e = calloc(1, sizeof *e);
 
-    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)hd_init_pid(s->sbx));
-    if (e == NULL || (e->netns = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        log_error("open(\"%s\") failed: %s", path, strerror(errno));
+    if (e == NULL || (e->netns = sbx_net_netns(s->sbx)) < 0) {
+        log_error("sandbox %s: its network namespace could not be opened: %s",
+                  s->id, strerror(errno));
         free(e); /* no preview for it; everything else works */
         return;
     }

@@ -262,15 +262,17 @@ static void pv_start(pv_conn *c, size_t len, size_t rest)
     char msg[256];
     pv_head h;
     sp_status st;
-    int strip = 0;
+    int strip = 0, by_token = 0;
 
     if ((st = pv_head_parse(c->head, len, &h, msg, sizeof msg)) != SP_OK ||
-        (st = pv_access(&h, &strip, msg, sizeof msg)) != SP_OK) {
+        (st = pv_access(&h, &strip, &by_token, msg, sizeof msg)) != SP_OK) {
         buf_free(&h.out);
         pv_fail(c, st, msg);
         return;
     }
-    if (h.token_in_query && !h.upgrade &&
+    /* Only the sandbox's own token becomes a cookie: a public sandbox
+     * admits any, and a made-up one ("x;Domain=...") must not set one. */
+    if (h.token_in_query && by_token && !h.upgrade &&
         (strcmp(h.method, "GET") == 0 || strcmp(h.method, "HEAD") == 0)) {
         sp_buf out;
         buf_init(&out, PV_HEAD_MAX + 1024);

@@ -49,7 +49,9 @@ int pv_head_finish(pv_head *h, int strip_authz);
 
 /* The answers sp-preview makes itself, whole, into out (max a few KiB):
  * the JSON error envelope for st with msg, and the redirect of a first
- * visit that sets the token cookie. Each closes the connection. */
+ * visit that sets the token cookie (h->token: a verified traffic token,
+ * so nothing of it can be a cookie attribute). Each closes the
+ * connection. */
 void pv_answer_error(sp_buf *out, sp_status st, const char *msg);
 void pv_answer_cookie(sp_buf *out, const pv_head *h);
 
@@ -60,9 +62,10 @@ void pv_access_init(const char *run_dir);
  * SP_E_UNAUTHENTICATED, SP_E_NOT_FOUND (no such sandbox, or another
  * subject's), SP_E_UNAVAILABLE (Redis or the helper cannot be asked),
  * with msg. *strip_authz is set when the Authorization header was the
- * credential (it never reaches the sandbox). */
-sp_status pv_access(const pv_head *h, int *strip_authz, char *msg,
-                    size_t msglen);
+ * credential (it never reaches the sandbox); *by_token when h->token is
+ * this sandbox's traffic token (only such a token becomes the cookie). */
+sp_status pv_access(const pv_head *h, int *strip_authz, int *by_token,
+                    char *msg, size_t msglen);
 
 /* A socket connected (or connecting) to h's port inside its sandbox, from
  * the helper: >= 0, or -1 with *st (SP_E_NOT_FOUND, SP_E_PAUSED,

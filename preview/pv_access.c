@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -101,17 +100,17 @@ static sp_status pv_answer_status(const char *ans, const char **text)
                                                          : (sp_status)st;
 }
 
-/* 1 if authz is "Bearer <an access token of ours>" (signature and
- * expiry only: enough to keep it out of the sandbox). */
+/* 1 if authz is "Bearer <an access token of ours>" as auth_credentials
+ * reads it (signature and expiry only: enough to keep it out of the
+ * sandbox). */
 static int pv_is_our_token(const char *authz)
 {
     size_t len;
-    const char *secret = auth_secret(&len);
+    const char *secret = auth_secret(&len), *token = auth_bearer(authz);
     tok_claims c;
 
-    return strncasecmp(authz, "Bearer ", 7) == 0 &&
-           tok_verify(authz + 7, TOK_ACCESS, secret, len, (long long)time(NULL),
-                      &c) == 0;
+    return token != NULL && tok_verify(token, TOK_ACCESS, secret, len,
+                                       (long long)time(NULL), &c) == 0;
 }
 
 /* 4. of the list at the top: the owner's credentials. */
@@ -139,8 +138,8 @@ static sp_status pv_owner(const pv_head *h, const char *owner, int *strip_authz,
     return st;
 }
 
-sp_status pv_access(const pv_head *h, int *strip_authz, char *msg,
-                    size_t msglen)
+sp_status pv_access(const pv_head *h, int *strip_authz, int *by_token,
+                    char *msg, size_t msglen)
 {
     char req[FWD_MSG_MAX], ans[FWD_MSG_MAX], owner[SP_ID_SIZE];
     const char *text;
@@ -148,8 +147,9 @@ sp_status pv_access(const pv_head *h, int *strip_authz, char *msg,
     sp_status st;
 
     *strip_authz = h->authz[0] != '\0' && pv_is_our_token(h->authz);
-    if (h->token[0] != '\0' &&
-        auth_sandbox_token_ok(AUTH_SBX_TRAFFIC, h->sandbox, h->token))
+    *by_token = h->token[0] != '\0' &&
+                auth_sandbox_token_ok(AUTH_SBX_TRAFFIC, h->sandbox, h->token);
+    if (*by_token)
         return SP_OK;
     snprintf(req, sizeof req, "info %s", h->sandbox);
     if (pv_helper_ask(req, ans, sizeof ans, &fd) != 0) {

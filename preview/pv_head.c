@@ -10,22 +10,17 @@
  * traffic-token headers, X-API-Key, nginx's X-Sp-* and the E2B selector
  * headers; Authorization only when it was not a credential of ours. */
 #include "pv.h"
+#include "sp_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Headers the sandbox never sees (compared without case). */
-static const char *const pv_dropped[] = {"X-Sp-Sandbox-Id",
-                                         "X-Sp-Sandbox-Port",
-                                         "X-Sandpipe-Traffic-Token",
-                                         "E2B-Traffic-Access-Token",
-                                         "X-API-Key",
-                                         "E2b-Sandbox-Id",
-                                         "E2b-Sandbox-Port",
-                                         "Authorization",
-                                         "Cookie",
+/* Headers the sandbox never sees that sp-preview has no use for (the
+ * E2B selectors: nginx read them); the ones it reads (pv_header) are
+ * taken out there. Compared without case. */
+static const char *const pv_dropped[] = {"E2b-Sandbox-Id", "E2b-Sandbox-Port",
                                          NULL};
 
 /* Copy the value [v, v+n) into out (size outlen) if it fits and is not
@@ -211,26 +206,38 @@ int pv_head_finish(pv_head *h, int strip_authz)
 
 void pv_answer_error(sp_buf *out, sp_status st, const char *msg)
 {
-    char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
-                     sp_status_code(st), msg);
+    sp_buf body;
 
+    /* The message (the helper's words among them) as a JSON string, and
+     * the Content-Length of exactly what is sent. */
+    buf_init_sticky(&body, 1024);
+    buf_printf(&body,
+               "{\"error\":{\"code\":\"%s\",\"message\":", sp_status_code(st));
+    utf8_json_string((const unsigned char *)msg, strlen(msg), &body);
+    buf_puts(&body, "}}\n");
+    if (buf_failed(&body))
+        buf_reset(&body);
     buf_printf(out,
                "HTTP/1.1 %d %s\r\nContent-Type: application/json; "
-               "charset=utf-8\r\nContent-Length: %d\r\nCache-Control: "
-               "no-store\r\nConnection: close\r\n%s\r\n%s",
-               sp_status_http(st), sp_http_reason(sp_status_http(st)), n,
-               st == SP_E_UNAVAILABLE ? "Retry-After: 1\r\n" : "", body);
+               "charset=utf-8\r\nContent-Length: %zu\r\nCache-Control: "
+               "no-store\r\nConnection: close\r\n%s\r\n",
+               sp_status_http(st), sp_http_reason(sp_status_http(st)), body.len,
+               st == SP_E_UNAVAILABLE ? "Retry-After: 1\r\n" : "");
+    buf_append(out, body.data, body.len);
+    buf_free(&body);
 }
 
 void pv_answer_cookie(sp_buf *out, const pv_head *h)
 {
+    /* A path that starts "//" or "/\" is another host to a browser
+     * ("//evil.example/"): "/." before it keeps the redirect on this one. */
+    const char *here = h->uri[1] == '/' || h->uri[1] == '\\' ? "/." : "";
+
     /* Host-only (no Domain): the cookie goes back to this sandbox's port
      * only; HttpOnly: no script of the page reads it. */
     buf_printf(out,
-               "HTTP/1.1 302 Found\r\nLocation: %s\r\nSet-Cookie: %s=%s; "
+               "HTTP/1.1 302 Found\r\nLocation: %s%s\r\nSet-Cookie: %s=%s; "
                "Path=/; HttpOnly; SameSite=Lax%s\r\nCache-Control: "
                "no-store\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-               h->uri, PV_COOKIE, h->token, h->https ? "; Secure" : "");
+               here, h->uri, PV_COOKIE, h->token, h->https ? "; Secure" : "");
 }

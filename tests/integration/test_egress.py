@@ -9,8 +9,9 @@ the test's names and refuses the rest.
 Shown: an allow-listed target reachable and an unlisted one refused, by
 address and by name through the sandbox resolver; a hard-coded address
 of a name not allowed refused; DNS to another server and DNS over TLS
-refused; this host's own addresses and loopback services unreachable
-under any policy (even listed); a policy change on a running sandbox;
+refused; one sandbox's flood of queries the upstream never answers
+leaving the resolver to the others; this host's own addresses and
+loopback services unreachable under any policy (even listed); a policy change on a running sandbox;
 bad entries named in the 400; another subject's PUT 404; the usage's and
 the metrics' byte counters moving."""
 import json
@@ -102,9 +103,24 @@ print(json.dumps(out))
 """
 
 
+# Run inside a sandbox: many queries for a name the upstream never
+# answers, paced so that the helper reads them all (none is lost to a full
+# socket buffer).
+FLOOD = r"""
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q = b"\x04mute\x06egress\x04test\x00\x00\x01\x00\x01"
+for i in range(300):
+    s.sendto(struct.pack(">6H", i, 0x0100, 1, 0, 0, 0) + q, ("10.0.2.3", 53))
+    if i % 8 == 7:
+        time.sleep(0.002)
+"""
+MUTE = "mute.egress.test"
+
+
 class DnsServer(threading.Thread):
-    """Answers A queries for NAMES (TTL 60), REFUSED for anything else;
-    counts the names asked."""
+    """Answers A queries for NAMES (TTL 60), never MUTE, REFUSED for
+    anything else; counts the names asked."""
 
     def __init__(self, addr):
         super().__init__(daemon=True)
@@ -138,6 +154,8 @@ class DnsServer(threading.Thread):
         name = ".".join(labels).lower()
         qtype = struct.unpack(">H", q[off + 1:off + 3])[0]
         self.asked[name] = self.asked.get(name, 0) + 1
+        if name == MUTE:
+            return None
         head = q[:2] + b"\x81\x80" + q[4:6]
         if name not in NAMES:
             return q[:2] + b"\x81\x85" + q[4:6] + b"\0\0\0\0\0\0" + q[12:end]
@@ -260,6 +278,19 @@ class EgressTest(su.SbxCase):
         self.assertNotEqual(res[1], "ANSWERED")      # its DNS is not
         self.assertEqual(res[2], "ConnectionRefusedError")
         self.assertEqual(res[3], "ANSWERED")         # the resolver is
+
+    def test_one_sandbox_cannot_take_the_resolver(self):
+        # Each query the upstream leaves unanswered holds a slot of the
+        # helper's resolver for its wait (4 s): one sandbox's flood of
+        # them holds at most its share, and another's name still resolves.
+        flood, _ = self.egress({"allow_out": [MUTE]})
+        sid, _ = self.egress({"allow_out": ["ok.egress.test"]})
+        before = self.dns.asked.get(MUTE, 0)
+        self.ok(flood, ["python3", "-c", FLOOD])
+        self.assertEqual(self.probe(sid, ["resolve", "ok.egress.test"]),
+                         [[OK_ADDR]])
+        sent = self.dns.asked.get(MUTE, 0) - before
+        self.assertTrue(0 < sent <= 32, sent)
 
     def test_host_and_loopback_unreachable_under_any_policy(self):
         out = run("ip", "-4", "-o", "addr", "show").stdout

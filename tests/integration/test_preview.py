@@ -198,6 +198,12 @@ class PreviewAccessTest(PreviewCase):
         r = preview(self.sid, headers=sp.bearer(access))
         self.assertEqual(r.status, 200, r)
         self.assertNotIn(access, r.body.decode())
+        # Read as auth_credentials reads it (spaces before the token), also
+        # when the traffic token was the credential.
+        r = preview(self.sid, headers=dict(
+            tok(self.sid), Authorization="Bearer   " + access))
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn(access, r.body.decode())
 
     def test_refused_without_or_with_wrong_credentials(self):
         self.assertError(preview(self.sid), 401, "unauthenticated")
@@ -228,6 +234,15 @@ class PreviewAccessTest(PreviewCase):
         self.assertNotIn(t, r.body.decode())
         self.assertError(preview(self.sid, "/echo?token=" + "y" * 43), 401,
                          "unauthenticated")
+
+    def test_query_token_redirect_stays_on_this_host(self):
+        # "//host/" and "/\\host/" would send a browser to another host.
+        t = sbx_token(self.sid)
+        for path in ("//evil.example/x", "/\\evil.example/x"):
+            with self.subTest(path=path):
+                r = preview(self.sid, f"{path}?token={t}")
+                self.assertEqual(r.status, 302, r)
+                self.assertEqual(r.headers["Location"], "/." + path)
 
     def test_chunked_and_bodies_pass(self):
         r = preview(self.sid, "/chunked", headers=tok(self.sid))
@@ -333,6 +348,12 @@ class PreviewPublicTest(PreviewCase):
         self.assertIs(call("GET", f"/sandboxes/{sid}").json["public"], True)
         r = preview(sid)
         self.assertEqual(r.status, 200, r)
+        # A made-up ?token= is let through, but never made a cookie (its
+        # text would be the cookie's attributes).
+        r = preview(sid, "/echo?token=x;Domain=localhost;Path=/")
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.headers.get("Set-Cookie"), r)
+        self.assertEqual(r.json["path"], "/echo")
 
     def test_public_must_be_a_boolean(self):
         r = self.create_raw({"public": "yes"})
