@@ -29,7 +29,7 @@ typedef struct st_meta {
     long long size;
     long long mtime; /* Unix seconds */
     char ctype[ST_CTYPE_MAX];
-    char etag[ST_ETAG_MAX]; /* without quotes: MD5 hex, or S3's own */
+    char etag[ST_ETAG_MAX]; /* without quotes: XXH3-128 hex (local), or S3's own */
 } st_meta;
 
 /* A PUT's body: up to len bytes into buf; returns the count, 0 at the
