@@ -18,6 +18,7 @@
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_keys.h"
+#include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -402,6 +403,32 @@ static int sbxh_session_get(const char *sub, const char *k, char *id_out)
     return found;
 }
 
+/* Activity on the session's sandbox id: its expiry at least
+ * SP_SESSION_IDLE seconds from now (never shortened). Best effort: a
+ * sandbox that cannot be extended now ends at its old expiry. */
+static void sbxh_session_touch(http_req *r, const char *id)
+{
+    char k[RDS_KEY_MAX], helper[SP_ID_SIZE];
+    long long idle = cfg_int(CFG_SP_SESSION_IDLE);
+    redisReply *rep;
+    rpc_err err;
+
+    if (key_of(k, sizeof k, KEY_SBX, id) != 0)
+        return;
+    rep = rds_cmd("HMGET %s expires_at helper", k);
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        atoll(rep->element[0]->str) < (long long)time(NULL) + idle &&
+        id_valid(rep->element[1]->str)) {
+        snprintf(helper, sizeof helper, "%s", rep->element[1]->str);
+        if (hc_timeout(helper, id, idle, &err) != 0)
+            log_warn("session sandbox %s not extended: %s", id, err.msg);
+    }
+    (void)r;
+    freeReplyObject(rep);
+}
+
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
 {
     char k[RDS_KEY_MAX];
@@ -415,24 +442,46 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
                         "session has no sandbox; initialize it first");
         return -1;
     }
+    sbxh_session_touch(r, id_out);
     return 0;
 }
 
-void sbxh_session_init(http_req *r)
+/* The body a session's sandbox is made from: the request's, with the
+ * session's template and idle time where it names none. Caller frees. */
+static cJSON *sbxh_session_spec(const cJSON *body)
 {
-    cJSON *body = http_json_body(r, 1), *o = NULL, *root;
-    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[SP_ID_SIZE];
-    redisReply *rep = NULL;
-    int found, created = 0;
+    cJSON *spec = body != NULL ? cJSON_Duplicate(body, 1) : NULL;
+    long long idle = cfg_int(CFG_SP_SESSION_IDLE);
 
-    if (body == NULL)
-        return;
-    if (sbxh_session_key(r->auth.sub, r->params[0], k, sizeof k) != 0) {
+    if (spec == NULL)
+        spec = cJSON_CreateObject();
+    if (!cJSON_HasObjectItem(spec, "template"))
+        cJSON_AddStringToObject(spec, "template",
+                                cfg_str(CFG_SP_SESSION_TEMPLATE));
+    if (!cJSON_HasObjectItem(spec, "timeout"))
+        cJSON_AddNumberToObject(
+            spec, "timeout",
+            (double)(idle < cfg_int(CFG_SP_SANDBOX_MAX_TIMEOUT)
+                         ? idle
+                         : cfg_int(CFG_SP_SANDBOX_MAX_TIMEOUT)));
+    return spec;
+}
+
+int sbxh_session_ensure(http_req *r, const char *sid, const cJSON *body,
+                        char *id, int *created)
+{
+    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8];
+    redisReply *rep = NULL;
+    cJSON *spec = NULL;
+    int found = 0, result = -1;
+
+    *created = 0;
+    if (sbxh_session_key(r->auth.sub, sid, k, sizeof k) != 0) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "session_id",
                         "session_id must match [A-Za-z0-9_-]{1,64}");
-        goto out;
+        return -1;
     }
-    key_of2(lock, sizeof lock, KEY_SESSION_LOCK, r->auth.sub, r->params[0]);
+    key_of2(lock, sizeof lock, KEY_SESSION_LOCK, r->auth.sub, sid);
     /* One creator at a time per session; the others wait for its result
      * (bounded), so concurrent calls all get the same sandbox. */
     for (int i = 0; i < 400; i++) {
@@ -453,13 +502,14 @@ void sbxh_session_init(http_req *r)
                 freeReplyObject(rds_cmd("DEL %s", lock));
                 break;
             }
-            if (sbxh_create(r, body, id) != 0) {
+            spec = sbxh_session_spec(body);
+            if (sbxh_create(r, spec, id) != 0) {
                 freeReplyObject(rds_cmd("DEL %s", lock));
                 goto out;
             }
             freeReplyObject(rds_cmd("SET %s %s", k, id));
             freeReplyObject(rds_cmd("DEL %s", lock));
-            found = created = 1;
+            found = *created = 1;
             break;
         }
         usleep(100000);
@@ -470,6 +520,25 @@ void sbxh_session_init(http_req *r)
                                   : "session is being initialized; retry");
         goto out;
     }
+    if (!*created)
+        sbxh_session_touch(r, id);
+    result = 0;
+out:
+    cJSON_Delete(spec);
+    freeReplyObject(rep);
+    return result;
+}
+
+void sbxh_session_init(http_req *r)
+{
+    cJSON *body = http_json_body(r, 1), *o, *root;
+    char id[SP_ID_SIZE];
+    int created;
+
+    if (body == NULL)
+        return;
+    if (sbxh_session_ensure(r, r->params[0], body, id, &created) != 0)
+        goto out;
     o = sbxh_render(id);
     root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "session_id", r->params[0]);
@@ -479,6 +548,5 @@ void sbxh_session_init(http_req *r)
     http_send_json(r, created ? 201 : 200, root);
     cJSON_Delete(root);
 out:
-    freeReplyObject(rep);
     cJSON_Delete(body);
 }

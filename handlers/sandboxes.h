@@ -107,8 +107,17 @@ void sbxh_watch_delete(http_req *r);
 void sbxh_watch_events(http_req *r);
 void sbxh_watch_stream(http_req *r);
 
-/* The sandbox id of a chat session of the caller, or -1 (404 sent). */
+/* The sandbox id of a chat session of the caller (its expiry pushed to
+ * SP_SESSION_IDLE from now), or -1 (404 sent). */
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);
+
+/* The sandbox of the caller's chat session sid into id (SP_ID_SIZE), made
+ * from body (POST /sandboxes fields; template SP_SESSION_TEMPLATE and
+ * timeout SP_SESSION_IDLE unless it names them) when the session has none
+ * (*created 1), else its expiry pushed to SP_SESSION_IDLE from now. 0, or
+ * -1 after the error was sent. */
+int sbxh_session_ensure(http_req *r, const char *sid, const cJSON *body,
+                        char *id, int *created);
 
 /* templates.c: GET /templates, GET and DELETE /templates/{name}. */
 void tplh_list(http_req *r);
