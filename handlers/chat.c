@@ -223,7 +223,7 @@ static void chat_loop(chat_req *q)
             break;
     }
     if (o->gone)
-        log_info("chat: the client of %s went away", o->id);
+        log_info("the client of %s went away", o->id);
 }
 
 /* POST /api/chat. */

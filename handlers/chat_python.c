@@ -146,7 +146,7 @@ static int py_follow(py_run *p, const chat_env *e, chat_out *o,
         redisReply *rep;
         if (chat_out_gone(o) || py_now_s() > deadline) {
             if (hc_cancel(e->helper, e->sandbox, exe, &err) != 0)
-                log_info("chat: cancel of %s: %s", exe, err.msg);
+                log_info("cancel of %s: %s", exe, err.msg);
             snprintf(p->status, sizeof p->status, "timeout");
             return o->gone ? -1 : 0;
         }

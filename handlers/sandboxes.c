@@ -403,30 +403,47 @@ static int sbxh_session_get(const char *sub, const char *k, char *id_out)
     return found;
 }
 
+/* The helper of sandbox id (into helper, SP_ID_SIZE), its expiry (Unix
+ * seconds) and whether it has a template's root: 0, or -1 when Redis
+ * cannot say. */
+static int sbxh_helper_of(const char *id, char *helper, long long *expires,
+                          int *tpl)
+{
+    char k[RDS_KEY_MAX];
+    redisReply *rep;
+    int result = -1;
+
+    if (key_of(k, sizeof k, KEY_SBX, id) != 0)
+        return -1;
+    rep = rds_cmd("HMGET %s helper expires_at template", k);
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        id_valid(rep->element[0]->str)) {
+        snprintf(helper, SP_ID_SIZE, "%s", rep->element[0]->str);
+        *expires = atoll(rep->element[1]->str);
+        *tpl = rep->element[2]->type == REDIS_REPLY_STRING &&
+               strcmp(rep->element[2]->str, "host") != 0;
+        result = 0;
+    }
+    freeReplyObject(rep);
+    return result;
+}
+
 /* Activity on the session's sandbox id: its expiry at least
  * SP_SESSION_IDLE seconds from now (never shortened). Best effort: a
  * sandbox that cannot be extended now ends at its old expiry. */
-static void sbxh_session_touch(http_req *r, const char *id)
+static void sbxh_session_touch(const char *id)
 {
-    char k[RDS_KEY_MAX], helper[SP_ID_SIZE];
-    long long idle = cfg_int(CFG_SP_SESSION_IDLE);
-    redisReply *rep;
+    char helper[SP_ID_SIZE];
+    long long idle = cfg_int(CFG_SP_SESSION_IDLE), expires;
+    int tpl;
     rpc_err err;
 
-    if (key_of(k, sizeof k, KEY_SBX, id) != 0)
-        return;
-    rep = rds_cmd("HMGET %s expires_at helper", k);
-    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-        rep->element[0]->type == REDIS_REPLY_STRING &&
-        rep->element[1]->type == REDIS_REPLY_STRING &&
-        atoll(rep->element[0]->str) < (long long)time(NULL) + idle &&
-        id_valid(rep->element[1]->str)) {
-        snprintf(helper, sizeof helper, "%s", rep->element[1]->str);
-        if (hc_timeout(helper, id, idle, &err) != 0)
-            log_warn("session sandbox %s not extended: %s", id, err.msg);
-    }
-    (void)r;
-    freeReplyObject(rep);
+    if (sbxh_helper_of(id, helper, &expires, &tpl) == 0 &&
+        expires < (long long)time(NULL) + idle &&
+        hc_timeout(helper, id, idle, &err) != 0)
+        log_warn("session sandbox %s not extended: %s", id, err.msg);
 }
 
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
@@ -442,8 +459,47 @@ int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
                         "session has no sandbox; initialize it first");
         return -1;
     }
-    sbxh_session_touch(r, id_out);
+    sbxh_session_touch(id_out);
     return 0;
+}
+
+/* /uploaded_files in a new session sandbox of a template: its root has
+ * none, and only its root may make one there (the helper's file
+ * operations act with the sandbox user's rights); sticky and open to all
+ * as /tmp is. The host view links it into the workspace. Best effort: an
+ * upload says what is missing. */
+static void sbxh_session_dirs(const char *id, const char *owner)
+{
+    char helper[SP_ID_SIZE], exe[SP_ID_SIZE];
+    long long expires;
+    int tpl;
+    cJSON *argv = cJSON_CreateArray();
+    hc_exec_req q = {.id = exe,
+                     .kind = HC_KIND_COMMAND,
+                     .owner = owner,
+                     .sandbox = id,
+                     .argv = argv,
+                     .user = "root",
+                     .timeout_ms = 30000,
+                     .wait = 1};
+    hc_facts f;
+    rpc_err err;
+
+    cJSON_AddItemToArray(argv, cJSON_CreateString("mkdir"));
+    cJSON_AddItemToArray(argv, cJSON_CreateString("-p"));
+    cJSON_AddItemToArray(argv, cJSON_CreateString("-m"));
+    cJSON_AddItemToArray(argv, cJSON_CreateString("1777"));
+    cJSON_AddItemToArray(argv, cJSON_CreateString("/uploaded_files"));
+    if (sbxh_helper_of(id, helper, &expires, &tpl) != 0 || !tpl ||
+        id_generate("exe_", exe, sizeof exe) != 0)
+        goto out;
+    if (hc_exec(helper, &q, 40000, 0, &f, &err) != 0)
+        log_warn("session sandbox %s: /uploaded_files not made: %s", id,
+                 err.msg);
+    else
+        hc_facts_free(&f);
+out:
+    cJSON_Delete(argv);
 }
 
 /* The body a session's sandbox is made from: the request's, with the
@@ -507,6 +563,7 @@ int sbxh_session_ensure(http_req *r, const char *sid, const cJSON *body,
                 freeReplyObject(rds_cmd("DEL %s", lock));
                 goto out;
             }
+            sbxh_session_dirs(id, r->auth.sub);
             freeReplyObject(rds_cmd("SET %s %s", k, id));
             freeReplyObject(rds_cmd("DEL %s", lock));
             found = *created = 1;
@@ -521,7 +578,7 @@ int sbxh_session_ensure(http_req *r, const char *sid, const cJSON *body,
         goto out;
     }
     if (!*created)
-        sbxh_session_touch(r, id);
+        sbxh_session_touch(id);
     result = 0;
 out:
     cJSON_Delete(spec);

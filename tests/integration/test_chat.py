@@ -306,12 +306,13 @@ class ChatCase(su.SbxCase):
         def ended():
             for k in su.redis("--scan", "--pattern", su.PREFIX + "exec:*"):
                 h = su.redis_hash(k[len(su.PREFIX):])
-                if h.get("sandbox") == sbx and h.get("status") not in (
-                        None, "running", "queued"):
-                    return h["status"]
+                # The run of a context (not /uploaded_files' mkdir).
+                if h.get("sandbox") == sbx and "context" in h and \
+                        h.get("status") not in (None, "running"):
+                    return h
             return None
-        status = sp.wait_until(ended, TOOL_TIMEOUT + 20, 0.3)
-        self.assertEqual(status, "cancelled")
+        record = sp.wait_until(ended, TOOL_TIMEOUT + 20, 0.3)
+        self.assertEqual((record or {}).get("status"), "cancelled", record)
 
     # ---- the model's failures ----------------------------------------------
 
@@ -424,7 +425,7 @@ class ChatCase(su.SbxCase):
         read = {"string": ("GET",), "hash": ("HGETALL",),
                 "list": ("LRANGE", "0", "-1"), "set": ("SMEMBERS",),
                 "zset": ("ZRANGE", "0", "-1"), "stream": ("XRANGE", "-", "+")}
-        keys = su.redis("--scan", "--count", "1000")
+        keys = su.redis("--scan", "--pattern", su.PREFIX + "*")
         self.assertTrue(keys)
         for k in keys:
             kind = su.redis("TYPE", k)[0]
