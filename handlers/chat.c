@@ -2,6 +2,8 @@
  *
  *   POST /api/chat {messages: [{role, content}], session_id,
  *                   protocol?: "data" | "openai"}
+ *   POST /api/chat/completions  the same, "openai" unless said (the path
+ *                   OpenAI's clients call: base URL …/api)
  *
  * answers with the model's answer streamed (chat_stream.c). Before the
  * answer starts, every error is the JSON envelope: the session's sandbox
@@ -226,8 +228,10 @@ static void chat_loop(chat_req *q)
         log_info("the client of %s went away", o->id);
 }
 
-/* POST /api/chat. */
-static void chat_post(http_req *r)
+/* POST /api/chat (protocol "data" unless said) and POST
+ * /api/chat/completions (the same; "openai" unless said: OpenAI's clients
+ * call that path with the base URL …/api). */
+static void chat_serve(http_req *r, const char *protocol)
 {
     cJSON *body = http_json_body(r, 0);
     const char *sid = NULL, *proto = NULL;
@@ -243,7 +247,7 @@ static void chat_post(http_req *r)
         json_str(r, body, "protocol", 0, 16, &proto) != 0 ||
         chat_messages(r, body, q.conv) != 0)
         goto out;
-    if ((q.o.p = chat_proto_find(proto ? proto : "data")) == NULL) {
+    if ((q.o.p = chat_proto_find(proto ? proto : protocol)) == NULL) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "protocol",
                         "protocol must be \"data\" or \"openai\"");
         goto out;
@@ -269,8 +273,19 @@ out:
     cJSON_Delete(body);
 }
 
+static void chat_post(http_req *r)
+{
+    chat_serve(r, "data");
+}
+
+static void chat_completions(http_req *r)
+{
+    chat_serve(r, "openai");
+}
+
 static const http_route chat_routes[] = {
     {"POST", "/api/chat", chat_post, AUTH_REQUIRED},
+    {"POST", "/api/chat/completions", chat_completions, AUTH_REQUIRED},
 };
 
 static int chat_init(void)

@@ -410,6 +410,23 @@ class ChatCase(su.SbxCase):
         r = su.call("GET", "/api/chat")
         self.assertEqual(r.status, 405, r)
 
+    # ---- the official clients ----------------------------------------------
+
+    def test_official_clients_read_the_streams(self):
+        """tests/sdk/chat.mjs: the AI SDK's processDataStream and the openai
+        package's streaming (npm, installed by ./sandpipe test)."""
+        sdk = os.path.join(sp.ROOT, "tests", "sdk")
+        self.assertTrue(os.path.isdir(os.path.join(sdk, "node_modules",
+                                                   "@ai-sdk", "ui-utils")))
+        sid = self.session()
+        env = dict(os.environ, SP_URL=f"http://{sp.LISTEN}",
+                   SP_TOKEN=sp.token_pair()["access_token"], SP_SESSION=sid)
+        proc = subprocess.run(["node", "--test", "--test-reporter=tap",
+                               "chat.mjs"], env=env, cwd=sdk,
+                              capture_output=True, text=True,
+                              errors="replace", timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
     # ---- the key -----------------------------------------------------------
 
     def test_zz_key_never_stored_logged_or_in_the_sandbox(self):
