@@ -427,6 +427,23 @@ class ChatCase(su.SbxCase):
                               errors="replace", timeout=300)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
 
+    def test_console_chat_page(self):
+        """tests/browser/chat.test.mjs: the console's Chat view in
+        Chromium (upload, code, output, chart, answer, state, error)."""
+        env = dict(os.environ, SP_LISTEN=sp.LISTEN, SP_API_KEY=sp.API_KEY)
+        self.addCleanup(self.end_console_sessions)
+        proc = sp.run_browser_script(self, "chat.test.mjs", env, 400)
+        self.assertEqual(proc.returncode, 0, "chat.test.mjs failed")
+
+    def end_console_sessions(self):
+        for k in su.redis("--scan", "--pattern",
+                          su.PREFIX + "session:*:console_*"):
+            if k.endswith(":lock"):
+                continue
+            sbx = su.redis("GET", k)
+            if sbx:
+                self.delete_quietly(sbx[0])
+
     # ---- the key -----------------------------------------------------------
 
     def test_zz_key_never_stored_logged_or_in_the_sandbox(self):
