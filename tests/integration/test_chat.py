@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -74,42 +73,29 @@ class ChatCase(su.SbxCase):
                   cls.tools)
         cls.tools.close()
         os.chmod(cls.tools.name, 0o644)
-        old = sp.read_pid("sp-chat")
-        env = storage_util.program_env(old)
-        uid, gid = storage_util.owner_of(old)
-        env.update(SP_LLM_URL=f"http://127.0.0.1:{STAND_IN_PORT}/v1/",
-                   SP_LLM_KEY=KEY, SP_LLM_MODEL="stand-in",
-                   SP_LLM_TIMEOUT_S="10",
-                   SP_CHAT_MAX_ROUNDS=str(ROUNDS),
-                   SP_CHAT_TOOL_TIMEOUT=str(TOOL_TIMEOUT),
-                   SP_CHAT_TOOLS=cls.tools.name)
-        sp.hold("sp-chat")
-        os.kill(old, signal.SIGKILL)
-        sp.wait_until(lambda: not sp.pid_alive(old), 5)
         cls.log = open(os.path.join(sp.STATE, "log", "sp-chat-test.log"), "ab")
-
-        def drop():
-            os.setgid(gid)
-            os.setuid(uid)
-        cls.proc = subprocess.Popen(
-            [os.path.join(sp.BUILD, "sp-chat")], env=env,
-            preexec_fn=drop if os.getuid() == 0 else None,
-            stdout=cls.log, stderr=cls.log)
-        sock = env["SP_SOCKET"]
-        if not sp.wait_until(lambda: os.path.exists(sock) and su.call(
-                "POST", "/api/chat", {}).status == 400, 10):
+        try:
+            cls.proc = storage_util.start_instead("sp-chat", {
+                "SP_LLM_URL": f"http://127.0.0.1:{STAND_IN_PORT}/v1/",
+                "SP_LLM_KEY": KEY, "SP_LLM_MODEL": "stand-in",
+                "SP_LLM_TIMEOUT_S": "10",
+                "SP_CHAT_MAX_ROUNDS": str(ROUNDS),
+                "SP_CHAT_TOOL_TIMEOUT": str(TOOL_TIMEOUT),
+                "SP_CHAT_TOOLS": cls.tools.name}, cls.ready, cls.log)
+        except AssertionError:
+            cls.proc = None
             cls.tearDownClass()
-            raise AssertionError("sp-chat (test) did not start")
+            raise
+
+    @staticmethod
+    def ready():
+        # An empty body is a 400 from sp-chat (a 502 while it is away).
+        return su.call("POST", "/api/chat", {}).status == 400
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc is not None:
-            cls.proc.kill()
-            cls.proc.wait()
-            cls.proc = None
-        sp.release("sp-chat")
-        sp.wait_until(lambda: su.call("POST", "/api/chat", {}).status == 400,
-                      10)
+        storage_util.stop_instead("sp-chat", cls.proc, cls.ready)
+        cls.proc = None
         cls.log.close()
         cls.model.stop()
         os.unlink(cls.tools.name)
