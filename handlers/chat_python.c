@@ -51,6 +51,21 @@ static long long py_now_s(void)
     return (long long)ts.tv_sec;
 }
 
+/* s[0..n) as text a JSON string holds whole, appended to out (what
+ * fits): bytes that are not UTF-8 become U+FFFD (the helper cuts output
+ * at character boundaries, so a chunk's characters are whole), NULs
+ * spaces. */
+static void py_clean(const char *s, size_t n, sp_buf *out)
+{
+    size_t from = out->len;
+
+    utf8_sanitize((const unsigned char *)s, n, out);
+    for (size_t i = from; i < out->len; i++) {
+        if (out->data[i] == '\0')
+            out->data[i] = ' ';
+    }
+}
+
 /* One entry {type, data} of the run's stream. Returns 0, or -1 when the
  * client is gone. */
 static int py_entry(py_run *p, chat_out *o, const char *call_id,
@@ -59,9 +74,11 @@ static int py_entry(py_run *p, chat_out *o, const char *call_id,
     cJSON *d;
 
     if (strcmp(type, "stdout") == 0 || strcmp(type, "stderr") == 0) {
-        int i = type[3] == 'e';
-        buf_append(&p->out[i], data, len); /* what fits */
-        return o->p->tool_output(o, call_id, type, data, len);
+        sp_buf *b = &p->out[type[3] == 'e'];
+        size_t from = b->len;
+        py_clean(data, len, b);
+        return o->p->tool_output(o, call_id, type, b->data + from,
+                                 b->len - from);
     }
     d = cJSON_ParseWithLength(data, len);
     if (strcmp(type, "display") == 0 && cJSON_IsObject(d)) {
@@ -215,18 +232,11 @@ static void py_text(const py_run *p, sp_buf *text)
 static cJSON *py_result(const py_run *p)
 {
     cJSON *r = cJSON_CreateObject();
-    sp_buf s;
 
     cJSON_AddStringToObject(r, "status", p->status[0] ? p->status : "ok");
-    for (int i = 0; i < 2; i++) {
-        buf_init(&s, PY_CAPTURE_MAX * 2);
-        utf8_sanitize(
-            (const unsigned char *)(p->out[i].data ? p->out[i].data : ""),
-            p->out[i].len, &s);
+    for (int i = 0; i < 2; i++)
         cJSON_AddStringToObject(r, i ? "stderr" : "stdout",
-                                s.data ? s.data : "");
-        buf_free(&s);
-    }
+                                p->out[i].data ? p->out[i].data : "");
     cJSON_AddItemToObject(r, "results", cJSON_Duplicate(p->results, 1));
     if (p->error != NULL)
         cJSON_AddItemToObject(r, "error", cJSON_Duplicate(p->error, 1));

@@ -21,6 +21,7 @@
 #include "sp_egress.h"
 #include "sp_outhttp.h"
 #include "sp_pct.h"
+#include "sp_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,12 +224,13 @@ static void tool_http_call(const chat_http_tool *t, const cJSON *args,
     const char *why, *hdrs[] = {"Content-Type: application/json",
                                 "Accept: application/json, text/plain", NULL};
     char *body = NULL;
-    sp_buf url, keep;
+    sp_buf url, keep, clean;
     oh_resp resp;
     long long limit = cfg_int(CFG_SP_CHAT_TOOL_TIMEOUT);
 
     buf_init(&url, TOOL_URL_MAX);
     buf_init(&keep, TOOL_BODY_MAX);
+    buf_init(&clean, TOOL_BODY_MAX * 3); /* a byte at most U+FFFD */
     *result = cJSON_CreateObject();
     if ((why = tool_url(t, args, &url)) != NULL ||
         (why = egress_url(url.data, pin, sizeof pin)) != NULL)
@@ -250,10 +252,13 @@ static void tool_http_call(const chat_http_tool *t, const cJSON *args,
                           : "the tool could not be reached";
         goto out;
     }
+    /* As text a JSON string holds: not UTF-8 becomes U+FFFD. */
+    utf8_sanitize((const unsigned char *)(keep.data ? keep.data : ""), keep.len,
+                  &clean);
     cJSON_AddNumberToObject(*result, "status", (double)resp.status);
-    cJSON_AddStringToObject(*result, "body", keep.data ? keep.data : "");
+    cJSON_AddStringToObject(*result, "body", clean.data ? clean.data : "");
     buf_printf(text, "HTTP %ld\n", resp.status);
-    buf_append(text, keep.data ? keep.data : "", keep.len);
+    buf_append(text, clean.data ? clean.data : "", clean.len);
 out:
     if (why != NULL) {
         cJSON_AddStringToObject(*result, "error", why);
@@ -262,6 +267,7 @@ out:
     cJSON_free(body);
     buf_free(&url);
     buf_free(&keep);
+    buf_free(&clean);
 }
 
 int chat_tool_run(const chat_env *e, chat_out *o, const chat_call *c,

@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,40 @@ class ChatCase(su.SbxCase):
         record = sp.wait_until(ended, TOOL_TIMEOUT + 20, 0.3)
         self.assertEqual((record or {}).get("status"), "cancelled", record)
 
+    def test_output_bytes_become_text(self):
+        sid = self.session()
+        parts = self.parts(sid, "RUN import sys\n"
+                                "sys.stdout.buffer.write(b'a\\xffb\\x00c\\n')")
+        res = dict(parts)["a"]["result"]
+        self.assertEqual(res["stdout"], "a\ufffdb c\n", res)
+        live = "".join(o["text"] for t, v in parts if t == "2" for o in v)
+        self.assertEqual(live, "a\ufffdb c\n")
+
+    def test_bad_tools_file_stops_start(self):
+        env = storage_util.program_env(self.proc.pid)
+        d = tempfile.mkdtemp(prefix="sp-chat-tools-", dir=sp.STATE)
+        self.addCleanup(shutil.rmtree, d, True)
+        for name, content in (
+                ("notjson", "[{"),
+                ("badname", '[{"name": "a b", "url": "http://x.example/"}]'),
+                ("builtin", '[{"name": "python_interpreter", '
+                            '"url": "http://x.example/"}]'),
+                ("scheme", '[{"name": "f", "url": "file:///etc/passwd"}]'),
+                ("twice", '[{"name": "f", "url": "http://x.example/"}, '
+                          '{"name": "f", "url": "http://y.example/"}]')):
+            with self.subTest(case=name):
+                path = os.path.join(d, name + ".json")
+                with open(path, "w") as f:
+                    f.write(content)
+                p = subprocess.run(
+                    [os.path.join(sp.BUILD, "sp-chat")],
+                    env=dict(env, SP_CHAT_TOOLS=path,
+                             SP_SOCKET=os.path.join(d, name + ".sock")),
+                    capture_output=True, text=True, timeout=30)
+                self.assertNotEqual(p.returncode, 0, p.stderr)
+                self.assertIn("SP_CHAT_TOOLS" if name == "notjson" else
+                              "tool", p.stderr)
+
     # ---- the model's failures ----------------------------------------------
 
     def test_model_500_malformed_cut(self):
@@ -447,10 +482,17 @@ class ChatCase(su.SbxCase):
                 "zset": ("ZRANGE", "0", "-1"), "stream": ("XRANGE", "-", "+")}
         keys = su.redis("--scan", "--pattern", su.PREFIX + "*")
         self.assertTrue(keys)
+        url = sp.REDIS_URL or "unix://" + os.path.join(sp.STATE, "run",
+                                                       "redis.sock")
+        cli = (["redis-cli", "-s", url[len("unix://"):]]
+               if url.startswith("unix://") else ["redis-cli", "-u", url])
         for k in keys:
             kind = su.redis("TYPE", k)[0]
-            values = "\n".join(su.redis(read[kind][0], k, *read[kind][1:]))
-            self.assertNotIn(KEY[-16:], values, k)
+            # Bytes: values hold any output (not UTF-8 either).
+            values = subprocess.run(cli + [read[kind][0], k] +
+                                    list(read[kind][1:]),
+                                    capture_output=True, timeout=10).stdout
+            self.assertNotIn(KEY[-16:].encode(), values, k)
         logs = os.path.join(sp.STATE, "log")
         for name in os.listdir(logs):
             path = os.path.join(logs, name)
