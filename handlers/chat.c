@@ -7,7 +7,7 @@
  *
  * answers with the model's answer streamed (chat_stream.c). Before the
  * answer starts, every error is the JSON envelope: the session's sandbox
- * is found or made (sbxh_session_ensure, sandboxes.c: template
+ * is found or made (sbxh_session_ensure, sandbox_sessions.c: template
  * SP_SESSION_TEMPLATE, kept alive SP_SESSION_IDLE past its last activity)
  * and its default Python context (ctxh_default, contexts.c), and the
  * files uploaded to /uploaded_files are listed for the model. Then the

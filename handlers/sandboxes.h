@@ -1,5 +1,6 @@
 /* handlers/sandboxes.h: what the files of the sandboxes family share
- * (sandboxes.c: life cycle, sessions, the sandbox lookup;
+ * (sandboxes.c: life cycle, the sandbox lookup; sandbox_sessions.c: chat
+ * sessions;
  * sandbox_commands.c: commands, packages; sandbox_files.c: files;
  * sandbox_watches.c: file watches; sandbox_routes.c: the route table and
  * main). */
@@ -40,7 +41,8 @@ void sbxh_send_set(http_req *r, const char *key, const char *field, size_t max,
  * else -1 after the 400 naming field. */
 int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);
 
-/* Life-cycle and session routes (sandboxes.c). */
+/* Life-cycle routes (sandboxes.c) and the session route
+ * (sandbox_sessions.c). */
 void sbxh_post(http_req *r);
 void sbxh_list(http_req *r);
 void sbxh_get(http_req *r);
