@@ -16,7 +16,7 @@ import path from 'node:path';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
-import { API_KEY, LISTEN, OUT, useBrowser } from './session.mjs';
+import { OUT, signInAndOpen, useBrowser } from './session.mjs';
 
 const WAIT = { timeout: 60000 };
 let page;
@@ -32,11 +32,7 @@ async function send(text) {
 }
 
 test('signs in and opens the chat', () => step('open', async () => {
-  await page.goto(`http://${LISTEN}/`);
-  await page.getByLabel('API key').fill(API_KEY);
-  await page.click('#sign-in');
-  await page.waitForSelector('body[data-state="signed-in"]', WAIT);
-  await page.click('#view-chat');
+  await signInAndOpen(page, 'chat', WAIT.timeout);
   await page.waitForSelector('#chat-view:not([hidden])', WAIT);
 }));
 
