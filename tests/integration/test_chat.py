@@ -255,6 +255,34 @@ class ChatCase(su.SbxCase):
         self.assertEqual(system["role"], "system")
         self.assertIn(f"/uploaded_files/{name}", system["content"])
 
+    def test_activity_keeps_the_session_sandbox(self):
+        """A session's sandbox ends SP_SESSION_IDLE after its last activity:
+        made with a short timeout, a chat and an upload push its expiry to
+        at least SP_SESSION_IDLE from now; never shortened."""
+        idle = su.cfg("SP_SESSION_IDLE", 3600)
+        sid = self.session()
+        r = su.call("POST", f"/api/sessions/{sid}/initialize",
+                    {"timeout": 60}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sbx = r.json["sandbox_id"]
+        self.assertLessEqual(r.json["sandbox"]["timeout"], 60)
+        self.parts(sid, "hello")
+        left = su.call("GET", f"/sandboxes/{sbx}").json["timeout"]
+        self.assertGreater(left, idle - 60)
+        r = su.call("POST", f"/sandboxes/{sbx}/timeout", {"timeout": 30})
+        self.assertEqual(r.status, 200, r)
+        r = self.upload(f"/api/sandboxes/upload?session_id={sid}",
+                        [("file", "a.txt", b"x")])
+        self.assertEqual(r.status, 201, r)
+        self.assertGreater(su.call("GET", f"/sandboxes/{sbx}").json["timeout"],
+                           idle - 60)
+        # A longer timeout asked for stays.
+        r = su.call("POST", f"/sandboxes/{sbx}/timeout", {"timeout": idle * 2})
+        self.assertEqual(r.status, 200, r)
+        self.parts(sid, "hello")
+        self.assertGreater(su.call("GET", f"/sandboxes/{sbx}").json["timeout"],
+                           idle * 2 - 60)
+
     def test_rounds_are_bounded(self):
         sid = self.session()
         tag = uuid.uuid4().hex[:8]
