@@ -136,7 +136,31 @@
     X(SP_S3_PART_MB, INT, "8", 5, 512,                                         \
       "multipart upload part size, MiB (objects larger are sent in parts)")    \
     X(SP_S3_TIMEOUT_S, INT, "30", 1, 3600,                                     \
-      "S3 connect and stall timeout, seconds (no byte for that long)")
+      "S3 connect and stall timeout, seconds (no byte for that long)")         \
+    X(SP_SESSION_TEMPLATE, STR, "code-interpreter", 1, 64,                     \
+      "the template of a chat session's sandbox whose initialize names none")  \
+    X(SP_SESSION_IDLE, INT, "3600", 10, 604800,                                \
+      "a chat session's sandbox ends after this long without activity "        \
+      "(initialize, upload, chat), seconds")                                   \
+    X(SP_LLM_URL, STR, "", 0, 1024,                                            \
+      "the OpenAI-compatible model endpoint's base URL (.../v1; the "          \
+      "operator's "                                                            \
+      "choice: loopback allowed); empty: /api/chat answers 503")               \
+    X(SP_LLM_KEY, SECRET, "", 0, 4096,                                         \
+      "the model endpoint's key, sent as Authorization: Bearer (never logged," \
+      " stored or given to a sandbox)")                                        \
+    X(SP_LLM_MODEL, STR, "gpt-4o-mini", 1, 256, "the model asked for")         \
+    X(SP_LLM_TIMEOUT_S, INT, "120", 1, 3600,                                   \
+      "model endpoint: connect and stall limit, seconds (no byte that long)")  \
+    X(SP_CHAT_MAX_ROUNDS, INT, "8", 1, 64,                                     \
+      "model calls one chat request makes at most (tool rounds)")              \
+    X(SP_CHAT_TOOL_TIMEOUT, INT, "300", 1, 3600,                               \
+      "one tool call at most, seconds (python_interpreter, HTTP tools)")       \
+    X(SP_CHAT_ANSWER_MAX, INT, "1048576", 1024, 67108864,                      \
+      "bytes of one model answer (text and tool-call arguments)")              \
+    X(SP_CHAT_TOOLS, STR, "", 0, 4096,                                         \
+      "a JSON file of HTTP tools the model may call (name, description, "      \
+      "parameters, method, url with {arg} placeholders)")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;

@@ -94,9 +94,9 @@
       "sp-sandboxes (GET /sandboxes/{id}/metrics)",                            \
       "capped at about SP_METRICS_MAXLEN entries; deleted when the sandbox "   \
       "ends or its helper restarts")                                           \
-    X(KEY_SBX_PIDS, "sbx:<sbx>:pids", "hash",                                 \
-      "sp-envd (process Start: next, and <pid> -> {exe, pty, config})",       \
-      "sp-envd (process Connect, List, SendInput, SendSignal, Update)",       \
+    X(KEY_SBX_PIDS, "sbx:<sbx>:pids", "hash",                                  \
+      "sp-envd (process Start: next, and <pid> -> {exe, pty, config})",        \
+      "sp-envd (process Connect, List, SendInput, SendSignal, Update)",        \
       "deleted when the sandbox ends (the helper, lost_helper); expires "      \
       "SP_SANDBOX_MAX_TIMEOUT + SP_PAUSE_MAX after its last process start")    \
     X(KEY_SBX_CONTEXTS, "sbx:<sbx>:contexts", "set",                           \
@@ -108,11 +108,13 @@
       "sp-sandboxes (list, per-subject limit)",                                \
       "a sandbox leaves it when it ends or its creation fails")                \
     X(KEY_SESSION, "session:<sub>:<session>", "string",                        \
-      "sp-sandboxes (session init)", "sp-sandboxes (session routes)",          \
+      "sp-sandboxes (session init), sp-chat (first chat)",                     \
+      "sp-sandboxes (session routes), sp-chat",                                \
       "no expiry; replaced when the session is initialised after its "         \
       "sandbox ended")                                                         \
     X(KEY_SESSION_LOCK, "session:<sub>:<session>:lock", "string",              \
-      "sp-sandboxes (session init, SET NX)", "sp-sandboxes (session init)",    \
+      "sp-sandboxes (session init, SET NX), sp-chat (first chat)",             \
+      "sp-sandboxes (session init), sp-chat",                                  \
       "deleted when the creation ends; expires after 60 s")                    \
     X(KEY_RUNS, "runs:<sub>", "zset",                                          \
       "sp-execute, sp-terminal (reserve, release), sp-helperd (release)",      \
@@ -124,7 +126,8 @@
       "expires SP_EVENT_TTL after the execution ends")                         \
     X(KEY_EVENTS, "events:<exe>", "stream",                                    \
       "sp-helperd (hd_event, hd_ctx_event)",                                   \
-      "sp-sse, sp-execute (GET /executions), sp-sandboxes (events page)",      \
+      "sp-sse, sp-execute (GET /executions), sp-sandboxes (events page), "     \
+      "sp-chat (a python_interpreter run followed)",                           \
       "capped at about SP_STREAM_MAXLEN entries; expires SP_EVENT_TTL after "  \
       "the execution ends")                                                    \
     X(KEY_WATCH, "watch:<wch>", "hash",                                        \
@@ -144,7 +147,7 @@
       "a watch leaves it when it ends; deleted when the sandbox ends or its "  \
       "helper is gone")                                                        \
     X(KEY_CTX, "ctx:<ctx>", "hash", "sp-helperd (context create)",             \
-      "sp-execute (context routes)",                                           \
+      "sp-execute (context routes), sp-chat (the session's default context)",  \
       "deleted when the context ends or its helper restarts")                  \
     X(KEY_CLIENT, "client:<sub>:<client>", "stream",                           \
       "sp-execute (announces executions started with a clientId)",             \

@@ -202,3 +202,58 @@ int oh_perform(const oh_req *q, oh_resp *out)
         return -1;
     return rc == CURLE_OK ? 0 : -1;
 }
+
+void oh_lines_init(oh_lines *l, size_t max,
+                   int (*line)(void *ctx, const char *text, size_t len),
+                   void *ctx)
+{
+    l->line = line;
+    l->ctx = ctx;
+    l->too_long = 0;
+    buf_init(&l->buf, max);
+}
+
+/* Hand the buffered line over and forget it. */
+static int oh_lines_emit(oh_lines *l)
+{
+    size_t n = l->buf.len;
+    int rc;
+
+    if (n > 0 && l->buf.data[n - 1] == '\r')
+        l->buf.data[--n] = '\0';
+    rc = l->line(l->ctx, n > 0 ? l->buf.data : "", n);
+    buf_reset(&l->buf);
+    return rc;
+}
+
+int oh_lines_sink(void *lines, const char *buf, size_t len)
+{
+    oh_lines *l = lines;
+
+    while (len > 0) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t k = nl != NULL ? (size_t)(nl - buf) : len;
+        if (buf_append(&l->buf, buf, k) != 0) {
+            l->too_long = 1;
+            return -1;
+        }
+        if (nl == NULL)
+            return 0;
+        if (oh_lines_emit(l) != 0)
+            return -1;
+        buf += k + 1;
+        len -= k + 1;
+    }
+    return 0;
+}
+
+int oh_lines_end(oh_lines *l)
+{
+    return l->buf.len > 0 ? oh_lines_emit(l) : 0;
+}
+
+void oh_lines_free(oh_lines *l)
+{
+    if (l != NULL)
+        buf_free(&l->buf);
+}

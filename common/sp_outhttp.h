@@ -46,4 +46,26 @@ typedef struct oh_resp {
  * the sink stopped). Thread-safe. */
 int oh_perform(const oh_req *q, oh_resp *out);
 
+/* A streamed answer read line by line (server-sent events, NDJSON): an
+ * oh_lines is the sink context of oh_req (sink = oh_lines_sink), which
+ * cuts the body into lines ("\n", a "\r" before it dropped) and hands
+ * each to line(ctx, text, len) without its end; the text is NUL-terminated
+ * and valid only during the call. A line longer than max (set with
+ * oh_lines_init) stops the transfer (too_long is then 1), as does a
+ * non-zero return of line. oh_lines_end hands over a last line without
+ * "\n"; oh_lines_free releases the buffer (NULL-safe). */
+typedef struct oh_lines {
+    int (*line)(void *ctx, const char *text, size_t len);
+    void *ctx;
+    sp_buf buf;
+    int too_long;
+} oh_lines;
+
+void oh_lines_init(oh_lines *l, size_t max,
+                   int (*line)(void *ctx, const char *text, size_t len),
+                   void *ctx);
+int oh_lines_sink(void *lines, const char *buf, size_t len);
+int oh_lines_end(oh_lines *l);
+void oh_lines_free(oh_lines *l);
+
 #endif

@@ -11,6 +11,7 @@
  * Another subject's context, or one of another sandbox than the path
  * names, is "not found". */
 #include "execute.h"
+#include "sp_auth.h"
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_keys.h"
@@ -107,6 +108,40 @@ int ctxh_find(http_req *r, const char *sbx, const char *id, const char *field,
         return -1;
     }
     return 0;
+}
+
+/* The id of the sandbox's default context of lang, into id: "ctx_" and
+ * 132 bits of an HMAC of the sandbox and the language (a purpose of its
+ * own, so it tells nothing of the tokens). 0 or -1. */
+static int ctxh_default_id(const char *sbx, const char *lang, char *id)
+{
+    char purpose[48], mac[AUTH_SBX_TOKEN_SIZE];
+
+    snprintf(purpose, sizeof purpose, "interp-default-context-%s", lang);
+    if (auth_sandbox_token(purpose, sbx, mac) != 0)
+        return -1;
+    snprintf(id, SP_ID_SIZE, "ctx_%.22s", mac);
+    return 0;
+}
+
+int ctxh_default(http_req *r, const char *sbx, const char *helper,
+                 const char *lang, char *id, ctxh_rec *rec)
+{
+    rpc_err err;
+    int found;
+
+    if (ctxh_default_id(sbx, lang, id) != 0) {
+        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
+        return -1;
+    }
+    found = ctxh_load(r, id, rec);
+    if (found == 0 &&
+        hc_ctx_create(helper, sbx, id, lang, NULL, r->auth.sub, &err) != 0 &&
+        err.st != SP_E_CONFLICT) {
+        http_send_rpc_error(r, &err, NULL);
+        return -1;
+    }
+    return found == 1 ? 0 : ctxh_find(r, sbx, id, "context_id", rec);
 }
 
 /* Context params[1] of sandbox params[0], both the caller's; -1 after

@@ -129,6 +129,15 @@ int ctxh_load(http_req *r, const char *id, ctxh_rec *rec);
 int ctxh_find(http_req *r, const char *sbx, const char *id, const char *field,
               ctxh_rec *rec);
 
+/* The default context of language lang (canonical) in the caller's
+ * sandbox sbx (on helper) into id (SP_ID_SIZE) and rec, made when it is
+ * not there yet: its id is derived from the sandbox and the language, so
+ * every caller finds the same one (E2B's code interpreter, the chat's
+ * python_interpreter); two requests may race: the loser's create is a
+ * conflict, and it reads the winner's. 0, or -1 after the error. */
+int ctxh_default(http_req *r, const char *sbx, const char *helper,
+                 const char *lang, char *id, ctxh_rec *rec);
+
 /* The caller's contexts of sandbox sbx, each rendered by render: a new
  * array (caller frees), or NULL after the 503. */
 typedef cJSON *(*ctxh_render_fn)(const char *id, const ctxh_rec *rec);

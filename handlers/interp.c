@@ -118,44 +118,6 @@ static cJSON *interp_ctx_json(const char *id, const ctxh_rec *rec)
     return o;
 }
 
-/* The id of the sandbox's default context of lang, into id: "ctx_" and
- * 132 bits of an HMAC of the sandbox and the language (a purpose of its
- * own, so it tells nothing of the tokens). 0 or -1. */
-static int interp_default_id(const char *sbx, const char *lang, char *id)
-{
-    char purpose[48], mac[AUTH_SBX_TOKEN_SIZE];
-
-    snprintf(purpose, sizeof purpose, "interp-default-context-%s", lang);
-    if (auth_sandbox_token(purpose, sbx, mac) != 0)
-        return -1;
-    snprintf(id, SP_ID_SIZE, "ctx_%.22s", mac);
-    return 0;
-}
-
-/* The sandbox's default context of lang into id and rec, made when it is
- * not there yet (two requests may race: the loser's create is a
- * conflict, and it reads the winner's). 0, or -1 after the error. */
-static int interp_default_ctx(http_req *r, const interp_sbx *s,
-                              const char *lang, char *id, ctxh_rec *rec)
-{
-    rpc_err err;
-    int found;
-
-    if (interp_default_id(s->id, lang, id) != 0) {
-        http_send_error(r, SP_E_INTERNAL, NULL, "could not make an id");
-        return -1;
-    }
-    found = ctxh_load(r, id, rec);
-    if (found == 0 &&
-        hc_ctx_create(s->helper, s->id, id, lang, NULL, r->auth.sub, &err) !=
-            0 &&
-        err.st != SP_E_CONFLICT) {
-        http_send_rpc_error(r, &err, NULL);
-        return -1;
-    }
-    return found == 1 ? 0 : ctxh_find(r, s->id, id, "context_id", rec);
-}
-
 /* The body of /execute into q, ctx (given, or NULL) and lang. 0, or -1
  * after a 400. */
 static int interp_execute_read(http_req *r, const cJSON *body, ctxh_run *q,
@@ -208,7 +170,7 @@ void interp_execute(http_req *r)
         if (ctxh_find(r, s.id, ctx, "context_id", &rec) != 0)
             goto out;
         snprintf(id, sizeof id, "%s", ctx);
-    } else if (interp_default_ctx(r, &s, lang, id, &rec) != 0) {
+    } else if (ctxh_default(r, s.id, s.helper, lang, id, &rec) != 0) {
         goto out;
     }
     /* E2B's runs have no timeout of their own (the client gives up). */

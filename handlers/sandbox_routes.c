@@ -1,7 +1,8 @@
 /* handlers/sandbox_routes.c: the sandboxes family's route table and the
- * sp-sandboxes program (the routes are in sandboxes.c: life cycle and
- * sessions; sandbox_pause.c: pause, resume, metrics; sandbox_commands.c;
- * sandbox_files.c; sandbox_watches.c; sandbox_ports.c; templates.c). */
+ * sp-sandboxes program (the routes are in sandboxes.c: life cycle;
+ * sandbox_sessions.c: sessions; sandbox_pause.c: pause, resume, metrics;
+ * sandbox_commands.c; sandbox_files.c; sandbox_watches.c;
+ * sandbox_ports.c; templates.c). */
 #include "sandboxes.h"
 #include "e2b.h"
 #include "sp_auth.h"

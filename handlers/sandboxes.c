@@ -1,13 +1,12 @@
 /* handlers/sandboxes.c: the sandboxes family (docs/DESIGN.md §4): create, list,
- * get (with live usage), delete, extend, chat-session sandboxes, commands
- * and packages (sandbox_commands.c). Policy lives here (validation, clamping to
- * the configured maxima, the per-subject maximum, ownership); the helper that
- * owns the sandbox enforces it (sp_rpc.h).
+ * get (with live usage), delete, extend (chat-session sandboxes are in
+ * sandbox_sessions.c, commands and packages in sandbox_commands.c). Policy
+ * lives here (validation, clamping to the configured maxima, the per-subject
+ * maximum, ownership); the helper that owns the sandbox enforces it (sp_rpc.h).
  *
  * Redis keys:
  *   sbx:<id>            hash written by the helper (owner, helper, limits…)
  *   sbxs:<sub>          set of the subject's live sandboxes
- *   session:<sub>:<sid> the sandbox of a chat session
  *   exec:<id>, events:<id>  written by the helper (hd_exec.c) */
 #include "sandboxes.h"
 #include "e2b.h"
@@ -367,118 +366,5 @@ void sbxh_timeout(http_req *r)
     http_send_json(r, 200, o);
     cJSON_Delete(o);
 out:
-    cJSON_Delete(body);
-}
-
-/* ---- chat sessions ---------------------------------------------------- */
-
-static int sbxh_session_key(const char *sub, const char *sid, char *k,
-                            size_t klen)
-{
-    return key_of2(k, klen, KEY_SESSION, sub, sid);
-}
-
-/* The live sandbox mapped to the session, into id_out; 1 found, 0 none,
- * -1 Redis failed. A mapping to a sandbox that ended is dropped. */
-static int sbxh_session_get(const char *sub, const char *k, char *id_out)
-{
-    redisReply *rep = rds_cmd("GET %s", k);
-    char sk[RDS_KEY_MAX];
-    int found = 0;
-
-    if (rep == NULL)
-        return -1;
-    if (rep->type == REDIS_REPLY_STRING && id_valid(rep->str) &&
-        key_of(sk, sizeof sk, KEY_SBX, rep->str) == 0) {
-        redisReply *own = rds_cmd("HGET %s owner", sk);
-        if (own != NULL && own->type == REDIS_REPLY_STRING &&
-            strcmp(own->str, sub) == 0) {
-            snprintf(id_out, SP_ID_SIZE, "%s", rep->str);
-            found = 1;
-        }
-        freeReplyObject(own);
-    }
-    freeReplyObject(rep);
-    return found;
-}
-
-int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out)
-{
-    char k[RDS_KEY_MAX];
-    if (sbxh_session_key(r->auth.sub, session_id, k, sizeof k) != 0) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "session_id",
-                        "session_id must match [A-Za-z0-9_-]{1,64}");
-        return -1;
-    }
-    if (sbxh_session_get(r->auth.sub, k, id_out) != 1) {
-        http_send_error(r, SP_E_NOT_FOUND, "session_id",
-                        "session has no sandbox; initialize it first");
-        return -1;
-    }
-    return 0;
-}
-
-void sbxh_session_init(http_req *r)
-{
-    cJSON *body = http_json_body(r, 1), *o = NULL, *root;
-    char k[RDS_KEY_MAX], lock[RDS_KEY_MAX + 8], id[SP_ID_SIZE];
-    redisReply *rep = NULL;
-    int found, created = 0;
-
-    if (body == NULL)
-        return;
-    if (sbxh_session_key(r->auth.sub, r->params[0], k, sizeof k) != 0) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "session_id",
-                        "session_id must match [A-Za-z0-9_-]{1,64}");
-        goto out;
-    }
-    key_of2(lock, sizeof lock, KEY_SESSION_LOCK, r->auth.sub, r->params[0]);
-    /* One creator at a time per session; the others wait for its result
-     * (bounded), so concurrent calls all get the same sandbox. */
-    for (int i = 0; i < 400; i++) {
-        found = sbxh_session_get(r->auth.sub, k, id);
-        if (found != 0)
-            break;
-        freeReplyObject(rep);
-        rep = rds_cmd("SET %s 1 NX EX 60", lock);
-        if (rep == NULL) {
-            found = -1;
-            break;
-        }
-        if (rep->type == REDIS_REPLY_STATUS) {
-            /* Another creator may have finished between our look and our
-             * lock: look again under the lock. */
-            found = sbxh_session_get(r->auth.sub, k, id);
-            if (found != 0) {
-                freeReplyObject(rds_cmd("DEL %s", lock));
-                break;
-            }
-            if (sbxh_create(r, body, id) != 0) {
-                freeReplyObject(rds_cmd("DEL %s", lock));
-                goto out;
-            }
-            freeReplyObject(rds_cmd("SET %s %s", k, id));
-            freeReplyObject(rds_cmd("DEL %s", lock));
-            found = created = 1;
-            break;
-        }
-        usleep(100000);
-    }
-    if (found <= 0) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL,
-                        found < 0 ? "state store unavailable"
-                                  : "session is being initialized; retry");
-        goto out;
-    }
-    o = sbxh_render(id);
-    root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "session_id", r->params[0]);
-    cJSON_AddStringToObject(root, "sandbox_id", id);
-    cJSON_AddBoolToObject(root, "created", created);
-    cJSON_AddItemToObject(root, "sandbox", o ? o : cJSON_CreateNull());
-    http_send_json(r, created ? 201 : 200, root);
-    cJSON_Delete(root);
-out:
-    freeReplyObject(rep);
     cJSON_Delete(body);
 }

@@ -1,5 +1,6 @@
 /* handlers/sandboxes.h: what the files of the sandboxes family share
- * (sandboxes.c: life cycle, sessions, the sandbox lookup;
+ * (sandboxes.c: life cycle, the sandbox lookup; sandbox_sessions.c: chat
+ * sessions;
  * sandbox_commands.c: commands, packages; sandbox_files.c: files;
  * sandbox_watches.c: file watches; sandbox_routes.c: the route table and
  * main). */
@@ -40,7 +41,8 @@ void sbxh_send_set(http_req *r, const char *key, const char *field, size_t max,
  * else -1 after the 400 naming field. */
 int sbxh_env_ok(http_req *r, const cJSON *env, const char *field);
 
-/* Life-cycle and session routes (sandboxes.c). */
+/* Life-cycle routes (sandboxes.c) and the session route
+ * (sandbox_sessions.c). */
 void sbxh_post(http_req *r);
 void sbxh_list(http_req *r);
 void sbxh_get(http_req *r);
@@ -107,8 +109,17 @@ void sbxh_watch_delete(http_req *r);
 void sbxh_watch_events(http_req *r);
 void sbxh_watch_stream(http_req *r);
 
-/* The sandbox id of a chat session of the caller, or -1 (404 sent). */
+/* The sandbox id of a chat session of the caller (its expiry pushed to
+ * SP_SESSION_IDLE from now), or -1 (404 sent). */
 int sbxh_session_sandbox(http_req *r, const char *session_id, char *id_out);
+
+/* The sandbox of the caller's chat session sid into id (SP_ID_SIZE), made
+ * from body (POST /sandboxes fields; template SP_SESSION_TEMPLATE and
+ * timeout SP_SESSION_IDLE unless it names them) when the session has none
+ * (*created 1), else its expiry pushed to SP_SESSION_IDLE from now. 0, or
+ * -1 after the error was sent. */
+int sbxh_session_ensure(http_req *r, const char *sid, const cJSON *body,
+                        char *id, int *created);
 
 /* templates.c: GET /templates, GET and DELETE /templates/{name}. */
 void tplh_list(http_req *r);

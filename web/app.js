@@ -1,7 +1,8 @@
 // web/app.js: the web console's workspace and its wiring. What every part
 // shares (API calls, the session's tokens, event streams, small helpers)
 // is in lib.js; the Templates view in templates.js; the Sandbox view
-// (usage, charts, a new sandbox of a chosen template) in sandbox.js.
+// (usage, charts, a new sandbox of a chosen template) in sandbox.js; the
+// Chat view in chat.js.
 //
 // Read top to bottom:
 //   1. Signing out.
@@ -22,6 +23,7 @@ import {
 } from '/lib.js';
 import * as templates from '/templates.js';
 import * as sandboxView from '/sandbox.js';
+import * as chatView from '/chat.js';
 
 const SANDBOX_STORE = 'sandpipe.sandboxId';
 const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
@@ -45,6 +47,7 @@ async function signOut() {
   clearTimeout(auth.timer);
   Object.assign(auth, { apiKey: null, access: null, refresh: null, expiresAt: 0 });
   sandbox.id = null;
+  chatView.reset();
   sessionStorage.removeItem(KEY_STORE);
   sessionStorage.removeItem(SANDBOX_STORE);
   $('api-key').value = '';
@@ -511,7 +514,7 @@ async function uploadFiles(fileList) {
 // ---------------------------------------------------------------------
 // 6. Wiring
 
-const VIEWS = ['workspace', 'templates', 'sandbox'];
+const VIEWS = ['workspace', 'templates', 'sandbox', 'chat'];
 
 // showView(name): one of VIEWS is shown (none when signed out).
 function showView(name) {
@@ -601,6 +604,7 @@ function main() {
     },
   });
   sandboxView.init({ onOpen: replaceSandbox });
+  chatView.init();
 
   // A reload in the same tab signs in again with the stored key.
   const stored = sessionStorage.getItem(KEY_STORE);

@@ -55,6 +55,16 @@ export async function openBrowser() {
   };
 }
 
+// signInAndOpen(page, view): the console opened, signed in with the
+// stack's key, and the view's tab clicked (waits up to wait ms a step).
+export async function signInAndOpen(page, view, wait = 20000) {
+  await page.goto(`http://${LISTEN}/`);
+  await page.getByLabel('API key').fill(API_KEY);
+  await page.click('#sign-in');
+  await page.waitForSelector('body[data-state="signed-in"]', { timeout: wait });
+  await page.click(`#view-${view}`);
+}
+
 // step(name, fn) runs fn; when it fails, a screenshot <prefix><name>.png
 // of getPage() is kept and the failure goes on.
 export function stepper(prefix, getPage) {

@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { API_KEY, LISTEN, OUT, useBrowser } from './session.mjs';
+import { API_KEY, LISTEN, OUT, signInAndOpen, useBrowser } from './session.mjs';
 
 const WAIT = { timeout: 20000 };
 const BUILD_WAIT = { timeout: 400000 };   // a build copies base's tree once
@@ -44,11 +44,7 @@ async function deleteSelected() {
 }
 
 test('signs in and lists the templates, base among them', () => step('list', async () => {
-  await page.goto(`http://${LISTEN}/`);
-  await page.getByLabel('API key').fill(API_KEY);
-  await page.click('#sign-in');
-  await page.waitForSelector('body[data-state="signed-in"]', WAIT);
-  await page.click('#view-templates');
+  await signInAndOpen(page, 'templates', WAIT.timeout);
   await row('base').waitFor(WAIT);
   await row('host').waitFor(WAIT);
   await row('base').click();

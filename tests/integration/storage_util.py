@@ -2,7 +2,8 @@
 server (s3rver from tests/s3, installed by ./sandpipe test) started on
 loopback and stopped by pid, and an sp-storage of the stack's own
 environment started on the stack's socket with the s3 backend while the
-supervised one is held (the same nginx, Redis and credentials)."""
+supervised one is held (the same nginx, Redis and credentials;
+start_instead, which test_chat.py uses for its sp-chat too)."""
 import os
 import shutil
 import signal
@@ -74,6 +75,43 @@ def owner_of(pid):
     return st.st_uid, st.st_gid
 
 
+def start_instead(name, overrides, ready, out=subprocess.DEVNULL):
+    """Program name of the stack's own environment with overrides, as its
+    user, on the stack's socket, in place of the supervised one (held
+    until stop_instead). Returns the process once ready() is true; raises
+    AssertionError (after stop_instead) when it is not within 10 s."""
+    old = sp.read_pid(name)
+    env = program_env(old)
+    uid, gid = owner_of(old)
+    env.update(overrides)
+    sp.hold(name)
+    os.kill(old, signal.SIGKILL)
+    sp.wait_until(lambda: not sp.pid_alive(old), 5)
+    sock = env["SP_SOCKET"]
+
+    def drop():
+        os.setgid(gid)
+        os.setuid(uid)
+    proc = subprocess.Popen(
+        [os.path.join(sp.BUILD, name)], env=env,
+        preexec_fn=drop if os.getuid() == 0 else None, stdout=out, stderr=out)
+    if not sp.wait_until(lambda: os.path.exists(sock) and ready(), 10):
+        stop_instead(name, proc, ready)
+        raise AssertionError(f"{name} (in place of the supervised one) did "
+                             "not start")
+    return proc
+
+
+def stop_instead(name, proc, ready):
+    """End what start_instead started; the supervised name is back once
+    ready() is true (10 s at most)."""
+    if proc is not None:
+        proc.kill()
+        proc.wait()
+    sp.release(name)
+    sp.wait_until(ready, 10)
+
+
 class S3Storage:
     """sp-storage with the s3 backend in place of the supervised one."""
 
@@ -84,37 +122,23 @@ class S3Storage:
 
     def start(self):
         self.s3.start()
-        old = sp.read_pid("sp-storage")
-        env = program_env(old)
-        uid, gid = owner_of(old)
-        env.update(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
-                   SP_S3_ENDPOINT=f"http://127.0.0.1:{self.s3.port}",
-                   SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
-                   SP_S3_PART_MB=str(self.part_mb), SP_S3_TIMEOUT_S="5")
-        sp.hold("sp-storage")
-        os.kill(old, signal.SIGKILL)
-        sp.wait_until(lambda: not sp.pid_alive(old), 5)
-        sock = env["SP_SOCKET"]
+        try:
+            self.proc = start_instead("sp-storage", {
+                "SP_STORAGE_URL": f"s3://{S3_BUCKET}/sandpipe",
+                "SP_S3_ENDPOINT": f"http://127.0.0.1:{self.s3.port}",
+                "SP_S3_ACCESS_KEY": S3_ACCESS, "SP_S3_SECRET_KEY": S3_SECRET,
+                "SP_S3_PART_MB": str(self.part_mb), "SP_S3_TIMEOUT_S": "5"},
+                self.ready)
+        except AssertionError:
+            self.s3.remove()
+            raise
 
-        def drop():
-            os.setgid(gid)
-            os.setuid(uid)
-        self.proc = subprocess.Popen(
-            [os.path.join(sp.BUILD, "sp-storage")], env=env,
-            preexec_fn=drop if os.getuid() == 0 else None,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not sp.wait_until(lambda: os.path.exists(sock) and
-                             sp.get("/buckets", headers={
-                                 "X-API-Key": sp.API_KEY}).status == 200, 10):
-            self.stop()
-            raise AssertionError("sp-storage (s3) did not start")
+    @staticmethod
+    def ready():
+        return sp.get("/buckets", headers={
+            "X-API-Key": sp.API_KEY}).status == 200
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-        sp.release("sp-storage")
-        sp.wait_until(lambda: sp.get("/buckets", headers={
-            "X-API-Key": sp.API_KEY}).status == 200, 10)
+        stop_instead("sp-storage", self.proc, self.ready)
+        self.proc = None
         self.s3.remove()

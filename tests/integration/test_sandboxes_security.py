@@ -246,8 +246,11 @@ class CanaryTest(su.SbxCase):
         self.assertEqual(r.status, 204, r)
 
     def test_uploaded_files_replaced_by_a_link(self):
+        # The host view, whose /uploaded_files is a link into the workspace
+        # (a session's sandbox is of SP_SESSION_TEMPLATE unless it says).
         session = "chat_" + uuid.uuid4().hex
-        r = call("POST", f"/api/sessions/{session}/initialize", {}, timeout=60)
+        r = call("POST", f"/api/sessions/{session}/initialize",
+                 {"template": "host"}, timeout=60)
         self.assertEqual(r.status, 201, r)
         sid = r.json["sandbox_id"]
         self.addCleanup(self.delete_quietly, sid)
