@@ -108,6 +108,15 @@ void sbxh_store_del(const char *sub, const char *key)
                  "could not be removed");
 }
 
+void sbxh_send_doc(http_req *r, int status, cJSON *o)
+{
+    if (o != NULL)
+        http_send_json(r, status, o);
+    else
+        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
+    cJSON_Delete(o);
+}
+
 /* hc_tree_pack's take: the archive stored. */
 static int sbxh_pack_take(void *ctx, int fd, long long size)
 {
@@ -143,30 +152,9 @@ int sbxh_pack_store(http_req *r, const char *helper, const char *sbx,
 }
 
 /* snap:<id> if it is the caller's (else NULL after the 404, or 503). */
-static redisReply *sbxh_snap_get(http_req *r, const char *id,
-                                 const char *field)
+static redisReply *sbxh_snap_get(http_req *r, const char *id)
 {
-    char k[RDS_KEY_MAX];
-    redisReply *h;
-    const char *owner;
-
-    if (!id_valid_typed(id, "snp_") || key_of(k, sizeof k, KEY_SNAP, id) != 0) {
-        http_send_error(r, SP_E_NOT_FOUND, field, "snapshot not found");
-        return NULL;
-    }
-    h = rds_cmd("HGETALL %s", k);
-    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return NULL;
-    }
-    owner = sbxh_field(h, "owner");
-    if (owner == NULL || strcmp(owner, r->auth.sub) != 0) {
-        freeReplyObject(h);
-        http_send_error(r, SP_E_NOT_FOUND, field, "snapshot not found");
-        return NULL;
-    }
-    return h;
+    return rpc_owned_record(r, KEY_SNAP, id, "snp_", "snapshot", NULL, NULL);
 }
 
 /* The one JSON shape of a snapshot, from its record. */
@@ -229,7 +217,6 @@ void sbxh_snapshot_create(http_req *r)
     char k[RDS_KEY_MAX], ks[RDS_KEY_MAX], size[32], now[32];
     sbxh_pack p = {.sub = r->auth.sub};
     redisReply *rep = NULL;
-    cJSON *o;
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
         return;
@@ -272,12 +259,7 @@ void sbxh_snapshot_create(http_req *r)
         goto out;
     }
     freeReplyObject(rds_cmd("SADD %s %s", ks, id));
-    o = sbxh_snap_render(id, NULL);
-    if (o != NULL)
-        http_send_json(r, 201, o);
-    else
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-    cJSON_Delete(o);
+    sbxh_send_doc(r, 201, sbxh_snap_render(id, NULL));
 out:
     freeReplyObject(rep);
 }
@@ -292,20 +274,17 @@ void sbxh_snapshot_list(http_req *r)
 
 void sbxh_snapshot_get(http_req *r)
 {
-    redisReply *h = sbxh_snap_get(r, r->params[0], NULL);
-    cJSON *o;
+    redisReply *h = sbxh_snap_get(r, r->params[0]);
 
     if (h == NULL)
         return;
-    o = sbxh_snap_json(r->params[0], h);
-    http_send_json(r, 200, o);
-    cJSON_Delete(o);
+    sbxh_send_doc(r, 200, sbxh_snap_json(r->params[0], h));
     freeReplyObject(h);
 }
 
 void sbxh_snapshot_delete(http_req *r)
 {
-    redisReply *h = sbxh_snap_get(r, r->params[0], NULL);
+    redisReply *h = sbxh_snap_get(r, r->params[0]);
     char k[RDS_KEY_MAX], ks[RDS_KEY_MAX];
     const char *obj;
 
@@ -341,7 +320,7 @@ int sbxh_snapshot_spec(http_req *r, const cJSON *body, hc_sandbox_req *q,
         return -1;
     if (snap == NULL)
         return 0;
-    if ((h = sbxh_snap_get(r, snap, "snapshot")) == NULL)
+    if ((h = sbxh_snap_get(r, snap)) == NULL)
         return -1;
     snprintf(f->template_name, sizeof f->template_name, "%s",
              (v = sbxh_field(h, "template")) ? v : "");

@@ -293,11 +293,11 @@ static void ws_sweep(const char *sub, const char *name, long long keep)
     st_list_free(&l);
 }
 
-/* Sync workspace name of sub held by sbx (of helper) from mount: 0 with
- * the new version in *version, or -1 with err. */
-static int ws_sync(const char *sub, const char *name, const char *sbx,
-                   const char *helper, const char *mount, long long *version,
-                   rpc_err *err)
+/* One try of ws_sync: 0, 1 when another sync of the same holder moved
+ * the version first (try again), or -1 with err. */
+static int ws_sync_once(const char *sub, const char *name, const char *sbx,
+                        const char *helper, const char *mount,
+                        long long *version, rpc_err *err)
 {
     char k[RDS_KEY_MAX], expect[32], size[32], now[32], rnd[SP_ID_SIZE];
     sbxh_pack p = {.sub = sub};
@@ -345,8 +345,11 @@ static int ws_sync(const char *sub, const char *name, const char *sbx,
         int lost = rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
                    rep->elements > 0 &&
                    rep->element[0]->type == REDIS_REPLY_INTEGER;
+        int moved = lost && rep->element[0]->integer == -2;
         freeReplyObject(rep);
         sbxh_store_del(sub, p.key); /* named by no manifest */
+        if (moved)
+            return 1;
         rpc_err_set(err, lost ? RPC_ANSWER : RPC_TRANSPORT,
                     lost ? SP_E_CONFLICT : SP_E_UNAVAILABLE,
                     lost ? "the workspace changed hands or version meanwhile"
@@ -357,6 +360,24 @@ static int ws_sync(const char *sub, const char *name, const char *sbx,
     freeReplyObject(rep);
     ws_sweep(sub, name, *version);
     return 0;
+}
+
+/* Sync workspace name of sub held by sbx (of helper) from mount: 0 with
+ * the new version in *version, or -1 with err. A sync that lost the
+ * switch to another of the same holder (the periodic one and a delete's)
+ * packs again: the later one then has the later files. */
+static int ws_sync(const char *sub, const char *name, const char *sbx,
+                   const char *helper, const char *mount, long long *version,
+                   rpc_err *err)
+{
+    int rc = 1;
+
+    for (int i = 0; i < 3 && rc == 1; i++)
+        rc = ws_sync_once(sub, name, sbx, helper, mount, version, err);
+    if (rc == 1)
+        rpc_err_set(err, RPC_ANSWER, SP_E_CONFLICT,
+                    "the workspace's version kept moving");
+    return rc == 0 ? 0 : -1;
 }
 
 int sbxh_ws_hold(http_req *r, const cJSON *body, const char *id, sbxh_ws *w)
@@ -552,7 +573,6 @@ void sbxh_ws_sync_route(http_req *r)
     char mount[SBXH_WS_MOUNT_MAX + 1];
     long long version;
     rpc_err err;
-    cJSON *o;
     int has;
 
     if (sbxh_lookup(r, r->params[0], helper) != 0)
@@ -571,18 +591,12 @@ void sbxh_ws_sync_route(http_req *r)
         http_send_rpc_error(r, &err, "workspace");
         return;
     }
-    o = ws_render(name, r->auth.sub);
-    if (o == NULL) {
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-        return;
-    }
-    http_send_json(r, 200, o);
-    cJSON_Delete(o);
+    sbxh_send_doc(r, 200, ws_render(name, r->auth.sub));
 }
 
 void sbxh_ws_create(http_req *r)
 {
-    cJSON *body = http_json_body(r, 0), *o;
+    cJSON *body = http_json_body(r, 0);
     const char *name = NULL;
     char k[RDS_KEY_MAX], ks[RDS_KEY_MAX], now[32];
     const char *argv[2];
@@ -618,12 +632,7 @@ void sbxh_ws_create(http_req *r)
                             "state store unavailable");
         goto out;
     }
-    o = ws_render(name, r->auth.sub);
-    if (o != NULL)
-        http_send_json(r, 201, o);
-    else
-        http_send_error(r, SP_E_UNAVAILABLE, NULL, "state store unavailable");
-    cJSON_Delete(o);
+    sbxh_send_doc(r, 201, ws_render(name, r->auth.sub));
 out:
     freeReplyObject(rep);
     cJSON_Delete(body);

@@ -126,6 +126,10 @@ long long sbxh_store_fill(const char *sub, const char *key, int fd);
 /* Remove key of sub's internal bucket (a failure is logged). */
 void sbxh_store_del(const char *sub, const char *key);
 
+/* Answer r with o and status, or 503 when o is NULL (a record that could
+ * not be read back); o is freed. */
+void sbxh_send_doc(http_req *r, int status, cJSON *o);
+
 /* A tree packed by the helper and stored as key (sbxh_pack_store). */
 typedef struct sbxh_pack {
     const char *sub;

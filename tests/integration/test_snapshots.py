@@ -99,15 +99,17 @@ class SnapshotTest(su.SbxCase):
         self.assertError(call("DELETE", f"/snapshots/{snap['id']}",
                               key=other), 404, "not_found")
         self.assertError(self.create_raw({"snapshot": snap["id"]}, key=other),
-                         404, "not_found", "snapshot")
+                         404, "not_found")
         self.assertNotIn(snap["id"], [s["id"] for s in call(
             "GET", "/snapshots", key=other).json["snapshots"]])
         self.assertError(call("POST", f"/sandboxes/{sid}/snapshots", {},
                               key=other), 404, "not_found")
         # Names.
-        for bad in ("snp_../x", "nope", "snp_" + "a" * 80):
+        for bad in ("snp_../x", "nope", "snp_" + "a" * 40):
             self.assertError(self.create_raw({"snapshot": bad}), 404,
-                             "not_found", "snapshot")
+                             "not_found")
+        self.assertError(self.create_raw({"snapshot": "snp_" + "a" * 80}),
+                         400, "invalid_argument", "snapshot")
         self.assertError(self.create_raw({"snapshot": 7}), 400,
                          "invalid_argument", "snapshot")
         self.assertError(self.create_raw({"snapshot": snap["id"],
@@ -126,7 +128,7 @@ class SnapshotTest(su.SbxCase):
                          "not_found")
         self.assertFalse(os.path.exists(obj))
         self.assertError(self.create_raw({"snapshot": snap["id"]}), 404,
-                         "not_found", "snapshot")
+                         "not_found")
 
     def test_not_reachable_through_buckets(self):
         """The internal bucket is a name no bucket route takes."""
