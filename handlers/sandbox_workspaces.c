@@ -177,10 +177,12 @@ static void ws_sbx_prefix(char *out, size_t outlen)
     out[n - 1] = '\0';
 }
 
+/* The member of workspace name of sub in wsync (not a key: sub, ':' and
+ * name; neither holds a ':'). */
 static void ws_member(const char *sub, const char *name, char *out,
                       size_t outlen)
 {
-    snprintf(out, outlen, "%s:%s", sub, name);
+    snprintf(out, outlen, "%s%c%s", sub, ':', name);
 }
 
 /* EVAL script with keys k1..k3 (NULL: fewer) and args; the reply (caller
