@@ -34,6 +34,7 @@
 #include "sp_log.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,12 +791,19 @@ int sbxh_ws_start(void)
 {
     pthread_t t;
     pthread_attr_t a;
+    sigset_t all, old;
     int rc;
 
+    /* The thread takes no signal: SIGTERM is for http_main's terminator
+     * (a thread that took it while it is ignored would keep it from
+     * there). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     rc = pthread_create(&t, &a, ws_thread, NULL);
     pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
         log_error("pthread_create(workspace sync) failed: %s", strerror(rc));
     return rc == 0 ? 0 : -1;
