@@ -553,11 +553,16 @@ int sbxh_ws_before_end(http_req *r, const char *sbx, const char *helper,
 
     if (has <= 0)
         return 0;
-    /* A paused sandbox was synced when it was paused. Any other failure
-     * is answered: nothing is ended with changes that were not saved. */
+    /* A paused sandbox was synced when it was paused; one whose mount is
+     * no directory any more (its code removed it) has nothing to save:
+     * neither may keep it from its end. Any other failure (the helper or
+     * the store away) is answered: nothing is ended with changes that
+     * were not saved. */
     if (ws_sync(r->auth.sub, w.name, sbx, helper, w.mount, &version, &err) !=
             0 &&
-        !(err.fail == RPC_ANSWER && err.st == SP_E_PAUSED)) {
+        !(err.fail == RPC_ANSWER &&
+          (err.st == SP_E_PAUSED || err.st == SP_E_NOT_FOUND ||
+           err.st == SP_E_INVALID_ARGUMENT))) {
         log_warn("sandbox %s: the sync of its workspace failed: %s", sbx,
                  err.msg);
         http_send_rpc_error(r, &err, "workspace");
