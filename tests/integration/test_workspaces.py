@@ -146,6 +146,25 @@ class WorkspaceFlowTest(WorkspaceCase):
             lambda: self.ws(name)["version"] > v, 30, 0.5),
             f"no periodic sync: {self.ws(name)}")
 
+    def test_planted_links(self):
+        """A mount the sandbox's code replaced by a link to the host's
+        /etc is resolved inside the sandbox (no such directory there);
+        links inside the mount are kept as links, never followed."""
+        name = self.workspace()
+        a = self.on(name)
+        self.ok(a, f"ln -s /etc/passwd {MOUNT}/pw && ln -s / {MOUNT}/root")
+        r = call("POST", f"/sandboxes/{a}/workspace/sync", {}, timeout=120)
+        self.assertEqual(r.status, 200, r)
+        self.assertLess(r.json["size"], 64 * 1024, r)  # links, not trees
+        self.ok(a, f"rm -rf {MOUNT} && ln -s /etc {MOUNT}")
+        self.assertError(call("POST", f"/sandboxes/{a}/workspace/sync", {},
+                              timeout=120), 404, "not_found", "workspace")
+        # Nothing to save does not hold the delete up; the last sync stays.
+        self.delete(a)
+        b = self.on(name)
+        self.assertEqual(self.ok(b, f"readlink {MOUNT}/pw {MOUNT}/root"),
+                         "/etc/passwd\n/\n")
+
     def test_pause_syncs(self):
         name = self.workspace()
         a = self.on(name)
