@@ -165,6 +165,24 @@ class WorkspaceFlowTest(WorkspaceCase):
         self.assertEqual(self.ok(b, f"readlink {MOUNT}/pw {MOUNT}/root"),
                          "/etc/passwd\n/\n")
 
+    def test_terminal_on_a_workspace(self):
+        name = self.workspace()
+        a = self.on(name)
+        self.ok(a, f"echo from-a > {MOUNT}/t")
+        self.delete(a)
+        r = call("POST", "/terminal", {"workspace": name}, timeout=60)
+        self.assertEqual(r.status, 201, r)
+        sid = r.json["sandbox_id"]
+        self.addCleanup(self.delete_quietly, sid)
+        self.addCleanup(call, "DELETE", f"/terminal/{r.json['id']}")
+        self.assertEqual(self.ws(name)["holder"], sid)
+        self.assertEqual(self.ok(sid, f"cat {MOUNT}/t"), "from-a\n")
+        # Its create's refusals are the create's.
+        self.assertError(call("POST", "/terminal", {"workspace": name}), 409,
+                         "conflict", "workspace")
+        self.assertError(call("POST", "/terminal", {"workspace": "Bad"}), 400,
+                         "invalid_argument", "workspace")
+
     def test_pause_syncs(self):
         name = self.workspace()
         a = self.on(name)
