@@ -81,7 +81,7 @@ def main():
     a = ap.parse_args()
     disk = max(256, a.mib * 3)
     lim = {"limits": {"disk_mb": disk}, "template": "host"}
-    with benchlib.stack(STATE, a.listen) as key:
+    with benchlib.stack(STATE, a.listen, SP_LOG_LEVEL="debug") as key:
         c = benchlib.Client(a.listen, key, timeout=900)
         name = f"bench{os.getpid()}"
         c.req("POST", "/workspaces", {"name": name})

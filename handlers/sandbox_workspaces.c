@@ -450,13 +450,16 @@ void sbxh_ws_unhold(const char *sub, const sbxh_ws *w)
 /* layer fill of a restore: the workspace's archive from the store. */
 typedef struct ws_fill {
     const char *sub, *key;
+    long long took_ms; /* the store's part of the restore */
 } ws_fill;
 
 static long long ws_fill_fn(void *ctx, int fd)
 {
-    const ws_fill *f = ctx;
+    ws_fill *f = ctx;
+    long long t = rpc_now_ms(), n = sbxh_store_fill(f->sub, f->key, fd);
 
-    return sbxh_store_fill(f->sub, f->key, fd);
+    f->took_ms = rpc_now_ms() - t;
+    return n;
 }
 
 int sbxh_ws_attach(http_req *r, const char *id, sbxh_ws *w)
@@ -490,11 +493,15 @@ int sbxh_ws_attach(http_req *r, const char *id, sbxh_ws *w)
         goto out;
     }
     if (rep->type == REDIS_REPLY_STRING && rep->len > 0) {
+        long long t = rpc_now_ms();
         f.key = rep->str;
         if (hc_tree_unpack(helper, id, w->mount, ws_fill_fn, &f, &err) != 0) {
             http_send_rpc_error(r, &err, "workspace");
             goto out;
         }
+        log_info("sandbox %s: workspace restored in %lld ms (%lld from the "
+                 "store)",
+                 id, rpc_now_ms() - t, f.took_ms);
     }
     /* Restored: now it counts as the sandbox's, and is synced. */
     ws_member(r->auth.sub, w->name, m, sizeof m);

@@ -33,6 +33,7 @@ typedef struct hd_tree_work {
     char sbx[SP_ID_SIZE];
     sbx_tree t;
     int held; /* the sandbox was frozen for it (hd_sandbox_hold) */
+    long long queued_ms, tar_ms; /* when submitted; tar's own time */
     int rc;
     char err[512];
 } hd_tree_work;
@@ -40,8 +41,10 @@ typedef struct hd_tree_work {
 static void hd_tree_run(hd_work *w)
 {
     hd_tree_work *tw = (hd_tree_work *)w;
+    long long t = hd_now_ms();
 
     tw->rc = sbx_tree_run(&tw->t, tw->err, sizeof tw->err);
+    tw->tar_ms = hd_now_ms() - t;
 }
 
 /* Thaw, answer ({size} of the archive after a pack), release. */
@@ -54,6 +57,9 @@ static void hd_tree_done(hd_work *w)
 
     if (tw->held && s != NULL)
         hd_sandbox_unhold(s);
+    log_debug("sandbox %s: %s in %lld ms (tar %lld ms)", tw->sbx,
+              tw->t.unpack ? "tree_unpack" : "tree_pack",
+              hd_now_ms() - tw->queued_ms, tw->tar_ms);
     if (tw->rc != 0) {
         log_warn("sandbox %s: %s", tw->sbx, tw->err);
         /* tar's complaint is about the archive or the tree: the caller's. */
@@ -182,6 +188,7 @@ static void hd_tree_op(hd_sandbox *s, hd_job *job, int unpack)
         return;
     }
     tw->w.run = hd_tree_run;
+    tw->queued_ms = hd_now_ms();
     hd_work_submit(&tw->w);
 }
 
