@@ -148,13 +148,16 @@ static int ws_name_ok(http_req *r, const char *name, const char *field)
     return -1;
 }
 
-/* 1 if mount is an absolute path without "." or ".." segments, else 0
- * (the helper confines it in the sandbox in any case). */
+/* 1 if mount is an absolute path without "." or ".." segments and not
+ * in /tmp, else 0 (the helper confines it in the sandbox in any case).
+ * /tmp is the sandbox's own tmpfs, in its own mount namespace: scratch
+ * space, not a place for a tree that is restored there. */
 static int ws_mount_valid(const char *m)
 {
     const char *seg;
 
-    if (m == NULL || m[0] != '/' || strlen(m) > SBXH_WS_MOUNT_MAX)
+    if (m == NULL || m[0] != '/' || strlen(m) > SBXH_WS_MOUNT_MAX ||
+        strncmp(m, "/tmp", 4) == 0 || strncmp(m, "//", 2) == 0)
         return 0;
     for (seg = m; seg != NULL; seg = strchr(seg + 1, '/')) {
         const char *s = seg + 1;
@@ -408,7 +411,7 @@ int sbxh_ws_hold(http_req *r, const cJSON *body, const char *id, sbxh_ws *w)
     if (mount != NULL && !ws_mount_valid(mount)) {
         http_send_error(r, SP_E_INVALID_ARGUMENT, "mount",
                         "mount must be an absolute directory path without "
-                        "'.' or '..' segments");
+                        "'.' or '..' segments, outside /tmp");
         return -1;
     }
     snprintf(w->mount, sizeof w->mount, "%s", mount ? mount : WS_DEFAULT_MNT);

@@ -77,7 +77,8 @@ class WorkspaceApiTest(WorkspaceCase):
                          "not_found", "workspace")
         self.assertError(self.create_raw({"mount": "/workspace/x"}), 400,
                          "invalid_argument", "mount")
-        for bad in ("relative", "/workspace/../etc", "/", "/a/./b"):
+        for bad in ("relative", "/workspace/../etc", "/", "/a/./b", "/tmp",
+                    "/tmp/x", "//tmp/x", "/workspace/" + "a" * 1030):
             self.assertError(self.create_raw({"workspace": name,
                                               "mount": bad}),
                              400, "invalid_argument", "mount")
