@@ -157,7 +157,8 @@ static int ws_mount_valid(const char *m)
     const char *seg;
 
     if (m == NULL || m[0] != '/' || strlen(m) > SBXH_WS_MOUNT_MAX ||
-        strncmp(m, "/tmp", 4) == 0 || strncmp(m, "//", 2) == 0)
+        (strncmp(m, "/tmp", 4) == 0 && (m[4] == '\0' || m[4] == '/')) ||
+        strncmp(m, "//", 2) == 0)
         return 0;
     for (seg = m; seg != NULL; seg = strchr(seg + 1, '/')) {
         const char *s = seg + 1;
