@@ -75,23 +75,31 @@ def owner_of(pid):
 
 
 class S3Storage:
-    """sp-storage with the s3 backend in place of the supervised one."""
+    """A program with the s3 backend (sp-storage, or sp-sandboxes for
+    snapshots and workspaces) in place of the supervised one; probe is a
+    GET path that answers 200 once it serves."""
 
-    def __init__(self, s3port, part_mb=5):
+    def __init__(self, s3port, part_mb=5, program="sp-storage",
+                 probe="/buckets"):
         self.s3 = S3Server(s3port)
         self.part_mb = part_mb
+        self.program, self.probe = program, probe
         self.proc = None
+
+    def up(self):
+        return sp.get(self.probe, headers={
+            "X-API-Key": sp.API_KEY}).status == 200
 
     def start(self):
         self.s3.start()
-        old = sp.read_pid("sp-storage")
+        old = sp.read_pid(self.program)
         env = program_env(old)
         uid, gid = owner_of(old)
         env.update(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
                    SP_S3_ENDPOINT=f"http://127.0.0.1:{self.s3.port}",
                    SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
                    SP_S3_PART_MB=str(self.part_mb), SP_S3_TIMEOUT_S="5")
-        sp.hold("sp-storage")
+        sp.hold(self.program)
         os.kill(old, signal.SIGKILL)
         sp.wait_until(lambda: not sp.pid_alive(old), 5)
         sock = env["SP_SOCKET"]
@@ -100,21 +108,18 @@ class S3Storage:
             os.setgid(gid)
             os.setuid(uid)
         self.proc = subprocess.Popen(
-            [os.path.join(sp.BUILD, "sp-storage")], env=env,
+            [os.path.join(sp.BUILD, self.program)], env=env,
             preexec_fn=drop if os.getuid() == 0 else None,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not sp.wait_until(lambda: os.path.exists(sock) and
-                             sp.get("/buckets", headers={
-                                 "X-API-Key": sp.API_KEY}).status == 200, 10):
+        if not sp.wait_until(lambda: os.path.exists(sock) and self.up(), 10):
             self.stop()
-            raise AssertionError("sp-storage (s3) did not start")
+            raise AssertionError(f"{self.program} (s3) did not start")
 
     def stop(self):
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
-        sp.release("sp-storage")
-        sp.wait_until(lambda: sp.get("/buckets", headers={
-            "X-API-Key": sp.API_KEY}).status == 200, 10)
+        sp.release(self.program)
+        sp.wait_until(self.up, 10)
         self.s3.remove()

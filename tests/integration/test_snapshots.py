@@ -7,10 +7,12 @@ planted in the store in place of a snapshot's (climbing names, a symlink
 then a member through it, absolute names, a device node): refused or
 kept inside the sandbox, never written on the host."""
 import os
+import unittest
 import uuid
 
 import sbx_util as su
 import sp
+import storage_util
 import ws_util as wu
 from sbx_util import call
 
@@ -177,3 +179,47 @@ class SnapshotTest(su.SbxCase):
         self.assertFalse(os.path.exists(f"/srv/abs-{tag}"))
         self.assertEqual(self.ok(r.json["id"], f"cat /srv/abs-{tag}"),
                          "inside")
+
+
+class SnapshotS3Test(su.SbxCase):
+    """The same archives through the s3 backend (s3rver on loopback): an
+    sp-sandboxes started with it in place of the supervised one."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(storage_util.S3RVER, os.X_OK):
+            raise unittest.SkipTest("tests/s3 not installed (npm ci there)")
+        cls.store = storage_util.S3Storage(sp.PORT + 2,
+                                           program="sp-sandboxes",
+                                           probe="/snapshots")
+        cls.store.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.store.stop()
+
+    def test_snapshot_and_workspace(self):
+        sid = self.new_sandbox({"template": "base"})["id"]
+        self.ok(sid, "echo s3 > /srv/on-s3 && rm /etc/debian_version",
+                user="root")
+        r = call("POST", f"/sandboxes/{sid}/snapshots", {}, timeout=120)
+        self.assertEqual(r.status, 201, r)
+        snap = r.json["id"]
+        self.addCleanup(call, "DELETE", f"/snapshots/{snap}")
+        # Not in the local store: in the S3 server's files.
+        self.assertIsNone(wu.storage_file(f"snapshots/{snap}.tar"))
+        nid = self.new_sandbox({"snapshot": snap})["id"]
+        self.assertEqual(self.ok(nid, "cat /srv/on-s3; "
+                                 "test -e /etc/debian_version || echo gone"),
+                         "s3\ngone\n")
+        name = "s3" + uuid.uuid4().hex[:10]
+        self.assertEqual(call("POST", "/workspaces", {"name": name}).status,
+                         201)
+        self.addCleanup(call, "DELETE", f"/workspaces/{name}")
+        a = self.new_sandbox({"workspace": name})["id"]
+        self.ok(a, "echo kept > /workspace/files/k")
+        self.assertEqual(call("DELETE", f"/sandboxes/{a}",
+                              timeout=120).status, 204)
+        b = self.new_sandbox({"workspace": name})["id"]
+        self.assertEqual(self.ok(b, "cat /workspace/files/k"), "kept\n")
+        self.assertEqual(call("DELETE", f"/snapshots/{snap}").status, 204)
