@@ -46,6 +46,7 @@
 #define WS_DEFAULT_MNT "/workspace/files"
 #define WS_TICK_BATCH  16
 #define WS_MEMBER_MAX  (2 * SP_ID_SIZE + 2)
+#define WS_END_MARGIN_S 3 /* the last sync before an expiry comes this early */
 
 /* Whether the holder h of the manifest KEYS[1] is alive: its sandbox's
  * record exists (ARGV[2] is the key of a sandbox's record less the id),
@@ -451,6 +452,24 @@ void sbxh_ws_unhold(const char *sub, const sbxh_ws *w)
     freeReplyObject(ws_eval(ws_release_lua, k, z, NULL, 2, argv));
 }
 
+/* The first periodic sync of a sandbox (its record key ks): after
+ * SP_WORKSPACE_SYNC seconds, or WS_END_MARGIN_S before its expiry when
+ * that comes first. */
+static long long ws_first_due(const char *ks)
+{
+    long long now = (long long)time(NULL);
+    long long due = now + cfg_int(CFG_SP_WORKSPACE_SYNC), end;
+    redisReply *e = rds_cmd("HGET %s expires_at", ks);
+
+    if (e != NULL && e->type == REDIS_REPLY_STRING) {
+        end = atoll(e->str) - WS_END_MARGIN_S;
+        if (end > now && end < due)
+            due = end;
+    }
+    freeReplyObject(e);
+    return due;
+}
+
 /* layer fill of a restore: the workspace's archive from the store. */
 typedef struct ws_fill {
     const char *sub, *key;
@@ -509,8 +528,7 @@ int sbxh_ws_attach(http_req *r, const char *id, sbxh_ws *w)
     }
     /* Restored: now it counts as the sandbox's, and is synced. */
     ws_member(r->auth.sub, w->name, m, sizeof m);
-    snprintf(due, sizeof due, "%lld",
-             (long long)time(NULL) + cfg_int(CFG_SP_WORKSPACE_SYNC));
+    snprintf(due, sizeof due, "%lld", ws_first_due(ks));
     argv[0] = w->held_by, argv[1] = "", argv[2] = "", argv[3] = id,
     argv[4] = w->name, argv[5] = w->mount, argv[6] = due, argv[7] = m;
     freeReplyObject(rep);
@@ -712,6 +730,24 @@ void sbxh_ws_delete(http_req *r)
     }
 }
 
+/* The helper ends a sandbox at its expiry without a sync: the last
+ * periodic one before it is moved to WS_END_MARGIN_S seconds ahead of the
+ * expiry when that comes before the next due time, so a timeout loses at
+ * most the last seconds. */
+static void ws_due_before_end(const char *member, long long expires_at)
+{
+    long long now = (long long)time(NULL);
+    long long at = expires_at - WS_END_MARGIN_S;
+    char z[RDS_KEY_MAX], score[32];
+
+    if (at <= now || at >= now + cfg_int(CFG_SP_WORKSPACE_SYNC) ||
+        key_of(z, sizeof z, KEY_WS_SYNC, NULL) != 0)
+        return;
+    snprintf(score, sizeof score, "%lld", at);
+    /* XX: only while it is still a member (not let go meanwhile). */
+    freeReplyObject(rds_cmd("ZADD %s XX %s %s", z, score, member));
+}
+
 /* The periodic sync of one due member "<sub>:<name>" of wsync. */
 static void ws_tick_one(const char *member)
 {
@@ -743,8 +779,8 @@ static void ws_tick_one(const char *member)
     snprintf(mount, sizeof mount, "%s",
              h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str
                                                        : WS_DEFAULT_MNT);
-    s = rds_cmd("HMGET %s helper status", ks);
-    if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2)
+    s = rds_cmd("HMGET %s helper status expires_at", ks);
+    if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 3)
         goto out;
     if (s->element[0]->type != REDIS_REPLY_STRING) {
         /* The holder is gone (timeout, a lost helper): its changes since
@@ -759,6 +795,8 @@ static void ws_tick_one(const char *member)
     if (ws_sync(sub, name, w.held_by, s->element[0]->str, mount, &version,
                 &err) != 0)
         log_warn("workspace %s: periodic sync failed: %s", name, err.msg);
+    if (s->element[2]->type == REDIS_REPLY_STRING)
+        ws_due_before_end(member, atoll(s->element[2]->str));
 out:
     freeReplyObject(h);
     freeReplyObject(s);

@@ -184,6 +184,20 @@ class WorkspaceFlowTest(WorkspaceCase):
         self.assertError(call("POST", "/terminal", {"workspace": "Bad"}), 400,
                          "invalid_argument", "workspace")
 
+    def test_timeout(self):
+        """A sandbox that times out: its last sync comes before its end,
+        its hold goes with it, and the next sandbox has its files."""
+        name = self.workspace()
+        r = self.create_raw({"workspace": name, "timeout": 8})
+        self.assertEqual(r.status, 201, r)
+        a = r.json["id"]
+        self.ok(a, f"echo before-the-end > {MOUNT}/e")
+        self.assertTrue(sp.wait_until(
+            lambda: call("GET", f"/sandboxes/{a}").status == 404, 30, 0.5))
+        self.assertIsNone(self.ws(name)["holder"])
+        b = self.on(name)
+        self.assertEqual(self.ok(b, f"cat {MOUNT}/e"), "before-the-end\n")
+
     def test_pause_syncs(self):
         name = self.workspace()
         a = self.on(name)
