@@ -109,6 +109,8 @@
       "and counted (events_lost)")                                             \
     X(SP_PAUSE_MAX, INT, "86400", 1, 2592000,                                  \
       "seconds a sandbox may stay paused; then it is deleted")                 \
+    X(SP_WORKSPACE_SYNC, INT, "30", 1, 86400,                                  \
+      "seconds between the periodic syncs of a sandbox's workspace")           \
     X(SP_DNS_UPSTREAM, STR, "", 0, 64,                                         \
       "address[:port] ([v6]:port) the sandbox resolver forwards allowed "      \
       "names to (empty: the first nameserver of /etc/resolv.conf)")            \

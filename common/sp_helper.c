@@ -159,13 +159,45 @@ static int hc_facts_take(hc_facts *f, rpc_err *err)
     return 0;
 }
 
+static int hc_spool_new(int *dir, int *fd, char *name, rpc_err *err);
+static void hc_spool_done(int dir, int fd, const char *name);
+
+/* A spool file filled by fill: its name in name and fd; 0, or -1 with
+ * err set (nothing left in the spool). */
+static int hc_spool_fill(long long (*fill)(void *ctx, int fd), void *ctx,
+                         int *dir, int *fd, char *name, rpc_err *err)
+{
+    long long len;
+
+    if (hc_spool_new(dir, fd, name, err) != 0)
+        return -1;
+    if ((len = fill(ctx, *fd)) < 0) {
+        hc_spool_done(*dir, *fd, name);
+        *fd = -1;
+        if (err->fail == RPC_OK)
+            rpc_err_set(err, RPC_TRANSPORT, SP_E_UNAVAILABLE,
+                        "file spool unavailable");
+        return -1;
+    }
+    return 0;
+}
+
 int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err)
 {
-    cJSON *a = hc_args(NULL);
+    cJSON *a = NULL;
     rpc_reply rr;
     const char *id;
+    char name[SPOOL_NAME_SIZE] = "";
+    int dir = -1, fd = -1, rc = -1;
 
+    memset(err, 0, sizeof *err);
+    if (q->layer_fill != NULL &&
+        hc_spool_fill(q->layer_fill, q->layer_ctx, &dir, &fd, name, err) != 0)
+        return -1;
+    a = hc_args(NULL);
     if (a != NULL) {
+        if (q->layer_fill != NULL)
+            cJSON_AddStringToObject(a, "layer", name);
         cJSON_AddStringToObject(a, "id", q->id);
         cJSON_AddStringToObject(a, "owner", q->owner);
         cJSON_AddNumberToObject(a, "timeout", (double)q->timeout_s);
@@ -180,14 +212,20 @@ int hc_create(const hc_sandbox_req *q, char *id_out, rpc_err *err)
         hc_put(a, "metadata", q->metadata);
         hc_put_str(a, "template", q->template_name);
     }
-    if (hc_call(NULL, HC_CREATE, a, HC_CREATE_WAIT_MS, &rr, err) != 0)
-        return -1;
+    if (hc_call(NULL, HC_CREATE, a,
+                q->layer_fill ? HC_TREE_WAIT_MS : HC_CREATE_WAIT_MS, &rr,
+                err) != 0)
+        goto out;
     /* A ready sandbox keeps the id it was made with. */
     id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rr.json, "id"));
     snprintf(id_out, SP_ID_SIZE, "%s",
              id && id_valid_typed(id, "sbx_") ? id : q->id);
     rpc_reply_free(&rr);
-    return 0;
+    rc = 0;
+out:
+    if (fd >= 0)
+        hc_spool_done(dir, fd, name);
+    return rc;
 }
 
 int hc_delete(const char *helper, const char *sbx, rpc_err *err)
@@ -647,4 +685,60 @@ int hc_watch_stop(const char *helper, const char *sbx, const char *wch,
     if (a != NULL)
         cJSON_AddStringToObject(a, "watch", wch);
     return hc_call(helper, HC_WATCH_STOP, a, HC_OP_WAIT_MS, NULL, err);
+}
+
+int hc_tree_pack(const char *helper, const char *sbx, const char *what,
+                 int (*take)(void *ctx, int fd, long long size), void *ctx,
+                 rpc_err *err)
+{
+    char name[SPOOL_NAME_SIZE];
+    const cJSON *size;
+    struct stat st;
+    rpc_reply rr;
+    cJSON *a;
+    int dir, fd, rc = -1;
+
+    memset(err, 0, sizeof *err);
+    if (hc_spool_new(&dir, &fd, name, err) != 0)
+        return -1;
+    if ((a = hc_args(sbx)) != NULL) {
+        cJSON_AddStringToObject(a, "what", what);
+        cJSON_AddStringToObject(a, "spool", name);
+    }
+    if (hc_call(helper, HC_TREE_PACK, a, HC_TREE_WAIT_MS, &rr, err) != 0)
+        goto out;
+    size = cJSON_GetObjectItemCaseSensitive(rr.json, "size");
+    /* The size the helper saw is the file's: nothing else wrote it. */
+    if (!cJSON_IsNumber(size) || fstat(fd, &st) != 0 ||
+        (double)st.st_size != size->valuedouble) {
+        rpc_err_set(err, RPC_TRANSPORT, SP_E_INTERNAL,
+                    "malformed helper reply");
+    } else if (lseek(fd, 0, SEEK_SET) == 0) {
+        rc = take(ctx, fd, (long long)st.st_size);
+        if (rc != 0 && err->fail == RPC_OK)
+            rpc_err_set(err, RPC_ANSWER, SP_E_INTERNAL,
+                        "the archive could not be stored");
+    }
+    rpc_reply_free(&rr);
+out:
+    hc_spool_done(dir, fd, name);
+    return rc;
+}
+
+int hc_tree_unpack(const char *helper, const char *sbx, const char *path,
+                   long long (*fill)(void *ctx, int fd), void *ctx,
+                   rpc_err *err)
+{
+    char name[SPOOL_NAME_SIZE];
+    cJSON *a;
+    int dir, fd, rc;
+
+    memset(err, 0, sizeof *err);
+    if (hc_spool_fill(fill, ctx, &dir, &fd, name, err) != 0)
+        return -1;
+    if ((a = hc_path_args(sbx, path)) != NULL)
+        cJSON_AddStringToObject(a, "spool", name);
+    rc = hc_call(helper, HC_TREE_UNPACK, a, HC_TREE_WAIT_MS, NULL, err);
+    hc_spool_done(dir, fd, name);
+    return rc;
 }

@@ -32,6 +32,7 @@
 #define HC_OP_WAIT_MS     10000 /* usage, timeout, stdin, signals */
 #define HC_FILE_WAIT_MS   30000 /* files */
 #define HC_CTX_WAIT_MS    30000 /* context start and end */
+#define HC_TREE_WAIT_MS   180000 /* a tree packed or unpacked (tar) */
 
 /* Every helper operation: enum name, name on the wire. */
 #define HC_OPS(X)                                                              \
@@ -62,7 +63,9 @@
     X(HC_TPL_BUILD, "template_build")   /* start a template build */           \
     X(HC_WATCH_START, "watch_start")    /* watch a directory's file events */  \
     X(HC_WATCH_STOP, "watch_stop")      /* end a watch */                      \
-    X(HC_PORTS, "ports")                /* a sandbox's listening TCP ports */
+    X(HC_PORTS, "ports")                /* a sandbox's listening TCP ports */ \
+    X(HC_TREE_PACK, "tree_pack")        /* a layer or directory as tar */     \
+    X(HC_TREE_UNPACK, "tree_unpack")    /* a tar archive into a directory */
 
 typedef enum hc_op {
 #define HC_ENUM(e, name) e,
@@ -93,6 +96,11 @@ typedef struct hc_sandbox_req {
     const cJSON *env;          /* object of strings, or NULL */
     const cJSON *metadata;     /* object, or NULL */
     const char *template_name; /* NULL: SP_DEFAULT_TEMPLATE */
+    /* A snapshot's layer (a tar archive) for the new disk, written by
+     * layer_fill into a spool file's fd (returns its size, or -1); NULL:
+     * none. */
+    long long (*layer_fill)(void *ctx, int fd);
+    void *layer_ctx;
 } hc_sandbox_req;
 
 /* An execution to start. Strings and JSON stay the caller's. */
@@ -272,6 +280,23 @@ typedef struct hc_tpl_build_req {
 
 /* Start a build (it runs on; its events are events:<build>). */
 int hc_tpl_build(const hc_tpl_build_req *q, rpc_err *err);
+
+/* Pack what ("layer": the writable layer of a template's sandbox, frozen
+ * meanwhile; else a directory path inside sbx) as a tar archive in a
+ * spool file; take(ctx, fd, size) reads it (fd at offset 0) before the
+ * file is removed, and its result (0 or -1) is the call's, with err left
+ * for take to explain (RPC_ANSWER, SP_E_INTERNAL by default).
+ * Errors: invalid_argument (host view "layer", bad path), not_found. */
+int hc_tree_pack(const char *helper, const char *sbx, const char *what,
+                 int (*take)(void *ctx, int fd, long long size), void *ctx,
+                 rpc_err *err);
+
+/* Unpack the tar archive fill writes into a spool file's fd (returns its
+ * size, or -1) into directory path of sbx (made first by the caller).
+ * Errors: invalid_argument (an archive tar refused), not_found. */
+int hc_tree_unpack(const char *helper, const char *sbx, const char *path,
+                   long long (*fill)(void *ctx, int fd), void *ctx,
+                   rpc_err *err);
 
 /* Start watch q->id on helper; out gets {watch_id, path, recursive}
  * (path normalised). Errors: not_found (no such directory),

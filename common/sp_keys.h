@@ -64,7 +64,8 @@
       "handlers",                                                              \
       "lost_helper", "deleted when the sweep ends; expires after 30 s")        \
     X(KEY_SBX, "sbx:<sbx>", "hash",                                            \
-      "sp-helperd (create, timeout, pause, resume, network)",                  \
+      "sp-helperd (create, timeout, pause, resume, network), sp-sandboxes "    \
+      "(workspace, ws_mount of a sandbox on a workspace; only while it exists)", \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \
       "deleted when the sandbox ends or its helper restarts")                  \
@@ -165,6 +166,27 @@
       "sp-storage (bucket create, delete)",                                    \
       "sp-storage (every bucket and object route: the owner check)",           \
       "permanent; a bucket leaves it when deleted")                            \
+    X(KEY_SNAP, "snap:<snp>", "hash",                                          \
+      "sp-sandboxes (snapshot create)",                                        \
+      "sp-sandboxes (snapshot routes, create from a snapshot)",                \
+      "permanent; deleted by DELETE /snapshots/{id}")                          \
+    X(KEY_SNAPS_OF_OWNER, "snaps:<sub>", "set",                                \
+      "sp-sandboxes (snapshot create, delete)",                                \
+      "sp-sandboxes (GET /snapshots, per-subject limit)",                      \
+      "permanent; a snapshot leaves it when deleted")                          \
+    X(KEY_WS, "ws:<sub>:<name>", "hash",                                       \
+      "sp-sandboxes (workspace create, hold, sync: CAS on version, release)", \
+      "sp-sandboxes (workspace routes, create with a workspace, sync)",        \
+      "permanent; deleted by DELETE /workspaces/{name} when not held")         \
+    X(KEY_WSS_OF_OWNER, "wss:<sub>", "set",                                    \
+      "sp-sandboxes (workspace create, delete)",                               \
+      "sp-sandboxes (GET /workspaces, per-subject limit)",                     \
+      "permanent; a workspace leaves it when deleted")                         \
+    X(KEY_WS_SYNC, "wsync", "zset",                                            \
+      "sp-sandboxes (hold: added; periodic sync: next time; release)",        \
+      "sp-sandboxes (the periodic sync thread)",                               \
+      "a member (<sub>:<name>) leaves it when its hold is released or its "    \
+      "holder is found gone")                                                  \
     X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
       "every FastCGI program (http_flusher, once a second)",                   \
       "sp-health (/metrics)", "permanent")

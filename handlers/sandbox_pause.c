@@ -23,7 +23,8 @@ static void sbxh_pause_or_resume(http_req *r, int pause)
     rpc_err err;
 
     /* The body is optional; E2B's {memory} asks for nothing more here. */
-    if (body == NULL || sbxh_lookup(r, r->params[0], helper) != 0)
+    if (body == NULL || sbxh_lookup(r, r->params[0], helper) != 0 ||
+        (pause && sbxh_ws_before_end(r, r->params[0], helper, 0) != 0))
         goto out;
     if ((pause ? hc_pause(helper, r->params[0], &err)
                : hc_resume(helper, r->params[0], &err)) != 0) {

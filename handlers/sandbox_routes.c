@@ -2,7 +2,8 @@
  * sp-sandboxes program (the routes are in sandboxes.c: life cycle;
  * sandbox_sessions.c: sessions; sandbox_pause.c: pause, resume, metrics;
  * sandbox_commands.c; sandbox_files.c; sandbox_watches.c;
- * sandbox_ports.c; templates.c). */
+ * sandbox_ports.c; templates.c; sandbox_snapshots.c; sandbox_workspaces.c,
+ * whose periodic sync thread the program starts). */
 #include "sandboxes.h"
 #include "e2b.h"
 #include "sp_auth.h"
@@ -38,6 +39,16 @@ static const http_route sbxh_routes[] = {
     /* An EventSource sends no headers: ?access_token= too. */
     {"GET", "/sandboxes/*/watch", sbxh_watch_stream,
      AUTH_REQUIRED | AUTH_QUERY_TOKEN},
+    {"POST", "/sandboxes/*/snapshots", sbxh_snapshot_create, AUTH_REQUIRED},
+    {"POST", "/sandboxes/*/workspace/sync", sbxh_ws_sync_route,
+     AUTH_REQUIRED},
+    {"GET", "/snapshots", sbxh_snapshot_list, AUTH_REQUIRED},
+    {"GET", "/snapshots/*", sbxh_snapshot_get, AUTH_REQUIRED},
+    {"DELETE", "/snapshots/*", sbxh_snapshot_delete, AUTH_REQUIRED},
+    {"POST", "/workspaces", sbxh_ws_create, AUTH_REQUIRED},
+    {"GET", "/workspaces", sbxh_ws_list, AUTH_REQUIRED},
+    {"GET", "/workspaces/*", sbxh_ws_get, AUTH_REQUIRED},
+    {"DELETE", "/workspaces/*", sbxh_ws_delete, AUTH_REQUIRED},
     {"POST", "/api/sessions/*/initialize", sbxh_session_init, AUTH_REQUIRED},
     {"GET", "/templates", tplh_list, AUTH_REQUIRED},
     {"GET", "/templates/*", tplh_get, AUTH_REQUIRED},
@@ -55,5 +66,5 @@ static const http_route sbxh_routes[] = {
 int main(void)
 {
     return http_main("sandboxes", sbxh_routes,
-                     sizeof sbxh_routes / sizeof sbxh_routes[0], NULL);
+                     sizeof sbxh_routes / sizeof sbxh_routes[0], sbxh_ws_start);
 }

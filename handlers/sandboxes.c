@@ -17,6 +17,7 @@
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_keys.h"
+#include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_utf8.h"
 
@@ -213,10 +214,14 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
     char k[RDS_KEY_MAX], count[RDS_NUM_SIZE], made[SP_ID_SIZE];
     hc_sandbox_req q = {.id = id_out, .owner = r->auth.sub};
     redisReply *rep = NULL;
+    sbxh_from from = {0};
+    sbxh_ws ws = {0};
     rpc_err err;
     int result = -1;
 
-    if (sbxh_spec(r, body, &q) != 0 || rpc_need_helper(r) != 0)
+    if (sbxh_spec(r, body, &q) != 0 ||
+        sbxh_snapshot_spec(r, body, &q, &from) != 0 ||
+        rpc_need_helper(r) != 0)
         goto out;
     if (id_generate_sandbox(id_out, SP_ID_SIZE) != 0 ||
         key_of(k, sizeof k, KEY_SBXS_OF_OWNER, r->auth.sub) != 0) {
@@ -235,15 +240,33 @@ int sbxh_create(http_req *r, const cJSON *body, char *id_out)
                         "at most %s live sandboxes per subject", count);
         goto out;
     }
+    /* A workspace is held before anything is made: a second holder is
+     * 409 at once. */
+    if (sbxh_ws_hold(r, body, id_out, &ws) != 0) {
+        freeReplyObject(rds_cmd("SREM %s %s", k, id_out));
+        goto out;
+    }
     if (hc_create(&q, made, &err) != 0) {
         freeReplyObject(rds_cmd("SREM %s %s", k, id_out));
-        http_send_rpc_error(r, &err, NULL);
+        sbxh_ws_unhold(r->auth.sub, &ws);
+        http_send_rpc_error(r, &err, q.layer_fill ? "snapshot" : NULL);
         goto out;
     }
     if (strcmp(made, id_out) != 0) {
         freeReplyObject(
             rds_cmd("EVAL %s 1 %s %s %s", sbxh_swap_lua, k, id_out, made));
         snprintf(id_out, SP_ID_SIZE, "%s", made);
+    }
+    /* Its workspace restored before the answer, so before any command; a
+     * sandbox that cannot have it is not left behind. */
+    if (ws.name[0] != '\0' && sbxh_ws_attach(r, id_out, &ws) != 0) {
+        char helper[SP_ID_SIZE];
+        if (rpc_sandbox_helper(r->auth.sub, id_out, helper) == SP_OK &&
+            hc_delete(helper, id_out, &err) != 0)
+            log_warn("sandbox %s: delete after a failed restore failed",
+                     id_out);
+        sbxh_ws_unhold(r->auth.sub, &ws);
+        goto out;
     }
     result = 0;
 out:
@@ -336,7 +359,8 @@ void sbxh_delete(http_req *r)
     char helper[SP_ID_SIZE];
     rpc_err err;
 
-    if (sbxh_lookup(r, r->params[0], helper) != 0)
+    if (sbxh_lookup(r, r->params[0], helper) != 0 ||
+        sbxh_ws_before_end(r, r->params[0], helper, 1) != 0)
         return;
     if (hc_delete(helper, r->params[0], &err) != 0) {
         http_send_rpc_error(r, &err, NULL);

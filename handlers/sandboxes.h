@@ -12,6 +12,8 @@
 #include "sp_helper.h"
 #include "sp_keys.h"
 #include "sp_rpc.h"
+#include "sp_store.h"
+#include "sp_tspec.h"
 
 #define SBXH_FILE_MAX (64 * 1024 * 1024)
 
@@ -108,6 +110,89 @@ void sbxh_watch_list(http_req *r);
 void sbxh_watch_delete(http_req *r);
 void sbxh_watch_events(http_req *r);
 void sbxh_watch_stream(http_req *r);
+
+/* The object store of snapshots and workspaces (sandbox_snapshots.c):
+ * archives live in the subject's bucket SBXH_STORE_BUCKET, a name no
+ * user can give (obj_bucket_rule refuses "_"), so no /buckets route
+ * reaches them. */
+#define SBXH_STORE_BUCKET "_sandpipe"
+#define SBXH_OBJ_KEY_MAX  256
+/* The backend (set up once, on first use); NULL if it cannot be. */
+const st_backend *sbxh_store(void);
+/* Store size bytes from fd as key of sub's internal bucket (meta into
+ * out); the backend's status. */
+sp_status sbxh_store_put(const char *sub, const char *key, int fd,
+                         long long size, st_meta *out);
+/* key of sub's internal bucket written to fd: its size, or -1. */
+long long sbxh_store_fill(const char *sub, const char *key, int fd);
+/* Remove key of sub's internal bucket (a failure is logged). */
+void sbxh_store_del(const char *sub, const char *key);
+
+/* Answer r with o and status, or 503 when o is NULL (a record that could
+ * not be read back); o is freed. */
+void sbxh_send_doc(http_req *r, int status, cJSON *o);
+
+/* A tree packed by the helper and stored as key (sbxh_pack_store). */
+typedef struct sbxh_pack {
+    const char *sub;
+    char key[SBXH_OBJ_KEY_MAX];
+    st_meta meta; /* the stored object's */
+    sp_status st; /* the store's status (SP_OK: the helper's error) */
+} sbxh_pack;
+/* Pack what ("layer" or a directory) of sbx and store it as p->key: 0, or
+ * -1 with err (the helper's, or the store's in p->st). */
+int sbxh_pack_to_store(const char *helper, const char *sbx, const char *what,
+                       sbxh_pack *p, rpc_err *err);
+/* The same, answering the error itself: 0, or -1 after the answer. */
+int sbxh_pack_store(http_req *r, const char *helper, const char *sbx,
+                    const char *what, sbxh_pack *p);
+
+/* A create from a snapshot: what its layer_fill reads. */
+typedef struct sbxh_from {
+    const char *sub;
+    char template_name[TS_NAME_MAX + 1];
+    char object[SBXH_OBJ_KEY_MAX];
+} sbxh_from;
+/* POST /sandboxes's "snapshot" into q (its template, its layer through
+ * f, which must live until hc_create returns): 0 (also when absent), or
+ * -1 after the 400/404. */
+int sbxh_snapshot_spec(http_req *r, const cJSON *body, hc_sandbox_req *q,
+                       sbxh_from *f);
+void sbxh_snapshot_create(http_req *r);
+void sbxh_snapshot_list(http_req *r);
+void sbxh_snapshot_get(http_req *r);
+void sbxh_snapshot_delete(http_req *r);
+
+/* Workspaces (sandbox_workspaces.c). A create's "workspace" and "mount",
+ * checked and the workspace held for the sandbox id (so a second holder
+ * is 409 before anything is made). */
+#define SBXH_WS_NAME_MAX  63
+#define SBXH_WS_MOUNT_MAX 1024
+typedef struct sbxh_ws {
+    char name[SBXH_WS_NAME_MAX + 1]; /* "" when the create has none */
+    char mount[SBXH_WS_MOUNT_MAX + 1];
+    char held_by[SP_ID_SIZE];
+} sbxh_ws;
+/* 0 (w->name "" when the body names none), or -1 after the error. */
+int sbxh_ws_hold(http_req *r, const cJSON *body, const char *id, sbxh_ws *w);
+/* The create failed: the hold is let go (NULL-safe on w->name ""). */
+void sbxh_ws_unhold(const char *sub, const sbxh_ws *w);
+/* Sandbox id (made, perhaps with another id than the hold's) gets the
+ * workspace restored into its mount before the answer: 0, or -1 after the
+ * error (the caller deletes the sandbox and lets the hold go). */
+int sbxh_ws_attach(http_req *r, const char *id, sbxh_ws *w);
+/* Before sbx is deleted or paused: its workspace's last sync, and on
+ * delete (release) its hold let go. 0 (also without a workspace), or -1
+ * after the error (the sync failed: nothing is deleted or paused). */
+int sbxh_ws_before_end(http_req *r, const char *sbx, const char *helper,
+                       int release);
+void sbxh_ws_create(http_req *r);
+void sbxh_ws_list(http_req *r);
+void sbxh_ws_get(http_req *r);
+void sbxh_ws_delete(http_req *r);
+void sbxh_ws_sync_route(http_req *r);
+/* Start the periodic sync thread (sp-sandboxes' init); 0 or -1. */
+int sbxh_ws_start(void);
 
 /* The sandbox id of a chat session of the caller (its expiry pushed to
  * SP_SESSION_IDLE from now), or -1 (404 sent). */

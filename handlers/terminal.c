@@ -8,12 +8,21 @@
  * the relay refreshes watched_at while a client watches, and the helper
  * closes a terminal nobody watched for SP_TERMINAL_GRACE seconds or nobody
  * typed into for SP_TERMINAL_TIMEOUT. exec:<id> (the helper's) holds the
- * shell's status. */
+ * shell's status.
+ *
+ * With "workspace" (and the other fields of POST /sandboxes: template,
+ * mount, limits …) the terminal's sandbox is made by the sandboxes
+ * family's own create (sbxh_create, linked in as sp-envd links it): the
+ * workspace is held and restored before the shell starts, in its mount.
+ * That sandbox outlives the terminal (its id is in the answer) until it
+ * is deleted, which syncs the workspace, or its timeout. */
+#include "sandboxes.h"
 #include "sp_auth.h"
 #include "sp_config.h"
 #include "sp_id.h"
 #include "sp_json.h"
 #include "sp_keys.h"
+#include "sp_log.h"
 #include "sp_redis.h"
 #include "sp_helper.h"
 #include "sp_rpc.h"
@@ -87,7 +96,7 @@ static void trm_create(http_req *r)
     cJSON *body = http_json_body(r, 1), *o;
     const char *sandbox, *cwd;
     char id[SP_ID_SIZE], helper[SP_ID_SIZE] = "", k[RDS_KEY_MAX],
-                         sbx[SP_ID_SIZE];
+                         sbx[SP_ID_SIZE], made[SP_ID_SIZE];
     long long cols, rows;
     rpc_err err;
 
@@ -102,6 +111,17 @@ static void trm_create(http_req *r)
         http_send_error(r, SP_E_INVALID_ARGUMENT, "cwd",
                         "cwd must be an absolute path");
         goto out;
+    }
+    if (sandbox == NULL &&
+        cJSON_GetObjectItemCaseSensitive(body, "workspace") != NULL) {
+        /* A sandbox on the workspace, made as POST /sandboxes makes one;
+         * the shell starts in its mount. */
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mount");
+        if (sbxh_create(r, body, made) != 0)
+            goto out;
+        sandbox = made;
+        if (cwd == NULL)
+            cwd = cJSON_IsString(m) ? m->valuestring : "/workspace/files";
     }
     if (sandbox != NULL) {
         if (rpc_sandbox_of(r, sandbox, "sandbox_id", helper) != 0)
@@ -122,6 +142,10 @@ static void trm_create(http_req *r)
     if (trm_start(r, id, sandbox, cwd, cols, rows, helper, sbx, &err) != 0) {
         freeReplyObject(rds_cmd("DEL %s", k));
         http_send_rpc_error(r, &err, NULL);
+        /* The sandbox made for it has nothing of its own yet. */
+        if (sandbox == made && hc_delete(helper, made, &err) != 0)
+            log_warn("sandbox %s: delete after a failed terminal failed",
+                     made);
         goto out;
     }
     freeReplyObject(rds_cmd("HSET %s sandbox %s helper %s", k, sbx, helper));

@@ -48,7 +48,7 @@ static double phase[3][4096]; /* create, spawn..exit, destroy */
 /* One sandbox life; returns its duration in ms or -1. */
 static double one_run(int i)
 {
-    sbx_root root = {rootfs, 0};
+    sbx_root root = {rootfs, 0, 0, -1};
     double t1, t2;
     sbx_limits lim = {256, 64, 64, 128, 1.0};
     char *argv[] = {"true", NULL}, id[32], err[512];

@@ -19,6 +19,7 @@
  *   hd_kind.c      the kinds command and terminal
  *   hd_ctx*.c      stateful contexts (and the kind of their driver)
  *   hd_sandbox.c   sandboxes: made and ended on workers, recorded
+ *   hd_tree.c      trees packed and unpacked: snapshots, workspaces
  *   hd_tpl_ops.c   templates listed in Redis, pruned, deleted
  *   hd_tpl_build.c template builds asked for through the API
  *   hd_pool.c      the pool of ready sandboxes, one-off runs
@@ -265,10 +266,12 @@ hd_sandbox *hd_find(const char *id);
  * the callee owns s) or not (s NULL; err says why). */
 typedef void (*hd_made_fn)(hd_sandbox *s, const sbx_limits *lim, void *arg,
                            const char *err);
-/* Make a sandbox on a worker; made is called later. Returns 0, or -1 if
- * it cannot be asked for (the helper is full; made is not called). */
+/* Make a sandbox on a worker; made is called later. layer: -1, or the fd
+ * of a snapshot's layer (a tar archive, sbx_root) for a template's
+ * sandbox, taken over (closed here, whatever happens). Returns 0, or -1
+ * if it cannot be asked for (the helper is full; made is not called). */
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
-                    const sp_netpol *net, const cJSON *env, long long timeout,
+                    int layer, const sp_netpol *net, const cJSON *env, long long timeout,
                     hd_tpl *tpl, hd_made_fn made, void *arg);
 void hd_default_limits(sbx_limits *lim); /* a one-off run's */
 /* A create job's limits and template name (SP_DEFAULT_TEMPLATE if it
@@ -278,8 +281,22 @@ int hd_create_args(hd_job *job, sbx_limits *lim, const char **tname);
  * env, timeout; it keeps its own id, which the answer gives): recorded,
  * answered. */
 void hd_sandbox_adopt(hd_sandbox *s, hd_job *job, const sbx_limits *lim);
+/* Freeze s for the helper's own moment (a snapshot of its layer): 1 if
+ * frozen now (hd_sandbox_unhold thaws it and moves its clocks on), 0 if
+ * its owner had paused it (left so), -1 if it could not be frozen. While
+ * held, it is paused to every operation (409 paused). */
+int hd_sandbox_hold(hd_sandbox *s);
+void hd_sandbox_unhold(hd_sandbox *s);
 /* 1 if a sandbox being made uses version (NULL: any) of template name. */
 int hd_sandbox_making_tpl(const char *name, const char *version);
+
+/* hd_tree.c: "tree_pack" {sandbox, what: "layer" | path, spool}: the
+ * writable layer (frozen meanwhile) or a directory as a tar archive in
+ * the spool file, answered {size}; "tree_unpack" {sandbox, path, spool}:
+ * the archive unpacked into the directory path (a layer: at create only,
+ * the create's args.layer). */
+void hd_op_tree_pack(hd_sandbox *s, hd_job *job);
+void hd_op_tree_unpack(hd_sandbox *s, hd_job *job);
 
 /* hd_ports.c: a sandbox's TCP ports (theory of operation there). The
  * registry the forward thread reads, kept by the main thread: a named

@@ -95,7 +95,8 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         {"disk_mb", HD_A_NUM, 0}, {"cpus_milli", HD_A_NUM, 0},
         {"network", HD_A_BOOL, 0}, {"public", HD_A_BOOL, 0},
         {"netpol", HD_A_OBJ, 0}, {"env", HD_A_OBJ, 0},
-        {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0}}},
+        {"metadata", HD_A_OBJ, 0}, {"template", HD_A_STR, 0},
+        {"layer", HD_A_STR, 0}}},
     [HC_TPL_DELETE] = {.fn = hd_op_tpl_delete, .args = {
         {"name", HD_A_STR, 1}, {"owner", HD_A_ID, 1}}},
     [HC_TPL_BUILD] = {.fn = hd_op_tpl_build, .args = {
@@ -156,6 +157,11 @@ static const hd_op hd_ops[HC_OP_COUNT] = {
         HD_SBX, {"watch", HD_A_ID, 1}}},
     [HC_PORTS] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_ports,
         .args = {HD_SBX}},
+    /* A paused sandbox's layer may be packed (it is frozen already). */
+    [HC_TREE_PACK] = {.sandbox = 1, .paused_ok = 1, .fn = hd_op_tree_pack,
+        .args = {HD_SBX, {"what", HD_A_STR, 1}, HD_SPOOL}},
+    [HC_TREE_UNPACK] = {.sandbox = 1, .fn = hd_op_tree_unpack, .args = {
+        HD_SBX, HD_PATH, HD_SPOOL}},
 };
 /* clang-format on */
 

@@ -289,7 +289,7 @@ void hd_pool_fill(void)
     while (hd_pool_n + hd_pool_making < hd_pool_want + hd_runs_n &&
            hd_pool_making < hd_pool_making_max() && now >= hd_pool_retry_ms) {
         if (id_generate_sandbox(id, sizeof id) != 0 ||
-            hd_sandbox_make(id, "pool", &lim, 0, NULL, 0, NULL, hd_pool_made,
+            hd_sandbox_make(id, "pool", &lim, -1, 0, NULL, 0, NULL, hd_pool_made,
                             NULL) != 0) {
             hd_pool_retry_ms = now + HD_POOL_RETRY_MS;
             break;

@@ -102,7 +102,7 @@ static void hd_np_fill_kind(int kind)
     if ((strcmp(tname, "host") != 0 &&
          (tpl = hd_tpl_load(tname, "pool")) == NULL) ||
         id_generate_sandbox(id, sizeof id) != 0 ||
-        hd_sandbox_make(id, "pool", &lim,
+        hd_sandbox_make(id, "pool", &lim, -1,
                         kind == HD_NP_NET ? &sbx_net_internet : NULL, NULL, 0,
                         tpl, hd_np_made, (void *)(intptr_t)kind) != 0) {
         hd_tpl_free(tpl); /* no template (yet), or the helper is full */
@@ -154,7 +154,10 @@ void hd_op_create_pooled(hd_sandbox *none, hd_job *job)
 
     if (hd_create_args(job, &lim, &tname) != 0)
         return;
-    if ((kind = hd_np_kind_of(job, tname)) >= 0 &&
+    /* A snapshot's layer goes onto a new disk before its overlay is
+     * mounted: never a ready sandbox. */
+    if (hd_arg_str(job->args, "layer") == NULL &&
+        (kind = hd_np_kind_of(job, tname)) >= 0 &&
         (s = hd_np_take(kind)) != NULL) {
         hd_sandbox_adopt(s, job, &lim);
         hd_np_fill();

@@ -9,6 +9,8 @@
 #include "sp_keys.h"
 #include "sp_log.h"
 #include "sp_redis.h"
+#include "sp_spool.h"
+#include <fcntl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,11 +75,15 @@ typedef struct hd_making {
     hd_sandbox *s; /* its record; s->sbx is set by the worker */
     sbx_limits lim;
     long long timeout;
+    int layer; /* a snapshot's layer to unpack first, or -1 */
     hd_made_fn made;
     void *arg;
     char err[512];
     struct hd_making *next;
 } hd_making;
+
+/* The error of a create whose snapshot layer tar refused. */
+static const char hd_err_layer[] = "the snapshot's archive was refused";
 
 /* Sandboxes being made (their ids are taken). */
 static hd_making *hd_makings;
@@ -86,7 +92,8 @@ static void hd_making_run(hd_work *w)
 {
     hd_making *m = (hd_making *)w;
     hd_sandbox *s = m->s;
-    sbx_root root = {s->tpl ? s->tpl->rootfs : NULL, 0};
+    sbx_root root = {s->tpl ? s->tpl->rootfs : NULL, 0, m->layer >= 0,
+                     m->layer};
 
     if (sbx_create(s->id, &m->lim, &s->net, s->uid, s->uid,
                    s->tpl ? &root : NULL, &s->sbx, m->err, sizeof m->err) != 0)
@@ -117,6 +124,8 @@ static void hd_making_done(hd_work *w)
     hd_sandbox *s = m->s;
     char hk[RDS_KEY_MAX];
 
+    if (m->layer >= 0)
+        close(m->layer);
     for (pp = &hd_makings; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == m) {
             *pp = m->next;
@@ -130,7 +139,12 @@ static void hd_making_done(hd_work *w)
         hd_tpl_free(s->tpl);
         netpol_free(&s->net);
         free(s);
-        m->made(NULL, &m->lim, m->arg, "could not create the sandbox");
+        /* tar refused the snapshot's archive (sbx_tree.c): the caller's
+         * input, not the helper's failure. */
+        m->made(NULL, &m->lim, m->arg,
+                strncmp(m->err, "tar failed", 10) == 0
+                    ? hd_err_layer
+                    : "could not create the sandbox");
         free(m);
         return;
     }
@@ -184,8 +198,8 @@ static void hd_sandbox_env(hd_sandbox *s, const cJSON *env)
 }
 
 int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
-                    const sp_netpol *net, const cJSON *env, long long timeout,
-                    hd_tpl *tpl, hd_made_fn made, void *arg)
+                    int layer, const sp_netpol *net, const cJSON *env,
+                    long long timeout, hd_tpl *tpl, hd_made_fn made, void *arg)
 {
     hd_making *m = calloc(1, sizeof *m);
     hd_sandbox *s = calloc(1, sizeof *s);
@@ -197,6 +211,8 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
             netpol_free(&s->net);
         free(m);
         free(s);
+        if (layer >= 0)
+            close(layer);
         return -1;
     }
     snprintf(s->id, sizeof s->id, "%s", id);
@@ -211,6 +227,7 @@ int hd_sandbox_make(const char *id, const char *owner, const sbx_limits *lim,
     m->s = s;
     m->lim = *lim;
     m->timeout = timeout;
+    m->layer = layer;
     m->made = made;
     m->arg = arg;
     m->next = hd_makings;
@@ -237,7 +254,10 @@ static void hd_created(hd_sandbox *s, const sbx_limits *lim, void *arg,
     cJSON *rep;
 
     if (s == NULL) {
-        hd_reply_err(job->rid, SP_E_UNAVAILABLE, "%s", err);
+        hd_reply_err(job->rid,
+                     err == hd_err_layer ? SP_E_INVALID_ARGUMENT
+                                         : SP_E_UNAVAILABLE,
+                     "%s", err);
     } else {
         s->next = hd_sandboxes;
         hd_sandboxes = s;
@@ -305,6 +325,32 @@ static int hd_create_netpol(hd_job *job, sp_netpol *net)
     return 0;
 }
 
+/* The create job's snapshot layer (args.layer, a spool file the handler
+ * filled from storage): its fd, removed from the spool once open; -1 for
+ * none; -2 after answering a bad one. */
+static int hd_create_layer(hd_job *job, const hd_tpl *tpl)
+{
+    const char *name = hd_arg_str(job->args, "layer");
+    int dir, fd;
+    off_t size;
+
+    if (name == NULL)
+        return -1;
+    if (tpl == NULL) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT,
+                     "a snapshot needs a template's sandbox");
+        return -2;
+    }
+    /* The name is hostile: only a spool name, inside the spool. */
+    if ((dir = spool_dir()) < 0 ||
+        (fd = spool_open(dir, name, O_RDONLY, &size)) < 0) {
+        hd_reply_err(job->rid, SP_E_INVALID_ARGUMENT, "bad spool file");
+        return -2;
+    }
+    spool_remove(dir, name);
+    return fd;
+}
+
 void hd_op_create(hd_sandbox *none, hd_job *job)
 {
     const char *id = hd_arg_str(job->args, "id");
@@ -314,6 +360,7 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
     sp_netpol net;
     const char *tname;
     hd_tpl *tpl = NULL;
+    int layer;
 
     (void)none; /* made here, not found */
     if (hd_create_args(job, &lim, &tname) != 0 ||
@@ -324,7 +371,11 @@ void hd_op_create(hd_sandbox *none, hd_job *job)
         hd_reply_err(job->rid, SP_E_NOT_FOUND, "no template named %s", tname);
         goto out;
     }
-    if (hd_sandbox_make(id, owner, &lim, &net,
+    if ((layer = hd_create_layer(job, tpl)) == -2) {
+        hd_tpl_free(tpl);
+        goto out;
+    }
+    if (hd_sandbox_make(id, owner, &lim, layer, &net,
                         cJSON_GetObjectItemCaseSensitive(a, "env"),
                         hd_arg_int(a, "timeout", 300), tpl, hd_created,
                         job) != 0) {
@@ -525,31 +576,68 @@ void hd_op_pause(hd_sandbox *s, hd_job *job)
     hd_pause_reply(s, job->rid);
 }
 
-void hd_op_resume(hd_sandbox *s, hd_job *job)
+/* Thaw s and move its clocks on by the time it stood still; 0, or -1
+ * logged (it stays frozen). */
+static int hd_thaw(hd_sandbox *s)
 {
-    char k[RDS_KEY_MAX], err[256];
+    char err[256];
     long long delta;
 
+    if (sbx_resume(s->sbx, err, sizeof err) != 0) {
+        log_error("sbx_resume(%s) failed: %s", s->id, err);
+        return -1;
+    }
+    /* The clocks stood still while it was paused. */
+    delta = hd_now_ms() - s->paused_ms;
+    s->expires_at += (delta + 500) / 1000;
+    hd_exec_shift(s, delta);
+    hd_ctx_shift(s, delta);
+    s->paused_ms = 0;
+    hd_ports_paused(s->id, 0);
+    log_info("resumed sandbox %s after %lld ms", s->id, delta);
+    return 0;
+}
+
+void hd_op_resume(hd_sandbox *s, hd_job *job)
+{
+    char k[RDS_KEY_MAX];
+
     if (s->paused_ms != 0) {
-        if (sbx_resume(s->sbx, err, sizeof err) != 0) {
-            log_error("sbx_resume(%s) failed: %s", s->id, err);
+        if (hd_thaw(s) != 0) {
             hd_reply_err(job->rid, SP_E_UNAVAILABLE,
                          "could not resume the sandbox");
             return;
         }
-        /* The clocks stood still while it was paused. */
-        delta = hd_now_ms() - s->paused_ms;
-        s->expires_at += (delta + 500) / 1000;
-        hd_exec_shift(s, delta);
-        hd_ctx_shift(s, delta);
-        s->paused_ms = 0;
-        hd_ports_paused(s->id, 0);
         key_of(k, sizeof k, KEY_SBX, s->id);
         hd_pub("HSET %s status running expires_at %lld", k, s->expires_at);
         hd_pub("HDEL %s paused_at", k);
-        log_info("resumed sandbox %s after %lld ms", s->id, delta);
     }
     hd_pause_reply(s, job->rid);
+}
+
+int hd_sandbox_hold(hd_sandbox *s)
+{
+    char err[256];
+
+    if (s->paused_ms != 0)
+        return 0; /* paused by its owner: it stays so */
+    if (sbx_pause(s->sbx, err, sizeof err) != 0) {
+        log_error("sbx_pause(%s) failed: %s", s->id, err);
+        if (sbx_resume(s->sbx, err, sizeof err) != 0)
+            log_error("sbx_resume(%s) failed: %s", s->id, err);
+        return -1;
+    }
+    /* Paused as far as the loop knows: no tick, no spawn (409 paused),
+     * until hd_sandbox_unhold. Nothing is published: it is a moment. */
+    s->paused_ms = hd_now_ms();
+    hd_ports_paused(s->id, 1);
+    return 1;
+}
+
+void hd_sandbox_unhold(hd_sandbox *s)
+{
+    if (s->paused_ms != 0)
+        hd_thaw(s);
 }
 
 const char *hd_sandbox_due(const hd_sandbox *s, long long now_ms)

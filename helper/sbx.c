@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -347,6 +348,24 @@ const char *sbx_id(const sbx_sandbox *s)
 const char *sbx_root_path(const sbx_sandbox *s)
 {
     return s->root;
+}
+
+int sbx_userns(const sbx_sandbox *s)
+{
+    return s->userns;
+}
+
+int sbx_upper_open(const sbx_sandbox *s)
+{
+    char path[PATH_MAX];
+
+    if (s->root == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    /* The helper made every component; O_NOFOLLOW for the last. */
+    snprintf(path, sizeof path, "%s/disk/upper", s->dir);
+    return open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 uid_t sbx_host_uid(const sbx_sandbox *s, uint32_t inside)

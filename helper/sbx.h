@@ -55,6 +55,11 @@ typedef struct sbx_limits {
 typedef struct sbx_root {
     const char *rootfs;
     int in_place;
+    /* has_layer: layer_fd is a tar archive of a writable layer (a
+     * snapshot, sbx_tree.c) unpacked onto the new disk before the overlay
+     * is mounted (so the overlay never sees its upper change under it). */
+    int has_layer;
+    int layer_fd;
 } sbx_root;
 
 #define SBX_RANGE_IDS 4096 /* host ids per template sandbox */
@@ -233,6 +238,29 @@ int sbx_run_capture(char *const argv[], char *buf, size_t len);
 /* Bytes used and total of the sandbox's disk (the workspace tmpfs in the
  * host view). */
 int sbx_disk_usage(const sbx_sandbox *s, uint64_t *used, uint64_t *total);
+
+/* A tar run over a directory of a sandbox (sbx_tree.c): pack dir into
+ * archive, or unpack archive into dir, as the sandbox's own identity
+ * (unpacking in a mount namespace where only dir is writable). */
+typedef struct sbx_tree {
+    int dir;     /* O_PATH fd of the directory, resolved by the caller */
+    int archive; /* read (unpack) or written (pack) at its offset */
+    int userns;  /* the sandbox's user namespace, or -1 (host view) */
+    uid_t uid;   /* with userns: the inside uid; else the host uid */
+    int layer;   /* a writable layer: owners, whiteouts, opaque dirs kept */
+    int unpack;
+} sbx_tree;
+
+/* Run t to its end (blocking: a worker's). 0, or -1 with tar's first
+ * complaint in err. */
+int sbx_tree_run(const sbx_tree *t, char *err, size_t errlen);
+
+/* The user namespace of a template's sandbox (owned by s), or -1. */
+int sbx_userns(const sbx_sandbox *s);
+
+/* An O_PATH fd (the caller closes it) of a template sandbox's writable
+ * layer, <dir>/disk/upper; -1 (errno ENOENT) for the host view. */
+int sbx_upper_open(const sbx_sandbox *s);
 
 /* The sandbox's id (owned by s). */
 const char *sbx_id(const sbx_sandbox *s);

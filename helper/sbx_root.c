@@ -241,8 +241,13 @@ int sbx_overlay_mount(const char *lower, const char *disk, const char *dst,
         snprintf(err, errlen, "overlay: a path holds ',' or ':'");
         return -1;
     }
-    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
-             lower, disk, disk);
+    /* userxattr: the overlay keeps its marks (an opaque directory) as
+     * user.overlay.* xattrs, which the sandbox's own user namespace can
+     * read and write: a snapshot of the layer is packed and unpacked
+     * there (sbx_tree.c), never with the host's capabilities. */
+    snprintf(opts, sizeof opts,
+             "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,userxattr", lower,
+             disk, disk);
     if (mount("sandpipe-root", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
         return fail(err, errlen, "overlay mount", dst);
     return 0;
@@ -258,6 +263,23 @@ static int mkdir_own(const char *path, mode_t mode, uid_t owner, char *err,
     if (lchown(path, owner, owner) < 0 || chmod(path, mode) < 0)
         return fail(err, errlen, "chown", path);
     return 0;
+}
+
+/* A snapshot's layer unpacked onto the new disk as the sandbox's root
+ * (its user namespace: its own ids, nothing of the host's). */
+static int root_layer(sbx_sandbox *s, const char *upper, int archive,
+                      char *err, size_t errlen)
+{
+    sbx_tree t = {.archive = archive, .userns = s->userns, .uid = 0,
+                  .layer = 1, .unpack = 1};
+    int rc;
+
+    t.dir = open(upper, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t.dir < 0)
+        return fail(err, errlen, "open", upper);
+    rc = sbx_tree_run(&t, err, errlen);
+    close(t.dir);
+    return rc;
 }
 
 /* The disk and the overlay of a sandbox made from a template. */
@@ -293,6 +315,8 @@ static int root_overlay(sbx_sandbox *s, const sbx_root *root, uint64_t disk_mb,
     /* upper is the root directory as the sandbox sees it: root's, 0755. */
     if (mkdir_own(upper, 0755, s->uid, err, errlen) < 0 ||
         mkdir_own(work, 0700, 0, err, errlen) < 0)
+        goto out;
+    if (root->has_layer && root_layer(s, upper, root->layer_fd, err, errlen) < 0)
         goto out;
     if (sbx_idmap_mount(root->rootfs, lower, s->userns, 1, err, errlen) < 0)
         goto out;

@@ -69,7 +69,7 @@ int tb_run(char *const argv[], char *const env[], unsigned uid, unsigned gid,
            const char *cwd, char *err, size_t errlen)
 {
     sbx_limits lim = {TB_STEP_MEMORY_MB, 1, 1024, TB_STEP_PIDS, 0};
-    sbx_root root = {tb.rootfs, 1};
+    sbx_root root = {tb.rootfs, 1, 0, -1};
     sbx_spawn_req req = {0};
     sbx_sandbox *s = NULL;
     char id[64];

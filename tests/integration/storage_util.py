@@ -113,32 +113,35 @@ def stop_instead(name, proc, ready):
 
 
 class S3Storage:
-    """sp-storage with the s3 backend in place of the supervised one."""
+    """A program with the s3 backend (sp-storage, or sp-sandboxes for
+    snapshots and workspaces) in place of the supervised one; probe is a
+    GET path that answers 200 once it serves."""
 
-    def __init__(self, s3port, part_mb=5):
+    def __init__(self, s3port, part_mb=5, program="sp-storage",
+                 probe="/buckets"):
         self.s3 = S3Server(s3port)
         self.part_mb = part_mb
+        self.program, self.probe = program, probe
         self.proc = None
+
+    def up(self):
+        return sp.get(self.probe, headers={
+            "X-API-Key": sp.API_KEY}).status == 200
 
     def start(self):
         self.s3.start()
         try:
-            self.proc = start_instead("sp-storage", {
+            self.proc = start_instead(self.program, {
                 "SP_STORAGE_URL": f"s3://{S3_BUCKET}/sandpipe",
                 "SP_S3_ENDPOINT": f"http://127.0.0.1:{self.s3.port}",
                 "SP_S3_ACCESS_KEY": S3_ACCESS, "SP_S3_SECRET_KEY": S3_SECRET,
                 "SP_S3_PART_MB": str(self.part_mb), "SP_S3_TIMEOUT_S": "5"},
-                self.ready)
+                self.up)
         except AssertionError:
             self.s3.remove()
             raise
 
-    @staticmethod
-    def ready():
-        return sp.get("/buckets", headers={
-            "X-API-Key": sp.API_KEY}).status == 200
-
     def stop(self):
-        stop_instead("sp-storage", self.proc, self.ready)
+        stop_instead(self.program, self.proc, self.up)
         self.proc = None
         self.s3.remove()

@@ -616,6 +616,11 @@ START_TEST(keys_exact_strings)
         {KEY_TERMINAL, "trm_1", NULL, "sp:terminal:trm_1"},
         {KEY_TRMRATE, "trm_1", NULL, "sp:trmrate:trm_1"},
         {KEY_BUCKETS, "alice", NULL, "sp:buckets:alice"},
+        {KEY_SNAP, "snp_1", NULL, "sp:snap:snp_1"},
+        {KEY_SNAPS_OF_OWNER, "alice", NULL, "sp:snaps:alice"},
+        {KEY_WS, "alice", "proj", "sp:ws:alice:proj"},
+        {KEY_WSS_OF_OWNER, "alice", NULL, "sp:wss:alice"},
+        {KEY_WS_SYNC, NULL, NULL, "sp:wsync"},
         {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
     };
     char k[256];
