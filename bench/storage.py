@@ -12,10 +12,14 @@ also against `cp` followed by `sync -d` of the copy (a PUT answers once
 its object is on the disk). With the s3
 backend (s3rver from tests/s3 on the next port, the same sp-storage
 started with SP_STORAGE_URL=s3://…): PUT through sandpipe against `curl
--T` of the same file straight to the same S3 server, and GET the same way.
+-T` of the same file straight to the same S3 server, and against curl
+sending it as a multipart upload of the same parts (the requests sandpipe
+makes past one part; s3rver stores parts and joins them, a single PUT
+does neither), and GET the same way.
 Prints each median of --runs and the ratio (sandpipe / baseline)."""
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -72,6 +76,37 @@ def local_bench(a, key, src, size):
     line("GET vs cp", cp, get)
 
 
+def curl_multipart(sig, url, src, part):
+    """src uploaded to url by curl as S3 multipart parts of part bytes (the
+    requests sandpipe's s3 backend makes); seconds taken."""
+    t = time.perf_counter()
+    up = subprocess.run(["curl", "-sS", "-f", *sig, "-X", "POST",
+                         url + "?uploads"], check=True,
+                        capture_output=True).stdout
+    uid = re.search(rb"<UploadId>(.*?)</UploadId>", up).group(1).decode()
+    tags = []
+    with open(src, "rb") as f, tempfile.NamedTemporaryFile(dir=STATE) as p:
+        while True:
+            data = f.read(part)
+            if not data:
+                break
+            p.seek(0)
+            p.truncate()
+            p.write(data)
+            p.flush()
+            head = subprocess.run(
+                ["curl", "-sS", "-f", "-D-", "-o", "/dev/null", *sig, "-T",
+                 p.name, f"{url}?partNumber={len(tags) + 1}&uploadId={uid}"],
+                check=True, capture_output=True).stdout
+            tags.append(re.search(rb"(?i)etag: *(\S+)", head).group(1))
+    body = "<CompleteMultipartUpload>" + "".join(
+        f"<Part><PartNumber>{i + 1}</PartNumber><ETag>{e.decode()}</ETag>"
+        "</Part>" for i, e in enumerate(tags)) + "</CompleteMultipartUpload>"
+    subprocess.run(curl(*sig, "-X", "POST", "--data-binary", body,
+                        f"{url}?uploadId={uid}"), check=True)
+    return time.perf_counter() - t
+
+
 def s3_bench(a, key, src, size):
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
     import storage_util
@@ -87,6 +122,9 @@ def s3_bench(a, key, src, size):
         hdr = ["-H", f"X-API-Key: {key}"]
         base_put = median_rate(lambda i: curl(*sig, "-T", src, s3 + f"o{i}"),
                                a.runs, size)
+        base_mp = size / MiB / statistics.median(
+            curl_multipart(sig, s3 + f"m{i}", src, a.part_mb * MiB)
+            for i in range(a.runs))
         put = median_rate(lambda i: curl(*hdr, "-T", src, url + f"s{i}"),
                           a.runs, size)
         base_get = median_rate(lambda i: curl(*sig, s3 + f"o{i}"), a.runs,
@@ -97,6 +135,7 @@ def s3_bench(a, key, src, size):
     print(f"s3 backend (s3rver), {a.mib} MiB, median of {a.runs}:"
           f"{'baseline (curl)':>10}   sandpipe")
     line("PUT vs curl -T to S3", base_put, put)
+    line(f"PUT vs curl, {a.part_mb} MiB parts", base_mp, put)
     line("GET vs curl from S3", base_get, get)
 
 
