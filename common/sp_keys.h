@@ -162,6 +162,33 @@
       "sp-storage (bucket create, delete)",                                    \
       "sp-storage (every bucket and object route: the owner check)",           \
       "permanent; a bucket leaves it when deleted")                            \
+    X(KEY_WF, "wf:<wf>", "hash",                                              \
+      "sp-workflows (POST /workflows with a schedule), sp-worker (next)",      \
+      "sp-workflows (GET /workflows/{id}), sp-worker (the timer)",             \
+      "expires SP_WORKFLOW_TTL after its last run was due; deleted when an "   \
+      "at schedule has run")                                                   \
+    X(KEY_WFSCHED, "wfsched", "zset",                                          \
+      "sp-workflows (schedule), sp-worker (taken by ZREM, next time added)",   \
+      "sp-worker (the timer: due entries, score Unix ms)",                     \
+      "permanent; a workflow leaves it when taken (ZREM: one worker only)")    \
+    X(KEY_WFQUEUE, "wfqueue", "stream",                                        \
+      "sp-workflows (POST /workflows, retry), sp-worker (schedules)",          \
+      "sp-worker (consumer group workers, sp_queue.h)",                        \
+      "permanent; an entry is deleted once its run ended (XACK, XDEL); "       \
+      "capped at about RPC_STREAM_MAXLEN entries")                             \
+    X(KEY_WFRUN, "wfrun:<wfr>", "hash",                                        \
+      "sp-workflows (create, cancel), sp-worker (steps, status)",              \
+      "sp-workflows (GET, list, cancel, retry), sp-sse (owner check)",         \
+      "expires SP_WORKFLOW_TTL after the run ends")                            \
+    X(KEY_WFRUN_EVENTS, "wfrun:<wfr>:events", "stream",                        \
+      "sp-worker (step changes, each step's output, result last)",             \
+      "sp-sse (GET /workflows/runs/{id}/events)",                              \
+      "capped at about SP_STREAM_MAXLEN entries; expires SP_WORKFLOW_TTL "     \
+      "after the run ends")                                                    \
+    X(KEY_WFRUNS_OF, "wfruns:<sub>", "zset",                                   \
+      "sp-workflows (create, retry), sp-worker (schedules)",                   \
+      "sp-workflows (GET /workflows/runs)",                                    \
+      "permanent; the newest SP_WORKFLOW_RUNS_MAX runs are kept")              \
     X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
       "every FastCGI program (http_flusher, once a second)",                   \
       "sp-health (/metrics)", "permanent")
