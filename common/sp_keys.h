@@ -147,7 +147,8 @@
       "sp-execute (context routes)",                                           \
       "deleted when the context ends or its helper restarts")                  \
     X(KEY_CLIENT, "client:<sub>:<client>", "stream",                           \
-      "sp-execute (announces executions started with a clientId)",             \
+      "sp-execute (announces executions started with a clientId), "           \
+      "sp-worker (a workflow run's step executions)",                          \
       "sp-sse (/events?clientId=)",                                            \
       "capped at about 1000 entries; expires SP_EVENT_TTL after the last "     \
       "announcement")                                                          \
@@ -163,10 +164,11 @@
       "sp-storage (every bucket and object route: the owner check)",           \
       "permanent; a bucket leaves it when deleted")                            \
     X(KEY_WF, "wf:<wf>", "hash",                                              \
-      "sp-workflows (POST /workflows with a schedule), sp-worker (next)",      \
+      "sp-workflows (POST /workflows: owner, spec, schedule), sp-worker "      \
+      "(next, last_run)",                                                      \
       "sp-workflows (GET /workflows/{id}), sp-worker (the timer)",             \
-      "expires SP_WORKFLOW_TTL after its last run was due; deleted when an "   \
-      "at schedule has run")                                                   \
+      "expires SP_WORKFLOW_TTL after it was made or its next run is due; "     \
+      "deleted by DELETE /workflows/{id}")                                     \
     X(KEY_WFSCHED, "wfsched", "zset",                                          \
       "sp-workflows (schedule), sp-worker (taken by ZREM, next time added)",   \
       "sp-worker (the timer: due entries, score Unix ms)",                     \
