@@ -45,6 +45,13 @@ static const cJSON *wk_get(const cJSON *o, const char *name)
     return cJSON_GetObjectItemCaseSensitive(o, name);
 }
 
+/* Set o's name to item (a step that checks several files sets it again). */
+static void wk_put(cJSON *o, const char *name, cJSON *item)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(o, name);
+    cJSON_AddItemToObject(o, name, item);
+}
+
 /* Publish one stream of a step's output as a "log" event
  * {step, stream, text} (its first WK_LOG_MAX bytes). */
 static void wk_log(wk_run *w, const char *step, const char *stream,
@@ -99,17 +106,19 @@ static wk_ran wk_exec(wk_run *w, int step, const cJSON *argv,
     q.wait = 1;
     rc = hc_exec(w->helper, &q, timeout_ms + WK_EXEC_SLACK_MS, 0, f, &err);
     wk_set(w, "exe", "");
+    wk_put(res, "execution_id", cJSON_CreateString(exe));
     if (rc != 0) {
-        cJSON_AddStringToObject(res, "error", err.msg);
+        wk_put(res, "error", cJSON_CreateString(err.msg));
         return WK_RAN_FAILED;
     }
     wk_log(w, wf_step_name(step), "stdout", f->out[0], f->out_len[0]);
     wk_log(w, wf_step_name(step), "stderr", f->out[1], f->out_len[1]);
     st = wk_get(f->json, "status");
-    cJSON_AddStringToObject(res, "exec_status",
-                            cJSON_IsString(st) ? st->valuestring : "");
-    cJSON_AddNumberToObject(res, "exit_code",
-                            cJSON_GetNumberValue(wk_get(f->json, "exit_code")));
+    wk_put(res, "exec_status",
+           cJSON_CreateString(cJSON_IsString(st) ? st->valuestring : ""));
+    wk_put(
+        res, "exit_code",
+        cJSON_CreateNumber(cJSON_GetNumberValue(wk_get(f->json, "exit_code"))));
     if (cJSON_IsString(st) && strcmp(st->valuestring, "cancelled") == 0) {
         hc_facts_free(f);
         return WK_RAN_CANCELLED;
