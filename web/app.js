@@ -1,7 +1,8 @@
 // web/app.js: the web console's workspace and its wiring. What every part
 // shares (API calls, the session's tokens, event streams, small helpers)
 // is in lib.js; the Templates view in templates.js; the Sandbox view
-// (usage, charts, a new sandbox of a chosen template) in sandbox.js.
+// (usage, charts, a new sandbox of a chosen template) in sandbox.js; the
+// Workflows view (runs, one run's steps and logs) in workflows.js.
 //
 // Read top to bottom:
 //   1. Signing out.
@@ -22,6 +23,7 @@ import {
 } from '/lib.js';
 import * as templates from '/templates.js';
 import * as sandboxView from '/sandbox.js';
+import * as workflows from '/workflows.js';
 
 const SANDBOX_STORE = 'sandpipe.sandboxId';
 const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
@@ -511,7 +513,7 @@ async function uploadFiles(fileList) {
 // ---------------------------------------------------------------------
 // 6. Wiring
 
-const VIEWS = ['workspace', 'templates', 'sandbox'];
+const VIEWS = ['workspace', 'templates', 'sandbox', 'workflows'];
 
 // showView(name): one of VIEWS is shown (none when signed out).
 function showView(name) {
@@ -524,6 +526,7 @@ function showView(name) {
   document.body.dataset.view = name || '';
   sandboxView.show(name === 'sandbox');
   if (name === 'templates') templates.load().catch(showError);
+  workflows.show(name === 'workflows');
 }
 
 function showSignedOut() {
@@ -601,6 +604,7 @@ function main() {
     },
   });
   sandboxView.init({ onOpen: replaceSandbox });
+  workflows.init();
 
   // A reload in the same tab signs in again with the stored key.
   const stored = sessionStorage.getItem(KEY_STORE);
