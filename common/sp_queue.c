@@ -122,23 +122,38 @@ static int queue_read_reply(redisReply *r, queue_entry *e)
     return queue_entry_of(entries->element[0], e) == 0 ? 1 : 0;
 }
 
+/* The reply r of an XREADGROUP (freed here) as queue_read_reply; a
+ * missing group (NOGROUP: the stream was deleted) is made again and
+ * counts as no entry. */
+static int queue_read_group(const sp_queue *q, redisReply *r, queue_entry *e)
+{
+    int got;
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+        strncmp(r->str, "NOGROUP", 7) == 0) {
+        freeReplyObject(r);
+        queue_group(q);
+        return 0;
+    }
+    got = queue_read_reply(r, e);
+    if (got < 0)
+        log_warn("XREADGROUP %s failed", q->key);
+    freeReplyObject(r);
+    return got;
+}
+
 int queue_take(sp_queue *q, long long block_ms, queue_entry *e)
 {
-    redisReply *r = NULL;
-    int got = 0;
+    redisReply *r;
+    int got;
 
     if (!q->own_done) {
         /* Our own pending entries: we were stopped while holding them. */
-        r = rds_cmd("XREADGROUP GROUP %s %s COUNT 1 STREAMS %s 0", q->group,
-                    q->consumer, q->key);
-        if (r != NULL && r->type == REDIS_REPLY_ERROR &&
-            strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
-            queue_group(q);
-            return 0;
-        }
-        got = queue_read_reply(r, e);
-        freeReplyObject(r);
+        got = queue_read_group(
+            q,
+            rds_cmd("XREADGROUP GROUP %s %s COUNT 1 STREAMS %s 0", q->group,
+                    q->consumer, q->key),
+            e);
         if (got != 0) {
             e->reclaimed = got == 1;
             return got;
@@ -157,20 +172,12 @@ int queue_take(sp_queue *q, long long block_ms, queue_entry *e)
         return 1;
     }
     freeReplyObject(r);
-    r = rds_cmd_wait(block_ms + 1000,
+    return queue_read_group(
+        q,
+        rds_cmd_wait(block_ms + 1000,
                      "XREADGROUP GROUP %s %s COUNT 1 BLOCK %lld STREAMS %s >",
-                     q->group, q->consumer, block_ms, q->key);
-    if (r != NULL && r->type == REDIS_REPLY_ERROR &&
-        strncmp(r->str, "NOGROUP", 7) == 0) {
-        freeReplyObject(r);
-        queue_group(q);
-        return 0;
-    }
-    got = queue_read_reply(r, e);
-    if (got < 0)
-        log_warn("XREADGROUP %s failed", q->key);
-    freeReplyObject(r);
-    return got;
+                     q->group, q->consumer, block_ms, q->key),
+        e);
 }
 
 int queue_renew(const sp_queue *q, const char *id)

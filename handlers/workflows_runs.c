@@ -79,6 +79,25 @@ static cJSON *wfh_run_json(const char *id, const redisReply *h)
     return o;
 }
 
+/* The answer of a run just queued (POST /workflows, retry): 202
+ * {workflow_id, run_id, status, retry_of?, from_step?}, the one place it
+ * is made. */
+static void wfh_queued(http_req *r, const char *wf, const char *run,
+                       const char *retry_of, int from_step)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "workflow_id", wf);
+    cJSON_AddStringToObject(o, "run_id", run);
+    cJSON_AddStringToObject(o, "status", "queued");
+    if (retry_of != NULL) {
+        cJSON_AddStringToObject(o, "retry_of", retry_of);
+        cJSON_AddStringToObject(o, "from_step", wf_step_name(from_step));
+    }
+    http_send_json(r, 202, o);
+    cJSON_Delete(o);
+}
+
 /* The caller's run of route parameter 0: its record (caller frees), or
  * NULL after the 404 or 503. */
 static redisReply *wfh_run_record(http_req *r)
@@ -114,9 +133,9 @@ void wfh_post(http_req *r)
             r, wf, cJSON_GetStringValue(cJSON_GetObjectItem(spec, "name")),
             text, cron, client, first_ms) != 0)
         goto out;
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "workflow_id", wf);
     if (first_ms > 0) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "workflow_id", wf);
         cJSON_AddNullToObject(o, "run_id");
         json_time(first_ms / 1000, t, sizeof t);
         cJSON_AddStringToObject(o, "next_run_at", t);
@@ -129,9 +148,7 @@ void wfh_post(http_req *r)
         http_send_error(r, st, NULL, "the run could not be queued");
         goto out;
     }
-    cJSON_AddStringToObject(o, "run_id", run);
-    cJSON_AddStringToObject(o, "status", "queued");
-    http_send_json(r, 202, o);
+    wfh_queued(r, wf, run, NULL, 0);
 out:
     free(text);
     cJSON_Delete(o);
@@ -277,7 +294,7 @@ void wfh_run_retry(http_req *r)
     redisReply *h = wfh_run_record(r);
     const char *status, *steps_text, *client;
     char run[SP_ID_SIZE];
-    cJSON *steps = NULL, *o = NULL;
+    cJSON *steps = NULL;
     wf_run_new n = {0};
     sp_status st;
 
@@ -309,15 +326,8 @@ void wfh_run_retry(http_req *r)
         http_send_error(r, st, NULL, "the run could not be queued");
         goto out;
     }
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "workflow_id", n.workflow);
-    cJSON_AddStringToObject(o, "run_id", run);
-    cJSON_AddStringToObject(o, "retry_of", r->params[0]);
-    cJSON_AddStringToObject(o, "from_step", wf_step_name(n.from_step));
-    cJSON_AddStringToObject(o, "status", "queued");
-    http_send_json(r, 202, o);
+    wfh_queued(r, n.workflow, run, r->params[0], n.from_step);
 out:
-    cJSON_Delete(o);
     cJSON_Delete(steps);
     freeReplyObject(h);
 }
