@@ -316,8 +316,11 @@ void wk_run_entry(const sp_queue *q, const queue_entry *e)
         end = "failed";
     else
         end = wk_drive(w);
-    wk_sandbox_delete(w);
+    /* The end is told first: deleting the sandbox is cleanup, not part of
+     * the run's time (a worker killed in between leaves it to its
+     * timeout). */
     wk_finish(w, end);
+    wk_sandbox_delete(w);
     log_info("run %s %s", w->id, end);
 done:
     queue_done(q, e->id);
