@@ -74,6 +74,15 @@ def owner_of(pid):
     return st.st_uid, st.st_gid
 
 
+def s3_settings(s3port, part_mb=5):
+    """The environment of a program on the s3 backend against s3rver on
+    s3port (sp-storage here, sp-worker in test_workflows.py)."""
+    return dict(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
+                SP_S3_ENDPOINT=f"http://127.0.0.1:{s3port}",
+                SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
+                SP_S3_PART_MB=str(part_mb), SP_S3_TIMEOUT_S="5")
+
+
 class S3Storage:
     """sp-storage with the s3 backend in place of the supervised one."""
 
@@ -87,10 +96,7 @@ class S3Storage:
         old = sp.read_pid("sp-storage")
         env = program_env(old)
         uid, gid = owner_of(old)
-        env.update(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
-                   SP_S3_ENDPOINT=f"http://127.0.0.1:{self.s3.port}",
-                   SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
-                   SP_S3_PART_MB=str(self.part_mb), SP_S3_TIMEOUT_S="5")
+        env.update(s3_settings(self.s3.port, self.part_mb))
         sp.hold("sp-storage")
         os.kill(old, signal.SIGKILL)
         sp.wait_until(lambda: not sp.pid_alive(old), 5)

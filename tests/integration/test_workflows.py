@@ -9,15 +9,18 @@ results; the run's events over SSE and on its clientId stream; sp-worker
 killed by pid mid-run fails the run explicitly (worker_lost), never left
 running; cron validation naming the field; an `at` schedule that runs;
 another subject's run and workflow are 404; bad input is 400 naming the
-field. The local storage backend only (the s3 one is test_storage.py's).
-Every wait is bounded; nothing asserts a duration."""
+field. The bucket-to-bucket case runs on both storage backends (the s3
+one: sp-storage and sp-worker against s3rver, storage_util.py). Every
+wait is bounded; nothing asserts a duration."""
 import datetime
 import os
 import signal
+import subprocess
 import urllib.parse
 import uuid
 
 import sp
+import storage_util
 from test_sse import Stream
 
 KEY = {"X-API-Key": sp.API_KEY}
@@ -88,6 +91,9 @@ class WorkflowTest(sp.Case):
         return evs
 
     def test_inputs_validate_run_outputs(self):
+        self.inputs_to_outputs()
+
+    def inputs_to_outputs(self):
         src, dst = new_bucket(), new_bucket()
         put_object(src, "in/data.txt", b"21")
         put_object(src, "in/sub/more.txt", b"hello")
@@ -438,6 +444,72 @@ class WorkflowTest(sp.Case):
         self.assertError(sp.get("/workflows/runs/wfr_../x", headers=KEY), 404)
         self.assertError(sp.get("/workflows/runs/exe_notarun", headers=KEY),
                          404, "not_found")
+
+
+class S3Worker:
+    """sp-worker on the s3 backend (as storage_util.S3Storage's sp-storage)
+    in place of the supervised one, which is held meanwhile."""
+
+    def __init__(self, s3port):
+        self.s3port = s3port
+        self.proc = None
+
+    def start(self):
+        old = sp.read_pid("sp-worker")
+        env = storage_util.program_env(old)
+        uid, gid = storage_util.owner_of(old)
+        env.update(storage_util.s3_settings(self.s3port))
+        sp.hold("sp-worker")
+        os.kill(old, signal.SIGKILL)
+        sp.wait_until(lambda: not sp.pid_alive(old), 5)
+
+        def drop():
+            os.setgid(gid)
+            os.setuid(uid)
+        self.proc = subprocess.Popen(
+            [os.path.join(sp.BUILD, "sp-worker")], env=env,
+            preexec_fn=drop if os.getuid() == 0 else None,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            old, self.proc = self.proc.pid, None
+            sp.release("sp-worker")
+            assert sp.restarted("sp-worker", old, 10), "sp-worker not back"
+
+
+class WorkflowS3Test(WorkflowTest):
+    """The bucket-to-bucket case with sp-storage and sp-worker both on the
+    s3 backend against s3rver on loopback."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.store = storage_util.S3Storage(sp.PORT + 2)
+        cls.store.start()
+        cls.worker = S3Worker(cls.store.s3.port)
+        try:
+            cls.worker.start()
+        except BaseException:
+            cls.store.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.worker.stop()
+        finally:
+            cls.store.stop()
+
+    def test_inputs_validate_run_outputs(self):
+        self.inputs_to_outputs()
+
+
+# Only the bucket-to-bucket case runs again on s3.
+for _name in [n for n in dir(WorkflowTest) if n.startswith("test_") and
+              n != "test_inputs_validate_run_outputs"]:
+    setattr(WorkflowS3Test, _name, None)
 
 
 if __name__ == "__main__":
