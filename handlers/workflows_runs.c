@@ -74,7 +74,16 @@ static cJSON *wfh_run_json(const char *id, const redisReply *h)
         cJSON_ArrayForEach(k, ks)
             cJSON_AddItemToArray(objs, cJSON_Duplicate(k, 1));
     }
-    cJSON_AddItemToObject(o, "steps", steps ? steps : cJSON_CreateArray());
+    if (steps == NULL)
+        steps = cJSON_CreateArray();
+    /* Not started yet (the record has none): every step is pending. */
+    for (int i = 0; cJSON_GetArraySize(steps) == i && i < WF_STEP_COUNT; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "step", wf_step_name(i));
+        cJSON_AddStringToObject(p, "status", "pending");
+        cJSON_AddItemToArray(steps, p);
+    }
+    cJSON_AddItemToObject(o, "steps", steps);
     cJSON_AddItemToObject(o, "error", err ? err : cJSON_CreateNull());
     return o;
 }

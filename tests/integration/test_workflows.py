@@ -7,11 +7,12 @@ never executes; each language's checker; a failing tests command; cancel
 while the run step runs; retry from the failed step keeping the earlier
 results; the run's events over SSE and on its clientId stream; sp-worker
 killed by pid mid-run fails the run explicitly (worker_lost), never left
-running; cron validation naming the field; an `at` schedule that runs;
-another subject's run and workflow are 404; bad input is 400 naming the
-field. The bucket-to-bucket case runs on both storage backends (the s3
-one: sp-storage and sp-worker against s3rver, storage_util.py). Every
-wait is bounded; nothing asserts a duration."""
+running, and the helper killed mid-run fails its step; cron validation
+naming the field; an `at` schedule that runs; another subject's run and
+workflow are 404; bad input is 400 naming the field. The
+bucket-to-bucket case runs on both storage backends (the s3 one:
+sp-storage and sp-worker against s3rver, storage_util.py). Every wait is
+bounded; nothing asserts a duration."""
 import datetime
 import os
 import signal
@@ -302,6 +303,29 @@ class WorkflowTest(sp.Case):
         # And the worker works after its restart.
         ok = wait_end(self.start({"language": "bash", "code": "echo ok\n"}))
         self.assertEqual(ok["status"], "succeeded", ok)
+
+    def test_zz_helper_killed_mid_run_fails_the_run(self):
+        # Last of the class: the helper comes back, its pools refill.
+        run_id = self.start({"language": "bash",
+                             "code": "echo started\nsleep 120\n",
+                             "run": {"timeout": 300}})
+        self.wait_step_running(run_id, "run")
+        old = sp.read_pid("sp-helperd")
+        os.kill(old, signal.SIGKILL)
+        self.assertIsNotNone(sp.restarted("sp-helperd", old, 10))
+        doc = wait_end(run_id, 120)
+        self.assertEqual(doc["status"], "failed", doc)
+        self.assertEqual(doc["error"]["code"], "step_failed", doc)
+        self.assertEqual(step(doc, "run")["status"], "failed", doc)
+        self.assertEqual(step(doc, "outputs")["status"], "pending", doc)
+
+        def runs_again():
+            d = wait_end(self.start({"language": "bash",
+                                     "code": "echo back\n"}), 120)
+            return d if d["status"] == "succeeded" else None
+        # The first runs may find no live helper yet (sandbox_failed).
+        self.assertTrue(sp.wait_until(runs_again, 60, 1),
+                        "no workflow ran after the helper came back")
 
     def test_cron_validation(self):
         bad = [("61 * * * *", "minute"), ("* 24 * * *", "hour"),
