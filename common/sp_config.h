@@ -136,15 +136,17 @@
     X(SP_S3_PART_MB, INT, "8", 5, 512,                                         \
       "multipart upload part size, MiB (objects larger are sent in parts)")    \
     X(SP_S3_TIMEOUT_S, INT, "30", 1, 3600,                                     \
-      "S3 connect and stall timeout, seconds (no byte for that long)") \
+      "S3 connect and stall timeout, seconds (no byte for that long)")         \
     X(SP_WORKFLOW_TTL, INT, "604800", 60, 31536000,                            \
-      "seconds a workflow run's record and events are kept after its end")    \
+      "seconds a workflow run's record and events are kept after its end")     \
     X(SP_WORKFLOW_RUNS_MAX, INT, "1000", 10, 1000000,                          \
-      "workflow runs kept in one subject's history (the oldest drop out)")    \
+      "workflow runs kept in one subject's history (the oldest drop out)")     \
+    X(SP_WORKFLOW_MAX_ACTIVE, INT, "16", 1, 100000,                            \
+      "workflow runs one subject may have queued or running (then 429)")       \
     X(SP_WORKER_NAME, STR, "", 0, 48,                                          \
-      "this sp-worker's consumer name ([A-Za-z0-9_.-]; empty: w-<hostname>)") \
+      "this sp-worker's consumer name ([A-Za-z0-9_.-]; empty: w-<hostname>)")  \
     X(SP_WORKER_LEASE_S, INT, "600", 5, 86400,                                 \
-      "seconds a run may go without its worker's renewal before another "     \
+      "seconds a run may go without its worker's renewal before another "      \
       "worker takes it as lost")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,

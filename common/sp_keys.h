@@ -94,9 +94,9 @@
       "sp-sandboxes (GET /sandboxes/{id}/metrics)",                            \
       "capped at about SP_METRICS_MAXLEN entries; deleted when the sandbox "   \
       "ends or its helper restarts")                                           \
-    X(KEY_SBX_PIDS, "sbx:<sbx>:pids", "hash",                                 \
-      "sp-envd (process Start: next, and <pid> -> {exe, pty, config})",       \
-      "sp-envd (process Connect, List, SendInput, SendSignal, Update)",       \
+    X(KEY_SBX_PIDS, "sbx:<sbx>:pids", "hash",                                  \
+      "sp-envd (process Start: next, and <pid> -> {exe, pty, config})",        \
+      "sp-envd (process Connect, List, SendInput, SendSignal, Update)",        \
       "deleted when the sandbox ends (the helper, lost_helper); expires "      \
       "SP_SANDBOX_MAX_TIMEOUT + SP_PAUSE_MAX after its last process start")    \
     X(KEY_SBX_CONTEXTS, "sbx:<sbx>:contexts", "set",                           \
@@ -147,7 +147,7 @@
       "sp-execute (context routes)",                                           \
       "deleted when the context ends or its helper restarts")                  \
     X(KEY_CLIENT, "client:<sub>:<client>", "stream",                           \
-      "sp-execute (announces executions started with a clientId), "           \
+      "sp-execute (announces executions started with a clientId), "            \
       "sp-worker (a workflow run's step executions)",                          \
       "sp-sse (/events?clientId=)",                                            \
       "capped at about 1000 entries; expires SP_EVENT_TTL after the last "     \
@@ -163,7 +163,7 @@
       "sp-storage (bucket create, delete)",                                    \
       "sp-storage (every bucket and object route: the owner check)",           \
       "permanent; a bucket leaves it when deleted")                            \
-    X(KEY_WF, "wf:<wf>", "hash",                                              \
+    X(KEY_WF, "wf:<wf>", "hash",                                               \
       "sp-workflows (POST /workflows: owner, spec, schedule), sp-worker "      \
       "(next, last_run)",                                                      \
       "sp-workflows (GET /workflows/{id}), sp-worker (the timer)",             \
@@ -187,6 +187,12 @@
       "sp-sse (GET /workflows/runs/{id}/events)",                              \
       "capped at about SP_STREAM_MAXLEN entries; expires SP_WORKFLOW_TTL "     \
       "after the run ends")                                                    \
+    X(KEY_WFACTIVE, "wfactive:<sub>", "zset",                                  \
+      "sp-workflows (a run queued: reserved by a Lua script; a queued run "    \
+      "cancelled), sp-worker (a run ended, schedules)",                        \
+      "sp-workflows, sp-worker (SP_WORKFLOW_MAX_ACTIVE per subject)",          \
+      "a run leaves it when it ends; entries lapse a day after they were "     \
+      "made; expires at the last lapse")                                       \
     X(KEY_WFRUNS_OF, "wfruns:<sub>", "zset",                                   \
       "sp-workflows (create, retry), sp-worker (schedules)",                   \
       "sp-workflows (GET /workflows/runs)",                                    \

@@ -46,6 +46,7 @@ sp_status wf_run_start(const wf_run_new *n, char *id_out)
         keep[RDS_NUM_SIZE];
     const char *names[] = {"run"}, *values[] = {id_out};
     redisReply *r;
+    sp_status st;
     sp_queue q;
     int ok;
 
@@ -54,6 +55,11 @@ sp_status wf_run_start(const wf_run_new *n, char *id_out)
         key_of(hk, sizeof hk, KEY_WFRUNS_OF, n->owner) != 0 ||
         wf_queue(&q, NULL) != 0)
         return SP_E_INTERNAL;
+    /* Counted among the owner's active runs until the worker ends it. */
+    if ((st = rpc_reserve(KEY_WFACTIVE, n->owner, id_out,
+                          cfg_int(CFG_SP_WORKFLOW_MAX_ACTIVE),
+                          rpc_now_ms() + WF_ACTIVE_LAPSE_MS)) != SP_OK)
+        return st;
     snprintf(now, sizeof now, "%lld", rpc_now_ms());
     snprintf(from, sizeof from, "%d", n->from_step);
     snprintf(keep, sizeof keep, "%lld", -cfg_int(CFG_SP_WORKFLOW_RUNS_MAX) - 1);
@@ -64,8 +70,10 @@ sp_status wf_run_start(const wf_run_new *n, char *id_out)
                 n->client ? n->client : "", now);
     ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
     freeReplyObject(r);
-    if (!ok)
+    if (!ok) {
+        rpc_release(KEY_WFACTIVE, n->owner, id_out);
         return SP_E_UNAVAILABLE;
+    }
     /* Bounded history: the oldest runs drop out of the index (their
      * records expire on their own). */
     freeReplyObject(rds_cmd("ZADD %s %s %s", hk, now, id_out));
@@ -73,7 +81,13 @@ sp_status wf_run_start(const wf_run_new *n, char *id_out)
     if (queue_push(&q, 1, names, values, NULL) != 0) {
         freeReplyObject(rds_cmd("DEL %s", rk));
         freeReplyObject(rds_cmd("ZREM %s %s", hk, id_out));
+        rpc_release(KEY_WFACTIVE, n->owner, id_out);
         return SP_E_UNAVAILABLE;
     }
     return SP_OK;
+}
+
+void wf_run_ended(const char *owner, const char *id)
+{
+    rpc_release(KEY_WFACTIVE, owner, id);
 }

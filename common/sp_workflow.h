@@ -17,6 +17,9 @@
 #include "sp_status.h"
 
 #define WF_GROUP "workers" /* the queue's consumer group */
+/* An active run (KEY_WFACTIVE) stops counting this long after it was
+ * queued, should its end never be recorded. */
+#define WF_ACTIVE_LAPSE_MS (24LL * 3600 * 1000)
 
 /* The steps in order: enum name, name. */
 #define WF_STEPS(X)                                                            \
@@ -51,9 +54,14 @@ typedef struct wf_run_new {
 } wf_run_new;
 
 /* Record run n as queued (a new wfr_ id into id_out, SP_ID_SIZE), add it
- * to its owner's history (the newest SP_WORKFLOW_RUNS_MAX kept) and to the
- * queue. SP_OK, or SP_E_UNAVAILABLE (Redis) / SP_E_INTERNAL (no id). */
+ * to its owner's history (the newest SP_WORKFLOW_RUNS_MAX kept), count it
+ * among the owner's active runs, and add it to the queue. SP_OK, or
+ * SP_E_RATE_LIMITED (SP_WORKFLOW_MAX_ACTIVE runs queued or running),
+ * SP_E_UNAVAILABLE (Redis) / SP_E_INTERNAL (no id). */
 sp_status wf_run_start(const wf_run_new *n, char *id_out);
+
+/* Run id of owner ended (or will never start): it counts no more. */
+void wf_run_ended(const char *owner, const char *id);
 
 /* q set up on the workflow queue for consumer (NULL: a producer). 0 or
  * -1. */

@@ -107,6 +107,17 @@ static void wfh_queued(http_req *r, const char *wf, const char *run,
     cJSON_Delete(o);
 }
 
+/* The answer when wf_run_start refused a run (st). */
+static void wfh_not_queued(http_req *r, sp_status st)
+{
+    if (st == SP_E_RATE_LIMITED)
+        http_send_error(r, st, NULL,
+                        "at most %lld workflow runs queued or running at once",
+                        cfg_int(CFG_SP_WORKFLOW_MAX_ACTIVE));
+    else
+        http_send_error(r, st, NULL, "the run could not be queued");
+}
+
 /* The caller's run of route parameter 0: its record (caller frees), or
  * NULL after the 404 or 503. */
 static redisReply *wfh_run_record(http_req *r)
@@ -154,7 +165,7 @@ void wfh_post(http_req *r)
     n = (wf_run_new){
         .owner = r->auth.sub, .workflow = wf, .spec = text, .client = client};
     if ((st = wf_run_start(&n, run)) != SP_OK) {
-        http_send_error(r, st, NULL, "the run could not be queued");
+        wfh_not_queued(r, st);
         goto out;
     }
     wfh_queued(r, wf, run, NULL, 0);
@@ -258,7 +269,9 @@ void wfh_run_cancel(http_req *r)
      * each execution starts (it records the execution before it looks). */
     freeReplyObject(rds_cmd("HSET %s cancel 1", rk));
     if (strcmp(rds_hfield(h, "status"), "queued") == 0) {
-        /* Not started: the worker will find it ended. */
+        /* Not started: the worker will find it ended. It counts no
+         * more among the caller's active runs. */
+        wf_run_ended(r->auth.sub, r->params[0]);
         freeReplyObject(rds_cmd("HSET %s status cancelled ended %s", rk, now));
         freeReplyObject(
             rds_cmd("EXPIRE %s %lld", rk, cfg_int(CFG_SP_WORKFLOW_TTL)));
@@ -332,7 +345,7 @@ void wfh_run_retry(http_req *r)
         goto out;
     }
     if ((st = wf_run_start(&n, run)) != SP_OK) {
-        http_send_error(r, st, NULL, "the run could not be queued");
+        wfh_not_queued(r, st);
         goto out;
     }
     wfh_queued(r, n.workflow, run, r->params[0], n.from_step);

@@ -88,6 +88,7 @@ static void wk_finish(wk_run *w, const char *status)
     freeReplyObject(rds_cmd("HSET %s status %s ended %s error %s exe %s",
                             w->rkey, status, now, err ? err : "", ""));
     wk_event_json(w, "result", o);
+    wf_run_ended(w->owner, w->id);
     freeReplyObject(
         rds_cmd("EXPIRE %s %lld", w->rkey, cfg_int(CFG_SP_WORKFLOW_TTL)));
     freeReplyObject(
@@ -295,8 +296,13 @@ void wk_run_entry(const sp_queue *q, const queue_entry *e)
         goto keep; /* Redis away: the entry stays pending, taken again */
     status = rds_hfield(h, "status");
     if (status == NULL || strcmp(status, "queued") != 0) {
+        const char *owner = rds_hfield(h, "owner");
+        if (owner != NULL && id_valid(owner))
+            snprintf(w->owner, sizeof w->owner, "%s", owner);
         if (status != NULL && strcmp(status, "running") == 0)
             wk_lost(w, h);
+        else if (w->owner[0] != '\0')
+            wf_run_ended(w->owner, w->id); /* cancelled while queued */
         goto done; /* ended, gone, or just failed as lost */
     }
     if (wk_load(w, id, h) != 0) {

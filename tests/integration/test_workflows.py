@@ -25,6 +25,7 @@ import storage_util
 from test_sse import Stream
 
 KEY = {"X-API-Key": sp.API_KEY}
+MAX_ACTIVE = int(os.environ.get("SP_WORKFLOW_MAX_ACTIVE", "16"))
 ENDED = ("succeeded", "failed", "cancelled")
 STEPS = ["inputs", "syntax", "tests", "lint", "run", "outputs"]
 
@@ -326,6 +327,29 @@ class WorkflowTest(sp.Case):
         # The first runs may find no live helper yet (sandbox_failed).
         self.assertTrue(sp.wait_until(runs_again, 60, 1),
                         "no workflow ran after the helper came back")
+
+    def test_active_runs_per_subject_are_bounded(self):
+        _, key2, _ = sp.create_key()
+        other = {"X-API-Key": key2}
+        body = {"language": "bash", "code": "sleep 120\n",
+                "run": {"timeout": 300}}
+        runs = []
+        try:
+            for _ in range(MAX_ACTIVE):
+                runs.append(self.start(body, other))
+            err = self.assertError(post_wf(body, other), 429, "rate_limited")
+            self.assertIn(str(MAX_ACTIVE), err["message"])
+            # Another subject is not held up by this one's runs.
+            mine = self.start({"language": "bash", "code": "echo free\n"})
+        finally:
+            for run_id in runs:
+                sp.post(f"/workflows/runs/{run_id}/cancel", headers=other)
+        for run_id in runs:
+            self.assertEqual(wait_end(run_id, 120)["status"], "cancelled")
+        self.assertEqual(wait_end(mine)["status"], "succeeded")
+        # Ended runs count no more.
+        self.assertEqual(post_wf({"language": "bash", "code": "true\n"},
+                                 other).status, 202)
 
     def test_cron_validation(self):
         bad = [("61 * * * *", "minute"), ("* 24 * * *", "hour"),
