@@ -83,6 +83,28 @@ def s3_settings(s3port, part_mb=5):
                 SP_S3_PART_MB=str(part_mb), SP_S3_TIMEOUT_S="5")
 
 
+def replace_program(name, extra_env):
+    """Hold the supervised program name, kill it, and start it again
+    ourselves with its own environment plus extra_env, as its own user;
+    returns (the Popen, that environment). Kill it and release(name) to
+    give the program back to the supervisor."""
+    old = sp.read_pid(name)
+    env = program_env(old)
+    uid, gid = owner_of(old)
+    env.update(extra_env)
+    sp.hold(name)
+    os.kill(old, signal.SIGKILL)
+    sp.wait_until(lambda: not sp.pid_alive(old), 5)
+
+    def drop():
+        os.setgid(gid)
+        os.setuid(uid)
+    return subprocess.Popen(
+        [os.path.join(sp.BUILD, name)], env=env,
+        preexec_fn=drop if os.getuid() == 0 else None,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), env
+
+
 class S3Storage:
     """sp-storage with the s3 backend in place of the supervised one."""
 
@@ -93,22 +115,9 @@ class S3Storage:
 
     def start(self):
         self.s3.start()
-        old = sp.read_pid("sp-storage")
-        env = program_env(old)
-        uid, gid = owner_of(old)
-        env.update(s3_settings(self.s3.port, self.part_mb))
-        sp.hold("sp-storage")
-        os.kill(old, signal.SIGKILL)
-        sp.wait_until(lambda: not sp.pid_alive(old), 5)
+        self.proc, env = replace_program(
+            "sp-storage", s3_settings(self.s3.port, self.part_mb))
         sock = env["SP_SOCKET"]
-
-        def drop():
-            os.setgid(gid)
-            os.setuid(uid)
-        self.proc = subprocess.Popen(
-            [os.path.join(sp.BUILD, "sp-storage")], env=env,
-            preexec_fn=drop if os.getuid() == 0 else None,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not sp.wait_until(lambda: os.path.exists(sock) and
                              sp.get("/buckets", headers={
                                  "X-API-Key": sp.API_KEY}).status == 200, 10):

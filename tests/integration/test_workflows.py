@@ -16,7 +16,6 @@ bounded; nothing asserts a duration."""
 import datetime
 import os
 import signal
-import subprocess
 import urllib.parse
 import uuid
 
@@ -40,10 +39,11 @@ def run_doc(run_id, headers=None):
     return r.json
 
 
-def wait_end(run_id, timeout=180):
+def wait_end(run_id, timeout=180, headers=None):
     doc = sp.wait_until(lambda: (lambda d: d if d["status"] in ENDED
-                                 else None)(run_doc(run_id)), timeout, 0.2)
-    assert doc, f"run {run_id} did not end: {run_doc(run_id)}"
+                                 else None)(run_doc(run_id, headers)),
+                        timeout, 0.2)
+    assert doc, f"run {run_id} did not end: {run_doc(run_id, headers)}"
     return doc
 
 
@@ -289,16 +289,21 @@ class WorkflowTest(sp.Case):
         cs.close()
         self.assertTrue(got and marker in got[-1]["data"]["data"], got[-5:])
 
-    def test_worker_killed_mid_run_is_failed_not_left_running(self):
+    def kill_mid_run(self, program):
+        """A run killed by pid while its run step runs: the ended run."""
         run_id = self.start({"language": "bash",
                              "code": "echo started\nsleep 120\n",
                              "run": {"timeout": 300}})
         self.wait_step_running(run_id, "run")
-        old = sp.read_pid("sp-worker")
+        old = sp.read_pid(program)
         os.kill(old, signal.SIGKILL)
-        self.assertIsNotNone(sp.restarted("sp-worker", old, 10))
-        doc = wait_end(run_id, 60)
+        self.assertIsNotNone(sp.restarted(program, old, 10))
+        doc = wait_end(run_id, 120)
         self.assertEqual(doc["status"], "failed", doc)
+        return doc
+
+    def test_worker_killed_mid_run_is_failed_not_left_running(self):
+        doc = self.kill_mid_run("sp-worker")
         self.assertEqual(doc["error"]["code"], "worker_lost", doc)
         self.assertEqual(step(doc, "run")["status"], "failed")
         # And the worker works after its restart.
@@ -307,15 +312,7 @@ class WorkflowTest(sp.Case):
 
     def test_zz_helper_killed_mid_run_fails_the_run(self):
         # Last of the class: the helper comes back, its pools refill.
-        run_id = self.start({"language": "bash",
-                             "code": "echo started\nsleep 120\n",
-                             "run": {"timeout": 300}})
-        self.wait_step_running(run_id, "run")
-        old = sp.read_pid("sp-helperd")
-        os.kill(old, signal.SIGKILL)
-        self.assertIsNotNone(sp.restarted("sp-helperd", old, 10))
-        doc = wait_end(run_id, 120)
-        self.assertEqual(doc["status"], "failed", doc)
+        doc = self.kill_mid_run("sp-helperd")
         self.assertEqual(doc["error"]["code"], "step_failed", doc)
         self.assertEqual(step(doc, "run")["status"], "failed", doc)
         self.assertEqual(step(doc, "outputs")["status"], "pending", doc)
@@ -345,7 +342,8 @@ class WorkflowTest(sp.Case):
             for run_id in runs:
                 sp.post(f"/workflows/runs/{run_id}/cancel", headers=other)
         for run_id in runs:
-            self.assertEqual(wait_end(run_id, 120)["status"], "cancelled")
+            self.assertEqual(wait_end(run_id, 120, other)["status"],
+                             "cancelled")
         self.assertEqual(wait_end(mine)["status"], "succeeded")
         # Ended runs count no more.
         self.assertEqual(post_wf({"language": "bash", "code": "true\n"},
@@ -503,21 +501,8 @@ class S3Worker:
         self.proc = None
 
     def start(self):
-        old = sp.read_pid("sp-worker")
-        env = storage_util.program_env(old)
-        uid, gid = storage_util.owner_of(old)
-        env.update(storage_util.s3_settings(self.s3port))
-        sp.hold("sp-worker")
-        os.kill(old, signal.SIGKILL)
-        sp.wait_until(lambda: not sp.pid_alive(old), 5)
-
-        def drop():
-            os.setgid(gid)
-            os.setuid(uid)
-        self.proc = subprocess.Popen(
-            [os.path.join(sp.BUILD, "sp-worker")], env=env,
-            preexec_fn=drop if os.getuid() == 0 else None,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc, _ = storage_util.replace_program(
+            "sp-worker", storage_util.s3_settings(self.s3port))
 
     def stop(self):
         if self.proc is not None:
