@@ -16,7 +16,8 @@
  *   (sp_queue.h). A thread takes one entry, drives that run to its end
  *   (wk_run.c), finishes the entry (XACK, XDEL), and takes the next. The
  *   first thread also runs the timer once a second (wk_sched.c), which
- *   turns due schedules into runs on the same queue.
+ *   turns due schedules into runs on the same queue; one more thread
+ *   renews the leases of the entries being worked on.
  *
  *   A run. Its record wfrun:<id> says queued; the thread marks it running,
  *   makes a sandbox of the workflow's template with its limits (validated
@@ -32,9 +33,11 @@
  *   the execution end as cancelled, or the flag between steps. A worker
  *   killed mid-run leaves its queue entry pending: when it starts again
  *   each thread first takes its own pending entries, and any worker takes
- *   another's once SP_WORKER_LEASE_S has passed without a renewal (the
- *   worker renews before every step). A run found running then is failed
- *   explicitly (worker_lost) and its sandbox deleted: never left running.
+ *   another's once SP_WORKER_LEASE_S has passed without a renewal (a
+ *   renewer thread renews the entry of every run in progress each third
+ *   of the lease, however long its step). A run found running then is
+ *   failed explicitly (worker_lost) and its sandbox deleted: never left
+ *   running.
  *   SIGTERM: the threads take no new entry and the program exits once the
  *   runs in progress have ended; one killed before (the supervisor's stop
  *   timeout) stays pending and is failed as worker_lost at the next
@@ -58,6 +61,17 @@
 
 static volatile sig_atomic_t wk_stop;
 static char wk_name[QUEUE_NAME_MAX - 8];
+
+/* The entry each consumer thread is working on ("" when none), for the
+ * renewer: a step may run longer than the lease (run.timeout up to
+ * SP_COMMAND_MAX_TIMEOUT), and another consumer, even a thread of this
+ * worker, would then take the entry as lost. */
+typedef struct wk_slot {
+    sp_queue q;
+    char entry[QUEUE_ID_MAX];
+} wk_slot;
+static wk_slot wk_slots[WK_THREADS_MAX];
+static pthread_mutex_t wk_slots_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void wk_on_signal(int sig)
 {
@@ -86,10 +100,42 @@ static void *wk_thread(void *arg)
             wk_sched_tick();
         }
         got = queue_take(&q, WK_TAKE_BLOCK_MS, &e);
-        if (got == 1)
+        if (got == 1) {
+            pthread_mutex_lock(&wk_slots_mu);
+            wk_slots[n].q = q;
+            snprintf(wk_slots[n].entry, QUEUE_ID_MAX, "%s", e.id);
+            pthread_mutex_unlock(&wk_slots_mu);
             wk_run_entry(&q, &e);
-        else if (got < 0)
+            pthread_mutex_lock(&wk_slots_mu);
+            wk_slots[n].entry[0] = '\0';
+            pthread_mutex_unlock(&wk_slots_mu);
+        } else if (got < 0) {
             sleep(1); /* Redis away: try again */
+        }
+    }
+    rds_close();
+    return NULL;
+}
+
+/* The renewer: every third of the lease, the lease of each entry being
+ * worked on is renewed (XCLAIM to its own consumer), so only a worker
+ * that is gone loses its runs. */
+static void *wk_renewer(void *arg)
+{
+    long long every_ms = cfg_int(CFG_SP_WORKER_LEASE_S) * 1000 / 3;
+    wk_slot copy[WK_THREADS_MAX];
+
+    (void)arg;
+    while (!wk_stop) {
+        for (long long slept = 0; slept < every_ms && !wk_stop; slept += 200)
+            usleep(200 * 1000);
+        pthread_mutex_lock(&wk_slots_mu);
+        memcpy(copy, wk_slots, sizeof copy);
+        pthread_mutex_unlock(&wk_slots_mu);
+        for (int i = 0; i < WK_THREADS_MAX; i++)
+            if (copy[i].entry[0] != '\0' &&
+                queue_renew(&copy[i].q, copy[i].entry) != 0)
+                log_warn("lease of %s not renewed", copy[i].entry);
     }
     rds_close();
     return NULL;
@@ -123,7 +169,7 @@ int main(void)
 {
     static const cfg_id required[] = {CFG_REDIS_URL, CFG_SP_STATE_DIR,
                                       CFG_COUNT};
-    pthread_t tids[WK_THREADS_MAX];
+    pthread_t tids[WK_THREADS_MAX], renewer;
     struct sigaction sa = {0};
     char err[512];
     long n, started = 0;
@@ -153,6 +199,8 @@ int main(void)
         }
         started++;
     }
+    if (started > 0 && pthread_create(&renewer, NULL, wk_renewer, NULL) != 0)
+        log_error("pthread_create failed: %s", strerror(errno));
     log_info("consuming workflow runs as %s-0..%ld", wk_name, started - 1);
     for (long i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
