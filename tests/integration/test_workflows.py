@@ -9,10 +9,12 @@ results; the run's events over SSE and on its clientId stream; sp-worker
 killed by pid mid-run fails the run explicitly (worker_lost), never left
 running, and the helper killed mid-run fails its step; cron validation
 naming the field; an `at` schedule that runs; another subject's run and
-workflow are 404; bad input is 400 naming the field. The
-bucket-to-bucket case runs on both storage backends (the s3 one:
-sp-storage and sp-worker against s3rver, storage_util.py). Every wait is
-bounded; nothing asserts a duration."""
+workflow are 404; a subject's active runs are bounded (429); bad input
+is 400 naming the field; a step longer than the worker's lease is kept
+(a worker of its own with a short lease). The bucket-to-bucket case runs
+on both storage backends (the s3 one: sp-storage and sp-worker against
+s3rver, storage_util.py). Every wait is bounded; nothing asserts a
+duration."""
 import datetime
 import os
 import signal
@@ -492,17 +494,17 @@ class WorkflowTest(sp.Case):
                          404, "not_found")
 
 
-class S3Worker:
-    """sp-worker on the s3 backend (as storage_util.S3Storage's sp-storage)
-    in place of the supervised one, which is held meanwhile."""
+class OwnWorker:
+    """sp-worker with extra settings (the s3 backend, a short lease) in
+    place of the supervised one, which is held meanwhile."""
 
-    def __init__(self, s3port):
-        self.s3port = s3port
+    def __init__(self, extra_env):
+        self.extra_env = extra_env
         self.proc = None
 
     def start(self):
-        self.proc, _ = storage_util.replace_program(
-            "sp-worker", storage_util.s3_settings(self.s3port))
+        self.proc, _ = storage_util.replace_program("sp-worker",
+                                                    self.extra_env)
 
     def stop(self):
         if self.proc is not None:
@@ -513,6 +515,27 @@ class S3Worker:
             assert sp.restarted("sp-worker", old, 10), "sp-worker not back"
 
 
+class WorkflowLeaseTest(WorkflowTest):
+    """A step longer than the lease (SP_WORKER_LEASE_S 6 here) is not
+    taken as lost: the worker's renewer keeps it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.worker = OwnWorker({"SP_WORKER_LEASE_S": "6"})
+        cls.worker.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.worker.stop()
+
+    def test_step_longer_than_the_lease(self):
+        doc = wait_end(self.start({"language": "bash",
+                                   "code": "sleep 15\necho slept\n",
+                                   "run": {"timeout": 60}}))
+        self.assertEqual(doc["status"], "succeeded", doc)
+        self.assertIn("slept", step(doc, "run")["output"]["stdout"])
+
+
 class WorkflowS3Test(WorkflowTest):
     """The bucket-to-bucket case with sp-storage and sp-worker both on the
     s3 backend against s3rver on loopback."""
@@ -521,7 +544,7 @@ class WorkflowS3Test(WorkflowTest):
     def setUpClass(cls):
         cls.store = storage_util.S3Storage(sp.PORT + 2)
         cls.store.start()
-        cls.worker = S3Worker(cls.store.s3.port)
+        cls.worker = OwnWorker(storage_util.s3_settings(cls.store.s3.port))
         try:
             cls.worker.start()
         except BaseException:
@@ -539,10 +562,11 @@ class WorkflowS3Test(WorkflowTest):
         self.inputs_to_outputs()
 
 
-# Only the bucket-to-bucket case runs again on s3.
-for _name in [n for n in dir(WorkflowTest) if n.startswith("test_") and
-              n != "test_inputs_validate_run_outputs"]:
-    setattr(WorkflowS3Test, _name, None)
+# Only their own cases run in the classes with a worker of their own.
+for _name in [n for n in dir(WorkflowTest) if n.startswith("test_")]:
+    if _name != "test_inputs_validate_run_outputs":
+        setattr(WorkflowS3Test, _name, None)
+    setattr(WorkflowLeaseTest, _name, None)
 
 
 if __name__ == "__main__":
