@@ -30,8 +30,6 @@ typedef struct wk_run {
     cJSON *spec;  /* the validated workflow (owned) */
     cJSON *steps; /* the step results, one object per step (owned) */
     int from_step;
-    const sp_queue *q;
-    const char *entry; /* the queue entry's id */
     char err_code[32];
     char err_msg[256];
 } wk_run;

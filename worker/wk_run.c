@@ -199,7 +199,6 @@ static const char *wk_drive(wk_run *w)
         }
         if (wk_cancelled(w))
             return "cancelled";
-        queue_renew(w->q, w->entry);
         t0 = rpc_now_ms();
         wk_status(res, "running");
         cJSON_AddNumberToObject(res, "started", (double)t0);
@@ -288,8 +287,6 @@ void wk_run_entry(const sp_queue *q, const queue_entry *e)
         key_of(w->rkey, sizeof w->rkey, KEY_WFRUN, id) != 0 ||
         key_of(w->ekey, sizeof w->ekey, KEY_WFRUN_EVENTS, id) != 0)
         goto done;
-    w->q = q;
-    w->entry = e->id;
     snprintf(w->id, sizeof w->id, "%s", id);
     h = rds_cmd("HGETALL %s", w->rkey);
     if (h == NULL)
