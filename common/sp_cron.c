@@ -49,6 +49,9 @@ static int cron_field_parse(const char *s, size_t len, const cron_field *f,
         return -1;
     memcpy(text, s, len);
     text[len] = '\0';
+    /* strtok_r would skip an empty item of the list: refuse it here. */
+    if (text[0] == ',' || text[len - 1] == ',' || strstr(text, ",,") != NULL)
+        return -1;
     *bits = 0;
     *any = strcmp(text, "*") == 0;
     for (part = strtok_r(text, ",", &save); part != NULL;
