@@ -83,18 +83,10 @@ def s3_settings(s3port, part_mb=5):
                 SP_S3_PART_MB=str(part_mb), SP_S3_TIMEOUT_S="5")
 
 
-def replace_program(name, extra_env):
-    """Hold the supervised program name, kill it, and start it again
-    ourselves with its own environment plus extra_env, as its own user;
-    returns (the Popen, that environment). Kill it and release(name) to
-    give the program back to the supervisor."""
-    old = sp.read_pid(name)
-    env = program_env(old)
-    uid, gid = owner_of(old)
-    env.update(extra_env)
-    sp.hold(name)
-    os.kill(old, signal.SIGKILL)
-    sp.wait_until(lambda: not sp.pid_alive(old), 5)
+def start_program(name, env, owner):
+    """Program name of the build with environment env, as owner (uid,
+    gid) when we are root; returns the Popen."""
+    uid, gid = owner
 
     def drop():
         os.setgid(gid)
@@ -102,7 +94,22 @@ def replace_program(name, extra_env):
     return subprocess.Popen(
         [os.path.join(sp.BUILD, name)], env=env,
         preexec_fn=drop if os.getuid() == 0 else None,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), env
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def replace_program(name, extra_env):
+    """Hold the supervised program name, kill it, and start it again
+    ourselves with its own environment plus extra_env, as its own user;
+    returns (the Popen, that environment, its owner). Kill it and
+    release(name) to give the program back to the supervisor."""
+    old = sp.read_pid(name)
+    env = program_env(old)
+    owner = owner_of(old)
+    env.update(extra_env)
+    sp.hold(name)
+    os.kill(old, signal.SIGKILL)
+    sp.wait_until(lambda: not sp.pid_alive(old), 5)
+    return start_program(name, env, owner), env, owner
 
 
 class S3Storage:
@@ -115,7 +122,7 @@ class S3Storage:
 
     def start(self):
         self.s3.start()
-        self.proc, env = replace_program(
+        self.proc, env, _ = replace_program(
             "sp-storage", s3_settings(self.s3.port, self.part_mb))
         sock = env["SP_SOCKET"]
         if not sp.wait_until(lambda: os.path.exists(sock) and

@@ -503,8 +503,15 @@ class OwnWorker:
         self.proc = None
 
     def start(self):
-        self.proc, _ = storage_util.replace_program("sp-worker",
-                                                    self.extra_env)
+        self.proc, self.env, self.owner = storage_util.replace_program(
+            "sp-worker", self.extra_env)
+
+    def replace(self, extra_env):
+        """This worker killed, another started with extra_env on top."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = storage_util.start_program(
+            "sp-worker", dict(self.env, **extra_env), self.owner)
 
     def stop(self):
         if self.proc is not None:
@@ -517,12 +524,29 @@ class OwnWorker:
 
 class WorkflowLeaseTest(WorkflowTest):
     """A step longer than the lease (SP_WORKER_LEASE_S 6 here) is not
-    taken as lost: the worker's renewer keeps it."""
+    taken as lost: the worker's renewer keeps it. A worker of another
+    name takes the run of one that died once the lease has passed
+    (XAUTOCLAIM) and fails it as worker_lost."""
 
     @classmethod
     def setUpClass(cls):
-        cls.worker = OwnWorker({"SP_WORKER_LEASE_S": "6"})
+        cls.worker = OwnWorker({"SP_WORKER_LEASE_S": "6",
+                                "SP_WORKER_NAME": "wa"})
         cls.worker.start()
+
+    def test_another_worker_takes_a_dead_ones_run(self):
+        run_id = self.start({"language": "bash",
+                             "code": "echo started\nsleep 120\n",
+                             "run": {"timeout": 300}})
+        self.wait_step_running(run_id, "run")
+        # wa dies; wb has other consumer names: only the lease's end lets
+        # it take wa's entry.
+        self.worker.replace({"SP_WORKER_NAME": "wb"})
+        doc = wait_end(run_id, 120)
+        self.assertEqual(doc["status"], "failed", doc)
+        self.assertEqual(doc["error"]["code"], "worker_lost", doc)
+        ok = wait_end(self.start({"language": "bash", "code": "echo b\n"}))
+        self.assertEqual(ok["status"], "succeeded", ok)
 
     @classmethod
     def tearDownClass(cls):
