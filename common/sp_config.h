@@ -162,7 +162,18 @@
       "bytes of one model answer (text and tool-call arguments)")              \
     X(SP_CHAT_TOOLS, STR, "", 0, 4096,                                         \
       "a JSON file of HTTP tools the model may call (name, description, "      \
-      "parameters, method, url with {arg} placeholders)")
+      "parameters, method, url with {arg} placeholders)")                      \
+    X(SP_WORKFLOW_TTL, INT, "604800", 60, 31536000,                            \
+      "seconds a workflow run's record and events are kept after its end")     \
+    X(SP_WORKFLOW_RUNS_MAX, INT, "1000", 10, 1000000,                          \
+      "workflow runs kept in one subject's history (the oldest drop out)")     \
+    X(SP_WORKFLOW_MAX_ACTIVE, INT, "16", 1, 100000,                            \
+      "workflow runs one subject may have queued or running (then 429)")       \
+    X(SP_WORKER_NAME, STR, "", 0, 48,                                          \
+      "this sp-worker's consumer name ([A-Za-z0-9_.-]; empty: w-<hostname>)")  \
+    X(SP_WORKER_LEASE_S, INT, "600", 5, 86400,                                 \
+      "seconds a run may go without its worker's renewal before another "      \
+      "worker takes it as lost")
 
 #define SP_CFG_ENUM(name, type, def, min, max, desc) CFG_##name,
 typedef enum cfg_id { SP_CONFIG_OPTIONS(SP_CFG_ENUM) CFG_COUNT } cfg_id;

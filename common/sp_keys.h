@@ -65,7 +65,8 @@
       "lost_helper", "deleted when the sweep ends; expires after 30 s")        \
     X(KEY_SBX, "sbx:<sbx>", "hash",                                            \
       "sp-helperd (create, timeout, pause, resume, network), sp-sandboxes "    \
-      "(workspace, ws_mount of a sandbox on a workspace; only while it exists)", \
+      "(workspace, ws_mount of a sandbox on a workspace; only while it "       \
+      "exists)",                                                               \
       "sp-sandboxes, sp-execute, sp-terminal (rpc_sandbox_helper), "           \
       "sp-helperd (reconcile)",                                                \
       "deleted when the sandbox ends or its helper restarts")                  \
@@ -151,7 +152,8 @@
       "sp-execute (context routes), sp-chat (the session's default context)",  \
       "deleted when the context ends or its helper restarts")                  \
     X(KEY_CLIENT, "client:<sub>:<client>", "stream",                           \
-      "sp-execute (announces executions started with a clientId)",             \
+      "sp-execute (announces executions started with a clientId), "            \
+      "sp-worker (a workflow run's step executions)",                          \
       "sp-sse (/events?clientId=)",                                            \
       "capped at about 1000 entries; expires SP_EVENT_TTL after the last "     \
       "announcement")                                                          \
@@ -166,8 +168,7 @@
       "sp-storage (bucket create, delete)",                                    \
       "sp-storage (every bucket and object route: the owner check)",           \
       "permanent; a bucket leaves it when deleted")                            \
-    X(KEY_SNAP, "snap:<snp>", "hash",                                          \
-      "sp-sandboxes (snapshot create)",                                        \
+    X(KEY_SNAP, "snap:<snp>", "hash", "sp-sandboxes (snapshot create)",        \
       "sp-sandboxes (snapshot routes, create from a snapshot)",                \
       "permanent; deleted by DELETE /snapshots/{id}")                          \
     X(KEY_SNAPS_OF_OWNER, "snaps:<sub>", "set",                                \
@@ -175,7 +176,7 @@
       "sp-sandboxes (GET /snapshots, per-subject limit)",                      \
       "permanent; a snapshot leaves it when deleted")                          \
     X(KEY_WS, "ws:<sub>:<name>", "hash",                                       \
-      "sp-sandboxes (workspace create, hold, sync: CAS on version, release)", \
+      "sp-sandboxes (workspace create, hold, sync: CAS on version, release)",  \
       "sp-sandboxes (workspace routes, create with a workspace, sync)",        \
       "permanent; deleted by DELETE /workspaces/{name} when not held")         \
     X(KEY_WSS_OF_OWNER, "wss:<sub>", "set",                                    \
@@ -183,10 +184,44 @@
       "sp-sandboxes (GET /workspaces, per-subject limit)",                     \
       "permanent; a workspace leaves it when deleted")                         \
     X(KEY_WS_SYNC, "wsync", "zset",                                            \
-      "sp-sandboxes (hold: added; periodic sync: next time; release)",        \
+      "sp-sandboxes (hold: added; periodic sync: next time; release)",         \
       "sp-sandboxes (the periodic sync thread)",                               \
       "a member (<sub>:<name>) leaves it when its hold is released or its "    \
       "holder is found gone")                                                  \
+    X(KEY_WF, "wf:<wf>", "hash",                                               \
+      "sp-workflows (POST /workflows: owner, spec, schedule), sp-worker "      \
+      "(next, last_run)",                                                      \
+      "sp-workflows (GET /workflows/{id}), sp-worker (the timer)",             \
+      "expires SP_WORKFLOW_TTL after it was made or its next run is due; "     \
+      "deleted by DELETE /workflows/{id}")                                     \
+    X(KEY_WFSCHED, "wfsched", "zset",                                          \
+      "sp-workflows (schedule), sp-worker (taken by ZREM, next time added)",   \
+      "sp-worker (the timer: due entries, score Unix ms)",                     \
+      "permanent; a workflow leaves it when taken (ZREM: one worker only)")    \
+    X(KEY_WFQUEUE, "wfqueue", "stream",                                        \
+      "sp-workflows (POST /workflows, retry), sp-worker (schedules)",          \
+      "sp-worker (consumer group workers, sp_queue.h)",                        \
+      "permanent; an entry is deleted once its run ended (XACK, XDEL); "       \
+      "capped at about RPC_STREAM_MAXLEN entries")                             \
+    X(KEY_WFRUN, "wfrun:<wfr>", "hash",                                        \
+      "sp-workflows (create, cancel), sp-worker (steps, status)",              \
+      "sp-workflows (GET, list, cancel, retry), sp-sse (owner check)",         \
+      "expires SP_WORKFLOW_TTL after the run ends")                            \
+    X(KEY_WFRUN_EVENTS, "wfrun:<wfr>:events", "stream",                        \
+      "sp-worker (step changes, each step's output, result last)",             \
+      "sp-sse (GET /workflows/runs/{id}/events)",                              \
+      "capped at about SP_STREAM_MAXLEN entries; expires SP_WORKFLOW_TTL "     \
+      "after the run ends")                                                    \
+    X(KEY_WFACTIVE, "wfactive:<sub>", "zset",                                  \
+      "sp-workflows (a run queued: reserved by a Lua script; a queued run "    \
+      "cancelled), sp-worker (a run ended, schedules)",                        \
+      "sp-workflows, sp-worker (SP_WORKFLOW_MAX_ACTIVE per subject)",          \
+      "a run leaves it when it ends; entries lapse a day after they were "     \
+      "made; expires at the last lapse")                                       \
+    X(KEY_WFRUNS_OF, "wfruns:<sub>", "zset",                                   \
+      "sp-workflows (create, retry), sp-worker (schedules)",                   \
+      "sp-workflows (GET /workflows/runs)",                                    \
+      "permanent; the newest SP_WORKFLOW_RUNS_MAX runs are kept")              \
     X(KEY_METRICS_REQUESTS, "metrics:requests", "hash",                        \
       "every FastCGI program (http_flusher, once a second)",                   \
       "sp-health (/metrics)", "permanent")

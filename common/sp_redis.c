@@ -358,3 +358,16 @@ int rds_ping(void)
     freeReplyObject(r);
     return ok;
 }
+
+const char *rds_hfield(const redisReply *h, const char *name)
+{
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING &&
+            strcmp(h->element[i]->str, name) == 0)
+            return h->element[i + 1]->str;
+    }
+    return NULL;
+}

@@ -64,6 +64,10 @@ int rds_ready(void);
 /* 1 if this thread's connection answers PING, else 0. */
 int rds_ping(void);
 
+/* The value of field name in an HGETALL reply h (an array of field,
+ * value, ...), or NULL (absent, or h is no such array). Points into h. */
+const char *rds_hfield(const redisReply *h, const char *name);
+
 /* Close this thread's connection (also done at thread exit). */
 void rds_close(void);
 

@@ -102,20 +102,20 @@ static const char rpc_reserve_lua[] =
     "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES') "
     "redis.call('PEXPIREAT', KEYS[1], top[2]) return 1";
 
-sp_status rpc_run_reserve(const char *sub, const char *id,
-                          long long deadline_ms)
+sp_status rpc_reserve(int f, const char *sub, const char *id, long long max,
+                      long long deadline_ms)
 {
-    char k[RDS_KEY_MAX], max[RDS_NUM_SIZE], now[RDS_NUM_SIZE],
+    char k[RDS_KEY_MAX], maxs[RDS_NUM_SIZE], now[RDS_NUM_SIZE],
         until[RDS_NUM_SIZE];
     redisReply *r;
     sp_status st = SP_E_UNAVAILABLE;
 
-    if (key_of(k, sizeof k, KEY_RUNS, sub) != 0 || !id_valid(id))
+    if (key_of(k, sizeof k, (sp_key_family)f, sub) != 0 || !id_valid(id))
         return SP_E_INTERNAL;
-    snprintf(max, sizeof max, "%lld", cfg_int(CFG_SP_RUNS_MAX_PER_SUBJECT));
+    snprintf(maxs, sizeof maxs, "%lld", max);
     snprintf(now, sizeof now, "%lld", rpc_now_ms());
     snprintf(until, sizeof until, "%lld", deadline_ms);
-    r = rds_cmd("EVAL %s 1 %s %s %s %s %s", rpc_reserve_lua, k, id, max, now,
+    r = rds_cmd("EVAL %s 1 %s %s %s %s %s", rpc_reserve_lua, k, id, maxs, now,
                 until);
     if (r != NULL && r->type == REDIS_REPLY_INTEGER)
         st = r->integer == 1 ? SP_OK : SP_E_RATE_LIMITED;
@@ -123,11 +123,23 @@ sp_status rpc_run_reserve(const char *sub, const char *id,
     return st;
 }
 
-void rpc_run_release(const char *sub, const char *id)
+void rpc_release(int f, const char *sub, const char *id)
 {
     char k[RDS_KEY_MAX];
-    if (key_of(k, sizeof k, KEY_RUNS, sub) == 0 && id_valid(id))
+    if (key_of(k, sizeof k, (sp_key_family)f, sub) == 0 && id_valid(id))
         freeReplyObject(rds_cmd("ZREM %s %s", k, id));
+}
+
+sp_status rpc_run_reserve(const char *sub, const char *id,
+                          long long deadline_ms)
+{
+    return rpc_reserve(KEY_RUNS, sub, id, cfg_int(CFG_SP_RUNS_MAX_PER_SUBJECT),
+                       deadline_ms);
+}
+
+void rpc_run_release(const char *sub, const char *id)
+{
+    rpc_release(KEY_RUNS, sub, id);
 }
 
 void rpc_reply_free(rpc_reply *r)

@@ -116,6 +116,15 @@ sp_status rpc_run_reserve(const char *sub, const char *id,
 /* Release the reservation of run id (its sandbox has ended). */
 void rpc_run_release(const char *sub, const char *id);
 
+/* The same for any per-subject count kept as a sorted set of key family
+ * f (sp_keys.h, one <sub> id): reserve id for sub unless max are held
+ * (entries past their deadline_ms are dropped first; the key expires at
+ * the last deadline), or release it. rpc_run_reserve is this for KEY_RUNS
+ * and SP_RUNS_MAX_PER_SUBJECT; workflow runs use KEY_WFACTIVE. */
+sp_status rpc_reserve(int f, const char *sub, const char *id, long long max,
+                      long long deadline_ms);
+void rpc_release(int f, const char *sub, const char *id);
+
 /* Wall-clock time in Unix milliseconds. */
 long long rpc_now_ms(void);
 

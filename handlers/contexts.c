@@ -277,7 +277,7 @@ int ctxh_start(http_req *r, const ctxh_rec *rec, const char *ctx,
                          .wait = !q->stream};
     /* Before the run starts, as for any execution. */
     if (q->stream && !q->quiet) {
-        const char *c = run_announce(r->auth.sub, q->client, exe, cid);
+        const char *c = announce_execution(r->auth.sub, q->client, exe, cid);
         if (c != cid)
             snprintf(cid, SP_ID_SIZE, "%s", c);
     }

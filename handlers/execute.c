@@ -205,7 +205,7 @@ static void exe_start(http_req *r, exe_req *q, const char *helper,
                       .scratch = scratch,
                       .files = q->sandbox ? NULL : q->files};
     if (q->stream)
-        client = run_announce(r->auth.sub, q->client, exe, cid);
+        client = announce_execution(r->auth.sub, q->client, exe, cid);
     if (q->sandbox != NULL && run_put_all(r, helper, q->sandbox, q->files) != 0)
         goto out;
     if (hc_exec(q->sandbox ? helper : NULL, &x,

@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sp_announce.h"
 #include "sp_helper.h"
 #include "sp_http.h"
 #include "sp_rpc.h"
@@ -60,10 +61,6 @@ int run_put(http_req *r, const char *helper, const char *sandbox,
 int run_put_all(http_req *r, const char *helper, const char *sandbox,
                 const cJSON *files);
 
-/* Announce execution exe on the client stream of sub (made up into cid,
- * >= SP_ID_SIZE bytes, when client is NULL); returns the client id used. */
-const char *run_announce(const char *sub, const char *client, const char *exe,
-                         char *cid);
 
 /* ---- languages.c -------------------------------------------------------- */
 

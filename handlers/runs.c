@@ -1,7 +1,7 @@
 /* handlers/runs.c: what every run of code shares in sp-execute (one-off,
- * in a sandbox, in a context): its files written first, its announcement
- * on a client stream, and its /execute answer, whose shape is made here
- * and nowhere else (execute.h). */
+ * in a sandbox, in a context): its files written first and its /execute
+ * answer, whose shape is made here and nowhere else (execute.h); its
+ * announcement on a client stream is common/sp_announce.c. */
 #include "execute.h"
 #include "sp_buf.h"
 #include "sp_config.h"
@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN_CLIENT_STREAM_MAX 1000
 #define RUN_RICH_MAX          (1024 * 1024)
 
 int run_render(const run_view *v, sp_buf *b)
@@ -153,23 +152,4 @@ int run_put_all(http_req *r, const char *helper, const char *sandbox,
             return -1;
     }
     return 0;
-}
-
-const char *run_announce(const char *sub, const char *client, const char *exe,
-                         char *cid)
-{
-    char k[RDS_KEY_MAX];
-
-    if (client == NULL) {
-        id_generate("cli_", cid, SP_ID_SIZE);
-        client = cid;
-    }
-    /* Announced before the run starts, so a client stream that is already
-     * open sees every event of it. */
-    if (key_of2(k, sizeof k, KEY_CLIENT, sub, client) != 0)
-        return client;
-    freeReplyObject(rds_cmd("XADD %s MAXLEN ~ %d * type execution data %s", k,
-                            RUN_CLIENT_STREAM_MAX, exe));
-    freeReplyObject(rds_cmd("EXPIRE %s %lld", k, cfg_int(CFG_SP_EVENT_TTL)));
-    return client;
 }

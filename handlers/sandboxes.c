@@ -46,11 +46,7 @@ int sbxh_lookup(http_req *r, const char *id, char *helper)
 
 const char *sbxh_field(const redisReply *h, const char *name)
 {
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        if (strcmp(h->element[i]->str, name) == 0)
-            return h->element[i + 1]->str;
-    }
-    return NULL;
+    return rds_hfield(h, name);
 }
 
 cJSON *sbxh_render(const char *id)
@@ -149,10 +145,7 @@ int sbxh_env_ok(http_req *r, const cJSON *env, const char *field)
     return 0;
 }
 
-/* The sandbox a request body asks for, after policy (validation,
- * clamping to the configured maxima) into q; JSON stays body's. Returns
- * 0, or -1 after the 400. */
-static int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
+int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q)
 {
     const cJSON *lim, *c;
 

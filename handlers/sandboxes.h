@@ -27,6 +27,13 @@ int sbxh_lookup(http_req *r, const char *id, char *helper);
  * having sent the error. */
 int sbxh_create(http_req *r, const cJSON *body, char *id_out);
 
+/* The sandbox a request body asks for (POST /sandboxes's fields:
+ * timeout, limits, env, metadata, network, public, template), after
+ * policy (validation, clamping to the configured maxima) into q; JSON
+ * stays body's but q->netpol, which the caller frees. Also a workflow's
+ * sandbox (handlers/workflows_spec.c). Returns 0, or -1 after the 400. */
+int sbxh_spec(http_req *r, const cJSON *body, hc_sandbox_req *q);
+
 /* The sandbox as JSON (NULL if it does not exist); caller frees. */
 cJSON *sbxh_render(const char *id);
 

@@ -18,39 +18,16 @@
 #include "sp_json.h"
 #include "sp_log.h"
 #include "sp_rpc.h"
+#include "sp_sbxcopy.h"
 #include "sp_spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STG_COPY_MAX  1000
+#define STG_COPY_MAX  SBXCOPY_MAX
 #define STG_SBX_PATH  4096
 #define STG_TREE_DEEP 16
-
-typedef struct stg_copy {
-    http_req *r;
-    const char *bucket, *key;
-    const st_meta *meta;
-    sp_status st;
-} stg_copy;
-
-static int stg_fd_sink(void *ctx, const char *buf, size_t len)
-{
-    return spool_write_all(*(int *)ctx, buf, len);
-}
-
-/* hc_file_write_with's fill: the object streamed into the spool file. */
-static long long stg_fill(void *ctx, int fd)
-{
-    stg_copy *c = ctx;
-
-    c->st = c->meta->size == 0 ? SP_OK
-                               : st_get()->get(c->r->auth.sub, c->bucket,
-                                               c->key, c->meta->etag, 0,
-                                               c->meta->size, stg_fd_sink, &fd);
-    return c->st == SP_OK ? c->meta->size : -1;
-}
 
 /* The objects an import takes: keys (each checked and stat'ed) or all
  * under prefix. 0, or -1 after having answered. */
@@ -128,22 +105,20 @@ static void stg_import_copy(http_req *r, const char *helper, const char *bucket,
     stg_progress_start(&p, r, stg_import_count(set, plen));
     for (size_t i = 0; i < set->n; i++) {
         const st_entry *e = &set->v[i];
-        stg_copy c = {r, bucket, e->key, &e->meta, SP_OK};
-        rpc_reply rep;
+        sp_status st;
         rpc_err err;
         cJSON *f;
         if (!stg_import_takes(e->key, plen))
             continue;
         snprintf(path, sizeof path, "%s/%s", to, e->key + plen);
-        if (hc_file_write_with(helper, r->params[0], path, stg_fill, &c, &rep,
-                               &err) != 0) {
-            if (c.st != SP_OK)
-                stg_progress_fail(&p, c.st, NULL, "object get failed");
+        if (sbxcopy_import(helper, r->params[0], r->auth.sub, bucket, e->key,
+                           &e->meta, path, &st, &err) != 0) {
+            if (st != SP_OK)
+                stg_progress_fail(&p, st, NULL, "object get failed");
             else
                 stg_progress_fail_rpc(&p, &err, "to");
             goto out;
         }
-        rpc_reply_free(&rep);
         f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "key", e->key);
         cJSON_AddStringToObject(f, "path", path);
@@ -198,46 +173,6 @@ out:
     cJSON_Delete(body);
 }
 
-typedef struct stg_mem {
-    const char *data;
-    size_t len, off;
-} stg_mem;
-
-static long stg_mem_read(void *ctx, char *buf, size_t len)
-{
-    stg_mem *m = ctx;
-    size_t n = m->len - m->off < len ? m->len - m->off : len;
-
-    memcpy(buf, m->data + m->off, n);
-    m->off += n;
-    return (long)n;
-}
-
-/* The regular files of a helper tree (entries arr) into files (borrowed
- * items of the tree, each with a string "path"); -1 when there are too
- * many or one is too large. */
-static int stg_tree_files(const cJSON *arr, const cJSON **files, size_t *n)
-{
-    const cJSON *e;
-
-    cJSON_ArrayForEach(e, arr)
-    {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type");
-        const cJSON *size = cJSON_GetObjectItemCaseSensitive(e, "size");
-        const cJSON *kids = cJSON_GetObjectItemCaseSensitive(e, "children");
-        if (kids != NULL && stg_tree_files(kids, files, n) != 0)
-            return -1;
-        if (!cJSON_IsString(type) || strcmp(type->valuestring, "file") != 0 ||
-            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "path")))
-            continue; /* (every use below reads a file entry's path) */
-        if (*n == STG_COPY_MAX || !cJSON_IsNumber(size) ||
-            size->valuedouble > (double)SPOOL_BODY_MAX)
-            return -1;
-        files[(*n)++] = e;
-    }
-    return 0;
-}
-
 /* The key of sandbox file path: prefix + its path below the root (rootlen
  * bytes) into key; 0, or -1 after having answered (before any copy). */
 static int stg_export_key(http_req *r, const char *bucket, const char *prefix,
@@ -261,22 +196,16 @@ static int stg_export_one(stg_progress *p, const char *helper,
 {
     const char *path = cJSON_GetObjectItemCaseSensitive(e, "path")->valuestring;
     http_req *r = p->r;
-    rpc_reply rep;
     rpc_err err;
     st_meta m;
-    stg_mem mem;
     sp_status st;
 
-    if (hc_file_read(helper, r->params[0], path, &rep, &err) != 0) {
-        stg_progress_fail_rpc(p, &err, "from");
-        return -1;
-    }
-    mem = (stg_mem){rep.data, rep.len, 0};
-    st = st_get()->put(r->auth.sub, bucket, key, "application/octet-stream",
-                       (long long)SPOOL_BODY_MAX, stg_mem_read, &mem, &m);
-    rpc_reply_free(&rep);
-    if (st != SP_OK) {
-        stg_progress_fail(p, st, NULL, "object put failed");
+    if (sbxcopy_export(helper, r->params[0], r->auth.sub, bucket, key, path, &m,
+                       &st, &err) != 0) {
+        if (st != SP_OK)
+            stg_progress_fail(p, st, NULL, "object put failed");
+        else
+            stg_progress_fail_rpc(p, &err, "from");
         return -1;
     }
     cJSON_AddItemToArray(objs, stg_object_json(NULL, key, &m));
@@ -342,7 +271,7 @@ void stg_export(http_req *r)
     entries = cJSON_GetObjectItemCaseSensitive(tree.json, "entries");
     files = calloc(STG_COPY_MAX, sizeof *files);
     if (!cJSON_IsString(root) || files == NULL ||
-        stg_tree_files(entries, files, &n) != 0) {
+        sbxcopy_tree_files(entries, files, &n) != 0) {
         http_send_error(r, SP_E_PAYLOAD_TOO_LARGE, "from",
                         "an export takes at most %d files of at most %zu "
                         "bytes each",

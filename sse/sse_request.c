@@ -50,6 +50,11 @@ static const sse_route sse_routes[] = {
      * (hd_tpl_build.c). */
     {"/templates/", "/events", "bld_", KEY_TBUILD, "buildId", "result", 0,
      &frame_sse, KEY_EVENTS, "build", 0, "/builds/", "name", NULL, NULL, NULL, 0},
+    /* /workflows/runs/{wfr}/events: a workflow run's steps and their
+     * output (worker/wk_run.c), "result" last. */
+    {"/workflows/runs/", "/events", "wfr_", KEY_WFRUN, "runId", "result", 0,
+     &frame_sse, KEY_WFRUN_EVENTS, "workflow run", 0, NULL, NULL, NULL, NULL,
+     NULL, 0},
     /* E2B's envd streams (handlers/envd_process.c hands them over with
      * X-Accel-Redirect; internal locations of families/envd.conf): a
      * process's events as Connect envelopes (sse_envd.c), authorized by

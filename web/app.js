@@ -3,6 +3,7 @@
 // is in lib.js; the Templates view in templates.js; the Sandbox view
 // (usage, charts, a new sandbox of a chosen template) in sandbox.js; the
 // Chat view in chat.js.
+// Workflows view (runs, one run's steps and logs) in workflows.js.
 //
 // Read top to bottom:
 //   1. Signing out.
@@ -24,6 +25,7 @@ import {
 import * as templates from '/templates.js';
 import * as sandboxView from '/sandbox.js';
 import * as chatView from '/chat.js';
+import * as workflows from '/workflows.js';
 
 const SANDBOX_STORE = 'sandpipe.sandboxId';
 const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
@@ -514,7 +516,7 @@ async function uploadFiles(fileList) {
 // ---------------------------------------------------------------------
 // 6. Wiring
 
-const VIEWS = ['workspace', 'templates', 'sandbox', 'chat'];
+const VIEWS = ['workspace', 'templates', 'sandbox', 'chat', 'workflows'];
 
 // showView(name): one of VIEWS is shown (none when signed out).
 function showView(name) {
@@ -527,6 +529,7 @@ function showView(name) {
   document.body.dataset.view = name || '';
   sandboxView.show(name === 'sandbox');
   if (name === 'templates') templates.load().catch(showError);
+  workflows.show(name === 'workflows');
 }
 
 function showSignedOut() {
@@ -605,6 +608,7 @@ function main() {
   });
   sandboxView.init({ onOpen: replaceSandbox });
   chatView.init();
+  workflows.init();
 
   // A reload in the same tab signs in again with the stored key.
   const stored = sessionStorage.getItem(KEY_STORE);

@@ -75,26 +75,49 @@ def owner_of(pid):
     return st.st_uid, st.st_gid
 
 
-def start_instead(name, overrides, ready, out=subprocess.DEVNULL):
-    """Program name of the stack's own environment with overrides, as its
-    user, on the stack's socket, in place of the supervised one (held
-    until stop_instead). Returns the process once ready() is true; raises
-    AssertionError (after stop_instead) when it is not within 10 s."""
-    old = sp.read_pid(name)
-    env = program_env(old)
-    uid, gid = owner_of(old)
-    env.update(overrides)
-    sp.hold(name)
-    os.kill(old, signal.SIGKILL)
-    sp.wait_until(lambda: not sp.pid_alive(old), 5)
-    sock = env["SP_SOCKET"]
+def s3_settings(s3port, part_mb=5):
+    """The environment of a program on the s3 backend against s3rver on
+    s3port (sp-storage, sp-sandboxes, sp-worker)."""
+    return dict(SP_STORAGE_URL=f"s3://{S3_BUCKET}/sandpipe",
+                SP_S3_ENDPOINT=f"http://127.0.0.1:{s3port}",
+                SP_S3_ACCESS_KEY=S3_ACCESS, SP_S3_SECRET_KEY=S3_SECRET,
+                SP_S3_PART_MB=str(part_mb), SP_S3_TIMEOUT_S="5")
+
+
+def start_program(name, env, owner, out=subprocess.DEVNULL):
+    """Program name of the build with environment env, as owner (uid,
+    gid) when we are root; returns the Popen."""
+    uid, gid = owner
 
     def drop():
         os.setgid(gid)
         os.setuid(uid)
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [os.path.join(sp.BUILD, name)], env=env,
         preexec_fn=drop if os.getuid() == 0 else None, stdout=out, stderr=out)
+
+
+def replace_program(name, extra_env, out=subprocess.DEVNULL):
+    """Hold the supervised program name, kill it, and start it again
+    ourselves with its own environment plus extra_env, as its own user;
+    returns (the Popen, that environment, its owner). Kill it and
+    release(name) to give the program back to the supervisor."""
+    old = sp.read_pid(name)
+    env = program_env(old)
+    owner = owner_of(old)
+    env.update(extra_env)
+    sp.hold(name)
+    os.kill(old, signal.SIGKILL)
+    sp.wait_until(lambda: not sp.pid_alive(old), 5)
+    return start_program(name, env, owner, out), env, owner
+
+
+def start_instead(name, overrides, ready, out=subprocess.DEVNULL):
+    """replace_program, waited for: the process once its socket is there
+    and ready() is true; raises AssertionError (after stop_instead) when
+    that is not within 10 s."""
+    proc, env, _ = replace_program(name, overrides, out)
+    sock = env["SP_SOCKET"]
     if not sp.wait_until(lambda: os.path.exists(sock) and ready(), 10):
         stop_instead(name, proc, ready)
         raise AssertionError(f"{name} (in place of the supervised one) did "
@@ -131,11 +154,8 @@ class S3Storage:
     def start(self):
         self.s3.start()
         try:
-            self.proc = start_instead(self.program, {
-                "SP_STORAGE_URL": f"s3://{S3_BUCKET}/sandpipe",
-                "SP_S3_ENDPOINT": f"http://127.0.0.1:{self.s3.port}",
-                "SP_S3_ACCESS_KEY": S3_ACCESS, "SP_S3_SECRET_KEY": S3_SECRET,
-                "SP_S3_PART_MB": str(self.part_mb), "SP_S3_TIMEOUT_S": "5"},
+            self.proc = start_instead(
+                self.program, s3_settings(self.s3.port, self.part_mb),
                 self.up)
         except AssertionError:
             self.s3.remove()

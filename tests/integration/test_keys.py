@@ -17,7 +17,7 @@ import unittest
 ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("SP_BUILD_DIR") or os.path.join(ROOT, "build")
-SCANNED = ("common", "handlers", "helper", "sse", "cli")
+SCANNED = ("common", "handlers", "helper", "sse", "cli", "worker")
 OWNER = {os.path.join("common", "sp_keys.c"),
          os.path.join("common", "sp_keys.h")}
 BEGIN, END = "<!-- BEGIN sp-admin keys -->\n", "<!-- END sp-admin keys -->"

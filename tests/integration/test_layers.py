@@ -20,7 +20,7 @@ import unittest
 
 ROOT = os.environ.get("SP_ROOT") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SOURCE_DIRS = ("common", "handlers", "helper", "sse", "cli")
+SOURCE_DIRS = ("common", "handlers", "helper", "sse", "cli", "worker")
 FUNCTION_MAX = 80
 
 

@@ -205,7 +205,8 @@ class SystemdUnitsTest(sp.Case):
         want = sorted(["sandpipe.target", "sandpipe-helperd.service"] +
                       [f"sandpipe-{n}.service" for n in
                        ("auth", "health", "sandboxes", "execute", "terminal",
-                        "sse", "preview", "envd", "storage", "chat")])
+                        "sse", "preview", "envd", "storage", "chat",
+                        "workflows", "worker")])
         self.assertEqual(names, want)
         v = subprocess.run(["systemd-analyze", "verify", "--man=no"] + units,
                            capture_output=True, text=True, timeout=120)

@@ -19,6 +19,7 @@
 
 #include "sp_buf.h"
 #include "sp_config.h"
+#include "sp_cron.h"
 #include "sp_id.h"
 #include "sp_auth.h"
 #include "sp_jwt.h"
@@ -621,6 +622,13 @@ START_TEST(keys_exact_strings)
         {KEY_WS, "alice", "proj", "sp:ws:alice:proj"},
         {KEY_WSS_OF_OWNER, "alice", NULL, "sp:wss:alice"},
         {KEY_WS_SYNC, NULL, NULL, "sp:wsync"},
+        {KEY_WF, "wf_1", NULL, "sp:wf:wf_1"},
+        {KEY_WFSCHED, NULL, NULL, "sp:wfsched"},
+        {KEY_WFQUEUE, NULL, NULL, "sp:wfqueue"},
+        {KEY_WFRUN, "wfr_1", NULL, "sp:wfrun:wfr_1"},
+        {KEY_WFRUN_EVENTS, "wfr_1", NULL, "sp:wfrun:wfr_1:events"},
+        {KEY_WFACTIVE, "alice", NULL, "sp:wfactive:alice"},
+        {KEY_WFRUNS_OF, "alice", NULL, "sp:wfruns:alice"},
         {KEY_METRICS_REQUESTS, NULL, NULL, "sp:metrics:requests"},
     };
     char k[256];
@@ -1712,6 +1720,110 @@ START_TEST(spool_sweep_by_age)
 }
 END_TEST
 
+/* ------------------------------------------------------------------- cron */
+
+/* Each bad expression is refused naming the field that is wrong. */
+START_TEST(cron_refusals)
+{
+    static const struct {
+        const char *expr, *field;
+    } bad[] = {
+        {"61 * * * *", "minute"},
+        {"* 24 * * *", "hour"},
+        {"* * 0 * *", "day_of_month"},
+        {"* * 32 * *", "day_of_month"},
+        {"* * * 0 *", "month"},
+        {"* * * 13 *", "month"},
+        {"* * * * 8", "day_of_week"},
+        {"*/0 * * * *", "minute"},
+        {"5-1 * * * *", "minute"},
+        {"1,,2 * * * *", "minute"},
+        {"1- * * * *", "minute"},
+        {"-1 * * * *", "minute"},
+        {"a * * * *", "minute"},
+        {"0001 * * * *", "minute"},
+        {"* * * *", "cron"},
+        {"* * * * * *", "cron"},
+        {"", "cron"},
+        {"* * * * 1/x", "day_of_week"},
+    };
+    cron_spec c;
+    const char *field;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(cron_parse(bad[i].expr, &c, &field) == -1, "%s",
+                      bad[i].expr);
+        ck_assert_str_eq(field, bad[i].field);
+    }
+}
+END_TEST
+
+/* The next time of a few expressions after 2026-12-02T16:55:30Z
+ * (a Wednesday), in UTC. */
+START_TEST(cron_next_times)
+{
+    static const struct {
+        const char *expr, *next;
+    } cases[] = {
+        {"* * * * *", "2026-12-02T16:56:00Z"},
+        {"*/15 * * * *", "2026-12-02T17:00:00Z"},
+        {"0 9 * * *", "2026-12-03T09:00:00Z"},
+        {"30 8 1 1 *", "2027-01-01T08:30:00Z"},
+        {"0 12 * * 1-5", "2026-12-03T12:00:00Z"},
+        {"0 0 * * 0", "2026-12-06T00:00:00Z"},
+        {"0 0 * * 7", "2026-12-06T00:00:00Z"},
+        {"5-10/5 17 * * *", "2026-12-02T17:05:00Z"},
+        /* both day fields: either matches (the 15th, or a Friday) */
+        {"0 0 15 * 5", "2026-12-04T00:00:00Z"},
+        {"0 0 29 2 *", "2028-02-29T00:00:00Z"},
+    };
+    long long after, want;
+    cron_spec c;
+    const char *field;
+
+    ck_assert_int_eq(cron_parse_time("2026-12-02T16:55:30Z", &after), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(cron_parse(cases[i].expr, &c, &field), 0);
+        ck_assert_int_eq(cron_parse_time(cases[i].next, &want), 0);
+        ck_assert_msg(cron_next(&c, after) == want, "%s: %lld, not %lld",
+                      cases[i].expr, cron_next(&c, after), want);
+    }
+    /* 30 February never comes. */
+    ck_assert_int_eq(cron_parse("0 0 30 2 *", &c, &field), 0);
+    ck_assert_int_eq(cron_next(&c, after), -1);
+}
+END_TEST
+
+START_TEST(cron_times)
+{
+    long long t;
+
+    ck_assert_int_eq(cron_parse_time("1970-01-01T00:00:00Z", &t), 0);
+    ck_assert_int_eq(t, 0);
+    ck_assert_int_eq(cron_parse_time("2026-12-02T18:55:30+02:00", &t), 0);
+    ck_assert_int_eq(t, 1796230530LL);
+    ck_assert_int_eq(cron_parse_time("2026-12-02T16:55:30.250Z", &t), 0);
+    ck_assert_int_eq(t, 1796230530LL);
+    ck_assert_int_eq(cron_parse_time("2026-12-02 16:55:30Z", &t), 0);
+    ck_assert_int_eq(cron_parse_time("2026-12-02T16:55:30", &t), -1);
+    ck_assert_int_eq(cron_parse_time("2026-13-02T16:55:30Z", &t), -1);
+    ck_assert_int_eq(cron_parse_time("yesterday", &t), -1);
+    ck_assert_int_eq(cron_parse_time("2026-12-02T16:55:30Z junk", &t), -1);
+    ck_assert_int_eq(cron_parse_time("2026-12-02T16:55:30+2:00", &t), -1);
+}
+END_TEST
+
+static Suite *cron_suite(void)
+{
+    Suite *s = suite_create("cron");
+    TCase *tc = tcase_create("cron");
+    tcase_add_test(tc, cron_refusals);
+    tcase_add_test(tc, cron_next_times);
+    tcase_add_test(tc, cron_times);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -1736,6 +1848,7 @@ int main(void)
     srunner_add_suite(sr, jwt_suite());
     srunner_add_suite(sr, parsers_suite());
     srunner_add_suite(sr, spool_suite());
+    srunner_add_suite(sr, cron_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
