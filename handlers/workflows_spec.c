@@ -171,14 +171,12 @@ static int wfh_urls(http_req *r, const cJSON *urls, cJSON *out)
     list = cJSON_AddArrayToObject(out, "urls");
     cJSON_ArrayForEach(u, urls)
     {
-        const cJSON *url = cJSON_IsObject(u)
-                               ? cJSON_GetObjectItemCaseSensitive(u, "url")
-                               : u;
+        const cJSON *url =
+            cJSON_IsObject(u) ? cJSON_GetObjectItemCaseSensitive(u, "url") : u;
         const cJSON *path = cJSON_GetObjectItemCaseSensitive(u, "path"), *prev;
         cJSON *o;
-        const char *rule = cJSON_IsString(url)
-                               ? urlcopy_form(url->valuestring)
-                               : "url_malformed";
+        const char *rule = cJSON_IsString(url) ? urlcopy_form(url->valuestring)
+                                               : "url_malformed";
         snprintf(field, sizeof field, "inputs.urls[%d]", i++);
         if (rule != NULL) {
             http_send_error_rule(r, SP_E_INVALID_ARGUMENT, field, rule,
