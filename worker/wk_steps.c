@@ -172,7 +172,9 @@ static void wk_keep_output(const hc_facts *f, cJSON *res)
 
 /* The spec's inputs.urls ([{url, path}]) fetched into the workspace
  * (sp_urlcopy.h), each listed in res's "urls" as {url, path, size}. 0,
- * or -1 with res's error naming the URL (inputs.urls[i]) and why. */
+ * 1 when the run was cancelled between two URLs (each may take
+ * minutes), or -1 with res's error naming the URL (inputs.urls[i]) and
+ * why. */
 static int wk_inputs_urls(wk_run *w, const cJSON *urls, cJSON *res)
 {
     static const char *const why[] = {
@@ -196,6 +198,8 @@ static int wk_inputs_urls(wk_run *w, const cJSON *urls, cJSON *res)
         urlcopy_res got;
         rpc_err err;
         cJSON *o;
+        if (wk_cancelled(w))
+            return 1;
         if (url == NULL || to == NULL) {
             cJSON_AddStringToObject(res, "error", "inputs.urls: bad spec");
             return -1;
@@ -277,9 +281,16 @@ static wk_end wk_inputs(wk_run *w, int step, cJSON *res)
             goto out;
         }
     }
-    if (wk_inputs_urls(w, wk_get(in, "urls"), res) != 0)
-        goto out;
-    end = WK_PASSED;
+    switch (wk_inputs_urls(w, wk_get(in, "urls"), res)) {
+    case 0:
+        end = WK_PASSED;
+        break;
+    case 1:
+        end = WK_CANCELLED;
+        break;
+    default:
+        break;
+    }
 out:
     st_list_free(&set);
     return end;
