@@ -82,12 +82,15 @@ static const char *egress_resolve(const char *host, const char *port, char *pin,
     return rule;
 }
 
-const char *egress_url(const char *url, char *pin, size_t pinlen)
+/* Parse url: NULL and its host (an IPv6 literal bare) and port (curl's,
+ * the caller frees both with curl_free), or the rule it breaks. */
+static const char *egress_parse(const char *url, char **host, char **port)
 {
     CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+    char *scheme = NULL, *user = NULL;
     const char *rule = "url_malformed";
 
+    *host = *port = NULL;
     if (u == NULL ||
         curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != 0 ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != 0)
@@ -97,19 +100,44 @@ const char *egress_url(const char *url, char *pin, size_t pinlen)
         goto out;
     }
     if (curl_url_get(u, CURLUPART_USER, &user, 0) == 0 ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != 0 ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != 0)
+        curl_url_get(u, CURLUPART_HOST, host, 0) != 0 ||
+        curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) != 0)
         goto out;
-    if (host[0] == '[') { /* an IPv6 literal: resolve it bare */
-        memmove(host, host + 1, strlen(host));
-        host[strcspn(host, "]")] = '\0';
+    if ((*host)[0] == '[') { /* an IPv6 literal: resolve it bare */
+        memmove(*host, *host + 1, strlen(*host));
+        (*host)[strcspn(*host, "]")] = '\0';
     }
-    rule = egress_resolve(host, port, pin, pinlen);
+    rule = NULL;
 out:
+    if (rule != NULL) {
+        curl_free(*host);
+        curl_free(*port);
+        *host = *port = NULL;
+    }
     curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
     curl_free(user);
     curl_url_cleanup(u);
+    return rule;
+}
+
+const char *egress_form(const char *url)
+{
+    char *host, *port;
+    const char *rule = egress_parse(url, &host, &port);
+
+    curl_free(host);
+    curl_free(port);
+    return rule;
+}
+
+const char *egress_url(const char *url, char *pin, size_t pinlen)
+{
+    char *host, *port;
+    const char *rule = egress_parse(url, &host, &port);
+
+    if (rule == NULL)
+        rule = egress_resolve(host, port, pin, pinlen);
+    curl_free(host);
+    curl_free(port);
     return rule;
 }

@@ -18,4 +18,8 @@
  * Static storage. */
 const char *egress_url(const char *url, char *pin, size_t pinlen);
 
+/* The form of url only, as egress_url checks it but without resolving:
+ * NULL, or "url_scheme" or "url_malformed". Static storage. */
+const char *egress_form(const char *url);
+
 #endif

@@ -1,7 +1,7 @@
 /* handlers/workflows_spec.c: a POST /workflows body validated into the
  * spec the worker runs (every refusal a 400 naming its field):
  *
- *   {name, language, code | files, inputs: {bucket, prefix},
+ *   {name, language, code | files, inputs: {bucket, prefix, urls},
  *    validate: {syntax, tests, lint}, run: {cmd | entrypoint, args,
  *    timeout}, outputs: {paths, bucket, prefix}, template, limits,
  *    timeout, network, schedule: {cron} | {at}, clientId}
@@ -13,7 +13,8 @@
  * family's (lang_canonical), the sandbox's limits are POST /sandboxes's
  * (sbxh_spec), a bucket must be the caller's (stg_bucket_named), a path
  * is what an object key may be (obj_key_rule: relative, no "." or ".."
- * segment, no control character). */
+ * segment, no control character); inputs.urls are [{url, path}], each URL
+ * of a form sp_urlcopy.h fetches. */
 #include "workflows.h"
 
 #include "execute.h"
@@ -24,6 +25,7 @@
 #include "sp_json.h"
 #include "sp_objname.h"
 #include "sp_rpc.h"
+#include "sp_urlcopy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -147,22 +149,94 @@ static int wfh_bucket(http_req *r, const cJSON *o, const char *bfield,
     return 0;
 }
 
+/* inputs.urls: 1 to URLCOPY_MAX URLs, each a string or {url, path}, into
+ * out's "urls" as [{url, path}] (path relative to the workspace: the
+ * given one, else the URL's file name). Only the URL's form is checked
+ * here: where it resolves is checked by the inputs step, when it is
+ * fetched (sp_urlcopy.h). */
+static int wfh_urls(http_req *r, const cJSON *urls, cJSON *out)
+{
+    const cJSON *u;
+    cJSON *list;
+    char field[32], name[URLCOPY_NAME_MAX];
+    int i = 0;
+
+    if (!cJSON_IsArray(urls) || cJSON_GetArraySize(urls) < 1 ||
+        cJSON_GetArraySize(urls) > URLCOPY_MAX) {
+        http_send_error(r, SP_E_INVALID_ARGUMENT, "inputs.urls",
+                        "inputs.urls must be an array of 1 to %d URLs",
+                        URLCOPY_MAX);
+        return -1;
+    }
+    list = cJSON_AddArrayToObject(out, "urls");
+    cJSON_ArrayForEach(u, urls)
+    {
+        const cJSON *url =
+            cJSON_IsObject(u) ? cJSON_GetObjectItemCaseSensitive(u, "url") : u;
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(u, "path"), *prev;
+        cJSON *o;
+        const char *rule = cJSON_IsString(url) ? urlcopy_form(url->valuestring)
+                                               : "url_malformed";
+        snprintf(field, sizeof field, "inputs.urls[%d]", i++);
+        if (rule != NULL) {
+            http_send_error_rule(r, SP_E_INVALID_ARGUMENT, field, rule,
+                                 "%s: URL refused (%s)", field, rule);
+            return -1;
+        }
+        if (cJSON_IsObject(u) && path != NULL &&
+            (!cJSON_IsString(path) || path->valuestring[0] == '\0')) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, field,
+                            "%s.path must be a relative path", field);
+            return -1;
+        }
+        if (cJSON_IsString(path) && strlen(path->valuestring) >= sizeof name) {
+            http_send_error(r, SP_E_INVALID_ARGUMENT, field,
+                            "%s.path is too long", field);
+            return -1;
+        }
+        if (cJSON_IsString(path))
+            snprintf(name, sizeof name, "%s", path->valuestring);
+        else
+            urlcopy_name(url->valuestring, name, sizeof name);
+        if (wfh_path_ok(r, name, field) != 0)
+            return -1;
+        cJSON_ArrayForEach(prev, list)
+        {
+            if (strcmp(cJSON_GetStringValue(
+                           cJSON_GetObjectItemCaseSensitive(prev, "path")),
+                       name) == 0) {
+                http_send_error(r, SP_E_INVALID_ARGUMENT, field,
+                                "%s: another URL is written at %s too", field,
+                                name);
+                return -1;
+            }
+        }
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "url", url->valuestring);
+        cJSON_AddStringToObject(o, "path", name);
+        cJSON_AddItemToArray(list, o);
+    }
+    return 0;
+}
+
+/* inputs: {bucket, prefix} (bucket required unless urls), urls. */
 static int wfh_inputs(http_req *r, const cJSON *body, cJSON *spec)
 {
-    const cJSON *in;
+    const cJSON *in, *urls;
+    cJSON *out;
 
     if (json_obj(r, body, "inputs", &in) != 0)
         return -1;
     if (in == NULL)
         return 0;
-    if (cJSON_GetObjectItemCaseSensitive(in, "urls") != NULL) {
-        http_send_error(r, SP_E_INVALID_ARGUMENT, "inputs.urls",
-                        "inputs.urls is not supported: import the URLs into "
-                        "a bucket first");
+    urls = cJSON_GetObjectItemCaseSensitive(in, "urls");
+    out = cJSON_AddObjectToObject(spec, "inputs");
+    if (urls != NULL && wfh_urls(r, urls, out) != 0)
         return -1;
-    }
-    return wfh_bucket(r, in, "inputs.bucket", "inputs.prefix", 1,
-                      cJSON_AddObjectToObject(spec, "inputs"));
+    return wfh_bucket(
+        r, in, "inputs.bucket", "inputs.prefix",
+        urls == NULL || cJSON_GetObjectItemCaseSensitive(in, "prefix") != NULL,
+        out);
 }
 
 static int wfh_validate(http_req *r, const cJSON *body, cJSON *spec)

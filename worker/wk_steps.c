@@ -1,7 +1,8 @@
 /* worker/wk_steps.c: the steps of a workflow run, one function each
  * (the table wk_step_fns, in the order of WF_STEPS): inputs written into
  * the sandbox (the workflow's files through the helper's file
- * operations, a bucket's objects through sp_sbxcopy.h), the language's
+ * operations, a bucket's objects through sp_sbxcopy.h, URLs through
+ * sp_urlcopy.h), the language's
  * syntax check of each of its files, the tests and lint commands, the
  * run, and the outputs stored (sp_sbxcopy.h). Each command is an
  * execution in the run's sandbox (hc_exec, waited for), announced on the
@@ -16,6 +17,7 @@
 #include "sp_objname.h"
 #include "sp_sbxcopy.h"
 #include "sp_status.h"
+#include "sp_urlcopy.h"
 #include "sp_utf8.h"
 
 #include <stdio.h>
@@ -168,6 +170,67 @@ static void wk_keep_output(const hc_facts *f, cJSON *res)
                           wk_text(f->out[1], f->out_len[1], WK_OUT_TAIL));
 }
 
+/* The spec's inputs.urls ([{url, path}]) fetched into the workspace
+ * (sp_urlcopy.h), each listed in res's "urls" as {url, path, size}. 0,
+ * 1 when the run was cancelled between two URLs (each may take
+ * minutes), or -1 with res's error naming the URL (inputs.urls[i]) and
+ * why. */
+static int wk_inputs_urls(wk_run *w, const cJSON *urls, cJSON *res)
+{
+    static const char *const why[] = {
+        [URLCOPY_REFUSED] = "URL refused",
+        [URLCOPY_TOO_LARGE] = "body over the file limit",
+        [URLCOPY_FETCH] = "could not be fetched",
+        [URLCOPY_HELPER] = "could not be written",
+    };
+    const cJSON *u;
+    cJSON *done;
+    char path[WK_PATH_MAX], msg[512];
+    int i = 0;
+
+    if (urls == NULL)
+        return 0;
+    done = cJSON_AddArrayToObject(res, "urls");
+    cJSON_ArrayForEach(u, urls)
+    {
+        const char *url = cJSON_GetStringValue(wk_get(u, "url")),
+                   *to = cJSON_GetStringValue(wk_get(u, "path"));
+        urlcopy_res got;
+        rpc_err err;
+        cJSON *o;
+        if (wk_cancelled(w))
+            return 1;
+        if (url == NULL || to == NULL) {
+            cJSON_AddStringToObject(res, "error", "inputs.urls: bad spec");
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s/%s", WK_CWD, to);
+        if (urlcopy_import(w->helper, w->sbx, url, path, &got, &err) != 0) {
+            if (got.fail == URLCOPY_REFUSED)
+                snprintf(msg, sizeof msg, "inputs.urls[%d]: %s (%s)", i,
+                         why[got.fail], got.rule);
+            else if (got.fail == URLCOPY_FETCH && got.status != 0)
+                snprintf(msg, sizeof msg, "inputs.urls[%d]: %s (HTTP %ld)", i,
+                         why[got.fail], got.status);
+            else if (got.fail == URLCOPY_HELPER)
+                snprintf(msg, sizeof msg, "inputs.urls[%d]: %s (%s)", i,
+                         why[got.fail], err.msg);
+            else
+                snprintf(msg, sizeof msg, "inputs.urls[%d]: %s", i,
+                         why[got.fail]);
+            cJSON_AddStringToObject(res, "error", msg);
+            return -1;
+        }
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "url", url);
+        cJSON_AddStringToObject(o, "path", to);
+        cJSON_AddNumberToObject(o, "size", (double)got.got);
+        cJSON_AddItemToArray(done, o);
+        i++;
+    }
+    return 0;
+}
+
 static wk_end wk_inputs(wk_run *w, int step, cJSON *res)
 {
     const cJSON *files = wk_get(w->spec, "files"),
@@ -218,7 +281,16 @@ static wk_end wk_inputs(wk_run *w, int step, cJSON *res)
             goto out;
         }
     }
-    end = WK_PASSED;
+    switch (wk_inputs_urls(w, wk_get(in, "urls"), res)) {
+    case 0:
+        end = WK_PASSED;
+        break;
+    case 1:
+        end = WK_CANCELLED;
+        break;
+    default:
+        break;
+    }
 out:
     st_list_free(&set);
     return end;

@@ -224,6 +224,55 @@ class WorkflowTest(sp.Case):
         self.assertError(sp.post(f"/workflows/runs/{run_id}/cancel",
                                  headers=KEY), 409, "conflict")
 
+    def test_url_input_not_public_fails_at_inputs(self):
+        # The egress check refuses loopback, private and link-local
+        # addresses (and this host's own): the form is fine at POST, the
+        # inputs step fails naming the URL and the rule, and the code
+        # never runs. (Like test_storage's URL import tests, only
+        # refusals are tested: no address the check allows is served
+        # here.)
+        marker = "RAN-" + uuid.uuid4().hex
+        for url in (f"http://127.0.0.1:{sp.PORT}/health",
+                    f"http://localhost:{sp.PORT}/health",
+                    "http://169.254.169.254/latest/meta-data",
+                    "http://[::ffff:127.0.0.1]/x"):
+            with self.subTest(url=url):
+                run_id = self.start({
+                    "language": "python", "code": f"print('{marker}')\n",
+                    "inputs": {"urls": [url]}})
+                doc = wait_end(run_id)
+                self.assertEqual(doc["status"], "failed", doc)
+                self.assertEqual(doc["error"]["code"], "step_failed", doc)
+                inp = step(doc, "inputs")
+                self.assertEqual(inp["status"], "failed", inp)
+                self.assertIn("inputs.urls[0]", inp["error"])
+                self.assertIn("url_not_public", inp["error"])
+                self.assertIn("url_not_public", doc["error"]["message"])
+                run = step(doc, "run")
+                self.assertEqual(run["status"], "pending", run)
+                self.assertNotIn("execution_id", run)
+
+    def test_url_inputs_come_after_the_buckets(self):
+        # Bucket inputs are written first, then the URLs in order: the
+        # first URL (loopback) fails the step after the bucket's object
+        # was copied, and its index is the one named. Target paths given
+        # or derived (a last segment "..", a query) pass validation.
+        src = new_bucket()
+        put_object(src, "in/data.txt", b"1")
+        run_id = self.start({
+            "language": "bash", "code": "echo never\n",
+            "inputs": {"bucket": src, "prefix": "in/",
+                       "urls": [{"url": "http://127.0.0.1/a",
+                                 "path": "sub/a.bin"},
+                                "http://[::1]/..",
+                                "http://127.0.0.1/b?x=1#y"]}})
+        doc = wait_end(run_id)
+        self.assertEqual(doc["status"], "failed", doc)
+        inp = step(doc, "inputs")
+        self.assertEqual(inp["objects"], ["in/data.txt"], inp)
+        self.assertIn("inputs.urls[0]", inp["error"])
+        self.assertEqual(inp["urls"], [], inp)
+
     def test_retry_from_failed_step(self):
         src = new_bucket()
         put_object(src, "flag.txt", b"bad")
@@ -457,7 +506,46 @@ class WorkflowTest(sp.Case):
             ({"language": "python", "code": "x", "validate": {"syntax": 1}},
              "syntax"),
             ({"language": "python", "code": "x",
-              "inputs": {"urls": ["http://127.0.0.1/"]}}, "inputs.urls"),
+              "inputs": {"urls": ["file:///etc/passwd"]}}, "inputs.urls[0]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": ["http://198.51.100.7/a",
+                                  "ftp://198.51.100.7/x"]}}, "inputs.urls[1]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": ["http://u:p@198.51.100.7/x"]}},
+             "inputs.urls[0]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": ["http://198.51.100.7/" + "a" * 2100]}},
+             "inputs.urls[0]"),
+            ({"language": "python", "code": "x", "inputs": {"urls": [5]}},
+             "inputs.urls[0]"),
+            ({"language": "python", "code": "x", "inputs": {"urls": []}},
+             "inputs.urls"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": "http://198.51.100.7/"}}, "inputs.urls"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": [f"http://198.51.100.7/{i}"
+                                  for i in range(17)]}}, "inputs.urls"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": [{"url": "http://198.51.100.7/a",
+                                   "path": "../../etc/cron.d/x"}]}},
+             "inputs.urls[0]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": [{"url": "http://198.51.100.7/a",
+                                   "path": "/etc/passwd"}]}},
+             "inputs.urls[0]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": [{"url": "http://198.51.100.7/a",
+                                   "path": 5}]}}, "inputs.urls[0]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": [{"path": "a"}]}}, "inputs.urls[0]"),
+            # Two URLs written at the same place (derived, then given).
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": ["http://198.51.100.7/d/a.txt",
+                                  {"url": "http://198.51.100.8/",
+                                   "path": "a.txt"}]}}, "inputs.urls[1]"),
+            ({"language": "python", "code": "x",
+              "inputs": {"urls": ["http://198.51.100.7/a"], "prefix": "a"}},
+             "bucket"),
             ({"language": "python", "code": "x", "inputs": {"prefix": "a"}},
              "bucket"),
             ({"language": "python", "code": "x",

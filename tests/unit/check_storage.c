@@ -9,6 +9,7 @@
 #include "sp_pct.h"
 #include "sp_s3xml.h"
 #include "sp_sigv4.h"
+#include "sp_urlcopy.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -186,11 +187,49 @@ START_TEST(egress_urls)
                                     : got == NULL,
                       "%s: %s", cases[i].url, got ? got : "(allowed)");
     }
-    ck_assert_ptr_null(egress_url("http://198.51.100.7:8080/f", pin,
-                                  sizeof pin));
+    ck_assert_ptr_null(
+        egress_url("http://198.51.100.7:8080/f", pin, sizeof pin));
     ck_assert_str_eq(pin, "198.51.100.7:8080:198.51.100.7");
     ck_assert_ptr_null(egress_url("https://203.0.113.9/", pin, sizeof pin));
     ck_assert_str_eq(pin, "203.0.113.9:443:203.0.113.9");
+}
+END_TEST
+
+/* A URL's form without resolving (the workflows' POST), and the file name
+ * a URL gives (storage's import, the workflows' inputs). */
+START_TEST(urlcopy_form_and_name)
+{
+    static const struct {
+        const char *url, *name;
+    } names[] = {
+        {"http://198.51.100.7/a/b.tar?x=1#f", "b.tar"},
+        {"http://198.51.100.7/", "download"},
+        {"http://198.51.100.7", "download"},
+        {"http://198.51.100.7/a/..", "download"},
+        {"http://198.51.100.7/a/.", "download"},
+        {"http://198.51.100.7/a/..?x=/etc/passwd", "download"},
+        {"http://198.51.100.7/a/%2e%2e", "%2e%2e"},
+    };
+    char name[URLCOPY_NAME_MAX], *longurl;
+
+    /* Loopback is refused only once resolved: its form is fine. */
+    ck_assert_ptr_null(egress_form("http://127.0.0.1/x"));
+    ck_assert_ptr_null(urlcopy_form("https://no-such-host.invalid/x"));
+    ck_assert_str_eq(egress_form("file:///etc/passwd"), "url_scheme");
+    ck_assert_str_eq(egress_form("http://u:p@198.51.100.7/"), "url_malformed");
+    ck_assert_str_eq(egress_form("not a url"), "url_malformed");
+    longurl = malloc(URLCOPY_URL_LEN + 32);
+    ck_assert_ptr_nonnull(longurl);
+    memset(longurl, 'a', URLCOPY_URL_LEN + 31);
+    memcpy(longurl, "http://198.51.100.7/", 20);
+    longurl[URLCOPY_URL_LEN + 31] = '\0';
+    ck_assert_str_eq(urlcopy_form(longurl), "url_malformed");
+    free(longurl);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        urlcopy_name(names[i].url, name, sizeof name);
+        ck_assert_msg(strcmp(name, names[i].name) == 0, "%s: %s", names[i].url,
+                      name);
+    }
 }
 END_TEST
 
@@ -234,6 +273,7 @@ int main(void)
     tcase_add_test(tc, sigv4_dates);
     tcase_add_test(tc, s3xml_read);
     tcase_add_test(tc, egress_urls);
+    tcase_add_test(tc, urlcopy_form_and_name);
     tcase_add_test(tc, pct_codec);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
