@@ -37,22 +37,29 @@ static int stg_urls_check(http_req *r, const cJSON *urls)
     return 0;
 }
 
-/* The failure of fetching a URL into the sandbox. */
-static void stg_fetch_failed(stg_progress *p, const urlcopy_res *res,
+/* The failure of fetching urls[i] into the sandbox. */
+static void stg_fetch_failed(stg_progress *p, int i, const urlcopy_res *res,
                              const rpc_err *err)
 {
-    char msg[64];
+    char msg[96];
 
     if (res->fail == URLCOPY_REFUSED) {
-        snprintf(msg, sizeof msg, "URL refused (%s)", res->rule);
+        snprintf(msg, sizeof msg, "urls[%d]: URL refused (%s)", i, res->rule);
         stg_progress_fail(p, SP_E_INVALID_ARGUMENT, "urls", msg);
-    } else if (res->fail == URLCOPY_TOO_LARGE)
-        stg_progress_fail(p, SP_E_PAYLOAD_TOO_LARGE, "urls",
-                          "a URL's body is over the file limit (64 MiB)");
-    else if (res->fail == URLCOPY_FETCH)
-        stg_progress_fail(p, SP_E_BAD_GATEWAY, "urls",
-                          "a URL could not be fetched");
-    else
+    } else if (res->fail == URLCOPY_TOO_LARGE) {
+        snprintf(msg, sizeof msg,
+                 "urls[%d]: the body is over the file limit (64 MiB)", i);
+        stg_progress_fail(p, SP_E_PAYLOAD_TOO_LARGE, "urls", msg);
+    } else if (res->fail == URLCOPY_FETCH) {
+        if (res->status > 0)
+            snprintf(msg, sizeof msg,
+                     "urls[%d] could not be fetched (HTTP %ld)", i,
+                     res->status);
+        else
+            snprintf(msg, sizeof msg,
+                     "urls[%d] could not be fetched (no answer)", i);
+        stg_progress_fail(p, SP_E_BAD_GATEWAY, "urls", msg);
+    } else
         stg_progress_fail_rpc(p, err, "to");
 }
 
@@ -63,6 +70,7 @@ void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
     cJSON *out, *files;
     char name[URLCOPY_NAME_MAX], path[4096 + 300];
     stg_progress p;
+    int i = 0;
 
     if (stg_urls_check(r, urls) != 0)
         return;
@@ -78,7 +86,7 @@ void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
         snprintf(path, sizeof path, "%s/%s", to, name);
         if (urlcopy_import(helper, r->params[0], u->valuestring, path, &res,
                            &err) != 0) {
-            stg_fetch_failed(&p, &res, &err);
+            stg_fetch_failed(&p, i, &res, &err);
             goto out;
         }
         o = cJSON_CreateObject();
@@ -87,6 +95,7 @@ void stg_import_urls(http_req *r, const char *helper, const cJSON *urls,
         cJSON_AddNumberToObject(o, "size", (double)res.got);
         cJSON_AddItemToArray(files, o);
         stg_progress_step(&p, path, res.got);
+        i++;
     }
     cJSON_AddNumberToObject(out, "bytes", (double)p.bytes);
     stg_progress_done(&p, out);

@@ -25,6 +25,7 @@ import uuid
 import sbx_util
 import sp
 import storage_util
+import netns_util
 
 KEY = {"X-API-Key": sp.API_KEY}
 OBJECT_MAX = int(os.environ.get("SP_OBJECT_MAX", "5368709120"))
@@ -522,8 +523,8 @@ class StorageCases:
 
     def test_import_urls_refused(self):
         """URLs are fetched from the host: never to it, its networks or
-        link-local services (the sandboxes' egress rules). A positive fetch
-        needs a public-looking server these tests do not have."""
+        link-local services (the sandboxes' egress rules); a fetch from a
+        public-looking address is test_import_urls_fetched."""
         sid = self.new_sandbox()["id"]
         imp = f"/sandboxes/{sid}/files/import"
         for url, rule in ((f"http://127.0.0.1:{sp.PORT}/ping", "url_not_public"),
@@ -544,6 +545,43 @@ class StorageCases:
                                      headers=KEY), 400, "invalid_argument",
                              "urls")
         self.assertEqual(self.ok(sid, "ls /workspace"), "")
+
+
+class UrlImportTest(sbx_util.SbxCase):
+    """URL imports that are fetched: a server at a TEST-NET-2 address in a
+    network namespace (netns_util), which the egress check allows."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.data = os.urandom(300000)
+        cls.web = netns_util.WebServer()
+        cls.web.start({"blob.bin": cls.data, "notes.txt": b"hello url\n"})
+        cls.addClassCleanup(cls.web.stop)
+
+    def test_import_urls_fetched(self):
+        sid = self.new_sandbox()["id"]
+        imp = f"/sandboxes/{sid}/files/import"
+        r = sp.post(imp, {"urls": [self.web.url("blob.bin"),
+                                   self.web.url("notes.txt")],
+                          "to": "/workspace/in"}, headers=KEY, timeout=60)
+        self.assertEqual(r.status, 200, r)
+        got = {f["path"]: f["size"] for f in r.json["files"]}
+        self.assertEqual(got, {"/workspace/in/blob.bin": len(self.data),
+                               "/workspace/in/notes.txt": 10}, r.json)
+        self.assertEqual(r.json["bytes"], len(self.data) + 10)
+        self.assertEqual(self.ok(sid, "cat /workspace/in/notes.txt"),
+                         "hello url\n")
+        self.assertEqual(
+            self.ok(sid, "sha256sum < /workspace/in/blob.bin").split()[0],
+            hashlib.sha256(self.data).hexdigest())
+        # A missing file is the server's 404, named; nothing more written.
+        r = sp.post(imp, {"urls": [self.web.url("absent")],
+                          "to": "/workspace/other"}, headers=KEY, timeout=60)
+        self.assertError(r, 502, "bad_gateway", "urls")
+        self.assertIn("urls[0] could not be fetched (HTTP 404)",
+                      r.json["error"]["message"])
+        self.assertEqual(self.ok(sid, "ls /workspace"), "in\n")
 
 
 class TestStorageLocal(StorageCases, sbx_util.SbxCase):

@@ -22,6 +22,7 @@ import urllib.parse
 import uuid
 
 import sp
+import netns_util
 import storage_util
 from test_sse import Stream
 
@@ -228,9 +229,7 @@ class WorkflowTest(sp.Case):
         # The egress check refuses loopback, private and link-local
         # addresses (and this host's own): the form is fine at POST, the
         # inputs step fails naming the URL and the rule, and the code
-        # never runs. (Like test_storage's URL import tests, only
-        # refusals are tested: no address the check allows is served
-        # here.)
+        # never runs (a fetch that is allowed: test_url_inputs_fetched).
         marker = "RAN-" + uuid.uuid4().hex
         for url in (f"http://127.0.0.1:{sp.PORT}/health",
                     f"http://localhost:{sp.PORT}/health",
@@ -251,6 +250,28 @@ class WorkflowTest(sp.Case):
                 run = step(doc, "run")
                 self.assertEqual(run["status"], "pending", run)
                 self.assertNotIn("execution_id", run)
+
+    def test_url_inputs_fetched(self):
+        # A server at a public-looking address (TEST-NET-2, in a network
+        # namespace this test makes: netns_util) is fetched into
+        # /workspace, at a given path or the URL's last segment.
+        web = netns_util.WebServer()
+        web.start({"data.txt": b"21", "table.csv": b"a,b\n1,2\n"})
+        self.addCleanup(web.stop)
+        run_id = self.start({
+            "language": "python",
+            "code": ("n = int(open('in/n.txt').read())\n"
+                     "rows = open('table.csv').read().split()\n"
+                     "print('got', n * 2, len(rows))\n"),
+            "inputs": {"urls": [{"url": web.url("data.txt"),
+                                 "path": "in/n.txt"},
+                                web.url("table.csv")]}})
+        doc = wait_end(run_id)
+        self.assertEqual(doc["status"], "succeeded", doc)
+        inp = step(doc, "inputs")
+        self.assertEqual([(u["path"], u["size"]) for u in inp["urls"]],
+                         [("in/n.txt", 2), ("table.csv", 8)], inp)
+        self.assertIn("got 42 2", step(doc, "run")["output"]["stdout"])
 
     def test_url_inputs_come_after_the_buckets(self):
         # Bucket inputs are written first, then the URLs in order: the
