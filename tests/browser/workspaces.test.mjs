@@ -7,10 +7,11 @@
 // and its shell in the mount, where a file is written; "Sync now" raises
 // the workspace's version; deleting the workspace while held is shown as
 // a conflict. The sandbox is deleted through the API; "Open terminal"
-// again makes a new sandbox whose shell reads the file back. A snapshot of
-// that sandbox (with a file in the home directory) is taken, a new console
-// sandbox started from it reads that file too, and the snapshot and the
-// workspace are deleted from the view. Screenshots go to $SP_TEST_OUT/browser/.
+// again makes a new sandbox whose shell reads the file back. The console's
+// sandbox becomes one of base (the Sandbox view), a file is written in its
+// home, a snapshot of it is taken, a new console sandbox started from it
+// reads that file too, and the snapshot and the workspace are deleted
+// from the view. Screenshots go to $SP_TEST_OUT/browser/.
 //
 //   SP_LISTEN=127.0.0.1:18080 SP_API_KEY=spk_… node tests/browser/workspaces.test.mjs
 //
@@ -131,7 +132,17 @@ test('a new sandbox on it, after the first is deleted, reads the file', () => st
   await terminalShows(`ws-${HEX}`);
 }));
 
-test('a snapshot of the sandbox, and a new sandbox from it', () => step('snapshot', async () => {
+test('a snapshot of a base sandbox, and a new sandbox from it', () => step('snapshot', async () => {
+  // The stack's default is the host view, which has no layer to keep: the
+  // console's sandbox becomes one of base (the workspace's is deleted).
+  const onWorkspace = await page.textContent('#sandbox-id');
+  await page.click('#view-sandbox');
+  await page.selectOption('#new-template', 'base');
+  await page.click('#new-sandbox');
+  await page.waitForFunction((old) => document.getElementById('sandbox-id').textContent !== old, onWorkspace, SLOW);
+  assert.equal(await page.textContent('#sandbox-template'), 'base');
+  await page.click('#view-workspace');
+  await terminalReady();
   await typeLine(`printf 'snap-%s\\n' ${HEX} > ~/snap.txt; cat ~/snap.txt`);
   await terminalShows(`snap-${HEX}`);
   await openWorkspacesView();
