@@ -3,7 +3,8 @@
 // is in lib.js; the Templates view in templates.js; the Sandbox view
 // (usage, charts, a new sandbox of a chosen template) in sandbox.js; the
 // Chat view in chat.js.
-// Workflows view (runs, one run's steps and logs) in workflows.js.
+// Workflows view (runs, one run's steps and logs) in workflows.js; the
+// Workspaces view (workspaces and snapshots) in workspaces.js.
 //
 // Read top to bottom:
 //   1. Signing out.
@@ -26,6 +27,7 @@ import * as templates from '/templates.js';
 import * as sandboxView from '/sandbox.js';
 import * as chatView from '/chat.js';
 import * as workflows from '/workflows.js';
+import * as workspaces from '/workspaces.js';
 
 const SANDBOX_STORE = 'sandpipe.sandboxId';
 const SANDBOX_TIMEOUT_S = 1800;       // asked for at creation and on each keep-alive
@@ -80,6 +82,7 @@ async function ensureSandbox() {
 // the console's. Returns its id.
 function setSandbox(doc) {
   sandbox.id = doc.id;
+  term.cwd = null;
   run.contexts = {};
   sessionStorage.setItem(SANDBOX_STORE, doc.id);
   $('sandbox-id').textContent = doc.id;
@@ -94,16 +97,19 @@ function setSandbox(doc) {
   return doc.id;
 }
 
-// replaceSandbox(body): a new sandbox (POST /sandboxes with body: the
-// Sandbox view's template, network and limits) becomes the console's;
-// the old one is deleted once the new one exists, so that a refused
-// request (an unknown template, too many sandboxes) loses nothing.
-async function replaceSandbox(body) {
+// replaceSandbox(body, cwd): a new sandbox (POST /sandboxes with body:
+// the Sandbox view's template, network and limits, or the Workspaces
+// view's workspace or snapshot) becomes the console's, its terminal's
+// shell starting in cwd (null: the shell's own default); the old one is
+// deleted once the new one exists, so that a refused request (an unknown
+// template, a workspace held elsewhere, too many sandboxes) loses nothing.
+async function replaceSandbox(body, cwd = null) {
   const made = await request('POST', '/sandboxes', { json: { timeout: SANDBOX_TIMEOUT_S, ...body } });
   const old = sandbox.id;
   const terminalClosed = closeTerminal();
   stopRunStream();
   setSandbox(made);
+  term.cwd = cwd;
   notice(`Sandbox ${made.id} of the template ${made.template || 'host'} is the console's now.`);
   await terminalClosed;
   if (old) request('DELETE', `/sandboxes/${old}`).catch(() => {});
@@ -299,7 +305,7 @@ function appendDisplay(mime, data) {
 
 const TERMINAL_EVENTS = ['status', 'ready', 'output', 'exit'];
 const term = {
-  xterm: null, fit: null, id: null, stream: null,
+  xterm: null, fit: null, id: null, stream: null, cwd: null,
   queue: '', timer: 0, sending: false, resizeTimer: 0,
 };
 
@@ -334,7 +340,7 @@ async function openTerminal() {
   term.xterm.reset();
   setTermStatus('starting');
   const made = await request('POST', '/terminal', {
-    json: { cols: term.xterm.cols, rows: term.xterm.rows, sandbox_id: sandbox.id },
+    json: { cols: term.xterm.cols, rows: term.xterm.rows, sandbox_id: sandbox.id, ...(term.cwd && { cwd: term.cwd }) },
   });
   term.id = made.id;
   $('terminal').dataset.size = `${made.rows} ${made.cols}`;
@@ -516,7 +522,7 @@ async function uploadFiles(fileList) {
 // ---------------------------------------------------------------------
 // 6. Wiring
 
-const VIEWS = ['workspace', 'templates', 'sandbox', 'chat', 'workflows'];
+const VIEWS = ['workspace', 'templates', 'sandbox', 'chat', 'workflows', 'workspaces'];
 
 // showView(name): one of VIEWS is shown (none when signed out).
 function showView(name) {
@@ -530,6 +536,7 @@ function showView(name) {
   sandboxView.show(name === 'sandbox');
   if (name === 'templates') templates.load().catch(showError);
   workflows.show(name === 'workflows');
+  workspaces.show(name === 'workspaces');
 }
 
 function showSignedOut() {
@@ -609,6 +616,19 @@ function main() {
   sandboxView.init({ onOpen: replaceSandbox });
   chatView.init();
   workflows.init();
+  // The Workspaces view's terminal is the Workspace view's: it is shown.
+  workspaces.init({
+    sandboxId: () => sandbox.id,
+    replace: async (body, cwd) => {
+      await replaceSandbox(body, cwd);
+      showView('workspace');
+    },
+    terminal: async (cwd) => {
+      term.cwd = cwd;
+      showView('workspace');
+      await openTerminal();
+    },
+  });
 
   // A reload in the same tab signs in again with the stored key.
   const stored = sessionStorage.getItem(KEY_STORE);

@@ -196,6 +196,13 @@ export function button(text, className, onClick) {
   return b;
 }
 
+// cell(text): a table cell holding text (as text, never HTML).
+export function cell(text) {
+  const td = document.createElement('td');
+  td.textContent = text ?? '';
+  return td;
+}
+
 export function formatSize(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;

@@ -8,7 +8,7 @@
 //   to the log as they come. Cancel and Retry are the run's routes. The
 //   form posts a small workflow {language, code, validate.tests}.
 
-import { $, request, openStream, button, formatTime, facts, setError, showError } from '/lib.js';
+import { $, request, openStream, button, cell, formatTime, facts, setError, showError } from '/lib.js';
 
 const ENDED = ['succeeded', 'failed', 'cancelled'];
 
@@ -51,12 +51,6 @@ async function load() {
     rows.push(tr);
   }
   $('wf-list').replaceChildren(...rows);
-}
-
-function cell(text) {
-  const td = document.createElement('td');
-  td.textContent = text ?? '';
-  return td;
 }
 
 async function start() {

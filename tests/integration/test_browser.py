@@ -3,7 +3,8 @@ integration suite. Runs tests/browser/console.test.mjs (the workspace: run,
 terminal, files) and tests/browser/templates.test.mjs (the Templates and
 Sandbox views: a build with its live log, a sandbox of it with its disk)
 and tests/browser/workflows.test.mjs (the Workflows view: a run's
-findings, status and log)
+findings, status and log) and tests/browser/workspaces.test.mjs (the
+Workspaces view: a workspace's file across two sandboxes, a snapshot)
 with node's test runner, headless Chromium through playwright-core, against
 the stack under test, each with a fresh API key of its own, so that the
 sandboxes the console makes are not counted against the other tests'
@@ -42,6 +43,9 @@ class BrowserConsoleTest(sp.Case):
 
     def test_workflows_in_chromium(self):
         self.browser("workflows.test.mjs", 300)
+
+    def test_workspaces_in_chromium(self):
+        self.browser("workspaces.test.mjs", 400)
 
 
 if __name__ == "__main__":
